@@ -1,0 +1,82 @@
+/**
+ * Run events (shared/DESIGN.md principle 7): every activity records a `started` row and a
+ * `completed` or `failed` row in sluice.run_events, with the workflow, the attempt, counts and
+ * timing. Workers wrap every activity with {@link recordRunEvents}, so steps cannot forget it.
+ */
+import { Context } from '@temporalio/activity';
+import type { Pool } from 'pg';
+
+export interface RunEventInput {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  step: string;
+  attempt: number;
+  status: 'started' | 'completed' | 'failed';
+  counts?: Record<string, number>;
+  durationMs?: number;
+  error?: { type: string; message: string };
+  details?: Record<string, unknown>;
+}
+
+export async function insertRunEvent(pool: Pool, e: RunEventInput): Promise<void> {
+  await pool.query(
+    `INSERT INTO sluice.run_events (workflow_id, run_id, workflow_type, step, attempt, status, counts, duration_ms, error, details)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [
+      e.workflowId, e.runId, e.workflowType, e.step, e.attempt, e.status,
+      JSON.stringify(e.counts ?? {}), e.durationMs ?? null, e.error ? JSON.stringify(e.error) : null, JSON.stringify(e.details ?? {}),
+    ],
+  );
+}
+
+/** Numeric fields of an activity's result become the run event's counts. */
+function countsOf(result: unknown): Record<string, number> {
+  if (result === null || typeof result !== 'object') return {};
+  const counts: Record<string, number> = {};
+  for (const [k, v] of Object.entries(result as Record<string, unknown>)) {
+    if (typeof v === 'number' && Number.isFinite(v)) counts[k] = v;
+  }
+  return counts;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyActivity = (...args: any[]) => Promise<unknown>;
+
+/** Wraps each activity so that it records its start, end and failure in sluice.run_events. */
+export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Pool, activities: T): T {
+  const wrapped: Record<string, AnyActivity> = {};
+  for (const [step, fn] of Object.entries(activities)) {
+    wrapped[step] = async (...args: unknown[]) => {
+      const info = Context.current().info;
+      const base = {
+        // Standalone activities (started without a workflow) are recorded under their activity id.
+        workflowId: info.workflowExecution?.workflowId ?? `activity:${info.activityId}`,
+        runId: info.workflowExecution?.runId ?? '',
+        workflowType: info.workflowType ?? '',
+        step,
+        attempt: info.attempt,
+      };
+      const started = Date.now();
+      await insertRunEvent(pool, { ...base, status: 'started' });
+      try {
+        const result = await fn(...args);
+        await insertRunEvent(pool, { ...base, status: 'completed', counts: countsOf(result), durationMs: Date.now() - started });
+        return result;
+      } catch (err) {
+        const e = err as Error;
+        await insertRunEvent(pool, {
+          ...base,
+          status: 'failed',
+          durationMs: Date.now() - started,
+          error: { type: (e as { type?: string }).type ?? e.name, message: e.message.slice(0, 4000) },
+        }).catch((recordErr: Error) => {
+          // The step's own error is what matters to Temporal; the lost run event is reported with it.
+          e.message += ` (and its run event could not be recorded: ${recordErr.message})`;
+        });
+        throw e;
+      }
+    };
+  }
+  return wrapped as T;
+}

@@ -1,0 +1,192 @@
+/**
+ * Configuration from environment variables, validated once at start.
+ *
+ * Every variable has a default that works on a laptop; a bad value fails fast with the variable's
+ * name, the value and what was expected, before any connection is attempted.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { DEFAULT_TASK_QUEUES } from '../workflows/queues';
+
+export { DEFAULT_TASK_QUEUES, type QueueKind } from '../workflows/queues';
+
+export interface TemporalConnectionConfig {
+  /** host:port of an existing server; undefined means "provision a dev server". */
+  address: string | undefined;
+  namespace: string;
+  apiKey: string | undefined;
+  tls: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string } | undefined;
+}
+
+export interface SluiceConfig {
+  temporal: TemporalConnectionConfig;
+  /** Temporal CLI binary to run `temporal server start-dev` with, when no address is given. */
+  temporalCliPath: string | undefined;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  cacheDir: string;
+  artifactsDir: string;
+  taskQueues: { cpu: string; gpu: string };
+  gpuCount: number;
+  cpuActivityConcurrency: number;
+  shutdownGraceSeconds: number;
+  devServer: { port: number; uiPort: number; embeddedPostgresPort: number };
+  httpIngest: { port: number; token: string | undefined };
+}
+
+export interface ConfigIssue {
+  variable: string;
+  value: string;
+  expected: string;
+}
+
+export type ConfigResult = { ok: true; value: SluiceConfig } | { ok: false; issues: ConfigIssue[] };
+
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(
+      'Invalid sluice configuration:\n' +
+        issues.map((i) => `  ${i.variable}=${JSON.stringify(i.value)}: expected ${i.expected}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+class EnvReader {
+  readonly issues: ConfigIssue[] = [];
+  constructor(private readonly env: Env) {}
+
+  string(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+      this.issues.push({ variable: name, value: raw, expected: `an integer from ${min} to ${max}` });
+      return fallback;
+    }
+    return n;
+  }
+
+  hostPort(name: string): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    if (!/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/.test(raw)) {
+      this.issues.push({ variable: name, value: raw, expected: 'host:port, e.g. localhost:7233' });
+      return undefined;
+    }
+    return raw;
+  }
+
+  postgresUrl(name: string): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    let ok = false;
+    try {
+      const u = new URL(raw);
+      ok = u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) this.issues.push({ variable: name, value: redactUrl(raw), expected: 'postgres://user:password@host:port/database' });
+    return ok ? raw : undefined;
+  }
+
+  identifier(name: string, fallback: string): string {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(raw)) {
+      this.issues.push({ variable: name, value: raw, expected: 'letters, digits, ".", "_" or "-" (at most 200)' });
+      return fallback;
+    }
+    return raw;
+  }
+}
+
+/** Hides the password of a connection URL, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
+}
+
+/** The user's cache directory (XDG on Linux, ~/Library/Caches on macOS), for things kept between runs. */
+export function defaultCacheDir(env: Env = process.env): string {
+  if (env.SLUICE_CACHE_DIR) return path.resolve(env.SLUICE_CACHE_DIR);
+  if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'sluice');
+  if (process.platform === 'darwin') return path.join(os.homedir(), 'Library', 'Caches', 'sluice');
+  if (process.platform === 'win32' && env.LOCALAPPDATA) return path.join(env.LOCALAPPDATA, 'sluice', 'cache');
+  return path.join(os.homedir(), '.cache', 'sluice');
+}
+
+/** Parses the environment; never throws. */
+export function parseConfig(env: Env = process.env, cwd: string = process.cwd()): ConfigResult {
+  const r = new EnvReader(env);
+  const dataDir = path.resolve(cwd, r.string('SLUICE_DATA_DIR') ?? '.sluice');
+  const certPath = r.string('TEMPORAL_TLS_CERT');
+  const keyPath = r.string('TEMPORAL_TLS_KEY');
+  const caPath = r.string('TEMPORAL_TLS_CA');
+  const serverName = r.string('TEMPORAL_TLS_SERVER_NAME');
+  const tlsFlag = r.string('TEMPORAL_TLS');
+  if (tlsFlag !== undefined && !['true', 'false', '1', '0'].includes(tlsFlag)) {
+    r.issues.push({ variable: 'TEMPORAL_TLS', value: tlsFlag, expected: 'true or false' });
+  }
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    r.issues.push({
+      variable: certPath === undefined ? 'TEMPORAL_TLS_CERT' : 'TEMPORAL_TLS_KEY',
+      value: '',
+      expected: 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY to be set together (mTLS client certificate and key)',
+    });
+  }
+  const apiKey = r.string('TEMPORAL_API_KEY');
+  const wantsTls = tlsFlag === 'true' || tlsFlag === '1' || certPath !== undefined || caPath !== undefined || apiKey !== undefined;
+  const tls = tlsFlag === 'false' || tlsFlag === '0' || !wantsTls
+    ? undefined
+    : { certPath, keyPath, caPath, serverName };
+
+  const value: SluiceConfig = {
+    temporal: {
+      address: r.hostPort('TEMPORAL_ADDRESS'),
+      namespace: r.identifier('TEMPORAL_NAMESPACE', 'sluice'),
+      apiKey,
+      tls,
+    },
+    temporalCliPath: r.string('TEMPORAL_CLI_PATH'),
+    databaseUrl: r.postgresUrl('DATABASE_URL'),
+    dataDir,
+    cacheDir: defaultCacheDir(env),
+    artifactsDir: path.resolve(cwd, r.string('SLUICE_ARTIFACTS') ?? path.join(dataDir, 'artifacts')),
+    taskQueues: {
+      cpu: r.identifier('SLUICE_TASK_QUEUE_CPU', DEFAULT_TASK_QUEUES.cpu),
+      gpu: r.identifier('SLUICE_TASK_QUEUE_GPU', DEFAULT_TASK_QUEUES.gpu),
+    },
+    gpuCount: r.int('SLUICE_GPU_COUNT', 1, 1, 64),
+    cpuActivityConcurrency: r.int('SLUICE_CPU_CONCURRENCY', Math.max(2, os.cpus().length * 2), 1, 1024),
+    shutdownGraceSeconds: r.int('SLUICE_SHUTDOWN_GRACE_SECONDS', 30, 0, 3600),
+    devServer: {
+      port: r.int('SLUICE_TEMPORAL_PORT', 7233, 1, 65535),
+      uiPort: r.int('SLUICE_TEMPORAL_UI_PORT', 8233, 1, 65535),
+      embeddedPostgresPort: r.int('SLUICE_PG_PORT', 54329, 1, 65535),
+    },
+    httpIngest: { port: r.int('SLUICE_HTTP_PORT', 8080, 0, 65535), token: r.string('SLUICE_INGEST_TOKEN') },
+  };
+  return r.issues.length > 0 ? { ok: false, issues: r.issues } : { ok: true, value };
+}
+
+/** Parses the environment and throws a {@link ConfigError} listing every bad variable. */
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): SluiceConfig {
+  const result = parseConfig(env, cwd);
+  if (!result.ok) throw new ConfigError(result.issues);
+  return result.value;
+}

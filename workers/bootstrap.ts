@@ -1,0 +1,140 @@
+/**
+ * Shared worker bootstrap: one Temporal connection (plain, mTLS or API key), one PostgreSQL pool,
+ * a worker per task queue, graceful shutdown on SIGINT/SIGTERM.
+ *
+ * Shutdown: the SDK's Runtime catches the signal, workers stop polling, running activities get
+ * `shutdownGraceSeconds` to finish; after that they are cancelled (a heartbeating activity sees the
+ * cancellation and cleans up), and Temporal retries them elsewhere.
+ */
+import * as fs from 'node:fs';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createCpuActivities, createGpuActivities, type ActivityDeps } from '../activities';
+import type { QueueKind, SluiceConfig } from '../client/config';
+import { temporalConnectOptions, connectWithBackoff } from '../client/connection';
+import { createPool, waitForPostgres } from '../db/pool';
+import { migrate } from '../db/migrate';
+
+export type Logger = (message: string) => void;
+const defaultLog: Logger = (m) => process.stderr.write(`[sluice worker] ${m}\n`);
+
+export interface WorkerSetOptions {
+  config: SluiceConfig;
+  /** Temporal address (defaults to config, then localhost:7233 like the Temporal SDKs). */
+  address?: string;
+  databaseUrl: string;
+  queues: QueueKind[];
+  /** Prebuilt workflow bundle (tests build it once); default: bundle workflows/ at start. */
+  workflowBundlePath?: string;
+  /** Override task queue names (tests isolate themselves with unique queues). */
+  taskQueues?: { cpu: string; gpu: string };
+  log?: Logger;
+  /** Apply pending migrations before polling (default true). */
+  migrate?: boolean;
+  /** Give up connecting after this long (default 5 minutes: a worker may start before its server). */
+  connectTimeoutMs?: number;
+}
+
+export interface WorkerSet {
+  workers: Worker[];
+  connection: NativeConnection;
+  pool: Pool;
+  /** Runs until shutdown (a signal or {@link WorkerSet.shutdown}), then closes connections. */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+function workflowSource(opts: WorkerSetOptions): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
+  const bundle = opts.workflowBundlePath ?? process.env.SLUICE_WORKFLOW_BUNDLE;
+  if (bundle && fs.existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
+  return { workflowsPath: require.resolve('../workflows') };
+}
+
+/** Connects, migrates and creates the workers for `queues`; call `run()` to start polling. */
+export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet> {
+  const log = opts.log ?? defaultLog;
+  const cfg = opts.config;
+  const address = opts.address ?? cfg.temporal.address ?? 'localhost:7233';
+  const connectOpts = temporalConnectOptions(cfg.temporal, address);
+  const retry = {
+    timeoutMs: opts.connectTimeoutMs ?? 5 * 60_000,
+    onRetry: (attempt: number, delayMs: number, err: Error) => log(`waiting to connect (attempt ${attempt}, next in ${delayMs} ms): ${err.message.split('\n')[0]}`),
+  };
+  await waitForPostgres(opts.databaseUrl, retry);
+  const pool = createPool(opts.databaseUrl, { max: Math.max(4, cfg.cpuActivityConcurrency), applicationName: `sluice-worker-${opts.queues.join('+')}` });
+  try {
+    if (opts.migrate ?? true) {
+      const result = await migrate(pool, { log });
+      if (result.applied.length === 0) log(`database schema up to date (${result.alreadyApplied} migrations)`);
+    }
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  const connection = await connectWithBackoff(
+    { service: 'Temporal', address, variable: 'TEMPORAL_ADDRESS' },
+    () => NativeConnection.connect(connectOpts),
+    retry,
+  );
+  const queues = opts.taskQueues ?? cfg.taskQueues;
+  const deps: ActivityDeps = { pool, artifactsDir: cfg.artifactsDir };
+  const common = {
+    connection,
+    namespace: cfg.temporal.namespace,
+    shutdownGraceTime: `${cfg.shutdownGraceSeconds}s`,
+  } as const;
+  const workers: Worker[] = [];
+  try {
+    for (const kind of opts.queues) {
+      if (kind === 'cpu') {
+        workers.push(await Worker.create({
+          ...common,
+          ...workflowSource(opts),
+          taskQueue: queues.cpu,
+          activities: createCpuActivities(deps),
+          maxConcurrentActivityTaskExecutions: cfg.cpuActivityConcurrency,
+        }));
+      } else {
+        // One activity per GPU at a time: training jobs must not share a device.
+        workers.push(await Worker.create({
+          ...common,
+          taskQueue: queues.gpu,
+          activities: createGpuActivities(deps),
+          maxConcurrentActivityTaskExecutions: cfg.gpuCount,
+        }));
+      }
+      log(`${kind} worker ready on task queue ${kind === 'cpu' ? queues.cpu : queues.gpu} (namespace ${cfg.temporal.namespace}, ${address})`);
+    }
+  } catch (err) {
+    await connection.close();
+    await pool.end();
+    throw err;
+  }
+
+  const shutdown = (): void => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  return {
+    workers,
+    connection,
+    pool,
+    shutdown,
+    async run() {
+      const onSignal = (signal: NodeJS.Signals): void => {
+        log(`${signal} received: finishing running activities (up to ${cfg.shutdownGraceSeconds}s), then exiting`);
+        shutdown();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        await Promise.all(workers.map((w) => w.run()));
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await connection.close();
+        await pool.end();
+        log('workers stopped');
+      }
+    },
+  };
+}

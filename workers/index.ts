@@ -1,0 +1,2 @@
+export { createWorkerSet, type WorkerSet, type WorkerSetOptions } from './bootstrap';
+export { runWorkerProcess } from './main';

@@ -1,0 +1,13 @@
+/**
+ * Failure types of sluice. Permanent failures are thrown as
+ * `ApplicationFailure.create({ type: ErrorCodes.X, nonRetryable: true })`; everything else retries.
+ */
+export const ErrorCodes = {
+  InvalidInput: 'SLUICE_INVALID_INPUT',
+  UnknownSource: 'SLUICE_UNKNOWN_SOURCE',
+  ContractInvalid: 'SLUICE_CONTRACT_INVALID',
+  ExpectationFailed: 'SLUICE_EXPECTATION_FAILED',
+  NotDeterministic: 'SLUICE_NOT_DETERMINISTIC',
+  DatabaseSchema: 'SLUICE_DATABASE_SCHEMA',
+} as const;
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
