@@ -1,0 +1,118 @@
+/**
+ * Per-test-file isolation on the shared test stack: a fresh database (migrated), unique task
+ * queues, real workers and a real client.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { Client as PgClient, type Pool } from 'pg';
+import { loadConfig, type SluiceConfig } from '../../client/config';
+import { createPool } from '../../db/pool';
+import { migrate } from '../../db/migrate';
+import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';
+
+function required(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run the tests through jest (its global setup provisions the stack)`);
+  return v;
+}
+
+export const testTemporalAddress = (): string => required('SLUICE_TEST_TEMPORAL_ADDRESS');
+export const testNamespace = (): string => required('SLUICE_TEST_NAMESPACE');
+export const testAdminDatabaseUrl = (): string => required('SLUICE_TEST_DATABASE_URL');
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  pool: Pool;
+  drop(): Promise<void>;
+}
+
+/** A new, migrated database on the test server; `drop()` removes it. */
+export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+  const admin = testAdminDatabaseUrl();
+  const name = uniqueName('sluice_t');
+  const c = new PgClient({ connectionString: admin });
+  await c.connect();
+  try {
+    await c.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await c.end();
+  }
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const pool = createPool(url, { max: 8, applicationName: 'sluice-test' });
+  if (options.migrate ?? true) await migrate(pool);
+  return {
+    url,
+    name,
+    pool,
+    async drop() {
+      await pool.end();
+      const d = new PgClient({ connectionString: admin });
+      await d.connect();
+      try {
+        await d.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await d.end();
+      }
+    },
+  };
+}
+
+/** Configuration pointing at the test stack, with unique task queues. */
+export function testConfig(overrides: Partial<SluiceConfig> = {}): SluiceConfig {
+  const base = loadConfig({ ...process.env, TEMPORAL_ADDRESS: testTemporalAddress(), TEMPORAL_NAMESPACE: testNamespace() });
+  const id = randomBytes(4).toString('hex');
+  return {
+    ...base,
+    taskQueues: { cpu: `test-${id}-cpu`, gpu: `test-${id}-gpu` },
+    shutdownGraceSeconds: 5,
+    ...overrides,
+  };
+}
+
+export interface TestStack {
+  config: SluiceConfig;
+  db: TestDatabase;
+  workers: WorkerSet;
+  client: Client;
+  /** Resolves when the workers have stopped. */
+  running: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Database + CPU and GPU workers on unique queues + a Temporal client; `close()` undoes it all. */
+export async function startTestStack(options: { config?: Partial<SluiceConfig>; queues?: ('cpu' | 'gpu')[] } = {}): Promise<TestStack> {
+  const config = testConfig(options.config);
+  const db = await createTestDatabase();
+  const quiet = (): void => undefined;
+  const workers = await createWorkerSet({
+    config,
+    databaseUrl: db.url,
+    queues: options.queues ?? ['cpu', 'gpu'],
+    log: quiet,
+    migrate: false,
+    connectTimeoutMs: 15_000,
+  });
+  const running = workers.run();
+  const connection = await Connection.connect({ address: testTemporalAddress() });
+  const client = new Client({ connection, namespace: testNamespace() });
+  return {
+    config,
+    db,
+    workers,
+    client,
+    running,
+    async close() {
+      workers.shutdown();
+      await running;
+      await connection.close();
+      await db.drop();
+    },
+  };
+}

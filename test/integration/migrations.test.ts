@@ -1,0 +1,84 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createPool } from '../../db/pool';
+import { migrate, readMigrations } from '../../db/migrate';
+import { createTestDatabase, type TestDatabase } from '../helpers/env';
+
+describe('migrations', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase({ migrate: false });
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('apply once, in order, recorded, and are safe to run concurrently', async () => {
+    const second = createPool(db.url, { max: 2 });
+    try {
+      const [a, b] = await Promise.all([migrate(db.pool), migrate(second)]);
+      const total = readMigrations().length;
+      // exactly one of the two runs applied everything; the other waited on the lock and found nothing to do
+      expect([a.applied.length, b.applied.length].sort()).toEqual([0, total]);
+      const { rows } = await db.pool.query<{ version: number }>('SELECT version FROM sluice.schema_migrations ORDER BY version');
+      expect(rows.map((r) => r.version)).toEqual(readMigrations().map((m) => m.version));
+      const again = await migrate(db.pool);
+      expect(again).toEqual({ applied: [], alreadyApplied: total });
+    } finally {
+      await second.end();
+    }
+  });
+
+  it('refuses an applied migration whose file has changed', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-mig-'));
+    for (const m of readMigrations()) fs.writeFileSync(path.join(dir, m.name), m.sql);
+    const first = readMigrations()[0]!;
+    fs.appendFileSync(path.join(dir, first.name), '\n-- edited\n');
+    await expect(migrate(db.pool, { dir })).rejects.toThrow(/was changed after it was applied/);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('rejects badly named migration files', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-mig-'));
+    fs.writeFileSync(path.join(dir, 'init.sql'), 'select 1');
+    expect(() => readMigrations(dir)).toThrow(/must look like 0001_name.sql/);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  describe.each(['raw_events', 'quarantine', 'run_events'])('sluice.%s is append-only', (table) => {
+    beforeAll(async () => {
+      if (table === 'raw_events') {
+        await db.pool.query(
+          `INSERT INTO sluice.raw_events (source, event_id, contract, contract_version, payload, batch_id)
+           VALUES ('s', 'e1', 'c', '1.0.0', '{"a":1}', 'b1')`,
+        );
+      } else if (table === 'quarantine') {
+        await db.pool.query(
+          `INSERT INTO sluice.quarantine (source, event_id, batch_id, reason) VALUES ('s', 'e1', 'b1', '{"code":"x"}')`,
+        );
+      } else {
+        await db.pool.query(
+          `INSERT INTO sluice.run_events (workflow_id, run_id, workflow_type, step, status) VALUES ('w', 'r', 't', 's', 'started')`,
+        );
+      }
+    });
+
+    it('accepts INSERT', async () => {
+      const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.${table}`);
+      expect(rows[0].n).toBe(1);
+    });
+    it('refuses UPDATE', async () => {
+      await expect(db.pool.query(`UPDATE sluice.${table} SET workflow_id = workflow_id`.replace(/workflow_id/g, table === 'run_events' ? 'workflow_id' : 'source')))
+        .rejects.toThrow(`sluice.${table} is append-only: UPDATE is not allowed`);
+    });
+    it('refuses DELETE', async () => {
+      await expect(db.pool.query(`DELETE FROM sluice.${table}`)).rejects.toThrow(`sluice.${table} is append-only: DELETE is not allowed`);
+    });
+    it('refuses TRUNCATE', async () => {
+      await expect(db.pool.query(`TRUNCATE sluice.${table}`)).rejects.toThrow(`sluice.${table} is append-only: TRUNCATE is not allowed`);
+      const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.${table}`);
+      expect(rows[0].n).toBe(1);
+    });
+  });
+});

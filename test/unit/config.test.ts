@@ -1,0 +1,42 @@
+import { ConfigError, loadConfig, parseConfig } from '../../client/config';
+
+describe('configuration from the environment', () => {
+  it('has working defaults', () => {
+    const r = parseConfig({}, '/srv/app');
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value.temporal.address).toBeUndefined();
+    expect(r.value.temporal.namespace).toBe('sluice');
+    expect(r.value.taskQueues).toEqual({ cpu: 'sluice-cpu', gpu: 'sluice-gpu' });
+    expect(r.value.gpuCount).toBe(1);
+    expect(r.value.dataDir).toBe('/srv/app/.sluice');
+    expect(r.value.artifactsDir).toBe('/srv/app/.sluice/artifacts');
+    expect(r.value.temporal.tls).toBeUndefined();
+  });
+
+  it('reads every variable', () => {
+    const r = parseConfig({
+      TEMPORAL_ADDRESS: 'temporal.internal:7233',
+      TEMPORAL_NAMESPACE: 'prod',
+      DATABASE_URL: 'postgres://u:p@db:5432/sluice',
+      SLUICE_GPU_COUNT: '4',
+      SLUICE_TASK_QUEUE_CPU: 'cpu-a',
+      TEMPORAL_API_KEY: 'k',
+    });
+    expect(r.ok && r.value.temporal.address).toBe('temporal.internal:7233');
+    expect(r.ok && r.value.gpuCount).toBe(4);
+    expect(r.ok && r.value.taskQueues.cpu).toBe('cpu-a');
+    expect(r.ok && r.value.temporal.tls).toEqual({ certPath: undefined, keyPath: undefined, caPath: undefined, serverName: undefined });
+  });
+
+  it('names every bad variable, its value and what was expected', () => {
+    const r = parseConfig({ SLUICE_GPU_COUNT: 'two', TEMPORAL_ADDRESS: 'http://x', DATABASE_URL: 'mysql://a:secret@b/c', TEMPORAL_TLS_CERT: '/c.pem' });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.issues.map((i) => i.variable).sort()).toEqual(['DATABASE_URL', 'SLUICE_GPU_COUNT', 'TEMPORAL_ADDRESS', 'TEMPORAL_TLS_KEY']);
+    const db = r.issues.find((i) => i.variable === 'DATABASE_URL');
+    expect(db?.value).not.toContain('secret');
+    expect(() => loadConfig({ SLUICE_GPU_COUNT: '0' })).toThrow(ConfigError);
+    expect(() => loadConfig({ SLUICE_GPU_COUNT: '0' })).toThrow(/SLUICE_GPU_COUNT="0": expected an integer from 1 to 64/);
+  });
+});
