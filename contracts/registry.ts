@@ -1,0 +1,241 @@
+/**
+ * Data contracts: versioned files in contracts/ (JSON or YAML), each checked against
+ * contract.schema.json, with record validators compiled once per (contract, version).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import YAML from 'yaml';
+import contractSchema from './contract.schema.json';
+
+export const CONTRACTS_DIR = __dirname;
+
+export interface Contract {
+  contract: string;
+  version: string;
+  owner: string;
+  description?: string;
+  eventId?: string;
+  eventTime?: string;
+  pii?: string[];
+  schema: Record<string, unknown>;
+  expectations?: Record<string, unknown>[];
+  /** File the contract was read from. */
+  file: string;
+}
+
+/** One problem with a contract file: which file, where in it (JSON pointer), and why. */
+export interface ContractFileIssue {
+  file: string;
+  path: string;
+  code: string;
+  message: string;
+}
+
+/** One reason a record breaks its contract (machine-readable: it is stored as the quarantine reason). */
+export interface ValidationIssue {
+  contract: string;
+  version: string;
+  /** JSON pointer into the record. */
+  pointer: string;
+  keyword: string;
+  message: string;
+}
+
+export type ValidationResult = { ok: true } | { ok: false; issues: ValidationIssue[] };
+
+export class ContractFileError extends Error {
+  constructor(readonly issues: ContractFileIssue[]) {
+    super(`Invalid contract file(s):\n${issues.map((i) => `  ${i.file} at ${i.path || '/'}: ${i.message}`).join('\n')}`);
+    this.name = 'ContractFileError';
+  }
+}
+
+export class UnknownContractError extends Error {
+  constructor(readonly contract: string, readonly version: string | undefined, known: string[]) {
+    super(
+      `Unknown contract ${contract}${version ? `@${version}` : ''}` +
+        (known.length ? `; known: ${known.join(', ')}` : '; no contracts are registered'),
+    );
+    this.name = 'UnknownContractError';
+  }
+}
+
+function newAjv(): Ajv2020 {
+  // strict: unknown keywords and ambiguous schemas are errors; $data off: schemas are data, not code.
+  const ajv = new Ajv2020({ strict: true, allErrors: true, $data: false, validateFormats: true });
+  addFormats(ajv);
+  return ajv;
+}
+
+const metaAjv = newAjv();
+const validateContractFile = metaAjv.compile(contractSchema);
+
+/** Compares semantic versions "1.2.3"; negative when a < b. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < 3; i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/**
+ * Warnings for schema parts that let a hostile record cost unbounded time or memory (the spirit of
+ * ajv's secure-schema rules): strings with `pattern` or `format` but no `maxLength`, arrays with no
+ * `maxItems`. Each names the field.
+ */
+export function secureSchemaWarnings(schema: unknown, at = ''): string[] {
+  const out: string[] = [];
+  if (schema === null || typeof schema !== 'object') return out;
+  const s = schema as Record<string, unknown>;
+  const types = Array.isArray(s.type) ? s.type : [s.type];
+  if ((s.pattern !== undefined || s.format !== undefined) && s.maxLength === undefined && (types.includes('string') || s.type === undefined)) {
+    out.push(`${at || '/'}: ${s.pattern !== undefined ? '"pattern"' : '"format"'} without "maxLength" (unbounded string)`);
+  }
+  if (types.includes('array') && s.maxItems === undefined) out.push(`${at || '/'}: array without "maxItems" (unbounded array)`);
+  for (const key of ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas']) {
+    const group = s[key];
+    if (group && typeof group === 'object') {
+      for (const [name, sub] of Object.entries(group as Record<string, unknown>)) out.push(...secureSchemaWarnings(sub, `${at}/${name}`));
+    }
+  }
+  for (const key of ['items', 'additionalProperties', 'contains', 'not', 'if', 'then', 'else', 'propertyNames']) {
+    if (s[key] && typeof s[key] === 'object') out.push(...secureSchemaWarnings(s[key], key === 'items' ? `${at}/*` : at));
+  }
+  for (const key of ['allOf', 'anyOf', 'oneOf', 'prefixItems']) {
+    if (Array.isArray(s[key])) (s[key] as unknown[]).forEach((sub) => out.push(...secureSchemaWarnings(sub, at)));
+  }
+  return out;
+}
+
+function toIssue(file: string, e: ErrorObject): ContractFileIssue {
+  return { file, path: e.instancePath, code: e.keyword, message: e.message ?? e.keyword };
+}
+
+/** Reads and checks one contract file; never throws for bad content. */
+export function parseContractFile(file: string, text?: string): { ok: true; value: Contract; warnings: string[] } | { ok: false; issues: ContractFileIssue[] } {
+  let raw: unknown;
+  try {
+    const content = text ?? fs.readFileSync(file, 'utf8');
+    raw = /\.ya?ml$/i.test(file) ? YAML.parse(content, { maxAliasCount: 100 }) : JSON.parse(content);
+  } catch (err) {
+    return { ok: false, issues: [{ file, path: '', code: 'parse', message: (err as Error).message.split('\n')[0] ?? 'cannot parse' }] };
+  }
+  if (!validateContractFile(raw)) {
+    return { ok: false, issues: (validateContractFile.errors ?? []).map((e) => toIssue(file, e)) };
+  }
+  const value = { ...(raw as Omit<Contract, 'file'>), file };
+  try {
+    newAjv().compile(value.schema);
+  } catch (err) {
+    return { ok: false, issues: [{ file, path: '/schema', code: 'schema', message: (err as Error).message }] };
+  }
+  return { ok: true, value, warnings: secureSchemaWarnings(value.schema).map((w) => `${file}: schema${w}`) };
+}
+
+/** Reads a JSON pointer (RFC 6901) from a value; undefined when absent. */
+export function readPointer(value: unknown, pointer: string): unknown {
+  if (pointer === '') return value;
+  let current: unknown = value;
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (current === null || typeof current !== 'object' || !Object.prototype.hasOwnProperty.call(current, key)) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+/** All contracts of a directory tree, indexed by name and version, with cached validators. */
+export class ContractRegistry {
+  private readonly byName = new Map<string, Contract[]>();
+  private readonly validators = new Map<string, ValidateFunction>();
+  private readonly ajv = newAjv();
+  readonly warnings: string[] = [];
+
+  constructor(contracts: Contract[], warnings: string[] = []) {
+    for (const c of contracts) {
+      const list = this.byName.get(c.contract) ?? [];
+      if (list.some((x) => x.version === c.version)) {
+        throw new ContractFileError([{ file: c.file, path: '/version', code: 'duplicate', message: `${c.contract}@${c.version} is defined twice` }]);
+      }
+      list.push(c);
+      list.sort((a, b) => compareVersions(a.version, b.version));
+      this.byName.set(c.contract, list);
+    }
+    this.warnings.push(...warnings);
+  }
+
+  /** Loads every *.json / *.yaml contract under `dir` (skipping workflow input schemas and the meta-schema). */
+  static fromDirectory(dir: string = path.join(CONTRACTS_DIR, 'sources')): ContractRegistry {
+    const files: string[] = [];
+    const walk = (d: string): void => {
+      for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, entry.name);
+        if (entry.isDirectory()) walk(p);
+        else if (/\.(json|ya?ml)$/i.test(entry.name)) files.push(p);
+      }
+    };
+    walk(dir);
+    const contracts: Contract[] = [];
+    const issues: ContractFileIssue[] = [];
+    const warnings: string[] = [];
+    for (const file of files.sort()) {
+      const r = parseContractFile(file);
+      if (r.ok) {
+        contracts.push(r.value);
+        warnings.push(...r.warnings);
+      } else issues.push(...r.issues);
+    }
+    if (issues.length) throw new ContractFileError(issues);
+    return new ContractRegistry(contracts, warnings);
+  }
+
+  names(): string[] {
+    return [...this.byName.keys()].sort();
+  }
+
+  versions(name: string): string[] {
+    return (this.byName.get(name) ?? []).map((c) => c.version);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** The given version, or the newest one. */
+  get(name: string, version?: string): Contract {
+    const list = this.byName.get(name);
+    const c = version ? list?.find((x) => x.version === version) : list?.[list.length - 1];
+    if (!c) throw new UnknownContractError(name, version, this.names());
+    return c;
+  }
+
+  /** The compiled validator of a contract version (compiled on first use, then cached). */
+  validator(name: string, version?: string): (record: unknown) => ValidationResult {
+    const c = this.get(name, version);
+    const key = `${c.contract}@${c.version}`;
+    let fn = this.validators.get(key);
+    if (!fn) {
+      fn = this.ajv.compile(c.schema);
+      this.validators.set(key, fn);
+    }
+    const validate = fn;
+    return (record: unknown): ValidationResult => {
+      if (validate(record)) return { ok: true };
+      return {
+        ok: false,
+        issues: (validate.errors ?? []).map((e) => ({
+          contract: c.contract,
+          version: c.version,
+          pointer: e.keyword === 'required' ? `${e.instancePath}/${String((e.params as { missingProperty?: string }).missingProperty ?? '')}` : e.instancePath,
+          keyword: e.keyword,
+          message: e.message ?? e.keyword,
+        })),
+      };
+    };
+  }
+}
