@@ -2,17 +2,25 @@
  * All activities, built from their resources. The CPU worker registers {@link createCpuActivities},
  * the GPU worker {@link createGpuActivities}; both are wrapped so that every step records run events.
  */
+import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
+import type { SluiceConfig } from '../client/config';
 import { createHealthActivities } from './health';
 import { recordRunEvents } from './runEvents';
+import { createWorkflowInputActivities } from './workflowInput';
 
 export interface ActivityDeps {
   pool: Pool;
   artifactsDir: string;
+  /** Client for activities that start or signal other workflows (dataLanded events). */
+  temporal: Client;
+  config: SluiceConfig;
 }
 
+// Each domain adds its factory here (one line each).
 export function createCpuActivities(deps: ActivityDeps) {
   return recordRunEvents(deps.pool, {
+    ...createWorkflowInputActivities(),
     ...createHealthActivities(deps),
   });
 }

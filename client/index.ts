@@ -2,6 +2,6 @@
  * The typed sluice client for other services: start pipelines, send data, read results.
  * Every call goes through Temporal; nothing writes around it.
  */
-export { SluiceClient, type SluiceClientOptions, workflowUiUrl } from './sluiceClient';
+export { SluiceClient, InvalidWorkflowInputError, type SluiceClientOptions, type StartOptions, workflowUiUrl } from './sluiceClient';
 export { loadConfig, parseConfig, ConfigError, type SluiceConfig, type ConfigIssue, DEFAULT_TASK_QUEUES } from './config';
 export { connectTemporal, temporalConnectOptions } from './connection';

@@ -1,4 +1,6 @@
-import { Client, type Connection } from '@temporalio/client';
+import { Client, type Connection, type WorkflowHandle } from '@temporalio/client';
+import { describeIssues, validateWorkflowInput } from '../contracts/workflowInputs';
+import type { ValidationIssue } from '../contracts/registry';
 import type { HealthCheckResult } from '../workflows';
 import { loadConfig, type SluiceConfig } from './config';
 import { connectTemporal } from './connection';
@@ -19,6 +21,20 @@ export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: stri
   return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;
 }
 
+/** A workflow input that breaks its schema in contracts/workflows, caught before anything starts. */
+export class InvalidWorkflowInputError extends Error {
+  constructor(readonly workflowType: string, readonly issues: ValidationIssue[]) {
+    super(`Invalid input for workflow ${workflowType}: ${describeIssues(issues)}`);
+    this.name = 'InvalidWorkflowInputError';
+  }
+}
+
+export interface StartOptions {
+  workflowId: string;
+  taskQueue?: string;
+  memo?: Record<string, unknown>;
+}
+
 export class SluiceClient {
   private constructor(
     readonly temporal: Client,
@@ -36,12 +52,28 @@ export class SluiceClient {
     return new SluiceClient(client, config, options.taskQueue ?? config.taskQueues.cpu, options.connection ? undefined : connection);
   }
 
+  /** Checks `input` against the workflow's input contract and throws {@link InvalidWorkflowInputError} when it breaks it. */
+  assertValidInput(workflowType: string, input: unknown): void {
+    const r = validateWorkflowInput(workflowType, input);
+    if (!r.ok) throw new InvalidWorkflowInputError(workflowType, r.issues);
+  }
+
+  /** Starts any public sluice workflow by name after checking its input contract. */
+  async start(workflowType: string, input: unknown, options: StartOptions): Promise<WorkflowHandle & { firstExecutionRunId: string }> {
+    this.assertValidInput(workflowType, input);
+    const handle = await this.temporal.workflow.start(workflowType, {
+      taskQueue: options.taskQueue ?? this.taskQueue,
+      workflowId: options.workflowId,
+      args: [input],
+      memo: options.memo,
+    });
+    return handle;
+  }
+
   /** Runs the `healthCheck` workflow and waits for its result. */
   async healthCheck(options: { workflowId?: string; gpuTaskQueue?: string } = {}): Promise<{ workflowId: string; runId: string; result: HealthCheckResult }> {
-    const handle = await this.temporal.workflow.start('healthCheck', {
-      taskQueue: this.taskQueue,
+    const handle = await this.start('healthCheck', { queues: { cpu: this.taskQueue, gpu: options.gpuTaskQueue ?? this.config.taskQueues.gpu } }, {
       workflowId: options.workflowId ?? `health-${new Date().toISOString().replace(/[:.]/g, '-')}`,
-      args: [{ queues: { cpu: this.taskQueue, gpu: options.gpuTaskQueue ?? this.config.taskQueues.gpu } }],
     });
     const result = (await handle.result()) as HealthCheckResult;
     return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, result };

@@ -7,6 +7,7 @@
  * cancellation and cleans up), and Temporal retries them elsewhere.
  */
 import * as fs from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createCpuActivities, createGpuActivities, type ActivityDeps } from '../activities';
@@ -76,8 +77,10 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
     () => NativeConnection.connect(connectOpts),
     retry,
   );
+  const clientConnection = await Connection.connect({ ...connectOpts, connectTimeout: 10_000 });
   const queues = opts.taskQueues ?? cfg.taskQueues;
-  const deps: ActivityDeps = { pool, artifactsDir: cfg.artifactsDir };
+  const temporal = new Client({ connection: clientConnection, namespace: cfg.temporal.namespace });
+  const deps: ActivityDeps = { pool, artifactsDir: cfg.artifactsDir, temporal, config: { ...cfg, taskQueues: queues } };
   const common = {
     connection,
     namespace: cfg.temporal.namespace,
@@ -107,6 +110,7 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
     }
   } catch (err) {
     await connection.close();
+    await clientConnection.close();
     await pool.end();
     throw err;
   }
@@ -132,6 +136,7 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         await connection.close();
+        await clientConnection.close();
         await pool.end();
         log('workers stopped');
       }

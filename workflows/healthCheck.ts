@@ -22,12 +22,13 @@ export interface HealthCheckResult {
  */
 export async function healthCheck(input: HealthCheckInput = {}): Promise<HealthCheckResult> {
   const queues = { ...DEFAULT_TASK_QUEUES, ...input.queues };
+  await proxyActivities<CpuActivities>({ ...QUICK, retry: { maximumAttempts: 1 } }).checkWorkflowInput('healthCheck', input);
   upsertSearchAttributes([
     { key: SluicePipeline, value: 'health' },
     { key: SluiceStep, value: 'healthCheck' },
     { key: SluiceStatus, value: 'running' },
   ]);
-  const cpu = proxyActivities<CpuActivities>({ ...QUICK, taskQueue: queues.cpu ?? workflowInfo().taskQueue });
+  const cpu = proxyActivities<CpuActivities>({ ...QUICK, taskQueue: input.queues?.cpu ?? workflowInfo().taskQueue });
   const gpu = proxyActivities<GpuActivities>({ ...QUICK, taskQueue: queues.gpu });
   const [database, cpuRuntime, gpuRuntime] = await Promise.all([cpu.describeDatabase(), cpu.probeRuntime(), gpu.probeRuntime()]);
   upsertSearchAttributes([{ key: SluiceStatus, value: 'completed' }]);

@@ -29,6 +29,7 @@ describe('healthCheck workflow on real workers, real Temporal, real PostgreSQL',
       [workflowId],
     );
     const byStep = (step: string) => rows.filter((r) => r.step === step).map((r) => r.status).sort();
+    expect(byStep('checkWorkflowInput')).toEqual(['completed', 'started']);
     expect(byStep('describeDatabase')).toEqual(['completed', 'started']);
     expect(byStep('probeRuntime')).toEqual(['completed', 'completed', 'started', 'started']);
     expect(new Set(rows.map((r) => r.workflow_type))).toEqual(new Set(['healthCheck']));
@@ -38,7 +39,7 @@ describe('healthCheck workflow on real workers, real Temporal, real PostgreSQL',
     const queues = (history.events ?? [])
       .map((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name)
       .filter((q): q is string => Boolean(q));
-    expect(queues.sort()).toEqual([stack.config.taskQueues.cpu, stack.config.taskQueues.cpu, stack.config.taskQueues.gpu].sort());
+    expect(queues.sort()).toEqual([stack.config.taskQueues.cpu, stack.config.taskQueues.cpu, stack.config.taskQueues.cpu, stack.config.taskQueues.gpu].sort());
 
     const description = await stack.client.workflow.getHandle(workflowId).describe();
     expect(description.typedSearchAttributes.get(SluicePipeline)).toBe('health');
@@ -53,5 +54,43 @@ describe('healthCheck workflow on real workers, real Temporal, real PostgreSQL',
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('workflow input contracts', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ queues: ['cpu'] });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('the client refuses a bad input before starting anything, naming the field', async () => {
+    const client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
+    try {
+      await expect(client.start('healthCheck', { queues: { cpu: 7 } }, { workflowId: `bad-${Date.now()}` })).rejects.toThrow(
+        /Invalid input for workflow healthCheck: \/queues\/cpu must be string/,
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('the workflow refuses it too (a service in another language bypasses the TS client): non-retryable, names the field', async () => {
+    const workflowId = `bad-raw-${Date.now()}`;
+    const run = stack.client.workflow.execute('healthCheck', {
+      taskQueue: stack.config.taskQueues.cpu,
+      workflowId,
+      args: [{ queues: { cpu: stack.config.taskQueues.cpu, gpu: stack.config.taskQueues.gpu }, extra: true }],
+    });
+    await expect(run).rejects.toMatchObject({
+      cause: { cause: { type: 'SLUICE_INVALID_INPUT', nonRetryable: true, message: expect.stringMatching(/must NOT have additional properties/) } },
+    });
+    const { rows } = await stack.db.pool.query<{ attempt: number; status: string }>(
+      "SELECT attempt, status FROM sluice.run_events WHERE workflow_id = $1 AND step = 'checkWorkflowInput' ORDER BY id",
+      [workflowId],
+    );
+    expect(rows).toEqual([{ attempt: 1, status: 'started' }, { attempt: 1, status: 'failed' }]);
   });
 });
