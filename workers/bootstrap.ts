@@ -11,7 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createCpuActivities, createGpuActivities, type ActivityDeps } from '../activities';
-import type { QueueKind, SluiceConfig } from '../client/config';
+import { redactUrl, type QueueKind, type SluiceConfig } from '../client/config';
 import { temporalConnectOptions, connectWithBackoff } from '../client/connection';
 import { createPool, waitForPostgres } from '../db/pool';
 import { migrate } from '../db/migrate';
@@ -57,11 +57,12 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
   const cfg = opts.config;
   const address = opts.address ?? cfg.temporal.address ?? 'localhost:7233';
   const connectOpts = temporalConnectOptions(cfg.temporal, address);
-  const retry = {
+  const retry = (what: string) => ({
     timeoutMs: opts.connectTimeoutMs ?? 5 * 60_000,
-    onRetry: (attempt: number, delayMs: number, err: Error) => log(`waiting to connect (attempt ${attempt}, next in ${delayMs} ms): ${err.message.split('\n')[0]}`),
-  };
-  await waitForPostgres(opts.databaseUrl, retry);
+    onRetry: (attempt: number, delayMs: number, err: Error) =>
+      log(`waiting for ${what} (attempt ${attempt}, next in ${delayMs} ms): ${err.message.split('\n')[0]}`),
+  });
+  await waitForPostgres(opts.databaseUrl, retry(`PostgreSQL at ${redactUrl(opts.databaseUrl)} (DATABASE_URL)`));
   const pool = createPool(opts.databaseUrl, { max: Math.max(4, cfg.cpuActivityConcurrency), applicationName: `sluice-worker-${opts.queues.join('+')}` });
   try {
     if (opts.migrate ?? true) {
@@ -75,7 +76,7 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
   const connection = await connectWithBackoff(
     { service: 'Temporal', address, variable: 'TEMPORAL_ADDRESS' },
     () => NativeConnection.connect(connectOpts),
-    retry,
+    retry(`Temporal at ${address} (TEMPORAL_ADDRESS)`),
   );
   const clientConnection = await Connection.connect({ ...connectOpts, connectTimeout: 10_000 });
   const queues = opts.taskQueues ?? cfg.taskQueues;

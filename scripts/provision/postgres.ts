@@ -20,6 +20,8 @@ export interface EnsurePostgresOptions {
   dataDir: string;
   log?: Logger;
   database?: string;
+  /** How long to wait for DATABASE_URL to answer (default 30 s). */
+  connectTimeoutMs?: number;
 }
 
 const consoleLogger: Logger = (msg) => process.stderr.write(`[sluice] ${msg}\n`);
@@ -69,7 +71,7 @@ async function createDatabaseIfMissing(adminUrl: string, database: string): Prom
 export async function ensurePostgres(cfg: SluiceConfig, opts: EnsurePostgresOptions): Promise<PostgresEndpoint> {
   const log = opts.log ?? consoleLogger;
   if (cfg.databaseUrl) {
-    await waitForPostgres(cfg.databaseUrl, { timeoutMs: 30_000 });
+    await waitForPostgres(cfg.databaseUrl, { timeoutMs: opts.connectTimeoutMs ?? 30_000 });
     return { url: cfg.databaseUrl, source: 'DATABASE_URL', stop: async () => undefined };
   }
 

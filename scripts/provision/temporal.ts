@@ -40,6 +40,12 @@ export interface EnsureTemporalOptions {
   allowOtherPorts?: boolean;
   /** Reuse a dev server left running in the same data dir by an earlier run (default true). */
   reuseRunning?: boolean;
+  /** Build the CLI with Go when none is found (default: unless SLUICE_TEMPORAL_BUILD=false). */
+  allowBuild?: boolean;
+  /** Fall back to the SDK's download (default: unless SLUICE_TEMPORAL_DOWNLOAD=false). */
+  allowDownload?: boolean;
+  /** How long to wait for TEMPORAL_ADDRESS to answer (default 30 s). */
+  connectTimeoutMs?: number;
 }
 
 interface DevServerState {
@@ -310,7 +316,7 @@ async function startWithSdkDownload(cfg: SluiceConfig, opts: EnsureTemporalOptio
 export async function ensureTemporal(cfg: SluiceConfig, opts: EnsureTemporalOptions): Promise<TemporalEndpoint> {
   const log = opts.log ?? consoleLogger;
   if (cfg.temporal.address) {
-    const connection = await connectTemporal(cfg.temporal, cfg.temporal.address, { timeoutMs: 30_000 });
+    const connection = await connectTemporal(cfg.temporal, cfg.temporal.address, { timeoutMs: opts.connectTimeoutMs ?? 30_000 });
     try {
       const added = await registerSearchAttributes(connection, cfg.temporal.namespace);
       if (added.length > 0) log(`registered search attributes ${added.join(', ')} in namespace ${cfg.temporal.namespace}`);
@@ -328,19 +334,23 @@ export async function ensureTemporal(cfg: SluiceConfig, opts: EnsureTemporalOpti
   const tried: string[] = [];
   let cli = findTemporalCli(cfg);
   if (!cli) {
-    tried.push('TEMPORAL_CLI_PATH (unset)', '`temporal` on PATH (not found)', `cache ${cachedCliPath(cfg.cacheDir)} (empty)`);
-    try {
-      cli = { path: await buildTemporalCli(cfg.cacheDir, log), source: 'go install' };
-    } catch (err) {
-      tried.push(`go install ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION} (${(err as Error).message.split('\n')[0]})`);
-    }
+    tried.push('TEMPORAL_ADDRESS (unset)', 'TEMPORAL_CLI_PATH (unset)', '`temporal` on PATH (not found)', `cache ${cachedCliPath(cfg.cacheDir)} (empty)`);
+    if (opts.allowBuild ?? process.env.SLUICE_TEMPORAL_BUILD !== 'false') {
+      try {
+        cli = { path: await buildTemporalCli(cfg.cacheDir, log), source: 'go install' };
+      } catch (err) {
+        tried.push(`go install ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION} (${(err as Error).message.split('\n')[0]})`);
+      }
+    } else tried.push('go install (disabled by SLUICE_TEMPORAL_BUILD=false)');
   }
   if (cli) return startDevServer(cli, cfg, opts, log);
-  try {
-    return await startWithSdkDownload(cfg, opts, log);
-  } catch (err) {
-    tried.push(`the Temporal SDK's download (${(err as Error).message.split('\n')[0]})`);
-  }
+  if (opts.allowDownload ?? process.env.SLUICE_TEMPORAL_DOWNLOAD !== 'false') {
+    try {
+      return await startWithSdkDownload(cfg, opts, log);
+    } catch (err) {
+      tried.push(`the Temporal SDK's download (${(err as Error).message.split('\n')[0]})`);
+    }
+  } else tried.push("the Temporal SDK's download (disabled by SLUICE_TEMPORAL_DOWNLOAD=false)");
   throw new Error(
     'Could not get a Temporal server. Tried:\n' +
       tried.map((t) => `  - ${t}`).join('\n') +
