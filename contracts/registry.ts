@@ -8,6 +8,7 @@ import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020'
 import addFormats from 'ajv-formats';
 import YAML from 'yaml';
 import contractSchema from './contract.schema.json';
+import { expectationColumns, expectationName, type Expectation } from './expectations';
 
 export const CONTRACTS_DIR = __dirname;
 
@@ -20,7 +21,7 @@ export interface Contract {
   eventTime?: string;
   pii?: string[];
   schema: Record<string, unknown>;
-  expectations?: Record<string, unknown>[];
+  expectations?: Expectation[];
   /** File the contract was read from. */
   file: string;
 }
@@ -62,14 +63,15 @@ export class UnknownContractError extends Error {
   }
 }
 
-function newAjv(): Ajv2020 {
+function newAjv(options: { discriminator?: boolean } = {}): Ajv2020 {
   // strict: unknown keywords and ambiguous schemas are errors; $data off: schemas are data, not code.
-  const ajv = new Ajv2020({ strict: true, allErrors: true, $data: false, validateFormats: true });
+  const ajv = new Ajv2020({ strict: true, allErrors: true, $data: false, validateFormats: true, ...options });
   addFormats(ajv);
   return ajv;
 }
 
-const metaAjv = newAjv();
+// The meta-schema tells expectation types apart by their "type" (one clear error instead of one per oneOf branch).
+const metaAjv = newAjv({ discriminator: true });
 const validateContractFile = metaAjv.compile(contractSchema);
 
 /** Compares semantic versions "1.2.3"; negative when a < b. */
@@ -97,6 +99,9 @@ export function secureSchemaWarnings(schema: unknown, at = ''): string[] {
     out.push(`${at || '/'}: ${s.pattern !== undefined ? '"pattern"' : '"format"'} without "maxLength" (unbounded string)`);
   }
   if (types.includes('array') && s.maxItems === undefined) out.push(`${at || '/'}: array without "maxItems" (unbounded array)`);
+  if (typeof s.pattern === 'string' && hasNestedQuantifier(s.pattern)) {
+    out.push(`${at || '/'}: "pattern" ${JSON.stringify(s.pattern)} nests quantifiers (catastrophic backtracking in JS regexes)`);
+  }
   for (const key of ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas']) {
     const group = s[key];
     if (group && typeof group === 'object') {
@@ -112,8 +117,39 @@ export function secureSchemaWarnings(schema: unknown, at = ''): string[] {
   return out;
 }
 
+/**
+ * True when a regex has a quantified group that itself contains a quantifier, like `(a+)+` or
+ * `(\\w*\\s?)*`: the shape behind exponential backtracking in JS (ajv compiles `pattern` with RegExp).
+ * A syntactic check, so it errs on the side of warning.
+ */
+export function hasNestedQuantifier(pattern: string): boolean {
+  const stack: boolean[] = []; // per open group: does it contain a quantifier?
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if (ch === '\\') {
+      i++;
+      continue;
+    }
+    if (ch === '[') {
+      // skip a character class
+      for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
+      continue;
+    }
+    if (ch === '(') stack.push(false);
+    else if (ch === ')') {
+      const inner = stack.pop() ?? false;
+      const next = pattern[i + 1];
+      const quantified = next === '*' || next === '+' || next === '{' || next === '?';
+      if (inner && quantified && next !== '?') return true;
+      if ((inner || quantified) && stack.length) stack[stack.length - 1] = true;
+    } else if ((ch === '*' || ch === '+' || ch === '{') && stack.length) stack[stack.length - 1] = true;
+  }
+  return false;
+}
+
 function toIssue(file: string, e: ErrorObject): ContractFileIssue {
-  return { file, path: e.instancePath, code: e.keyword, message: e.message ?? e.keyword };
+  const extra = e.keyword === 'additionalProperties' ? `: "${String((e.params as { additionalProperty?: string }).additionalProperty)}"` : '';
+  return { file, path: e.instancePath, code: e.keyword, message: `${e.message ?? e.keyword}${extra}` };
 }
 
 /** Reads and checks one contract file; never throws for bad content. */
@@ -134,7 +170,39 @@ export function parseContractFile(file: string, text?: string): { ok: true; valu
   } catch (err) {
     return { ok: false, issues: [{ file, path: '/schema', code: 'schema', message: (err as Error).message }] };
   }
+  const refIssues = fieldReferenceIssues(value);
+  if (refIssues.length) return { ok: false, issues: refIssues };
   return { ok: true, value, warnings: secureSchemaWarnings(value.schema).map((w) => `${file}: schema${w}`) };
+}
+
+/** Top-level fields a contract's records may have (the columns expectations can name). */
+export function contractFields(c: Pick<Contract, 'schema'>): string[] {
+  const props = c.schema.properties;
+  return props && typeof props === 'object' ? Object.keys(props as Record<string, unknown>) : [];
+}
+
+/** PII pointers and expectation columns must name fields of the schema; expectation names must be unique. */
+function fieldReferenceIssues(c: Contract): ContractFileIssue[] {
+  const issues: ContractFileIssue[] = [];
+  const fields = new Set(contractFields(c));
+  const known = [...fields].join(', ') || '(the schema declares no properties)';
+  (c.pii ?? []).forEach((p, i) => {
+    const top = p.slice(1).split('/')[0] ?? '';
+    if (!fields.has(top)) issues.push({ file: c.file, path: `/pii/${i}`, code: 'unknown_field', message: `PII pointer ${p} names no field of the schema; fields: ${known}` });
+  });
+  const names = new Set<string>();
+  (c.expectations ?? []).forEach((e, i) => {
+    for (const { path: at, column } of expectationColumns(e)) {
+      // freshness on a log range may use the log's own event_time
+      if (!fields.has(column) && !(e.type === 'freshness' && column === 'event_time')) {
+        issues.push({ file: c.file, path: `/expectations/${i}${at}`, code: 'unknown_field', message: `expectation ${expectationName(e)} names field "${column}", which the schema does not declare; fields: ${known}` });
+      }
+    }
+    const name = expectationName(e);
+    if (names.has(name)) issues.push({ file: c.file, path: `/expectations/${i}/name`, code: 'duplicate', message: `two expectations are named "${name}": give one a "name"` });
+    names.add(name);
+  });
+  return issues;
 }
 
 /** Reads a JSON pointer (RFC 6901) from a value; undefined when absent. */
@@ -192,6 +260,11 @@ export class ContractRegistry {
     }
     if (issues.length) throw new ContractFileError(issues);
     return new ContractRegistry(contracts, warnings);
+  }
+
+  /** Every contract version, by name then version. */
+  all(): Contract[] {
+    return this.names().flatMap((n) => this.byName.get(n) ?? []);
   }
 
   names(): string[] {
