@@ -7,6 +7,7 @@ import type { Pool } from 'pg';
 import type { SluiceConfig } from '../client/config';
 import { createHealthActivities } from './health';
 import { recordRunEvents } from './runEvents';
+import { createTransformActivities } from './transform';
 import { createWorkflowInputActivities } from './workflowInput';
 
 export interface ActivityDeps {
@@ -22,6 +23,7 @@ export function createCpuActivities(deps: ActivityDeps) {
   return recordRunEvents(deps.pool, {
     ...createWorkflowInputActivities(),
     ...createHealthActivities(deps),
+    ...createTransformActivities(deps),
   });
 }
 

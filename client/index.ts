@@ -5,3 +5,4 @@
 export { SluiceClient, InvalidWorkflowInputError, type SluiceClientOptions, type StartOptions, workflowUiUrl } from './sluiceClient';
 export { loadConfig, parseConfig, ConfigError, type SluiceConfig, type ConfigIssue, DEFAULT_TASK_QUEUES } from './config';
 export { connectTemporal, temporalConnectOptions } from './connection';
+export { registerTransform, notifyTransform, transformStatus, startBackfill, backfillProgress } from './transform';

@@ -4,6 +4,7 @@ import type { ValidationIssue } from '../contracts/registry';
 import type { HealthCheckResult } from '../workflows';
 import { loadConfig, type SluiceConfig } from './config';
 import { connectTemporal } from './connection';
+import { registerTransform, startBackfill, type BackfillInput, type RegisterTransformInput, type RegisterTransformResult } from './transform';
 
 export interface SluiceClientOptions {
   config?: SluiceConfig;
@@ -77,6 +78,16 @@ export class SluiceClient {
     });
     const result = (await handle.result()) as HealthCheckResult;
     return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, result };
+  }
+
+  /** Registers a transform version (validated and planned by PostgreSQL; a version never changes). */
+  async registerTransform(input: RegisterTransformInput): Promise<RegisterTransformResult> {
+    return registerTransform(this, input);
+  }
+
+  /** Starts a rebuild of a transform version from a log range; query `progress`, await `result()`. */
+  async backfill(input: BackfillInput, workflowId?: string): Promise<WorkflowHandle> {
+    return startBackfill(this, input, workflowId);
   }
 
   async close(): Promise<void> {

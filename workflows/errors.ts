@@ -9,5 +9,9 @@ export const ErrorCodes = {
   ExpectationFailed: 'SLUICE_EXPECTATION_FAILED',
   NotDeterministic: 'SLUICE_NOT_DETERMINISTIC',
   DatabaseSchema: 'SLUICE_DATABASE_SCHEMA',
+  UnknownTransform: 'SLUICE_UNKNOWN_TRANSFORM',
+  InvalidTransform: 'SLUICE_INVALID_TRANSFORM',
+  TransformVersionConflict: 'SLUICE_TRANSFORM_VERSION_CONFLICT',
+  InvalidRange: 'SLUICE_INVALID_RANGE',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

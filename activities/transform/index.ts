@@ -1,0 +1,75 @@
+/**
+ * Transform activities: registration, incremental chunks, backfill chunks, hash and switch.
+ * Every chunk runs in one transaction (idempotent under retries); see chunks.ts.
+ */
+import { Context } from '@temporalio/activity';
+import type { Pool } from 'pg';
+import { discardBuild, finishBackfill, prepareBackfill, type FinishBackfillInput, type FinishBackfillResult, type PrepareBackfillInput, type PreparedBackfill } from './backfill';
+import { processBuildChunk, processIncrementalChunk, type BuildChunkInput, type BuildChunkResult, type TransformChunkResult } from './chunks';
+import { registerTransformVersion, type RegisterTransformInput, type RegisterTransformResult } from './registry';
+
+/** How often a running transform activity heartbeats (its heartbeatTimeout is a few times this). */
+const HEARTBEAT_EVERY_MS = 2_000;
+
+/** Heartbeats while `work` runs: one SQL statement can take a while and reports no progress of its own. */
+async function heartbeating<T>(work: (progress: (details: unknown) => void) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  let last: unknown;
+  const timer = setInterval(() => ctx.heartbeat(last), HEARTBEAT_EVERY_MS);
+  try {
+    return await work((details) => {
+      last = details;
+    });
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export function createTransformActivities(deps: { pool: Pool }) {
+  return {
+    /**
+     * Registers a transform version (validated, planned read-only, stored, table created, first
+     * version made live) in one transaction. Idempotent for identical SQL. Throws
+     * SLUICE_INVALID_TRANSFORM, SLUICE_TRANSFORM_VERSION_CONFLICT.
+     */
+    async registerTransformVersion(input: RegisterTransformInput): Promise<RegisterTransformResult> {
+      return registerTransformVersion(deps.pool, input);
+    },
+
+    /**
+     * Runs the live version of a transform over the next chunk of the log after its watermark
+     * (at most `maxRows` rows per source) and advances the watermark in the same transaction.
+     * Idempotent. Throws SLUICE_UNKNOWN_TRANSFORM; SLUICE_INVALID_TRANSFORM when the SQL fails on data.
+     */
+    async processTransformChunk(input: { transform: string; maxRows: number }): Promise<TransformChunkResult> {
+      return heartbeating(() => processIncrementalChunk(deps.pool, input.transform, input.maxRows));
+    },
+
+    /** Resolves a backfill's version and range and creates its build table. Idempotent. Throws SLUICE_UNKNOWN_TRANSFORM, SLUICE_INVALID_RANGE. */
+    async prepareBackfill(input: PrepareBackfillInput): Promise<PreparedBackfill> {
+      return prepareBackfill(deps.pool, input);
+    },
+
+    /** Writes one chunk of a backfill range into the build table, with its marker. Idempotent. */
+    async buildTransformChunk(input: BuildChunkInput): Promise<BuildChunkResult> {
+      return heartbeating(() => processBuildChunk(deps.pool, input));
+    },
+
+    /**
+     * Hashes the build, checks it against earlier builds of the same range, switches the view
+     * atomically. Idempotent. Throws SLUICE_NOT_DETERMINISTIC.
+     */
+    async finishBackfill(input: FinishBackfillInput): Promise<FinishBackfillResult> {
+      return heartbeating((progress) => finishBackfill(deps.pool, input, (rows) => progress({ rowsHashed: rows })));
+    },
+
+    /** Drops the build table of a backfill that failed. Idempotent. */
+    async discardBuild(input: { buildId: string }): Promise<void> {
+      await discardBuild(deps.pool, input.buildId);
+    },
+  };
+}
+
+export type TransformActivities = ReturnType<typeof createTransformActivities>;
+export type { TransformChunkResult, BuildChunkResult, PreparedBackfill, FinishBackfillResult, RegisterTransformInput, RegisterTransformResult };
+export { contentHash, type ContentHash } from './contentHash';

@@ -1,0 +1,226 @@
+/**
+ * Transform registration: a versioned SELECT over a log range, checked by PostgreSQL itself
+ * (planned and run with LIMIT 0 in a read-only transaction) before anything is created, then
+ * stored in sluice.transforms with the derived table `<name>__v<N>` in one transaction.
+ */
+import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Pool, PoolClient } from 'pg';
+import { ErrorCodes } from '../../workflows/errors';
+import {
+  SEQ_COLUMN,
+  checkTransformName,
+  checkTransformSqlText,
+  checkVersion,
+  derivedTable,
+  derivedView,
+  quoteIdent,
+} from './sqlText';
+
+export interface RegisterTransformInput {
+  name: string;
+  version: number;
+  /** Sources whose landed data wakes the transform (the SQL filters on them itself). */
+  sources: string[];
+  /** One SELECT over the log; $1 and $2 are the first and last `seq` of the range (inclusive, bigint). */
+  sql: string;
+  description?: string;
+}
+
+export interface TransformColumn {
+  name: string;
+  /** PostgreSQL type as `format_type` writes it (e.g. "bigint", "timestamp with time zone"). */
+  type: string;
+}
+
+export interface RegisterTransformResult {
+  name: string;
+  version: number;
+  sqlSha256: string;
+  columns: TransformColumn[];
+  /** false when the same version with the same SQL was registered before (idempotent retry). */
+  created: boolean;
+  /** The version the view points at after registration. */
+  liveVersion: number;
+}
+
+export interface TransformDefinition {
+  name: string;
+  version: number;
+  sources: string[];
+  sql: string;
+}
+
+const SOURCE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+const COLUMN_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+/** SQLSTATE classes that mean "this SQL is wrong", not "the database is unwell". */
+const PERMANENT_SQLSTATE_CLASSES = ['42', '22', '0A', '25', '21', '2B', '2F', '38', '39', '3F', '44'];
+
+function invalid(message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type: ErrorCodes.InvalidTransform, nonRetryable: true, message, details: details === undefined ? undefined : [details] });
+}
+
+/** Turns a PostgreSQL error caused by the transform's SQL into a permanent failure; others stay retryable. */
+export function sqlFailure(err: unknown, what: string): Error {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && PERMANENT_SQLSTATE_CLASSES.includes(code.slice(0, 2))) {
+    return invalid(`${what}: ${(err as Error).message} (SQLSTATE ${code})`);
+  }
+  return err as Error;
+}
+
+export function sqlSha256(sql: string): string {
+  return createHash('sha256').update(sql, 'utf8').digest('hex');
+}
+
+/** Checks everything that can be checked without a database; throws SLUICE_INVALID_TRANSFORM. */
+export function checkRegistrationInput(input: RegisterTransformInput): string {
+  const name = checkTransformName(input.name);
+  if (!name.ok) throw invalid(name.message);
+  const version = checkVersion(input.version);
+  if (!version.ok) throw invalid(version.message);
+  if (!Array.isArray(input.sources) || input.sources.length === 0 || input.sources.length > 64) {
+    throw invalid('sources must list 1 to 64 source names');
+  }
+  for (const s of input.sources) {
+    if (typeof s !== 'string' || !SOURCE_PATTERN.test(s)) throw invalid(`source ${JSON.stringify(s)} must match ${SOURCE_PATTERN.source}`);
+  }
+  if (new Set(input.sources).size !== input.sources.length) throw invalid('sources must not repeat');
+  const sql = checkTransformSqlText(input.sql);
+  if (!sql.ok) throw invalid(sql.message);
+  return sql.text;
+}
+
+/**
+ * Learns the columns of the transform's SELECT by running it with LIMIT 0 in a read-only
+ * transaction, so SQL that does not plan, writes, or has no `seq bigint` column is refused.
+ */
+async function describeColumns(client: PoolClient, sql: string): Promise<TransformColumn[]> {
+  await client.query('BEGIN READ ONLY');
+  try {
+    let fields: { name: string; dataTypeID: number; dataTypeModifier: number }[];
+    try {
+      // Wrapping in a subquery admits only SELECT / WITH ... SELECT / VALUES: anything else is a syntax error.
+      const r = await client.query({ text: `SELECT * FROM (\n${sql}\n) AS transform_output LIMIT 0`, values: ['0', '0'] });
+      fields = r.fields;
+    } catch (err) {
+      throw sqlFailure(err, 'transform SQL does not plan');
+    }
+    const columns: TransformColumn[] = [];
+    for (const f of fields) {
+      if (!COLUMN_PATTERN.test(f.name)) throw invalid(`transform SQL column ${JSON.stringify(f.name)} must be named (AS a_name) with lower-case letters, digits and "_"`);
+      const t = await client.query<{ t: string }>('SELECT format_type($1, $2) AS t', [f.dataTypeID, f.dataTypeModifier]);
+      columns.push({ name: f.name, type: t.rows[0]?.t ?? 'unknown' });
+    }
+    const names = columns.map((c) => c.name);
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup) throw invalid(`transform SQL has two columns named ${dup}`);
+    const seq = columns.find((c) => c.name === SEQ_COLUMN);
+    if (!seq || seq.type !== 'bigint') {
+      throw invalid(`transform SQL must return a column "${SEQ_COLUMN}" of type bigint (the log offset each row comes from; it orders the content hash)`);
+    }
+    return columns;
+  } finally {
+    await client.query('ROLLBACK');
+  }
+}
+
+/** CREATE TABLE for a version's rows, from the learned columns (types come from format_type, names from the allow-list). */
+export function createTableSql(qualifiedTable: string, columns: TransformColumn[]): string {
+  for (const c of columns) {
+    if (!/^[a-z][a-z0-9 _,()"[\].]*$/i.test(c.type)) throw new Error(`unexpected column type text ${JSON.stringify(c.type)}`);
+  }
+  return `CREATE TABLE ${qualifiedTable} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`;
+}
+
+/** Serialises registrations and switches of one transform. */
+export async function lockTransform(client: PoolClient, name: string): Promise<void> {
+  await client.query("SELECT pg_advisory_xact_lock(hashtext('sluice.transform:' || $1))", [name]);
+}
+
+/**
+ * Registers version `version` of transform `name`: validates it, stores it, creates its table and
+ * its watermark rows; the first version of a transform also gets the view and becomes live.
+ * All in one transaction: a failure creates nothing. Idempotent for the same SQL and sources;
+ * the same version with other SQL throws SLUICE_TRANSFORM_VERSION_CONFLICT (a version never
+ * changes). Bad input throws SLUICE_INVALID_TRANSFORM.
+ */
+export async function registerTransformVersion(pool: Pool, input: RegisterTransformInput): Promise<RegisterTransformResult> {
+  const sql = checkRegistrationInput(input);
+  const sha = sqlSha256(sql);
+  const sources = [...input.sources].sort();
+  const client = await pool.connect();
+  try {
+    const columns = await describeColumns(client, sql);
+    await client.query('BEGIN');
+    try {
+      await lockTransform(client, input.name);
+      const prior = await client.query<{ sql_sha256: string; sources: string[] }>(
+        'SELECT sql_sha256, sources FROM sluice.transforms WHERE name = $1 AND version = $2',
+        [input.name, input.version],
+      );
+      const live = await client.query<{ version: number }>('SELECT version FROM sluice.transform_live WHERE name = $1', [input.name]);
+      const existing = prior.rows[0];
+      if (existing) {
+        await client.query('ROLLBACK');
+        if (existing.sql_sha256 !== sha || existing.sources.join('\n') !== sources.join('\n')) {
+          throw ApplicationFailure.create({
+            type: ErrorCodes.TransformVersionConflict,
+            nonRetryable: true,
+            message: `transform ${input.name} version ${input.version} is already registered with other SQL or sources (sql_sha256 ${existing.sql_sha256.slice(0, 12)}); a version never changes: register version ${input.version + 1}`,
+          });
+        }
+        return { name: input.name, version: input.version, sqlSha256: sha, columns, created: false, liveVersion: live.rows[0]?.version ?? input.version };
+      }
+      await client.query(
+        'INSERT INTO sluice.transforms (name, version, sources, sql, sql_sha256, description) VALUES ($1, $2, $3, $4, $5, $6)',
+        [input.name, input.version, sources, sql, sha, input.description ?? null],
+      );
+      await client.query(createTableSql(derivedTable(input.name, input.version), columns));
+      await client.query(
+        'INSERT INTO sluice.watermarks (name, version, source, last_seq) SELECT $1, $2, s, 0 FROM unnest($3::text[]) AS s',
+        [input.name, input.version, sources],
+      );
+      let liveVersion = live.rows[0]?.version;
+      if (liveVersion === undefined) {
+        await client.query(`CREATE VIEW ${derivedView(input.name)} AS SELECT * FROM ${derivedTable(input.name, input.version)}`);
+        await client.query('INSERT INTO sluice.transform_live (name, version) VALUES ($1, $2)', [input.name, input.version]);
+        liveVersion = input.version;
+      }
+      await client.query('COMMIT');
+      return { name: input.name, version: input.version, sqlSha256: sha, columns, created: true, liveVersion };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined); // already rolled back on the conflict path
+      throw sqlFailure(err, `cannot register transform ${input.name} v${input.version}`);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** Reads a registered version (the latest when `version` is omitted); SLUICE_UNKNOWN_TRANSFORM if none. */
+export async function loadTransform(db: Pool | PoolClient, name: string, version?: number): Promise<TransformDefinition> {
+  const check = checkTransformName(name);
+  if (!check.ok) throw invalid(check.message);
+  const r = await db.query<{ version: number; sources: string[]; sql: string }>(
+    `SELECT version, sources, sql FROM sluice.transforms WHERE name = $1 AND ($2::int IS NULL OR version = $2) ORDER BY version DESC LIMIT 1`,
+    [name, version ?? null],
+  );
+  const row = r.rows[0];
+  if (!row) {
+    throw ApplicationFailure.create({
+      type: ErrorCodes.UnknownTransform,
+      nonRetryable: true,
+      message: `unknown transform ${name}${version === undefined ? '' : ` version ${version}`}: register it first`,
+    });
+  }
+  return { name, version: row.version, sources: row.sources, sql: row.sql };
+}
+
+/** The version the view points at; SLUICE_UNKNOWN_TRANSFORM when the transform was never registered. */
+export async function liveVersion(db: Pool | PoolClient, name: string): Promise<number> {
+  const r = await db.query<{ version: number }>('SELECT version FROM sluice.transform_live WHERE name = $1', [name]);
+  const v = r.rows[0]?.version;
+  if (v === undefined) return (await loadTransform(db, name)).version; // throws when unknown
+  return v;
+}

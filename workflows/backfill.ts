@@ -1,0 +1,272 @@
+/**
+ * `backfill`: rebuild a transform version from any log range. The range is split into
+ * fixed-width seq ranges, each built by a `backfillRange` child workflow (bounded parallelism),
+ * each child writing chunks of at most `chunkRows` rows per source into one build table. Then the
+ * build is hashed (sha256, activities/transform/contentHash.ts), checked against earlier builds of
+ * the same range, and switched in atomically. Both workflows continue-as-new long before 10,000
+ * history events; progress is a query.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { CpuActivities } from '../activities';
+import type { FinishBackfillResult } from '../activities/transform';
+import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from './searchAttributes';
+
+const INPUT_CHECK = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } } as const;
+const DB_QUICK = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 10 } } as const;
+const BUILD_CHUNK = {
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+} as const;
+/** Hashing streams the whole table (minutes for tens of millions of rows); it heartbeats every 2 s. */
+const HASH_AND_SWITCH = {
+  startToCloseTimeout: '4 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
+} as const;
+
+export const DEFAULT_RANGE_SEQS = 500_000;
+export const DEFAULT_BACKFILL_CHUNK_ROWS = 50_000;
+export const DEFAULT_BACKFILL_PARALLELISM = 4;
+/** Children started per parent run: about 10 history events each keeps a run under ~3,000 events. */
+const MAX_CHILDREN_PER_RUN = 250;
+const MAX_HISTORY_EVENTS = 4_000;
+
+export interface BackfillInput {
+  transform: string;
+  /** Default: the latest registered version. */
+  version?: number;
+  /** Inclusive log range as decimal strings; default: the whole committed log. */
+  fromSeq?: string;
+  toSeq?: string;
+  /** Width (in seq) of the range each child builds (default 500,000). */
+  rangeSeqs?: number;
+  /** Log rows per source per chunk activity (default 50,000). */
+  chunkRows?: number;
+  /** Child workflows at a time (default 4). */
+  parallelism?: number;
+  /** Refuse to switch unless the rebuilt content has this sha256. */
+  expectedSha256?: string;
+  /** Point the view at the rebuilt version (default true). */
+  switchView?: boolean;
+  /** Child workflows per run before continuing as new (default 250; about 10 history events each). */
+  childrenPerRun?: number;
+  /** Set by continue-as-new only. */
+  resume?: BackfillResume;
+}
+
+export interface BackfillResume {
+  buildId: string;
+  version: number;
+  fromSeq: string;
+  toSeq: string;
+  nextRange: number;
+  rowsRead: number;
+  rowsWritten: number;
+  runs: number;
+}
+
+export interface BackfillProgress {
+  phase: 'preparing' | 'building' | 'hashing' | 'done';
+  transform: string;
+  version: number | null;
+  buildId: string | null;
+  fromSeq: string | null;
+  toSeq: string | null;
+  rangesTotal: number;
+  rangesDone: number;
+  rangesRunning: number;
+  rowsRead: number;
+  rowsWritten: number;
+  /** Runs of this workflow so far (continue-as-new), this one included. */
+  runs: number;
+}
+
+export interface BackfillResult extends FinishBackfillResult {
+  transform: string;
+  version: number;
+  buildId: string;
+  fromSeq: string;
+  toSeq: string;
+  ranges: number;
+  rowsRead: number;
+  rowsWritten: number;
+  runs: number;
+}
+
+export const progressQuery = defineQuery<BackfillProgress>('progress');
+
+export interface BackfillRangeInput {
+  buildId: string;
+  transform: string;
+  version: number;
+  fromSeq: string;
+  toSeq: string;
+  chunkRows: number;
+  /** Totals carried over continue-as-new. */
+  rowsRead?: number;
+  rowsWritten?: number;
+  chunks?: number;
+}
+
+export interface BackfillRangeResult {
+  rowsRead: number;
+  rowsWritten: number;
+  chunks: number;
+}
+
+/** Number of fixed-width ranges in [from, to]. */
+function rangeCount(from: bigint, to: bigint, width: bigint): number {
+  return Number((to - from + width) / width);
+}
+
+function rangeAt(from: bigint, to: bigint, width: bigint, i: number): { fromSeq: string; toSeq: string } {
+  const start = from + BigInt(i) * width;
+  const end = start + width - 1n;
+  return { fromSeq: start.toString(), toSeq: (end < to ? end : to).toString() };
+}
+
+/**
+ * Rebuilds a transform version (see the module comment). Side effects: a build table, chunk
+ * markers, a row in sluice.transform_builds, and (switchView) the version table, its watermark and
+ * the view replaced in one transaction. Errors: SLUICE_INVALID_INPUT, SLUICE_UNKNOWN_TRANSFORM,
+ * SLUICE_INVALID_RANGE, SLUICE_INVALID_TRANSFORM, SLUICE_NOT_DETERMINISTIC (nothing switched).
+ */
+export async function backfill(input: BackfillInput): Promise<BackfillResult> {
+  await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('backfill', input);
+  const db = proxyActivities<CpuActivities>(DB_QUICK);
+  const progress: BackfillProgress = {
+    phase: 'preparing', transform: input.transform, version: input.resume?.version ?? null, buildId: input.resume?.buildId ?? null,
+    fromSeq: null, toSeq: null, rangesTotal: 0, rangesDone: 0, rangesRunning: 0, rowsRead: 0, rowsWritten: 0, runs: (input.resume?.runs ?? 0) + 1,
+  };
+  setHandler(progressQuery, () => progress);
+  upsertSearchAttributes([
+    { key: SluicePipeline, value: input.transform },
+    { key: SluiceStep, value: 'backfill' },
+    { key: SluiceStatus, value: 'running' },
+  ]);
+
+  const prepared = input.resume ?? {
+    ...(await db.prepareBackfill({
+      buildId: uuid4().replace(/-/g, ''), transform: input.transform, version: input.version, fromSeq: input.fromSeq, toSeq: input.toSeq,
+    })),
+    nextRange: 0, rowsRead: 0, rowsWritten: 0, runs: 0,
+  };
+  if (!input.resume) upsertSearchAttributes([{ key: SluiceDataset, value: `${input.transform}__v${prepared.version}` }]);
+  const from = BigInt(prepared.fromSeq);
+  const to = BigInt(prepared.toSeq);
+  const width = BigInt(input.rangeSeqs ?? DEFAULT_RANGE_SEQS);
+  const total = rangeCount(from, to, width);
+  const parallelism = input.parallelism ?? DEFAULT_BACKFILL_PARALLELISM;
+  const childrenPerRun = input.childrenPerRun ?? MAX_CHILDREN_PER_RUN;
+  Object.assign(progress, {
+    phase: 'building', version: prepared.version, buildId: prepared.buildId, fromSeq: prepared.fromSeq, toSeq: prepared.toSeq,
+    rangesTotal: total, rangesDone: prepared.nextRange, rowsRead: prepared.rowsRead, rowsWritten: prepared.rowsWritten,
+  });
+
+  let next = prepared.nextRange;
+  let startedThisRun = 0;
+  const running = new Map<number, Promise<void>>();
+  const { workflowId } = workflowInfo();
+  try {
+    for (;;) {
+      while (running.size < parallelism && next < total && startedThisRun < childrenPerRun) {
+        const i = next++;
+        startedThisRun++;
+        const child = executeChild(backfillRange, {
+          workflowId: `${workflowId}-r${i}`,
+          args: [{
+            buildId: prepared.buildId, transform: input.transform, version: prepared.version,
+            ...rangeAt(from, to, width, i), chunkRows: input.chunkRows ?? DEFAULT_BACKFILL_CHUNK_ROWS,
+          }],
+        }).then((r) => {
+          running.delete(i);
+          progress.rangesDone += 1;
+          progress.rowsRead += r.rowsRead;
+          progress.rowsWritten += r.rowsWritten;
+        });
+        running.set(i, child);
+      }
+      progress.rangesRunning = running.size;
+      if (running.size === 0) break;
+      await Promise.race(running.values());
+      progress.rangesRunning = running.size;
+    }
+  } catch (err) {
+    // The run fails (its children are terminated with it): nothing half-built is left behind.
+    upsertSearchAttributes([{ key: SluiceStatus, value: 'failed' }]);
+    await db.discardBuild({ buildId: prepared.buildId });
+    throw err;
+  }
+
+  if (next < total) {
+    // Every child of this run has finished: the next run starts at `next` with nothing in flight.
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof backfill>({
+      ...input,
+      resume: {
+        buildId: prepared.buildId, version: prepared.version, fromSeq: prepared.fromSeq, toSeq: prepared.toSeq,
+        nextRange: next, rowsRead: progress.rowsRead, rowsWritten: progress.rowsWritten, runs: progress.runs,
+      },
+    });
+  }
+
+  progress.phase = 'hashing';
+  let finished: FinishBackfillResult;
+  try {
+    finished = await proxyActivities<CpuActivities>(HASH_AND_SWITCH).finishBackfill({
+      buildId: prepared.buildId, transform: input.transform, version: prepared.version, fromSeq: prepared.fromSeq, toSeq: prepared.toSeq,
+      expectedSha256: input.expectedSha256, switchView: input.switchView ?? true, workflowId,
+    });
+  } catch (err) {
+    upsertSearchAttributes([{ key: SluiceStatus, value: 'failed' }]);
+    await db.discardBuild({ buildId: prepared.buildId });
+    throw err;
+  }
+  progress.phase = 'done';
+  upsertSearchAttributes([{ key: SluiceStatus, value: 'completed' }]);
+  return {
+    ...finished, transform: input.transform, version: prepared.version, buildId: prepared.buildId, fromSeq: prepared.fromSeq, toSeq: prepared.toSeq,
+    ranges: total, rowsRead: progress.rowsRead, rowsWritten: progress.rowsWritten, runs: progress.runs,
+  };
+}
+
+/**
+ * One range of a backfill: chunk activities from `fromSeq` until `toSeq`, each idempotent (a
+ * marker row per chunk). Continues-as-new when its history grows. Errors as {@link backfill}.
+ */
+export async function backfillRange(input: BackfillRangeInput): Promise<BackfillRangeResult> {
+  await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('backfillRange', input);
+  const { buildTransformChunk } = proxyActivities<CpuActivities>(BUILD_CHUNK);
+  upsertSearchAttributes([
+    { key: SluicePipeline, value: input.transform },
+    { key: SluiceStep, value: 'backfillRange' },
+    { key: SluiceDataset, value: `${input.transform}__v${input.version}` },
+  ]);
+  const totals: BackfillRangeResult = { rowsRead: input.rowsRead ?? 0, rowsWritten: input.rowsWritten ?? 0, chunks: input.chunks ?? 0 };
+  let cursor = input.fromSeq;
+  for (;;) {
+    const r = await buildTransformChunk({
+      buildId: input.buildId, transform: input.transform, version: input.version, fromSeq: cursor, toSeq: input.toSeq, maxRows: input.chunkRows,
+    });
+    totals.rowsRead += r.rowsRead;
+    totals.rowsWritten += r.rowsWritten;
+    totals.chunks += 1;
+    if (r.done) return totals;
+    cursor = (BigInt(r.chunkToSeq) + 1n).toString();
+    if (workflowInfo().historyLength > MAX_HISTORY_EVENTS) {
+      await continueAsNew<typeof backfillRange>({ ...input, fromSeq: cursor, ...totals });
+    }
+  }
+}
