@@ -1,0 +1,177 @@
+/** Data-quality activities: run a contract's expectation suite on a dataset and publish its report. */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { canonicalJson } from '../../contracts/canonical';
+import { ContractRegistry, UnknownContractError, type Contract } from '../../contracts/registry';
+import { ErrorCodes } from '../../workflows/errors';
+import { LocalArtifactStore, type ArtifactStore } from '../artifacts';
+import type { ActivityDeps } from '../index';
+import { DatasetError, resolveDataset, type DatasetRef } from './dataset';
+import { renderHtmlReport, type ValidationReport } from './report';
+import { runExpectationSuite as evaluateSuite } from './suite';
+
+export interface RunExpectationSuiteInput {
+  contract: string;
+  /** Default: the newest version. */
+  version?: string;
+  dataset: DatasetRef;
+  /** The dataset drift expectations compare against. */
+  baseline?: DatasetRef;
+  /** Failing rows kept per failed expectation (default 5, at most 100). */
+  sampleSize?: number;
+  /** Histograms and top values in the report (default true). */
+  profile?: boolean;
+}
+
+export interface RunExpectationSuiteResult {
+  contract: string;
+  contractVersion: string;
+  passed: boolean;
+  rowCount: number;
+  expectations: number;
+  errors: number;
+  warnings: number;
+  /** Names of failed `error` expectations (they block) and failed `warn` ones (recorded). */
+  failedErrors: string[];
+  failedWarnings: string[];
+  reportSha256: string;
+  reportUri: string;
+  htmlSha256: string;
+  htmlUri: string;
+  runEventDetails: Record<string, unknown>;
+}
+
+/** Every statement of a suite run stops after this long (a pathological regex or custom predicate). */
+const STATEMENT_TIMEOUT_MS = 5 * 60_000;
+
+export interface QualityActivityOptions {
+  registry?: ContractRegistry;
+  store?: ArtifactStore;
+}
+
+export function createQualityActivities(deps: Pick<ActivityDeps, 'pool' | 'artifactsDir'>, options: QualityActivityOptions = {}) {
+  let registry = options.registry;
+  const store = options.store ?? new LocalArtifactStore(deps.artifactsDir);
+  const contractOf = (name: string, version?: string): Contract => {
+    registry ??= ContractRegistry.fromDirectory();
+    try {
+      return registry.get(name, version);
+    } catch (err) {
+      if (err instanceof UnknownContractError) throw ApplicationFailure.create({ type: ErrorCodes.UnknownContract, nonRetryable: true, message: err.message });
+      throw err;
+    }
+  };
+
+  return {
+    /**
+     * Runs the expectation suite of `contract` on a table or a log range, in PostgreSQL (one
+     * aggregate scan plus the queries referential integrity, drift and profiles need), inside one
+     * READ ONLY REPEATABLE READ transaction, so every expectation sees the same snapshot. Writes
+     * the JSON result and the HTML report to the artifact store and a row to sluice.validations;
+     * returns their digests. It does not fail on failed expectations (the workflow decides);
+     * idempotent apart from the evaluation time. Throws SLUICE_UNKNOWN_CONTRACT and
+     * SLUICE_DATASET_NOT_FOUND (non-retryable).
+     */
+    async runExpectationSuite(input: RunExpectationSuiteInput): Promise<RunExpectationSuiteResult> {
+      const contract = contractOf(input.contract, input.version);
+      const info = Context.current().info;
+      let step = 'start';
+      const heartbeat = (next: string): void => {
+        step = next;
+        Context.current().heartbeat({ step });
+      };
+      // One query can run for minutes on a large dataset: keep heartbeating while it does.
+      const beat = setInterval(() => Context.current().heartbeat({ step }), 10_000);
+      const db = await deps.pool.connect().catch((err: unknown) => {
+        clearInterval(beat);
+        throw err;
+      });
+      let run;
+      let datasetDescribe: string;
+      let baselineDescribe: string | undefined;
+      try {
+        await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        await db.query(`SET LOCAL statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+        try {
+          const dataset = await resolveDataset(db, input.dataset, contract);
+          const baseline = input.baseline ? await resolveDataset(db, input.baseline, contract) : undefined;
+          datasetDescribe = dataset.describe;
+          baselineDescribe = baseline?.describe;
+          run = await evaluateSuite(db, {
+            contract,
+            dataset,
+            baseline,
+            sampleSize: Math.min(100, Math.max(0, input.sampleSize ?? 5)),
+            profile: input.profile,
+            progress: heartbeat,
+          });
+        } catch (err) {
+          if (err instanceof DatasetError) throw ApplicationFailure.create({ type: ErrorCodes.DatasetNotFound, nonRetryable: true, message: err.message });
+          throw err;
+        } finally {
+          await db.query('ROLLBACK');
+        }
+      } finally {
+        clearInterval(beat);
+        db.release();
+      }
+
+      const failed = run.results.filter((r) => !r.passed);
+      const failedErrors = failed.filter((r) => r.severity === 'error').map((r) => r.name);
+      const failedWarnings = failed.filter((r) => r.severity === 'warn').map((r) => r.name);
+      const workflowId = info.workflowExecution?.workflowId ?? `activity:${info.activityId}`;
+      const runId = info.workflowExecution?.runId ?? '';
+      const report: ValidationReport = {
+        contract: contract.contract,
+        contractVersion: contract.version,
+        dataset: datasetDescribe,
+        ...(baselineDescribe ? { baseline: baselineDescribe } : {}),
+        workflowId,
+        runId,
+        evaluatedAt: new Date().toISOString(),
+        rowCount: run.rowCount,
+        passed: failedErrors.length === 0,
+        errors: failedErrors.length,
+        warnings: failedWarnings.length,
+        results: run.results,
+        profiles: run.profiles,
+      };
+      heartbeat('report');
+      const json = await store.put(`${canonicalJson(report)}\n`, { mediaType: 'application/json', extension: '.json' });
+      const html = await store.put(renderHtmlReport(report), { mediaType: 'text/html', extension: '.html' });
+      await deps.pool.query(
+        `INSERT INTO sluice.validations (workflow_id, run_id, contract, contract_version, dataset, row_count, passed, errors, warnings, report_sha256, html_sha256)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+          WHERE NOT EXISTS (SELECT 1 FROM sluice.validations WHERE workflow_id = $1 AND run_id = $2 AND report_sha256 = $10)`,
+        [workflowId, runId, contract.contract, contract.version, JSON.stringify(input.dataset), run.rowCount, report.passed, report.errors, report.warnings, json.sha256, html.sha256],
+      );
+      return {
+        contract: contract.contract,
+        contractVersion: contract.version,
+        passed: report.passed,
+        rowCount: run.rowCount,
+        expectations: run.results.length,
+        errors: report.errors,
+        warnings: report.warnings,
+        failedErrors,
+        failedWarnings,
+        reportSha256: json.sha256,
+        reportUri: json.uri,
+        htmlSha256: html.sha256,
+        htmlUri: html.uri,
+        runEventDetails: {
+          contract: contract.contract,
+          contractVersion: contract.version,
+          dataset: input.dataset,
+          report: { sha256: json.sha256, uri: json.uri },
+          html: { sha256: html.sha256, uri: html.uri },
+          failedErrors,
+          failedWarnings,
+        },
+      };
+    },
+  };
+}
+
+export type { DatasetRef } from './dataset';
+export type { ExpectationResult, ColumnProfile } from './suite';
+export type { ValidationReport } from './report';
