@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { SluiceConfig } from '../client/config';
 import { createHealthActivities } from './health';
+import { createQualityActivities } from './quality';
 import { recordRunEvents } from './runEvents';
 import { createTransformActivities } from './transform';
 import { createWorkflowInputActivities } from './workflowInput';
@@ -24,6 +25,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createWorkflowInputActivities(),
     ...createHealthActivities(deps),
     ...createTransformActivities(deps),
+    ...createQualityActivities(deps),
   });
 }
 

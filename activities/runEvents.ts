@@ -40,6 +40,13 @@ function countsOf(result: unknown): Record<string, number> {
   return counts;
 }
 
+/** An activity links what it produced (report URIs, digests) by returning them under `runEventDetails`. */
+function detailsOf(result: unknown): Record<string, unknown> | undefined {
+  if (result === null || typeof result !== 'object') return undefined;
+  const d = (result as { runEventDetails?: unknown }).runEventDetails;
+  return d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : undefined;
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyActivity = (...args: any[]) => Promise<unknown>;
 
@@ -61,7 +68,7 @@ export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Poo
       await insertRunEvent(pool, { ...base, status: 'started' });
       try {
         const result = await fn(...args);
-        await insertRunEvent(pool, { ...base, status: 'completed', counts: countsOf(result), durationMs: Date.now() - started });
+        await insertRunEvent(pool, { ...base, status: 'completed', counts: countsOf(result), durationMs: Date.now() - started, details: detailsOf(result) });
         return result;
       } catch (err) {
         const e = err as Error;

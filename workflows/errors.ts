@@ -13,5 +13,7 @@ export const ErrorCodes = {
   InvalidTransform: 'SLUICE_INVALID_TRANSFORM',
   TransformVersionConflict: 'SLUICE_TRANSFORM_VERSION_CONFLICT',
   InvalidRange: 'SLUICE_INVALID_RANGE',
+  UnknownContract: 'SLUICE_UNKNOWN_CONTRACT',
+  DatasetNotFound: 'SLUICE_DATASET_NOT_FOUND',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

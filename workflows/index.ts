@@ -3,3 +3,4 @@ export { healthCheck, type HealthCheckInput, type HealthCheckResult } from './he
 export { transform, statusQuery as transformStatusQuery, type TransformInput, type TransformStatus } from './transform';
 export { backfill, backfillRange, progressQuery as backfillProgressQuery, type BackfillInput, type BackfillResult, type BackfillProgress, type BackfillRangeInput } from './backfill';
 export { registerTransform, type RegisterTransformInput, type RegisterTransformResult } from './transformRegistration';
+export { validate, type ValidateInput, type ValidateResult } from './validate';
