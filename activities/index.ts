@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { SluiceConfig } from '../client/config';
 import { createHealthActivities } from './health';
+import { createIngestActivities } from './ingest';
 import { createQualityActivities } from './quality';
 import { recordRunEvents } from './runEvents';
 import { createTransformActivities } from './transform';
@@ -24,6 +25,7 @@ export function createCpuActivities(deps: ActivityDeps) {
   return recordRunEvents(deps.pool, {
     ...createWorkflowInputActivities(),
     ...createHealthActivities(deps),
+    ...createIngestActivities(deps),
     ...createTransformActivities(deps),
     ...createQualityActivities(deps),
   });

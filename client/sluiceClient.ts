@@ -4,6 +4,7 @@ import type { ValidationIssue } from '../contracts/registry';
 import type { HealthCheckResult } from '../workflows';
 import { loadConfig, type SluiceConfig } from './config';
 import { connectTemporal } from './connection';
+import { ingestEvents, ingestFile, redriveQuarantine, type IngestBatchResult, type IngestFileOptions, type IngestLocation, type IngestOptions } from './ingest';
 import { registerTransform, startBackfill, type BackfillInput, type RegisterTransformInput, type RegisterTransformResult } from './transform';
 
 export interface SluiceClientOptions {
@@ -88,6 +89,21 @@ export class SluiceClient {
   /** Starts a rebuild of a transform version from a log range; query `progress`, await `result()`. */
   async backfill(input: BackfillInput, workflowId?: string): Promise<WorkflowHandle> {
     return startBackfill(this, input, workflowId);
+  }
+
+  /** Sends a small batch of events to the source's ingest workflow; answers with its counts (client/ingest.ts). */
+  async ingest(source: string, events: unknown[], options: IngestOptions = {}): Promise<IngestBatchResult> {
+    return ingestEvents(this, source, events, options);
+  }
+
+  /** Ingests an NDJSON, CSV or Arrow IPC file by reference (streamed with COPY, never through history). */
+  async ingestFile(source: string, location: IngestLocation, options: IngestFileOptions): Promise<IngestBatchResult> {
+    return ingestFile(this, source, location, options);
+  }
+
+  /** Sends the source's unresolved quarantine through the newest contract again (after a contract fix). */
+  async redriveQuarantine(source: string, options: { batchId?: string } = {}): Promise<IngestBatchResult> {
+    return redriveQuarantine(this, source, options);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,167 @@
+/**
+ * Judges one record against its source's contract: a row for the log, or a row for quarantine with
+ * a machine-readable reason. Never throws for bad data; every record becomes exactly one staged row.
+ */
+import type { Contract, ValidationIssue, ValidationResult } from '../../contracts/registry';
+import { readPointer } from '../../contracts/registry';
+import { derivedEventId, sha256Hex } from '../../contracts/canonical';
+import type { SourceRecord } from './readers';
+
+export interface StagedRow {
+  valid: boolean;
+  eventId: string;
+  /** ISO text, or null when the contract names no time or the event has none. */
+  eventTime: string | null;
+  /** JSON text of the payload (stored as jsonb), or null when jsonb cannot hold it. */
+  payload: string | null;
+  /** The bytes as received, when the payload cannot be stored as jsonb. */
+  raw: Buffer | null;
+  reason: QuarantineReason | null;
+}
+
+export interface QuarantineReason {
+  issues: ValidationIssue[];
+  /** Issues left out past {@link MAX_ISSUES}. */
+  moreIssues?: number;
+  /** Position of the record in its batch (0-based). */
+  record: number;
+}
+
+/** Longest producer event id kept as is (btree index entries must stay small). */
+export const MAX_EVENT_ID_LENGTH = 256;
+const MAX_ISSUES = 20;
+const MAX_MESSAGE_LENGTH = 500;
+
+/** Text jsonb can store: no NUL, no lone surrogate (PostgreSQL refuses both). */
+function storableText(s: string): boolean {
+  return !s.includes('\u0000') && (s as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** First reason jsonb cannot hold a parsed value: a NUL or lone surrogate in a key or string, or a non-finite number. */
+function unstorable(value: unknown, at = ''): { pointer: string; message: string } | undefined {
+  if (typeof value === 'string') return storableText(value) ? undefined : { pointer: at, message: 'string holds \\u0000 or a lone surrogate, which PostgreSQL jsonb cannot store' };
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { pointer: at, message: 'number is out of range' };
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = unstorable(value[i], `${at}/${i}`);
+      if (bad) return bad;
+    }
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    const ptr = `${at}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    if (!storableText(key)) return { pointer: ptr, message: 'key holds \\u0000 or a lone surrogate, which PostgreSQL jsonb cannot store' };
+    const bad = unstorable((value as Record<string, unknown>)[key], ptr);
+    if (bad) return bad;
+  }
+  return undefined;
+}
+
+/** Makes a message safe for a jsonb reason (parser messages quote the input). */
+function safeMessage(m: string): string {
+  const s = m.length > MAX_MESSAGE_LENGTH ? `${m.slice(0, MAX_MESSAGE_LENGTH)}…` : m;
+  return (s.split('\u0000').join('\\u0000') as string & { toWellFormed(): string }).toWellFormed();
+}
+
+function rawEventId(raw: Buffer): string {
+  return `raw-sha256:${sha256Hex(raw)}`;
+}
+
+export class RecordClassifier {
+  private readonly validate: (record: unknown) => ValidationResult;
+
+  constructor(private readonly contract: Contract, validate: (record: unknown) => ValidationResult) {
+    this.validate = validate;
+  }
+
+  private issue(keyword: string, message: string, pointer = ''): ValidationIssue {
+    return { contract: this.contract.contract, version: this.contract.version, pointer, keyword, message: safeMessage(message) };
+  }
+
+  private quarantine(issues: ValidationIssue[], record: number, fields: { eventId: string; payload: string | null; raw: Buffer | null; eventTime?: string | null }): StagedRow {
+    const reason: QuarantineReason = { issues: issues.slice(0, MAX_ISSUES), record };
+    if (issues.length > MAX_ISSUES) reason.moreIssues = issues.length - MAX_ISSUES;
+    return { valid: false, eventTime: fields.eventTime ?? null, eventId: fields.eventId, payload: fields.payload, raw: fields.raw, reason };
+  }
+
+  classify(rec: SourceRecord, record: number): StagedRow {
+    switch (rec.kind) {
+      case 'unreadable':
+        return this.quarantine([this.issue(rec.keyword, rec.message)], record, { eventId: rawEventId(rec.raw), payload: null, raw: rec.raw });
+      case 'malformed': {
+        const json = JSON.stringify(rec.value);
+        const bad = unstorable(rec.value);
+        return this.quarantine([this.issue(rec.keyword, rec.message)], record, bad
+          ? { eventId: rawEventId(Buffer.from(json)), payload: null, raw: Buffer.from(json) }
+          : { eventId: derivedEventId(rec.value), payload: json, raw: null });
+      }
+      case 'line': {
+        let value: unknown;
+        try {
+          value = JSON.parse(rec.text);
+        } catch (err) {
+          const raw = Buffer.from(rec.text, 'utf8');
+          return this.quarantine([this.issue('json', (err as Error).message)], record, { eventId: rawEventId(raw), payload: null, raw });
+        }
+        // Only text with escapes or exponents can hold what jsonb refuses: skip the walk otherwise.
+        const suspicious = rec.text.includes('\\u') || /\d[eE][+-]?\d{3}/.test(rec.text);
+        return this.judge(value, rec.text, suspicious, record);
+      }
+      case 'value':
+        return this.judge(rec.value, undefined, true, record);
+    }
+  }
+
+  private judge(value: unknown, text: string | undefined, check: boolean, record: number): StagedRow {
+    const bad = check ? unstorable(value) : undefined;
+    if (bad) {
+      const raw = Buffer.from(text ?? JSON.stringify(value), 'utf8');
+      return this.quarantine([this.issue('storable', bad.message, bad.pointer)], record, { eventId: rawEventId(raw), payload: null, raw });
+    }
+    const payload = text ?? JSON.stringify(value);
+    const issues: ValidationIssue[] = [];
+    const result = this.validate(value);
+    if (!result.ok) issues.push(...result.issues);
+
+    let eventId: string | undefined;
+    if (this.contract.eventId !== undefined) {
+      const id = readPointer(value, this.contract.eventId);
+      if (typeof id === 'string' && id.length > 0 && id.length <= MAX_EVENT_ID_LENGTH) eventId = id;
+      else if (typeof id === 'number' && Number.isSafeInteger(id)) eventId = String(id);
+      else if (id !== undefined && id !== null) {
+        issues.push(this.issue('eventId', `event id must be a non-empty string of at most ${MAX_EVENT_ID_LENGTH} characters or a safe integer`, this.contract.eventId));
+      }
+    }
+    eventId ??= derivedEventId(value);
+
+    let eventTime: string | null = null;
+    if (this.contract.eventTime !== undefined) {
+      const t = readPointer(value, this.contract.eventTime);
+      if (t !== undefined && t !== null) {
+        const ms = typeof t === 'string' ? Date.parse(t) : typeof t === 'number' ? t : Number.NaN;
+        const d = new Date(ms);
+        const year = Number.isFinite(ms) ? d.getUTCFullYear() : Number.NaN;
+        if (year >= 1 && year <= 9999) eventTime = d.toISOString();
+        else issues.push(this.issue('eventTime', 'event time must be an ISO 8601 date-time or epoch milliseconds between years 1 and 9999', this.contract.eventTime));
+      }
+    }
+    if (issues.length > 0) return this.quarantine(issues, record, { eventId, payload, raw: null, eventTime });
+    return { valid: true, eventId, eventTime, payload, raw: null, reason: null };
+  }
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** Escapes a value for PostgreSQL COPY text format. */
+export function copyText(s: string): string {
+  return COPY_SPECIAL.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c] ?? c) : s;
+}
+
+/** One line of COPY text for the staging table (ordinal, valid, event_id, event_time, payload, raw, reason). */
+export function stageLine(ordinal: number, row: StagedRow): string {
+  return `${ordinal}\t${row.valid ? 't' : 'f'}\t${copyText(row.eventId)}\t${row.eventTime ?? '\\N'}\t${
+    row.payload === null ? '\\N' : copyText(row.payload)
+  }\t${row.raw === null ? '\\N' : `\\\\x${row.raw.toString('hex')}`}\t${row.reason === null ? '\\N' : copyText(JSON.stringify(row.reason))}\n`;
+}

@@ -1,0 +1,159 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { CpuActivities } from '../activities';
+import { ErrorCodes } from './errors';
+import {
+  INGEST_HISTORY_LIMIT,
+  batchRequestProblems,
+  ingestBatchSignal,
+  ingestBatchUpdate,
+  ingestStatusQuery,
+  type IngestBatchRequest,
+  type IngestBatchResult,
+  type IngestInput,
+} from './ingestTypes';
+import { SluicePipeline, SluiceStep } from './searchAttributes';
+
+const CHECK = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } } as const;
+const DB_IO = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 10 } } as const;
+/** File batches stream for as long as they need; a dead worker is noticed within the heartbeat timeout. */
+const FILE_IO = {
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 20 },
+} as const;
+const SIGNAL_DOWNSTREAM = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 20 } } as const;
+
+const check = proxyActivities<CpuActivities>(CHECK);
+const db = proxyActivities<CpuActivities>(DB_IO);
+const files = proxyActivities<CpuActivities>(FILE_IO);
+const downstream = proxyActivities<CpuActivities>(SIGNAL_DOWNSTREAM);
+
+interface Outcome {
+  result?: IngestBatchResult;
+  error?: unknown;
+}
+
+/**
+ * The long-lived ingest workflow of one source (workflow id `ingestWorkflowId(source)`): batches
+ * arrive by update or signal, are processed one at a time in arrival order (validated, appended to
+ * sluice.raw_events or quarantined by an activity), and each batch that adds rows sends
+ * `dataLanded` to the transforms that read the source. Continues-as-new before its history grows
+ * large, after its update handlers have finished, carrying batches received by signal.
+ *
+ * Idempotent: batches and events are deduplicated in the database. Fails with
+ * SLUICE_UNKNOWN_SOURCE when the source has no contract, SLUICE_INVALID_INPUT on a bad input.
+ */
+export async function ingest(input: IngestInput): Promise<void> {
+  const queue: { req: IngestBatchRequest; awaited: boolean }[] = [];
+  const outcomes = new Map<string, Outcome>();
+  let ready = false;
+  let sourceFailure: ApplicationFailure | undefined;
+  let batchesDone = 0;
+  let batchesFailed = 0;
+  let lastResult: IngestBatchResult | null = null;
+
+  // Handlers first, before any await: an update-with-start is delivered in the first activation.
+  setHandler(
+    ingestBatchUpdate,
+    async (req) => {
+      await condition(() => ready);
+      if (sourceFailure) throw sourceFailure;
+      if (!outcomes.has(req.batchId) && !queue.some((q) => q.req.batchId === req.batchId)) queue.push({ req, awaited: true });
+      await condition(() => outcomes.has(req.batchId));
+      const outcome = outcomes.get(req.batchId) ?? {};
+      if (outcome.error !== undefined) throw outcome.error;
+      if (!outcome.result) throw ApplicationFailure.create({ type: ErrorCodes.IngestFailed, message: `batch ${req.batchId} has no result` });
+      return outcome.result;
+    },
+    {
+      validator: (req) => {
+        const problems = batchRequestProblems(req);
+        if (problems.length) throw new Error(`Invalid ingest batch: ${problems.join('; ')}`);
+      },
+    },
+  );
+  setHandler(ingestBatchSignal, (req) => {
+    // A signal has no caller to answer: a malformed one is recorded as a failed batch, not thrown.
+    const problems = batchRequestProblems(req);
+    if (problems.length) {
+      batchesFailed++;
+      return;
+    }
+    queue.push({ req, awaited: false });
+  });
+  setHandler(ingestStatusQuery, () => ({ source: input.source, batchesDone, batchesFailed, queued: queue.length, lastResult }));
+
+  await check.checkWorkflowInput('ingest', input);
+  upsertSearchAttributes([
+    { key: SluicePipeline, value: 'ingest' },
+    { key: SluiceStep, value: `ingest:${input.source}` },
+  ]);
+  for (const req of input.pending ?? []) queue.unshift({ req, awaited: false });
+  try {
+    await db.describeIngestSource(input.source);
+  } catch (err) {
+    const cause = (err as { cause?: { type?: string } }).cause;
+    if (cause?.type !== ErrorCodes.UnknownSource) throw err;
+    sourceFailure = ApplicationFailure.create({
+      type: ErrorCodes.UnknownSource,
+      nonRetryable: true,
+      message: (cause as { message?: string }).message ?? `unknown source ${input.source}`,
+    });
+    ready = true;
+    await condition(allHandlersFinished);
+    throw sourceFailure;
+  }
+  ready = true;
+
+  const limit = input.continueAsNewAfterEvents ?? INGEST_HISTORY_LIMIT;
+  const historyIsLong = (): boolean => workflowInfo().historyLength >= limit || workflowInfo().continueAsNewSuggested;
+
+  for (;;) {
+    await condition(() => queue.length > 0 || historyIsLong());
+    // Batches awaited by an update go first: their handlers must finish before continue-as-new.
+    const next = historyIsLong() ? queue.findIndex((q) => q.awaited) : 0;
+    if (next >= 0 && queue.length > 0) {
+      const [item] = queue.splice(next, 1);
+      if (item) await processBatch(item.req);
+      continue;
+    }
+    await condition(() => allHandlersFinished() || queue.some((q) => q.awaited));
+    if (queue.some((q) => q.awaited)) continue;
+    await continueAsNew<typeof ingest>({ ...input, pending: queue.map((q) => q.req) });
+  }
+
+  async function processBatch(req: IngestBatchRequest): Promise<void> {
+    try {
+      const result = await runBatch(input.source, req);
+      if (result.fromSeq !== null && result.toSeq !== null) {
+        await downstream.emitDataLanded({ source: input.source, fromSeq: result.fromSeq, toSeq: result.toSeq, batchId: result.batchId });
+      }
+      outcomes.set(req.batchId, { result });
+      lastResult = result;
+      batchesDone++;
+    } catch (err) {
+      outcomes.set(req.batchId, { error: err });
+      batchesFailed++;
+    }
+  }
+}
+
+function runBatch(source: string, req: IngestBatchRequest): Promise<IngestBatchResult> {
+  switch (req.kind) {
+    case 'inline':
+      return db.ingestEvents(source, req);
+    case 'file':
+      return files.ingestFile(source, req);
+    case 'redrive':
+      return files.redriveQuarantine(source, req.batchId);
+  }
+}
