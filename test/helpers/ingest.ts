@@ -8,7 +8,7 @@ export function expectBalanced(r: IngestBatchResult): void {
 }
 
 export async function logRows(pool: Pool, source: string): Promise<{ seq: string; event_id: string; event_time: Date | null; payload: unknown; batch_id: string }[]> {
-  const { rows } = await pool.query('SELECT seq::text AS seq, event_id, event_time, payload, batch_id FROM sluice.raw_events WHERE source = $1 ORDER BY seq', [source]);
+  const { rows } = await pool.query('SELECT seq::text AS seq, event_id, event_time, payload, batch_id FROM sluice.raw_events r WHERE source = $1 ORDER BY r.seq', [source]);
   return rows;
 }
 
@@ -23,7 +23,7 @@ export interface QuarantineRow {
 
 export async function quarantineRows(pool: Pool, source: string): Promise<QuarantineRow[]> {
   const { rows } = await pool.query<QuarantineRow>(
-    'SELECT seq::text AS seq, event_id, payload, raw, reason, contract_version FROM sluice.quarantine WHERE source = $1 ORDER BY seq',
+    'SELECT seq::text AS seq, event_id, payload, raw, reason, contract_version FROM sluice.quarantine q WHERE source = $1 ORDER BY q.seq',
     [source],
   );
   return rows;
