@@ -1,5 +1,6 @@
 /** Data-quality activities: run a contract's expectation suite on a dataset and publish its report. */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Pool } from 'pg';
 import { canonicalJson } from '../../contracts/canonical';
 import { ContractRegistry, UnknownContractError, type Contract } from '../../contracts/registry';
 import { ErrorCodes } from '../../workflows/errors';
@@ -7,7 +8,7 @@ import { LocalArtifactStore, type ArtifactStore } from '../artifacts';
 import type { ActivityDeps } from '../index';
 import { DatasetError, resolveDataset, type DatasetRef } from './dataset';
 import { renderHtmlReport, type ValidationReport } from './report';
-import { runExpectationSuite as evaluateSuite } from './suite';
+import { runExpectationSuite as evaluateSuite, type SuiteRun } from './suite';
 
 export interface RunExpectationSuiteInput {
   contract: string;
@@ -48,6 +49,41 @@ export interface QualityActivityOptions {
   store?: ArtifactStore;
 }
 
+/**
+ * Resolves the dataset (and baseline) and runs the suite in one READ ONLY REPEATABLE READ
+ * transaction, so every expectation sees the same snapshot; each statement is bounded by
+ * {@link STATEMENT_TIMEOUT_MS}. Throws {@link DatasetError} for a dataset that does not exist.
+ */
+export async function runSuiteOnDataset(
+  pool: Pool,
+  contract: Contract,
+  input: Pick<RunExpectationSuiteInput, 'dataset' | 'baseline' | 'sampleSize' | 'profile'>,
+  progress?: (step: string) => void,
+): Promise<{ run: SuiteRun; dataset: string; baseline: string | undefined }> {
+  const db = await pool.connect();
+  try {
+    await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      await db.query(`SET LOCAL statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+      const dataset = await resolveDataset(db, input.dataset, contract);
+      const baseline = input.baseline ? await resolveDataset(db, input.baseline, contract) : undefined;
+      const run = await evaluateSuite(db, {
+        contract,
+        dataset,
+        baseline,
+        sampleSize: Math.min(100, Math.max(0, input.sampleSize ?? 5)),
+        profile: input.profile,
+        progress,
+      });
+      return { run, dataset: dataset.describe, baseline: baseline?.describe };
+    } finally {
+      await db.query('ROLLBACK');
+    }
+  } finally {
+    db.release();
+  }
+}
+
 export function createQualityActivities(deps: Pick<ActivityDeps, 'pool' | 'artifactsDir'>, options: QualityActivityOptions = {}) {
   let registry = options.registry;
   const store = options.store ?? new LocalArtifactStore(deps.artifactsDir);
@@ -73,46 +109,25 @@ export function createQualityActivities(deps: Pick<ActivityDeps, 'pool' | 'artif
      */
     async runExpectationSuite(input: RunExpectationSuiteInput): Promise<RunExpectationSuiteResult> {
       const contract = contractOf(input.contract, input.version);
-      const info = Context.current().info;
+      const ctx = Context.current();
+      const info = ctx.info;
       let step = 'start';
       const heartbeat = (next: string): void => {
         step = next;
-        Context.current().heartbeat({ step });
+        ctx.heartbeat({ step });
       };
       // One query can run for minutes on a large dataset: keep heartbeating while it does.
-      const beat = setInterval(() => Context.current().heartbeat({ step }), 10_000);
-      const db = await deps.pool.connect().catch((err: unknown) => {
-        clearInterval(beat);
-        throw err;
-      });
-      let run;
+      const beat = setInterval(() => ctx.heartbeat({ step }), 10_000);
+      let run: SuiteRun;
       let datasetDescribe: string;
       let baselineDescribe: string | undefined;
       try {
-        await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        await db.query(`SET LOCAL statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
-        try {
-          const dataset = await resolveDataset(db, input.dataset, contract);
-          const baseline = input.baseline ? await resolveDataset(db, input.baseline, contract) : undefined;
-          datasetDescribe = dataset.describe;
-          baselineDescribe = baseline?.describe;
-          run = await evaluateSuite(db, {
-            contract,
-            dataset,
-            baseline,
-            sampleSize: Math.min(100, Math.max(0, input.sampleSize ?? 5)),
-            profile: input.profile,
-            progress: heartbeat,
-          });
-        } catch (err) {
-          if (err instanceof DatasetError) throw ApplicationFailure.create({ type: ErrorCodes.DatasetNotFound, nonRetryable: true, message: err.message });
-          throw err;
-        } finally {
-          await db.query('ROLLBACK');
-        }
+        ({ run, dataset: datasetDescribe, baseline: baselineDescribe } = await runSuiteOnDataset(deps.pool, contract, input, heartbeat));
+      } catch (err) {
+        if (err instanceof DatasetError) throw ApplicationFailure.create({ type: ErrorCodes.DatasetNotFound, nonRetryable: true, message: err.message });
+        throw err;
       } finally {
         clearInterval(beat);
-        db.release();
       }
 
       const failed = run.results.filter((r) => !r.passed);

@@ -197,8 +197,7 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
       case 'format': {
         const pattern = e.type === 'regex' ? e.pattern : (FORMAT_PATTERNS[e.format] ?? '');
         // PostgreSQL compiles the pattern (its engine does not backtrack exponentially); a bad one is a result, not a crash.
-        queries++;
-        const bad = await probe(db, "SELECT '' ~ $1", [pattern]);
+        const bad = e.type === 'regex' ? (queries++, await probe(db, "SELECT '' ~ $1", [pattern])) : undefined;
         if (bad) {
           plan.result = errorResult(e, `pattern ${JSON.stringify(pattern)} is not a valid PostgreSQL regular expression: ${bad}`);
           break;
