@@ -18,6 +18,11 @@ export type ColumnKind = 'numeric' | 'text' | 'boolean' | 'time' | 'other';
 export interface ResolvedDataset {
   /** `(SELECT ...)` usable as `FROM <sql> d`; its parameters start at $1. */
   sql: string;
+  /**
+   * Type of the hidden column {@link POSITION_COLUMN}, a physical (tid) or log (seq) position
+   * that a scan can start from; undefined for views, which have neither.
+   */
+  position?: 'tid' | 'bigint';
   params: unknown[];
   columns: Map<string, ColumnKind>;
   describe: string;
@@ -25,6 +30,8 @@ export interface ResolvedDataset {
 
 /** Schemas a table dataset may live in (the allow-list for the schema identifier). */
 export const DATASET_SCHEMAS = ['sluice_derived', 'public'] as const;
+/** Hidden column of a resolved dataset: where a row is, so that sampling can skip to the first failing row. */
+export const POSITION_COLUMN = '__sluice_pos';
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 export class DatasetError extends Error {
@@ -71,13 +78,22 @@ export async function resolveDataset(db: PoolClient, ref: DatasetRef, contract: 
     if (!(DATASET_SCHEMAS as readonly string[]).includes(schema)) throw new DatasetError(`Schema ${JSON.stringify(schema)} is not one of ${DATASET_SCHEMAS.join(', ')}`);
     const columns = await tableColumns(db, schema, ref.table);
     if (!columns.size) throw new DatasetError(`Table ${schema}.${ref.table} does not exist (or has no columns)`);
-    return { sql: `(SELECT * FROM ${quoteIdent(schema)}.${quoteIdent(ref.table)})`, params: [], columns, describe: `table ${schema}.${ref.table}` };
+    const { rows } = await db.query<{ table_type: string }>('SELECT table_type FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [schema, ref.table]);
+    const name = `${quoteIdent(schema)}.${quoteIdent(ref.table)}`;
+    const isTable = rows[0]?.table_type === 'BASE TABLE';
+    return {
+      sql: isTable ? `(SELECT ctid AS ${POSITION_COLUMN}, * FROM ${name})` : `(SELECT * FROM ${name})`,
+      ...(isTable ? { position: 'tid' as const } : {}),
+      params: [],
+      columns,
+      describe: `table ${schema}.${ref.table}`,
+    };
   }
   // A log range: the contract's top-level fields become columns, cast by their JSON Schema type.
   // The log holds only records that passed their contract, so the casts cannot fail on a type.
   const props = (contract.schema.properties ?? {}) as Record<string, unknown>;
   const columns = new Map<string, ColumnKind>([['seq', 'numeric'], ['event_id', 'text'], ['event_time', 'time'], ['ingested_at', 'time']]);
-  const select = ['r.seq', 'r.event_id', 'r.event_time', 'r.ingested_at'];
+  const select = [`r.seq AS ${POSITION_COLUMN}`, 'r.seq', 'r.event_id', 'r.event_time', 'r.ingested_at'];
   for (const [name, s] of Object.entries(props)) {
     if (!IDENT.test(name) || columns.has(name)) continue;
     const kind = kindOfJsonSchema(s);
@@ -98,6 +114,7 @@ export async function resolveDataset(db: PoolClient, ref: DatasetRef, contract: 
   }
   return {
     sql: `(SELECT ${select.join(', ')} FROM sluice.raw_events r WHERE ${where})`,
+    position: 'bigint',
     params,
     columns,
     describe: `log ${ref.source} seq ${ref.fromSeq ?? 'start'}..${ref.toSeq ?? 'end'}`,

@@ -11,7 +11,7 @@
 import type { PoolClient } from 'pg';
 import { expectationColumns, expectationName, expectationSeverity, type Expectation, type ExpectationType, type Severity } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
-import { quoteIdent, shiftParams, type ColumnKind, type ResolvedDataset } from './dataset';
+import { POSITION_COLUMN, quoteIdent, shiftParams, type ColumnKind, type ResolvedDataset } from './dataset';
 import { categoricalBins, populationStabilityIndex, type DriftBin } from './drift';
 
 export type ExpectationStatus = 'passed' | 'failed' | 'no_data' | 'error';
@@ -96,6 +96,7 @@ interface Plan {
   result?: ExpectationResult; // decided before the scan (error)
   aggs: string[]; // aliases in the combined SELECT
   failWhere?: string; // predicate selecting failing rows (for samples)
+  firstFailing?: string; // alias of the first failing row's position, from the combined SELECT
   sampleColumns: string[];
 }
 
@@ -138,6 +139,19 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
     return alias;
   };
   let queries = 0;
+  // Each failing-row predicate is computed once per row, as a boolean column of an inner projection
+  // (OFFSET 0 keeps the planner from inlining it into every aggregate that uses it).
+  const flags: string[] = [];
+  const flagOf = new Map<Plan, string>();
+  const flag = (plan: Plan): string => {
+    let name = flagOf.get(plan);
+    if (!name) {
+      name = `__f${flags.length}`;
+      flags.push(`(${plan.failWhere ?? 'false'}) AS ${name}`);
+      flagOf.set(plan, name);
+    }
+    return `d.${name}`;
+  };
 
   // 1. Plan: check each expectation against the dataset, then add its aggregates.
   const plans: Plan[] = [];
@@ -155,15 +169,10 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
         break;
       case 'not_null':
         plan.failWhere = `${col(e.column)} IS NULL`;
-        plan.aggs.push(agg(`count(*) FILTER (WHERE ${plan.failWhere})::float8`));
+        plan.aggs.push(agg(`count(*) FILTER (WHERE ${flag(plan)})::float8`));
         break;
-      case 'unique': {
-        const cols = e.columns.map(col);
-        const allSet = cols.map((c) => `${c} IS NOT NULL`).join(' AND ');
-        const key = cols.length === 1 ? cols[0] ?? '' : `ROW(${cols.join(', ')})`;
-        plan.aggs.push(agg(`count(*) FILTER (WHERE ${allSet})::float8`), agg(`count(DISTINCT ${key}) FILTER (WHERE ${allSet})::float8`));
-        break;
-      }
+      case 'unique':
+        break; // own GROUP BY query (hash aggregation beats count(DISTINCT ...) sorts, and it yields the sample)
       case 'accepted_values': {
         const k = kindOf(e.column);
         const cast = k === 'numeric' ? '::numeric[]' : k === 'boolean' ? '::boolean[]' : '::text[]';
@@ -173,7 +182,7 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
           break;
         }
         plan.failWhere = `${col(e.column)} IS NOT NULL AND NOT (${c} = ANY(${params.bind(e.values.map((v) => (typeof v === 'string' ? v : v)), cast)}))`;
-        plan.aggs.push(agg(`count(${col(e.column)})::float8`), agg(`count(*) FILTER (WHERE ${plan.failWhere})::float8`));
+        plan.aggs.push(agg(`count(${col(e.column)})::float8`), agg(`count(*) FILTER (WHERE ${flag(plan)})::float8`));
         break;
       }
       case 'range': {
@@ -187,7 +196,7 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
         plan.failWhere = conds.join(' OR ');
         plan.aggs.push(
           agg(`count(${col(e.column)})::float8`),
-          agg(`count(*) FILTER (WHERE ${plan.failWhere})::float8`),
+          agg(`count(*) FILTER (WHERE ${flag(plan)})::float8`),
           agg(`min(${col(e.column)})::float8`),
           agg(`max(${col(e.column)})::float8`),
         );
@@ -203,7 +212,7 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
           break;
         }
         plan.failWhere = `${col(e.column)} IS NOT NULL AND ${col(e.column)}::text !~ ${params.bind(pattern, '::text')}`;
-        plan.aggs.push(agg(`count(${col(e.column)})::float8`), agg(`count(*) FILTER (WHERE ${plan.failWhere})::float8`));
+        plan.aggs.push(agg(`count(${col(e.column)})::float8`), agg(`count(*) FILTER (WHERE ${flag(plan)})::float8`));
         break;
       }
       case 'freshness': {
@@ -230,7 +239,7 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
           break;
         }
         plan.failWhere = pred;
-        plan.aggs.push(agg(`count(*) FILTER (WHERE ${pred})::float8`));
+        plan.aggs.push(agg(`count(*) FILTER (WHERE ${flag(plan)})::float8`));
         break;
       }
       case 'referential_integrity':
@@ -242,6 +251,8 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
       }
     }
     plan.sampleColumns = expectationColumns(e).map((c) => c.column).filter((c) => dataset.columns.has(c));
+    // Where the first failing row is: sampling can start its scan there instead of at the beginning.
+    if (plan.failWhere && !plan.result && dataset.position) plan.firstFailing = agg(`min(d.${POSITION_COLUMN}) FILTER (WHERE ${flag(plan)})::text`);
   }
 
   // Profile columns (for the report): min/max of numeric ones ride along in the same scan.
@@ -256,13 +267,17 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
   // 2. The one scan.
   progress('aggregates');
   queries++;
-  const { rows } = await db.query<Record<string, unknown>>(`SELECT ${aggs.join(', ')} FROM ${dataset.sql} d`, params.values);
+  const used = [...new Set([...expectations.flatMap((e) => expectationColumns(e).map((c) => c.column)), ...profileColumns])].filter((c) => dataset.columns.has(c));
+  const inner = [...(dataset.position ? [`d.${POSITION_COLUMN}`] : []), ...used.map(col), ...flags];
+  const from = flags.length ? `(SELECT ${inner.join(', ')} FROM ${dataset.sql} d OFFSET 0)` : dataset.sql;
+  const { rows } = await db.query<Record<string, unknown>>(`SELECT ${aggs.join(', ')} FROM ${from} d`, params.values);
   const row = rows[0] ?? {};
   const n = num(row.n);
   const a = (alias: string | undefined): number => num(alias === undefined ? undefined : row[alias]);
 
   // 3. Judge.
   const results: ExpectationResult[] = [];
+  const toSample: { plan: Plan; result: ExpectationResult }[] = [];
   for (const plan of plans) {
     const { e } = plan;
     if (plan.result) {
@@ -270,15 +285,17 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
       continue;
     }
     progress(expectationName(e));
-    const r = await judge(db, plan, { n, a, row, dataset, baseline: opts.baseline, params: dataset.params, countQuery: () => queries++ });
-    if (!r.passed && r.status === 'failed' && plan.failWhere && sampleSize > 0) {
-      queries++;
-      r.sample = await sampleRows(db, dataset, plan, sampleSize, pii, params);
-    } else if (!r.passed && r.status === 'failed' && e.type === 'unique' && sampleSize > 0) {
-      queries++;
-      r.sample = await sampleDuplicates(db, dataset, e.columns, sampleSize, pii);
+    const r = await judge(db, plan, { n, a, row, dataset, baseline: opts.baseline, params: dataset.params, countQuery: () => queries++, sampleSize, pii });
+    if (!r.passed && r.status === 'failed' && sampleSize > 0) {
+      if (plan.failWhere) toSample.push({ plan, result: r });
     }
     results.push(r);
+  }
+  // Failing rows of every failed row-level expectation in ONE more scan, stopped early once each has its sample.
+  if (toSample.length) {
+    progress('samples');
+    queries++;
+    await sampleFailingRows(db, dataset, toSample, sampleSize, pii, params, toSample.map((f) => (f.plan.firstFailing ? row[f.plan.firstFailing] : undefined)));
   }
 
   // 4. Profiles.
@@ -320,6 +337,8 @@ interface JudgeContext {
   baseline: ResolvedDataset | undefined;
   params: unknown[];
   countQuery: () => void;
+  sampleSize: number;
+  pii: Set<string>;
 }
 
 function verdict(
@@ -353,12 +372,8 @@ async function judge(db: PoolClient, plan: Plan, ctx: JudgeContext): Promise<Exp
       const rate = nulls / n;
       return verdict(e, rate <= th.maxNullRate, rate, th, `${nulls} of ${n} rows null (rate ${fmt(rate)}, max ${th.maxNullRate})`, { unexpected: nulls, total: n });
     }
-    case 'unique': {
-      const th = { maxDuplicates: 0 };
-      if (n === 0) return noData(e, th);
-      const dup = a(x0) - a(x1);
-      return verdict(e, dup === 0, dup, th, dup === 0 ? `all ${a(x0)} keys distinct` : `${dup} rows repeat an earlier (${e.columns.join(', ')}) key`, { unexpected: dup, total: a(x0) });
-    }
+    case 'unique':
+      return unique(db, e, ctx);
     case 'accepted_values':
     case 'regex':
     case 'format': {
@@ -535,31 +550,95 @@ function mask(row: Record<string, unknown>, pii: Set<string>): Record<string, un
   return out;
 }
 
-async function sampleRows(db: PoolClient, ds: ResolvedDataset, plan: Plan, size: number, pii: Set<string>, params: Params): Promise<Record<string, unknown>[]> {
-  const key = ['seq', 'event_id'].filter((c) => ds.columns.has(c) && !plan.sampleColumns.includes(c));
-  const cols = [...key, ...plan.sampleColumns].map((c) => col(c)).join(', ') || '*';
-  // failWhere uses parameters numbered for the combined SELECT: renumber the ones it uses after the dataset's.
-  const values = [...ds.params];
-  const renumbered = new Map<number, number>();
-  const where = (plan.failWhere ?? 'false').replace(/\$(\d+)/g, (m, k: string) => {
+/** Renumbers the `$n` a SQL fragment uses (numbered for the combined SELECT) to follow the dataset's own parameters. */
+function compactParams(sql: string, ds: ResolvedDataset, all: unknown[], values: unknown[], renumbered: Map<number, number>): string {
+  return sql.replace(/\$(\d+)/g, (m, k: string) => {
     const i = Number(k);
     if (i <= ds.params.length) return m;
     if (!renumbered.has(i)) {
-      values.push(params.values[i - 1]);
+      values.push(all[i - 1]);
       renumbered.set(i, values.length);
     }
     return `$${renumbered.get(i)}`;
   });
-  const { rows } = await db.query<Record<string, unknown>>(`SELECT ${cols} FROM ${ds.sql} d WHERE ${where} LIMIT ${Math.floor(size)}`, values);
-  return rows.map((r) => mask(r, pii));
 }
 
-async function sampleDuplicates(db: PoolClient, ds: ResolvedDataset, columns: string[], size: number, pii: Set<string>): Promise<Record<string, unknown>[]> {
-  const cols = columns.map(col).join(', ');
-  const { rows } = await db.query<Record<string, unknown>>(
-    `SELECT ${cols}, count(*)::int AS occurrences FROM ${ds.sql} d WHERE ${columns.map((c) => `${col(c)} IS NOT NULL`).join(' AND ')}
-      GROUP BY ${cols} HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT ${Math.floor(size)}`,
-    ds.params,
+const SAMPLE_FETCH = 1000;
+
+async function sampleFailingRows(
+  db: PoolClient,
+  ds: ResolvedDataset,
+  failed: { plan: Plan; result: ExpectationResult }[],
+  size: number,
+  pii: Set<string>,
+  params: Params,
+  firstFailing: unknown[],
+): Promise<void> {
+  const values = [...ds.params];
+  const renumbered = new Map<number, number>();
+  const preds = failed.map((f) => `coalesce((${compactParams(f.plan.failWhere ?? 'false', ds, params.values, values, renumbered)}), false)`);
+  // Start at the earliest first-failing row of them all (a TID range scan on a table, the seq index on the log).
+  const starts = firstFailing.filter((x): x is string => typeof x === 'string');
+  let from = '';
+  if (ds.position && starts.length === failed.length) {
+    const key = (p: string): [bigint, bigint] => {
+      const m = /^\((\d+),(\d+)\)$/.exec(p);
+      return m ? [BigInt(m[1] ?? 0), BigInt(m[2] ?? 0)] : [BigInt(p), 0n];
+    };
+    const earliest = starts.reduce((x, y) => {
+      const [a1, a2] = key(x);
+      const [b1, b2] = key(y);
+      return a1 < b1 || (a1 === b1 && a2 <= b2) ? x : y;
+    });
+    values.push(earliest);
+    from = ` AND d.${POSITION_COLUMN} >= $${values.length}::${ds.position}`;
+  }
+  const key = ['seq', 'event_id'].filter((c) => ds.columns.has(c));
+  const columns = [...new Set([...key, ...failed.flatMap((f) => f.plan.sampleColumns)])];
+  const select = [...columns.map(col), ...preds.map((p, i) => `${p} AS "f${i}"`)].join(', ');
+  const where = preds.join(' OR ');
+  // A cursor inside the suite's read-only transaction: rows stream in pages, and the scan stops as soon as every sample is full.
+  await db.query(`DECLARE sluice_samples NO SCROLL CURSOR FOR SELECT ${select} FROM ${ds.sql} d WHERE (${where})${from}`, values);
+  try {
+    for (;;) {
+      const { rows } = await db.query<Record<string, unknown>>(`FETCH ${SAMPLE_FETCH} FROM sluice_samples`);
+      for (const r of rows) {
+        failed.forEach((f, i) => {
+          if (r[`f${i}`] !== true || f.result.sample.length >= size) return;
+          const cols = [...key.filter((c) => !f.plan.sampleColumns.includes(c)), ...f.plan.sampleColumns];
+          f.result.sample.push(mask(Object.fromEntries(cols.map((c) => [c, r[c]])), pii));
+        });
+      }
+      if (rows.length < SAMPLE_FETCH || failed.every((f) => f.result.sample.length >= size)) break;
+    }
+  } finally {
+    await db.query('CLOSE sluice_samples');
+  }
+}
+
+/**
+ * Duplicate keys by hash aggregation, in one query that also returns the most repeated keys as the
+ * sample: the groups, their total and duplicate counts as window aggregates, the top ones by count.
+ */
+async function unique(db: PoolClient, e: Extract<Expectation, { type: 'unique' }>, ctx: JudgeContext): Promise<ExpectationResult> {
+  const th = { maxDuplicates: 0 };
+  if (ctx.n === 0) return noData(e, th);
+  const cols = e.columns.map(col);
+  const names = e.columns.map(quoteIdent);
+  ctx.countQuery();
+  const { rows } = await db.query<Record<string, unknown> & { occurrences: number; total: string; dups: string | null }>(
+    `SELECT ${names.join(', ')}, occurrences, sum(occurrences) OVER () AS total, sum(occurrences - 1) FILTER (WHERE occurrences > 1) OVER () AS dups
+       FROM (SELECT ${cols.map((c, i) => `${c} AS ${names[i]}`).join(', ')}, count(*)::int AS occurrences FROM ${ctx.dataset.sql} d
+              WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')} GROUP BY ${cols.join(', ')}) g
+      ORDER BY occurrences DESC LIMIT ${Math.max(1, ctx.sampleSize)}`,
+    ctx.params,
   );
-  return rows.map((r) => mask(r, pii));
+  const total = num(rows[0]?.total ?? 0);
+  const dup = num(rows[0]?.dups ?? 0);
+  if (total === 0) return noData(e, th, `(${e.columns.join(', ')}) is null in all ${ctx.n} rows`);
+  const sample = rows
+    .filter((r) => r.occurrences > 1)
+    .slice(0, ctx.sampleSize)
+    .map((r) => mask(Object.fromEntries([...e.columns.map((c) => [c, r[c]]), ['occurrences', r.occurrences]]), ctx.pii));
+  return verdict(e, dup === 0, dup, th, dup === 0 ? `all ${total} keys distinct` : `${dup} rows repeat an earlier (${e.columns.join(', ')}) key`, { unexpected: dup, total, sample });
 }

@@ -1,0 +1,262 @@
+/**
+ * Contracts benchmark (`npm run bench -- contracts`):
+ *  - validate_rows_per_s: a bare loop of the ajv-compiled validator (strict, allErrors, formats) of
+ *    a 20-field contract over generated records (1 in 100 invalid), one core.
+ *  - validate_in_pipeline_vs_isolated: the same records through the function ingestion calls per
+ *    parsed record, `ContractRegistry.validator(name, version)` (the cached validator plus the
+ *    ValidationResult wrapper), with its result checked as activities/ingest/classify.ts does,
+ *    divided by the bare loop's rate.
+ *  - classify_vs_isolated (context): the whole per-record row building of ingestion
+ *    (RecordClassifier.classify: validation, event id, event time, storable check) vs the bare loop.
+ *  - suite_vs_sql: a 12-expectation suite over 1,000,000 rows (runSuiteOnDataset: catalog lookup,
+ *    probes, the combined aggregate, failing-row samples) ÷ the hand-written single aggregate SELECT
+ *    computing the same numbers. Medians of alternating runs.
+ */
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { runSuiteOnDataset } from '../../activities/quality';
+import { RecordClassifier } from '../../activities/ingest/classify';
+import type { Expectation } from '../../contracts/expectations';
+import { ContractRegistry, type Contract } from '../../contracts/registry';
+import { createPool } from '../../db/pool';
+import { migrate } from '../../db/migrate';
+import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
+
+const CURRENCIES = ['EUR', 'USD', 'GBP', 'JPY'];
+const COUNTRIES = ['DE', 'FR', 'GB', 'NL', 'US', 'JP', 'BR', 'IN'];
+const DEVICES = ['desktop', 'mobile', 'tablet'];
+
+/** 20 fields: strings with bounds, a date-time and an email format, integers and numbers with ranges, enums, booleans, nullable fields, an array. */
+const recordSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'ts', 'user_id', 'sku', 'qty', 'price', 'currency', 'country'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 64 },
+    ts: { type: 'string', format: 'date-time', maxLength: 40 },
+    user_id: { type: 'integer', minimum: 0 },
+    email: { type: 'string', format: 'email', maxLength: 254 },
+    sku: { type: 'string', pattern: '^SKU-[0-9]{1,6}$', maxLength: 12 },
+    qty: { type: 'integer', minimum: 1, maximum: 1000 },
+    price: { type: 'number', minimum: 0 },
+    currency: { type: 'string', enum: CURRENCIES },
+    country: { type: 'string', enum: COUNTRIES },
+    city: { type: 'string', maxLength: 100 },
+    device: { type: 'string', enum: DEVICES },
+    browser: { type: 'string', maxLength: 40 },
+    referrer: { type: ['string', 'null'], maxLength: 2048 },
+    campaign: { type: ['string', 'null'], maxLength: 64 },
+    discount: { type: 'number', minimum: 0, maximum: 1 },
+    gift: { type: 'boolean' },
+    first_order: { type: 'boolean' },
+    rating: { type: ['integer', 'null'], minimum: 1, maximum: 5 },
+    latency_ms: { type: 'integer', minimum: 0 },
+    tags: { type: 'array', maxItems: 10, items: { type: 'string', maxLength: 20 } },
+  },
+};
+
+const benchContract: Contract = {
+  contract: 'bench_orders',
+  version: '1.0.0',
+  owner: 'bench',
+  eventId: '/id',
+  eventTime: '/ts',
+  schema: recordSchema,
+  file: 'scripts/bench/contracts.ts',
+};
+
+function record(i: number): Record<string, unknown> {
+  const k = (i * 2654435761) >>> 0;
+  const r: Record<string, unknown> = {
+    id: `ev-${i}`,
+    ts: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+    user_id: k % 100_000,
+    email: `user${k % 100_000}@example.com`,
+    sku: `SKU-${k % 5000}`,
+    qty: 1 + (k % 5),
+    price: Math.round((k % 100_000) / 7) / 100,
+    currency: CURRENCIES[k % 4],
+    country: COUNTRIES[(k >>> 3) % 8],
+    city: 'Berlin',
+    device: DEVICES[(k >>> 2) % 3],
+    browser: 'firefox',
+    referrer: k % 3 === 0 ? null : `https://example.com/r/${k % 977}`,
+    campaign: k % 5 === 0 ? `spring-${k % 13}` : null,
+    discount: (k % 50) / 100,
+    gift: k % 11 === 0,
+    first_order: k % 17 === 0,
+    rating: k % 4 === 0 ? null : 1 + (k % 5),
+    latency_ms: k % 2000,
+    tags: [`t${k % 7}`, `t${k % 13}`],
+  };
+  if (i % 100 === 99) r.qty = 0; // 1% invalid
+  return r;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+function rate(n: number, loop: () => number): number {
+  const t0 = process.hrtime.bigint();
+  const valid = loop();
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (valid !== n - Math.floor(n / 100)) throw new Error(`expected ${n - Math.floor(n / 100)} valid records, counted ${valid}`);
+  return n / s;
+}
+
+function validationRates(n: number, reps: number): { bare: number; pipeline: number; classify: number } {
+  const records = Array.from({ length: n }, (_, i) => record(i));
+  const ajv = new Ajv2020({ strict: true, allErrors: true, $data: false, validateFormats: true });
+  addFormats(ajv);
+  const bareFn = ajv.compile(recordSchema);
+  const registry = new ContractRegistry([benchContract]);
+  const classifier = new RecordClassifier(benchContract, registry.validator('bench_orders', '1.0.0'));
+  const bare = (): number => {
+    let ok = 0;
+    for (const r of records) if (bareFn(r)) ok++;
+    return ok;
+  };
+  const pipeline = (): number => {
+    // what ingestion does: the registry's cached validator for (contract, version), per parsed record
+    const validate = registry.validator('bench_orders', '1.0.0');
+    let ok = 0;
+    for (const r of records) {
+      const result = validate(r);
+      if (result.ok) ok++;
+    }
+    return ok;
+  };
+  const classify = (): number => {
+    let ok = 0;
+    for (let i = 0; i < records.length; i++) if (classifier.classify({ kind: 'value', value: records[i] }, i).valid) ok++;
+    return ok;
+  };
+  // warm up (JIT, validator compilation), then alternate
+  bare();
+  pipeline();
+  classify();
+  const b: number[] = [];
+  const p: number[] = [];
+  const c: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    b.push(rate(n, bare));
+    p.push(rate(n, pipeline));
+    c.push(rate(n, classify));
+  }
+  return { bare: median(b), pipeline: median(p), classify: median(c) };
+}
+
+const suite: Expectation[] = [
+  { type: 'row_count', min: 1 },
+  { type: 'not_null', column: 'customer_id' },
+  { type: 'not_null', column: 'email', maxNullRate: 0.01 },
+  { type: 'unique', columns: ['id'] },
+  { type: 'unique', columns: ['customer_id', 'order_no'], name: 'customer_order' },
+  { type: 'accepted_values', column: 'status', values: ['new', 'paid', 'shipped', 'returned'] },
+  { type: 'range', column: 'amount', min: 0, max: 10_000 },
+  { type: 'regex', column: 'sku', pattern: '^SKU-[0-9]{1,6}$' },
+  { type: 'format', column: 'email', format: 'email', minRate: 0.99 },
+  { type: 'freshness', column: 'created_at', maxAgeSeconds: 86_400 * 365 },
+  { type: 'custom_sql', name: 'shipped_has_amount', failingRowsWhere: "status = 'shipped' AND amount <= 0" },
+  { type: 'range', column: 'qty', min: 1, max: 100, minRate: 0.999, severity: 'warn' },
+];
+
+/** The same numbers, written by hand as one aggregate query. */
+const HAND_WRITTEN = `
+SELECT count(*) AS n,
+  count(*) FILTER (WHERE customer_id IS NULL) AS customer_nulls,
+  count(*) FILTER (WHERE email IS NULL) AS email_nulls,
+  count(id) - count(DISTINCT id) AS dup_ids,
+  count(*) FILTER (WHERE customer_id IS NOT NULL AND order_no IS NOT NULL) - count(DISTINCT (customer_id, order_no)) FILTER (WHERE customer_id IS NOT NULL AND order_no IS NOT NULL) AS dup_orders,
+  count(*) FILTER (WHERE status NOT IN ('new', 'paid', 'shipped', 'returned')) AS bad_status,
+  count(*) FILTER (WHERE amount < 0 OR amount > 10000) AS bad_amount, min(amount), max(amount),
+  count(*) FILTER (WHERE sku !~ '^SKU-[0-9]{1,6}$') AS bad_sku,
+  count(*) FILTER (WHERE email !~ '^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:]]+$') AS bad_email,
+  extract(epoch FROM now() - max(created_at)) AS age,
+  count(*) FILTER (WHERE status = 'shipped' AND amount <= 0) AS shipped_free,
+  count(*) FILTER (WHERE qty < 1 OR qty > 100) AS bad_qty, min(qty), max(qty)
+FROM public.bench_quality`;
+
+async function suiteVsSql(ctx: BenchContext, rows: number, reps: number): Promise<{ suite: number; sql: number; profiled: number; failed: string[]; queries: number }> {
+  const pool = createPool(ctx.stack.postgres.url, { max: 2, applicationName: 'sluice-bench-contracts' });
+  try {
+    await migrate(pool);
+    ctx.log(`creating public.bench_quality with ${rows} rows`);
+    await pool.query('DROP TABLE IF EXISTS public.bench_quality');
+    await pool.query(`CREATE TABLE public.bench_quality AS
+      SELECT g AS id, 1 + g % 50000 AS customer_id, g / 50000 AS order_no,
+             CASE WHEN g % 1000 = 0 THEN NULL ELSE 'user' || (g % 50000) || '@example.com' END AS email,
+             (ARRAY['new','paid','shipped','returned'])[1 + g % 4] AS status,
+             ((g::bigint * 7919) % 100000) / 100.0 AS amount, 'SKU-' || (g % 5000) AS sku, 1 + g % 5 AS qty,
+             now() - (g || ' seconds')::interval AS created_at
+        FROM generate_series(1, $1::int) g`, [rows]);
+    // a few defects, so the suite also samples failing rows
+    await pool.query(`INSERT INTO public.bench_quality VALUES (1, 1, 0, 'nope', 'lost', -1, 'sku?', 0, now())`);
+    await pool.query('ANALYZE public.bench_quality');
+    const contract: Contract = {
+      contract: 'bench_quality',
+      version: '1.0.0',
+      owner: 'bench',
+      schema: { type: 'object', properties: Object.fromEntries(['id', 'customer_id', 'order_no', 'email', 'status', 'amount', 'sku', 'qty', 'created_at'].map((c) => [c, {}])) },
+      expectations: suite,
+      file: 'scripts/bench/contracts.ts',
+    };
+    const dataset = { kind: 'table' as const, table: 'bench_quality', schema: 'public' };
+    const runSuite = (profile: boolean) => runSuiteOnDataset(pool, contract, { dataset, profile, sampleSize: 5 });
+    await pool.query(HAND_WRITTEN); // warm the cache
+    const first = await runSuite(false);
+    const s: number[] = [];
+    const h: number[] = [];
+    const p: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      h.push((await timed(() => pool.query(HAND_WRITTEN)))[1]);
+      s.push((await timed(() => runSuite(false)))[1]);
+      p.push((await timed(() => runSuite(true)))[1]);
+    }
+    await pool.query('DROP TABLE public.bench_quality');
+    return { suite: median(s), sql: median(h), profiled: median(p), failed: first.run.results.filter((r) => !r.passed).map((r) => r.name), queries: first.run.queries };
+  } finally {
+    await pool.end();
+  }
+}
+
+export const contractsSuite: BenchSuite = {
+  name: 'contracts',
+  description: 'ajv validation rows/s (bare vs the ingest path) and an expectation suite vs hand-written SQL',
+  async run(ctx: BenchContext): Promise<Omit<BenchResult, 'suite'>> {
+    const n = Math.max(10_000, Math.round(200_000 * ctx.scale));
+    ctx.log(`validating ${n} records x 5`);
+    const v = validationRates(n, 5);
+    const rows = Math.max(10_000, Math.round(1_000_000 * ctx.scale));
+    const q = await suiteVsSql(ctx, rows, 3);
+    return {
+      metrics: {
+        validate_rows_per_s: { value: Math.round(v.bare), unit: 'rows/s' },
+        validate_in_pipeline_rows_per_s: { value: Math.round(v.pipeline), unit: 'rows/s' },
+        classify_rows_per_s: { value: Math.round(v.classify), unit: 'rows/s' },
+        suite_s: { value: q.suite, unit: 's' },
+        hand_written_sql_s: { value: q.sql, unit: 's' },
+        suite_with_profiles_s: { value: q.profiled, unit: 's' },
+      },
+      ratios: {
+        validate_in_pipeline_vs_isolated: v.pipeline / v.bare,
+        classify_vs_isolated: v.classify / v.bare,
+        suite_vs_sql: q.suite / q.sql,
+        suite_with_profiles_vs_sql: q.profiled / q.sql,
+      },
+      notes: {
+        records: n,
+        invalidShare: 0.01,
+        suiteRows: rows + 1,
+        expectations: suite.length,
+        suiteQueries: q.queries,
+        failedExpectations: q.failed,
+        validation: 'bare = ajv-compiled function in a loop; in_pipeline = ContractRegistry.validator(name, version) per record with the result checked (the call ingestion makes); classify = activities/ingest RecordClassifier.classify per parsed record',
+        suite: 'runSuiteOnDataset without profiles (catalog, regex and custom-SQL probes, ONE combined aggregate, failing-row samples) vs one hand-written aggregate SELECT; medians of 3 alternating runs',
+      },
+    };
+  },
+};
