@@ -1,4 +1,5 @@
 /** Registered benchmark suites (one module per suite in scripts/bench/). */
+import { contractsSuite } from './contracts';
 import type { BenchSuite } from './harness';
 
-export const SUITES: BenchSuite[] = [];
+export const SUITES: BenchSuite[] = [contractsSuite];
