@@ -1,0 +1,137 @@
+/**
+ * Fault: the worker process is SIGKILLed in the middle of a backfill chunk (rows written, the
+ * transaction not committed). A new worker finishes the backfill with no lost and no duplicated
+ * rows: the same row count and content hash as a clean build.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { contentHash } from '../../activities/transform';
+import { registerTransformVersion } from '../../activities/transform/registry';
+import { derivedTable } from '../../activities/transform/sqlText';
+import type { BackfillResult } from '../../workflows';
+import { createTestDatabase, testNamespace, testTemporalAddress, uniqueName, type TestDatabase } from '../helpers/env';
+
+const SQL = `
+  SELECT seq, payload->>'k' AS k, (payload->>'v')::numeric * 2 AS v2, md5(payload::text) AS digest
+  FROM sluice.raw_events WHERE source = 'meter' AND seq BETWEEN $1 AND $2`;
+const EVENTS = 20_000;
+
+function startWorker(dbUrl: string, queue: string): Promise<ChildProcess> {
+  // node itself with tsx as a loader (not the tsx wrapper): the pid we SIGKILL is the worker's.
+  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/helpers/backfillWorker.ts')], {
+    env: { ...process.env, SLUICE_FAULT_DATABASE_URL: dbUrl, SLUICE_FAULT_TASK_QUEUE: queue },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start in 60 s: ${stderr}`)), 60_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited early (${code ?? signal}): ${stderr}`));
+    });
+  });
+}
+
+function stopped(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+describe('backfill survives SIGKILL of its worker mid-chunk', () => {
+  let db: TestDatabase;
+  let connection: Connection;
+  let client: Client;
+  const workers: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    connection = await Connection.connect({ address: testTemporalAddress() });
+    client = new Client({ connection, namespace: testNamespace() });
+  });
+  afterAll(async () => {
+    for (const w of workers) {
+      if (w.exitCode === null && w.signalCode === null) {
+        w.kill('SIGTERM');
+        await stopped(w);
+      }
+    }
+    await connection?.close();
+    await db?.drop();
+  });
+
+  it('finishes with the same rows and sha256 as a clean build', async () => {
+    await db.pool.query(
+      `INSERT INTO sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id)
+       SELECT CASE WHEN g % 4 = 0 THEN 'other' ELSE 'meter' END, 'm' || g, now(), 'meter', '1.0.0',
+              jsonb_build_object('k', 'key' || (g % 13), 'v', g * 1.5), 'b' FROM generate_series(1, $1::int) g`,
+      [EVENTS],
+    );
+    await registerTransformVersion(db.pool, { name: 'meter', version: 1, sources: ['meter'], sql: SQL });
+    // The clean build: the same SQL over the whole log in one statement, hashed the same way.
+    await db.pool.query(`INSERT INTO ${derivedTable('meter', 1)} SELECT * FROM (${SQL}) q`, ['1', String(EVENTS)]);
+    const clean = await contentHash(db.pool, derivedTable('meter', 1));
+    expect(clean.rows).toBe(EVENTS * 0.75);
+
+    const queue = uniqueName('fault');
+    // Hold back the chunk markers: each chunk writes its rows, then waits on this lock before it can commit.
+    const blocker = new PgClient({ connectionString: db.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE sluice.transform_build_chunks IN SHARE ROW EXCLUSIVE MODE');
+
+    const first = await startWorker(db.url, queue);
+    workers.push(first);
+    const workflowId = uniqueName('backfill-fault');
+    const handle = await client.workflow.start('backfill', {
+      taskQueue: queue,
+      workflowId,
+      args: [{ transform: 'meter', version: 1, rangeSeqs: 6_000, chunkRows: 2_000, parallelism: 2 }],
+    });
+
+    // Wait until chunks are mid-transaction: their INSERT into the marker table waits on our lock.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const waiting = await db.pool.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM pg_stat_activity
+         WHERE datname = $1 AND application_name = 'sluice-worker-cpu' AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO sluice.transform_build_chunks%'`,
+        [db.name],
+      );
+      if (Number(waiting.rows[0]?.n) >= 2) break;
+      if (Date.now() > deadline) throw new Error('no backfill chunk got to its marker in 30 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const startedBeforeKill = await db.pool.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM sluice.run_events WHERE step = 'buildTransformChunk' AND status = 'started'",
+    );
+    expect(Number(startedBeforeKill.rows[0]?.n)).toBeGreaterThanOrEqual(2);
+    first.kill('SIGKILL');
+    await stopped(first);
+    await blocker.query('COMMIT');
+    await blocker.end();
+
+    workers.push(await startWorker(db.url, queue));
+    const result = (await handle.result()) as BackfillResult;
+
+    expect(result).toMatchObject({ rows: clean.rows, sha256: clean.sha256, switched: true });
+    const table = await db.pool.query<{ c: string; d: string }>('SELECT count(*)::text AS c, count(DISTINCT seq)::text AS d FROM sluice_derived.meter');
+    expect(table.rows[0]).toEqual({ c: String(clean.rows), d: String(clean.rows) });
+    expect((await contentHash(db.pool, derivedTable('meter', 1))).sha256).toBe(clean.sha256);
+    // The killed chunks ran again (a second attempt) and nothing was written twice.
+    const retried = await db.pool.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM sluice.run_events WHERE step = 'buildTransformChunk' AND status = 'started' AND attempt > 1",
+    );
+    expect(Number(retried.rows[0]?.n)).toBeGreaterThanOrEqual(2);
+    const markers = await db.pool.query<{ rows: string }>('SELECT sum(rows_written)::text AS rows FROM sluice.transform_build_chunks');
+    expect(markers.rows[0]?.rows).toBe(String(clean.rows));
+  });
+});
