@@ -25,8 +25,9 @@ export interface ValidationReport {
 const esc = (v: unknown): string =>
   String(v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 
+const compact = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 4 });
 const fmt = (v: unknown): string => {
-  if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toPrecision(4);
+  if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : compact.format(v);
   if (v === null || v === undefined) return '–';
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 };
@@ -44,6 +45,9 @@ function barChart(title: string, labels: string[], series: { name: string; value
   const max = Math.max(1e-12, ...series.flatMap((s) => s.values));
   const groupW = plotW / Math.max(1, labels.length);
   const barW = Math.max(1, (groupW * 0.8) / series.length);
+  // as many axis labels as fit (about 6 px per character at font-size 9)
+  const longest = Math.min(14, Math.max(1, ...labels.map((l) => l.length)));
+  const labelEvery = Math.max(1, Math.ceil((longest * 6 + 6) / groupW));
   const bars: string[] = [];
   labels.forEach((label, i) => {
     series.forEach((s, j) => {
@@ -52,7 +56,7 @@ function barChart(title: string, labels: string[], series: { name: string; value
       const x = left + i * groupW + groupW * 0.1 + j * barW;
       bars.push(`<rect x="${x.toFixed(1)}" y="${(top + plotH - h).toFixed(1)}" width="${barW.toFixed(1)}" height="${h.toFixed(1)}" fill="${s.color}"><title>${esc(label)} · ${esc(s.name)}: ${esc(fmt(v))}</title></rect>`);
     });
-    if (labels.length <= 12 || i % Math.ceil(labels.length / 12) === 0) {
+    if (i % labelEvery === 0) {
       const x = left + i * groupW + groupW / 2;
       bars.push(`<text x="${x.toFixed(1)}" y="${H - bottom + 14}" font-size="9" text-anchor="middle">${esc(label.length > 14 ? `${label.slice(0, 13)}…` : label)}</text>`);
     }
@@ -84,6 +88,7 @@ function profileChart(p: ColumnProfile): string {
     const step = (hi - lo) / counts.length;
     return barChart(`${p.column}: histogram (${fmt(p.nonNull)} non-null)`, counts.map((_, i) => fmt(lo + i * step)), [{ name: 'rows', values: counts, color: '#66c2a5' }]);
   }
+  if (p.topValues && (p.topValues[0]?.count ?? 0) <= 1) return `<p class="muted">${esc(p.column)}: every value is distinct (no top values)</p>`;
   if (p.topValues) {
     return barChart(`${p.column}: top values`, p.topValues.map((t) => t.value ?? '(null)'), [{ name: 'rows', values: p.topValues.map((t) => t.count), color: '#66c2a5' }]);
   }

@@ -109,7 +109,16 @@ function errorResult(e: Expectation, message: string, threshold: Record<string, 
 }
 
 const num = (v: unknown): number => (v === null || v === undefined ? Number.NaN : Number(v));
-const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : n.toPrecision(4));
+const compact = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 4, useGrouping: false });
+const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : compact.format(n));
+const SAMPLE_CONTEXT_COLUMNS = 3;
+const CUSTOM_SAMPLE_COLUMNS = 12;
+
+/** Columns that say which row a sample is: the log position and event id, or a table's first columns. */
+function contextColumns(ds: ResolvedDataset): string[] {
+  const log = ['seq', 'event_id'].filter((c) => ds.columns.has(c));
+  return log.length === 2 ? log : [...ds.columns.keys()].slice(0, SAMPLE_CONTEXT_COLUMNS);
+}
 const col = (name: string): string => `d.${quoteIdent(name)}`;
 
 /** A savepoint around a probe query, so a failing probe does not abort the suite's transaction. */
@@ -250,7 +259,9 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
         throw new Error(`unknown expectation ${JSON.stringify(never)}`);
       }
     }
-    plan.sampleColumns = expectationColumns(e).map((c) => c.column).filter((c) => dataset.columns.has(c));
+    // a custom predicate may read any column: its sample shows the row
+    const own = e.type === 'custom_sql' ? [...dataset.columns.keys()].slice(0, CUSTOM_SAMPLE_COLUMNS) : expectationColumns(e).map((c) => c.column).filter((c) => dataset.columns.has(c));
+    plan.sampleColumns = [...new Set([...contextColumns(dataset), ...own])];
     // Where the first failing row is: sampling can start its scan there instead of at the beginning.
     if (plan.failWhere && !plan.result && dataset.position) plan.firstFailing = agg(`min(d.${POSITION_COLUMN}) FILTER (WHERE ${flag(plan)})::text`);
   }
@@ -544,9 +555,15 @@ async function drift(db: PoolClient, e: Extract<Expectation, { type: 'drift' }>,
   return verdict(e, observed <= e.threshold, observed, th, `${e.method.toUpperCase()} ${fmt(observed)} vs ${base.describe} (threshold ${e.threshold})`, { details });
 }
 
+/** A sample row as plain JSON values (timestamps as ISO text, bytes as hex), PII fields masked. */
 function mask(row: Record<string, unknown>, pii: Set<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) out[k] = pii.has(k) && v !== null ? '***' : v;
+  for (const [k, v] of Object.entries(row)) {
+    if (pii.has(k) && v !== null) out[k] = '***';
+    else if (v instanceof Date) out[k] = Number.isNaN(v.getTime()) ? String(v) : v.toISOString();
+    else if (Buffer.isBuffer(v)) out[k] = `\\x${v.toString('hex')}`;
+    else out[k] = v;
+  }
   return out;
 }
 
@@ -593,8 +610,7 @@ async function sampleFailingRows(
     values.push(earliest);
     from = ` AND d.${POSITION_COLUMN} >= $${values.length}::${ds.position}`;
   }
-  const key = ['seq', 'event_id'].filter((c) => ds.columns.has(c));
-  const columns = [...new Set([...key, ...failed.flatMap((f) => f.plan.sampleColumns)])];
+  const columns = [...new Set(failed.flatMap((f) => f.plan.sampleColumns))];
   const select = [...columns.map(col), ...preds.map((p, i) => `${p} AS "f${i}"`)].join(', ');
   const where = preds.join(' OR ');
   // A cursor inside the suite's read-only transaction: rows stream in pages, and the scan stops as soon as every sample is full.
@@ -605,8 +621,7 @@ async function sampleFailingRows(
       for (const r of rows) {
         failed.forEach((f, i) => {
           if (r[`f${i}`] !== true || f.result.sample.length >= size) return;
-          const cols = [...key.filter((c) => !f.plan.sampleColumns.includes(c)), ...f.plan.sampleColumns];
-          f.result.sample.push(mask(Object.fromEntries(cols.map((c) => [c, r[c]])), pii));
+          f.result.sample.push(mask(Object.fromEntries(f.plan.sampleColumns.map((c) => [c, r[c]])), pii));
         });
       }
       if (rows.length < SAMPLE_FETCH || failed.every((f) => f.result.sample.length >= size)) break;

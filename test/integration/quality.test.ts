@@ -104,16 +104,29 @@ describe('expectation suites pushed down to PostgreSQL', () => {
     expect(r['unique:id']?.sample).toEqual([{ id: 'o1', occurrences: 2 }]);
     expect(r.compound_key).toMatchObject({ passed: true, observed: 0 });
     expect(r['accepted_values:status']).toMatchObject({ passed: false, unexpected: 1, total: 1003 });
-    expect(r['accepted_values:status']?.sample).toEqual([{ status: 'lost' }]);
+    expect(r['accepted_values:status']?.sample).toEqual([{ id: 'x1', customer_id: 999, amount: '-3', status: 'lost' }]);
     expect(r['range:amount']).toMatchObject({ passed: false, unexpected: 2, details: { min: -3, max: 100000 } });
     expect(r['range:amount']?.sample).toHaveLength(2);
-    expect(r['regex:code']).toMatchObject({ passed: false, unexpected: 1, sample: [{ code: 'zzz' }] });
+    expect(r['regex:code']).toMatchObject({ passed: false, unexpected: 1, sample: [{ id: 'x1', code: 'zzz' }] });
     // the failing email is PII: the sample shows that a row failed, not the address
-    expect(r['format:email']).toMatchObject({ passed: false, unexpected: 1, sample: [{ email: '***' }] });
+    expect(r['format:email']).toMatchObject({ passed: false, unexpected: 1, sample: [{ id: 'o1', email: '***' }] });
     expect(r['freshness:created_at']).toMatchObject({ passed: true });
     expect(r['referential_integrity:customer_id']).toMatchObject({ passed: false, unexpected: 2, total: 1003 });
     expect(r['referential_integrity:customer_id']?.sample.map((s) => s.customer_id).sort()).toEqual([998, 999]);
     expect(r.shipped_orders_cost_money).toMatchObject({ passed: true, observed: 0 });
+  });
+
+  it('samples say which row failed (context columns), show a custom predicate\'s whole row, and are plain JSON', async () => {
+    const [r] = (await run([{ type: 'custom_sql', name: 'negative', failingRowsWhere: 'amount < 0' }], table('dirty'))).results;
+    expect(r).toMatchObject({ status: 'failed', observed: 1 });
+    expect(r?.sample).toHaveLength(1);
+    const row = r?.sample[0] ?? {};
+    expect(Object.keys(row)).toEqual(['id', 'customer_id', 'amount', 'status', 'email', 'code', 'country', 'created_at']);
+    expect(row).toMatchObject({ id: 'x1', customer_id: 999, amount: '-3', status: 'lost', email: null });
+    expect(typeof row.created_at).toBe('string');
+    expect(new Date(row.created_at as string).getTime()).toBeGreaterThan(Date.now() - 3_600_000);
+    const [nn] = (await run([{ type: 'not_null', column: 'email' }], table('dirty'))).results;
+    expect(nn?.sample.map((x) => x.id).sort()).toEqual(['x1', 'x2']); // the first columns of the table identify the row
   });
 
   it('warn and error severities are kept apart, and thresholds on rates work both ways', async () => {

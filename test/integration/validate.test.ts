@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WorkflowFailedError } from '@temporalio/client';
 import { InvalidWorkflowInputError, SluiceClient } from '../../client';
 import type { ValidationReport } from '../../activities/quality';
 import type { ValidateInput, ValidateResult } from '../../workflows';
