@@ -8,7 +8,7 @@ import { ErrorCodes } from '../../workflows/errors';
 import { contentHash } from './contentHash';
 import { commitHorizon, inTransaction } from './chunks';
 import { loadTransform, lockTransform } from './registry';
-import { DERIVED_SCHEMA, buildTable, checkBuildId, derivedTable, derivedView, quoteIdent } from './sqlText';
+import { DERIVED_SCHEMA, SEQ_COLUMN, buildTable, checkBuildId, derivedTable, derivedView, quoteIdent } from './sqlText';
 
 export interface PrepareBackfillInput {
   buildId: string;
@@ -82,6 +82,8 @@ export async function finishBackfill(pool: Pool, input: FinishBackfillInput, onP
   if (prior) return { sha256: prior.sha256, rows: Number(prior.rows), switched: prior.switched };
 
   const build = buildTable(input.buildId);
+  // One index build after the load is cheaper than maintaining it through every chunk.
+  await pool.query(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`b_${input.buildId}_seq`)} ON ${build} (${quoteIdent(SEQ_COLUMN)})`);
   const hash = await contentHash(pool, build, onProgress);
   const earlier = await pool.query<{ sha256: string; build_id: string }>(
     'SELECT sha256, build_id FROM sluice.transform_builds WHERE name = $1 AND version = $2 AND from_seq = $3 AND to_seq = $4 ORDER BY finished_at LIMIT 1',

@@ -177,6 +177,8 @@ export async function registerTransformVersion(pool: Pool, input: RegisterTransf
         [input.name, input.version, sources, sql, sha, input.description ?? null],
       );
       await client.query(createTableSql(derivedTable(input.name, input.version), columns));
+      // Reading back in seq order (content hash, consumers' incremental reads) walks this index.
+      await client.query(`CREATE INDEX ON ${derivedTable(input.name, input.version)} (${quoteIdent(SEQ_COLUMN)})`);
       await client.query(
         'INSERT INTO sluice.watermarks (name, version, source, last_seq) SELECT $1, $2, s, 0 FROM unnest($3::text[]) AS s',
         [input.name, input.version, sources],

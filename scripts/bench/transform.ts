@@ -1,0 +1,256 @@
+/**
+ * Transform benchmarks (`npm run bench -- transform [--scale 0.05]`), in a database of their own:
+ *  - transform_vs_sql: rows/s of the incremental `transform` workflow (chunks of 50,000 log rows,
+ *    one activity each, watermark advanced per chunk) ÷ rows/s of the same SQL run directly as one
+ *    INSERT ... SELECT into an identical table; 1,000,000 events of 20 fields × scale. The direct
+ *    run is timed before and after the workflow and averaged (this machine is noisy).
+ *  - replay_rows_per_s: full rebuild by the `backfill` workflow of a 10,000,000-event log × scale
+ *    (child workflows, hash, switch), with the number of workflow histories it made and the
+ *    largest history length, both read back from Temporal.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { Client as PgClient, type Pool } from 'pg';
+import { registerTransformVersion } from '../../activities/transform/registry';
+import { DERIVED_SCHEMA, derivedTable, quoteIdent } from '../../activities/transform/sqlText';
+import { createPool } from '../../db/pool';
+import { migrate } from '../../db/migrate';
+import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';
+import type { BackfillResult } from '../../workflows';
+import { dataLandedSignal, transformWorkflowId } from '../../workflows/events';
+import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
+
+const SOURCE = 'bench_orders';
+/** 20 typed fields out of a 20-field JSON payload, plus the log offset and the event time. */
+const TRANSFORM_SQL = `
+  SELECT seq, event_time,
+    payload->>'id' AS id, (payload->>'user_id')::int AS user_id, payload->>'email' AS email, payload->>'sku' AS sku,
+    (payload->>'qty')::int AS qty, (payload->>'price')::numeric AS price, payload->>'currency' AS currency,
+    payload->>'country' AS country, payload->>'city' AS city, payload->>'device' AS device, payload->>'browser' AS browser,
+    payload->>'referrer' AS referrer, payload->>'campaign' AS campaign, (payload->>'discount')::numeric AS discount,
+    (payload->>'gift')::boolean AS gift, (payload->>'first_order')::boolean AS first_order, (payload->>'rating')::int AS rating,
+    (payload->>'latency_ms')::int AS latency_ms, (payload->>'qty')::int * (payload->>'price')::numeric AS amount
+  FROM sluice.raw_events
+  WHERE source = '${SOURCE}' AND seq BETWEEN $1 AND $2`;
+const LOAD_BATCH = 500_000;
+
+interface BenchDb {
+  url: string;
+  pool: Pool;
+  drop(): Promise<void>;
+}
+
+async function createBenchDatabase(adminUrl: string): Promise<BenchDb> {
+  const name = `sluice_bench_transform_${randomBytes(4).toString('hex')}`;
+  const admin = new PgClient({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  const pool = createPool(u.toString(), { max: 4, applicationName: 'sluice-bench' });
+  await migrate(pool);
+  return {
+    url: u.toString(),
+    pool,
+    async drop() {
+      await pool.end();
+      const d = new PgClient({ connectionString: adminUrl });
+      await d.connect();
+      try {
+        await d.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+      } finally {
+        await d.end();
+      }
+    },
+  };
+}
+
+/** Appends events until the log holds `total` events of the bench source (INSERT ... SELECT generate_series). */
+async function loadLog(pool: Pool, total: number, log: (m: string) => void): Promise<void> {
+  const have = Number((await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM sluice.raw_events')).rows[0]?.n ?? 0);
+  for (let from = have + 1; from <= total; from += LOAD_BATCH) {
+    const to = Math.min(total, from + LOAD_BATCH - 1);
+    await pool.query(
+      `INSERT INTO sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id)
+       SELECT $3, 'o' || g, timestamptz '2026-01-01' + g * interval '1 second', 'bench_orders', '1.0.0',
+         jsonb_build_object(
+           'id', 'ev-' || g, 'user_id', g % 100000, 'email', 'user' || (g % 100000) || '@example.com', 'sku', 'SKU-' || (g % 5000),
+           'qty', 1 + g % 5, 'price', round((g % 100000) / 7.0, 2), 'currency', (ARRAY['EUR','USD','GBP','JPY'])[1 + g % 4],
+           'country', (ARRAY['DE','FR','GB','NL','US','JP','BR','IN'])[1 + g % 8], 'city', 'city-' || (g % 300),
+           'device', (ARRAY['desktop','mobile','tablet'])[1 + g % 3], 'browser', 'browser-' || (g % 12),
+           'referrer', CASE WHEN g % 3 = 0 THEN NULL ELSE 'https://example.com/' || (g % 1000) END,
+           'campaign', CASE WHEN g % 5 = 0 THEN 'spring-' || (g % 9) ELSE NULL END, 'discount', (g % 100) / 100.0,
+           'gift', g % 7 = 0, 'first_order', g % 11 = 0, 'rating', 1 + g % 5, 'latency_ms', g % 2000,
+           'tags', jsonb_build_array('t' || (g % 10), 't' || (g % 17))),
+         'bench-load'
+       FROM generate_series($1::bigint, $2::bigint) g`,
+      [from, to, SOURCE],
+    );
+    log(`log: ${to.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} events`);
+  }
+  await pool.query('VACUUM (ANALYZE) sluice.raw_events');
+}
+
+interface Harness {
+  db: BenchDb;
+  workers: WorkerSet;
+  running: Promise<void>;
+  client: Client;
+  connection: Connection;
+  taskQueue: string;
+  close(): Promise<void>;
+}
+
+async function startHarness(ctx: BenchContext): Promise<Harness> {
+  const db = await createBenchDatabase(ctx.stack.postgres.url);
+  const taskQueue = `bench-transform-${randomBytes(4).toString('hex')}`;
+  const workers = await createWorkerSet({
+    config: { ...ctx.config, taskQueues: { cpu: taskQueue, gpu: `${taskQueue}-gpu` } },
+    address: ctx.stack.temporal.address,
+    databaseUrl: db.url,
+    queues: ['cpu'],
+    migrate: false,
+    log: ctx.log,
+  });
+  const running = workers.run();
+  const connection = await Connection.connect({ address: ctx.stack.temporal.address });
+  const client = new Client({ connection, namespace: ctx.stack.temporal.namespace });
+  return {
+    db, workers, running, client, connection, taskQueue,
+    async close() {
+      workers.shutdown();
+      await running;
+      await connection.close();
+      await db.drop();
+    },
+  };
+}
+
+async function register(pool: Pool, name: string): Promise<void> {
+  await registerTransformVersion(pool, { name, version: 1, sources: [SOURCE], sql: TRANSFORM_SQL, description: 'bench: 20 typed fields' });
+}
+
+async function directInsert(pool: Pool, name: string, table: string, maxSeq: string): Promise<[number, number]> {
+  const target = `${quoteIdent(DERIVED_SCHEMA)}.${quoteIdent(table)}`;
+  await pool.query(`DROP TABLE IF EXISTS ${target}`);
+  await pool.query(`CREATE TABLE ${target} (LIKE ${derivedTable(name, 1)} INCLUDING DEFAULTS INCLUDING INDEXES)`);
+  const [r, seconds] = await timed(() => pool.query(`INSERT INTO ${target} SELECT * FROM (${TRANSFORM_SQL}) q`, ['1', maxSeq]));
+  await pool.query(`DROP TABLE ${target}`);
+  return [r.rowCount ?? 0, seconds];
+}
+
+async function watermarkOf(pool: Pool, name: string): Promise<string> {
+  return (await pool.query<{ s: string }>('SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = $1 AND version = 1', [name])).rows[0]?.s ?? '0';
+}
+
+/** transform_vs_sql (see the module comment). */
+export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<BenchResult, 'suite'>> {
+  const events = Math.max(10_000, Math.round(1_000_000 * ctx.scale));
+  const h = await startHarness(ctx);
+  try {
+    await loadLog(h.db.pool, events, ctx.log);
+    const name = 'bench_orders_inc';
+    await register(h.db.pool, name);
+    const maxSeq = String(events);
+    await h.db.pool.query('SELECT count(*) FROM sluice.raw_events'); // warm the cache for both contenders
+    const [directRows1, direct1] = await directInsert(h.db.pool, name, 'direct_a', maxSeq);
+    ctx.log(`direct INSERT ... SELECT: ${directRows1} rows in ${direct1.toFixed(2)} s`);
+
+    const [, workflowSeconds] = await timed(async () => {
+      await h.client.workflow.signalWithStart('transform', {
+        taskQueue: h.taskQueue,
+        workflowId: transformWorkflowId(name),
+        args: [{ transform: name, chunkRows: 50_000 }],
+        signal: dataLandedSignal,
+        signalArgs: [{ source: SOURCE, fromSeq: '1', toSeq: maxSeq, batchId: 'bench-load' }],
+      });
+      while ((await watermarkOf(h.db.pool, name)) !== maxSeq) await new Promise((r) => setTimeout(r, 50));
+    });
+    const rows = Number((await h.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable(name, 1)}`)).rows[0]?.n);
+    const chunks = Number((await h.db.pool.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM sluice.run_events WHERE step = 'processTransformChunk' AND status = 'completed' AND (counts->>'rowsRead')::int > 0",
+    )).rows[0]?.n);
+    ctx.log(`transform workflow: ${rows} rows in ${workflowSeconds.toFixed(2)} s (${chunks} chunks)`);
+    await h.client.workflow.getHandle(transformWorkflowId(name)).terminate('benchmark done');
+
+    const [directRows2, direct2] = await directInsert(h.db.pool, name, 'direct_b', maxSeq);
+    ctx.log(`direct INSERT ... SELECT again: ${directRows2} rows in ${direct2.toFixed(2)} s`);
+    if (rows !== directRows1 || rows !== directRows2) throw new Error(`row counts differ: workflow ${rows}, direct ${directRows1}/${directRows2}`);
+    const directRate = rows / ((direct1 + direct2) / 2);
+    const workflowRate = rows / workflowSeconds;
+    return {
+      metrics: {
+        transform_workflow_rows_per_s: { value: workflowRate, unit: 'rows/s' },
+        transform_direct_sql_rows_per_s: { value: directRate, unit: 'rows/s' },
+        transform_workflow_s: { value: workflowSeconds, unit: 's' },
+        transform_chunks: { value: chunks, unit: 'chunks' },
+      },
+      ratios: { transform_vs_sql: workflowRate / directRate },
+      notes: { events, rows, chunkRows: 50_000, directSeconds: [direct1, direct2] },
+    };
+  } finally {
+    await h.close();
+  }
+}
+
+/** replay_rows_per_s (see the module comment). */
+export async function benchReplay(ctx: BenchContext): Promise<Omit<BenchResult, 'suite'>> {
+  const events = Math.max(20_000, Math.round(10_000_000 * ctx.scale));
+  const h = await startHarness(ctx);
+  try {
+    await loadLog(h.db.pool, events, ctx.log);
+    const name = 'bench_orders_replay';
+    await register(h.db.pool, name);
+    const workflowId = `bench-replay-${randomBytes(4).toString('hex')}`;
+    const [result, seconds] = await timed(async () => {
+      const handle = await h.client.workflow.start('backfill', {
+        taskQueue: h.taskQueue,
+        workflowId,
+        args: [{ transform: name, fromSeq: '1', toSeq: String(events) }],
+      });
+      return (await handle.result()) as BackfillResult;
+    });
+    ctx.log(`backfill: ${result.rowsRead} rows, ${result.ranges} ranges, ${result.runs} run(s), sha256 ${result.sha256.slice(0, 16)}… in ${seconds.toFixed(2)} s`);
+    const hash = await h.db.pool.query<{ ms: number }>(
+      "SELECT duration_ms AS ms FROM sluice.run_events WHERE step = 'finishBackfill' AND status = 'completed' AND workflow_id = $1",
+      [workflowId],
+    );
+
+    // Every history the rebuild made (the parent's runs and each child's runs), from Temporal.
+    const lengths: number[] = [];
+    for await (const wf of h.client.workflow.list({ query: `WorkflowId STARTS_WITH "${workflowId}"` })) {
+      const history = await h.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      lengths.push(history.events?.length ?? 0);
+    }
+    const expected = result.runs + result.ranges;
+    if (lengths.length < expected) ctx.log(`warning: visibility lists ${lengths.length} histories, expected at least ${expected}`);
+    return {
+      metrics: {
+        replay_rows_per_s: { value: result.rowsRead / seconds, unit: 'rows/s' },
+        replay_s: { value: seconds, unit: 's' },
+        replay_hash_and_switch_s: { value: (hash.rows[0]?.ms ?? 0) / 1000, unit: 's' },
+        replay_histories: { value: lengths.length, unit: 'histories' },
+        replay_max_history_events: { value: Math.max(...lengths), unit: 'events' },
+      },
+      ratios: {},
+      notes: { events, rows: result.rows, ranges: result.ranges, parentRuns: result.runs, sha256: result.sha256 },
+    };
+  } finally {
+    await h.close();
+  }
+}
+
+/** Temporary suite to run both (the lead composes the final `ingest` suite). */
+export const transformSuite: BenchSuite = {
+  name: 'transform',
+  description: 'transform_vs_sql (incremental workflow vs one INSERT ... SELECT) and replay_rows_per_s (full backfill)',
+  async run(ctx) {
+    const a = await benchTransformVsSql(ctx);
+    const b = await benchReplay(ctx);
+    return { metrics: { ...a.metrics, ...b.metrics }, ratios: { ...a.ratios, ...b.ratios }, notes: { transformVsSql: a.notes, replay: b.notes } };
+  },
+};
