@@ -86,9 +86,10 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /**
- * Warnings for schema parts that let a hostile record cost unbounded time or memory (the spirit of
- * ajv's secure-schema rules): strings with `pattern` or `format` but no `maxLength`, arrays with no
- * `maxItems`. Each names the field.
+ * Warnings for schema parts that let a hostile record cost unbounded time or memory (ajv's
+ * secure-schema rules, lib/refs/json-schema-secure.json, and a little more): strings with `pattern`
+ * or `format` but no `maxLength`, arrays with no `maxItems`, `patternProperties` without bounded
+ * property names, patterns with nested quantifiers. Each names the field.
  */
 export function secureSchemaWarnings(schema: unknown, at = ''): string[] {
   const out: string[] = [];
@@ -99,6 +100,9 @@ export function secureSchemaWarnings(schema: unknown, at = ''): string[] {
     out.push(`${at || '/'}: ${s.pattern !== undefined ? '"pattern"' : '"format"'} without "maxLength" (unbounded string)`);
   }
   if (types.includes('array') && s.maxItems === undefined) out.push(`${at || '/'}: array without "maxItems" (unbounded array)`);
+  if (s.patternProperties !== undefined && (s.propertyNames as { maxLength?: unknown } | undefined)?.maxLength === undefined) {
+    out.push(`${at || '/'}: "patternProperties" without "propertyNames": { "maxLength" } (unbounded property names)`);
+  }
   if (typeof s.pattern === 'string' && hasNestedQuantifier(s.pattern)) {
     out.push(`${at || '/'}: "pattern" ${JSON.stringify(s.pattern)} nests quantifiers (catastrophic backtracking in JS regexes)`);
   }

@@ -190,7 +190,7 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
           plan.result = errorResult(e, `column ${e.column} is ${k}, but the accepted values are ${JSON.stringify(e.values)}`);
           break;
         }
-        plan.failWhere = `${col(e.column)} IS NOT NULL AND NOT (${c} = ANY(${params.bind(e.values.map((v) => (typeof v === 'string' ? v : v)), cast)}))`;
+        plan.failWhere = `${col(e.column)} IS NOT NULL AND NOT (${c} = ANY(${params.bind(k === 'numeric' || k === 'boolean' ? e.values : e.values.map(String), cast)}))`;
         plan.aggs.push(agg(`count(${col(e.column)})::float8`), agg(`count(*) FILTER (WHERE ${flag(plan)})::float8`));
         break;
       }

@@ -193,6 +193,16 @@ describe('expectation suites pushed down to PostgreSQL', () => {
       expect(r).toMatchObject({ status: 'error', passed: false, message: expect.stringMatching(/no baseline dataset/) });
       const [empty] = (await run([{ type: 'drift', column: 'country', kind: 'categorical', method: 'psi', threshold: 0.1 }], table('clean'), { baseline: table('empty') })).results;
       expect(empty).toMatchObject({ status: 'error', message: expect.stringMatching(/has no non-null country/) });
+      const numeric = (await run([
+        { type: 'drift', column: 'amount', kind: 'numeric', method: 'psi', threshold: 0.1 },
+        { type: 'drift', column: 'country', kind: 'numeric', method: 'ks', threshold: 0.1 },
+        { type: 'drift', column: 'country', kind: 'categorical', method: 'ks', threshold: 0.1, name: 'ks_on_categories' },
+      ], table('clean'), { baseline: table('empty') })).results;
+      expect(numeric.map((x) => `${x.status}: ${x.message}`)).toEqual([
+        'error: baseline table public.empty has no non-null amount: nothing to compare against',
+        'error: numeric drift needs numeric columns; country is text here and text in the baseline',
+        'error: the KS statistic needs kind "numeric"',
+      ]);
     });
   });
 

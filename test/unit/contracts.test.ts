@@ -98,6 +98,7 @@ describe('contract files', () => {
         tags: { type: 'array', items: { type: 'string', pattern: '^[a-z]+$' } },
         slug: { type: 'string', pattern: '^([a-z]+-?)+$', maxLength: 50 },
         ok: { type: 'string', pattern: '^[a-z]+$', maxLength: 10 },
+        attrs: { type: 'object', patternProperties: { '^x-': { type: 'integer' } } },
       },
     });
     expect(w).toEqual([
@@ -105,6 +106,7 @@ describe('contract files', () => {
       '/tags: array without "maxItems" (unbounded array)',
       '/tags/*: "pattern" without "maxLength" (unbounded string)',
       '/slug: "pattern" "^([a-z]+-?)+$" nests quantifiers (catastrophic backtracking in JS regexes)',
+      '/attrs: "patternProperties" without "propertyNames": { "maxLength" } (unbounded property names)',
     ]);
     expect(['(a+)+$', '(\\w*\\s?)*', '((ab)*c)+'].map(hasNestedQuantifier)).toEqual([true, true, true]);
     expect(['^[a-z]+$', '(ab)+', '[(a+)+]', '\\(a+\\)+', '(a|b)?c*'].map(hasNestedQuantifier)).toEqual([false, false, false, false, false]);
