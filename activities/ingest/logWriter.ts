@@ -1,22 +1,34 @@
 /**
- * Appends a batch to the log in chunks. Each chunk is one transaction: COPY the judged records into
- * a temporary staging table, move the valid ones into sluice.raw_events and the others into
- * sluice.quarantine (duplicates by (source, event_id) are skipped by the unique indexes), and record
- * the chunk in sluice.ingest_chunks. Chunk boundaries are fixed record counts, so a retried batch
- * skips the chunks already committed: a crash neither loses nor duplicates rows.
+ * Appends a batch to the log in chunks. Each chunk is one transaction that also records itself in
+ * sluice.ingest_chunks; chunks commit in order, so a retried batch skips the records of the chunks
+ * already committed: a crash neither loses nor duplicates rows.
+ *
+ * Fast path: the valid rows of a chunk are COPYed straight into sluice.raw_events (as fast as a raw
+ * COPY). If one of them is already in the log (a resend, a retry), the unique index refuses the
+ * COPY; the chunk then rolls back to a savepoint and takes the careful path: COPY into a temporary
+ * staging table and INSERT ... ON CONFLICT DO NOTHING. Invalid rows always take the careful path
+ * into sluice.quarantine. While PostgreSQL writes chunk k, the worker judges chunk k+1.
  */
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Contract } from '../../contracts/registry';
+import { ErrorCodes } from '../../workflows/errors';
 import type { IngestBatchResult } from '../../workflows/ingestTypes';
-import { stageLine, type RecordClassifier, type StagedRow } from './classify';
+import { copyText, stageLine, type RecordClassifier, type StagedRow } from './classify';
 import type { SourceRecord } from './readers';
 
-/** Records per chunk (one transaction each). */
-export const CHUNK_RECORDS = 20_000;
-const COPY_WRITE_BYTES = 256 * 1024;
+/** A chunk (one transaction) ends after this many records or this many bytes of payload, whichever comes first. */
+export const CHUNK_RECORDS = 5_000;
+export const CHUNK_BYTES = 32 * 1024 * 1024;
+const UNIQUE_VIOLATION = '23505';
+const LOG_COPY = 'COPY sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
+const STAGE_COPY = 'COPY pg_temp.sluice_ingest_stage (ordinal, valid, event_id, event_time, payload, raw, reason) FROM STDIN';
+const COPY_WRITE_BYTES = 1024 * 1024;
+const COPY_BUFFER_BYTES = 64 * 1024 * 1024;
 
 const STAGE_DDL = `CREATE TEMP TABLE IF NOT EXISTS sluice_ingest_stage (
   ordinal    bigint  NOT NULL,
@@ -74,19 +86,26 @@ export async function beginStaged(client: PoolClient): Promise<void> {
   await client.query(STAGE_DDL);
 }
 
-/** Streams staged rows into the staging table with COPY, respecting backpressure. */
-export async function copyStaged(client: PoolClient, rows: AsyncIterable<[number, StagedRow]> | Iterable<[number, StagedRow]>): Promise<number> {
-  const copy = client.query(copyFrom('COPY pg_temp.sluice_ingest_stage (ordinal, valid, event_id, event_time, payload, raw, reason) FROM STDIN'));
+/** Streams rows into a table with COPY (default: the staging table), respecting backpressure. */
+export async function copyStaged(
+  client: PoolClient,
+  rows: AsyncIterable<[number, StagedRow]> | Iterable<[number, StagedRow]>,
+  sql: string = STAGE_COPY,
+  line: (row: StagedRow, ordinal: number) => string = (row, ordinal) => stageLine(ordinal, row),
+): Promise<number> {
+  const copy = client.query(copyFrom(sql));
   let buf = '';
   let n = 0;
   try {
     for await (const [ordinal, row] of rows) {
-      buf += stageLine(ordinal, row);
+      buf += line(row, ordinal);
       n++;
       if (buf.length >= COPY_WRITE_BYTES) {
-        const more = copy.write(buf);
+        copy.write(buf);
         buf = '';
-        if (!more) await once(copy, 'drain');
+        // Chunks are bounded (CHUNK_BYTES), so most of one may sit in memory: the socket then drains
+        // in the background while the worker judges the next chunk. Wait only past that bound.
+        if (copy.writableLength > COPY_BUFFER_BYTES) await once(copy, 'drain');
       }
     }
     if (buf) copy.write(buf);
@@ -99,29 +118,144 @@ export async function copyStaged(client: PoolClient, rows: AsyncIterable<[number
   return n;
 }
 
-async function committedChunks(pool: Pool, source: string, batchId: string): Promise<Set<number>> {
-  const { rows } = await pool.query<{ chunk_no: number }>('SELECT chunk_no FROM sluice.ingest_chunks WHERE source = $1 AND batch_id = $2', [source, batchId]);
-  return new Set(rows.map((r) => r.chunk_no));
+async function committedChunks(pool: Pool, source: string, batchId: string): Promise<{ chunks: number; records: number }> {
+  const { rows } = await pool.query<{ chunks: number; records: string; last: number | null }>(
+    'SELECT count(*)::int AS chunks, coalesce(sum(records), 0)::text AS records, max(chunk_no) AS last FROM sluice.ingest_chunks WHERE source = $1 AND batch_id = $2',
+    [source, batchId],
+  );
+  const r = rows[0];
+  const chunks = r?.chunks ?? 0;
+  if (chunks > 0 && r?.last !== chunks - 1) throw new Error(`batch ${batchId} of ${source} has non-contiguous chunks (${chunks} chunks, last ${r?.last})`);
+  return { chunks, records: Number(r?.records ?? 0) };
 }
 
-async function writeChunk(t: BatchTarget, chunkNo: number, rows: AsyncIterable<[number, StagedRow]>): Promise<ChunkCounts> {
+/** PostgreSQL data exceptions (class 22) do not heal by retrying: the batch fails, naming the chunk. */
+function asDataFailure(err: unknown, t: BatchTarget, chunkNo: number): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('22')) {
+    return ApplicationFailure.create({
+      type: ErrorCodes.IngestDataRejected,
+      nonRetryable: true,
+      message: `PostgreSQL refused chunk ${chunkNo} of batch ${t.batchId} (${t.source}): ${(err as Error).message}`,
+    });
+  }
+  return err;
+}
+
+async function copyLines(client: PoolClient, sql: string, rows: StagedRow[], line: (row: StagedRow, i: number) => string): Promise<number> {
+  return copyStaged(client, rows.map((row, i): [number, StagedRow] => [i, row]), sql, line);
+}
+
+/** Sends prebuilt COPY text (built while the previous chunk was being written). */
+async function sendCopy(client: PoolClient, sql: string, pieces: string[]): Promise<void> {
+  const copy = client.query(copyFrom(sql));
+  try {
+    for (const piece of pieces) {
+      copy.write(piece);
+      if (copy.writableLength > COPY_BUFFER_BYTES) await once(copy, 'drain');
+    }
+    copy.end();
+    await finished(copy);
+  } catch (err) {
+    copy.destroy(err as Error);
+    throw err;
+  }
+}
+
+/** A chunk judged and ready to write: every row (for the careful path) and the log COPY text of its valid, distinct rows. */
+class ChunkBuilder {
+  readonly rows: StagedRow[] = [];
+  readonly invalid: StagedRow[] = [];
+  readonly logPieces: string[] = [];
+  validDistinct = 0;
+  bytes = 0;
+  private piece = '';
+  private readonly seen = new Set<string>();
+  private readonly prefix: string;
+  private readonly suffix: string;
+  private readonly suffix2: string;
+
+  constructor(t: BatchTarget, readonly first: number) {
+    this.prefix = `${copyText(t.source)}\t`;
+    this.suffix = `\t${copyText(t.contract.contract)}\t${copyText(t.contract.version)}\t`;
+    this.suffix2 = `\t${copyText(t.batchId)}\n`;
+  }
+
+  add(row: StagedRow): void {
+    this.rows.push(row);
+    this.bytes += (row.payload?.length ?? 0) + 2 * (row.raw?.length ?? 0);
+    if (!row.valid) {
+      this.invalid.push(row);
+      return;
+    }
+    if (this.seen.has(row.eventId)) return; // a duplicate inside the chunk: counted, not written
+    this.seen.add(row.eventId);
+    this.validDistinct++;
+    this.piece += `${this.prefix}${copyText(row.eventId)}\t${row.eventTime ?? '\\N'}${this.suffix}${copyText(row.payload ?? 'null')}${this.suffix2}`;
+    if (this.piece.length >= COPY_WRITE_BYTES) {
+      this.logPieces.push(this.piece);
+      this.piece = '';
+    }
+  }
+
+  finish(): this {
+    if (this.piece) this.logPieces.push(this.piece);
+    this.piece = '';
+    return this;
+  }
+}
+
+async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder): Promise<ChunkCounts> {
+  const params = [t.source, t.contract.contract, t.contract.version, t.batchId];
+  const { rows, invalid, first } = chunk;
   const client = await t.pool.connect();
   try {
-    await beginStaged(client);
-    const records = await copyStaged(client, rows);
-    const params = [t.source, t.contract.contract, t.contract.version, t.batchId];
-    const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG, params);
-    const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
-    const accepted = log.rows[0]?.n ?? 0;
-    const quarantined = q.rows[0]?.n ?? 0;
-    const counts: ChunkCounts = {
-      records,
-      accepted,
-      quarantined,
-      duplicates: records - accepted - quarantined,
-      fromSeq: log.rows[0]?.from_seq ?? null,
-      toSeq: log.rows[0]?.to_seq ?? null,
-    };
+    await client.query('BEGIN');
+    // Chunks commit without waiting for their WAL flush; the batch's final flushDurable() does.
+    await client.query('SET LOCAL synchronous_commit = off');
+    let accepted = 0;
+    let quarantined = 0;
+    let fromSeq: string | null = null;
+    let toSeq: string | null = null;
+    let careful = false;
+    if (chunk.validDistinct > 0) {
+      await client.query('SAVEPOINT direct_copy');
+      const before = await client.query<{ last: string }>(
+        'SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last FROM sluice.raw_events_seq_seq',
+      );
+      try {
+        await sendCopy(client, LOG_COPY, chunk.logPieces);
+        accepted = chunk.validDistinct;
+        await client.query('RELEASE SAVEPOINT direct_copy');
+        // The rows of this chunk hold the values after `before` that carry this source (one ingest
+        // workflow per source: no other writer of it interleaves); last is this session's last value.
+        const range = await client.query<{ from_seq: string | null; to_seq: string | null }>(
+          `SELECT (SELECT seq FROM sluice.raw_events WHERE seq > $2 AND source = $1 ORDER BY seq LIMIT 1)::text AS from_seq,
+                  currval('sluice.raw_events_seq_seq')::text AS to_seq`,
+          [t.source, before.rows[0]?.last ?? '0'],
+        );
+        fromSeq = range.rows[0]?.from_seq ?? null;
+        toSeq = range.rows[0]?.to_seq ?? null;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+        await client.query('ROLLBACK TO SAVEPOINT direct_copy');
+        careful = true;
+      }
+    }
+    const staged = careful ? rows : invalid;
+    if (staged.length > 0) {
+      await client.query(STAGE_DDL);
+      await copyLines(client, STAGE_COPY, staged, (row, i) => stageLine(first + i, row));
+      if (careful) {
+        const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG, params);
+        accepted = log.rows[0]?.n ?? 0;
+        fromSeq = log.rows[0]?.from_seq ?? null;
+        toSeq = log.rows[0]?.to_seq ?? null;
+      }
+      const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
+      quarantined = q.rows[0]?.n ?? 0;
+    }
+    const counts: ChunkCounts = { records: rows.length, accepted, quarantined, duplicates: rows.length - accepted - quarantined, fromSeq, toSeq };
     await client.query(
       `INSERT INTO sluice.ingest_chunks (source, batch_id, chunk_no, records, accepted, quarantined, duplicates, from_seq, to_seq)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -134,7 +268,7 @@ async function writeChunk(t: BatchTarget, chunkNo: number, rows: AsyncIterable<[
     await client.query('ROLLBACK').catch((rollbackErr: Error) => {
       (err as Error).message += ` (rollback also failed: ${rollbackErr.message})`;
     });
-    throw err;
+    throw asDataFailure(err, t, chunkNo);
   } finally {
     client.release();
   }
@@ -165,46 +299,53 @@ export async function batchTotals(pool: Pool, source: string, batchId: string, c
 }
 
 /**
- * Appends every record of `records` to the log or quarantine, chunk by chunk, skipping chunks an
- * earlier attempt committed. Returns the batch's totals. Idempotent per (source, batchId).
+ * Appends every record of `records` to the log or quarantine, chunk by chunk, skipping the records
+ * of chunks an earlier attempt committed. Returns the batch's totals. Idempotent per (source, batchId).
  */
 export async function appendBatch(t: BatchTarget, records: AsyncIterable<SourceRecord>): Promise<IngestBatchResult> {
   const done = await committedChunks(t.pool, t.source, t.batchId);
   const it = records[Symbol.asyncIterator]();
-  let ordinal = 0;
-  let exhausted = false;
-  for (let chunkNo = 0; !exhausted; chunkNo++) {
+  // Committed by an earlier attempt: read past those records without judging them.
+  for (let i = 0; i < done.records; i++) if ((await it.next()).done) break;
+  let ordinal = done.records;
+  let chunkNo = done.chunks;
+  let writing: Promise<ChunkCounts> | undefined;
+  for (;;) {
     t.checkCancelled?.();
-    if (done.has(chunkNo)) {
-      // Committed by an earlier attempt: read past its records without judging them.
-      for (let i = 0; i < CHUNK_RECORDS; i++, ordinal++) {
-        if ((await it.next()).done) {
-          exhausted = true;
-          break;
-        }
-      }
-      continue;
+    const chunk = new ChunkBuilder(t, ordinal);
+    while (chunk.rows.length < CHUNK_RECORDS && chunk.bytes < CHUNK_BYTES) {
+      const next = await it.next();
+      if (next.done) break;
+      chunk.add(t.classifier.classify(next.value, ordinal));
+      ordinal++;
+      // Judging is CPU work on the thread that also drives the previous chunk's statements: yield to
+      // I/O now and then, or PostgreSQL waits for its next statement until a file read comes due.
+      if ((ordinal & 255) === 0) await setImmediatePromise();
+      if ((ordinal & 4095) === 0) t.progress?.({ chunk: chunkNo, records: ordinal });
     }
-    const first = await it.next();
-    if (first.done) break;
-    const start = ordinal;
-    const chunkRows = async function* (): AsyncGenerator<[number, StagedRow]> {
-      let rec: IteratorResult<SourceRecord> = first;
-      for (let i = 0; ; i++) {
-        yield [ordinal, t.classifier.classify(rec.value as SourceRecord, ordinal)];
-        ordinal++;
-        if ((ordinal & 4095) === 0) t.progress?.({ chunk: chunkNo, records: ordinal });
-        if (i + 1 >= CHUNK_RECORDS) return;
-        rec = await it.next();
-        if (rec.done) {
-          exhausted = true;
-          return;
-        }
-      }
-    };
-    const counts = await writeChunk(t, chunkNo, chunkRows());
-    if (counts.records !== ordinal - start) throw new Error(`chunk ${chunkNo} staged ${counts.records} of ${ordinal - start} records`);
+    if (writing) await writing;
+    if (chunk.rows.length === 0) break;
+    writing = writeChunk(t, chunkNo, chunk.finish());
+    // Awaited before the next chunk is written; the handler only keeps an early failure from being "unhandled".
+    writing.catch(() => undefined);
+    chunkNo++;
     t.progress?.({ chunk: chunkNo, records: ordinal });
   }
+  if (chunkNo > done.chunks) await flushDurable(t.pool);
   return batchTotals(t.pool, t.source, t.batchId, t.contract);
+}
+
+/**
+ * Makes every chunk committed so far durable: a transaction with an xid commits synchronously, and
+ * WAL is flushed in order, so the chunks committed before it (asynchronously) are on disk when it
+ * returns. A crash before that loses whole chunks together with their sluice.ingest_chunks rows,
+ * which the retried activity then writes again: never half a chunk, never a reported row lost.
+ */
+async function flushDurable(pool: Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT');
+  } finally {
+    client.release();
+  }
 }

@@ -1,0 +1,160 @@
+/**
+ * Ingest benchmark: rows/s of file ingestion through the `ingest` workflow (validation on, chunked
+ * COPY, dedup, quarantine) against rows/s of a raw `psql \copy` of the same rows into a table with
+ * the same definition as sluice.raw_events (same constraints and indexes), measured in one run on
+ * one database.
+ */
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client as PgClient } from 'pg';
+import { SluiceClient } from '../../client';
+import { createPool } from '../../db/pool';
+import { migrate } from '../../db/migrate';
+import { createWorkerSet } from '../../workers/bootstrap';
+import { ingestWorkflowId } from '../../workflows/events';
+import { copyText } from '../../activities/ingest/classify';
+import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
+
+const SOURCE = 'ingest_bench_events';
+const BASE_EVENTS = 1_000_000;
+
+const COUNTRIES = ['DE', 'FR', 'GB', 'NL', 'US', 'JP', 'BR', 'IN'];
+const CURRENCIES = ['EUR', 'USD', 'GBP', 'JPY'];
+const DEVICES = ['desktop', 'mobile', 'tablet'];
+const BROWSERS = ['firefox', 'chrome', 'safari', 'edge'];
+const CITIES = ['Berlin', 'Paris', 'London', 'Amsterdam', 'New York', 'Tokyo', 'São Paulo', 'Mumbai'];
+
+/** A deterministic 20-field event (no Math.random: the same scale gives the same file). */
+export function benchEvent(i: number): Record<string, unknown> {
+  const k = (i * 2654435761) >>> 0;
+  return {
+    id: `ev-${i}`,
+    ts: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+    user_id: k % 100_000,
+    session: `s-${(k >>> 7) % 1_000_000}`,
+    sku: `SKU-${k % 5000}`,
+    qty: 1 + (k % 5),
+    price: Math.round((k % 100_000) / 7) / 100,
+    currency: CURRENCIES[k % CURRENCIES.length],
+    country: COUNTRIES[(k >>> 3) % COUNTRIES.length],
+    city: CITIES[(k >>> 5) % CITIES.length],
+    device: DEVICES[(k >>> 2) % DEVICES.length],
+    browser: BROWSERS[(k >>> 4) % BROWSERS.length],
+    referrer: k % 3 === 0 ? null : `https://example.com/r/${k % 977}`,
+    campaign: k % 5 === 0 ? `spring-${k % 13}` : null,
+    discount: (k % 50) / 100,
+    gift: k % 11 === 0,
+    first_order: k % 17 === 0,
+    rating: k % 4 === 0 ? null : 1 + (k % 5),
+    latency_ms: k % 2000,
+    tags: [`t${k % 7}`, `t${k % 13}`],
+  };
+}
+
+async function writeStreamed(file: string, lines: (i: number) => string, n: number): Promise<number> {
+  const out = fs.createWriteStream(file);
+  let buf = '';
+  for (let i = 0; i < n; i++) {
+    buf += lines(i);
+    if (buf.length > 1 << 20) {
+      if (!out.write(buf)) await new Promise<void>((r) => out.once('drain', () => r()));
+      buf = '';
+    }
+  }
+  out.end(buf);
+  await new Promise<void>((resolve, reject) => out.on('finish', () => resolve()).on('error', reject));
+  return fs.statSync(file).size;
+}
+
+function runPsql(url: string, command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('psql', [url, '-v', 'ON_ERROR_STOP=1', '-q', '-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`psql exited with ${code}: ${err}`))));
+  });
+}
+
+export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchResult, 'metrics' | 'ratios' | 'notes'>> {
+  const n = Math.max(1000, Math.round(BASE_EVENTS * ctx.scale));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ingest-'));
+  const dbName = `sluice_bench_ingest_${randomBytes(4).toString('hex')}`;
+  const admin = new PgClient({ connectionString: ctx.stack.postgres.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  await admin.end();
+  const u = new URL(ctx.stack.postgres.url);
+  u.pathname = `/${dbName}`;
+  const url = u.toString();
+  const pool = createPool(url, { max: 4, applicationName: 'sluice-bench-ingest' });
+  const queues = { cpu: `bench-ingest-${randomBytes(3).toString('hex')}`, gpu: `bench-ingest-gpu-${randomBytes(3).toString('hex')}` };
+  const config = { ...ctx.config, taskQueues: queues, cpuActivityConcurrency: 4 };
+  try {
+    await migrate(pool);
+    ctx.log(`generating ${n.toLocaleString('en-US')} events of 20 fields`);
+    const ndjson = path.join(dir, 'events.ndjson');
+    const tsv = path.join(dir, 'events.tsv');
+    const batchId = 'bench-copy';
+    const bytes = await writeStreamed(ndjson, (i) => `${JSON.stringify(benchEvent(i))}\n`, n);
+    // The same rows in COPY text form, for the baseline (prepared outside the timing, like any COPY input).
+    await writeStreamed(tsv, (i) => {
+      const e = benchEvent(i);
+      return `${SOURCE}\t${e.id as string}\t${e.ts as string}\t${SOURCE}\t1.0.0\t${copyText(JSON.stringify(e))}\t${batchId}\n`;
+    }, n);
+    ctx.log(`NDJSON file: ${(bytes / 1e6).toFixed(1)} MB`);
+
+    // Baseline: the same table definition as the log (identity, unique (source, event_id), indexes).
+    await pool.query('CREATE TABLE public.bench_copy (LIKE sluice.raw_events INCLUDING ALL)');
+    const [, copySeconds] = await timed(() =>
+      runPsql(url, `\\copy public.bench_copy (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM '${tsv}'`),
+    );
+    const copied = Number((await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM public.bench_copy')).rows[0]?.n);
+    if (copied !== n) throw new Error(`baseline copied ${copied} rows, expected ${n}`);
+    ctx.log(`psql \\copy: ${copySeconds.toFixed(2)} s`);
+
+    const workers = await createWorkerSet({ config, databaseUrl: url, queues: ['cpu'], migrate: false, log: () => undefined });
+    const running = workers.run();
+    const client = await SluiceClient.connect({ config, address: ctx.stack.temporal.address, namespace: ctx.stack.temporal.namespace });
+    try {
+      const [result, ingestSeconds] = await timed(() => client.ingestFile(SOURCE, { kind: 'file', path: ndjson }, { format: 'ndjson' }));
+      if (result.accepted !== n || result.received !== n) throw new Error(`ingest accepted ${result.accepted} of ${result.received} (expected ${n})`);
+      ctx.log(`ingest through the workflow: ${ingestSeconds.toFixed(2)} s`);
+      await client.temporal.workflow.getHandle(ingestWorkflowId(SOURCE)).terminate('benchmark over');
+      const ingestRate = n / ingestSeconds;
+      const copyRate = n / copySeconds;
+      return {
+        metrics: {
+          ingest_file_rows_per_s: { value: Math.round(ingestRate), unit: 'rows/s' },
+          psql_copy_rows_per_s: { value: Math.round(copyRate), unit: 'rows/s' },
+          ingest_file_seconds: { value: ingestSeconds, unit: 's' },
+          psql_copy_seconds: { value: copySeconds, unit: 's' },
+          ingest_file_mb_per_s: { value: bytes / 1e6 / ingestSeconds, unit: 'MB/s' },
+        },
+        ratios: { ingest_vs_copy: ingestRate / copyRate },
+        notes: { events: n, fields: 20, ndjsonBytes: bytes, cpus: os.cpus().length, validation: 'on (cached ajv validator)' },
+      };
+    } finally {
+      await client.close();
+      workers.shutdown();
+      await running;
+    }
+  } finally {
+    await pool.end();
+    const drop = new PgClient({ connectionString: ctx.stack.postgres.url });
+    await drop.connect();
+    await drop.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    await drop.end();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Temporary suite to run the ingest half alone; the lead composes suite `ingest` with the transform figures. */
+export const ingestFileSuite: BenchSuite = {
+  name: 'ingest-file',
+  description: 'file ingestion through the ingest workflow vs raw psql \\copy (rows/s, ratio ingest_vs_copy)',
+  run: benchIngestVsCopy,
+};
