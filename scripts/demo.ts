@@ -1,70 +1,158 @@
 /**
  * `npm run demo`: the whole of sluice on this machine with embedded defaults. Provisions Temporal
  * and PostgreSQL (or uses TEMPORAL_ADDRESS / DATABASE_URL), migrates, starts the CPU and GPU
- * workers in this process, runs a real pipeline and prints where to look in the Temporal UI.
+ * workers in this process, and runs a real pipeline on sample data:
+ *
+ *   healthCheck → register transform page_views_typed v1 → ingest a file of page views (contract
+ *   check, quarantine, dedup) → dataLanded wakes the incremental transform → validate the log
+ *   (expectation suite, data docs) → backfill the transform again and compare its sha256.
  *
  * Interactive runs keep the server and workers up until Ctrl-C so the UI can be browsed; in CI or
  * with `--exit` it stops once the pipeline is done (the history stays in .sluice/temporal).
  */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import { SluiceClient, workflowUiUrl } from '../client';
 import { loadConfig } from '../client/config';
+import { notifyTransform, transformStatus } from '../client/transform';
+import type { BackfillResult, ValidateResult } from '../workflows';
 import { createWorkerSet } from '../workers/bootstrap';
+import { writePageViews } from './demo/sampleData';
 import { provisionLocalStack } from './provision';
 
-const log = (m: string): void => {
+const SAMPLE_EVENTS = Number(process.env.SLUICE_DEMO_EVENTS ?? 20_000);
+const TRANSFORM = 'page_views_typed';
+const TRANSFORM_SQL = `
+  SELECT seq,
+         payload->>'id'                      AS view_id,
+         event_time,
+         (payload->>'user_id')::bigint       AS user_id,
+         payload->>'page'                    AS page,
+         payload->>'country'                 AS country,
+         payload->>'device'                  AS device,
+         (payload->>'duration_ms')::bigint   AS duration_ms,
+         (payload->>'converted')::boolean    AS converted,
+         (payload->>'revenue')::numeric(12,2) AS revenue
+  FROM sluice.raw_events
+  WHERE source = 'page_views' AND seq BETWEEN $1 AND $2`;
+
+const out = (m = ''): void => {
   process.stdout.write(`${m}\n`);
 };
 
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: string) => string): Promise<boolean> {
+  const started = Date.now();
+  out('1. healthCheck: database and ONNX Runtime on sluice-cpu and sluice-gpu');
+  const health = await client.healthCheck();
+  out(`   PostgreSQL ${health.result.database.serverVersion}, ${health.result.database.migrations} migrations; onnxruntime ${health.result.cpu.onnxruntime} [${health.result.gpu.backends.join(', ')}]`);
+  out(`   ${ui(health.workflowId)}`);
+
+  out(`2. registerTransform ${TRANSFORM} v1 (versioned SQL over a log range)`);
+  const reg = await client.registerTransform({ name: TRANSFORM, version: 1, sources: ['page_views'], sql: TRANSFORM_SQL, description: 'page views, typed columns' });
+  out(`   ${reg.created ? 'registered' : 'already registered'}: sluice_derived.${TRANSFORM}__v${reg.version}, sql sha256 ${reg.sqlSha256.slice(0, 12)}…, live v${reg.liveVersion}`);
+  await notifyTransform(client, { transform: TRANSFORM });
+
+  const file = path.join(artifactsDir, 'demo', 'page_views.ndjson');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const planted = writePageViews(file, SAMPLE_EVENTS);
+  const fileSha = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  out(`3. ingestFile page_views ← ${file}`);
+  out(`   ${planted.lines} lines: ${planted.invalid} damaged, ${planted.resent} re-sent (sha256 ${fileSha.slice(0, 12)}…)`);
+  // The batch id is the file's hash: running the demo again re-sends the same batch, which is a no-op.
+  const batch = await client.ingestFile('page_views', { kind: 'file', path: file }, { format: 'ndjson', batchId: `demo-${fileSha.slice(0, 16)}` });
+  const balanced = batch.received === batch.accepted + batch.quarantined + batch.duplicates;
+  out(`   received ${batch.received} = accepted ${batch.accepted} + quarantined ${batch.quarantined} + duplicates ${batch.duplicates} ${balanced ? '✓' : '✗ MISMATCH'}`);
+  out(`   log range ${batch.fromSeq ?? '-'}…${batch.toSeq ?? '-'}; ${ui('ingest-page_views')}`);
+
+  const logEnd = await client.temporal.workflow.getHandle('ingest-page_views').describe().then(() => batch.toSeq);
+  out(`4. transform ${TRANSFORM} (woken by dataLanded): catching up`);
+  const status = await waitFor('the transform to catch up', async () => {
+    const s = await transformStatus(client, TRANSFORM);
+    return s.state === 'idle' && (logEnd === null || BigInt(s.watermark ?? '0') >= BigInt(logEnd)) ? s : undefined;
+  });
+  out(`   watermark ${status.watermark}, live ${status.version}; ${ui(`transform-${TRANSFORM}`)}`);
+
+  out('5. validate page_views (contract expectation suite, pushed down to PostgreSQL)');
+  const validateId = `validate-page_views-${Date.now().toString(36)}`;
+  let validation: ValidateResult | undefined;
+  let blocked = false;
+  try {
+    validation = (await (await client.start('validate', { contract: 'page_views', dataset: { kind: 'log', source: 'page_views' } }, { workflowId: validateId })).result()) as ValidateResult;
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    blocked = true;
+    out(`   blocked: ${err.cause?.message ?? err.message}`);
+  }
+  if (validation) {
+    out(`   ${validation.passed ? 'passed' : 'passed with warnings'}; failed warnings: ${validation.failedWarnings.join(', ') || 'none'}`);
+    out(`   data docs: ${validation.htmlUri}`);
+  }
+  out(`   ${ui(validateId)}`);
+
+  out(`6. backfill ${TRANSFORM} v1 from the whole log (child workflows), compare sha256`);
+  const backfillId = `backfill-${TRANSFORM}-${Date.now().toString(36)}`;
+  const rebuilt = (await (await client.backfill({ transform: TRANSFORM, version: 1 }, backfillId)).result()) as BackfillResult;
+  out(`   ${rebuilt.rows} rows, sha256 ${rebuilt.sha256.slice(0, 16)}…, ${rebuilt.ranges} range(s), view ${rebuilt.switched ? 'switched' : 'unchanged'}`);
+  out(`   ${ui(backfillId)}`);
+  out(`\ndone in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return balanced && !blocked && health.result.cpu.inferenceOk && health.result.gpu.inferenceOk;
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Worker internals (bundling, state changes) only at SLUICE_LOG_LEVEL=INFO or DEBUG.
+  Runtime.install({ logger: new DefaultLogger((process.env.SLUICE_LOG_LEVEL ?? 'WARN') as LogLevel) });
   const stayUp = process.stdout.isTTY && !process.env.CI && !process.argv.includes('--exit');
-  log('sluice demo: provisioning Temporal and PostgreSQL…');
-  const stack = await provisionLocalStack(config, { log: (m) => log(`  ${m}`) });
+  out('sluice demo: provisioning Temporal and PostgreSQL…');
+  const stack = await provisionLocalStack(config, { log: (m) => out(`  ${m}`) });
   const workerConfig = { ...config, temporal: { ...config.temporal, address: stack.temporal.address, namespace: stack.temporal.namespace } };
-  const workers = await createWorkerSet({
-    config: workerConfig,
-    databaseUrl: stack.postgres.url,
-    queues: ['cpu', 'gpu'],
-    log: (m) => log(`  ${m}`),
-    migrate: false,
-  });
+  const workers = await createWorkerSet({ config: workerConfig, databaseUrl: stack.postgres.url, queues: ['cpu', 'gpu'], log: (m) => out(`  ${m}`), migrate: false });
   const running = workers.run();
-  let failed = false;
+  const ns = stack.temporal.namespace;
+  const uiBase = stack.temporal.uiUrl;
+  const ui = (id: string): string => (uiBase ? workflowUiUrl(uiBase, ns, id) : `workflow ${id}`);
+  let ok = false;
   try {
     const client = await SluiceClient.connect({ config: workerConfig });
     try {
-      log('running workflow healthCheck (database + ONNX Runtime on sluice-cpu and sluice-gpu)…');
-      const { workflowId, runId, result } = await client.healthCheck();
-      log(`  database: PostgreSQL ${result.database.serverVersion}, ${result.database.migrations} migration(s), ${result.database.rawEvents} events in the log`);
-      log(`  cpu worker: onnxruntime ${result.cpu.onnxruntime} [${result.cpu.backends.join(', ')}], inference ${result.cpu.inferenceOk ? 'ok' : 'FAILED'}`);
-      log(`  gpu worker: onnxruntime ${result.gpu.onnxruntime} [${result.gpu.backends.join(', ')}], inference ${result.gpu.inferenceOk ? 'ok' : 'FAILED'}`);
-      failed = !result.cpu.inferenceOk || !result.gpu.inferenceOk;
-      const ui = stack.temporal.uiUrl;
-      log('');
-      if (ui) {
-        log(`Temporal UI: ${ui}/namespaces/${stack.temporal.namespace}/workflows`);
-        log(`  this run:  ${workflowUiUrl(ui, stack.temporal.namespace, workflowId, runId)}`);
-        log(`  search:    SluicePipeline="health"   (Filter → Custom search attributes)`);
-      } else {
-        log(`Workflow ${workflowId} (run ${runId}) in namespace ${stack.temporal.namespace} at ${stack.temporal.address}`);
-      }
+      out('');
+      ok = await runPipeline(client, config.artifactsDir, ui);
     } finally {
       await client.close();
     }
+    out('');
+    if (uiBase) {
+      out(`Temporal UI: ${uiBase}/namespaces/${ns}/workflows`);
+      out(`  search: SluicePipeline="${TRANSFORM}"  ·  SluiceStep="validate"  ·  SluiceStatus="failed"`);
+    }
+    out(`Run events: psql "${stack.postgres.url}" -c "SELECT workflow_id, step, status, counts FROM sluice.run_events ORDER BY id DESC LIMIT 20"`);
     if (stayUp) {
-      log('\nServer and workers keep running so you can browse the UI. Ctrl-C to stop.');
+      out('\nServer and workers keep running so you can browse the UI. Ctrl-C to stop.');
       await running;
     }
   } catch (err) {
-    failed = true;
+    ok = false;
     process.stderr.write(`demo failed: ${(err as Error).message}\n`);
   } finally {
     workers.shutdown();
     await running;
     await stack.stop();
   }
-  if (!stayUp) log('\nStopped. The run history is kept in .sluice/temporal; `npm run dev` starts the server, the UI and the workers again.');
-  process.exit(failed ? 1 : 0);
+  if (!stayUp) out('\nStopped. The history is kept in .sluice/; `npm run dev` starts the server, the UI and the workers again.');
+  process.exit(ok ? 0 : 1);
 }
 
 main().catch((err: Error) => {

@@ -45,6 +45,7 @@ export function writePageViews(file: string, count: number, seed = 42): SampleSt
       id: `pv-${String(i).padStart(7, '0')}`,
       ts: new Date(start + i * 37_000 + Math.floor(rnd() * 30_000)).toISOString(),
       user_id: Math.floor(rnd() * 5_000),
+      ...(rnd() < 0.7 ? { user_email: `user${i % 5_000}@shop.example` } : {}), // PII: logged-in users only
       page: pick(rnd, PAGES),
       referrer: rnd() < 0.4 ? null : 'https://search.example/',
       duration_ms: Math.floor(-Math.log(1 - rnd()) * 40_000),

@@ -36,6 +36,9 @@ export async function provisionLocalStack(
     const pool = createPool(postgres.url, { max: 1 });
     try {
       await migrate(pool, { log });
+    } catch (err) {
+      await Promise.allSettled([temporal.stop(), postgres.stop()]);
+      throw err;
     } finally {
       await pool.end();
     }

@@ -4,10 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { Client as PgClient, type Pool } from 'pg';
 import { loadConfig, type SluiceConfig } from '../../client/config';
 import { createPool } from '../../db/pool';
 import { migrate } from '../../db/migrate';
+import { registerSearchAttributes } from '../../scripts/provision/temporal';
 import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';
 
 function required(name: string): string {
@@ -86,9 +88,24 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-/** Database + CPU and GPU workers on unique queues + a Temporal client; `close()` undoes it all. */
+/**
+ * A namespace of its own for one test file, with sluice's search attributes. Workflow ids derived
+ * from names (`ingest-<source>`, `transform-<name>`) are unique per namespace, so test files that
+ * run at the same time must not share one.
+ */
+export async function createTestNamespace(connection: Connection): Promise<string> {
+  const namespace = uniqueName('t');
+  await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+  await registerSearchAttributes(connection, namespace);
+  return namespace;
+}
+
+/** Database + CPU and GPU workers on unique queues in a namespace of its own + a Temporal client; `close()` undoes it all. */
 export async function startTestStack(options: { config?: Partial<SluiceConfig>; queues?: ('cpu' | 'gpu')[] } = {}): Promise<TestStack> {
-  const config = testConfig(options.config);
+  const connection = await Connection.connect({ address: testTemporalAddress() });
+  const namespace = await createTestNamespace(connection);
+  const base = testConfig(options.config);
+  const config = { ...base, temporal: { ...base.temporal, namespace } };
   const db = await createTestDatabase();
   const quiet = (): void => undefined;
   const workers = await createWorkerSet({
@@ -100,8 +117,7 @@ export async function startTestStack(options: { config?: Partial<SluiceConfig>; 
     connectTimeoutMs: 15_000,
   });
   const running = workers.run();
-  const connection = await Connection.connect({ address: testTemporalAddress() });
-  const client = new Client({ connection, namespace: testNamespace() });
+  const client = new Client({ connection, namespace });
   return {
     config,
     db,
