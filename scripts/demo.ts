@@ -97,7 +97,7 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
     out(`   blocked: ${err.cause?.message ?? err.message}`);
   }
   if (validation) {
-    out(`   ${validation.passed ? 'passed' : 'passed with warnings'}; failed warnings: ${validation.failedWarnings.join(', ') || 'none'}`);
+    out(`   passed${validation.failedWarnings.length ? ` with warnings: ${validation.failedWarnings.join(', ')}` : ''}`);
     out(`   data docs: ${validation.htmlUri}`);
   }
   out(`   ${ui(validateId)}`);
