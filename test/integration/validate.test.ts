@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { temporal } from '@temporalio/proto';
 import { InvalidWorkflowInputError, SluiceClient } from '../../client';
 import type { ValidationReport } from '../../activities/quality';
 import type { ValidateInput, ValidateResult } from '../../workflows';
@@ -58,6 +59,14 @@ describe('validate workflow', () => {
   const execute = (input: ValidateInput, workflowId: string): Promise<ValidateResult> =>
     stack.client.workflow.execute('validate', { taskQueue: stack.config.taskQueues.cpu, workflowId, args: [input] });
 
+  /** SLUICE_RECORD_HISTORIES=1 refreshes test/histories/validate.*.json (the replay test's inputs) from these runs. */
+  const recordHistory = async (workflowId: string, name: string): Promise<void> => {
+    if (process.env.SLUICE_RECORD_HISTORIES !== '1') return;
+    const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
+    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
+    fs.writeFileSync(path.resolve(__dirname, '../histories', `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  };
+
   const readArtifact = (uri: string, sha256: string): string => {
     const bytes = fs.readFileSync(fileURLToPath(uri));
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(sha256);
@@ -90,6 +99,7 @@ describe('validate workflow', () => {
     expect(rows[1]?.details).toMatchObject({ contract: 'page_views', contractVersion: '1.0.0', html: { sha256: result.htmlSha256, uri: result.htmlUri } });
     const v = await stack.db.pool.query('SELECT contract_version, passed, html_sha256 FROM sluice.validations WHERE workflow_id = $1', [workflowId]);
     expect(v.rows).toEqual([{ contract_version: '1.0.0', passed: true, html_sha256: result.htmlSha256 }]);
+    await recordHistory(workflowId, 'validate.passed');
   });
 
   it('an error-severity failure fails the workflow with SLUICE_EXPECTATION_FAILED naming the expectation; the report says why', async () => {
@@ -113,6 +123,7 @@ describe('validate workflow', () => {
     expect(sampleRows).toHaveLength(2); // bounded by sampleSize
     expect((html.match(/<svg /g) ?? []).length).toBeGreaterThanOrEqual(3); // histograms and top values
     expect(html).not.toMatch(/@example\.com/); // user_email is PII: never in samples or top values
+    await recordHistory(workflowId, 'validate.failed');
   });
 
   it('drift with a baseline: judged and drawn as a baseline-vs-current chart', async () => {
