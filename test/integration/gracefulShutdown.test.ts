@@ -1,31 +1,13 @@
 // SIGTERM while an activity runs: the worker stops polling, lets the activity finish (no retry,
 // no second attempt), and exits 0; a new worker finishes the workflow.
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SluiceClient } from '../../client';
 import { writePageViews } from '../../scripts/demo/sampleData';
+import { startWorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, createTestNamespace, testConfig, testTemporalAddress, type TestDatabase } from '../helpers/env';
-
-const root = path.resolve(__dirname, '../..');
-
-function startCpuWorker(env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; ready: Promise<void>; exit: Promise<number | null> } {
-  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), ['workers/cpu.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (/cpu worker ready/.test(out)) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exit.then((code) => reject(new Error(`worker exited with ${code} before it was ready:\n${out}`)));
-  });
-  return { child, output: () => out, ready, exit };
-}
 
 describe('graceful shutdown', () => {
   let db: TestDatabase;
@@ -52,7 +34,7 @@ describe('graceful shutdown', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-sd-')), 'views.ndjson');
     const planted = writePageViews(file, 80_000);
 
-    const first = startCpuWorker(env);
+    const first = startWorkerProcess('workers/cpu.ts', env);
     await first.ready;
     const client = await SluiceClient.connect({ config: { ...config, temporal: { ...config.temporal, namespace } }, connection });
     const result = client.ingestFile('page_views', { kind: 'file', path: file }, { format: 'ndjson', batchId: 'shutdown-1' });
@@ -71,7 +53,7 @@ describe('graceful shutdown', () => {
     expect(events.rows).toEqual([{ status: 'started', attempt: 1 }, { status: 'completed', attempt: 1 }]);
 
     // the workflow needs a worker to take the activity's result; a new one finishes it
-    const second = startCpuWorker(env);
+    const second = startWorkerProcess('workers/cpu.ts', env);
     await second.ready;
     try {
       const counts = await result;

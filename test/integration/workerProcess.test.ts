@@ -1,33 +1,12 @@
 // The worker entry points as users run them: separate processes for sluice-cpu and sluice-gpu,
 // configured by environment variables, stopped by SIGTERM.
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { HealthCheckResult } from '../../workflows';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testNamespace, testTemporalAddress, uniqueName, type TestDatabase } from '../helpers/env';
 
-const root = path.resolve(__dirname, '../..');
-
-function startWorker(entry: string, env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; ready: Promise<void> } {
-  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (/worker ready on task queue/.test(out)) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${entry} exited with ${code} before it was ready:\n${out}`)));
-  });
-  return { child, output: () => out, ready };
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
+function exited(w: WorkerProcess): Promise<number | null> {
+  return w.exit;
 }
 
 describe('worker processes (workers/cpu.ts, workers/gpu.ts)', () => {
@@ -51,8 +30,8 @@ describe('worker processes (workers/cpu.ts, workers/gpu.ts)', () => {
       SLUICE_SHUTDOWN_GRACE_SECONDS: '5',
     };
     // both start at once against an empty database: the migration lock lets one of them migrate
-    const cpu = startWorker('workers/cpu.ts', env);
-    const gpu = startWorker('workers/gpu.ts', env);
+    const cpu = startWorkerProcess('workers/cpu.ts', env);
+    const gpu = startWorkerProcess('workers/gpu.ts', env);
     try {
       await Promise.all([cpu.ready, gpu.ready]);
       const connection = await Connection.connect({ address: testTemporalAddress() });
@@ -71,15 +50,15 @@ describe('worker processes (workers/cpu.ts, workers/gpu.ts)', () => {
       cpu.child.kill('SIGTERM');
       gpu.child.kill('SIGTERM');
     }
-    const [cpuCode, gpuCode] = await Promise.all([exited(cpu.child), exited(gpu.child)]);
+    const [cpuCode, gpuCode] = await Promise.all([exited(cpu), exited(gpu)]);
     expect(cpu.output()).toMatch(/SIGTERM received: finishing running activities/);
     expect(cpu.output()).toMatch(/workers stopped/);
     expect([cpuCode, gpuCode]).toEqual([0, 0]);
   });
 
   it('refuse a bad configuration with the variable, the value and what is expected', async () => {
-    const bad = startWorker('workers/gpu.ts', { ...process.env, DATABASE_URL: db.url, SLUICE_GPU_COUNT: 'lots' });
+    const bad = startWorkerProcess('workers/gpu.ts', { ...process.env, DATABASE_URL: db.url, SLUICE_GPU_COUNT: 'lots' });
     await expect(bad.ready).rejects.toThrow(/SLUICE_GPU_COUNT="lots": expected an integer from 1 to 64/);
-    expect(await exited(bad.child)).toBe(1);
+    expect(await exited(bad)).toBe(1);
   });
 });

@@ -1,0 +1,31 @@
+/** A worker as users run it: a separate process on workers/<entry>.ts, configured by environment. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '../..');
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves when it says a worker is ready; rejects if it exits first. */
+  ready: Promise<void>;
+  exit: Promise<number | null>;
+}
+
+export function startWorkerProcess(entry: string, env: NodeJS.ProcessEnv): WorkerProcess {
+  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (/worker ready on task queue/.test(out)) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exit.then((code) => reject(new Error(`${entry} exited with ${code} before it was ready:\n${out}`)));
+  });
+  ready.catch(() => undefined); // observed by the caller; keep an early exit from being unhandled
+  return { child, output: () => out, ready, exit };
+}
