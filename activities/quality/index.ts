@@ -59,8 +59,20 @@ export async function runSuiteOnDataset(
   contract: Contract,
   input: Pick<RunExpectationSuiteInput, 'dataset' | 'baseline' | 'sampleSize' | 'profile'>,
   progress?: (step: string) => void,
+  signal?: AbortSignal,
 ): Promise<{ run: SuiteRun; dataset: string; baseline: string | undefined }> {
+  signal?.throwIfAborted();
   const db = await pool.connect();
+  // Cancelled (the workflow gave up, the worker shuts down): stop the running statement in the server too.
+  const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const pid = rows[0]?.pid;
+  const cancelQuery = (): void => {
+    pool.query('SELECT pg_cancel_backend($1)', [pid]).catch((err: Error) => {
+      // The statement then runs into statement_timeout instead; the activity is already cancelled.
+      process.stderr.write(`[sluice] could not cancel the quality query of backend ${pid}: ${err.message}\n`);
+    });
+  };
+  signal?.addEventListener('abort', cancelQuery, { once: true });
   try {
     await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
@@ -79,7 +91,11 @@ export async function runSuiteOnDataset(
     } finally {
       await db.query('ROLLBACK');
     }
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason ?? err;
+    throw err;
   } finally {
+    signal?.removeEventListener('abort', cancelQuery);
     db.release();
   }
 }
@@ -122,7 +138,7 @@ export function createQualityActivities(deps: Pick<ActivityDeps, 'pool' | 'artif
       let datasetDescribe: string;
       let baselineDescribe: string | undefined;
       try {
-        ({ run, dataset: datasetDescribe, baseline: baselineDescribe } = await runSuiteOnDataset(deps.pool, contract, input, heartbeat));
+        ({ run, dataset: datasetDescribe, baseline: baselineDescribe } = await runSuiteOnDataset(deps.pool, contract, input, heartbeat, ctx.cancellationSignal));
       } catch (err) {
         if (err instanceof DatasetError) throw ApplicationFailure.create({ type: ErrorCodes.DatasetNotFound, nonRetryable: true, message: err.message });
         throw err;

@@ -1,4 +1,9 @@
-import { runSuiteOnDataset } from '../../activities/quality';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CancelledFailure } from '@temporalio/activity';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createQualityActivities, runSuiteOnDataset } from '../../activities/quality';
 import type { DatasetRef } from '../../activities/quality/dataset';
 import { populationStabilityIndex } from '../../activities/quality/drift';
 import type { ExpectationResult } from '../../activities/quality/suite';
@@ -236,6 +241,25 @@ describe('expectation suites pushed down to PostgreSQL', () => {
       expect(r.amount_psi?.passed).toBe(false);
       expect((r.amount_psi?.details?.bins as unknown[]).length).toBe(10);
     });
+  });
+
+  it('a cancelled activity stops its running statement in PostgreSQL', async () => {
+    await db.pool.query('CREATE TABLE IF NOT EXISTS public.one (id text); INSERT INTO public.one VALUES (\'a\')');
+    const slow = { ...contract([{ type: 'custom_sql', name: 'slow', failingRowsWhere: '(SELECT false FROM pg_sleep(30))' }], 'slow'), schema: { type: 'object', properties: { id: { type: 'string' } } } };
+    const artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-cancel-'));
+    const activities = createQualityActivities({ pool: db.pool, artifactsDir }, { registry: new ContractRegistry([slow]) });
+    const env = new MockActivityEnvironment();
+    const t0 = Date.now();
+    const running = env.run(activities.runExpectationSuite, { contract: 'slow', dataset: table('one') });
+    const sleeping = async (): Promise<number> =>
+      (await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")).rows[0]?.n ?? 0;
+    while ((await sleeping()) === 0 && Date.now() - t0 < 5_000) await new Promise((r) => setTimeout(r, 50));
+    expect(await sleeping()).toBe(1);
+    env.cancel();
+    await expect(running).rejects.toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await sleeping()).toBe(0);
+    fs.rmSync(artifactsDir, { recursive: true, force: true });
   });
 
   it('runs on a log range of a source: payload fields become typed columns, seq bounds the range', async () => {
