@@ -10,6 +10,7 @@ import {
   continueAsNew,
   defineQuery,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -19,10 +20,14 @@ import { dataLandedSignal } from './events';
 import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from './searchAttributes';
 
 const INPUT_CHECK = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } } as const;
-/** A chunk is one transaction over tens of thousands of rows: seconds; heartbeats every 2 s. */
+/**
+ * A chunk is one transaction over tens of thousands of rows (about a second). It runs as a local
+ * activity: no server round trip per chunk (which cost as much as the chunk itself), and chunks
+ * that follow each other quickly share one workflow task. If the worker dies, the workflow task
+ * times out and the chunk runs again elsewhere; the chunk is idempotent, so nothing is lost or doubled.
+ */
 const TRANSFORM_CHUNK = {
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '10 seconds',
+  startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 } as const;
 export const DEFAULT_CHUNK_ROWS = 50_000;
@@ -36,6 +41,8 @@ export interface TransformInput {
   chunkRows?: number;
   /** Catch up from the watermark at least this often without a signal (default 60). */
   idleSeconds?: number;
+  /** Continue-as-new once the history has this many events (default 4,000). */
+  historyLimit?: number;
   /** Totals carried over continue-as-new. */
   totals?: TransformTotals;
 }
@@ -68,7 +75,7 @@ export const statusQuery = defineQuery<TransformStatus>('status');
  */
 export async function transform(input: TransformInput): Promise<never> {
   await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('transform', input);
-  const { processTransformChunk } = proxyActivities<CpuActivities>(TRANSFORM_CHUNK);
+  const { processTransformChunk } = proxyLocalActivities<CpuActivities>(TRANSFORM_CHUNK);
   const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
   const idleMs = (input.idleSeconds ?? DEFAULT_IDLE_SECONDS) * 1000;
   const totals: TransformTotals = { chunks: 0, rowsRead: 0, rowsWritten: 0, signals: 0, runs: 0, ...input.totals };
@@ -104,7 +111,7 @@ export async function transform(input: TransformInput): Promise<never> {
       woken = false;
     }
     const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) {
+    if (info.continueAsNewSuggested || info.historyLength > (input.historyLimit ?? MAX_HISTORY_EVENTS)) {
       await condition(allHandlersFinished);
       const { chunks, rowsRead, rowsWritten, signals, runs } = status;
       await continueAsNew<typeof transform>({ ...input, totals: { chunks, rowsRead, rowsWritten, signals, runs } });

@@ -18,6 +18,9 @@ import { liveVersion, loadTransform, sqlFailure, type TransformDefinition } from
  */
 export async function commitHorizon(pool: Pool): Promise<bigint> {
   return inTransaction(pool, async (client) => {
+    // A waiting SHARE request queues the log's writers behind it: give up soon and let Temporal
+    // retry the chunk (a retryable error) rather than stall ingestion behind a long write.
+    await client.query("SET LOCAL lock_timeout = '3s'");
     await client.query('LOCK TABLE sluice.raw_events IN SHARE MODE');
     const r = await client.query<{ max: string }>('SELECT coalesce(max(seq), 0)::text AS max FROM sluice.raw_events');
     return BigInt(r.rows[0]?.max ?? '0');
@@ -47,21 +50,38 @@ export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => P
   }
 }
 
+export interface ChunkBounds {
+  /** Last seq of the chunk. */
+  upper: bigint;
+  /** Rows of the sources in [from, upper]. */
+  rowsRead: number;
+}
+
 /**
- * Last `seq` of a chunk starting at `from`: at most `maxRows` rows of each source, never past `to`.
- * Uses the (source, seq) index once per source.
+ * Bounds of a chunk starting at `from`: at most `maxRows` rows of each source, never past `to`,
+ * and how many source rows it holds. One index range scan on (source, seq) per source.
  */
-export async function chunkUpperBound(client: PoolClient, sources: string[], from: bigint, to: bigint, maxRows: number): Promise<bigint> {
+export async function chunkBounds(client: PoolClient, sources: string[], from: bigint, to: bigint, maxRows: number): Promise<ChunkBounds> {
   let upper = to;
+  const perSource: { count: number; last: bigint }[] = [];
   for (const source of sources) {
-    const r = await client.query<{ seq_text: string }>(
-      'SELECT seq::text AS seq_text FROM sluice.raw_events WHERE source = $1 AND seq >= $2 AND seq <= $3 ORDER BY sluice.raw_events.seq OFFSET $4 LIMIT 1',
-      [source, from.toString(), upper.toString(), maxRows - 1],
+    const r = await client.query<{ n: string; last: string | null }>(
+      `SELECT count(*)::text AS n, max(s.seq)::text AS last
+       FROM (SELECT seq FROM sluice.raw_events WHERE source = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq LIMIT $4) s`,
+      [source, from.toString(), to.toString(), maxRows],
     );
-    const seq = r.rows[0]?.seq_text;
-    if (seq !== undefined && BigInt(seq) < upper) upper = BigInt(seq);
+    const count = Number(r.rows[0]?.n ?? 0);
+    const last = r.rows[0]?.last == null ? from - 1n : BigInt(r.rows[0].last);
+    perSource.push({ count, last });
+    if (count >= maxRows && last < upper) upper = last;
   }
-  return upper;
+  // A source that reached past `upper` (several sources) is counted again up to `upper`.
+  let rowsRead = 0;
+  for (let i = 0; i < sources.length; i++) {
+    const s = perSource[i] as { count: number; last: bigint };
+    rowsRead += s.last <= upper ? s.count : await countSourceRows(client, [sources[i] as string], from, upper);
+  }
+  return { upper, rowsRead };
 }
 
 async function countSourceRows(client: PoolClient, sources: string[], from: bigint, to: bigint): Promise<number> {
@@ -111,8 +131,7 @@ export async function processIncrementalChunk(pool: Pool, transform: string, max
     const from = last + 1n;
     const base = { transform, version: `v${version}`, fromSeq: from.toString() };
     if (from > horizon) return { ...base, toSeq: last.toString(), rowsRead: 0, rowsWritten: 0, caughtUp: true };
-    const upper = await chunkUpperBound(client, def.sources, from, horizon, maxRows);
-    const rowsRead = await countSourceRows(client, def.sources, from, upper);
+    const { upper, rowsRead } = await chunkBounds(client, def.sources, from, horizon, maxRows);
     const rowsWritten = await insertRange(client, def, derivedTable(transform, version), from, upper);
     await client.query(
       'UPDATE sluice.watermarks SET last_seq = $3, updated_at = now() WHERE name = $1 AND version = $2',
@@ -157,8 +176,7 @@ export async function processBuildChunk(pool: Pool, input: BuildChunkInput): Pro
     if (done) {
       return { fromSeq: input.fromSeq, chunkToSeq: done.to_seq, rowsRead: Number(done.rows_read), rowsWritten: Number(done.rows_written), replayed: 1, done: BigInt(done.to_seq) >= to };
     }
-    const upper = await chunkUpperBound(client, def.sources, from, to, input.maxRows);
-    const rowsRead = await countSourceRows(client, def.sources, from, upper);
+    const { upper, rowsRead } = await chunkBounds(client, def.sources, from, to, input.maxRows);
     const rowsWritten = await insertRange(client, def, buildTable(input.buildId), from, upper);
     // A concurrent attempt of the same chunk that committed first makes this insert fail on the
     // primary key: the transaction rolls back and the retry finds the marker.

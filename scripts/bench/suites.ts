@@ -2,5 +2,6 @@
 import { contractsSuite } from './contracts';
 import type { BenchSuite } from './harness';
 import { ingestFileSuite } from './ingest';
+import { replaySuite, transformSuite, transformVsSqlSuite } from './transform';
 
-export const SUITES: BenchSuite[] = [ingestFileSuite, contractsSuite];
+export const SUITES: BenchSuite[] = [ingestFileSuite, contractsSuite, transformSuite, transformVsSqlSuite, replaySuite];

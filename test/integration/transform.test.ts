@@ -19,6 +19,13 @@ const CLICKS_V2 = `
   FROM sluice.raw_events e CROSS JOIN LATERAL jsonb_array_elements_text(e.payload->'tags') AS t(tag)
   WHERE e.source = 'clicks' AND e.seq BETWEEN $1 AND $2`;
 
+/** The failure and its causes, outermost first. */
+function failureChain(err: unknown): { type?: string; nonRetryable?: boolean; message?: string }[] {
+  const chain: { type?: string; nonRetryable?: boolean; message?: string }[] = [];
+  for (let e = err as { cause?: unknown } | undefined; e; e = e.cause as { cause?: unknown } | undefined) chain.push(e as never);
+  return chain;
+}
+
 describe('transforms: registration, incremental processing, backfill (real Temporal, real PostgreSQL)', () => {
   let stack: TestStack;
   let sluice: SluiceClient;
@@ -121,14 +128,14 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
 
   it('incremental: consumes landed data in chunks exactly once, wakes on dataLanded, catches up without a signal, records run events', async () => {
     const firstEnd = await land('clicks', 2_500);
-    const handle = await notifyTransform(sluice, { transform: 'clicks', chunkRows: 700, idleSeconds: 2 }, { source: 'clicks', fromSeq: '1', toSeq: firstEnd, batchId: 'b1' });
+    const handle = await notifyTransform(sluice, { transform: 'clicks', chunkRows: 700, idleSeconds: 2, historyLimit: 20 }, { source: 'clicks', fromSeq: '1', toSeq: firstEnd, batchId: 'b1' });
     await waitFor('first batch', () => watermark('clicks', 1), (w) => w === firstEnd);
     expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks__v1')).toBe(2_000);
 
     // Second batch with its signal (as ingestion sends it).
     const secondEnd = await land('clicks', 500);
     await stack.client.workflow.signalWithStart('transform', {
-      taskQueue: stack.config.taskQueues.cpu, workflowId: transformWorkflowId('clicks'), args: [{ transform: 'clicks', chunkRows: 700, idleSeconds: 2 }],
+      taskQueue: stack.config.taskQueues.cpu, workflowId: transformWorkflowId('clicks'), args: [{ transform: 'clicks', chunkRows: 700, idleSeconds: 2, historyLimit: 20 }],
       signal: dataLandedSignal, signalArgs: [{ source: 'clicks', fromSeq: String(Number(firstEnd) + 1), toSeq: secondEnd, batchId: 'b2' }],
     });
     await waitFor('second batch', () => watermark('clicks', 1), (w) => w === secondEnd);
@@ -147,6 +154,14 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
     const status = await handle.query<TransformStatus>('status');
     expect(status).toMatchObject({ transform: 'clicks', version: 'v1', watermark: thirdEnd, rowsWritten: 2_600, rowsRead: 2_600 });
     expect(status.signals).toBeGreaterThanOrEqual(2);
+    // It continued as new (historyLimit 20) and carried its totals over; every history stayed small.
+    expect(status.runs).toBeGreaterThanOrEqual(2);
+    const lengths: number[] = [];
+    for await (const wf of stack.client.workflow.list({ query: `WorkflowId = "${transformWorkflowId('clicks')}"` })) {
+      lengths.push((await stack.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory()).events?.length ?? 0);
+    }
+    expect(lengths.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...lengths)).toBeLessThan(100);
 
     const events = await stack.db.pool.query<{ counts: { rowsRead: number; rowsWritten: number } }>(
       "SELECT counts FROM sluice.run_events WHERE workflow_id = $1 AND step = 'processTransformChunk' AND status = 'completed'",
@@ -226,6 +241,10 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
       await expect(h.result()).rejects.toMatchObject({ cause: { cause: { type, nonRetryable: true, message: expect.stringMatching(message) } } });
     }
     await expect(sluice.backfill({ transform: 'clicks', fromSeq: '0' })).rejects.toThrow(/\/fromSeq must match pattern/);
+    // The incremental workflow of a transform that does not exist fails at once, non-retryably.
+    const unknown = await notifyTransform(sluice, { transform: 'nosuch' });
+    const failure = await unknown.result().then(() => undefined, (err: unknown) => err);
+    expect(failureChain(failure)).toContainEqual(expect.objectContaining({ type: 'SLUICE_UNKNOWN_TRANSFORM', nonRetryable: true }));
     expect(await count("SELECT count(*) AS c FROM pg_tables WHERE schemaname = 'sluice_build'")).toBe(0);
     expect(await count("SELECT count(*) AS c FROM sluice.transforms WHERE name = 'nosuch'")).toBe(0);
   });
