@@ -11,7 +11,9 @@ export type DatasetRef =
   /** A table or view; schema defaults to sluice_derived (where transforms write). */
   | { kind: 'table'; table: string; schema?: string }
   /** Rows of sluice.raw_events of one source, seq in [fromSeq, toSeq] (decimal strings; open when absent). */
-  | { kind: 'log'; source: string; fromSeq?: string; toSeq?: string };
+  | { kind: 'log'; source: string; fromSeq?: string; toSeq?: string }
+  /** An Arrow IPC snapshot in the artifact store, evaluated in the worker (activities/quality/arrow.ts). */
+  | { kind: 'arrow'; sha256: string };
 
 export type ColumnKind = 'numeric' | 'text' | 'boolean' | 'time' | 'other';
 
@@ -72,7 +74,7 @@ export async function tableColumns(db: PoolClient, schema: string, table: string
   return new Map(rows.filter((r) => IDENT.test(r.column_name)).map((r) => [r.column_name, kindOfPgType(r.data_type)]));
 }
 
-export async function resolveDataset(db: PoolClient, ref: DatasetRef, contract: Contract): Promise<ResolvedDataset> {
+export async function resolveDataset(db: PoolClient, ref: Exclude<DatasetRef, { kind: 'arrow' }>, contract: Contract): Promise<ResolvedDataset> {
   if (ref.kind === 'table') {
     const schema = ref.schema ?? 'sluice_derived';
     if (!(DATASET_SCHEMAS as readonly string[]).includes(schema)) throw new DatasetError(`Schema ${JSON.stringify(schema)} is not one of ${DATASET_SCHEMAS.join(', ')}`);

@@ -4,7 +4,9 @@ import type { Pool } from 'pg';
 import { canonicalJson } from '../../contracts/canonical';
 import { ContractRegistry, UnknownContractError, type Contract } from '../../contracts/registry';
 import { ErrorCodes } from '../../workflows/errors';
-import { LocalArtifactStore, type ArtifactStore } from '../artifacts';
+import { tableFromIPC } from 'apache-arrow';
+import { ArtifactNotFoundError, LocalArtifactStore, type ArtifactStore } from '../artifacts';
+import { runSuiteOnArrow, type ArrowDataset } from './arrow';
 import type { ActivityDeps } from '../index';
 import { DatasetError, resolveDataset, type DatasetRef } from './dataset';
 import { renderHtmlReport, type ValidationReport } from './report';
@@ -54,10 +56,12 @@ export interface QualityActivityOptions {
  * transaction, so every expectation sees the same snapshot; each statement is bounded by
  * {@link STATEMENT_TIMEOUT_MS}. Throws {@link DatasetError} for a dataset that does not exist.
  */
+type SqlDatasetRef = Exclude<DatasetRef, { kind: 'arrow' }>;
+
 export async function runSuiteOnDataset(
   pool: Pool,
   contract: Contract,
-  input: Pick<RunExpectationSuiteInput, 'dataset' | 'baseline' | 'sampleSize' | 'profile'>,
+  input: { dataset: SqlDatasetRef; baseline?: SqlDatasetRef; sampleSize?: number; profile?: boolean },
   progress?: (step: string) => void,
   signal?: AbortSignal,
 ): Promise<{ run: SuiteRun; dataset: string; baseline: string | undefined }> {
@@ -83,7 +87,7 @@ export async function runSuiteOnDataset(
         contract,
         dataset,
         baseline,
-        sampleSize: Math.min(100, Math.max(0, input.sampleSize ?? 5)),
+        sampleSize: sampleSizeOf(input),
         profile: input.profile,
         progress,
       });
@@ -97,6 +101,23 @@ export async function runSuiteOnDataset(
   } finally {
     signal?.removeEventListener('abort', cancelQuery);
     db.release();
+  }
+}
+
+const sampleSizeOf = (input: { sampleSize?: number }): number => Math.min(100, Math.max(0, input.sampleSize ?? 5));
+
+async function loadSnapshot(store: ArtifactStore, sha256: string): Promise<ArrowDataset> {
+  let bytes: Buffer;
+  try {
+    bytes = await store.get(sha256);
+  } catch (err) {
+    if (err instanceof ArtifactNotFoundError) throw new DatasetError(`Arrow snapshot ${sha256} is not in the artifact store`);
+    throw err;
+  }
+  try {
+    return { table: tableFromIPC(bytes), describe: `arrow snapshot ${sha256.slice(0, 12)}` };
+  } catch (err) {
+    throw new DatasetError(`artifact ${sha256} is not Arrow IPC: ${(err as Error).message}`);
   }
 }
 
@@ -138,7 +159,19 @@ export function createQualityActivities(deps: Pick<ActivityDeps, 'pool' | 'artif
       let datasetDescribe: string;
       let baselineDescribe: string | undefined;
       try {
-        ({ run, dataset: datasetDescribe, baseline: baselineDescribe } = await runSuiteOnDataset(deps.pool, contract, input, heartbeat, ctx.cancellationSignal));
+        const { dataset, baseline } = input;
+        if (dataset.kind === 'arrow') {
+          if (baseline && baseline.kind !== 'arrow') throw new DatasetError('the baseline of an Arrow snapshot must be an Arrow snapshot too');
+          const snapshot = await loadSnapshot(store, dataset.sha256);
+          const base = baseline ? await loadSnapshot(store, baseline.sha256) : undefined;
+          heartbeat('arrow');
+          run = runSuiteOnArrow(contract, snapshot, { baseline: base, sampleSize: sampleSizeOf(input), profile: input.profile });
+          datasetDescribe = snapshot.describe;
+          baselineDescribe = base?.describe;
+        } else {
+          if (baseline?.kind === 'arrow') throw new DatasetError('the baseline of a table or log range must be a table or log range too');
+          ({ run, dataset: datasetDescribe, baseline: baselineDescribe } = await runSuiteOnDataset(deps.pool, contract, { ...input, dataset, baseline }, heartbeat, ctx.cancellationSignal));
+        }
       } catch (err) {
         if (err instanceof DatasetError) throw ApplicationFailure.create({ type: ErrorCodes.DatasetNotFound, nonRetryable: true, message: err.message });
         throw err;

@@ -33,11 +33,12 @@ function contract(expectations: Expectation[], name = 'orders'): Contract {
   return { contract: name, version: '1.0.0', owner: 'o', schema: ordersSchema, pii: ['/email'], expectations, file: 'test' };
 }
 
-const table = (t: string): DatasetRef => ({ kind: 'table', table: t, schema: 'public' });
+type SqlRef = Exclude<DatasetRef, { kind: 'arrow' }>;
+const table = (t: string): SqlRef => ({ kind: 'table', table: t, schema: 'public' });
 
 describe('expectation suites pushed down to PostgreSQL', () => {
   let db: TestDatabase;
-  const run = async (expectations: Expectation[], dataset: DatasetRef, opts: { baseline?: DatasetRef; profile?: boolean; sampleSize?: number } = {}) =>
+  const run = async (expectations: Expectation[], dataset: SqlRef, opts: { baseline?: SqlRef; profile?: boolean; sampleSize?: number } = {}) =>
     (await runSuiteOnDataset(db.pool, contract(expectations), { dataset, profile: opts.profile ?? false, ...opts })).run;
   const byName = (results: ExpectationResult[]) => Object.fromEntries(results.map((r) => [r.name, r]));
 
