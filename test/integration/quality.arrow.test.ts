@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { Float64, TimestampMillisecond, Utf8, makeTable, tableToIPC, vectorFromArray, type Table } from 'apache-arrow';
+import { Float64, Table, TimestampMillisecond, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
-import { createQualityActivities, runSuiteOnDataset } from '../../activities/quality';
+import { createQualityActivities, runSuiteOnDataset, type RunExpectationSuiteResult } from '../../activities/quality';
 import { runSuiteOnArrow } from '../../activities/quality/arrow';
 import type { Expectation } from '../../contracts/expectations';
 import { ContractRegistry, type Contract } from '../../contracts/registry';
@@ -25,7 +25,7 @@ function rows(n: number, shift: boolean): Row[] {
 }
 
 function arrowOf(rs: Row[]): Table {
-  return makeTable({
+  return new Table({
     id: vectorFromArray(rs.map((r) => r.id), new Utf8()),
     amount: vectorFromArray(rs.map((r) => r.amount), new Float64()),
     status: vectorFromArray(rs.map((r) => r.status), new Utf8()),
@@ -129,11 +129,11 @@ describe('expectation suites over an Arrow snapshot', () => {
       const snap = await store.put(tableToIPC(arrowOf(current)), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' });
       const activities = createQualityActivities({ pool: db.pool, artifactsDir: dir }, { registry: new ContractRegistry([contract]), store });
       const env = new MockActivityEnvironment();
-      const result = await env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow', sha256: snap.sha256 } });
+      const result: RunExpectationSuiteResult = await env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow' as const, sha256: snap.sha256 } });
       expect(result).toMatchObject({ rowCount: 300, passed: false });
       expect(result.failedErrors).toEqual(expect.arrayContaining(['unique:id', 'format:email', 'drift:status']));
       expect((await store.get(result.htmlSha256)).toString()).toMatch(/arrow snapshot [0-9a-f]{12}/);
-      await expect(env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow', sha256: 'a'.repeat(64) } })).rejects.toMatchObject({
+      await expect(env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow' as const, sha256: 'a'.repeat(64) } })).rejects.toMatchObject({
         type: 'SLUICE_DATASET_NOT_FOUND',
         message: expect.stringMatching(/Arrow snapshot a{64} is not in the artifact store/),
       });
