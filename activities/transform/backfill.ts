@@ -105,11 +105,23 @@ export async function finishBackfill(pool: Pool, input: FinishBackfillInput, onP
     await client.query('SELECT 1 FROM sluice.watermarks WHERE name = $1 AND version = $2 FOR UPDATE', [input.transform, input.version]);
     if (input.switchView) {
       const target = derivedTable(input.transform, input.version);
-      await client.query(`DROP VIEW IF EXISTS ${derivedView(input.transform)}`);
+      const view = derivedView(input.transform);
+      // Repoint the view in place when the columns allow it (views users built on it keep working);
+      // a version with other columns needs the view dropped and created again.
+      await client.query('SAVEPOINT repoint_view');
+      try {
+        await client.query(`CREATE OR REPLACE VIEW ${view} AS SELECT * FROM ${build}`);
+        await client.query('RELEASE SAVEPOINT repoint_view');
+      } catch (err) {
+        if ((err as { code?: string }).code !== '42P16') throw err; // invalid_table_definition: columns differ
+        await client.query('ROLLBACK TO SAVEPOINT repoint_view');
+        await client.query(`DROP VIEW IF EXISTS ${view}`);
+        await client.query(`CREATE VIEW ${view} AS SELECT * FROM ${build}`);
+      }
+      // The view follows the table by identity through the move and the rename.
       await client.query(`DROP TABLE IF EXISTS ${target}`);
       await client.query(`ALTER TABLE ${build} SET SCHEMA ${quoteIdent(DERIVED_SCHEMA)}`);
       await client.query(`ALTER TABLE ${quoteIdent(DERIVED_SCHEMA)}.${quoteIdent(`b_${input.buildId}`)} RENAME TO ${quoteIdent(`${input.transform}__v${input.version}`)}`);
-      await client.query(`CREATE VIEW ${derivedView(input.transform)} AS SELECT * FROM ${target}`);
       await client.query(
         `INSERT INTO sluice.transform_live (name, version) VALUES ($1, $2)
          ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, switched_at = now()`,

@@ -183,10 +183,14 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
     const incremental = await contentHash(stack.db.pool, derivedTable('clicks', 1));
     expect(incremental.rows).toBe(2_600);
 
+    // A consumer's view on the transform's view survives the switch (same columns: repointed in place).
+    await stack.db.pool.query('CREATE VIEW public.clicks_users AS SELECT DISTINCT user_id FROM sluice_derived.clicks');
     const h1 = await runBackfill({ transform: 'clicks', version: 1, fromSeq: '1', toSeq: end, rangeSeqs: 400, chunkRows: 150, parallelism: 3, childrenPerRun: 3 });
     const r1 = (await h1.result()) as BackfillResult;
     expect(r1).toMatchObject({ version: 1, fromSeq: '1', toSeq: end, rows: 2_600, rowsRead: 2_600, rowsWritten: 2_600, switched: true, ranges: 9, runs: 3 });
     expect(r1.sha256).toBe(incremental.sha256);
+    expect(await count('SELECT count(*) AS c FROM public.clicks_users')).toBe(7);
+    await stack.db.pool.query('DROP VIEW public.clicks_users');
     const progress = await h1.query<BackfillProgress>('progress');
     expect(progress).toMatchObject({ phase: 'done', rangesTotal: 9, rangesDone: 9, rowsWritten: 2_600, runs: 3 });
 
