@@ -1,0 +1,130 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import { SluiceClient } from '../../client';
+import { CHUNK_RECORDS } from '../../activities/ingest/logWriter';
+import { ingestWorkflowId } from '../../workflows/events';
+import { createTestDatabase, testConfig, testNamespace, testTemporalAddress, type TestDatabase } from '../helpers/env';
+
+const ORDERS = 'ingest_test_orders';
+const ROWS = 12 * CHUNK_RECORDS;
+
+function startWorker(db: TestDatabase, queues: { cpu: string; gpu: string }): ChildProcess {
+  const root = path.resolve(__dirname, '../..');
+  // node itself (not the tsx CLI, which would put a process in between): SIGKILL must hit the worker.
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'test/helpers/ingestWorker.ts')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      INGEST_TEST_DATABASE_URL: db.url,
+      TEMPORAL_ADDRESS: testTemporalAddress(),
+      TEMPORAL_NAMESPACE: testNamespace(),
+      SLUICE_TASK_QUEUE_CPU: queues.cpu,
+      SLUICE_TASK_QUEUE_GPU: queues.gpu,
+      SLUICE_TEST_LOG_LEVEL: 'ERROR',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return child;
+}
+
+async function ready(child: ChildProcess): Promise<void> {
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('ingest fault: the worker is killed (SIGKILL) in the middle of a COPY', () => {
+  let db: TestDatabase;
+  let dir: string;
+  const children: ChildProcess[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-ingest-crash-'));
+  });
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await db?.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a new worker finishes the batch with no lost and no duplicated rows', async () => {
+    const file = path.join(dir, 'orders.ndjson');
+    fs.writeFileSync(file, Array.from({ length: ROWS }, (_, i) => `{"id":"k${i}","ts":"2026-01-01T00:00:00Z","amount":${i % 1000},"note":"row ${i}"}\n`).join(''));
+    const config = testConfig();
+    const first = startWorker(db, config.taskQueues);
+    children.push(first);
+    await ready(first);
+
+    const client = await SluiceClient.connect({ config, address: testTemporalAddress() });
+    try {
+      const result = client.ingestFile(ORDERS, { kind: 'file', path: file }, { format: 'ndjson', batchId: 'crash-batch' });
+      result.catch(() => undefined); // awaited below
+
+      // Kill once a chunk has committed while the next chunk's COPY is running.
+      const committedAtKill = await waitFor('a committed chunk and a running COPY', async () => {
+        const { rows } = await db.pool.query<{ chunks: number; copying: number }>(
+          `SELECT (SELECT count(*)::int FROM sluice.ingest_chunks WHERE batch_id = 'crash-batch') AS chunks,
+                  (SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY sluice.raw_events%') AS copying`,
+        );
+        const r = rows[0];
+        return r && r.chunks >= 1 && r.copying >= 1 ? r.chunks : undefined;
+      });
+      first.kill('SIGKILL');
+      await once(first, 'exit');
+      expect(committedAtKill).toBeLessThan(ROWS / CHUNK_RECORDS);
+      const rowsAtKill = (await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM sluice.raw_events WHERE batch_id = 'crash-batch'")).rows[0]?.n ?? 0;
+      expect(rowsAtKill).toBeLessThan(ROWS);
+
+      const second = startWorker(db, config.taskQueues);
+      children.push(second);
+      await ready(second);
+      const r = await result;
+      expect(r).toMatchObject({ received: ROWS, accepted: ROWS, quarantined: 0, duplicates: 0 });
+
+      const { rows } = await db.pool.query<{ n: number; distinct_ids: number; q: number; chunk_records: string }>(
+        `SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS distinct_ids,
+                (SELECT count(*)::int FROM sluice.quarantine) AS q,
+                (SELECT sum(records)::text FROM sluice.ingest_chunks WHERE batch_id = 'crash-batch') AS chunk_records
+           FROM sluice.raw_events WHERE source = $1`,
+        [ORDERS],
+      );
+      expect(rows[0]).toEqual({ n: ROWS, distinct_ids: ROWS, q: 0, chunk_records: String(ROWS) });
+
+      // The activity really ran twice: the killed attempt never completed, the retry did.
+      const attempts = await db.pool.query<{ attempt: number; status: string }>(
+        "SELECT attempt, status FROM sluice.run_events WHERE step = 'ingestFile' ORDER BY id",
+      );
+      expect(attempts.rows).toEqual([
+        { attempt: 1, status: 'started' },
+        { attempt: 2, status: 'started' },
+        { attempt: 2, status: 'completed' },
+      ]);
+      await client.temporal.workflow.getHandle(ingestWorkflowId(ORDERS)).terminate('test over');
+    } finally {
+      await client.close();
+      stopWorkers(children);
+    }
+  });
+});
+
+function stopWorkers(children: ChildProcess[]): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+}
