@@ -39,10 +39,11 @@ export function createTransformActivities(deps: { pool: Pool }) {
     /**
      * Runs the live version of a transform over the next chunk of the log after its watermark
      * (at most `maxRows` rows per source) and advances the watermark in the same transaction.
-     * Idempotent. Throws SLUICE_UNKNOWN_TRANSFORM; SLUICE_INVALID_TRANSFORM when the SQL fails on data.
+     * Idempotent. Runs as a local activity (workflows/transform.ts): short, no heartbeat. Throws
+     * SLUICE_UNKNOWN_TRANSFORM; SLUICE_INVALID_TRANSFORM when the SQL fails on data.
      */
     async processTransformChunk(input: { transform: string; maxRows: number }): Promise<TransformChunkResult> {
-      return heartbeating(() => processIncrementalChunk(deps.pool, input.transform, input.maxRows));
+      return processIncrementalChunk(deps.pool, input.transform, input.maxRows);
     },
 
     /** Resolves a backfill's version and range and creates its build table. Idempotent. Throws SLUICE_UNKNOWN_TRANSFORM, SLUICE_INVALID_RANGE. */
