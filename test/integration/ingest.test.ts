@@ -1,6 +1,6 @@
 import { SluiceClient, IngestBatchTooLargeError } from '../../client';
 import { ingestWorkflowId, transformWorkflowId } from '../../workflows/events';
-import { ingestStatusQuery } from '../../workflows/ingestTypes';
+import { ingestBatchSignal, ingestStatusQuery } from '../../workflows/ingestTypes';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 import { countRows, expectBalanced, logRows, quarantineRows } from '../helpers/ingest';
 
@@ -141,6 +141,24 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     // A second re-drive finds nothing new to resolve.
     const second = await client.redriveQuarantine(ORDERS);
     expect(second).toMatchObject({ accepted: 0, duplicates: 0, received: redrive.quarantined });
+  });
+
+  it('takes fire-and-forget batches by signal-with-start too (for SDKs without update-with-start)', async () => {
+    const handle = await stack.client.workflow.signalWithStart('ingest', {
+      taskQueue: stack.config.taskQueues.cpu,
+      workflowId: ingestWorkflowId(ORDERS),
+      args: [{ source: ORDERS }],
+      signal: ingestBatchSignal,
+      signalArgs: [{ kind: 'inline', batchId: 'signalled-1', events: [order('sig1', 1), { id: 'sig2' }] }],
+    });
+    const deadline = Date.now() + 20_000;
+    let chunk: { accepted: string; quarantined: string } | undefined;
+    while (!chunk && Date.now() < deadline) {
+      chunk = (await stack.db.pool.query("SELECT accepted::text, quarantined::text FROM sluice.ingest_chunks WHERE batch_id = 'signalled-1'")).rows[0];
+      if (!chunk) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(chunk).toEqual({ accepted: '1', quarantined: '1' });
+    expect((await handle.query(ingestStatusQuery)).batchesFailed).toBe(0);
   });
 
   it('continues as new before the history grows, after its update handlers finish, and keeps serving', async () => {

@@ -67,7 +67,10 @@ describe('ingest fault: the worker is killed (SIGKILL) in the middle of a COPY',
 
   it('a new worker finishes the batch with no lost and no duplicated rows', async () => {
     const file = path.join(dir, 'orders.ndjson');
-    fs.writeFileSync(file, Array.from({ length: ROWS }, (_, i) => `{"id":"k${i}","ts":"2026-01-01T00:00:00Z","amount":${i % 1000},"note":"row ${i}"}\n`).join(''));
+    // Every 997th event breaks the contract: quarantine must not be lost or duplicated either.
+    const bad = (i: number) => i % 997 === 0;
+    const QUARANTINED = Array.from({ length: ROWS }, (_, i) => i).filter(bad).length;
+    fs.writeFileSync(file, Array.from({ length: ROWS }, (_, i) => `{"id":"k${i}","ts":"2026-01-01T00:00:00Z","amount":${bad(i) ? '"bad"' : i % 1000},"note":"row ${i}"}\n`).join(''));
     const config = testConfig();
     const first = startWorker(db, config.taskQueues);
     children.push(first);
@@ -97,16 +100,17 @@ describe('ingest fault: the worker is killed (SIGKILL) in the middle of a COPY',
       children.push(second);
       await ready(second);
       const r = await result;
-      expect(r).toMatchObject({ received: ROWS, accepted: ROWS, quarantined: 0, duplicates: 0 });
+      expect(r).toMatchObject({ received: ROWS, accepted: ROWS - QUARANTINED, quarantined: QUARANTINED, duplicates: 0 });
 
       const { rows } = await db.pool.query<{ n: number; distinct_ids: number; q: number; chunk_records: string }>(
         `SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS distinct_ids,
-                (SELECT count(*)::int FROM sluice.quarantine) AS q,
+                (SELECT count(DISTINCT event_id)::int FROM sluice.quarantine) AS q,
                 (SELECT sum(records)::text FROM sluice.ingest_chunks WHERE batch_id = 'crash-batch') AS chunk_records
            FROM sluice.raw_events WHERE source = $1`,
         [ORDERS],
       );
-      expect(rows[0]).toEqual({ n: ROWS, distinct_ids: ROWS, q: 0, chunk_records: String(ROWS) });
+      expect((await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice.quarantine')).rows[0]?.n).toBe(QUARANTINED);
+      expect(rows[0]).toEqual({ n: ROWS - QUARANTINED, distinct_ids: ROWS - QUARANTINED, q: QUARANTINED, chunk_records: String(ROWS) });
 
       // The activity really ran twice: the killed attempt never completed, the retry did.
       const attempts = await db.pool.query<{ attempt: number; status: string }>(
