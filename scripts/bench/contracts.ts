@@ -13,8 +13,10 @@
  *    computing the same numbers. Medians of alternating runs.
  */
 import Ajv2020 from 'ajv/dist/2020';
+import { Float64, Int32, Table, TimestampMillisecond, Utf8, vectorFromArray } from 'apache-arrow';
 import addFormats from 'ajv-formats';
 import { runSuiteOnDataset } from '../../activities/quality';
+import { runSuiteOnArrow } from '../../activities/quality/arrow';
 import { RecordClassifier } from '../../activities/ingest/classify';
 import type { Expectation } from '../../contracts/expectations';
 import { ContractRegistry, type Contract } from '../../contracts/registry';
@@ -223,6 +225,27 @@ async function suiteVsSql(ctx: BenchContext, rows: number, reps: number): Promis
   }
 }
 
+/** The bench table's rows as an Arrow snapshot, and the seconds the in-worker engine takes for the same suite. */
+function arrowSuiteSeconds(rows: number): number {
+  const now = Date.now();
+  const ids = Array.from({ length: rows }, (_, i) => i + 1);
+  const table = new Table({
+    id: vectorFromArray(ids, new Int32()),
+    customer_id: vectorFromArray(ids.map((g) => 1 + (g % 50000)), new Int32()),
+    order_no: vectorFromArray(ids.map((g) => Math.floor(g / 50000)), new Int32()),
+    email: vectorFromArray(ids.map((g) => (g % 1000 === 0 ? null : `user${g % 50000}@example.com`)), new Utf8()),
+    status: vectorFromArray(ids.map((g) => ['new', 'paid', 'shipped', 'returned'][g % 4] ?? null), new Utf8()),
+    amount: vectorFromArray(ids.map((g) => ((g * 7919) % 100000) / 100), new Float64()),
+    sku: vectorFromArray(ids.map((g) => `SKU-${g % 5000}`), new Utf8()),
+    qty: vectorFromArray(ids.map((g) => 1 + (g % 5)), new Int32()),
+    created_at: vectorFromArray(ids.map((g) => new Date(now - g * 1000)), new TimestampMillisecond()),
+  });
+  const contract: Contract = { contract: 'bench_quality', version: '1.0.0', owner: 'bench', schema: { type: 'object' }, expectations: suite, file: 'scripts/bench/contracts.ts' };
+  const t0 = process.hrtime.bigint();
+  runSuiteOnArrow(contract, { table, describe: 'bench' }, { profile: false });
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
 export const contractsSuite: BenchSuite = {
   name: 'contracts',
   description: 'ajv validation rows/s (bare vs the ingest path) and an expectation suite vs hand-written SQL',
@@ -232,6 +255,8 @@ export const contractsSuite: BenchSuite = {
     const v = validationRates(n, 5);
     const rows = Math.max(10_000, Math.round(1_000_000 * ctx.scale));
     const q = await suiteVsSql(ctx, rows, 3);
+    ctx.log(`arrow snapshot suite over ${rows} rows`);
+    const arrowS = arrowSuiteSeconds(rows);
     return {
       metrics: {
         validate_rows_per_s: { value: Math.round(v.bare), unit: 'rows/s' },
@@ -240,6 +265,8 @@ export const contractsSuite: BenchSuite = {
         suite_s: { value: q.suite, unit: 's' },
         hand_written_sql_s: { value: q.sql, unit: 's' },
         suite_with_profiles_s: { value: q.profiled, unit: 's' },
+        suite_arrow_s: { value: arrowS, unit: 's' },
+        suite_arrow_rows_per_s: { value: Math.round(rows / arrowS), unit: 'rows/s' },
       },
       ratios: {
         validate_in_pipeline_vs_isolated: v.pipeline / v.bare,
@@ -255,7 +282,8 @@ export const contractsSuite: BenchSuite = {
         suiteQueries: q.queries,
         failedExpectations: q.failed,
         validation: 'bare = ajv-compiled function in a loop; in_pipeline = ContractRegistry.validator(name, version) per record with the result checked (the call ingestion makes); classify = activities/ingest RecordClassifier.classify per parsed record',
-        suite: 'runSuiteOnDataset without profiles (catalog, regex and custom-SQL probes, ONE combined aggregate, failing-row samples) vs one hand-written aggregate SELECT; medians of 3 alternating runs',
+        suite: 'runSuiteOnDataset without profiles (catalog, regex and custom-SQL probes, ONE combined aggregate, a GROUP BY per unique key, failing-row samples) vs one hand-written aggregate SELECT; medians of 3 alternating runs',
+        arrow: 'runSuiteOnArrow over the same rows built in memory (one run; regex and custom_sql report error there, so it does less work than the PostgreSQL suite)',
       },
     };
   },
