@@ -13,7 +13,7 @@ import { fullFormats } from 'ajv-formats/dist/formats';
 import { expectationColumns, expectationName, expectationSeverity, type Expectation } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
 import type { ColumnKind } from './dataset';
-import { categoricalBins, populationStabilityIndex, type DriftBin } from './drift';
+import { categoricalBins, maskBinLabels, populationStabilityIndex, type DriftBin } from './drift';
 import type { ColumnProfile, ExpectationResult, SuiteRun } from './suite';
 
 export interface ArrowDataset {
@@ -237,7 +237,7 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
     let bins: DriftBin[];
     if (e.kind === 'categorical') {
       const count = (xs: unknown[]): Map<string, number> => xs.reduce<Map<string, number>>((m, x) => m.set(String(x), (m.get(String(x)) ?? 0) + 1), new Map());
-      bins = categoricalBins(count(cur), count(bl), { current: cur.length, baseline: bl.length });
+      bins = maskBinLabels(categoricalBins(count(cur), count(bl), { current: cur.length, baseline: bl.length }), e.column, pii);
     } else {
       const nb = e.bins ?? 10;
       const sorted = (bl as number[]).slice().sort((x, y) => x - y);

@@ -38,3 +38,9 @@ export function categoricalBins(current: Map<string, number>, baseline: Map<stri
   if (restC > 0 || restB > 0) bins.push({ label: '(other)', current: restC, baseline: restB });
   return bins;
 }
+
+/** Bins of a PII field keep their counts but not their values (the report must not show them). */
+export function maskBinLabels(bins: DriftBin[], column: string, pii: Set<string>): DriftBin[] {
+  if (!pii.has(column)) return bins;
+  return bins.map((b, i) => (b.label === '(other)' ? b : { ...b, label: `value ${i + 1}` }));
+}

@@ -12,7 +12,7 @@ import type { PoolClient } from 'pg';
 import { expectationColumns, expectationName, expectationSeverity, type Expectation, type ExpectationType, type Severity } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
 import { POSITION_COLUMN, quoteIdent, shiftParams, type ColumnKind, type ResolvedDataset } from './dataset';
-import { categoricalBins, populationStabilityIndex, type DriftBin } from './drift';
+import { categoricalBins, maskBinLabels, populationStabilityIndex, type DriftBin } from './drift';
 
 export type ExpectationStatus = 'passed' | 'failed' | 'no_data' | 'error';
 
@@ -508,7 +508,7 @@ async function drift(db: PoolClient, e: Extract<Expectation, { type: 'drift' }>,
     const cur = await valueCounts(db, ctx.dataset, e.column);
     const bl = await valueCounts(db, base, e.column);
     baselineTotal = bl.total;
-    bins = categoricalBins(cur.counts, bl.counts, { current: cur.total, baseline: bl.total });
+    bins = maskBinLabels(categoricalBins(cur.counts, bl.counts, { current: cur.total, baseline: bl.total }), e.column, ctx.pii);
   } else {
     const nb = e.bins ?? 10;
     const qs = Array.from({ length: nb - 1 }, (_, i) => (i + 1) / nb);

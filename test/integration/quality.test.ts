@@ -241,6 +241,11 @@ describe('expectation suites pushed down to PostgreSQL', () => {
       expect(r.amount_ks?.passed).toBe(false);
       expect(r.amount_psi?.passed).toBe(false);
       expect((r.amount_psi?.details?.bins as unknown[]).length).toBe(10);
+      // a PII column's drift keeps its counts, not its values
+      const [email] = (await run([{ type: 'drift', column: 'email', kind: 'categorical', method: 'psi', threshold: 0.1 }], table('shifted'), { baseline: table('clean') })).results;
+      const labels = (email?.details?.bins as { label: string }[]).map((b) => b.label);
+      expect(labels.slice(0, 3)).toEqual(['value 1', 'value 2', 'value 3']);
+      expect(JSON.stringify(email)).not.toMatch(/@example\.com/);
     });
   });
 
