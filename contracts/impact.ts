@@ -13,7 +13,7 @@ export interface ContractImpact {
   quarantinedRows: { source: string; rows: number }[];
   datasets: { id: string; transform: string | null; transformVersion: number | null; rowCount: number }[];
   models: { name: string; version: number; datasetId: string }[];
-  /** Workflow runs that used it: ingest batches (from the log) and validations. */
+  /** Workflow runs that used it: ingest batches (from the log), validations, and steps whose run events name it. */
   runs: { workflowId: string; runId: string; step: string }[];
 }
 
@@ -40,6 +40,10 @@ export async function contractImpact(pool: Pick<Pool, 'query'>, contract: string
   );
   const runs = await pool.query<{ workflow_id: string; run_id: string; step: string }>(
     `SELECT workflow_id, run_id, 'validate' AS step FROM sluice.validations WHERE contract = $1 AND contract_version = $2
+     UNION
+     -- any step that records the contract version it used in its run event details
+     SELECT workflow_id, run_id, step FROM sluice.run_events
+      WHERE status = 'completed' AND details @> jsonb_build_object('contract', $1::text, 'contractVersion', $2::text)
      UNION
      SELECT DISTINCT 'batch:' || batch_id, '', 'ingest' FROM sluice.raw_events WHERE contract = $1 AND contract_version = $2
      ORDER BY 3, 1, 2 LIMIT 1000`,

@@ -29,6 +29,9 @@ describe('contract impact', () => {
         ('churn', 2, '${sha('c')}', 'git:2', 'logreg', 'file:///m2', '${sha('e')}', 'train-2', 'r2');
       INSERT INTO sluice.validations (workflow_id, run_id, contract, contract_version, dataset, row_count, passed, errors, warnings, report_sha256, html_sha256) VALUES
         ('validate-1', 'r9', 'orders', '1.0.0', '{}', 3, true, 0, 0, '${sha('1')}', '${sha('2')}');
+      INSERT INTO sluice.run_events (workflow_id, run_id, workflow_type, step, status, details) VALUES
+        ('export-1', 'r7', 'export', 'exportDataset', 'completed', '{"contract": "orders", "contractVersion": "1.0.0", "rows": 3}'),
+        ('export-2', 'r8', 'export', 'exportDataset', 'completed', '{"contract": "orders", "contractVersion": "2.0.0"}');
     `);
   });
   afterAll(async () => {
@@ -46,6 +49,7 @@ describe('contract impact', () => {
     expect(i.datasets.map((d) => `${d.transform} v${d.transformVersion}`)).toEqual(['daily_orders v1', 'daily_orders v2']);
     expect(i.models).toEqual([{ name: 'churn', version: 1, datasetId: sha('a') }]);
     expect(i.runs).toEqual([
+      { workflowId: 'export-1', runId: 'r7', step: 'exportDataset' },
       { workflowId: 'batch:batch-1', runId: '', step: 'ingest' },
       { workflowId: 'batch:batch-2', runId: '', step: 'ingest' },
       { workflowId: 'batch:batch-4', runId: '', step: 'ingest' },
