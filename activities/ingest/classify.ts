@@ -3,7 +3,6 @@
  * a machine-readable reason. Never throws for bad data; every record becomes exactly one staged row.
  */
 import type { Contract, ValidationIssue, ValidationResult } from '../../contracts/registry';
-import { readPointer } from '../../contracts/registry';
 import { derivedEventId, sha256Hex } from '../../contracts/canonical';
 import type { SourceRecord } from './readers';
 
@@ -68,11 +67,42 @@ function rawEventId(raw: Buffer): string {
   return `raw-sha256:${sha256Hex(raw)}`;
 }
 
+/** A JSON pointer (RFC 6901) split once into its keys: read per event, it must be cheap. */
+function compilePointer(pointer: string): (value: unknown) => unknown {
+  if (pointer === '') return (v) => v;
+  const keys = pointer.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return (value) => {
+    let current = value;
+    for (const key of keys) {
+      if (current === null || typeof current !== 'object' || !Object.prototype.hasOwnProperty.call(current, key)) return undefined;
+      current = (current as Record<string, unknown>)[key];
+    }
+    return current;
+  };
+}
+
+/** RFC 3339 text PostgreSQL reads as is (years 1000-9999, an offset); anything else is normalised through Date. */
+const PLAIN_TIMESTAMP = /^([1-9]\d{3})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(\.\d{1,6})?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+
+/** True for an RFC 3339 timestamp whose fields are all in range (Date.parse rolls 02-30 over to March). */
+function plainTimestamp(t: string): boolean {
+  const m = PLAIN_TIMESTAMP.exec(t);
+  if (!m) return false;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
 export class RecordClassifier {
   private readonly validate: (record: unknown) => ValidationResult;
+  private readonly readId: ((value: unknown) => unknown) | undefined;
+  private readonly readTime: ((value: unknown) => unknown) | undefined;
 
   constructor(private readonly contract: Contract, validate: (record: unknown) => ValidationResult) {
     this.validate = validate;
+    this.readId = contract.eventId === undefined ? undefined : compilePointer(contract.eventId);
+    this.readTime = contract.eventTime === undefined ? undefined : compilePointer(contract.eventTime);
   }
 
   private issue(keyword: string, message: string, pointer = ''): ValidationIssue {
@@ -125,25 +155,28 @@ export class RecordClassifier {
     if (!result.ok) issues.push(...result.issues);
 
     let eventId: string | undefined;
-    if (this.contract.eventId !== undefined) {
-      const id = readPointer(value, this.contract.eventId);
+    if (this.readId) {
+      const id = this.readId(value);
       if (typeof id === 'string' && id.length > 0 && id.length <= MAX_EVENT_ID_LENGTH) eventId = id;
       else if (typeof id === 'number' && Number.isSafeInteger(id)) eventId = String(id);
       else if (id !== undefined && id !== null) {
-        issues.push(this.issue('eventId', `event id must be a non-empty string of at most ${MAX_EVENT_ID_LENGTH} characters or a safe integer`, this.contract.eventId));
+        issues.push(this.issue('eventId', `event id must be a non-empty string of at most ${MAX_EVENT_ID_LENGTH} characters or a safe integer`, this.contract.eventId ?? ''));
       }
     }
     eventId ??= derivedEventId(value);
 
     let eventTime: string | null = null;
-    if (this.contract.eventTime !== undefined) {
-      const t = readPointer(value, this.contract.eventTime);
-      if (t !== undefined && t !== null) {
-        const ms = typeof t === 'string' ? Date.parse(t) : typeof t === 'number' ? t : Number.NaN;
+    if (this.readTime) {
+      const t = this.readTime(value);
+      if (typeof t === 'string' && plainTimestamp(t)) {
+        eventTime = t;
+      } else if (t !== undefined && t !== null) {
+        // Other text (or RFC 3339 with fields out of range) is refused rather than rolled over; numbers are epoch ms.
+        const ms = typeof t === 'number' ? t : typeof t === 'string' && !PLAIN_TIMESTAMP.test(t) ? Date.parse(t) : Number.NaN;
         const d = new Date(ms);
         const year = Number.isFinite(ms) ? d.getUTCFullYear() : Number.NaN;
         if (year >= 1 && year <= 9999) eventTime = d.toISOString();
-        else issues.push(this.issue('eventTime', 'event time must be an ISO 8601 date-time or epoch milliseconds between years 1 and 9999', this.contract.eventTime));
+        else issues.push(this.issue('eventTime', 'event time must be an ISO 8601 date-time or epoch milliseconds between years 1 and 9999', this.contract.eventTime ?? ''));
       }
     }
     if (issues.length > 0) return this.quarantine(issues, record, { eventId, payload, raw: null, eventTime });
