@@ -1,0 +1,52 @@
+/**
+ * End to end: events ingested through the `ingest` workflow land in the log, ingestion signals the
+ * `transform` workflow of every transform reading that source, and the derived table follows.
+ */
+import { SluiceClient } from '../../client';
+import { ingestWorkflowId, transformWorkflowId } from '../../workflows/events';
+import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
+
+const SQL = `
+  SELECT seq, payload->>'id' AS view_id, (payload->>'user_id')::bigint AS user_id, payload->>'page' AS page,
+         (payload->>'duration_ms')::int AS duration_ms, payload->>'country' AS country
+  FROM sluice.raw_events WHERE source = 'page_views' AND seq BETWEEN $1 AND $2`;
+
+describe('ingest → dataLanded → transform', () => {
+  let stack: TestStack;
+  let client: SluiceClient;
+  beforeAll(async () => {
+    stack = await startTestStack({ queues: ['cpu'] });
+    client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
+  });
+  afterAll(async () => {
+    for (const id of [ingestWorkflowId('page_views'), transformWorkflowId('page_views_typed')]) {
+      await stack?.client.workflow.getHandle(id).terminate('test over').catch((err: Error) => {
+        if (!/not found|already completed/i.test(err.message)) throw err;
+      });
+    }
+    await client?.close();
+    await stack?.close();
+  });
+
+  it('the derived table holds exactly the accepted events after each batch', async () => {
+    await client.registerTransform({ name: 'page_views_typed', version: 1, sources: ['page_views'], sql: SQL });
+    const view = (id: string, user: number) => ({ id, ts: '2026-01-02T03:04:05Z', user_id: user, page: `/p/${id}`, duration_ms: 1200, country: 'DE' });
+    const rowsIn = async (): Promise<string[]> =>
+      (await stack.db.pool.query<{ view_id: string }>('SELECT view_id FROM sluice_derived.page_views_typed ORDER BY seq')).rows.map((r) => r.view_id);
+    const waitForRows = async (expected: string[]): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (JSON.stringify(await rowsIn()) !== JSON.stringify(expected)) {
+        if (Date.now() > deadline) throw new Error(`derived table has ${JSON.stringify(await rowsIn())}, expected ${JSON.stringify(expected)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+
+    const first = await client.ingest('page_views', [view('v1', 1), view('v2', 2), { id: 'broken' }]);
+    expect(first).toMatchObject({ accepted: 2, quarantined: 1 });
+    await waitForRows(['v1', 'v2']);
+
+    const second = await client.ingest('page_views', [view('v3', 3), view('v1', 1)]); // v1 again: a duplicate, not a new row
+    expect(second).toMatchObject({ accepted: 1, duplicates: 1 });
+    await waitForRows(['v1', 'v2', 'v3']);
+  });
+});
