@@ -24,8 +24,10 @@ CREATE TABLE sluice.ingest_chunks (
 );
 
 -- How a quarantined event left quarantine after a contract fix. The quarantine row itself stays.
+-- No foreign key to sluice.quarantine: its rows are never deleted anyway, and a referencing key
+-- would make TRUNCATE fail on the key instead of on the append-only trigger.
 CREATE TABLE sluice.quarantine_resolutions (
-  quarantine_seq   bigint      PRIMARY KEY REFERENCES sluice.quarantine (seq),
+  quarantine_seq   bigint      PRIMARY KEY,
   source           text        NOT NULL,
   event_id         text        NOT NULL,
   resolution       text        NOT NULL CHECK (resolution IN ('accepted', 'duplicate')),
