@@ -76,9 +76,40 @@ describe('migrations', () => {
       await expect(db.pool.query(`DELETE FROM sluice.${table}`)).rejects.toThrow(`sluice.${table} is append-only: DELETE is not allowed`);
     });
     it('refuses TRUNCATE', async () => {
-      await expect(db.pool.query(`TRUNCATE sluice.${table}`)).rejects.toThrow(`sluice.${table} is append-only: TRUNCATE is not allowed`);
+      // CASCADE, so that a referencing table (quarantine_resolutions) does not refuse it first for another reason
+      await expect(db.pool.query(`TRUNCATE sluice.${table} CASCADE`)).rejects.toThrow(/sluice\.\w+ is append-only: TRUNCATE is not allowed/);
+      await expect(db.pool.query(`TRUNCATE sluice.${table}`)).rejects.toThrow();
       const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.${table}`);
       expect(rows[0].n).toBe(1);
     });
+  });
+});
+
+describe('append-only is the rule in schema sluice', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  /** Tables that hold pointers or progress, not facts: they change by design. */
+  const MUTABLE = new Set(['schema_migrations', 'transform_live', 'watermarks', 'model_aliases']);
+
+  it('every fact table refuses UPDATE, DELETE and TRUNCATE by trigger', async () => {
+    const { rows } = await db.pool.query<{ table: string; update: boolean; del: boolean; truncate: boolean }>(`
+      SELECT c.relname AS table,
+             bool_or(t.tgtype & 16 <> 0 AND t.tgtype & 2 <> 0) AS update,
+             bool_or(t.tgtype & 8 <> 0 AND t.tgtype & 2 <> 0) AS del,
+             bool_or(t.tgtype & 32 <> 0 AND t.tgtype & 2 <> 0) AS truncate
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'sluice'
+      LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgfoid = 'sluice.refuse_mutation'::regproc
+      WHERE c.relkind = 'r'
+      GROUP BY c.relname ORDER BY c.relname`);
+    const facts = rows.filter((r) => !MUTABLE.has(r.table));
+    expect(facts.map((r) => r.table)).toEqual(expect.arrayContaining(['raw_events', 'quarantine', 'run_events', 'transforms']));
+    for (const r of facts) expect(r).toEqual({ table: r.table, update: true, del: true, truncate: true });
   });
 });
