@@ -108,13 +108,19 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
     ctx.log(`NDJSON file: ${(bytes / 1e6).toFixed(1)} MB`);
 
     // Baseline: the same table definition as the log (identity, unique (source, event_id), indexes).
-    await pool.query('CREATE TABLE public.bench_copy (LIKE sluice.raw_events INCLUDING ALL)');
-    const [, copySeconds] = await timed(() =>
-      runPsql(url, `\\copy public.bench_copy (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM '${tsv}'`),
-    );
-    const copied = Number((await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM public.bench_copy')).rows[0]?.n);
-    if (copied !== n) throw new Error(`baseline copied ${copied} rows, expected ${n}`);
-    ctx.log(`psql \\copy: ${copySeconds.toFixed(2)} s`);
+    // Measured before and after the ingest (fresh table each time) and averaged: the load on a
+    // shared machine drifts during a run.
+    const copyOnce = async (table: string): Promise<number> => {
+      await pool.query(`CREATE TABLE public.${table} (LIKE sluice.raw_events INCLUDING ALL)`);
+      const [, seconds] = await timed(() =>
+        runPsql(url, `\\copy public.${table} (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM '${tsv}'`),
+      );
+      const copied = Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM public.${table}`)).rows[0]?.n);
+      if (copied !== n) throw new Error(`baseline copied ${copied} rows, expected ${n}`);
+      ctx.log(`psql \\copy into ${table}: ${seconds.toFixed(2)} s`);
+      return seconds;
+    };
+    const copyBefore = await copyOnce('bench_copy_before');
 
     const workers = await createWorkerSet({ config, databaseUrl: url, queues: ['cpu'], migrate: false, log: () => undefined });
     const running = workers.run();
@@ -123,6 +129,8 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
       const [result, ingestSeconds] = await timed(() => client.ingestFile(SOURCE, { kind: 'file', path: ndjson }, { format: 'ndjson' }));
       if (result.accepted !== n || result.received !== n) throw new Error(`ingest accepted ${result.accepted} of ${result.received} (expected ${n})`);
       ctx.log(`ingest through the workflow: ${ingestSeconds.toFixed(2)} s`);
+      const copyAfter = await copyOnce('bench_copy_after');
+      const copySeconds = (copyBefore + copyAfter) / 2;
       await client.temporal.workflow.getHandle(ingestWorkflowId(SOURCE)).terminate('benchmark over');
       const ingestRate = n / ingestSeconds;
       const copyRate = n / copySeconds;
@@ -132,6 +140,8 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
           psql_copy_rows_per_s: { value: Math.round(copyRate), unit: 'rows/s' },
           ingest_file_seconds: { value: ingestSeconds, unit: 's' },
           psql_copy_seconds: { value: copySeconds, unit: 's' },
+          psql_copy_seconds_before: { value: copyBefore, unit: 's' },
+          psql_copy_seconds_after: { value: copyAfter, unit: 's' },
           ingest_file_mb_per_s: { value: bytes / 1e6 / ingestSeconds, unit: 'MB/s' },
         },
         ratios: { ingest_vs_copy: ingestRate / copyRate },
