@@ -3,6 +3,6 @@ export { healthCheck, type HealthCheckInput, type HealthCheckResult } from './he
 export { transform, statusQuery as transformStatusQuery, type TransformInput, type TransformStatus } from './transform';
 export { backfill, backfillRange, progressQuery as backfillProgressQuery, type BackfillInput, type BackfillResult, type BackfillProgress, type BackfillRangeInput } from './backfill';
 export { registerTransform, type RegisterTransformInput, type RegisterTransformResult } from './transformRegistration';
-export { validate, type ValidateInput, type ValidateResult } from './validate';
 export { ingest } from './ingest';
 export { ingestBatchUpdate, ingestBatchSignal, ingestStatusQuery, type IngestStatus, type IngestBatchRequest, type IngestBatchResult, type IngestInput } from './ingestTypes';
+export { validate, type ValidateInput, type ValidateResult } from './validate';
