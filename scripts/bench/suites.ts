@@ -1,7 +1,25 @@
-/** Registered benchmark suites (one module per suite in scripts/bench/). */
+/** Registered benchmark suites (one module per area in scripts/bench/). */
 import { contractsSuite } from './contracts';
 import type { BenchSuite } from './harness';
-import { ingestFileSuite } from './ingest';
-import { replaySuite, transformSuite, transformVsSqlSuite } from './transform';
+import { benchIngestVsCopy, ingestFileSuite } from './ingest';
+import { benchReplay, benchTransformVsSql, replaySuite, transformSuite, transformVsSqlSuite } from './transform';
 
-export const SUITES: BenchSuite[] = [ingestFileSuite, contractsSuite, transformSuite, transformVsSqlSuite, replaySuite];
+/**
+ * Issue #3's suite: ingest_vs_copy (file ingestion through the workflow vs psql \copy),
+ * transform_vs_sql (chunked transform vs one INSERT ... SELECT) and replay_rows_per_s (full
+ * rebuild of a 10M-event log), each pair measured side by side in this one run.
+ */
+export const ingestSuite: BenchSuite = {
+  name: 'ingest',
+  description: 'ingest_vs_copy, transform_vs_sql and replay_rows_per_s (the log-then-transform figures)',
+  async run(ctx) {
+    const parts = [await benchIngestVsCopy(ctx), await benchTransformVsSql(ctx), await benchReplay(ctx)];
+    return {
+      metrics: Object.assign({}, ...parts.map((p) => p.metrics)),
+      ratios: Object.assign({}, ...parts.map((p) => p.ratios)),
+      notes: { ingest: parts[0]?.notes, transformVsSql: parts[1]?.notes, replay: parts[2]?.notes },
+    };
+  },
+};
+
+export const SUITES: BenchSuite[] = [ingestSuite, contractsSuite, ingestFileSuite, transformSuite, transformVsSqlSuite, replaySuite];
