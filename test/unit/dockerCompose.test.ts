@@ -24,7 +24,7 @@ const services = doc.services;
 
 describe('docker-compose.yml', () => {
   it('has PostgreSQL, Temporal, its UI and both workers', () => {
-    expect(Object.keys(services).sort()).toEqual(['postgres', 'temporal', 'temporal-setup', 'temporal-ui', 'worker-cpu', 'worker-gpu']);
+    expect(Object.keys(services).sort()).toEqual(['ingest-http', 'postgres', 'temporal', 'temporal-setup', 'temporal-ui', 'worker-cpu', 'worker-gpu']);
   });
 
   it('pins every image and builds the workers from the Dockerfile in this repo', () => {
@@ -44,7 +44,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('worker entry points exist as sources of the compiled files they run', () => {
-    for (const name of ['worker-cpu', 'worker-gpu']) {
+    for (const name of ['worker-cpu', 'worker-gpu', 'ingest-http']) {
       const cmd = services[name]?.command ?? [];
       expect(cmd[0]).toBe('node');
       const compiled = cmd[1] ?? '';
@@ -80,6 +80,14 @@ describe('docker-compose.yml', () => {
       expect([db.hostname, db.username, db.password, db.pathname]).toEqual(['postgres', pg.POSTGRES_USER, pg.POSTGRES_PASSWORD, `/${pg.POSTGRES_DB}`]);
     }
     expect(services['worker-gpu']!.environment!.SLUICE_GPU_COUNT).toBe('1');
+  });
+
+  it('the HTTP ingest endpoint shares the artifacts volume with the CPU worker and requires a token', () => {
+    const http = services['ingest-http']!;
+    expect(http.environment!.SLUICE_INGEST_TOKEN).toMatch(/^\$\{SLUICE_INGEST_TOKEN:\?/);
+    expect(http.environment!.SLUICE_ARTIFACTS).toBe(services['worker-cpu']!.environment!.SLUICE_ARTIFACTS);
+    expect((http as { volumes?: string[] }).volumes).toEqual((services['worker-cpu'] as { volumes?: string[] }).volumes);
+    expect(http.ports).toContain('8088:8080');
   });
 
   it('reserves an NVIDIA GPU for the GPU worker only', () => {
