@@ -12,7 +12,8 @@ const dir = path.resolve(__dirname, '../histories');
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
 function load(file: string) {
-  return temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
+  const { workflowId, ...history } = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as { workflowId?: string };
+  return { history: temporal.api.history.v1.History.fromObject(history), workflowId };
 }
 
 function currentBundle(): { codePath: string } {
@@ -27,7 +28,8 @@ describe('recorded histories replay against the current workflow code', () => {
   });
 
   it.each(files)('%s', async (file) => {
-    await expect(Worker.runReplayHistory({ workflowBundle: currentBundle() }, load(file))).resolves.toBeUndefined();
+    const { history, workflowId } = load(file);
+    await expect(Worker.runReplayHistory({ workflowBundle: currentBundle() }, history, workflowId)).resolves.toBeUndefined();
   });
 
   it('a planted change to healthCheck fails with DeterminismViolationError', async () => {
@@ -35,6 +37,6 @@ describe('recorded histories replay against the current workflow code', () => {
       workflowsPath: require.resolve('../histories/planted'),
       logger: { trace() {}, debug() {}, info() {}, log() {}, warn() {}, error() {} },
     });
-    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, load('healthCheck.json'))).rejects.toBeInstanceOf(DeterminismViolationError);
+    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, load('healthCheck.json').history)).rejects.toBeInstanceOf(DeterminismViolationError);
   });
 });
