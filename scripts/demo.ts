@@ -19,9 +19,10 @@ import { SluiceClient, workflowUiUrl } from '../client';
 import { loadConfig } from '../client/config';
 import { notifyTransform, transformStatus } from '../client/transform';
 import type { BackfillResult, ValidateResult } from '../workflows';
+import { ingestWorkflowId, transformWorkflowId } from '../workflows/events';
 import { createWorkerSet } from '../workers/bootstrap';
 import { writePageViews } from './demo/sampleData';
-import { provisionLocalStack } from './provision';
+import { provisionLocalStack, withStackEndpoint } from './provision';
 
 const SAMPLE_EVENTS = Number(process.env.SLUICE_DEMO_EVENTS ?? 20_000);
 const TRANSFORM = 'page_views_typed';
@@ -75,15 +76,15 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
   const batch = await client.ingestFile('page_views', { kind: 'file', path: file }, { format: 'ndjson', batchId: `demo-${fileSha.slice(0, 16)}` });
   const balanced = batch.received === batch.accepted + batch.quarantined + batch.duplicates;
   out(`   received ${batch.received} = accepted ${batch.accepted} + quarantined ${batch.quarantined} + duplicates ${batch.duplicates} ${balanced ? '✓' : '✗ MISMATCH'}`);
-  out(`   log range ${batch.fromSeq ?? '-'}…${batch.toSeq ?? '-'}; ${ui('ingest-page_views')}`);
+  out(`   log range ${batch.fromSeq ?? '-'}…${batch.toSeq ?? '-'}; ${ui(ingestWorkflowId('page_views'))}`);
 
-  const logEnd = await client.temporal.workflow.getHandle('ingest-page_views').describe().then(() => batch.toSeq);
   out(`4. transform ${TRANSFORM} (woken by dataLanded): catching up`);
+  const logEnd = batch.toSeq;
   const status = await waitFor('the transform to catch up', async () => {
     const s = await transformStatus(client, TRANSFORM);
     return s.state === 'idle' && (logEnd === null || BigInt(s.watermark ?? '0') >= BigInt(logEnd)) ? s : undefined;
   });
-  out(`   watermark ${status.watermark}, live ${status.version}; ${ui(`transform-${TRANSFORM}`)}`);
+  out(`   watermark ${status.watermark}, live ${status.version}; ${ui(transformWorkflowId(TRANSFORM))}`);
 
   out('5. validate page_views (contract expectation suite, pushed down to PostgreSQL)');
   const validateId = `validate-page_views-${Date.now().toString(36)}`;
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
   const stayUp = process.stdout.isTTY && !process.env.CI && !process.argv.includes('--exit');
   out('sluice demo: provisioning Temporal and PostgreSQL…');
   const stack = await provisionLocalStack(config, { log: (m) => out(`  ${m}`) });
-  const workerConfig = { ...config, temporal: { ...config.temporal, address: stack.temporal.address, namespace: stack.temporal.namespace } };
+  const workerConfig = withStackEndpoint(config, stack);
   const workers = await createWorkerSet({ config: workerConfig, databaseUrl: stack.postgres.url, queues: ['cpu', 'gpu'], log: (m) => out(`  ${m}`), migrate: false });
   const running = workers.run();
   const ns = stack.temporal.namespace;

@@ -4,12 +4,12 @@
  */
 import { loadConfig } from '../client/config';
 import { createWorkerSet } from '../workers/bootstrap';
-import { provisionLocalStack } from './provision';
+import { provisionLocalStack, withStackEndpoint } from './provision';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const stack = await provisionLocalStack(config);
-  const workerConfig = { ...config, temporal: { ...config.temporal, address: stack.temporal.address, namespace: stack.temporal.namespace } };
+  const workerConfig = withStackEndpoint(config, stack);
   try {
     const workers = await createWorkerSet({ config: workerConfig, databaseUrl: stack.postgres.url, queues: ['cpu', 'gpu'], migrate: false });
     process.stdout.write(

@@ -1,6 +1,6 @@
 import { ApplicationFailure, proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
-import type { DatasetRef, RunExpectationSuiteResult } from '../activities/quality';
+import type { RunExpectationSuiteInput, RunExpectationSuiteResult } from '../activities/quality';
 import { ErrorCodes } from './errors';
 import { SluiceStatus, SluiceStep } from './searchAttributes';
 
@@ -15,16 +15,8 @@ const SUITE = {
 const check = proxyActivities<CpuActivities>(CHECK);
 const quality = proxyActivities<CpuActivities>(SUITE);
 
-export interface ValidateInput {
-  contract: string;
-  /** Default: the newest version of the contract. */
-  version?: string;
-  dataset: DatasetRef;
-  /** What drift expectations compare against (e.g. the training dataset). */
-  baseline?: DatasetRef;
-  sampleSize?: number;
-  profile?: boolean;
-}
+/** The suite to run and on what: the same input as the `runExpectationSuite` activity. */
+export type ValidateInput = RunExpectationSuiteInput;
 
 export type ValidateResult = Omit<RunExpectationSuiteResult, 'runEventDetails'>;
 

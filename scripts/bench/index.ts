@@ -1,6 +1,6 @@
 /** `npm run bench -- <suite...> [--scale 0.1]`; with no suite, lists them. */
 import { loadConfig } from '../../client/config';
-import { provisionLocalStack } from '../provision';
+import { provisionLocalStack, withStackEndpoint } from '../provision';
 import { formatTable, writeResult, type BenchSuite } from './harness';
 import { SUITES } from './suites';
 
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   try {
     for (const suite of chosen) {
       log(`suite ${suite.name} (scale ${scale})`);
-      const r = await suite.run({ config: { ...config, temporal: { ...config.temporal, address: stack.temporal.address, namespace: stack.temporal.namespace } }, stack, scale, log });
+      const r = await suite.run({ config: withStackEndpoint(config, stack), stack, scale, log });
       const result = { suite: suite.name, ...r };
       process.stdout.write(`${formatTable(result)}\n`);
       log(`wrote ${writeResult(result)}`);

@@ -14,6 +14,11 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
+/** `config` pointed at the Temporal server the stack provides (for workers and clients in this process). */
+export function withStackEndpoint(config: SluiceConfig, stack: LocalStack): SluiceConfig {
+  return { ...config, temporal: { ...config.temporal, address: stack.temporal.address, namespace: stack.temporal.namespace } };
+}
+
 export async function provisionLocalStack(
   config: SluiceConfig,
   options: { dataDir?: string; log?: Logger; migrate?: boolean } = {},

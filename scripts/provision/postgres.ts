@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Client } from 'pg';
 import type { SluiceConfig } from '../../client/config';
 import { redactUrl } from '../../client/config';
 import { waitForPostgres } from '../../db/pool';
@@ -57,7 +58,6 @@ function makeReachable(dir: string): void {
 }
 
 async function createDatabaseIfMissing(adminUrl: string, database: string): Promise<void> {
-  const { Client } = await import('pg');
   const client = new Client({ connectionString: adminUrl });
   await client.connect();
   try {

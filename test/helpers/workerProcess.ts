@@ -14,7 +14,9 @@ export interface WorkerProcess {
 }
 
 export function startWorkerProcess(entry: string, env: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // node itself with tsx as a loader (not the tsx CLI, which puts a process in between): the pid
+  // a test signals (SIGTERM, SIGKILL) is the worker's.
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = new Promise<void>((resolve, reject) => {

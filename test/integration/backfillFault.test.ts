@@ -3,14 +3,13 @@
  * transaction not committed). A new worker finishes the backfill with no lost and no duplicated
  * rows: the same row count and content hash as a clean build.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { contentHash } from '../../activities/transform';
 import { registerTransformVersion } from '../../activities/transform/registry';
 import { derivedTable } from '../../activities/transform/sqlText';
 import type { BackfillResult } from '../../workflows';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testNamespace, testTemporalAddress, uniqueName, type TestDatabase } from '../helpers/env';
 
 const SQL = `
@@ -18,40 +17,25 @@ const SQL = `
   FROM sluice.raw_events WHERE source = 'meter' AND seq BETWEEN $1 AND $2`;
 const EVENTS = 20_000;
 
-function startWorker(dbUrl: string, queue: string): Promise<ChildProcess> {
-  // node itself with tsx as a loader (not the tsx wrapper): the pid we SIGKILL is the worker's.
-  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/helpers/backfillWorker.ts')], {
-    env: { ...process.env, SLUICE_FAULT_DATABASE_URL: dbUrl, SLUICE_FAULT_TASK_QUEUE: queue },
-    stdio: ['ignore', 'pipe', 'pipe'],
+async function startWorker(dbUrl: string, queue: string): Promise<WorkerProcess> {
+  const w = startWorkerProcess('workers/cpu.ts', {
+    ...process.env,
+    DATABASE_URL: dbUrl,
+    TEMPORAL_ADDRESS: testTemporalAddress(),
+    TEMPORAL_NAMESPACE: testNamespace(),
+    SLUICE_TASK_QUEUE_CPU: queue,
+    SLUICE_TASK_QUEUE_GPU: `${queue}-gpu`,
+    SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
   });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start in 60 s: ${stderr}`)), 60_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited early (${code ?? signal}): ${stderr}`));
-    });
-  });
-}
-
-function stopped(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+  await w.ready;
+  return w;
 }
 
 describe('backfill survives SIGKILL of its worker mid-chunk', () => {
   let db: TestDatabase;
   let connection: Connection;
   let client: Client;
-  const workers: ChildProcess[] = [];
+  const workers: WorkerProcess[] = [];
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -60,9 +44,9 @@ describe('backfill survives SIGKILL of its worker mid-chunk', () => {
   });
   afterAll(async () => {
     for (const w of workers) {
-      if (w.exitCode === null && w.signalCode === null) {
-        w.kill('SIGTERM');
-        await stopped(w);
+      if (w.child.exitCode === null && w.child.signalCode === null) {
+        w.child.kill('SIGTERM');
+        await w.exit;
       }
     }
     await connection?.close();
@@ -114,8 +98,8 @@ describe('backfill survives SIGKILL of its worker mid-chunk', () => {
       "SELECT count(*)::text AS n FROM sluice.run_events WHERE step = 'buildTransformChunk' AND status = 'started'",
     );
     expect(Number(startedBeforeKill.rows[0]?.n)).toBeGreaterThanOrEqual(2);
-    first.kill('SIGKILL');
-    await stopped(first);
+    first.child.kill('SIGKILL');
+    await first.exit;
     await blocker.query('COMMIT');
     await blocker.end();
 

@@ -1,43 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { once } from 'node:events';
 import { SluiceClient } from '../../client';
 import { CHUNK_RECORDS } from '../../activities/ingest/logWriter';
 import { ingestWorkflowId } from '../../workflows/events';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testConfig, testNamespace, testTemporalAddress, type TestDatabase } from '../helpers/env';
 
 const ORDERS = 'ingest_test_orders';
 const ROWS = 12 * CHUNK_RECORDS;
 
-function startWorker(db: TestDatabase, queues: { cpu: string; gpu: string }): ChildProcess {
-  const root = path.resolve(__dirname, '../..');
-  // node itself (not the tsx CLI, which would put a process in between): SIGKILL must hit the worker.
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'test/helpers/ingestWorker.ts')], {
-    cwd: root,
-    env: {
-      ...process.env,
-      INGEST_TEST_DATABASE_URL: db.url,
-      TEMPORAL_ADDRESS: testTemporalAddress(),
-      TEMPORAL_NAMESPACE: testNamespace(),
-      SLUICE_TASK_QUEUE_CPU: queues.cpu,
-      SLUICE_TASK_QUEUE_GPU: queues.gpu,
-      SLUICE_TEST_LOG_LEVEL: 'ERROR',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return child;
-}
-
-async function ready(child: ChildProcess): Promise<void> {
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
+function startWorker(db: TestDatabase, queues: { cpu: string; gpu: string }): WorkerProcess {
+  return startWorkerProcess('workers/cpu.ts', {
+    ...process.env,
+    DATABASE_URL: db.url,
+    TEMPORAL_ADDRESS: testTemporalAddress(),
+    TEMPORAL_NAMESPACE: testNamespace(),
+    SLUICE_TASK_QUEUE_CPU: queues.cpu,
+    SLUICE_TASK_QUEUE_GPU: queues.gpu,
   });
 }
 
@@ -54,13 +34,13 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 describe('ingest fault: the worker is killed (SIGKILL) in the middle of a COPY', () => {
   let db: TestDatabase;
   let dir: string;
-  const children: ChildProcess[] = [];
+  const children: WorkerProcess[] = [];
   beforeAll(async () => {
     db = await createTestDatabase();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-ingest-crash-'));
   });
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const w of children) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     await db?.drop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -74,7 +54,7 @@ describe('ingest fault: the worker is killed (SIGKILL) in the middle of a COPY',
     const config = testConfig();
     const first = startWorker(db, config.taskQueues);
     children.push(first);
-    await ready(first);
+    await first.ready;
 
     const client = await SluiceClient.connect({ config, address: testTemporalAddress() });
     try {
@@ -90,15 +70,15 @@ describe('ingest fault: the worker is killed (SIGKILL) in the middle of a COPY',
         const r = rows[0];
         return r && r.chunks >= 1 && r.copying >= 1 ? r.chunks : undefined;
       });
-      first.kill('SIGKILL');
-      await once(first, 'exit');
+      first.child.kill('SIGKILL');
+      await first.exit;
       expect(committedAtKill).toBeLessThan(ROWS / CHUNK_RECORDS);
       const rowsAtKill = (await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM sluice.raw_events WHERE batch_id = 'crash-batch'")).rows[0]?.n ?? 0;
       expect(rowsAtKill).toBeLessThan(ROWS);
 
       const second = startWorker(db, config.taskQueues);
       children.push(second);
-      await ready(second);
+      await second.ready;
       const r = await result;
       expect(r).toMatchObject({ received: ROWS, accepted: ROWS - QUARANTINED, quarantined: QUARANTINED, duplicates: 0 });
 
@@ -129,6 +109,6 @@ describe('ingest fault: the worker is killed (SIGKILL) in the middle of a COPY',
   });
 });
 
-function stopWorkers(children: ChildProcess[]): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+function stopWorkers(children: WorkerProcess[]): void {
+  for (const w of children) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
 }

@@ -2,12 +2,8 @@
 // configured by environment variables, stopped by SIGTERM.
 import { Client, Connection } from '@temporalio/client';
 import type { HealthCheckResult } from '../../workflows';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/workerProcess';
+import { startWorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testNamespace, testTemporalAddress, uniqueName, type TestDatabase } from '../helpers/env';
-
-function exited(w: WorkerProcess): Promise<number | null> {
-  return w.exit;
-}
 
 describe('worker processes (workers/cpu.ts, workers/gpu.ts)', () => {
   let db: TestDatabase;
@@ -50,7 +46,7 @@ describe('worker processes (workers/cpu.ts, workers/gpu.ts)', () => {
       cpu.child.kill('SIGTERM');
       gpu.child.kill('SIGTERM');
     }
-    const [cpuCode, gpuCode] = await Promise.all([exited(cpu), exited(gpu)]);
+    const [cpuCode, gpuCode] = await Promise.all([cpu.exit, gpu.exit]);
     expect(cpu.output()).toMatch(/SIGTERM received: finishing running activities/);
     expect(cpu.output()).toMatch(/workers stopped/);
     expect([cpuCode, gpuCode]).toEqual([0, 0]);
@@ -59,6 +55,6 @@ describe('worker processes (workers/cpu.ts, workers/gpu.ts)', () => {
   it('refuse a bad configuration with the variable, the value and what is expected', async () => {
     const bad = startWorkerProcess('workers/gpu.ts', { ...process.env, DATABASE_URL: db.url, SLUICE_GPU_COUNT: 'lots' });
     await expect(bad.ready).rejects.toThrow(/SLUICE_GPU_COUNT="lots": expected an integer from 1 to 64/);
-    expect(await exited(bad)).toBe(1);
+    expect(await bad.exit).toBe(1);
   });
 });
