@@ -108,14 +108,16 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
       : `http-${randomUUID()}`;
     await fs.promises.mkdir(spoolDir, { recursive: true });
     const file = path.join(spoolDir, `${batchId}-${randomUUID()}.ndjson`);
+    let result;
     try {
       await spool(req, file, max);
-      const result = await ingestFile(opts.client, source, { kind: 'file', path: file }, { format: 'ndjson', batchId });
-      send(res, 200, result);
+      result = await ingestFile(opts.client, source, { kind: 'file', path: file }, { format: 'ndjson', batchId });
     } finally {
-      // The rows are in the log or in quarantine (with their bytes when unparseable); the spool is scratch.
+      // The rows are in the log or in quarantine (with their bytes when unparseable); the spool is
+      // scratch, removed before the answer so that a client never sees it outlive its request.
       await fs.promises.rm(file, { force: true });
     }
+    send(res, 200, result);
   }
 
   return (req, res) => {
