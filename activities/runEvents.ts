@@ -40,11 +40,21 @@ function countsOf(result: unknown): Record<string, number> {
   return counts;
 }
 
-/** An activity links what it produced (report URIs, digests) by returning them under `runEventDetails`. */
-function detailsOf(result: unknown): Record<string, unknown> | undefined {
+/**
+ * An activity links what it produced (report URIs, digests, log ranges) by returning them under
+ * `runEventDetails`. A result with `fromSeq`/`toSeq` (an ingest batch: the log range it wrote)
+ * records them too, so every step that touched the log says which part.
+ */
+export function detailsOf(result: unknown): Record<string, unknown> | undefined {
   if (result === null || typeof result !== 'object') return undefined;
-  const d = (result as { runEventDetails?: unknown }).runEventDetails;
-  return d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : undefined;
+  const r = result as { runEventDetails?: unknown; fromSeq?: unknown; toSeq?: unknown };
+  const range = (typeof r.fromSeq === 'string' || r.fromSeq === null) && (typeof r.toSeq === 'string' || r.toSeq === null)
+    ? { fromSeq: r.fromSeq, toSeq: r.toSeq }
+    : undefined;
+  const d = r.runEventDetails !== null && typeof r.runEventDetails === 'object' && !Array.isArray(r.runEventDetails)
+    ? (r.runEventDetails as Record<string, unknown>)
+    : undefined;
+  return range || d ? { ...range, ...d } : undefined;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

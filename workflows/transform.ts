@@ -2,20 +2,26 @@
  * `transform`: the long-lived incremental workflow of one transform (id `transformWorkflowId(name)`).
  * It consumes the log from the live version's watermark in chunks, one activity per chunk, sleeps
  * when caught up, and wakes on `dataLanded` or after `idleSeconds` (a lost signal delays work,
- * never loses it: every chunk starts from the watermark in the database, not from the signal).
+ * never loses it: every plan starts from the watermark in the database, not from the signal).
+ *
+ * Chunks are planned ahead (`planTransformChunks`) and up to `parallelism` of them run at once
+ * (`runTransformChunk`): their SQL runs side by side, their commits stay in log order (see
+ * activities/transform/chunks.ts), so the derived table always holds a prefix of the log.
+ * Runs recorded before planned chunks (no `planned-chunks` patch marker) replay the one-at-a-time loop.
  */
 import {
   allHandlersFinished,
   condition,
   continueAsNew,
   defineQuery,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CpuActivities } from '../activities';
+import type { ChunkPlan, CpuActivities, RunChunkResult } from '../activities';
 import { dataLandedSignal } from './events';
 import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from './searchAttributes';
 
@@ -31,6 +37,10 @@ const TRANSFORM_CHUNK = {
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 } as const;
 export const DEFAULT_CHUNK_ROWS = 50_000;
+/** Chunks in flight at once: two keep PostgreSQL busy while the other waits on Temporal and commits. */
+export const DEFAULT_PARALLELISM = 2;
+/** Patch id of planned, parallel chunks (shared/DESIGN.md, determinism 1). */
+export const PLANNED_CHUNKS_PATCH = 'planned-chunks';
 const DEFAULT_IDLE_SECONDS = 60;
 /** Continue-as-new well before the 10,000-event target (shared/DESIGN.md principle 5). */
 const MAX_HISTORY_EVENTS = 4_000;
@@ -39,6 +49,8 @@ export interface TransformInput {
   transform: string;
   /** Log rows per source per chunk (default 50,000). */
   chunkRows?: number;
+  /** Chunks running at once (default 2); 1 runs them one after the other. */
+  parallelism?: number;
   /** Catch up from the watermark at least this often without a signal (default 60). */
   idleSeconds?: number;
   /** Continue-as-new once the history has this many events (default 4,000). */
@@ -64,6 +76,10 @@ export interface TransformStatus extends TransformTotals {
   watermark: string | null;
   /** End of the latest dataLanded range seen. */
   lastLandedSeq: string | null;
+  /** Chunks running now. */
+  chunksInFlight: number;
+  /** Chunks rolled back as `deferred` in this run (planned again). */
+  deferred: number;
 }
 
 export const statusQuery = defineQuery<TransformStatus>('status');
@@ -75,12 +91,9 @@ export const statusQuery = defineQuery<TransformStatus>('status');
  */
 export async function transform(input: TransformInput): Promise<never> {
   await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('transform', input);
-  const { processTransformChunk } = proxyLocalActivities<CpuActivities>(TRANSFORM_CHUNK);
-  const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
-  const idleMs = (input.idleSeconds ?? DEFAULT_IDLE_SECONDS) * 1000;
   const totals: TransformTotals = { chunks: 0, rowsRead: 0, rowsWritten: 0, signals: 0, runs: 0, ...input.totals };
   totals.runs += 1;
-  const status: TransformStatus = { ...totals, transform: input.transform, state: 'starting', version: null, watermark: null, lastLandedSeq: null };
+  const status: TransformStatus = { ...totals, transform: input.transform, state: 'starting', version: null, watermark: null, lastLandedSeq: null, chunksInFlight: 0, deferred: 0 };
   let woken = false;
   setHandler(dataLandedSignal, (e) => {
     woken = true;
@@ -94,6 +107,101 @@ export async function transform(input: TransformInput): Promise<never> {
     { key: SluiceStatus, value: 'running' },
   ]);
 
+  const ctx: LoopContext = {
+    input,
+    status,
+    setVersion(version) {
+      if (status.version === version) return;
+      status.version = version;
+      upsertSearchAttributes([{ key: SluiceDataset, value: `${input.transform}__${version}` }]);
+    },
+    async idle() {
+      status.state = 'idle';
+      await condition(() => woken, (input.idleSeconds ?? DEFAULT_IDLE_SECONDS) * 1000);
+      woken = false;
+    },
+    historyIsLong() {
+      const info = workflowInfo();
+      return info.continueAsNewSuggested || info.historyLength > (input.historyLimit ?? MAX_HISTORY_EVENTS);
+    },
+    async continueAsNewIfLong() {
+      if (!this.historyIsLong()) return;
+      await condition(allHandlersFinished);
+      const { chunks, rowsRead, rowsWritten, signals, runs } = status;
+      await continueAsNew<typeof transform>({ ...input, totals: { chunks, rowsRead, rowsWritten, signals, runs } });
+    },
+  };
+  if (patched(PLANNED_CHUNKS_PATCH)) return plannedChunks(ctx);
+  return oneChunkAtATime(ctx);
+}
+
+interface LoopContext {
+  input: TransformInput;
+  status: TransformStatus;
+  setVersion(version: string): void;
+  idle(): Promise<void>;
+  historyIsLong(): boolean;
+  /** Continues as new (carrying the totals) when the history is long; only between chunks. */
+  continueAsNewIfLong(): Promise<void>;
+}
+
+/**
+ * Keeps up to `parallelism` planned chunks in flight and takes their results in log order. A
+ * `deferred` chunk (its turn never came) drops the rest of the plan: the chunks in flight are
+ * awaited and planning starts again from the watermark in the database.
+ */
+async function plannedChunks(ctx: LoopContext): Promise<never> {
+  const { input, status, setVersion } = ctx;
+  const { planTransformChunks, runTransformChunk } = proxyLocalActivities<CpuActivities>(TRANSFORM_CHUNK);
+  const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
+  const parallelism = input.parallelism ?? DEFAULT_PARALLELISM;
+  const inFlight: Promise<RunChunkResult>[] = [];
+  let plannedTo: { version: number; toSeq: string } | null = null;
+  let replan = false;
+  for (;;) {
+    status.state = 'processing';
+    let nothingNew = false;
+    // A long history stops planning: what is in flight finishes, then the run continues as new.
+    if (!replan && inFlight.length < parallelism && !ctx.historyIsLong()) {
+      const plan: ChunkPlan = await planTransformChunks({ transform: input.transform, maxRows: chunkRows, count: parallelism - inFlight.length, after: plannedTo });
+      setVersion(`v${plan.version}`);
+      if (plannedTo === null || plannedTo.version !== plan.version) status.watermark = plan.watermark;
+      for (const c of plan.chunks) {
+        const run = runTransformChunk({ transform: input.transform, version: plan.version, ...c });
+        run.catch(() => undefined); // awaited below, in order; this only marks a later failure as handled meanwhile
+        inFlight.push(run);
+        plannedTo = { version: plan.version, toSeq: c.toSeq };
+      }
+      nothingNew = plan.chunks.length === 0;
+    }
+    status.chunksInFlight = inFlight.length;
+    const next = inFlight.shift();
+    if (next === undefined) {
+      replan = false;
+      plannedTo = null;
+      if (nothingNew) await ctx.idle();
+      await ctx.continueAsNewIfLong();
+      continue;
+    }
+    const r = await next;
+    status.chunksInFlight = inFlight.length;
+    if (r.outcome === 'deferred') {
+      status.deferred += 1;
+      replan = true; // drain what is in flight (each is committed, replayed or deferred), then plan again
+      continue;
+    }
+    status.chunks += 1;
+    status.rowsRead += r.rowsRead;
+    status.rowsWritten += r.rowsWritten;
+    status.watermark = r.toSeq;
+  }
+}
+
+/** The loop of runs recorded before planned chunks: one `processTransformChunk` at a time. */
+async function oneChunkAtATime(ctx: LoopContext): Promise<never> {
+  const { input, status, setVersion } = ctx;
+  const { processTransformChunk } = proxyLocalActivities<CpuActivities>(TRANSFORM_CHUNK);
+  const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
   for (;;) {
     status.state = 'processing';
     const r = await processTransformChunk({ transform: input.transform, maxRows: chunkRows });
@@ -101,20 +209,8 @@ export async function transform(input: TransformInput): Promise<never> {
     status.rowsRead += r.rowsRead;
     status.rowsWritten += r.rowsWritten;
     status.watermark = r.toSeq;
-    if (status.version !== r.version) {
-      status.version = r.version;
-      upsertSearchAttributes([{ key: SluiceDataset, value: `${input.transform}__${r.version}` }]);
-    }
-    if (r.caughtUp) {
-      status.state = 'idle';
-      await condition(() => woken, idleMs);
-      woken = false;
-    }
-    const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > (input.historyLimit ?? MAX_HISTORY_EVENTS)) {
-      await condition(allHandlersFinished);
-      const { chunks, rowsRead, rowsWritten, signals, runs } = status;
-      await continueAsNew<typeof transform>({ ...input, totals: { chunks, rowsRead, rowsWritten, signals, runs } });
-    }
+    setVersion(r.version);
+    if (r.caughtUp) await ctx.idle();
+    await ctx.continueAsNewIfLong();
   }
 }

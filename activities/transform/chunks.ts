@@ -1,14 +1,22 @@
 /**
  * Running a transform over one chunk of the log, in one transaction each:
- * - incremental: rows of (watermark, upper] go into `<name>__v<N>` and the watermark moves to
- *   `upper`, with the watermark rows locked first (a retry or a second worker sees the new
- *   watermark and goes on from there: nothing lost, nothing twice);
+ * - planned incremental (the `transform` workflow): the workflow plans chunk ranges ahead of the
+ *   watermark ({@link planIncrementalChunks}) and runs a few at once ({@link runPlannedChunk}).
+ *   Their INSERTs run in parallel; their commits are ordered: a chunk commits only when the
+ *   watermark stands right before it, moving it to its end in the same transaction, so the
+ *   derived table only ever holds a prefix of the log and the watermark says where it ends.
+ *   A retried chunk whose range is already under the watermark writes nothing (nothing twice);
+ *   a chunk whose turn does not come rolls back and is planned again (nothing lost);
+ * - incremental, one at a time (histories from before planned chunks): rows of (watermark, upper]
+ *   go into `<name>__v<N>` and the watermark moves to `upper`, with the watermark rows locked
+ *   first (a retry or a second worker sees the new watermark and goes on from there);
  * - build (backfill): rows of [from, upper] go into the build table together with a marker row in
  *   sluice.transform_build_chunks keyed by (build, from): a retried chunk finds its marker.
  */
 import type { Pool, PoolClient } from 'pg';
 import { buildTable, derivedTable } from './sqlText';
-import { liveVersion, loadTransform, sqlFailure, type TransformDefinition } from './registry';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { liveVersion, loadLiveTransform, loadTransform, sqlFailure, type TransformDefinition } from './registry';
 
 /**
  * The highest `seq` below which the log can no longer change. Identity values are handed out
@@ -141,6 +149,183 @@ export async function processIncrementalChunk(pool: Pool, transform: string, max
   });
 }
 
+export interface PlanChunksInput {
+  transform: string;
+  /** Log rows per source per chunk. */
+  maxRows: number;
+  /** How many chunks to plan at most. */
+  count: number;
+  /**
+   * The end of the chunks the caller already has in flight for `version` (decimal string): planning
+   * goes on after it instead of after the watermark. Ignored when the live version is another one.
+   */
+  after?: { version: number; toSeq: string } | null;
+}
+
+export interface PlannedChunk {
+  fromSeq: string;
+  toSeq: string;
+  /** Log rows of the transform's sources in the range. */
+  rowsRead: number;
+}
+
+export interface ChunkPlan {
+  transform: string;
+  /** Live version the chunks are for. */
+  version: number;
+  /** The version's watermark when planned (decimal string). */
+  watermark: string;
+  /** End of the committed log when planned: no chunk reaches past it. */
+  horizon: string;
+  /** Consecutive ranges after the watermark (or after `after`), at most `count`; empty when there is nothing new. */
+  chunks: PlannedChunk[];
+}
+
+/** The lowest watermark over the version's sources (they move together); `lock` locks the rows first. */
+async function readWatermark(client: PoolClient, transform: string, version: number, lock: boolean): Promise<bigint> {
+  const r = await client.query<{ last_seq: string }>(
+    `SELECT last_seq::text AS last_seq FROM sluice.watermarks WHERE name = $1 AND version = $2 ORDER BY source${lock ? ' FOR UPDATE' : ''}`,
+    [transform, version],
+  );
+  if (r.rows.length === 0) throw new Error(`transform ${transform} v${version} has no watermark rows`);
+  return r.rows.reduce((m, row) => (BigInt(row.last_seq) < m ? BigInt(row.last_seq) : m), BigInt(r.rows[0]?.last_seq ?? '0'));
+}
+
+/**
+ * Plans up to `count` consecutive chunks of the live version after its watermark (or after the
+ * chunks in flight), each of at most `maxRows` rows per source, never past the commit horizon.
+ * Reads only: the ranges are final because the log below the horizon never changes.
+ */
+export async function planIncrementalChunks(pool: Pool, input: PlanChunksInput): Promise<ChunkPlan> {
+  const def = await loadLiveTransform(pool, input.transform);
+  const horizon = await commitHorizon(pool);
+  const client = await pool.connect();
+  try {
+    const watermark = await readWatermark(client, def.name, def.version, false);
+    const after = input.after && input.after.version === def.version ? BigInt(input.after.toSeq) : watermark;
+    let from = (after > watermark ? after : watermark) + 1n;
+    const chunks: PlannedChunk[] = [];
+    while (chunks.length < input.count && from <= horizon) {
+      const { upper, rowsRead } = await chunkBounds(client, def.sources, from, horizon, input.maxRows);
+      chunks.push({ fromSeq: from.toString(), toSeq: upper.toString(), rowsRead });
+      from = upper + 1n;
+    }
+    return { transform: def.name, version: def.version, watermark: watermark.toString(), horizon: horizon.toString(), chunks };
+  } finally {
+    client.release();
+  }
+}
+
+export interface RunChunkInput extends PlannedChunk {
+  transform: string;
+  version: number;
+  /** Recorded with the chunk (sluice.transform_chunks). */
+  workflowId?: string;
+}
+
+export interface RunChunkResult {
+  transform: string;
+  /** "v<N>" (a string: it is not a count). */
+  version: string;
+  fromSeq: string;
+  toSeq: string;
+  rowsRead: number;
+  rowsWritten: number;
+  /**
+   * committed: written now; replayed: an earlier attempt had committed it (its counts are
+   * returned, nothing was written now); deferred: the watermark never came to stand right before
+   * the chunk (the chunk before it failed, or a backfill moved the watermark): rolled back, plan again.
+   */
+  outcome: 'committed' | 'replayed' | 'deferred';
+  /** The watermark when the chunk finished (decimal string). */
+  watermark: string;
+  runEventDetails: { version: string; fromSeq: string; toSeq: string; outcome: string };
+}
+
+/** How long a chunk whose INSERT is done waits for the watermark to reach it while nobody holds the turn. */
+const TURN_WAIT_MS = 15_000;
+/** How long it waits on the lock of a chunk before it that is committing (that chunk's whole INSERT, at worst). */
+const TURN_LOCK_TIMEOUT = '4min';
+
+class ChunkOutcome extends Error {
+  constructor(readonly outcome: 'replayed' | 'deferred', readonly watermark: bigint) {
+    super(outcome);
+  }
+}
+
+/**
+ * Runs one planned chunk (see the module comment). A chunk that is next in line locks the
+ * watermark before its INSERT; a later chunk runs its INSERT first and then waits for its turn
+ * on that lock, so chunks run side by side and commit in log order.
+ */
+export async function runPlannedChunk(
+  pool: Pool,
+  input: RunChunkInput,
+  signal?: AbortSignal,
+  options: { turnWaitMs?: number } = {},
+): Promise<RunChunkResult> {
+  const from = BigInt(input.fromSeq);
+  const to = BigInt(input.toSeq);
+  const base = { transform: input.transform, version: `v${input.version}`, fromSeq: input.fromSeq, toSeq: input.toSeq, rowsRead: input.rowsRead };
+  const result = (outcome: RunChunkResult['outcome'], rowsWritten: number, watermark: bigint): RunChunkResult => ({
+    ...base,
+    rowsWritten,
+    outcome,
+    watermark: watermark.toString(),
+    runEventDetails: { version: base.version, fromSeq: input.fromSeq, toSeq: input.toSeq, outcome },
+  });
+  /** Where the locked watermark stands relative to this chunk: go on, or stop with an outcome. */
+  const judge = (wm: bigint): 'turn' | 'wait' => {
+    if (wm >= to) throw new ChunkOutcome('replayed', wm);
+    if (wm === from - 1n) return 'turn';
+    if (wm > from - 1n) throw new ChunkOutcome('deferred', wm); // inside the range: the plan is stale
+    return 'wait';
+  };
+  const def = await loadTransform(pool, input.transform, input.version);
+  try {
+    return await inTransaction(pool, async (client) => {
+      await client.query(`SET LOCAL lock_timeout = '${TURN_LOCK_TIMEOUT}'`);
+      // Next in line: take the turn now (a later chunk then waits on this lock, not by polling).
+      let ready = judge(await readWatermark(client, input.transform, input.version, false)) === 'turn';
+      if (ready) {
+        const locked = await readWatermark(client, input.transform, input.version, true);
+        if (judge(locked) !== 'turn') throw new ChunkOutcome('deferred', locked); // moved back meanwhile (a backfill switch)
+      }
+      const rowsWritten = await insertRange(client, def, derivedTable(input.transform, input.version), from, to);
+      const deadline = Date.now() + (options.turnWaitMs ?? TURN_WAIT_MS);
+      while (!ready) {
+        // Blocks while a chunk before this one holds the turn; a rolled-back savepoint lets the lock go again.
+        await client.query('SAVEPOINT turn');
+        if (judge(await readWatermark(client, input.transform, input.version, true)) === 'turn') {
+          ready = true;
+          break;
+        }
+        await client.query('ROLLBACK TO SAVEPOINT turn');
+        if (Date.now() > deadline || signal?.aborted) throw new ChunkOutcome('deferred', from - 1n);
+        await sleep(50, undefined, { signal }).catch(() => undefined);
+      }
+      await client.query(
+        'INSERT INTO sluice.transform_chunks (name, version, from_seq, to_seq, rows_read, rows_written, workflow_id) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        [input.transform, input.version, input.fromSeq, input.toSeq, input.rowsRead, rowsWritten, input.workflowId ?? null],
+      );
+      await client.query(
+        'UPDATE sluice.watermarks SET last_seq = $3, updated_at = now() WHERE name = $1 AND version = $2',
+        [input.transform, input.version, input.toSeq],
+      );
+      return result('committed', rowsWritten, to);
+    });
+  } catch (err) {
+    if (!(err instanceof ChunkOutcome)) throw err;
+    if (err.outcome === 'deferred') return result('deferred', 0, err.watermark);
+    // Replayed: the counts of the attempt that committed this range (the latest one, after a backfill moved the watermark back).
+    const prior = await pool.query<{ rows_written: string }>(
+      'SELECT rows_written::text FROM sluice.transform_chunks WHERE name = $1 AND version = $2 AND from_seq = $3 AND to_seq = $4 ORDER BY id DESC LIMIT 1',
+      [input.transform, input.version, input.fromSeq, input.toSeq],
+    );
+    return result('replayed', Number(prior.rows[0]?.rows_written ?? 0), err.watermark);
+  }
+}
+
 export interface BuildChunkInput {
   buildId: string;
   transform: string;
@@ -160,6 +345,8 @@ export interface BuildChunkResult {
   /** 1 when this chunk had been written by an earlier attempt (nothing was written now). */
   replayed: number;
   done: boolean;
+  /** The log range this chunk covered, for its run event. */
+  runEventDetails: { buildId: string; fromSeq: string; toSeq: string };
 }
 
 /** One chunk of a backfill into its build table (see the module comment). */
@@ -174,7 +361,10 @@ export async function processBuildChunk(pool: Pool, input: BuildChunkInput): Pro
     );
     const done = marker.rows[0];
     if (done) {
-      return { fromSeq: input.fromSeq, chunkToSeq: done.to_seq, rowsRead: Number(done.rows_read), rowsWritten: Number(done.rows_written), replayed: 1, done: BigInt(done.to_seq) >= to };
+      return {
+        fromSeq: input.fromSeq, chunkToSeq: done.to_seq, rowsRead: Number(done.rows_read), rowsWritten: Number(done.rows_written), replayed: 1, done: BigInt(done.to_seq) >= to,
+        runEventDetails: { buildId: input.buildId, fromSeq: input.fromSeq, toSeq: done.to_seq },
+      };
     }
     const { upper, rowsRead } = await chunkBounds(client, def.sources, from, to, input.maxRows);
     const rowsWritten = await insertRange(client, def, buildTable(input.buildId), from, upper);
@@ -184,6 +374,9 @@ export async function processBuildChunk(pool: Pool, input: BuildChunkInput): Pro
       'INSERT INTO sluice.transform_build_chunks (build_id, from_seq, to_seq, rows_read, rows_written) VALUES ($1, $2, $3, $4, $5)',
       [input.buildId, from.toString(), upper.toString(), rowsRead, rowsWritten],
     );
-    return { fromSeq: input.fromSeq, chunkToSeq: upper.toString(), rowsRead, rowsWritten, replayed: 0, done: upper >= to };
+    return {
+      fromSeq: input.fromSeq, chunkToSeq: upper.toString(), rowsRead, rowsWritten, replayed: 0, done: upper >= to,
+      runEventDetails: { buildId: input.buildId, fromSeq: input.fromSeq, toSeq: upper.toString() },
+    };
   });
 }

@@ -5,7 +5,20 @@
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { discardBuild, finishBackfill, prepareBackfill, type FinishBackfillInput, type FinishBackfillResult, type PrepareBackfillInput, type PreparedBackfill } from './backfill';
-import { processBuildChunk, processIncrementalChunk, type BuildChunkInput, type BuildChunkResult, type TransformChunkResult } from './chunks';
+import {
+  planIncrementalChunks,
+  processBuildChunk,
+  processIncrementalChunk,
+  runPlannedChunk,
+  type BuildChunkInput,
+  type BuildChunkResult,
+  type ChunkPlan,
+  type PlanChunksInput,
+  type PlannedChunk,
+  type RunChunkInput,
+  type RunChunkResult,
+  type TransformChunkResult,
+} from './chunks';
 import { registerTransformVersion, type RegisterTransformInput, type RegisterTransformResult } from './registry';
 
 /** How often a running transform activity heartbeats (its heartbeatTimeout is a few times this). */
@@ -37,10 +50,30 @@ export function createTransformActivities(deps: { pool: Pool }) {
     },
 
     /**
-     * Runs the live version of a transform over the next chunk of the log after its watermark
-     * (at most `maxRows` rows per source) and advances the watermark in the same transaction.
-     * Idempotent. Runs as a local activity (workflows/transform.ts): short, no heartbeat. Throws
-     * SLUICE_UNKNOWN_TRANSFORM; SLUICE_INVALID_TRANSFORM when the SQL fails on data.
+     * Plans the next chunks of the live version after its watermark (or after the chunks in
+     * flight): consecutive ranges of at most `maxRows` rows per source, up to the commit horizon.
+     * Reads only. Local activity. Throws SLUICE_UNKNOWN_TRANSFORM.
+     */
+    async planTransformChunks(input: PlanChunksInput): Promise<ChunkPlan> {
+      return planIncrementalChunks(deps.pool, input);
+    },
+
+    /**
+     * Runs one planned chunk: its rows and the watermark in one transaction, committed in log
+     * order (chunks run side by side, each commits when the watermark stands right before it).
+     * Idempotent: a range already under the watermark is `replayed`; a chunk whose turn does not
+     * come is rolled back as `deferred`. Local activity. Throws SLUICE_INVALID_TRANSFORM when the SQL fails on data.
+     */
+    async runTransformChunk(input: RunChunkInput): Promise<RunChunkResult> {
+      const ctx = Context.current();
+      return runPlannedChunk(deps.pool, { ...input, workflowId: input.workflowId ?? ctx.info.workflowExecution?.workflowId }, ctx.cancellationSignal);
+    },
+
+    /**
+     * One-at-a-time incremental chunk, for `transform` histories recorded before planned chunks
+     * (workflows/transform.ts keeps them replaying): the next chunk after the watermark (at most
+     * `maxRows` rows per source), rows and watermark in one transaction. Idempotent. Local activity.
+     * Throws SLUICE_UNKNOWN_TRANSFORM; SLUICE_INVALID_TRANSFORM when the SQL fails on data.
      */
     async processTransformChunk(input: { transform: string; maxRows: number }): Promise<TransformChunkResult> {
       return processIncrementalChunk(deps.pool, input.transform, input.maxRows);
@@ -72,5 +105,5 @@ export function createTransformActivities(deps: { pool: Pool }) {
 }
 
 export type TransformActivities = ReturnType<typeof createTransformActivities>;
-export type { TransformChunkResult, BuildChunkResult, PreparedBackfill, FinishBackfillResult, RegisterTransformInput, RegisterTransformResult };
+export type { TransformChunkResult, ChunkPlan, PlannedChunk, RunChunkResult, BuildChunkResult, PreparedBackfill, FinishBackfillResult, RegisterTransformInput, RegisterTransformResult };
 export { contentHash, type ContentHash } from './contentHash';

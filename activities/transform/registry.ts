@@ -219,6 +219,22 @@ export async function loadTransform(db: Pool | PoolClient, name: string, version
   return { name, version: row.version, sources: row.sources, sql: row.sql };
 }
 
+/**
+ * The live version's definition in one query (the view's version, or the latest registered one
+ * when no version was made live yet); SLUICE_UNKNOWN_TRANSFORM when the transform was never registered.
+ */
+export async function loadLiveTransform(db: Pool | PoolClient, name: string): Promise<TransformDefinition> {
+  const r = await db.query<{ version: number; sources: string[]; sql: string }>(
+    `SELECT t.version, t.sources, t.sql
+     FROM sluice.transforms t JOIN sluice.transform_live l ON l.name = t.name AND l.version = t.version
+     WHERE t.name = $1`,
+    [name],
+  );
+  const row = r.rows[0];
+  if (!row) return loadTransform(db, name); // no live pointer yet: the latest version (throws when unknown)
+  return { name, version: row.version, sources: row.sources, sql: row.sql };
+}
+
 /** The version the view points at; SLUICE_UNKNOWN_TRANSFORM when the transform was never registered. */
 export async function liveVersion(db: Pool | PoolClient, name: string): Promise<number> {
   const r = await db.query<{ version: number }>('SELECT version FROM sluice.transform_live WHERE name = $1', [name]);

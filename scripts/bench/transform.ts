@@ -1,9 +1,10 @@
 /**
  * Transform benchmarks (`npm run bench -- transform [--scale 0.05]`), in a database of their own:
  *  - transform_vs_sql: rows/s of the incremental `transform` workflow (chunks of 50,000 log rows,
- *    one activity each, watermark advanced per chunk) ÷ rows/s of the same SQL run directly as one
- *    INSERT ... SELECT into an identical table; 1,000,000 events of 20 fields × scale. The direct
- *    run is timed before and after the workflow and averaged (this machine is noisy).
+ *    one activity each, watermark advanced per chunk, default parallelism) ÷ rows/s of the same SQL
+ *    run directly as one INSERT ... SELECT into an identical table; 1,000,000 events of 20 fields ×
+ *    scale. transform_serial_vs_sql: the same with one chunk at a time. The direct run is timed
+ *    before and after the workflows and averaged (this machine is noisy); a CHECKPOINT precedes each.
  *  - replay_rows_per_s: full rebuild by the `backfill` workflow of a 10,000,000-event log × scale
  *    (child workflows, hash, switch), with the number of workflow histories it made and the
  *    largest history length, both read back from Temporal.
@@ -18,6 +19,7 @@ import { migrate } from '../../db/migrate';
 import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';
 import type { BackfillResult } from '../../workflows';
 import { dataLandedSignal, transformWorkflowId } from '../../workflows/events';
+import { DEFAULT_PARALLELISM } from '../../workflows/transform';
 import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
 
 const SOURCE = 'bench_orders';
@@ -138,6 +140,7 @@ async function directInsert(pool: Pool, name: string, table: string, maxSeq: str
   const target = `${quoteIdent(DERIVED_SCHEMA)}.${quoteIdent(table)}`;
   await pool.query(`DROP TABLE IF EXISTS ${target}`);
   await pool.query(`CREATE TABLE ${target} (LIKE ${derivedTable(name, 1)} INCLUDING DEFAULTS INCLUDING INDEXES)`);
+  await pool.query('CHECKPOINT'); // each contender starts with no dirty pages of the one before
   const [r, seconds] = await timed(() => pool.query(`INSERT INTO ${target} SELECT * FROM (${TRANSFORM_SQL}) q`, ['1', maxSeq]));
   await pool.query(`DROP TABLE ${target}`);
   return [r.rowCount ?? 0, seconds];
@@ -147,54 +150,101 @@ async function watermarkOf(pool: Pool, name: string): Promise<string> {
   return (await pool.query<{ s: string }>('SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = $1 AND version = 1', [name])).rows[0]?.s ?? '0';
 }
 
-/** transform_vs_sql (see the module comment). */
+interface WorkflowRun {
+  rows: number;
+  seconds: number;
+  chunks: number;
+  deferred: number;
+  /** Time inside chunk activities, summed (more than `seconds` when chunks overlap). */
+  inActivities: number;
+  /** From the start to the first chunk (workflow start, input check, plan). */
+  toFirstChunk: number;
+}
+
+/** The incremental `transform` workflow of a fresh transform over the whole log, from the start until the watermark reaches `maxSeq`. */
+async function transformWorkflow(h: Harness, name: string, maxSeq: string, parallelism: number): Promise<WorkflowRun> {
+  await register(h.db.pool, name);
+  await h.db.pool.query('CHECKPOINT');
+  const t0 = (await h.db.pool.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]?.t as Date;
+  const [, seconds] = await timed(async () => {
+    await h.client.workflow.signalWithStart('transform', {
+      taskQueue: h.taskQueue,
+      workflowId: transformWorkflowId(name),
+      args: [{ transform: name, chunkRows: CHUNK_ROWS, parallelism }],
+      signal: dataLandedSignal,
+      signalArgs: [{ source: SOURCE, fromSeq: '1', toSeq: maxSeq, batchId: 'bench-load' }],
+    });
+    while ((await watermarkOf(h.db.pool, name)) !== maxSeq) await new Promise((r) => setTimeout(r, 20));
+  });
+  await h.client.workflow.getHandle(transformWorkflowId(name)).terminate('benchmark done');
+  const rows = Number((await h.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable(name, 1)}`)).rows[0]?.n);
+  const ev = (await h.db.pool.query<{ chunks: string; deferred: string; ms: string; first: Date }>(
+    `SELECT count(*) FILTER (WHERE status = 'completed' AND details->>'outcome' = 'committed')::text AS chunks,
+            count(*) FILTER (WHERE status = 'completed' AND details->>'outcome' = 'deferred')::text AS deferred,
+            coalesce(sum(duration_ms) FILTER (WHERE status = 'completed'), 0)::text AS ms,
+            min(occurred_at) FILTER (WHERE status = 'started') AS first
+     FROM sluice.run_events WHERE step = 'runTransformChunk' AND workflow_id = $1`,
+    [transformWorkflowId(name)],
+  )).rows[0];
+  return {
+    rows,
+    seconds,
+    chunks: Number(ev?.chunks ?? 0),
+    deferred: Number(ev?.deferred ?? 0),
+    inActivities: Number(ev?.ms ?? 0) / 1000,
+    toFirstChunk: ev?.first ? (ev.first.getTime() - t0.getTime()) / 1000 : Number.NaN,
+  };
+}
+
+const CHUNK_ROWS = 50_000;
+/** The workflow's default (workflows/transform.ts DEFAULT_PARALLELISM). */
+const PARALLELISM = DEFAULT_PARALLELISM;
+
+/**
+ * transform_vs_sql (see the module comment): direct, workflow with the default parallelism,
+ * workflow one chunk at a time, direct again; the ratios use the mean of the two direct runs.
+ */
 export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<BenchResult, 'suite'>> {
   const events = Math.max(10_000, Math.round(1_000_000 * ctx.scale));
   const h = await startHarness(ctx);
   try {
     await loadLog(h.db.pool, events, ctx.log);
-    const name = 'bench_orders_inc';
-    await register(h.db.pool, name);
     const maxSeq = String(events);
-    await h.db.pool.query('SELECT count(*) FROM sluice.raw_events'); // warm the cache for both contenders
-    const [directRows1, direct1] = await directInsert(h.db.pool, name, 'direct_a', maxSeq);
+    await register(h.db.pool, 'bench_orders_direct'); // the table definition the direct runs copy
+    await h.db.pool.query('SELECT count(*) FROM sluice.raw_events'); // warm the cache for every contender
+    const [directRows1, direct1] = await directInsert(h.db.pool, 'bench_orders_direct', 'direct_a', maxSeq);
     ctx.log(`direct INSERT ... SELECT: ${directRows1} rows in ${direct1.toFixed(2)} s`);
-
-    const [, workflowSeconds] = await timed(async () => {
-      await h.client.workflow.signalWithStart('transform', {
-        taskQueue: h.taskQueue,
-        workflowId: transformWorkflowId(name),
-        args: [{ transform: name, chunkRows: 50_000 }],
-        signal: dataLandedSignal,
-        signalArgs: [{ source: SOURCE, fromSeq: '1', toSeq: maxSeq, batchId: 'bench-load' }],
-      });
-      while ((await watermarkOf(h.db.pool, name)) !== maxSeq) await new Promise((r) => setTimeout(r, 50));
-    });
-    const rows = Number((await h.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable(name, 1)}`)).rows[0]?.n);
-    const chunks = Number((await h.db.pool.query<{ n: string }>(
-      "SELECT count(*)::text AS n FROM sluice.run_events WHERE step = 'processTransformChunk' AND status = 'completed' AND (counts->>'rowsRead')::int > 0",
-    )).rows[0]?.n);
-    const inActivities = Number((await h.db.pool.query<{ ms: string }>(
-      "SELECT coalesce(sum(duration_ms), 0)::text AS ms FROM sluice.run_events WHERE step = 'processTransformChunk' AND status = 'completed'",
-    )).rows[0]?.ms) / 1000;
-    ctx.log(`transform workflow: ${rows} rows in ${workflowSeconds.toFixed(2)} s (${chunks} chunks, ${inActivities.toFixed(2)} s inside chunk activities)`);
-    await h.client.workflow.getHandle(transformWorkflowId(name)).terminate('benchmark done');
-
-    const [directRows2, direct2] = await directInsert(h.db.pool, name, 'direct_b', maxSeq);
+    const runs: Record<string, WorkflowRun> = {};
+    for (const [label, parallelism] of [['parallel', PARALLELISM], ['serial', 1]] as const) {
+      const r = await transformWorkflow(h, `bench_orders_${label}`, maxSeq, parallelism);
+      runs[label] = r;
+      ctx.log(`transform workflow (parallelism ${parallelism}): ${r.rows} rows in ${r.seconds.toFixed(2)} s ` +
+        `(${r.chunks} chunks, ${r.deferred} deferred, ${r.inActivities.toFixed(2)} s inside chunk activities, first chunk after ${r.toFirstChunk.toFixed(3)} s)`);
+      if (r.rows !== directRows1) throw new Error(`row counts differ: workflow (parallelism ${parallelism}) ${r.rows}, direct ${directRows1}`);
+    }
+    const [directRows2, direct2] = await directInsert(h.db.pool, 'bench_orders_direct', 'direct_b', maxSeq);
     ctx.log(`direct INSERT ... SELECT again: ${directRows2} rows in ${direct2.toFixed(2)} s`);
-    if (rows !== directRows1 || rows !== directRows2) throw new Error(`row counts differ: workflow ${rows}, direct ${directRows1}/${directRows2}`);
-    const directRate = rows / ((direct1 + direct2) / 2);
-    const workflowRate = rows / workflowSeconds;
+    if (directRows2 !== directRows1) throw new Error(`row counts differ: direct ${directRows1}/${directRows2}`);
+    const parallel = runs.parallel as WorkflowRun;
+    const serial = runs.serial as WorkflowRun;
+    const directRate = directRows1 / ((direct1 + direct2) / 2);
     return {
       metrics: {
-        transform_workflow_rows_per_s: { value: workflowRate, unit: 'rows/s' },
+        transform_workflow_rows_per_s: { value: parallel.rows / parallel.seconds, unit: 'rows/s' },
+        transform_workflow_serial_rows_per_s: { value: serial.rows / serial.seconds, unit: 'rows/s' },
         transform_direct_sql_rows_per_s: { value: directRate, unit: 'rows/s' },
-        transform_workflow_s: { value: workflowSeconds, unit: 's' },
-        transform_chunks: { value: chunks, unit: 'chunks' },
-        transform_chunk_activities_s: { value: inActivities, unit: 's' },
+        transform_workflow_s: { value: parallel.seconds, unit: 's' },
+        transform_workflow_serial_s: { value: serial.seconds, unit: 's' },
+        transform_chunks: { value: parallel.chunks, unit: 'chunks' },
+        transform_deferred_chunks: { value: parallel.deferred + serial.deferred, unit: 'chunks' },
+        transform_chunk_activities_s: { value: parallel.inActivities, unit: 's' },
+        transform_to_first_chunk_s: { value: parallel.toFirstChunk, unit: 's' },
       },
-      ratios: { transform_vs_sql: workflowRate / directRate },
-      notes: { events, rows, chunkRows: 50_000, directSeconds: [direct1, direct2] },
+      ratios: {
+        transform_vs_sql: parallel.rows / parallel.seconds / directRate,
+        transform_serial_vs_sql: serial.rows / serial.seconds / directRate,
+      },
+      notes: { events, rows: directRows1, chunkRows: CHUNK_ROWS, parallelism: PARALLELISM, directSeconds: [direct1, direct2] },
     };
   } finally {
     await h.close();

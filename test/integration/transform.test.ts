@@ -164,7 +164,7 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
     expect(Math.max(...lengths)).toBeLessThan(100);
 
     const events = await stack.db.pool.query<{ counts: { rowsRead: number; rowsWritten: number } }>(
-      "SELECT counts FROM sluice.run_events WHERE workflow_id = $1 AND step = 'processTransformChunk' AND status = 'completed'",
+      "SELECT counts FROM sluice.run_events WHERE workflow_id = $1 AND step = 'runTransformChunk' AND status = 'completed' AND details->>'outcome' = 'committed'",
       [transformWorkflowId('clicks')],
     );
     const reads = events.rows.map((r) => r.counts.rowsRead);

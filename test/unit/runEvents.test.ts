@@ -32,6 +32,34 @@ describe('recordRunEvents (MockActivityEnvironment)', () => {
     ]);
   });
 
+  it('records the log range a step wrote or read, and what it links under runEventDetails', async () => {
+    const acts = recordRunEvents(db.pool, {
+      async ingestBatch() {
+        return { accepted: 3, fromSeq: '11', toSeq: '13', batchId: 'b1' };
+      },
+      async emptyBatch() {
+        return { accepted: 0, fromSeq: null, toSeq: null };
+      },
+      async chunk() {
+        return { rowsWritten: 2, fromSeq: '14', toSeq: '20', runEventDetails: { version: 'v2', outcome: 'committed' } };
+      },
+      async report() {
+        return { runEventDetails: { reportUri: 'sha256:abc' } };
+      },
+    });
+    const env = new MockActivityEnvironment(info(1));
+    for (const step of ['ingestBatch', 'emptyBatch', 'chunk', 'report'] as const) await env.run(acts[step]);
+    const { rows } = await db.pool.query(
+      "SELECT step, details FROM sluice.run_events WHERE step IN ('ingestBatch', 'emptyBatch', 'chunk', 'report') AND status = 'completed' ORDER BY id",
+    );
+    expect(rows).toEqual([
+      { step: 'ingestBatch', details: { fromSeq: '11', toSeq: '13' } },
+      { step: 'emptyBatch', details: { fromSeq: null, toSeq: null } },
+      { step: 'chunk', details: { fromSeq: '14', toSeq: '20', version: 'v2', outcome: 'committed' } },
+      { step: 'report', details: { reportUri: 'sha256:abc' } },
+    ]);
+  });
+
   it('records a failure with its attempt and error, and rethrows the original error', async () => {
     class BadBatch extends Error {
       type = 'SLUICE_TEST';

@@ -1,0 +1,137 @@
+/**
+ * Fault: the worker process is SIGKILLed in the middle of incremental transform chunks (local
+ * activities: rows written, transactions not committed). A new worker finishes the transform with
+ * no lost and no duplicated rows: the same rows and content hash as the SQL run in one statement.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { contentHash } from '../../activities/transform';
+import { registerTransformVersion } from '../../activities/transform/registry';
+import { derivedTable } from '../../activities/transform/sqlText';
+import { dataLandedSignal, transformWorkflowId } from '../../workflows/events';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/workerProcess';
+import { createTestDatabase, testNamespace, testTemporalAddress, uniqueName, type TestDatabase } from '../helpers/env';
+
+const SQL = `
+  SELECT seq, payload->>'k' AS k, (payload->>'v')::numeric * 2 AS v2, md5(payload::text) AS digest
+  FROM sluice.raw_events WHERE source = 'meter' AND seq BETWEEN $1 AND $2`;
+const EVENTS = 20_000;
+const ROWS = EVENTS * 0.75;
+
+async function startWorker(dbUrl: string, queue: string): Promise<WorkerProcess> {
+  const w = startWorkerProcess('workers/cpu.ts', {
+    ...process.env,
+    DATABASE_URL: dbUrl,
+    TEMPORAL_ADDRESS: testTemporalAddress(),
+    TEMPORAL_NAMESPACE: testNamespace(),
+    SLUICE_TASK_QUEUE_CPU: queue,
+    SLUICE_TASK_QUEUE_GPU: `${queue}-gpu`,
+    SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
+  });
+  await w.ready;
+  return w;
+}
+
+describe('incremental transform survives SIGKILL of its worker mid-chunk', () => {
+  let db: TestDatabase;
+  let connection: Connection;
+  let client: Client;
+  const workers: WorkerProcess[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    connection = await Connection.connect({ address: testTemporalAddress() });
+    client = new Client({ connection, namespace: testNamespace() });
+  });
+  afterAll(async () => {
+    await client?.workflow.getHandle(transformWorkflowId('meter')).terminate('test done').catch(() => undefined);
+    for (const w of workers) {
+      if (w.child.exitCode === null && w.child.signalCode === null) {
+        w.child.kill('SIGTERM');
+        await w.exit;
+      }
+    }
+    await connection?.close();
+    await db?.drop();
+  });
+
+  it('finishes with the same rows and sha256 as the SQL in one statement, each chunk committed once', async () => {
+    await db.pool.query(
+      `INSERT INTO sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id)
+       SELECT CASE WHEN g % 4 = 0 THEN 'other' ELSE 'meter' END, 'm' || g, now(), 'meter', '1.0.0',
+              jsonb_build_object('k', 'key' || (g % 13), 'v', g * 1.5), 'b' FROM generate_series(1, $1::int) g`,
+      [EVENTS],
+    );
+    await registerTransformVersion(db.pool, { name: 'meter', version: 1, sources: ['meter'], sql: SQL });
+    // The reference: the same SQL over the whole log in one statement, hashed the same way.
+    await db.pool.query(`CREATE TABLE public.meter_reference (LIKE ${derivedTable('meter', 1)})`);
+    await db.pool.query(`INSERT INTO public.meter_reference SELECT * FROM (${SQL}) q`, ['1', String(EVENTS)]);
+    const reference = await contentHash(db.pool, 'public.meter_reference');
+    expect(reference.rows).toBe(ROWS);
+
+    const queue = uniqueName('tfault');
+    // Hold back the chunk log: a chunk writes its rows, then waits on this lock before it can commit.
+    const blocker = new PgClient({ connectionString: db.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE sluice.transform_chunks IN SHARE ROW EXCLUSIVE MODE');
+
+    const first = await startWorker(db.url, queue);
+    workers.push(first);
+    const input = { transform: 'meter', chunkRows: 2_000, parallelism: 2, idleSeconds: 1 };
+    await client.workflow.signalWithStart('transform', {
+      taskQueue: queue,
+      workflowId: transformWorkflowId('meter'),
+      args: [input],
+      signal: dataLandedSignal,
+      signalArgs: [{ source: 'meter', fromSeq: '1', toSeq: String(EVENTS), batchId: 'b' }],
+    });
+
+    // Wait until both chunks in flight are mid-transaction with their rows written: the first on
+    // our lock (its chunk-log row), the second on the first's watermark lock.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const waiting = await db.pool.query<{ log: string; turn: string }>(
+        `SELECT count(*) FILTER (WHERE query LIKE 'INSERT INTO sluice.transform_chunks%')::text AS log,
+                count(*) FILTER (WHERE query LIKE 'SELECT last_seq%FOR UPDATE')::text AS turn
+         FROM pg_stat_activity WHERE datname = $1 AND application_name = 'sluice-worker-cpu' AND wait_event_type = 'Lock'`,
+        [db.name],
+      );
+      if (Number(waiting.rows[0]?.log) >= 1 && Number(waiting.rows[0]?.turn) >= 1) break;
+      if (Date.now() > deadline) throw new Error(`chunks did not get to their commit in 30 s: ${JSON.stringify(waiting.rows[0])}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const uncommitted = await db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable('meter', 1)}`);
+    expect(uncommitted.rows[0]?.n).toBe('0');
+    first.child.kill('SIGKILL');
+    await first.exit;
+    await blocker.query('COMMIT');
+    await blocker.end();
+
+    workers.push(await startWorker(db.url, queue));
+    const watermarkDeadline = Date.now() + 90_000;
+    for (;;) {
+      const wm = await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter'");
+      if (wm.rows[0]?.s === String(EVENTS)) break;
+      if (Date.now() > watermarkDeadline) throw new Error(`the transform did not finish after the restart; watermark ${wm.rows[0]?.s}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    const table = await db.pool.query<{ c: string; d: string }>(`SELECT count(*)::text AS c, count(DISTINCT seq)::text AS d FROM ${derivedTable('meter', 1)}`);
+    expect(table.rows[0]).toEqual({ c: String(ROWS), d: String(ROWS) });
+    expect(await contentHash(db.pool, derivedTable('meter', 1))).toEqual(reference);
+    // Every range was committed once, in log order, the ranges tile the log, and the killed chunks ran again.
+    const chunks = await db.pool.query<{ from_seq: string; to_seq: string; rows_written: string }>(
+      "SELECT from_seq::text, to_seq::text, rows_written::text FROM sluice.transform_chunks WHERE name = 'meter' ORDER BY id", // commit order
+    );
+    expect(chunks.rows.reduce((sum, c) => sum + Number(c.rows_written), 0)).toBe(ROWS);
+    chunks.rows.forEach((c, i) => expect(c.from_seq).toBe(i === 0 ? '1' : String(Number(chunks.rows[i - 1]?.to_seq) + 1)));
+    expect(chunks.rows.at(-1)?.to_seq).toBe(String(EVENTS));
+    const events = await db.pool.query<{ started: string; completed: string }>(
+      `SELECT count(*) FILTER (WHERE status = 'started')::text AS started, count(*) FILTER (WHERE status = 'completed')::text AS completed
+       FROM sluice.run_events WHERE step = 'runTransformChunk' AND workflow_id = $1`,
+      [transformWorkflowId('meter')],
+    );
+    expect(Number(events.rows[0]?.started) - Number(events.rows[0]?.completed)).toBeGreaterThanOrEqual(2);
+  });
+});
