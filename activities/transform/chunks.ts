@@ -109,9 +109,10 @@ async function insertRange(client: PoolClient, def: TransformDefinition, target:
   }
 }
 
-export interface TransformChunkResult {
+/** What an incremental chunk did. */
+export interface ChunkCounts {
   transform: string;
-  /** The live version the chunk was written to, as "v<N>" (a string: it is not a count). */
+  /** The version the chunk was written to, as "v<N>" (a string: it is not a count). */
   version: string;
   /** Range processed, inclusive, as decimal strings; fromSeq > toSeq when there was nothing new. */
   fromSeq: string;
@@ -120,6 +121,9 @@ export interface TransformChunkResult {
   rowsRead: number;
   /** Rows written to the derived table. */
   rowsWritten: number;
+}
+
+export interface TransformChunkResult extends ChunkCounts {
   /** True when the watermark reached the end of the committed log. */
   caughtUp: boolean;
 }
@@ -223,14 +227,7 @@ export interface RunChunkInput extends PlannedChunk {
   workflowId?: string;
 }
 
-export interface RunChunkResult {
-  transform: string;
-  /** "v<N>" (a string: it is not a count). */
-  version: string;
-  fromSeq: string;
-  toSeq: string;
-  rowsRead: number;
-  rowsWritten: number;
+export interface RunChunkResult extends ChunkCounts {
   /**
    * committed: written now; replayed: an earlier attempt had committed it (its counts are
    * returned, nothing was written now); deferred: the watermark never came to stand right before

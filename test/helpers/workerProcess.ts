@@ -1,6 +1,7 @@
 /** A worker as users run it: a separate process on workers/<entry>.ts, configured by environment. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { testNamespace, testTemporalAddress } from './env';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -30,4 +31,32 @@ export function startWorkerProcess(entry: string, env: NodeJS.ProcessEnv): Worke
   });
   ready.catch(() => undefined); // observed by the caller; keep an early exit from being unhandled
   return { child, output: () => out, ready, exit };
+}
+
+/**
+ * workers/cpu.ts against a test database and the test namespace, polling `queue` (its GPU queue
+ * `<queue>-gpu`), with a one-second shutdown grace; resolves when it is ready.
+ */
+export async function startTestCpuWorker(databaseUrl: string, queue: string): Promise<WorkerProcess> {
+  const w = startWorkerProcess('workers/cpu.ts', {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: testTemporalAddress(),
+    TEMPORAL_NAMESPACE: testNamespace(),
+    SLUICE_TASK_QUEUE_CPU: queue,
+    SLUICE_TASK_QUEUE_GPU: `${queue}-gpu`,
+    SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
+  });
+  await w.ready;
+  return w;
+}
+
+/** SIGTERM to each worker still running, and waits for it to exit. */
+export async function stopWorkerProcesses(workers: WorkerProcess[]): Promise<void> {
+  for (const w of workers) {
+    if (w.child.exitCode === null && w.child.signalCode === null) {
+      w.child.kill('SIGTERM');
+      await w.exit;
+    }
+  }
 }

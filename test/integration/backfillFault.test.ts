@@ -6,30 +6,13 @@
 import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { contentHash } from '../../activities/transform';
-import { registerTransformVersion } from '../../activities/transform/registry';
 import { derivedTable } from '../../activities/transform/sqlText';
 import type { BackfillResult } from '../../workflows';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/workerProcess';
+import { METER_SQL, seedMeterLog } from '../helpers/meterLog';
+import { startTestCpuWorker, stopWorkerProcesses, type WorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testNamespace, testTemporalAddress, uniqueName, type TestDatabase } from '../helpers/env';
 
-const SQL = `
-  SELECT seq, payload->>'k' AS k, (payload->>'v')::numeric * 2 AS v2, md5(payload::text) AS digest
-  FROM sluice.raw_events WHERE source = 'meter' AND seq BETWEEN $1 AND $2`;
 const EVENTS = 20_000;
-
-async function startWorker(dbUrl: string, queue: string): Promise<WorkerProcess> {
-  const w = startWorkerProcess('workers/cpu.ts', {
-    ...process.env,
-    DATABASE_URL: dbUrl,
-    TEMPORAL_ADDRESS: testTemporalAddress(),
-    TEMPORAL_NAMESPACE: testNamespace(),
-    SLUICE_TASK_QUEUE_CPU: queue,
-    SLUICE_TASK_QUEUE_GPU: `${queue}-gpu`,
-    SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
-  });
-  await w.ready;
-  return w;
-}
 
 describe('backfill survives SIGKILL of its worker mid-chunk', () => {
   let db: TestDatabase;
@@ -43,26 +26,15 @@ describe('backfill survives SIGKILL of its worker mid-chunk', () => {
     client = new Client({ connection, namespace: testNamespace() });
   });
   afterAll(async () => {
-    for (const w of workers) {
-      if (w.child.exitCode === null && w.child.signalCode === null) {
-        w.child.kill('SIGTERM');
-        await w.exit;
-      }
-    }
+    await stopWorkerProcesses(workers);
     await connection?.close();
     await db?.drop();
   });
 
   it('finishes with the same rows and sha256 as a clean build', async () => {
-    await db.pool.query(
-      `INSERT INTO sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id)
-       SELECT CASE WHEN g % 4 = 0 THEN 'other' ELSE 'meter' END, 'm' || g, now(), 'meter', '1.0.0',
-              jsonb_build_object('k', 'key' || (g % 13), 'v', g * 1.5), 'b' FROM generate_series(1, $1::int) g`,
-      [EVENTS],
-    );
-    await registerTransformVersion(db.pool, { name: 'meter', version: 1, sources: ['meter'], sql: SQL });
+    await seedMeterLog(db.pool, EVENTS);
     // The clean build: the same SQL over the whole log in one statement, hashed the same way.
-    await db.pool.query(`INSERT INTO ${derivedTable('meter', 1)} SELECT * FROM (${SQL}) q`, ['1', String(EVENTS)]);
+    await db.pool.query(`INSERT INTO ${derivedTable('meter', 1)} SELECT * FROM (${METER_SQL}) q`, ['1', String(EVENTS)]);
     const clean = await contentHash(db.pool, derivedTable('meter', 1));
     expect(clean.rows).toBe(EVENTS * 0.75);
 
@@ -73,7 +45,7 @@ describe('backfill survives SIGKILL of its worker mid-chunk', () => {
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE sluice.transform_build_chunks IN SHARE ROW EXCLUSIVE MODE');
 
-    const first = await startWorker(db.url, queue);
+    const first = await startTestCpuWorker(db.url, queue);
     workers.push(first);
     const workflowId = uniqueName('backfill-fault');
     const handle = await client.workflow.start('backfill', {
@@ -103,7 +75,7 @@ describe('backfill survives SIGKILL of its worker mid-chunk', () => {
     await blocker.query('COMMIT');
     await blocker.end();
 
-    workers.push(await startWorker(db.url, queue));
+    workers.push(await startTestCpuWorker(db.url, queue));
     const result = (await handle.result()) as BackfillResult;
 
     expect(result).toMatchObject({ rows: clean.rows, sha256: clean.sha256, switched: true });
