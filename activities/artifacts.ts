@@ -15,9 +15,20 @@ export interface ArtifactRef {
   mediaType: string;
 }
 
+/** Bytes written piece by piece (larger than memory should hold), stored under their sha256 on `finish`. */
+export interface ArtifactWriter {
+  write(bytes: Uint8Array): Promise<void>;
+  /** Stores what was written (a no-op when the same bytes are stored already). */
+  finish(): Promise<ArtifactRef>;
+  /** Drops what was written. */
+  abort(): Promise<void>;
+}
+
 export interface ArtifactStore {
   /** Stores bytes under their sha256; storing the same bytes twice is a no-op. */
   put(data: Uint8Array | string, options: { mediaType: string; extension?: string }): Promise<ArtifactRef>;
+  /** Like {@link put}, for bytes that come in pieces. */
+  openWriter(options: { mediaType: string; extension?: string }): Promise<ArtifactWriter>;
   /** The bytes of an artifact; throws {@link ArtifactNotFoundError} when absent. */
   get(sha256: string): Promise<Buffer>;
   /** Size and location, or undefined when absent. */
@@ -56,21 +67,57 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async put(data: Uint8Array | string, options: { mediaType: string; extension?: string }): Promise<ArtifactRef> {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const writer = await this.openWriter(options);
+    try {
+      await writer.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    return writer.finish();
+  }
+
+  async openWriter(options: { mediaType: string; extension?: string }): Promise<ArtifactWriter> {
     const ext = options.extension ?? '';
     if (ext && !/^\.[a-z0-9]{1,10}$/.test(ext)) throw new Error(`Bad artifact extension ${JSON.stringify(ext)}`);
-    const dir = this.dirOf(sha256);
-    const file = path.join(dir, `${sha256}${ext}`);
-    const existing = await this.find(sha256);
-    if (!existing) {
-      await fs.mkdir(dir, { recursive: true });
-      const tmp = path.join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
-      await fs.writeFile(tmp, bytes);
-      await fs.rename(tmp, file);
-    }
-    const at = existing ?? file;
-    return { sha256, size: bytes.length, uri: `file://${at}`, mediaType: options.mediaType };
+    // The temporary file sits in the store (same file system), so that finishing is a rename.
+    const tmpDir = path.join(this.root, 'sha256');
+    await fs.mkdir(tmpDir, { recursive: true });
+    const tmp = path.join(tmpDir, `.tmp-${randomBytes(6).toString('hex')}`);
+    const handle = await fs.open(tmp, 'wx', 0o644);
+    const hash = createHash('sha256');
+    let size = 0;
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    };
+    return {
+      write: async (bytes) => {
+        hash.update(bytes);
+        size += bytes.length;
+        await handle.write(bytes);
+      },
+      finish: async () => {
+        await handle.sync();
+        await close();
+        const sha256 = hash.digest('hex');
+        const existing = await this.find(sha256);
+        const file = existing ?? path.join(this.dirOf(sha256), `${sha256}${ext}`);
+        if (existing) {
+          await fs.rm(tmp, { force: true });
+        } else {
+          await fs.mkdir(path.dirname(file), { recursive: true });
+          await fs.rename(tmp, file);
+        }
+        return { sha256, size, uri: `file://${file}`, mediaType: options.mediaType };
+      },
+      abort: async () => {
+        await close();
+        await fs.rm(tmp, { force: true });
+      },
+    };
   }
 
   async get(sha256: string): Promise<Buffer> {

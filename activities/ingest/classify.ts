@@ -24,6 +24,8 @@ export interface QuarantineReason {
   moreIssues?: number;
   /** Position of the record in its batch (0-based). */
   record: number;
+  /** A record over the size limit: its digest and size, and where all of its bytes are kept (`raw` holds the first MiB). */
+  whole?: { sha256: string; size: number; artifact?: { sha256: string; size: number; uri: string } };
 }
 
 /** Longest producer event id kept as is (btree index entries must stay small). */
@@ -117,8 +119,17 @@ export class RecordClassifier {
 
   classify(rec: SourceRecord, record: number): StagedRow {
     switch (rec.kind) {
-      case 'unreadable':
-        return this.quarantine([this.issue(rec.keyword, rec.message)], record, { eventId: rawEventId(rec.raw), payload: null, raw: rec.raw });
+      case 'unreadable': {
+        // An oversized record is known by the digest of all of its bytes, not of the part kept in `raw`.
+        const staged = this.quarantine([this.issue(rec.keyword, rec.message)], record, {
+          eventId: rec.whole ? `raw-sha256:${rec.whole.sha256}` : rawEventId(rec.raw), payload: null, raw: rec.raw,
+        });
+        if (rec.whole && staged.reason) {
+          const { sha256, size, artifact } = rec.whole;
+          staged.reason.whole = { sha256, size, ...(artifact ? { artifact: { sha256: artifact.sha256, size: artifact.size, uri: artifact.uri } } : {}) };
+        }
+        return staged;
+      }
       case 'malformed': {
         const json = JSON.stringify(rec.value);
         const bad = unstorable(rec.value);

@@ -12,13 +12,16 @@ import { dataLandedSignal, transformWorkflowId, type DataLanded } from '../../wo
 import type { IngestBatchRequest, IngestBatchResult } from '../../workflows/ingestTypes';
 import { RecordClassifier } from './classify';
 import { appendBatch } from './logWriter';
-import { arrowRecords, csvRecords, inlineRecords, ndjsonRecords, type SourceRecord } from './readers';
+import { LocalArtifactStore } from '../artifacts';
+import { arrowRecords, csvRecords, inlineRecords, ndjsonRecords, type OversizeSpill, type SourceRecord } from './readers';
 import { redriveQuarantine } from './redrive';
 
 export interface IngestDeps {
   pool: Pool;
   temporal: Client;
   config: { taskQueues: { cpu: string } };
+  /** The artifact store's directory: oversized records are kept there whole. */
+  artifactsDir: string;
   /** Contracts of the sources (default: contracts/sources, loaded on first use). */
   contracts?: ContractRegistry;
 }
@@ -62,6 +65,9 @@ export function createIngestActivities(deps: IngestDeps) {
       throw err;
     }
   };
+  // A record over the size limit is kept whole in the artifact store (quarantine holds its first MiB and the reference).
+  const artifacts = new LocalArtifactStore(deps.artifactsDir);
+  const spill: OversizeSpill = () => artifacts.openWriter({ mediaType: 'application/octet-stream', extension: '.bin' });
   const classifierOf = (c: Contract): RecordClassifier => new RecordClassifier(c, contracts().validator(c.contract, c.version));
 
   return {
@@ -96,10 +102,10 @@ export function createIngestActivities(deps: IngestDeps) {
       let records: AsyncIterable<SourceRecord>;
       switch (req.format) {
         case 'ndjson':
-          records = ndjsonRecords(path);
+          records = ndjsonRecords(path, { spill });
           break;
         case 'csv':
-          records = csvRecords(path, contract);
+          records = csvRecords(path, contract, { spill });
           break;
         case 'arrow':
           records = arrowRecords(path);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { RecordBatchReader, Type, type Field } from 'apache-arrow';
 import type { Contract } from '../../contracts/registry';
+import type { ArtifactRef, ArtifactWriter } from '../artifacts';
 
 export type SourceRecord =
   /** One NDJSON line, valid UTF-8, not yet parsed. */
@@ -17,22 +18,71 @@ export type SourceRecord =
   /** Readable but malformed in its container (a CSV row with the wrong number of fields). */
   | { kind: 'malformed'; value: unknown; keyword: string; message: string }
   /** Bytes that are not a record at all: kept as they came. */
-  | { kind: 'unreadable'; raw: Buffer; keyword: string; message: string };
+  | {
+    kind: 'unreadable';
+    raw: Buffer;
+    keyword: string;
+    message: string;
+    /** A record over {@link MAX_RECORD_BYTES}: `raw` holds its first bytes; these are all of them. */
+    whole?: { sha256: string; size: number; artifact?: ArtifactRef };
+  };
 
-/** A single record larger than this is quarantined by its first bytes and digest (memory stays bounded). */
+/** Where the whole of an oversized record goes (the artifact store); without one only its first bytes and digest are kept. */
+export type OversizeSpill = () => Promise<ArtifactWriter>;
+
+export interface SplitOptions {
+  /** Keeps oversized records whole (see {@link OversizeSpill}). */
+  spill?: OversizeSpill;
+  /** Largest record read into memory (default {@link MAX_RECORD_BYTES}). */
+  maxRecordBytes?: number;
+}
+
+/** A single record larger than this is quarantined by its first bytes and digest, its bytes in the artifact store (memory stays bounded). */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 const OVERSIZE_KEEP_BYTES = 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
 const NEWLINE = 0x0a;
 const QUOTE = 0x22;
 
-function oversize(head: Buffer, bytes: number, digest: string): SourceRecord {
+function oversize(head: Buffer, bytes: number, digest: string, limit: number, artifact: ArtifactRef | undefined): SourceRecord {
+  const where = artifact
+    ? `the whole record is artifact sha256:${digest} (${artifact.uri})`
+    : `sha256 of all bytes ${digest}`;
   return {
     kind: 'unreadable',
     raw: head,
     keyword: 'maxRecordBytes',
-    message: `record of ${bytes} bytes is over the ${MAX_RECORD_BYTES}-byte limit; raw holds its first ${head.length} bytes, sha256 of all bytes ${digest}`,
+    message: `record of ${bytes} bytes is over the ${limit}-byte limit; raw holds its first ${head.length} bytes, ${where}`,
+    whole: { sha256: digest, size: bytes, ...(artifact ? { artifact } : {}) },
   };
+}
+
+/** A record past the limit: its first bytes, its digest, and (with a spill) all of its bytes in the artifact store. */
+class Oversize {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  private constructor(readonly head: Buffer, private readonly writer: ArtifactWriter | undefined) {}
+
+  static async start(first: Buffer, spill: OversizeSpill | undefined): Promise<Oversize> {
+    const o = new Oversize(Buffer.from(first.subarray(0, OVERSIZE_KEEP_BYTES)), spill ? await spill() : undefined);
+    await o.add(first);
+    return o;
+  }
+
+  async add(bytes: Buffer): Promise<void> {
+    this.bytes += bytes.length;
+    this.hash.update(bytes);
+    await this.writer?.write(bytes);
+  }
+
+  async finish(limit: number): Promise<SourceRecord> {
+    const artifact = await this.writer?.finish();
+    return oversize(this.head, this.bytes, this.hash.digest('hex'), limit, artifact);
+  }
+
+  async abort(): Promise<void> {
+    await this.writer?.abort();
+  }
 }
 
 /**
@@ -42,54 +92,65 @@ function oversize(head: Buffer, bytes: number, digest: string): SourceRecord {
 async function* splitRecords(
   stream: AsyncIterable<Buffer>,
   findBoundary: (buf: Buffer, from: number) => number,
+  options: SplitOptions = {},
 ): AsyncGenerator<Buffer | { oversize: SourceRecord }> {
+  const limit = options.maxRecordBytes ?? MAX_RECORD_BYTES;
   let carry: Buffer[] = [];
   let carryBytes = 0;
-  let over: { head: Buffer; bytes: number; hash: ReturnType<typeof createHash> } | undefined;
-  for await (const chunk of stream) {
-    let pos = 0;
-    for (;;) {
-      const nl = findBoundary(chunk, pos);
-      if (nl < 0) {
-        const rest = chunk.subarray(pos);
-        if (over) {
-          over.bytes += rest.length;
-          over.hash.update(rest);
-        } else {
-          carry.push(rest);
-          carryBytes += rest.length;
-          if (carryBytes > MAX_RECORD_BYTES) {
-            const all = Buffer.concat(carry);
-            over = { head: Buffer.from(all.subarray(0, OVERSIZE_KEEP_BYTES)), bytes: all.length, hash: createHash('sha256').update(all) };
-            carry = [];
-            carryBytes = 0;
+  let over: Oversize | undefined;
+  try {
+    for await (const chunk of stream) {
+      let pos = 0;
+      for (;;) {
+        const nl = findBoundary(chunk, pos);
+        if (nl < 0) {
+          const rest = chunk.subarray(pos);
+          if (over) {
+            await over.add(rest);
+          } else {
+            carry.push(rest);
+            carryBytes += rest.length;
+            if (carryBytes > limit) {
+              over = await Oversize.start(Buffer.concat(carry), options.spill);
+              carry = [];
+              carryBytes = 0;
+            }
           }
+          break;
         }
-        break;
-      }
-      const piece = chunk.subarray(pos, nl);
-      pos = nl + 1;
-      if (over) {
-        over.bytes += piece.length;
-        over.hash.update(piece);
-        yield { oversize: oversize(over.head, over.bytes, over.hash.digest('hex')) };
-        over = undefined;
-        continue;
-      }
-      if (carry.length > 0) {
-        carry.push(piece);
-        yield Buffer.concat(carry);
-        carry = [];
-        carryBytes = 0;
-      } else {
-        yield piece;
+        const piece = chunk.subarray(pos, nl);
+        pos = nl + 1;
+        if (over) {
+          await over.add(piece);
+          const done = over;
+          over = undefined;
+          yield { oversize: await done.finish(limit) };
+          continue;
+        }
+        if (carryBytes + piece.length > limit) {
+          const done = await Oversize.start(Buffer.concat([...carry, piece]), options.spill);
+          carry = [];
+          carryBytes = 0;
+          yield { oversize: await done.finish(limit) };
+        } else if (carry.length > 0) {
+          carry.push(piece);
+          yield Buffer.concat(carry);
+          carry = [];
+          carryBytes = 0;
+        } else {
+          yield piece;
+        }
       }
     }
-  }
-  if (over) {
-    yield { oversize: oversize(over.head, over.bytes, over.hash.digest('hex')) };
-  } else if (carryBytes > 0) {
-    yield Buffer.concat(carry);
+    if (over) {
+      const done = over;
+      over = undefined;
+      yield { oversize: await done.finish(limit) };
+    } else if (carryBytes > 0) {
+      yield Buffer.concat(carry);
+    }
+  } finally {
+    await over?.abort(); // the reader stopped (an error, or the consumer gave up) in the middle of one
   }
 }
 
@@ -114,9 +175,9 @@ function openFile(path: string, start = 0): fs.ReadStream {
 }
 
 /** NDJSON: one record per line; blank lines separate nothing and are not records. */
-export async function* ndjsonRecords(path: string): AsyncGenerator<SourceRecord> {
+export async function* ndjsonRecords(path: string, options: SplitOptions = {}): AsyncGenerator<SourceRecord> {
   const findNewline = (buf: Buffer, from: number): number => buf.indexOf(NEWLINE, from);
-  for await (const piece of splitRecords(openFile(path), findNewline)) {
+  for await (const piece of splitRecords(openFile(path), findNewline, options)) {
     if (!Buffer.isBuffer(piece)) {
       yield piece.oversize;
       continue;
@@ -198,7 +259,7 @@ function csvCell(text: string, types: string[] | undefined): unknown {
  * CSV with a header row: each row becomes an object keyed by the header, cells typed by the
  * contract's top-level property types; an empty cell is an absent field (or null where allowed).
  */
-export async function* csvRecords(path: string, contract: Contract): AsyncGenerator<SourceRecord> {
+export async function* csvRecords(path: string, contract: Contract, options: SplitOptions = {}): AsyncGenerator<SourceRecord> {
   let inQuotes = false;
   const findRecordEnd = (buf: Buffer, from: number): number => {
     for (let i = from; i < buf.length; i++) {
@@ -210,7 +271,7 @@ export async function* csvRecords(path: string, contract: Contract): AsyncGenera
   };
   const types = columnTypes(contract);
   let header: string[] | undefined;
-  for await (const piece of splitRecords(openFile(path), findRecordEnd)) {
+  for await (const piece of splitRecords(openFile(path), findRecordEnd, options)) {
     if (!Buffer.isBuffer(piece)) {
       yield piece.oversize;
       continue;

@@ -63,6 +63,8 @@ export async function redriveQuarantine(t: RedriveTarget): Promise<IngestBatchRe
          FROM sluice.quarantine q
         WHERE q.source = $1 AND q.seq > $2 AND q.seq <= $3
           AND NOT EXISTS (SELECT 1 FROM sluice.quarantine_resolutions r WHERE r.quarantine_seq = q.seq)
+          -- A record over the size limit passes no contract, and raw holds only its first bytes: it stays.
+          AND NOT q.reason @> '{"issues": [{"keyword": "maxRecordBytes"}]}'
         ORDER BY q.seq LIMIT $4`,
       [t.source, after, until, REDRIVE_PAGE],
     );

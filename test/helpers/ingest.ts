@@ -1,5 +1,6 @@
 /** Helpers for the ingest tests: the counting invariant, log and quarantine contents. */
 import type { Pool } from 'pg';
+import type { QuarantineReason } from '../../activities/ingest/classify';
 import type { IngestBatchResult } from '../../workflows/ingestTypes';
 
 /** received = accepted + quarantined + duplicates, exactly (shared/DESIGN.md principle 2). */
@@ -17,7 +18,7 @@ export interface QuarantineRow {
   event_id: string;
   payload: unknown;
   raw: Buffer | null;
-  reason: { issues: { contract: string; version: string; pointer: string; keyword: string; message: string }[]; record: number };
+  reason: QuarantineReason;
   contract_version: string;
 }
 

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { MAX_RECORD_BYTES } from '../../activities/ingest/readers';
 import { SluiceClient } from '../../client';
 import { ingestWorkflowId } from '../../workflows/events';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
@@ -93,6 +95,33 @@ describe('ingest by reference: NDJSON, CSV and Arrow files, with every kind of b
     const again = await client.ingestFile(ORDERS, file('bad-again.ndjson', content), { format: 'ndjson' });
     expect(again).toMatchObject({ received, accepted: 0, quarantined: 0, duplicates: received });
     expect(await countRows(stack.db.pool, 'quarantine', ORDERS)).toBe(r.quarantined);
+  });
+
+  it('a record over the 64 MiB limit is quarantined by its first MiB and kept whole in the artifact store; two that share their first MiB are two records', async () => {
+    // Over the limit, and its first MiB alone is a valid event: only the whole record may judge it.
+    const big = (tail: string): Buffer => Buffer.concat([Buffer.from(JSON.stringify({ id: 'huge', ts: TS, amount: 1 })), Buffer.alloc(MAX_RECORD_BYTES, ' '), Buffer.from(tail)]);
+    const records = [big('a'), Buffer.from(JSON.stringify({ id: 'h-after', ts: TS, amount: 3 })), big('b')];
+    const r = await client.ingestFile(ORDERS, file('huge.ndjson', Buffer.concat(records.flatMap((b) => [b, Buffer.from('\n')]))), { format: 'ndjson' });
+    expectBalanced(r);
+    expect(r).toMatchObject({ received: 3, accepted: 1, quarantined: 2, duplicates: 0 });
+    const q = (await quarantineRows(stack.db.pool, ORDERS)).filter((row) => row.reason.issues[0]?.keyword === 'maxRecordBytes');
+    expect(q).toHaveLength(2);
+    for (const [i, row] of q.entries()) {
+      const whole = records[i === 0 ? 0 : 2] as Buffer;
+      const sha256 = createHash('sha256').update(whole).digest('hex');
+      expect(row.raw).toEqual(whole.subarray(0, 1024 * 1024));
+      expect(row.event_id).toBe(`raw-sha256:${sha256}`);
+      expect(row.reason.whole).toMatchObject({ sha256, size: whole.length, artifact: { sha256, size: whole.length } });
+      expect(row.reason.issues[0]?.message).toMatch(new RegExp(`over the ${MAX_RECORD_BYTES}-byte limit.*artifact sha256:${sha256}`));
+      const stored = fs.readFileSync(new URL(row.reason.whole?.artifact?.uri ?? ''));
+      expect(stored.equals(whole)).toBe(true);
+    }
+    expect(new Set(q.map((row) => row.event_id)).size).toBe(2);
+    expect((await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id)).toContain('h-after');
+    // A re-drive leaves them be: no contract can take a record over the limit, and raw holds only its start.
+    await client.redriveQuarantine(ORDERS);
+    const resolved = await stack.db.pool.query('SELECT 1 FROM sluice.quarantine_resolutions WHERE quarantine_seq = ANY($1::bigint[])', [q.map((row) => row.seq)]);
+    expect(resolved.rowCount).toBe(0);
   });
 
   it('CSV: types come from the contract, quoted fields keep commas and newlines, a short row is quarantined', async () => {
