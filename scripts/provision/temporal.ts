@@ -233,6 +233,20 @@ async function startDevServer(
   const port = await pickPort(cfg.devServer.port, 'frontend', 'SLUICE_TEMPORAL_PORT');
   let uiPort = await pickPort(cfg.devServer.uiPort, 'Web UI', 'SLUICE_TEMPORAL_UI_PORT');
   if (uiPort === port) uiPort = await findFreePort();
+  // The HTTP API and metrics ports are ours to choose too: left to the CLI, it picks "a random free
+  // port", which can be the frontend port we chose and have not bound yet (seen: the server then fails).
+  const taken = new Set([port, uiPort]);
+  const freshPort = async (): Promise<number> => {
+    for (;;) {
+      const p = await findFreePort();
+      if (!taken.has(p)) {
+        taken.add(p);
+        return p;
+      }
+    }
+  };
+  const httpPort = await freshPort();
+  const metricsPort = await freshPort();
   const address = `127.0.0.1:${port}`;
   const uiUrl = `http://localhost:${uiPort}`;
   const dbFile = path.join(dir, 'temporal.db');
@@ -243,6 +257,8 @@ async function startDevServer(
     '--ip', '127.0.0.1',
     '--port', String(port),
     '--ui-port', String(uiPort),
+    '--http-port', String(httpPort),
+    '--metrics-port', String(metricsPort),
     '--namespace', namespace,
     '--log-level', 'warn',
     ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
