@@ -297,7 +297,7 @@ export async function runPlannedChunk(
           ready = true;
           break;
         }
-        await client.query('ROLLBACK TO SAVEPOINT turn');
+        await client.query('ROLLBACK TO SAVEPOINT turn; RELEASE SAVEPOINT turn');
         if (Date.now() > deadline || signal?.aborted) throw new ChunkOutcome('deferred', from - 1n);
         await sleep(50, undefined, { signal }).catch(() => undefined);
       }
