@@ -20,6 +20,7 @@ import { loadConfig } from '../client/config';
 import { notifyTransform, transformStatus } from '../client/transform';
 import type { BackfillResult, ValidateResult } from '../workflows';
 import { ingestWorkflowId, transformWorkflowId } from '../workflows/events';
+import { pollUntil } from '../client/poll';
 import { createWorkerSet } from '../workers/bootstrap';
 import { writePageViews } from './demo/sampleData';
 import { provisionLocalStack, withStackEndpoint } from './provision';
@@ -43,16 +44,6 @@ const TRANSFORM_SQL = `
 const out = (m = ''): void => {
   process.stdout.write(`${m}\n`);
 };
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: string) => string): Promise<boolean> {
   const started = Date.now();
@@ -80,10 +71,10 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
 
   out(`4. transform ${TRANSFORM} (woken by dataLanded): catching up`);
   const logEnd = batch.toSeq;
-  const status = await waitFor('the transform to catch up', async () => {
+  const status = await pollUntil('the transform to catch up', async () => {
     const s = await transformStatus(client, TRANSFORM);
     return s.state === 'idle' && (logEnd === null || BigInt(s.watermark ?? '0') >= BigInt(logEnd)) ? s : undefined;
-  });
+  }, { timeoutMs: 120_000, intervalMs: 250 });
   out(`   watermark ${status.watermark}, live ${status.version}; ${ui(transformWorkflowId(TRANSFORM))}`);
 
   out('5. validate page_views (contract expectation suite, pushed down to PostgreSQL)');

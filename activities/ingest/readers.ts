@@ -174,10 +174,9 @@ function openFile(path: string, start = 0): fs.ReadStream {
   return fs.createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, start });
 }
 
-/** NDJSON: one record per line; blank lines separate nothing and are not records. */
-export async function* ndjsonRecords(path: string, options: SplitOptions = {}): AsyncGenerator<SourceRecord> {
-  const findNewline = (buf: Buffer, from: number): number => buf.indexOf(NEWLINE, from);
-  for await (const piece of splitRecords(openFile(path), findNewline, options)) {
+/** The records of a text file split at `findBoundary` (CRLF or LF); blank lines separate nothing and are not records. */
+async function* textRecords(path: string, findBoundary: (buf: Buffer, from: number) => number, options: SplitOptions): AsyncGenerator<SourceRecord> {
+  for await (const piece of splitRecords(openFile(path), findBoundary, options)) {
     if (!Buffer.isBuffer(piece)) {
       yield piece.oversize;
       continue;
@@ -186,6 +185,11 @@ export async function* ndjsonRecords(path: string, options: SplitOptions = {}): 
     if (isBlank(line)) continue;
     yield bytesToRecord(line);
   }
+}
+
+/** NDJSON: one record per line. */
+export function ndjsonRecords(path: string, options: SplitOptions = {}): AsyncGenerator<SourceRecord> {
+  return textRecords(path, (buf, from) => buf.indexOf(NEWLINE, from), options);
 }
 
 /** RFC 4180 fields of one CSV record (already split at unquoted newlines). */
@@ -271,14 +275,7 @@ export async function* csvRecords(path: string, contract: Contract, options: Spl
   };
   const types = columnTypes(contract);
   let header: string[] | undefined;
-  for await (const piece of splitRecords(openFile(path), findRecordEnd, options)) {
-    if (!Buffer.isBuffer(piece)) {
-      yield piece.oversize;
-      continue;
-    }
-    const line = stripCr(piece);
-    if (isBlank(line)) continue;
-    const rec = bytesToRecord(line);
+  for await (const rec of textRecords(path, findRecordEnd, options)) {
     if (rec.kind !== 'line') {
       yield rec;
       continue;

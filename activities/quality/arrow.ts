@@ -10,11 +10,12 @@
  */
 import { Type, type Table, type Vector } from 'apache-arrow';
 import { fullFormats } from 'ajv-formats/dist/formats';
-import { expectationColumns, expectationName, expectationSeverity, type Expectation } from '../../contracts/expectations';
+import { expectationColumns, type Expectation } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
 import type { ColumnKind } from './dataset';
 import { categoricalBins, maskBinLabels, populationStabilityIndex, type DriftBin } from './drift';
 import type { ColumnProfile, ExpectationResult, SuiteRun } from './suite';
+import { SAMPLE_CONTEXT_COLUMNS, errorResult, fmt, noData, notNullVerdict, rowCountVerdict, verdict } from './verdicts';
 
 export interface ArrowDataset {
   table: Table;
@@ -24,7 +25,6 @@ export interface ArrowDataset {
 const HISTOGRAM_BINS = 20;
 const TOP_VALUES = 10;
 const PROFILE_COLUMNS = 12;
-const SAMPLE_CONTEXT_COLUMNS = 3;
 
 function kindOf(table: Table, column: string): ColumnKind | undefined {
   const field = table.schema.fields.find((f) => f.name === column);
@@ -72,8 +72,6 @@ function minMax(xs: number[]): [number, number] {
   return [lo, hi];
 }
 
-const compact = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 4, useGrouping: false });
-const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : compact.format(n));
 
 type FormatCheck = RegExp | ((s: string) => boolean) | { validate: RegExp | ((s: string) => boolean) };
 function formatTest(name: string): ((s: string) => boolean) | undefined {
@@ -110,14 +108,6 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
       }
       return out;
     });
-  const base = (e: Expectation) => ({ name: expectationName(e), type: e.type, severity: expectationSeverity(e), columns: expectationColumns(e).map((c) => c.column), sample: [] as Record<string, unknown>[] });
-  const error = (e: Expectation, message: string, threshold: Record<string, number | null> = {}): ExpectationResult => ({ ...base(e), status: 'error', passed: false, observed: null, threshold, message });
-  const noData = (e: Expectation, threshold: Record<string, number | null>, what = 'the dataset is empty'): ExpectationResult => ({
-    ...base(e), status: 'no_data', passed: false, observed: null, threshold, message: `${what}: nothing to check (not a pass)`,
-  });
-  const verdict = (e: Expectation, passed: boolean, observed: number | null, threshold: Record<string, number | null>, message: string, extra: Partial<ExpectationResult> = {}): ExpectationResult => ({
-    ...base(e), status: passed ? 'passed' : 'failed', passed, observed, threshold, message, ...extra,
-  });
 
   /** Rows failing `fails` among the non-null values of a column, judged as a rate against minRate. */
   const rateCheck = (e: Expectation & { column: string; minRate?: number }, what: string, fails: (v: unknown) => boolean): ExpectationResult => {
@@ -141,20 +131,14 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
 
   const judge = (e: Expectation): ExpectationResult => {
     const missing = expectationColumns(e).map((c) => c.column).filter((c) => e.type !== 'custom_sql' && kindOf(table, c) === undefined);
-    if (missing.length) return error(e, `column(s) ${missing.join(', ')} not in ${dataset.describe} (columns: ${fieldNames.join(', ')})`);
+    if (missing.length) return errorResult(e, `column(s) ${missing.join(', ')} not in ${dataset.describe} (columns: ${fieldNames.join(', ')})`);
     switch (e.type) {
-      case 'row_count': {
-        const ok = (e.min === undefined || n >= e.min) && (e.max === undefined || n <= e.max);
-        return verdict(e, ok, n, { min: e.min ?? null, max: e.max ?? null }, `${n} rows; expected ${e.min ?? 0}..${e.max ?? '∞'}`);
-      }
+      case 'row_count':
+        return rowCountVerdict(e, n);
       case 'not_null': {
-        const th = { maxNullRate: e.maxNullRate ?? 0 };
-        if (n === 0) return noData(e, th);
         const nulls: number[] = [];
-        col(e.column).forEach((v, i) => v === null && nulls.push(i));
-        const rate = nulls.length / n;
-        const passed = rate <= th.maxNullRate;
-        return verdict(e, passed, rate, th, `${nulls.length} of ${n} rows null (rate ${fmt(rate)}, max ${th.maxNullRate})`, { unexpected: nulls.length, total: n, sample: passed ? [] : sampleOf(nulls, [e.column]) });
+        if (n > 0) col(e.column).forEach((v, i) => v === null && nulls.push(i));
+        return notNullVerdict(e, n, nulls.length, () => sampleOf(nulls, [e.column]));
       }
       case 'unique': {
         const th = { maxDuplicates: 0 };
@@ -183,7 +167,7 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
         return rateCheck(e, 'in the accepted set', (v) => !set.has(v));
       }
       case 'range': {
-        if (kindOf(table, e.column) !== 'numeric') return error(e, `range needs a numeric column; ${e.column} is ${kindOf(table, e.column)}`);
+        if (kindOf(table, e.column) !== 'numeric') return errorResult(e, `range needs a numeric column; ${e.column} is ${kindOf(table, e.column)}`);
         const r = rateCheck({ ...e, minRate: e.minRate }, `within [${e.min ?? '-∞'}, ${e.max ?? '∞'}]`, (v) => (e.min !== undefined && (v as number) < e.min) || (e.max !== undefined && (v as number) > e.max));
         const nums = col(e.column).filter((v): v is number => v !== null);
         const [lo, hi] = minMax(nums);
@@ -191,13 +175,13 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
       }
       case 'format': {
         const test = formatTest(e.format);
-        if (!test) return error(e, `no validator for format ${e.format}`);
+        if (!test) return errorResult(e, `no validator for format ${e.format}`);
         return rateCheck(e, `valid ${e.format}`, (v) => !test(String(v)));
       }
       case 'freshness': {
         const th = { maxAgeSeconds: e.maxAgeSeconds };
         const c = e.column ?? 'event_time';
-        if (kindOf(table, c) !== 'time') return error(e, `freshness needs a timestamp column; ${c} is ${kindOf(table, c)}`, th);
+        if (kindOf(table, c) !== 'time') return errorResult(e, `freshness needs a timestamp column; ${c} is ${kindOf(table, c)}`, th);
         if (n === 0) return noData(e, th);
         const ts = col(c).filter((v): v is number => v !== null);
         if (!ts.length) return noData(e, th, `${c} is null in all ${n} rows`);
@@ -206,11 +190,11 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
         return verdict(e, age <= e.maxAgeSeconds, age, th, `newest ${c} ${new Date(newest).toISOString()} is ${fmt(age)} s old (max ${e.maxAgeSeconds} s)`, { details: { newest: new Date(newest).toISOString() } });
       }
       case 'regex':
-        return error(e, 'regex expectations run in PostgreSQL only (JS regexes can backtrack exponentially): validate the table or log range this snapshot was built from', { minRate: e.minRate ?? 1 });
+        return errorResult(e, 'regex expectations run in PostgreSQL only (JS regexes can backtrack exponentially): validate the table or log range this snapshot was built from', { minRate: e.minRate ?? 1 });
       case 'custom_sql':
-        return error(e, 'custom_sql needs PostgreSQL: validate the table or log range this snapshot was built from', { maxFailing: e.maxFailing ?? 0 });
+        return errorResult(e, 'custom_sql needs PostgreSQL: validate the table or log range this snapshot was built from', { maxFailing: e.maxFailing ?? 0 });
       case 'referential_integrity':
-        return error(e, 'referential_integrity needs PostgreSQL: validate the table or log range this snapshot was built from', { maxMissingRate: e.maxMissingRate ?? 0 });
+        return errorResult(e, 'referential_integrity needs PostgreSQL: validate the table or log range this snapshot was built from', { maxMissingRate: e.maxMissingRate ?? 0 });
       case 'drift':
         return drift(e);
       default: {
@@ -223,16 +207,16 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
   const drift = (e: Extract<Expectation, { type: 'drift' }>): ExpectationResult => {
     const th = { threshold: e.threshold };
     const b = opts.baseline;
-    if (!b) return error(e, 'no baseline dataset: pass `baseline` to the validate run to compare the distribution against', th);
-    if (kindOf(b.table, e.column) === undefined) return error(e, `baseline ${b.describe} has no column ${e.column}`, th);
+    if (!b) return errorResult(e, 'no baseline dataset: pass `baseline` to the validate run to compare the distribution against', th);
+    if (kindOf(b.table, e.column) === undefined) return errorResult(e, `baseline ${b.describe} has no column ${e.column}`, th);
     if (n === 0) return noData(e, th);
     if (e.kind === 'numeric' && (kindOf(table, e.column) !== 'numeric' || kindOf(b.table, e.column) !== 'numeric')) {
-      return error(e, `numeric drift needs numeric columns; ${e.column} is ${kindOf(table, e.column)} here and ${kindOf(b.table, e.column)} in the baseline`, th);
+      return errorResult(e, `numeric drift needs numeric columns; ${e.column} is ${kindOf(table, e.column)} here and ${kindOf(b.table, e.column)} in the baseline`, th);
     }
-    if (e.method === 'ks' && e.kind !== 'numeric') return error(e, 'the KS statistic needs kind "numeric"', th);
+    if (e.method === 'ks' && e.kind !== 'numeric') return errorResult(e, 'the KS statistic needs kind "numeric"', th);
     const cur = col(e.column).filter((v) => v !== null);
     const bl = col(e.column, b.table).filter((v) => v !== null);
-    if (!bl.length) return error(e, `baseline ${b.describe} has no non-null ${e.column}: nothing to compare against`, th);
+    if (!bl.length) return errorResult(e, `baseline ${b.describe} has no non-null ${e.column}: nothing to compare against`, th);
     if (!cur.length) return noData(e, th, `${e.column} has no non-null values`);
     let bins: DriftBin[];
     if (e.kind === 'categorical') {

@@ -9,10 +9,11 @@
  * status `error`; an empty dataset gives `no_data` results. Both count as failures at their severity.
  */
 import type { PoolClient } from 'pg';
-import { expectationColumns, expectationName, expectationSeverity, type Expectation, type ExpectationType, type Severity } from '../../contracts/expectations';
+import { expectationColumns, expectationName, type Expectation, type ExpectationType, type Severity } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
 import { POSITION_COLUMN, quoteIdent, shiftParams, type ColumnKind, type ResolvedDataset } from './dataset';
 import { categoricalBins, maskBinLabels, populationStabilityIndex, type DriftBin } from './drift';
+import { SAMPLE_CONTEXT_COLUMNS, errorResult, fmt, noData, notNullVerdict, rowCountVerdict, verdict } from './verdicts';
 
 export type ExpectationStatus = 'passed' | 'failed' | 'no_data' | 'error';
 
@@ -100,18 +101,7 @@ interface Plan {
   sampleColumns: string[];
 }
 
-function baseResult(e: Expectation): Omit<ExpectationResult, 'status' | 'passed' | 'observed' | 'threshold' | 'message'> {
-  return { name: expectationName(e), type: e.type, severity: expectationSeverity(e), columns: expectationColumns(e).map((c) => c.column), sample: [] };
-}
-
-function errorResult(e: Expectation, message: string, threshold: Record<string, number | null> = {}): ExpectationResult {
-  return { ...baseResult(e), status: 'error', passed: false, observed: null, threshold, message };
-}
-
 const num = (v: unknown): number => (v === null || v === undefined ? Number.NaN : Number(v));
-const compact = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 4, useGrouping: false });
-const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : compact.format(n));
-const SAMPLE_CONTEXT_COLUMNS = 3;
 const CUSTOM_SAMPLE_COLUMNS = 12;
 
 /** Columns that say which row a sample is: the log position and event id, or a table's first columns. */
@@ -352,37 +342,15 @@ interface JudgeContext {
   pii: Set<string>;
 }
 
-function verdict(
-  e: Expectation,
-  passed: boolean,
-  observed: number | null,
-  threshold: Record<string, number | null>,
-  message: string,
-  extra: Partial<ExpectationResult> = {},
-): ExpectationResult {
-  return { ...baseResult(e), status: passed ? 'passed' : 'failed', passed, observed, threshold, message, ...extra };
-}
-
-function noData(e: Expectation, threshold: Record<string, number | null>, what = 'the dataset is empty'): ExpectationResult {
-  return { ...baseResult(e), status: 'no_data', passed: false, observed: null, threshold, message: `${what}: nothing to check (not a pass)` };
-}
-
 async function judge(db: PoolClient, plan: Plan, ctx: JudgeContext): Promise<ExpectationResult> {
   const { e } = plan;
   const { n, a } = ctx;
   const [x0, x1, x2, x3] = plan.aggs;
   switch (e.type) {
-    case 'row_count': {
-      const ok = (e.min === undefined || n >= e.min) && (e.max === undefined || n <= e.max);
-      return verdict(e, ok, n, { min: e.min ?? null, max: e.max ?? null }, `${n} rows; expected ${e.min ?? 0}..${e.max ?? '∞'}`);
-    }
-    case 'not_null': {
-      const th = { maxNullRate: e.maxNullRate ?? 0 };
-      if (n === 0) return noData(e, th);
-      const nulls = a(x0);
-      const rate = nulls / n;
-      return verdict(e, rate <= th.maxNullRate, rate, th, `${nulls} of ${n} rows null (rate ${fmt(rate)}, max ${th.maxNullRate})`, { unexpected: nulls, total: n });
-    }
+    case 'row_count':
+      return rowCountVerdict(e, n);
+    case 'not_null':
+      return notNullVerdict(e, n, a(x0));
     case 'unique':
       return unique(db, e, ctx);
     case 'accepted_values':

@@ -16,7 +16,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { buildTable, derivedTable } from './sqlText';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { liveVersion, loadLiveTransform, loadTransform, sqlFailure, type TransformDefinition } from './registry';
+import { loadLiveTransform, loadTransform, sqlFailure, type TransformDefinition } from './registry';
 
 /**
  * The highest `seq` below which the log can no longer change. Identity values are handed out
@@ -130,25 +130,17 @@ export interface TransformChunkResult extends ChunkCounts {
 
 /** One incremental chunk of the live version (see the module comment). */
 export async function processIncrementalChunk(pool: Pool, transform: string, maxRows: number): Promise<TransformChunkResult> {
-  const version = await liveVersion(pool, transform);
-  const def = await loadTransform(pool, transform, version);
+  const def = await loadLiveTransform(pool, transform);
+  const { version } = def;
   const horizon = await commitHorizon(pool);
   return inTransaction(pool, async (client) => {
-    const wm = await client.query<{ last_seq: string }>(
-      'SELECT last_seq::text AS last_seq FROM sluice.watermarks WHERE name = $1 AND version = $2 ORDER BY source FOR UPDATE',
-      [transform, version],
-    );
-    if (wm.rows.length === 0) throw new Error(`transform ${transform} v${version} has no watermark rows`);
-    const last = wm.rows.reduce((m, r) => (BigInt(r.last_seq) < m ? BigInt(r.last_seq) : m), BigInt(wm.rows[0]?.last_seq ?? '0'));
+    const last = await readWatermark(client, transform, version, true);
     const from = last + 1n;
     const base = { transform, version: `v${version}`, fromSeq: from.toString() };
     if (from > horizon) return { ...base, toSeq: last.toString(), rowsRead: 0, rowsWritten: 0, caughtUp: true };
     const { upper, rowsRead } = await chunkBounds(client, def.sources, from, horizon, maxRows);
     const rowsWritten = await insertRange(client, def, derivedTable(transform, version), from, upper);
-    await client.query(
-      'UPDATE sluice.watermarks SET last_seq = $3, updated_at = now() WHERE name = $1 AND version = $2',
-      [transform, version, upper.toString()],
-    );
+    await advanceWatermark(client, transform, version, upper);
     return { ...base, toSeq: upper.toString(), rowsRead, rowsWritten, caughtUp: upper === horizon };
   });
 }
@@ -193,6 +185,11 @@ async function readWatermark(client: PoolClient, transform: string, version: num
   );
   if (r.rows.length === 0) throw new Error(`transform ${transform} v${version} has no watermark rows`);
   return r.rows.reduce((m, row) => (BigInt(row.last_seq) < m ? BigInt(row.last_seq) : m), BigInt(r.rows[0]?.last_seq ?? '0'));
+}
+
+/** Moves every source's watermark of the version to `toSeq` (within the chunk's transaction). */
+async function advanceWatermark(client: PoolClient, transform: string, version: number, toSeq: bigint): Promise<void> {
+  await client.query('UPDATE sluice.watermarks SET last_seq = $3, updated_at = now() WHERE name = $1 AND version = $2', [transform, version, toSeq.toString()]);
 }
 
 /**
@@ -305,10 +302,7 @@ export async function runPlannedChunk(
         'INSERT INTO sluice.transform_chunks (name, version, from_seq, to_seq, rows_read, rows_written, workflow_id) VALUES ($1, $2, $3, $4, $5, $6, $7)',
         [input.transform, input.version, input.fromSeq, input.toSeq, input.rowsRead, rowsWritten, input.workflowId ?? null],
       );
-      await client.query(
-        'UPDATE sluice.watermarks SET last_seq = $3, updated_at = now() WHERE name = $1 AND version = $2',
-        [input.transform, input.version, input.toSeq],
-      );
+      await advanceWatermark(client, input.transform, input.version, to);
       return result('committed', rowsWritten, to);
     });
   } catch (err) {

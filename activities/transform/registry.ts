@@ -235,10 +235,3 @@ export async function loadLiveTransform(db: Pool | PoolClient, name: string): Pr
   return { name, version: row.version, sources: row.sources, sql: row.sql };
 }
 
-/** The version the view points at; SLUICE_UNKNOWN_TRANSFORM when the transform was never registered. */
-export async function liveVersion(db: Pool | PoolClient, name: string): Promise<number> {
-  const r = await db.query<{ version: number }>('SELECT version FROM sluice.transform_live WHERE name = $1', [name]);
-  const v = r.rows[0]?.version;
-  if (v === undefined) return (await loadTransform(db, name)).version; // throws when unknown
-  return v;
-}

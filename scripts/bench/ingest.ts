@@ -9,10 +9,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client as PgClient } from 'pg';
 import { SluiceClient } from '../../client';
-import { createPool } from '../../db/pool';
-import { migrate } from '../../db/migrate';
+import { createScratchDatabase } from '../../db/scratch';
 import { createWorkerSet } from '../../workers/bootstrap';
 import { ingestWorkflowId } from '../../workflows/events';
 import { copyText } from '../../activities/ingest/classify';
@@ -82,19 +80,11 @@ function runPsql(url: string, command: string): Promise<void> {
 export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchResult, 'metrics' | 'ratios' | 'notes'>> {
   const n = Math.max(1000, Math.round(BASE_EVENTS * ctx.scale));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ingest-'));
-  const dbName = `sluice_bench_ingest_${randomBytes(4).toString('hex')}`;
-  const admin = new PgClient({ connectionString: ctx.stack.postgres.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  await admin.end();
-  const u = new URL(ctx.stack.postgres.url);
-  u.pathname = `/${dbName}`;
-  const url = u.toString();
-  const pool = createPool(url, { max: 4, applicationName: 'sluice-bench-ingest' });
+  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_ingest', applicationName: 'sluice-bench-ingest' });
+  const { url, pool } = db;
   const queues = { cpu: `bench-ingest-${randomBytes(3).toString('hex')}`, gpu: `bench-ingest-gpu-${randomBytes(3).toString('hex')}` };
   const config = { ...ctx.config, taskQueues: queues, cpuActivityConcurrency: 4 };
   try {
-    await migrate(pool);
     ctx.log(`generating ${n.toLocaleString('en-US')} events of 20 fields`);
     const ndjson = path.join(dir, 'events.ndjson');
     const tsv = path.join(dir, 'events.tsv');
@@ -153,11 +143,7 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
       await running;
     }
   } finally {
-    await pool.end();
-    const drop = new PgClient({ connectionString: ctx.stack.postgres.url });
-    await drop.connect();
-    await drop.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await drop.end();
+    await db.drop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -11,11 +11,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { Client as PgClient, type Pool } from 'pg';
+import type { Pool } from 'pg';
 import { registerTransformVersion } from '../../activities/transform/registry';
+import { pollUntil } from '../../client/poll';
 import { DERIVED_SCHEMA, derivedTable, quoteIdent } from '../../activities/transform/sqlText';
-import { createPool } from '../../db/pool';
-import { migrate } from '../../db/migrate';
+import { createScratchDatabase, type ScratchDatabase } from '../../db/scratch';
 import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';
 import type { BackfillResult } from '../../workflows';
 import { dataLandedSignal, transformWorkflowId } from '../../workflows/events';
@@ -35,41 +35,6 @@ const TRANSFORM_SQL = `
   FROM sluice.raw_events
   WHERE source = '${SOURCE}' AND seq BETWEEN $1 AND $2`;
 const LOAD_BATCH = 500_000;
-
-interface BenchDb {
-  url: string;
-  pool: Pool;
-  drop(): Promise<void>;
-}
-
-async function createBenchDatabase(adminUrl: string): Promise<BenchDb> {
-  const name = `sluice_bench_transform_${randomBytes(4).toString('hex')}`;
-  const admin = new PgClient({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
-  } finally {
-    await admin.end();
-  }
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const pool = createPool(u.toString(), { max: 4, applicationName: 'sluice-bench' });
-  await migrate(pool);
-  return {
-    url: u.toString(),
-    pool,
-    async drop() {
-      await pool.end();
-      const d = new PgClient({ connectionString: adminUrl });
-      await d.connect();
-      try {
-        await d.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-      } finally {
-        await d.end();
-      }
-    },
-  };
-}
 
 /** Appends events until the log holds `total` events of the bench source (INSERT ... SELECT generate_series). */
 async function loadLog(pool: Pool, total: number, log: (m: string) => void): Promise<void> {
@@ -98,7 +63,7 @@ async function loadLog(pool: Pool, total: number, log: (m: string) => void): Pro
 }
 
 interface Harness {
-  db: BenchDb;
+  db: ScratchDatabase;
   workers: WorkerSet;
   running: Promise<void>;
   client: Client;
@@ -108,7 +73,7 @@ interface Harness {
 }
 
 async function startHarness(ctx: BenchContext): Promise<Harness> {
-  const db = await createBenchDatabase(ctx.stack.postgres.url);
+  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_transform', applicationName: 'sluice-bench' });
   const taskQueue = `bench-transform-${randomBytes(4).toString('hex')}`;
   const workers = await createWorkerSet({
     config: { ...ctx.config, taskQueues: { cpu: taskQueue, gpu: `${taskQueue}-gpu` } },
@@ -174,7 +139,10 @@ async function transformWorkflow(h: Harness, name: string, maxSeq: string, paral
       signal: dataLandedSignal,
       signalArgs: [{ source: SOURCE, fromSeq: '1', toSeq: maxSeq, batchId: 'bench-load' }],
     });
-    while ((await watermarkOf(h.db.pool, name)) !== maxSeq) await new Promise((r) => setTimeout(r, 20));
+    await pollUntil(`the watermark of ${name} to reach ${maxSeq}`, async () => ((await watermarkOf(h.db.pool, name)) === maxSeq ? true : undefined), {
+      timeoutMs: 30 * 60_000,
+      intervalMs: 20,
+    });
   });
   await h.client.workflow.getHandle(transformWorkflowId(name)).terminate('benchmark done');
   const rows = Number((await h.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable(name, 1)}`)).rows[0]?.n);

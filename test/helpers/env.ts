@@ -5,10 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { Client as PgClient, type Pool } from 'pg';
 import { loadConfig, type SluiceConfig } from '../../client/config';
-import { createPool } from '../../db/pool';
-import { migrate } from '../../db/migrate';
+import { createScratchDatabase, type ScratchDatabase } from '../../db/scratch';
 import { registerSearchAttributes } from '../../scripts/provision/temporal';
 import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';
 
@@ -26,44 +24,11 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
 
-export interface TestDatabase {
-  url: string;
-  name: string;
-  pool: Pool;
-  drop(): Promise<void>;
-}
+export type TestDatabase = ScratchDatabase;
 
 /** A new, migrated database on the test server; `drop()` removes it. */
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
-  const admin = testAdminDatabaseUrl();
-  const name = uniqueName('sluice_t');
-  const c = new PgClient({ connectionString: admin });
-  await c.connect();
-  try {
-    await c.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await c.end();
-  }
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  const url = u.toString();
-  const pool = createPool(url, { max: 8, applicationName: 'sluice-test' });
-  if (options.migrate ?? true) await migrate(pool);
-  return {
-    url,
-    name,
-    pool,
-    async drop() {
-      await pool.end();
-      const d = new PgClient({ connectionString: admin });
-      await d.connect();
-      try {
-        await d.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await d.end();
-      }
-    },
-  };
+  return createScratchDatabase(testAdminDatabaseUrl(), { prefix: 'sluice_t', poolMax: 8, applicationName: 'sluice-test', migrate: options.migrate });
 }
 
 /** Configuration pointing at the test stack, with unique task queues. */

@@ -8,6 +8,7 @@ import { Client as PgClient } from 'pg';
 import { contentHash } from '../../activities/transform';
 import { derivedTable } from '../../activities/transform/sqlText';
 import type { BackfillResult } from '../../workflows';
+import { pollUntil } from '../../client/poll';
 import { METER_SQL, seedMeterLog } from '../helpers/meterLog';
 import { startTestCpuWorker, stopWorkerProcesses, type WorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testNamespace, testTemporalAddress, uniqueName, type TestDatabase } from '../helpers/env';
@@ -55,17 +56,14 @@ describe('backfill survives SIGKILL of its worker mid-chunk', () => {
     });
 
     // Wait until chunks are mid-transaction: their INSERT into the marker table waits on our lock.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
+    await pollUntil('two backfill chunks to wait at their marker', async () => {
       const waiting = await db.pool.query<{ n: string }>(
         `SELECT count(*)::text AS n FROM pg_stat_activity
          WHERE datname = $1 AND application_name = 'sluice-worker-cpu' AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO sluice.transform_build_chunks%'`,
         [db.name],
       );
-      if (Number(waiting.rows[0]?.n) >= 2) break;
-      if (Date.now() > deadline) throw new Error('no backfill chunk got to its marker in 30 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return Number(waiting.rows[0]?.n) >= 2 ? true : undefined;
+    }, { intervalMs: 100 });
     const startedBeforeKill = await db.pool.query<{ n: string }>(
       "SELECT count(*)::text AS n FROM sluice.run_events WHERE step = 'buildTransformChunk' AND status = 'started'",
     );

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SluiceClient } from '../../client';
+import { pollUntil } from '../../client/poll';
 import { writePageViews } from '../../scripts/demo/sampleData';
 import { startWorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, createTestNamespace, testConfig, testTemporalAddress, type TestDatabase } from '../helpers/env';
@@ -41,11 +42,9 @@ describe('graceful shutdown', () => {
     result.catch(() => undefined); // awaited below; keep an early rejection from being unhandled
 
     // wait until the file activity is running, then stop the worker
-    const deadline = Date.now() + 60_000;
-    while (!(await db.pool.query("SELECT 1 FROM sluice.run_events WHERE step = 'ingestFile' AND status = 'started'")).rowCount) {
-      if (Date.now() > deadline) throw new Error(`ingestFile never started:\n${first.output()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await pollUntil('ingestFile to start', async () =>
+      (await db.pool.query("SELECT 1 FROM sluice.run_events WHERE step = 'ingestFile' AND status = 'started'")).rowCount ? true : undefined,
+    { timeoutMs: 60_000, intervalMs: 50, lastSeen: () => `the worker printed:\n${first.output()}` });
     first.child.kill('SIGTERM');
     expect(await first.exit).toBe(0);
     expect(first.output()).toMatch(/SIGTERM received: finishing running activities/);

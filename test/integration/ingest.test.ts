@@ -1,4 +1,5 @@
 import { SluiceClient, IngestBatchTooLargeError } from '../../client';
+import { pollUntil } from '../../client/poll';
 import { ingestWorkflowId, transformWorkflowId } from '../../workflows/events';
 import { ingestBatchSignal, ingestStatusQuery } from '../../workflows/ingestTypes';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
@@ -151,12 +152,9 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
       signal: ingestBatchSignal,
       signalArgs: [{ kind: 'inline', batchId: 'signalled-1', events: [order('sig1', 1), { id: 'sig2' }] }],
     });
-    const deadline = Date.now() + 20_000;
-    let chunk: { accepted: string; quarantined: string } | undefined;
-    while (!chunk && Date.now() < deadline) {
-      chunk = (await stack.db.pool.query("SELECT accepted::text, quarantined::text FROM sluice.ingest_chunks WHERE batch_id = 'signalled-1'")).rows[0];
-      if (!chunk) await new Promise((r) => setTimeout(r, 50));
-    }
+    const chunk = await pollUntil('the signalled batch to land', async () =>
+      (await stack.db.pool.query<{ accepted: string; quarantined: string }>("SELECT accepted::text, quarantined::text FROM sluice.ingest_chunks WHERE batch_id = 'signalled-1'")).rows[0],
+    { timeoutMs: 20_000, intervalMs: 50 });
     expect(chunk).toEqual({ accepted: '1', quarantined: '1' });
     expect((await handle.query(ingestStatusQuery)).batchesFailed).toBe(0);
   });

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { SluiceClient } from '../../client';
 import { CHUNK_RECORDS } from '../../activities/ingest/logWriter';
 import { ingestWorkflowId } from '../../workflows/events';
+import { pollUntil } from '../../client/poll';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testConfig, testNamespace, testTemporalAddress, type TestDatabase } from '../helpers/env';
 
@@ -19,16 +20,6 @@ function startWorker(db: TestDatabase, queues: { cpu: string; gpu: string }): Wo
     SLUICE_TASK_QUEUE_CPU: queues.cpu,
     SLUICE_TASK_QUEUE_GPU: queues.gpu,
   });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('ingest fault: the worker is killed (SIGKILL) in the middle of a COPY', () => {
@@ -62,14 +53,14 @@ describe('ingest fault: the worker is killed (SIGKILL) in the middle of a COPY',
       result.catch(() => undefined); // awaited below
 
       // Kill once a chunk has committed while the next chunk's COPY is running.
-      const committedAtKill = await waitFor('a committed chunk and a running COPY', async () => {
+      const committedAtKill = await pollUntil('a committed chunk and a running COPY', async () => {
         const { rows } = await db.pool.query<{ chunks: number; copying: number }>(
           `SELECT (SELECT count(*)::int FROM sluice.ingest_chunks WHERE batch_id = 'crash-batch') AS chunks,
                   (SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY sluice.raw_events%') AS copying`,
         );
         const r = rows[0];
         return r && r.chunks >= 1 && r.copying >= 1 ? r.chunks : undefined;
-      });
+      }, { intervalMs: 10 });
       first.child.kill('SIGKILL');
       await first.exit;
       expect(committedAtKill).toBeLessThan(ROWS / CHUNK_RECORDS);

@@ -1,5 +1,6 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { SluiceClient } from '../../client';
+import { pollUntil } from '../../client/poll';
 import { notifyTransform } from '../../client/transform';
 import { contentHash } from '../../activities/transform';
 import { derivedTable } from '../../activities/transform/sqlText';
@@ -48,13 +49,11 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
   }
 
   async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (ok(v)) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(v)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    let last: T | undefined;
+    return pollUntil(what, async () => {
+      last = await probe();
+      return ok(last) ? last : undefined;
+    }, { timeoutMs, lastSeen: () => `last value ${JSON.stringify(last)}` });
   }
 
   const watermark = async (name: string, version: number): Promise<string> =>

@@ -8,6 +8,7 @@ import { Client as PgClient } from 'pg';
 import { contentHash } from '../../activities/transform';
 import { derivedTable } from '../../activities/transform/sqlText';
 import { dataLandedSignal, transformWorkflowId } from '../../workflows/events';
+import { pollUntil } from '../../client/poll';
 import { METER_SQL, seedMeterLog } from '../helpers/meterLog';
 import { startTestCpuWorker, stopWorkerProcesses, type WorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testNamespace, testTemporalAddress, uniqueName, type TestDatabase } from '../helpers/env';
@@ -61,18 +62,16 @@ describe('incremental transform survives SIGKILL of its worker mid-chunk', () =>
 
     // Wait until both chunks in flight are mid-transaction with their rows written: the first on
     // our lock (its chunk-log row), the second on the first's watermark lock.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const waiting = await db.pool.query<{ log: string; turn: string }>(
+    let waiting: { log: string; turn: string } | undefined;
+    await pollUntil('both chunks in flight to wait at their commit', async () => {
+      waiting = (await db.pool.query<{ log: string; turn: string }>(
         `SELECT count(*) FILTER (WHERE query LIKE 'INSERT INTO sluice.transform_chunks%')::text AS log,
                 count(*) FILTER (WHERE query LIKE 'SELECT last_seq%FOR UPDATE')::text AS turn
          FROM pg_stat_activity WHERE datname = $1 AND application_name = 'sluice-worker-cpu' AND wait_event_type = 'Lock'`,
         [db.name],
-      );
-      if (Number(waiting.rows[0]?.log) >= 1 && Number(waiting.rows[0]?.turn) >= 1) break;
-      if (Date.now() > deadline) throw new Error(`chunks did not get to their commit in 30 s: ${JSON.stringify(waiting.rows[0])}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      )).rows[0];
+      return Number(waiting?.log) >= 1 && Number(waiting?.turn) >= 1 ? true : undefined;
+    }, { intervalMs: 100, lastSeen: () => JSON.stringify(waiting) });
     const uncommitted = await db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable('meter', 1)}`);
     expect(uncommitted.rows[0]?.n).toBe('0');
     first.child.kill('SIGKILL');
@@ -81,13 +80,11 @@ describe('incremental transform survives SIGKILL of its worker mid-chunk', () =>
     await blocker.end();
 
     workers.push(await startTestCpuWorker(db.url, queue));
-    const watermarkDeadline = Date.now() + 90_000;
-    for (;;) {
-      const wm = await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter'");
-      if (wm.rows[0]?.s === String(EVENTS)) break;
-      if (Date.now() > watermarkDeadline) throw new Error(`the transform did not finish after the restart; watermark ${wm.rows[0]?.s}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    let watermark: string | undefined;
+    await pollUntil('the transform to finish after the restart', async () => {
+      watermark = (await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter'")).rows[0]?.s;
+      return watermark === String(EVENTS) ? true : undefined;
+    }, { timeoutMs: 90_000, lastSeen: () => `watermark ${watermark}` });
 
     const table = await db.pool.query<{ c: string; d: string }>(`SELECT count(*)::text AS c, count(DISTINCT seq)::text AS d FROM ${derivedTable('meter', 1)}`);
     expect(table.rows[0]).toEqual({ c: String(ROWS), d: String(ROWS) });

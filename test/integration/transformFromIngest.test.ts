@@ -3,6 +3,7 @@
  * `transform` workflow of every transform reading that source, and the derived table follows.
  */
 import { SluiceClient } from '../../client';
+import { pollUntil } from '../../client/poll';
 import { ingestWorkflowId, transformWorkflowId } from '../../workflows/events';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 
@@ -34,11 +35,11 @@ describe('ingest → dataLanded → transform', () => {
     const rowsIn = async (): Promise<string[]> =>
       (await stack.db.pool.query<{ view_id: string }>('SELECT view_id FROM sluice_derived.page_views_typed ORDER BY seq')).rows.map((r) => r.view_id);
     const waitForRows = async (expected: string[]): Promise<void> => {
-      const deadline = Date.now() + 30_000;
-      while (JSON.stringify(await rowsIn()) !== JSON.stringify(expected)) {
-        if (Date.now() > deadline) throw new Error(`derived table has ${JSON.stringify(await rowsIn())}, expected ${JSON.stringify(expected)}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      let rows: string[] = [];
+      await pollUntil(`derived rows ${JSON.stringify(expected)}`, async () => {
+        rows = await rowsIn();
+        return JSON.stringify(rows) === JSON.stringify(expected) ? true : undefined;
+      }, { lastSeen: () => `the derived table has ${JSON.stringify(rows)}` });
     };
 
     const first = await client.ingest('page_views', [view('v1', 1), view('v2', 2), { id: 'broken' }]);
