@@ -3,6 +3,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -42,6 +43,9 @@ interface Outcome {
   error?: unknown;
 }
 
+/** Patch id of carried-over batches in arrival order and of updates on batches queued by signal. */
+export const INGEST_QUEUE_PATCH = 'ingest-queue-order';
+
 /**
  * The long-lived ingest workflow of one source (workflow id `ingestWorkflowId(source)`): batches
  * arrive by update or signal, are processed one at a time in arrival order (validated, appended to
@@ -67,7 +71,10 @@ export async function ingest(input: IngestInput): Promise<void> {
     async (req) => {
       await condition(() => ready);
       if (sourceFailure) throw sourceFailure;
-      if (!outcomes.has(req.batchId) && !queue.some((q) => q.req.batchId === req.batchId)) queue.push({ req, awaited: true });
+      const queued = queue.find((q) => q.req.batchId === req.batchId);
+      // A batch queued by signal now has a caller waiting: it must run before continue-as-new.
+      if (queued && queueFixes) queued.awaited = true;
+      if (!outcomes.has(req.batchId) && !queued) queue.push({ req, awaited: true });
       await condition(() => outcomes.has(req.batchId));
       const outcome = outcomes.get(req.batchId) ?? {};
       if (outcome.error !== undefined) throw outcome.error;
@@ -97,7 +104,12 @@ export async function ingest(input: IngestInput): Promise<void> {
     { key: SluicePipeline, value: 'ingest' },
     { key: SluiceStep, value: `ingest:${input.source}` },
   ]);
-  for (const req of input.pending ?? []) queue.unshift({ req, awaited: false });
+  // Runs recorded before this patch took carried-over batches in reverse order and could leave an
+  // update waiting on a batch queued by signal (shared/DESIGN.md, determinism 1).
+  const queueFixes = patched(INGEST_QUEUE_PATCH);
+  const carried = (input.pending ?? []).map((req) => ({ req, awaited: false }));
+  if (queueFixes) queue.unshift(...carried);
+  else for (const item of carried) queue.unshift(item);
   try {
     await db.describeIngestSource(input.source);
   } catch (err) {

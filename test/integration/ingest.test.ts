@@ -1,7 +1,7 @@
 import { SluiceClient, IngestBatchTooLargeError } from '../../client';
 import { pollUntil } from '../../client/poll';
 import { ingestWorkflowId, transformWorkflowId } from '../../workflows/events';
-import { ingestBatchSignal, ingestStatusQuery } from '../../workflows/ingestTypes';
+import { ingestBatchSignal, ingestBatchUpdate, ingestStatusQuery } from '../../workflows/ingestTypes';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 import { countRows, expectBalanced, logRows, quarantineRows } from '../helpers/ingest';
 
@@ -157,6 +157,28 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     { timeoutMs: 20_000, intervalMs: 50 });
     expect(chunk).toEqual({ accepted: '1', quarantined: '1' });
     expect((await handle.query(ingestStatusQuery)).batchesFailed).toBe(0);
+  });
+
+  it('runs carried-over batches in arrival order, and answers an update on a queued batch even once its history is long', async () => {
+    const source = ORDERS;
+    const handle = stack.client.workflow.getHandle(ingestWorkflowId(source));
+    await handle.terminate('restart with carried-over batches').catch(() => undefined);
+    // 30 batches carried over (as continue-as-new carries them), all re-sending event "carried":
+    // the first in arrival order is the one accepted.
+    const pending = Array.from({ length: 30 }, (_, i) => ({ kind: 'inline' as const, batchId: `carried-${i}`, events: [order('carried', i + 1)] }));
+    await stack.client.workflow.start('ingest', {
+      taskQueue: stack.config.taskQueues.cpu,
+      workflowId: ingestWorkflowId(source),
+      args: [{ source, continueAsNewAfterEvents: 50, pending }],
+    });
+    // The last batch is still queued (not awaited) when the history passes its limit; an update
+    // for it must make it run before the workflow continues as new, not wait for ever.
+    const last = pending[pending.length - 1] as (typeof pending)[number];
+    const answer = handle.executeUpdate(ingestBatchUpdate, { args: [last] });
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the update on a queued batch was never answered')), 60_000));
+    await expect(Promise.race([answer, timeout])).resolves.toMatchObject({ batchId: last.batchId, received: 1, duplicates: 1 });
+    const row = await stack.db.pool.query<{ batch_id: string; payload: unknown }>("SELECT batch_id, payload FROM sluice.raw_events WHERE source = $1 AND event_id = 'carried'", [source]);
+    expect(row.rows).toEqual([{ batch_id: 'carried-0', payload: order('carried', 1) }]);
   });
 
   it('continues as new before the history grows, after its update handlers finish, and keeps serving', async () => {
