@@ -159,7 +159,7 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
 
   const prepared = input.resume ?? {
     ...(await db.prepareBackfill({
-      buildId: uuid4().replace(/-/g, ''), transform: input.transform, version: input.version, fromSeq: input.fromSeq, toSeq: input.toSeq,
+      buildId: uuid4().replace(/-/g, ''), transform: input.transform, version: input.version, fromSeq: input.fromSeq, toSeq: input.toSeq, switchView: input.switchView,
     })),
     nextRange: 0, rowsRead: 0, rowsWritten: 0, runs: 0,
   };

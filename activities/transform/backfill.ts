@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { ErrorCodes } from '../../workflows/errors';
 import { contentHash } from './contentHash';
-import { commitHorizon, inTransaction } from './chunks';
+import { advanceWatermark, commitHorizon, inTransaction, lockVersionTable, readWatermark } from './chunks';
 import { loadTransform, lockTransform } from './registry';
 import { DERIVED_SCHEMA, SEQ_COLUMN, buildTable, checkBuildId, derivedTable, derivedView, quoteIdent } from './sqlText';
 
@@ -18,6 +18,8 @@ export interface PrepareBackfillInput {
   /** Inclusive log range (decimal strings); default: the whole committed log. */
   fromSeq?: string;
   toSeq?: string;
+  /** The build will replace the version's table (default true): then the range must start at seq 1. */
+  switchView?: boolean;
 }
 
 export interface PreparedBackfill {
@@ -34,8 +36,8 @@ function badRange(message: string): ApplicationFailure {
 
 /**
  * Resolves the version and the range and creates the (empty) build table. Idempotent (the table is
- * created if missing). Throws SLUICE_UNKNOWN_TRANSFORM, SLUICE_INVALID_RANGE (from > to, or a range
- * past the end of the committed log).
+ * created if missing). Throws SLUICE_UNKNOWN_TRANSFORM, SLUICE_INVALID_RANGE (from > to, a range
+ * past the end of the committed log, or a switching backfill that does not start at seq 1).
  */
 export async function prepareBackfill(pool: Pool, input: PrepareBackfillInput): Promise<PreparedBackfill> {
   const id = checkBuildId(input.buildId);
@@ -47,6 +49,12 @@ export async function prepareBackfill(pool: Pool, input: PrepareBackfillInput): 
   if (from < 1n) throw badRange(`fromSeq ${from} must be at least 1`);
   if (from > to) throw badRange(`fromSeq ${from} is after toSeq ${to}${input.toSeq === undefined ? ' (the end of the committed log)' : ''}`);
   if (to > horizon) throw badRange(`toSeq ${to} is past the end of the committed log (${horizon}): those rows do not exist yet`);
+  if (from > 1n && (input.switchView ?? true)) {
+    throw badRange(
+      `fromSeq ${from}: a backfill that switches the view replaces the whole table, and its rows before seq ${from} would be lost; ` +
+        'rebuild from seq 1, or pass switchView: false to build and hash the range without switching',
+    );
+  }
   const table = buildTable(input.buildId);
   await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (LIKE ${derivedTable(def.name, def.version)} INCLUDING DEFAULTS)`);
   return { buildId: input.buildId, transform: def.name, version: def.version, fromSeq: from.toString(), toSeq: to.toString() };
@@ -101,9 +109,11 @@ export async function finishBackfill(pool: Pool, input: FinishBackfillInput, onP
   }
   await inTransaction(pool, async (client) => {
     await lockTransform(client, input.transform);
-    // The incremental chunk locks the same watermark rows first: it runs before or after the switch, never across it.
-    await client.query('SELECT 1 FROM sluice.watermarks WHERE name = $1 AND version = $2 FOR UPDATE', [input.transform, input.version]);
     if (input.switchView) {
+      // The table, then the watermark rows, as every incremental chunk takes them: the switch waits
+      // for the chunks in flight, and a chunk runs before or after it, never across it.
+      await lockVersionTable(client, input.transform, input.version, 'ACCESS EXCLUSIVE');
+      await readWatermark(client, input.transform, input.version, true);
       const target = derivedTable(input.transform, input.version);
       const view = derivedView(input.transform);
       // Repoint the view in place when the columns allow it (views users built on it keep working);
@@ -127,10 +137,7 @@ export async function finishBackfill(pool: Pool, input: FinishBackfillInput, onP
          ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, switched_at = now()`,
         [input.transform, input.version],
       );
-      await client.query(
-        'UPDATE sluice.watermarks SET last_seq = $3, updated_at = now() WHERE name = $1 AND version = $2',
-        [input.transform, input.version, input.toSeq],
-      );
+      await advanceWatermark(client, input.transform, input.version, BigInt(input.toSeq));
     } else {
       await client.query(`DROP TABLE ${build}`);
     }

@@ -134,6 +134,7 @@ export async function processIncrementalChunk(pool: Pool, transform: string, max
   const { version } = def;
   const horizon = await commitHorizon(pool);
   return inTransaction(pool, async (client) => {
+    await lockVersionTable(client, transform, version, 'ROW EXCLUSIVE');
     const last = await readWatermark(client, transform, version, true);
     const from = last + 1n;
     const base = { transform, version: `v${version}`, fromSeq: from.toString() };
@@ -178,7 +179,7 @@ export interface ChunkPlan {
 }
 
 /** The lowest watermark over the version's sources (they move together); `lock` locks the rows first. */
-async function readWatermark(client: PoolClient, transform: string, version: number, lock: boolean): Promise<bigint> {
+export async function readWatermark(client: PoolClient, transform: string, version: number, lock: boolean): Promise<bigint> {
   const r = await client.query<{ last_seq: string }>(
     `SELECT last_seq::text AS last_seq FROM sluice.watermarks WHERE name = $1 AND version = $2 ORDER BY source${lock ? ' FOR UPDATE' : ''}`,
     [transform, version],
@@ -187,8 +188,22 @@ async function readWatermark(client: PoolClient, transform: string, version: num
   return r.rows.reduce((m, row) => (BigInt(row.last_seq) < m ? BigInt(row.last_seq) : m), BigInt(r.rows[0]?.last_seq ?? '0'));
 }
 
+/**
+ * The first lock of every transaction that writes `<name>__v<N>` or moves its watermark: the table,
+ * then the watermark rows. A backfill switch takes them in the same order (ACCESS EXCLUSIVE on the
+ * table first), so it waits for the chunks in flight and never deadlocks with them.
+ */
+export async function lockVersionTable(client: PoolClient, transform: string, version: number, mode: 'ROW EXCLUSIVE' | 'ACCESS EXCLUSIVE'): Promise<void> {
+  await client.query(`LOCK TABLE ${derivedTable(transform, version)} IN ${mode} MODE`);
+}
+
+/** The advisory-lock key a running chunk holds for the end of its range: the chunk after it waits on it. */
+function chunkKey(transform: string, version: number, toSeq: bigint): string {
+  return `sluice.chunk:${transform}:v${version}:${toSeq}`;
+}
+
 /** Moves every source's watermark of the version to `toSeq` (within the chunk's transaction). */
-async function advanceWatermark(client: PoolClient, transform: string, version: number, toSeq: bigint): Promise<void> {
+export async function advanceWatermark(client: PoolClient, transform: string, version: number, toSeq: bigint): Promise<void> {
   await client.query('UPDATE sluice.watermarks SET last_seq = $3, updated_at = now() WHERE name = $1 AND version = $2', [transform, version, toSeq.toString()]);
 }
 
@@ -236,9 +251,9 @@ export interface RunChunkResult extends ChunkCounts {
   runEventDetails: { version: string; fromSeq: string; toSeq: string; outcome: string };
 }
 
-/** How long a chunk whose INSERT is done waits for the watermark to reach it while nobody holds the turn. */
+/** How long a chunk whose INSERT is done waits for the watermark to reach it while the chunk before it is not running. */
 const TURN_WAIT_MS = 15_000;
-/** How long it waits on the lock of a chunk before it that is committing (that chunk's whole INSERT, at worst). */
+/** How long it waits on a chunk before it that is running (that chunk's whole INSERT, at worst). */
 const TURN_LOCK_TIMEOUT = '4min';
 
 class ChunkOutcome extends Error {
@@ -248,9 +263,12 @@ class ChunkOutcome extends Error {
 }
 
 /**
- * Runs one planned chunk (see the module comment). A chunk that is next in line locks the
- * watermark before its INSERT; a later chunk runs its INSERT first and then waits for its turn
- * on that lock, so chunks run side by side and commit in log order.
+ * Runs one planned chunk (see the module comment). Every chunk holds an advisory key for the end of
+ * its range while it runs. A chunk that is next in line also locks the watermark before its
+ * INSERT; a later chunk runs its INSERT first, then waits on the key of the chunk before it (on the
+ * lock, whatever that chunk is doing) and takes its turn when the watermark stands right before
+ * it. So chunks run side by side and commit in log order. Only when the chunk before it is not
+ * running at all (not started yet, or failed) does it poll, and it gives up after `turnWaitMs`.
  */
 export async function runPlannedChunk(
   pool: Pool,
@@ -279,23 +297,31 @@ export async function runPlannedChunk(
   try {
     return await inTransaction(pool, async (client) => {
       await client.query(`SET LOCAL lock_timeout = '${TURN_LOCK_TIMEOUT}'`);
-      // Next in line: take the turn now (a later chunk then waits on this lock, not by polling).
-      let ready = judge(await readWatermark(client, input.transform, input.version, false)) === 'turn';
+      await lockVersionTable(client, input.transform, input.version, 'ROW EXCLUSIVE');
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [chunkKey(input.transform, input.version, to)]);
+      // Next in line: take the turn now.
+      let seen = await readWatermark(client, input.transform, input.version, false);
+      let ready = judge(seen) === 'turn';
       if (ready) {
-        const locked = await readWatermark(client, input.transform, input.version, true);
-        if (judge(locked) !== 'turn') throw new ChunkOutcome('deferred', locked); // moved back meanwhile (a backfill switch)
+        seen = await readWatermark(client, input.transform, input.version, true);
+        if (judge(seen) !== 'turn') throw new ChunkOutcome('deferred', seen); // moved back meanwhile (a backfill switch)
       }
       const rowsWritten = await insertRange(client, def, derivedTable(input.transform, input.version), from, to);
+      const before = chunkKey(input.transform, input.version, from - 1n);
       const deadline = Date.now() + (options.turnWaitMs ?? TURN_WAIT_MS);
       while (!ready) {
-        // Blocks while a chunk before this one holds the turn; a rolled-back savepoint lets the lock go again.
+        // Blocks while the chunk before this one runs (it holds the key of its range end).
+        await client.query('SELECT pg_advisory_lock_shared(hashtextextended($1, 0))', [before]);
+        await client.query('SELECT pg_advisory_unlock_shared(hashtextextended($1, 0))', [before]);
+        // A rolled-back savepoint lets the watermark rows go again while this chunk waits.
         await client.query('SAVEPOINT turn');
-        if (judge(await readWatermark(client, input.transform, input.version, true)) === 'turn') {
+        seen = await readWatermark(client, input.transform, input.version, true);
+        if (judge(seen) === 'turn') {
           ready = true;
           break;
         }
         await client.query('ROLLBACK TO SAVEPOINT turn; RELEASE SAVEPOINT turn');
-        if (Date.now() > deadline || signal?.aborted) throw new ChunkOutcome('deferred', from - 1n);
+        if (Date.now() > deadline || signal?.aborted) throw new ChunkOutcome('deferred', seen);
         await sleep(50, undefined, { signal }).catch(() => undefined);
       }
       await client.query(

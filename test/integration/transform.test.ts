@@ -238,12 +238,19 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
       [{ transform: 'clicks', version: 9 }, 'SLUICE_UNKNOWN_TRANSFORM', /version 9/],
       [{ transform: 'clicks', fromSeq: '50', toSeq: '10' }, 'SLUICE_INVALID_RANGE', /fromSeq 50 is after toSeq 10/],
       [{ transform: 'clicks', fromSeq: '1', toSeq: String(BigInt(head) + 1000n) }, 'SLUICE_INVALID_RANGE', /past the end of the committed log/],
+      // Switching in a build of [2, head] would drop the version's rows of seq 1.
+      [{ transform: 'clicks', fromSeq: '2' }, 'SLUICE_INVALID_RANGE', /rows before seq 2 would be lost/],
     ];
     for (const [input, type, message] of cases) {
       const h = await runBackfill(input, `bad-backfill-${type}-${Date.now()}`);
       await expect(h.result()).rejects.toMatchObject({ cause: { cause: { type, nonRetryable: true, message: expect.stringMatching(message) } } });
     }
     await expect(sluice.backfill({ transform: 'clicks', fromSeq: '0' })).rejects.toThrow(/\/fromSeq must match pattern/);
+    // A partial range without the switch is built and hashed; the live table keeps its rows.
+    const liveRows = await count('SELECT count(*) AS c FROM sluice_derived.clicks');
+    const partial = await runBackfill({ transform: 'clicks', fromSeq: '2', switchView: false }, `partial-${Date.now()}`);
+    await expect(partial.result()).resolves.toMatchObject({ fromSeq: '2', switched: false });
+    expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks')).toBe(liveRows);
     // The incremental workflow of a transform that does not exist fails at once, non-retryably.
     const unknown = await notifyTransform(sluice, { transform: 'nosuch' });
     const failure = await unknown.result().then(() => undefined, (err: unknown) => err);

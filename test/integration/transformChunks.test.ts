@@ -4,7 +4,8 @@
  * nothing, and chunks that roll back when their turn does not come.
  */
 import { Client as PgClient } from 'pg';
-import { planIncrementalChunks, runPlannedChunk, type PlannedChunk, type RunChunkResult } from '../../activities/transform/chunks';
+import { planIncrementalChunks, processBuildChunk, runPlannedChunk, type PlannedChunk, type RunChunkResult } from '../../activities/transform/chunks';
+import { finishBackfill, prepareBackfill } from '../../activities/transform/backfill';
 import { registerTransformVersion } from '../../activities/transform/registry';
 import { derivedTable } from '../../activities/transform/sqlText';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
@@ -21,8 +22,8 @@ describe('planned incremental chunks (real PostgreSQL)', () => {
   const table = derivedTable('meter', 1);
   const chunk = (c: PlannedChunk) => ({ transform: 'meter', version: 1, ...c });
   const count = async (sql: string): Promise<number> => Number((await db.pool.query<{ n: string }>(sql)).rows[0]?.n);
-  const watermark = async (): Promise<string> =>
-    (await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter' AND version = 1")).rows[0]?.s ?? '';
+  const watermark = async (name = 'meter'): Promise<string> =>
+    (await db.pool.query<{ s: string }>('SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = $1 AND version = 1', [name])).rows[0]?.s ?? '';
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -136,5 +137,27 @@ describe('planned incremental chunks (real PostgreSQL)', () => {
       await holder.end();
     }
     expect(await count(`SELECT count(*) AS n FROM ${derivedTable('meter_b', 1)}`)).toBe(1_000);
+  });
+
+  it('a backfill switch waits for a chunk that waits for its turn, and neither deadlocks', async () => {
+    await registerTransformVersion(db.pool, { name: 'meter_c', version: 1, sources: ['meter'], sql: SQL });
+    const p = await planIncrementalChunks(db.pool, { transform: 'meter_c', maxRows: 500, count: 2 });
+    const [, c2] = p.chunks as [PlannedChunk, PlannedChunk];
+    // The rebuild of the whole log, ready to switch.
+    const prepared = await prepareBackfill(db.pool, { buildId: 'b0c0ffee0123456789', transform: 'meter_c', version: 1 });
+    for (let from = 1n, done = false; !done;) {
+      const r = await processBuildChunk(db.pool, { ...prepared, fromSeq: from.toString(), maxRows: 5_000 });
+      done = r.done;
+      from = BigInt(r.chunkToSeq) + 1n;
+    }
+    // The second chunk writes its rows and waits for a turn that never comes (its first chunk never runs).
+    const waiting = runPlannedChunk(db.pool, { transform: 'meter_c', version: 1, ...c2 }, undefined, { turnWaitMs: 1_500 });
+    await new Promise((r) => setTimeout(r, 300));
+    const switched = finishBackfill(db.pool, { ...prepared, switchView: true, workflowId: 'test' }, () => undefined);
+    const [chunk, finish] = await Promise.allSettled([waiting, switched]);
+    expect(chunk).toMatchObject({ status: 'fulfilled', value: { outcome: 'deferred', rowsWritten: 0 } });
+    expect(finish).toMatchObject({ status: 'fulfilled', value: { switched: true, rows: 1_000 } });
+    expect(await count(`SELECT count(*) AS n FROM ${derivedTable('meter_c', 1)}`)).toBe(1_000);
+    expect(await watermark('meter_c')).toBe(String(EVENTS));
   });
 });

@@ -61,12 +61,12 @@ describe('incremental transform survives SIGKILL of its worker mid-chunk', () =>
     });
 
     // Wait until both chunks in flight are mid-transaction with their rows written: the first on
-    // our lock (its chunk-log row), the second on the first's watermark lock.
+    // our lock (its chunk-log row), the second on the first (its turn).
     let waiting: { log: string; turn: string } | undefined;
     await pollUntil('both chunks in flight to wait at their commit', async () => {
       waiting = (await db.pool.query<{ log: string; turn: string }>(
         `SELECT count(*) FILTER (WHERE query LIKE 'INSERT INTO sluice.transform_chunks%')::text AS log,
-                count(*) FILTER (WHERE query LIKE 'SELECT last_seq%FOR UPDATE')::text AS turn
+                count(*) FILTER (WHERE query LIKE 'SELECT pg_advisory_lock_shared%')::text AS turn
          FROM pg_stat_activity WHERE datname = $1 AND application_name = 'sluice-worker-cpu' AND wait_event_type = 'Lock'`,
         [db.name],
       )).rows[0];
