@@ -157,13 +157,15 @@ async function plannedChunks(ctx: LoopContext): Promise<never> {
   const parallelism = input.parallelism ?? DEFAULT_PARALLELISM;
   const inFlight: Promise<RunChunkResult>[] = [];
   let plannedTo: { version: number; toSeq: string } | null = null;
+  let horizon: string | null = null;
   let replan = false;
   for (;;) {
     status.state = 'processing';
     let nothingNew = false;
     // A long history stops planning: what is in flight finishes, then the run continues as new.
     if (!replan && inFlight.length < parallelism && !ctx.historyIsLong()) {
-      const plan: ChunkPlan = await planTransformChunks({ transform: input.transform, maxRows: chunkRows, count: parallelism - inFlight.length, after: plannedTo });
+      const plan: ChunkPlan = await planTransformChunks({ transform: input.transform, maxRows: chunkRows, count: parallelism - inFlight.length, after: plannedTo, horizon });
+      horizon = plan.horizon;
       setVersion(`v${plan.version}`);
       if (plannedTo === null || plannedTo.version !== plan.version) status.watermark = plan.watermark;
       for (const c of plan.chunks) {
@@ -193,7 +195,7 @@ async function plannedChunks(ctx: LoopContext): Promise<never> {
     status.chunks += 1;
     status.rowsRead += r.rowsRead;
     status.rowsWritten += r.rowsWritten;
-    status.watermark = r.toSeq;
+    status.watermark = r.watermark; // past toSeq when a backfill moved it
   }
 }
 

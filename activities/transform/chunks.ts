@@ -157,6 +157,11 @@ export interface PlanChunksInput {
    * goes on after it instead of after the watermark. Ignored when the live version is another one.
    */
   after?: { version: number; toSeq: string } | null;
+  /**
+   * The horizon of an earlier plan (decimal string). Rows up to it never change, so planning below
+   * it needs no new horizon (and no SHARE lock on the log); past it, a fresh one is taken.
+   */
+  horizon?: string | null;
 }
 
 export interface PlannedChunk {
@@ -214,12 +219,13 @@ export async function advanceWatermark(client: PoolClient, transform: string, ve
  */
 export async function planIncrementalChunks(pool: Pool, input: PlanChunksInput): Promise<ChunkPlan> {
   const def = await loadLiveTransform(pool, input.transform);
-  const horizon = await commitHorizon(pool);
   const client = await pool.connect();
   try {
     const watermark = await readWatermark(client, def.name, def.version, false);
     const after = input.after && input.after.version === def.version ? BigInt(input.after.toSeq) : watermark;
     let from = (after > watermark ? after : watermark) + 1n;
+    const known = input.horizon ? BigInt(input.horizon) : -1n;
+    const horizon = from <= known ? known : await commitHorizon(pool);
     const chunks: PlannedChunk[] = [];
     while (chunks.length < input.count && from <= horizon) {
       const { upper, rowsRead } = await chunkBounds(client, def.sources, from, horizon, input.maxRows);

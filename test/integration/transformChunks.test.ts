@@ -57,6 +57,11 @@ describe('planned incremental chunks (real PostgreSQL)', () => {
     // `after` of another version is ignored: planning starts from this version's watermark.
     const otherVersion = await planIncrementalChunks(db.pool, { transform: 'meter', maxRows: 300, count: 1, after: { version: 7, toSeq: '1124' } });
     expect(otherVersion.chunks).toEqual([plan[0]]);
+    // Below the horizon of an earlier plan no new one is taken: planning stops there.
+    const belowKnown = await planIncrementalChunks(db.pool, { transform: 'meter', maxRows: 300, count: 5, horizon: '749' });
+    expect(belowKnown).toMatchObject({ horizon: '749', chunks: [plan[0], plan[1]] });
+    const pastKnown = await planIncrementalChunks(db.pool, { transform: 'meter', maxRows: 300, count: 1, after: { version: 1, toSeq: '749' }, horizon: '749' });
+    expect(pastKnown).toMatchObject({ horizon: String(EVENTS), chunks: [plan[2]] });
     // Planning reads only.
     expect(await watermark()).toBe('0');
     expect(await count(`SELECT count(*) AS n FROM ${table}`)).toBe(0);
