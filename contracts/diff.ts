@@ -9,6 +9,7 @@
  * missed break costs a pipeline.
  */
 import { compareVersions, type Contract } from './registry';
+import { canonicalJson } from './canonical';
 
 export type ChangeKind = 'breaking' | 'compatible';
 
@@ -43,7 +44,8 @@ const HANDLED = new Set([
 ]);
 
 const asSchema = (v: unknown): Schema | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Schema) : undefined);
-const json = (v: unknown): string => JSON.stringify(v);
+/** Key order does not matter: `{a, b}` and `{b, a}` are the same schema. */
+const json = (v: unknown): string => (v === undefined ? 'undefined' : canonicalJson(v));
 
 function typesOf(s: Schema): Set<string> | undefined {
   if (s.type === undefined) return undefined;

@@ -152,6 +152,12 @@ describe('contract evolution (diff)', () => {
     expect(changes).toEqual([expect.objectContaining({ kind, code })]);
   });
 
+  it('the order of keys is not a change (an unclassified keyword with its keys reordered is not breaking)', () => {
+    const before = withProps((p) => (p.id = { ...p.id, anyOf: [{ type: 'string', maxLength: 5 }, { type: 'null' }] }));
+    const after = withProps((p) => (p.id = { ...p.id, anyOf: [{ maxLength: 5, type: 'string' }, { type: 'null' }] }));
+    expect(diffSchemas(before, after)).toEqual([]);
+  });
+
   it('closing additionalProperties is breaking; nested objects and array items are compared too', () => {
     const open = { type: 'object', properties: { a: { type: 'object', properties: { b: { type: 'integer' } } }, xs: { type: 'array', maxItems: 5, items: { type: 'string', maxLength: 5 } } } };
     const next = { type: 'object', additionalProperties: false, properties: { a: { type: 'object', properties: {} }, xs: { type: 'array', maxItems: 5, items: { type: 'string', maxLength: 4 } } } };
