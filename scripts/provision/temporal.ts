@@ -96,6 +96,19 @@ export function findTemporalCli(cfg: SluiceConfig): CliCandidate | undefined {
   return undefined;
 }
 
+/** Whether the process that holds a build lock still runs; `unknown` while its pid is not written yet. */
+function lockOwner(lockDir: string): 'alive' | 'dead' | 'unknown' {
+  let text = '';
+  try {
+    text = fs.readFileSync(path.join(lockDir, 'pid'), 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const pid = Number(text || '0');
+  if (!pid) return 'unknown';
+  return isProcessAlive(pid) ? 'alive' : 'dead';
+}
+
 /**
  * Builds the Temporal CLI with `go install` into the cache, printing progress. Concurrent callers
  * (two test runs) wait for one build through a lock directory.
@@ -114,10 +127,14 @@ export async function buildTemporalCli(cacheDir: string, log: Logger = consoleLo
       fs.mkdirSync(lockDir);
       fs.writeFileSync(path.join(lockDir, 'pid'), String(process.pid));
       break;
-    } catch {
-      const owner = Number(fs.readFileSync(path.join(lockDir, 'pid'), 'utf8').trim() || '0');
-      if (owner && !isProcessAlive(owner)) {
-        log(`removing stale build lock of process ${owner}`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = lockOwner(lockDir);
+      const since = fs.statSync(lockDir, { throwIfNoEntry: false })?.mtimeMs;
+      if (since === undefined) continue; // released meanwhile
+      // Gone, or never got as far as writing its pid in a minute (a process that died right after mkdir).
+      if (owner === 'dead' || (owner === 'unknown' && Date.now() - since > 60_000)) {
+        log(`removing a stale build lock (${lockDir})`);
         fs.rmSync(lockDir, { recursive: true, force: true });
         continue;
       }
