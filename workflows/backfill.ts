@@ -7,11 +7,13 @@
  * history events; progress is a query.
  */
 import {
+  CancellationScope,
   allHandlersFinished,
   condition,
   continueAsNew,
   defineQuery,
   executeChild,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -131,6 +133,19 @@ function rangeCount(from: bigint, to: bigint, width: bigint): number {
   return Number((to - from + width) / width);
 }
 
+/** Patch id of build clean-up that also runs when the backfill is cancelled. */
+export const CLEANUP_ON_CANCEL_PATCH = 'backfill-cleanup-on-cancel';
+
+/**
+ * Drops a failed build's table. In a cancelled workflow an activity scheduled in the cancelled
+ * scope is refused at once, so the clean-up runs outside it (runs recorded before the patch did not).
+ */
+async function discard(buildId: string): Promise<void> {
+  const { discardBuild } = proxyActivities<CpuActivities>(DB_QUICK);
+  if (patched(CLEANUP_ON_CANCEL_PATCH)) await CancellationScope.nonCancellable(() => discardBuild({ buildId }));
+  else await discardBuild({ buildId });
+}
+
 function rangeAt(from: bigint, to: bigint, width: bigint, i: number): { fromSeq: string; toSeq: string } {
   const start = from + BigInt(i) * width;
   const end = start + width - 1n;
@@ -206,7 +221,7 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
   } catch (err) {
     // The run fails (its children are terminated with it): nothing half-built is left behind.
     upsertSearchAttributes([{ key: SluiceStatus, value: 'failed' }]);
-    await db.discardBuild({ buildId: prepared.buildId });
+    await discard(prepared.buildId);
     throw err;
   }
 
@@ -231,7 +246,7 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
     });
   } catch (err) {
     upsertSearchAttributes([{ key: SluiceStatus, value: 'failed' }]);
-    await db.discardBuild({ buildId: prepared.buildId });
+    await discard(prepared.buildId);
     throw err;
   }
   progress.phase = 'done';

@@ -231,6 +231,17 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
     expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks__v1')).toBe(2_600);
   });
 
+  it('a cancelled backfill drops its half-built table', async () => {
+    const builds = () => count("SELECT count(*) AS c FROM pg_tables WHERE schemaname = 'sluice_build'");
+    const before = await builds();
+    // Small chunks, one range at a time: it runs long enough to be cancelled in the middle.
+    const h = await runBackfill({ transform: 'clicks', version: 1, rangeSeqs: 200, chunkRows: 20, parallelism: 1 }, `cancelled-${Date.now()}`);
+    await waitFor('the build to start', builds, (n) => n > before);
+    await h.cancel();
+    await expect(h.result()).rejects.toThrow();
+    await waitFor('the build table to be dropped', builds, (n) => n === before);
+  });
+
   it('refuses bad backfills with clear errors and leaves nothing behind', async () => {
     const head = await watermark('clicks', 2);
     const cases: [BackfillInput, string, RegExp][] = [
