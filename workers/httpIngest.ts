@@ -15,8 +15,6 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { ingestFile, type IngestClientContext } from '../client/ingest';
 import type { SluiceConfig } from '../client/config';
 import { SluiceClient } from '../client/sluiceClient';
@@ -60,17 +58,46 @@ function tokenMatches(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-/** Copies the request into `file`, refusing more than `max` bytes. */
+/**
+ * Copies the request into `file`, refusing more than `max` bytes. A body over the limit is refused
+ * without destroying the request (that would reset the connection before the 413 is sent): the
+ * file is dropped and the rest of the body is read and discarded while the answer goes out.
+ */
 async function spool(req: http.IncomingMessage, file: string, max: number): Promise<number> {
+  const tooLarge = (): HttpError => new HttpError(413, 'SLUICE_BODY_TOO_LARGE', `request body is over ${max} bytes; split it into several requests`);
+  if (Number(req.headers['content-length'] ?? 0) > max) throw tooLarge();
+  const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
   let bytes = 0;
-  const limit = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
-      if (bytes > max) cb(new HttpError(413, 'SLUICE_BODY_TOO_LARGE', `request body is over ${max} bytes; split it into several requests`));
-      else cb(null, chunk);
-    },
-  });
-  await pipeline(req, limit, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        reject(err);
+      };
+      const onData = (chunk: Buffer): void => {
+        bytes += chunk.length;
+        if (bytes > max) {
+          fail(tooLarge());
+          return;
+        }
+        if (!out.write(chunk)) {
+          req.pause();
+          out.once('drain', () => req.resume());
+        }
+      };
+      const onEnd = (): void => {
+        out.end(() => resolve());
+      };
+      req.on('data', onData);
+      req.once('end', onEnd);
+      req.once('error', fail);
+      out.once('error', fail);
+    });
+  } catch (err) {
+    out.destroy();
+    throw err;
+  }
   return bytes;
 }
 
@@ -123,8 +150,9 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
   return (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) {
-        send(res, err.status, { error: { code: err.code, message: err.message } }, err.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
-        req.resume();
+        const headers: Record<string, string> = err.status === 401 ? { 'www-authenticate': 'Bearer' } : err.status === 413 ? { connection: 'close' } : {};
+        send(res, err.status, { error: { code: err.code, message: err.message } }, headers);
+        req.resume(); // the rest of the body, read and dropped
         return;
       }
       // A failure from Temporal (e.g. the batch failed non-retryably) carries its type in the cause chain.

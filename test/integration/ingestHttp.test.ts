@@ -80,6 +80,32 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
     expect(fs.readdirSync(path.join(artifactsDir, 'ingest-spool'))).toEqual([]);
   });
 
+  it('answers a body over the limit with 413, with or without Content-Length, and keeps no spool', async () => {
+    const small = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN } }, client, port: 0, host: '127.0.0.1', maxBodyBytes: 1_000, log: () => undefined });
+    try {
+      const at = `http://127.0.0.1:${small.port}/v1/sources/${ORDERS}/events`;
+      const body = `${JSON.stringify({ id: 'big', note: 'x'.repeat(200) })}\n`.repeat(20_000); // 4 MB: still being sent when the limit is found
+      const headers = { 'content-type': 'application/x-ndjson', authorization: `Bearer ${TOKEN}` };
+      const sized = await fetch(at, { method: 'POST', body, headers });
+      expect(sized.status).toBe(413);
+      expect(await sized.json()).toMatchObject({ error: { code: 'SLUICE_BODY_TOO_LARGE' } });
+      // Chunked: the limit is found while the body streams in.
+      const chunks = Buffer.from(body);
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < chunks.length; i += 65_536) controller.enqueue(chunks.subarray(i, i + 65_536));
+          controller.close();
+        },
+      });
+      const streamed = await fetch(at, { method: 'POST', body: stream, headers, duplex: 'half' } as RequestInit);
+      expect(streamed.status).toBe(413);
+      expect(await streamed.json()).toMatchObject({ error: { code: 'SLUICE_BODY_TOO_LARGE' } });
+      expect(fs.readdirSync(path.join(artifactsDir, 'ingest-spool'))).toEqual([]);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('refuses to start without a configured token', async () => {
     await expect(startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: undefined } }, client, port: 0 })).rejects.toThrow(/SLUICE_INGEST_TOKEN/);
   });
