@@ -15,6 +15,7 @@ import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { inTransaction } from '../../db/transaction';
 import type { Contract } from '../../contracts/registry';
 import { ErrorCodes } from '../../workflows/errors';
 import type { IngestBatchResult } from '../../workflows/ingestTypes';
@@ -80,9 +81,8 @@ interface ChunkCounts {
   toSeq: string | null;
 }
 
-/** Opens a transaction with the staging table ready. */
-export async function beginStaged(client: PoolClient): Promise<void> {
-  await client.query('BEGIN');
+/** Creates the staging table of this transaction (dropped at its end). */
+export async function createStage(client: PoolClient): Promise<void> {
   await client.query(STAGE_DDL);
 }
 
@@ -208,69 +208,62 @@ class ChunkBuilder {
 async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder): Promise<ChunkCounts> {
   const params = [t.source, t.contract.contract, t.contract.version, t.batchId];
   const { rows, invalid, first } = chunk;
-  const client = await t.pool.connect();
   try {
-    await client.query('BEGIN');
-    // Chunks commit without waiting for their WAL flush; the batch's final flushDurable() does.
-    await client.query('SET LOCAL synchronous_commit = off');
-    let accepted = 0;
-    let quarantined = 0;
-    let fromSeq: string | null = null;
-    let toSeq: string | null = null;
-    let careful = false;
-    if (chunk.validDistinct > 0) {
-      await client.query('SAVEPOINT direct_copy');
-      const before = await client.query<{ last: string }>(
-        'SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last FROM sluice.raw_events_seq_seq',
-      );
-      try {
-        await sendCopy(client, LOG_COPY, chunk.logPieces);
-        accepted = chunk.validDistinct;
-        await client.query('RELEASE SAVEPOINT direct_copy');
-        // The rows of this chunk hold the values after `before` that carry this source (one ingest
-        // workflow per source: no other writer of it interleaves); last is this session's last value.
-        const range = await client.query<{ from_seq: string | null; to_seq: string | null }>(
-          `SELECT (SELECT seq FROM sluice.raw_events WHERE seq > $2 AND source = $1 ORDER BY seq LIMIT 1)::text AS from_seq,
-                  currval('sluice.raw_events_seq_seq')::text AS to_seq`,
-          [t.source, before.rows[0]?.last ?? '0'],
+    return await inTransaction(t.pool, async (client) => {
+      // Chunks commit without waiting for their WAL flush; the batch's final flushDurable() does.
+      await client.query('SET LOCAL synchronous_commit = off');
+      let accepted = 0;
+      let quarantined = 0;
+      let fromSeq: string | null = null;
+      let toSeq: string | null = null;
+      let careful = false;
+      if (chunk.validDistinct > 0) {
+        await client.query('SAVEPOINT direct_copy');
+        const before = await client.query<{ last: string }>(
+          'SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last FROM sluice.raw_events_seq_seq',
         );
-        fromSeq = range.rows[0]?.from_seq ?? null;
-        toSeq = range.rows[0]?.to_seq ?? null;
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
-        await client.query('ROLLBACK TO SAVEPOINT direct_copy');
-        careful = true;
+        try {
+          await sendCopy(client, LOG_COPY, chunk.logPieces);
+          accepted = chunk.validDistinct;
+          await client.query('RELEASE SAVEPOINT direct_copy');
+          // The rows of this chunk hold the values after `before` that carry this source (one ingest
+          // workflow per source: no other writer of it interleaves); last is this session's last value.
+          const range = await client.query<{ from_seq: string | null; to_seq: string | null }>(
+            `SELECT (SELECT seq FROM sluice.raw_events WHERE seq > $2 AND source = $1 ORDER BY seq LIMIT 1)::text AS from_seq,
+                    currval('sluice.raw_events_seq_seq')::text AS to_seq`,
+            [t.source, before.rows[0]?.last ?? '0'],
+          );
+          fromSeq = range.rows[0]?.from_seq ?? null;
+          toSeq = range.rows[0]?.to_seq ?? null;
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+          await client.query('ROLLBACK TO SAVEPOINT direct_copy');
+          careful = true;
+        }
       }
-    }
-    const staged = careful ? rows : invalid;
-    if (staged.length > 0) {
-      await client.query(STAGE_DDL);
-      await copyLines(client, STAGE_COPY, staged, (row, i) => stageLine(first + i, row));
-      if (careful) {
-        const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG, params);
-        accepted = log.rows[0]?.n ?? 0;
-        fromSeq = log.rows[0]?.from_seq ?? null;
-        toSeq = log.rows[0]?.to_seq ?? null;
+      const staged = careful ? rows : invalid;
+      if (staged.length > 0) {
+        await createStage(client);
+        await copyLines(client, STAGE_COPY, staged, (row, i) => stageLine(first + i, row));
+        if (careful) {
+          const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG, params);
+          accepted = log.rows[0]?.n ?? 0;
+          fromSeq = log.rows[0]?.from_seq ?? null;
+          toSeq = log.rows[0]?.to_seq ?? null;
+        }
+        const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
+        quarantined = q.rows[0]?.n ?? 0;
       }
-      const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
-      quarantined = q.rows[0]?.n ?? 0;
-    }
-    const counts: ChunkCounts = { records: rows.length, accepted, quarantined, duplicates: rows.length - accepted - quarantined, fromSeq, toSeq };
-    await client.query(
-      `INSERT INTO sluice.ingest_chunks (source, batch_id, chunk_no, records, accepted, quarantined, duplicates, from_seq, to_seq)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [t.source, t.batchId, chunkNo, counts.records, counts.accepted, counts.quarantined, counts.duplicates, counts.fromSeq, counts.toSeq],
-    );
-    await client.query('COMMIT');
-    return counts;
-  } catch (err) {
-    // The connection may be gone (that is often why we are here); the transaction dies with it.
-    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
-      (err as Error).message += ` (rollback also failed: ${rollbackErr.message})`;
+      const counts: ChunkCounts = { records: rows.length, accepted, quarantined, duplicates: rows.length - accepted - quarantined, fromSeq, toSeq };
+      await client.query(
+        `INSERT INTO sluice.ingest_chunks (source, batch_id, chunk_no, records, accepted, quarantined, duplicates, from_seq, to_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [t.source, t.batchId, chunkNo, counts.records, counts.accepted, counts.quarantined, counts.duplicates, counts.fromSeq, counts.toSeq],
+      );
+      return counts;
     });
+  } catch (err) {
     throw asDataFailure(err, t, chunkNo);
-  } finally {
-    client.release();
   }
 }
 

@@ -7,7 +7,8 @@
 import type { Pool } from 'pg';
 import type { Contract } from '../../contracts/registry';
 import type { IngestBatchResult } from '../../workflows/ingestTypes';
-import { beginStaged, copyStaged } from './logWriter';
+import { inTransaction } from '../../db/transaction';
+import { copyStaged, createStage } from './logWriter';
 import type { RecordClassifier, StagedRow } from './classify';
 import { bytesToRecord, type SourceRecord } from './readers';
 
@@ -81,30 +82,21 @@ export async function redriveQuarantine(t: RedriveTarget): Promise<IngestBatchRe
     totals.received += page.rows.length;
     totals.quarantined += page.rows.length - staged.length;
     if (staged.length > 0) {
-      const client = await t.pool.connect();
-      try {
-        await beginStaged(client);
+      const res = await inTransaction(t.pool, async (client) => {
+        await createStage(client);
         await copyStaged(client, staged);
-        const res = await client.query<{ resolution: string; raw_seq: string | null }>(RESOLVE, [t.source, t.contract.contract, t.contract.version, t.batchId]);
-        await client.query('COMMIT');
-        for (const r of res.rows) {
-          if (r.resolution === 'accepted') {
-            totals.accepted++;
-            const seq = BigInt(r.raw_seq ?? '0');
-            if (fromSeq === null || seq < fromSeq) fromSeq = seq;
-            if (toSeq === null || seq > toSeq) toSeq = seq;
-          } else totals.duplicates++;
-        }
-        // Rows resolved concurrently by another re-drive are neither accepted nor duplicated here.
-        totals.received -= staged.length - res.rows.length;
-      } catch (err) {
-        await client.query('ROLLBACK').catch((rollbackErr: Error) => {
-          (err as Error).message += ` (rollback also failed: ${rollbackErr.message})`;
-        });
-        throw err;
-      } finally {
-        client.release();
+        return client.query<{ resolution: string; raw_seq: string | null }>(RESOLVE, [t.source, t.contract.contract, t.contract.version, t.batchId]);
+      });
+      for (const r of res.rows) {
+        if (r.resolution === 'accepted') {
+          totals.accepted++;
+          const seq = BigInt(r.raw_seq ?? '0');
+          if (fromSeq === null || seq < fromSeq) fromSeq = seq;
+          if (toSeq === null || seq > toSeq) toSeq = seq;
+        } else totals.duplicates++;
       }
+      // Rows resolved concurrently by another re-drive are neither accepted nor duplicated here.
+      totals.received -= staged.length - res.rows.length;
     }
     t.progress?.({ examined: totals.received });
     if (page.rows.length < REDRIVE_PAGE) break;

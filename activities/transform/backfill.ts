@@ -6,7 +6,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { ErrorCodes } from '../../workflows/errors';
 import { contentHash } from './contentHash';
-import { advanceWatermark, commitHorizon, inTransaction, lockVersionTable, readWatermark } from './chunks';
+import { inTransaction } from '../../db/transaction';
+import { advanceWatermark, commitHorizon, lockVersionTable, readWatermark } from './chunks';
 import { loadTransform, lockTransform } from './registry';
 import { DERIVED_SCHEMA, SEQ_COLUMN, buildTable, checkBuildId, derivedTable, derivedView, quoteIdent } from './sqlText';
 

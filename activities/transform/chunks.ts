@@ -14,6 +14,7 @@
  *   sluice.transform_build_chunks keyed by (build, from): a retried chunk finds its marker.
  */
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from '../../db/transaction';
 import { buildTable, derivedTable } from './sqlText';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadLiveTransform, loadTransform, sqlFailure, type TransformDefinition } from './registry';
@@ -33,29 +34,6 @@ export async function commitHorizon(pool: Pool): Promise<bigint> {
     const r = await client.query<{ max: string }>('SELECT coalesce(max(seq), 0)::text AS max FROM sluice.raw_events');
     return BigInt(r.rows[0]?.max ?? '0');
   });
-}
-
-/** BEGIN ... COMMIT around `fn`; ROLLBACK on error (a connection that fails to roll back is destroyed). */
-export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    try {
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackErr) {
-        broken = rollbackErr as Error;
-      }
-      throw err;
-    }
-  } finally {
-    client.release(broken);
-  }
 }
 
 export interface ChunkBounds {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from '../../db/transaction';
 import { ErrorCodes } from '../../workflows/errors';
 import {
   SEQ_COLUMN,
@@ -95,9 +96,8 @@ export function checkRegistrationInput(input: RegisterTransformInput): string {
  * Learns the columns of the transform's SELECT by running it with LIMIT 0 in a read-only
  * transaction, so SQL that does not plan, writes, or has no `seq bigint` column is refused.
  */
-async function describeColumns(client: PoolClient, sql: string): Promise<TransformColumn[]> {
-  await client.query('BEGIN READ ONLY');
-  try {
+async function describeColumns(pool: Pool, sql: string): Promise<TransformColumn[]> {
+  return inTransaction(pool, async (client) => {
     let fields: { name: string; dataTypeID: number; dataTypeModifier: number }[];
     try {
       // Wrapping in a subquery admits only SELECT / WITH ... SELECT / VALUES: anything else is a syntax error.
@@ -106,12 +106,13 @@ async function describeColumns(client: PoolClient, sql: string): Promise<Transfo
     } catch (err) {
       throw sqlFailure(err, 'transform SQL does not plan');
     }
-    const columns: TransformColumn[] = [];
-    for (const f of fields) {
-      if (!COLUMN_PATTERN.test(f.name)) throw invalid(`transform SQL column ${JSON.stringify(f.name)} must be named (AS a_name) with lower-case letters, digits and "_"`);
-      const t = await client.query<{ t: string }>('SELECT format_type($1, $2) AS t', [f.dataTypeID, f.dataTypeModifier]);
-      columns.push({ name: f.name, type: t.rows[0]?.t ?? 'unknown' });
-    }
+    const bad = fields.find((f) => !COLUMN_PATTERN.test(f.name));
+    if (bad) throw invalid(`transform SQL column ${JSON.stringify(bad.name)} must be named (AS a_name) with lower-case letters, digits and "_"`);
+    const types = await client.query<{ t: string }>(
+      'SELECT format_type(u.oid, u.mod) AS t FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS u(oid, mod, i) ORDER BY u.i',
+      [fields.map((f) => f.dataTypeID), fields.map((f) => f.dataTypeModifier)],
+    );
+    const columns: TransformColumn[] = fields.map((f, i) => ({ name: f.name, type: types.rows[i]?.t ?? 'unknown' }));
     const names = columns.map((c) => c.name);
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) throw invalid(`transform SQL has two columns named ${dup}`);
@@ -120,9 +121,7 @@ async function describeColumns(client: PoolClient, sql: string): Promise<Transfo
       throw invalid(`transform SQL must return a column "${SEQ_COLUMN}" of type bigint (the log offset each row comes from; it orders the content hash)`);
     }
     return columns;
-  } finally {
-    await client.query('ROLLBACK');
-  }
+  }, 'BEGIN READ ONLY');
 }
 
 /** CREATE TABLE for a version's rows, from the learned columns (types come from format_type, names from the allow-list). */
@@ -149,11 +148,9 @@ export async function registerTransformVersion(pool: Pool, input: RegisterTransf
   const sql = checkRegistrationInput(input);
   const sha = sqlSha256(sql);
   const sources = [...input.sources].sort();
-  const client = await pool.connect();
+  const columns = await describeColumns(pool, sql);
   try {
-    const columns = await describeColumns(client, sql);
-    await client.query('BEGIN');
-    try {
+    return await inTransaction(pool, async (client) => {
       await lockTransform(client, input.name);
       const prior = await client.query<{ sql_sha256: string; sources: string[] }>(
         'SELECT sql_sha256, sources FROM sluice.transforms WHERE name = $1 AND version = $2',
@@ -162,7 +159,6 @@ export async function registerTransformVersion(pool: Pool, input: RegisterTransf
       const live = await client.query<{ version: number }>('SELECT version FROM sluice.transform_live WHERE name = $1', [input.name]);
       const existing = prior.rows[0];
       if (existing) {
-        await client.query('ROLLBACK');
         if (existing.sql_sha256 !== sha || existing.sources.join('\n') !== sources.join('\n')) {
           throw ApplicationFailure.create({
             type: ErrorCodes.TransformVersionConflict,
@@ -189,14 +185,10 @@ export async function registerTransformVersion(pool: Pool, input: RegisterTransf
         await client.query('INSERT INTO sluice.transform_live (name, version) VALUES ($1, $2)', [input.name, input.version]);
         liveVersion = input.version;
       }
-      await client.query('COMMIT');
       return { name: input.name, version: input.version, sqlSha256: sha, columns, created: true, liveVersion };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined); // already rolled back on the conflict path
-      throw sqlFailure(err, `cannot register transform ${input.name} v${input.version}`);
-    }
-  } finally {
-    client.release();
+    });
+  } catch (err) {
+    throw sqlFailure(err, `cannot register transform ${input.name} v${input.version}`);
   }
 }
 
