@@ -209,16 +209,23 @@ function fieldReferenceIssues(c: Contract): ContractFileIssue[] {
   return issues;
 }
 
+/** A JSON pointer (RFC 6901) split once into its keys: read per event, it must be cheap. */
+export function compilePointer(pointer: string): (value: unknown) => unknown {
+  if (pointer === '') return (v) => v;
+  const keys = pointer.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return (value) => {
+    let current = value;
+    for (const key of keys) {
+      if (current === null || typeof current !== 'object' || !Object.prototype.hasOwnProperty.call(current, key)) return undefined;
+      current = (current as Record<string, unknown>)[key];
+    }
+    return current;
+  };
+}
+
 /** Reads a JSON pointer (RFC 6901) from a value; undefined when absent. */
 export function readPointer(value: unknown, pointer: string): unknown {
-  if (pointer === '') return value;
-  let current: unknown = value;
-  for (const raw of pointer.slice(1).split('/')) {
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (current === null || typeof current !== 'object' || !Object.prototype.hasOwnProperty.call(current, key)) return undefined;
-    current = (current as Record<string, unknown>)[key];
-  }
-  return current;
+  return compilePointer(pointer)(value);
 }
 
 /** All contracts of a directory tree, indexed by name and version, with cached validators. */

@@ -2,7 +2,7 @@
  * Judges one record against its source's contract: a row for the log, or a row for quarantine with
  * a machine-readable reason. Never throws for bad data; every record becomes exactly one staged row.
  */
-import type { Contract, ValidationIssue, ValidationResult } from '../../contracts/registry';
+import { compilePointer, type Contract, type ValidationIssue, type ValidationResult } from '../../contracts/registry';
 import { derivedEventId, sha256Hex } from '../../contracts/canonical';
 import type { SourceRecord } from './readers';
 
@@ -69,19 +69,6 @@ function rawEventId(raw: Buffer): string {
   return `raw-sha256:${sha256Hex(raw)}`;
 }
 
-/** A JSON pointer (RFC 6901) split once into its keys: read per event, it must be cheap. */
-function compilePointer(pointer: string): (value: unknown) => unknown {
-  if (pointer === '') return (v) => v;
-  const keys = pointer.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
-  return (value) => {
-    let current = value;
-    for (const key of keys) {
-      if (current === null || typeof current !== 'object' || !Object.prototype.hasOwnProperty.call(current, key)) return undefined;
-      current = (current as Record<string, unknown>)[key];
-    }
-    return current;
-  };
-}
 
 /** RFC 3339 text PostgreSQL reads as is (years 1000-9999, an offset); anything else is normalised through Date. */
 const PLAIN_TIMESTAMP = /^([1-9]\d{3})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(\.\d{1,6})?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;

@@ -15,7 +15,7 @@ import type { Contract } from '../../contracts/registry';
 import type { ColumnKind } from './dataset';
 import { categoricalBins, maskBinLabels, populationStabilityIndex, type DriftBin } from './drift';
 import type { ColumnProfile, ExpectationResult, SuiteRun } from './suite';
-import { SAMPLE_CONTEXT_COLUMNS, errorResult, fmt, noData, notNullVerdict, rowCountVerdict, verdict } from './verdicts';
+import { SAMPLE_CONTEXT_COLUMNS, errorResult, fmt, noData, notNullVerdict, piiColumns, rowCountVerdict, verdict } from './verdicts';
 
 export interface ArrowDataset {
   table: Table;
@@ -85,7 +85,7 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
   const { table } = dataset;
   const n = table.numRows;
   const size = opts.sampleSize ?? 5;
-  const pii = new Set((contract.pii ?? []).map((p) => p.slice(1).split('/')[0] ?? ''));
+  const pii = piiColumns(contract);
   const fieldNames = table.schema.fields.map((f) => f.name);
   const context = fieldNames.slice(0, SAMPLE_CONTEXT_COLUMNS);
   const cache = new Map<string, unknown[]>();

@@ -11,9 +11,9 @@
 import type { PoolClient } from 'pg';
 import { expectationColumns, expectationName, type Expectation, type ExpectationType, type Severity } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
-import { POSITION_COLUMN, quoteIdent, shiftParams, type ColumnKind, type ResolvedDataset } from './dataset';
+import { DATASET_SCHEMAS, POSITION_COLUMN, quoteIdent, shiftParams, tableColumns, type ColumnKind, type ResolvedDataset } from './dataset';
 import { categoricalBins, maskBinLabels, populationStabilityIndex, type DriftBin } from './drift';
-import { SAMPLE_CONTEXT_COLUMNS, errorResult, fmt, noData, notNullVerdict, rowCountVerdict, verdict } from './verdicts';
+import { SAMPLE_CONTEXT_COLUMNS, errorResult, fmt, noData, notNullVerdict, piiColumns, rowCountVerdict, verdict } from './verdicts';
 
 export type ExpectationStatus = 'passed' | 'failed' | 'no_data' | 'error';
 
@@ -78,7 +78,6 @@ const FORMAT_PATTERNS: Record<string, string> = {
 const HISTOGRAM_BINS = 20;
 const TOP_VALUES = 10;
 const PROFILE_COLUMNS = 12;
-const REF_SCHEMAS = ['sluice_derived', 'public'];
 
 /** Collects bound parameters after the dataset's own. */
 class Params {
@@ -128,7 +127,7 @@ export async function runExpectationSuite(db: PoolClient, opts: SuiteOptions): P
   const { contract, dataset } = opts;
   const sampleSize = opts.sampleSize ?? 5;
   const progress = opts.progress ?? (() => undefined);
-  const pii = new Set((contract.pii ?? []).map((p) => p.slice(1).split('/')[0] ?? ''));
+  const pii = piiColumns(contract);
   const expectations = contract.expectations ?? [];
   const params = new Params(dataset.params);
   const aggs: string[] = ['count(*)::float8 AS n'];
@@ -411,13 +410,9 @@ async function referentialIntegrity(
 ): Promise<ExpectationResult> {
   const th = { maxMissingRate: e.maxMissingRate ?? 0 };
   const schema = e.references.schema ?? 'sluice_derived';
-  if (!REF_SCHEMAS.includes(schema)) return errorResult(e, `referenced schema ${schema} is not one of ${REF_SCHEMAS.join(', ')}`, th);
+  if (!(DATASET_SCHEMAS as readonly string[]).includes(schema)) return errorResult(e, `referenced schema ${schema} is not one of ${DATASET_SCHEMAS.join(', ')}`, th);
   ctx.countQuery();
-  const { rows: exists } = await db.query(
-    'SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3',
-    [schema, e.references.table, e.references.column],
-  );
-  if (!exists.length) return errorResult(e, `referenced column ${schema}.${e.references.table}.${e.references.column} does not exist`, th);
+  if (!(await tableColumns(db, schema, e.references.table)).has(e.references.column)) return errorResult(e, `referenced column ${schema}.${e.references.table}.${e.references.column} does not exist`, th);
   if (ctx.n === 0) return noData(e, th);
   const ref = `${quoteIdent(schema)}.${quoteIdent(e.references.table)}`;
   // Compared as text: the two columns may have different (compatible) types.

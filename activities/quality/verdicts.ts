@@ -4,6 +4,7 @@
  * engines compute the same way.
  */
 import { expectationColumns, expectationName, expectationSeverity, type Expectation, type NotNullExpectation, type RowCountExpectation } from '../../contracts/expectations';
+import type { Contract } from '../../contracts/registry';
 import type { ExpectationResult } from './suite';
 
 type Threshold = Record<string, number | null>;
@@ -27,6 +28,11 @@ export function noData(e: Expectation, threshold: Threshold, what = 'the dataset
 const compact = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 4, useGrouping: false });
 /** Numbers in messages: integers as they are, others to 4 significant digits. */
 export const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : compact.format(n));
+
+/** Top-level columns the contract marks as PII (their values are masked in samples and profiles). */
+export function piiColumns(contract: Contract): Set<string> {
+  return new Set((contract.pii ?? []).map((p) => p.slice(1).split('/')[0] ?? ''));
+}
 
 /** Leading columns shown next to a failing value in samples. */
 export const SAMPLE_CONTEXT_COLUMNS = 3;

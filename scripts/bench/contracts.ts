@@ -20,8 +20,7 @@ import { runSuiteOnArrow } from '../../activities/quality/arrow';
 import { RecordClassifier } from '../../activities/ingest/classify';
 import type { Expectation } from '../../contracts/expectations';
 import { ContractRegistry, type Contract } from '../../contracts/registry';
-import { createPool } from '../../db/pool';
-import { migrate } from '../../db/migrate';
+import { createScratchDatabase } from '../../db/scratch';
 import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
 
 const CURRENCIES = ['EUR', 'USD', 'GBP', 'JPY'];
@@ -183,11 +182,11 @@ SELECT count(*) AS n,
 FROM public.bench_quality`;
 
 async function suiteVsSql(ctx: BenchContext, rows: number, reps: number): Promise<{ suite: number; sql: number; profiled: number; failed: string[]; queries: number }> {
-  const pool = createPool(ctx.stack.postgres.url, { max: 2, applicationName: 'sluice-bench-contracts' });
+  // A database of its own: nothing is left in the user's database, even when the run fails.
+  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_contracts', poolMax: 2, applicationName: 'sluice-bench-contracts' });
+  const { pool } = db;
   try {
-    await migrate(pool);
     ctx.log(`creating public.bench_quality with ${rows} rows`);
-    await pool.query('DROP TABLE IF EXISTS public.bench_quality');
     await pool.query(`CREATE TABLE public.bench_quality AS
       SELECT g AS id, 1 + g % 50000 AS customer_id, g / 50000 AS order_no,
              CASE WHEN g % 1000 = 0 THEN NULL ELSE 'user' || (g % 50000) || '@example.com' END AS email,
@@ -218,10 +217,9 @@ async function suiteVsSql(ctx: BenchContext, rows: number, reps: number): Promis
       s.push((await timed(() => runSuite(false)))[1]);
       p.push((await timed(() => runSuite(true)))[1]);
     }
-    await pool.query('DROP TABLE public.bench_quality');
     return { suite: median(s), sql: median(h), profiled: median(p), failed: first.run.results.filter((r) => !r.passed).map((r) => r.name), queries: first.run.queries };
   } finally {
-    await pool.end();
+    await db.drop();
   }
 }
 
