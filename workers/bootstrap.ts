@@ -73,12 +73,26 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
     await pool.end();
     throw err;
   }
-  const connection = await connectWithBackoff(
-    { service: 'Temporal', address, variable: 'TEMPORAL_ADDRESS' },
-    () => NativeConnection.connect(connectOpts),
-    retry(`Temporal at ${address} (TEMPORAL_ADDRESS)`),
-  );
-  const clientConnection = await Connection.connect({ ...connectOpts, connectTimeout: 10_000 });
+  // Whatever was opened is closed again when a later step fails.
+  const opened: { close(): Promise<void> }[] = [{ close: () => pool.end() }];
+  const closeOpened = async (): Promise<void> => {
+    for (const o of opened.reverse()) await o.close().catch(() => undefined);
+  };
+  let connection: NativeConnection;
+  let clientConnection: Connection;
+  try {
+    connection = await connectWithBackoff(
+      { service: 'Temporal', address, variable: 'TEMPORAL_ADDRESS' },
+      () => NativeConnection.connect(connectOpts),
+      retry(`Temporal at ${address} (TEMPORAL_ADDRESS)`),
+    );
+    opened.push(connection);
+    clientConnection = await Connection.connect({ ...connectOpts, connectTimeout: 10_000 });
+    opened.push(clientConnection);
+  } catch (err) {
+    await closeOpened();
+    throw err;
+  }
   const queues = opts.taskQueues ?? cfg.taskQueues;
   const temporal = new Client({ connection: clientConnection, namespace: cfg.temporal.namespace });
   const deps: ActivityDeps = { pool, artifactsDir: cfg.artifactsDir, temporal, config: { ...cfg, taskQueues: queues } };
@@ -110,9 +124,7 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
       log(`${kind} worker ready on task queue ${kind === 'cpu' ? queues.cpu : queues.gpu} (namespace ${cfg.temporal.namespace}, ${address})`);
     }
   } catch (err) {
-    await connection.close();
-    await clientConnection.close();
-    await pool.end();
+    await closeOpened();
     throw err;
   }
 

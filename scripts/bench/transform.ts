@@ -75,16 +75,30 @@ interface Harness {
 async function startHarness(ctx: BenchContext): Promise<Harness> {
   const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_transform', applicationName: 'sluice-bench' });
   const taskQueue = `bench-transform-${randomBytes(4).toString('hex')}`;
-  const workers = await createWorkerSet({
-    config: { ...ctx.config, taskQueues: { cpu: taskQueue, gpu: `${taskQueue}-gpu` } },
-    address: ctx.stack.temporal.address,
-    databaseUrl: db.url,
-    queues: ['cpu'],
-    migrate: false,
-    log: ctx.log,
-  });
+  let workers: WorkerSet;
+  try {
+    workers = await createWorkerSet({
+      config: { ...ctx.config, taskQueues: { cpu: taskQueue, gpu: `${taskQueue}-gpu` } },
+      address: ctx.stack.temporal.address,
+      databaseUrl: db.url,
+      queues: ['cpu'],
+      migrate: false,
+      log: ctx.log,
+    });
+  } catch (err) {
+    await db.drop();
+    throw err;
+  }
   const running = workers.run();
-  const connection = await Connection.connect({ address: ctx.stack.temporal.address });
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: ctx.stack.temporal.address });
+  } catch (err) {
+    workers.shutdown();
+    await running;
+    await db.drop();
+    throw err;
+  }
   const client = new Client({ connection, namespace: ctx.stack.temporal.namespace });
   return {
     db, workers, running, client, connection, taskQueue,
