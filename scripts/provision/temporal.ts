@@ -202,13 +202,15 @@ function readState(file: string): DevServerState | undefined {
 }
 
 async function reachable(address: string): Promise<boolean> {
+  let c: Connection | undefined;
   try {
-    const c = await Connection.connect({ address, connectTimeout: 2_000 });
+    c = await Connection.connect({ address, connectTimeout: 2_000 });
     await c.healthService.check({});
-    await c.close();
     return true;
   } catch {
     return false;
+  } finally {
+    await c?.close().catch(() => undefined);
   }
 }
 
