@@ -1,23 +1,8 @@
 /** Health activities: what the workers can reach (database, ONNX Runtime), used by `healthCheck`. */
 import * as os from 'node:os';
 import type { Pool } from 'pg';
+import type { DatabaseHealth, RuntimeHealth } from '../api/workflows/healthCheck';
 import { buildAddModel } from './onnx/tinyModel';
-
-export interface DatabaseHealth {
-  serverVersion: string;
-  migrations: number;
-  rawEvents: number;
-  quarantined: number;
-}
-
-export interface RuntimeHealth {
-  host: string;
-  onnxruntime: string;
-  /** Execution providers this build of onnxruntime-node offers on this host. */
-  backends: string[];
-  /** Result of a real inference through ONNX Runtime on a one-node graph (Add), as a liveness proof. */
-  inferenceOk: boolean;
-}
 
 export function createHealthActivities(deps: { pool: Pool }) {
   return {

@@ -1,24 +1,16 @@
 /**
- * All activities, built from their resources. The CPU worker registers {@link createCpuActivities},
- * the GPU worker {@link createGpuActivities}; both are wrapped so that every step records run events.
+ * All activities, built from the resources a worker owns ({@link ActivityDeps}). The CPU worker
+ * registers {@link createCpuActivities}, the GPU worker {@link createGpuActivities}; both are
+ * wrapped so that every step records run events and maps domain errors to error codes.
+ * Workflows proxy the per-domain types (`IngestActivities`, …), never all of them.
  */
-import type { Client } from '@temporalio/client';
-import type { Pool } from 'pg';
-import type { SluiceConfig } from '../client/config';
+import type { ActivityDeps } from './deps';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
 import { createQualityActivities } from './quality';
 import { recordRunEvents } from './runEvents';
 import { createTransformActivities } from './transform';
 import { createWorkflowInputActivities } from './workflowInput';
-
-export interface ActivityDeps {
-  pool: Pool;
-  artifactsDir: string;
-  /** Client for activities that start or signal other workflows (dataLanded events). */
-  temporal: Client;
-  config: SluiceConfig;
-}
 
 // Each domain adds its factory here (one line each).
 export function createCpuActivities(deps: ActivityDeps) {
@@ -27,7 +19,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createHealthActivities(deps),
     ...createIngestActivities(deps),
     ...createTransformActivities(deps),
-    ...createQualityActivities(deps),
+    ...createQualityActivities(deps, { store: deps.artifacts, registry: deps.contracts }),
   });
 }
 
@@ -40,5 +32,12 @@ export function createGpuActivities(deps: ActivityDeps) {
 
 export type CpuActivities = ReturnType<typeof createCpuActivities>;
 export type GpuActivities = ReturnType<typeof createGpuActivities>;
+export type HealthActivities = ReturnType<typeof createHealthActivities>;
+export type IngestActivities = ReturnType<typeof createIngestActivities>;
+export type { TransformActivities } from './transform';
+export type ValidateActivities = ReturnType<typeof createQualityActivities>;
+export type { InputCheckActivities } from './workflowInput';
+export type { ActivityDeps, ActivityLogger } from './deps';
+export { stderrLogger } from './deps';
 export { insertRunEvent, recordRunEvents, type RunEventInput } from './runEvents';
 export type { ChunkPlan, RunChunkResult } from './transform';

@@ -1,10 +1,11 @@
 /**
- * Run events (shared/DESIGN.md principle 7): every activity records a `started` row and a
+ * Run events (docs/architecture.md, principle 7): every activity records a `started` row and a
  * `completed` or `failed` row in sluice.run_events, with the workflow, the attempt, counts and
  * timing. Workers wrap every activity with {@link recordRunEvents}, so steps cannot forget it.
  */
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
+import { toFailure } from './failures';
 
 export interface RunEventInput {
   workflowId: string;
@@ -81,7 +82,8 @@ export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Poo
         await insertRunEvent(pool, { ...base, status: 'completed', counts: countsOf(result), durationMs: Date.now() - started, details: detailsOf(result) });
         return result;
       } catch (err) {
-        const e = err as Error;
+        // Domain errors become typed failures here, the one place every activity passes through.
+        const e = toFailure(err) as Error;
         await insertRunEvent(pool, {
           ...base,
           status: 'failed',

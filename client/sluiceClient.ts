@@ -1,11 +1,30 @@
-import { Client, type Connection, type WorkflowHandle } from '@temporalio/client';
-import { describeIssues, validateWorkflowInput } from '../contracts/workflowInputs';
-import type { ValidationIssue } from '../contracts/registry';
-import type { HealthCheckResult } from '../workflows';
-import { loadConfig, type SluiceConfig } from './config';
+/**
+ * The typed sluice client: every call goes through Temporal workflows whose inputs are checked
+ * against their declarations (api/workflows) before anything starts. `start(workflows.backfill,
+ * input)` infers the input and the result type from the declaration.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  Client,
+  WithStartWorkflowOperation,
+  WorkflowIdReusePolicy,
+  type Connection,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
+import { checkValue, checkWorkflowInput, describeIssues, type InputIssue } from '../api/check';
+import { ingestWorkflowId, registerTransformWorkflowId, transformWorkflowId } from '../api/ids';
+import { backfillProgressQuery, dataLandedSignal, ingestBatchUpdate, transformStatusQuery } from '../api/messages';
+import { workflows } from '../api/workflows';
+import type { BackfillInput, BackfillProgress } from '../api/workflows/backfill';
+import type { InputOf, ResultOf, WorkflowDef, WorkflowFn } from '../api/workflows/define';
+import type { HealthCheckResult } from '../api/workflows/healthCheck';
+import { IngestBatchRequestSchema, type DataLanded, type IngestBatchRequest, type IngestBatchResult, type IngestLocation } from '../api/workflows/ingest';
+import type { RegisterTransformInput, RegisterTransformResult } from '../api/workflows/registerTransform';
+import type { TransformInput, TransformStatus } from '../api/workflows/transform';
+import { loadConfig, type SluiceConfig } from '../config';
 import { connectTemporal } from './connection';
-import { ingestEvents, ingestFile, redriveQuarantine, type IngestBatchResult, type IngestFileOptions, type IngestLocation, type IngestOptions } from './ingest';
-import { registerTransform, startBackfill, type BackfillInput, type RegisterTransformInput, type RegisterTransformResult } from './transform';
+import { fileBatch, inlineBatch, type IngestFileOptions, type IngestOptions } from './ingest';
 
 export interface SluiceClientOptions {
   config?: SluiceConfig;
@@ -23,9 +42,12 @@ export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: stri
   return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;
 }
 
-/** A workflow input that breaks its schema in contracts/workflows, caught before anything starts. */
+/** A workflow input that breaks its declaration, caught before anything starts. */
 export class InvalidWorkflowInputError extends Error {
-  constructor(readonly workflowType: string, readonly issues: ValidationIssue[]) {
+  constructor(
+    readonly workflowType: string,
+    readonly issues: InputIssue[],
+  ) {
     super(`Invalid input for workflow ${workflowType}: ${describeIssues(issues)}`);
     this.name = 'InvalidWorkflowInputError';
   }
@@ -35,7 +57,11 @@ export interface StartOptions {
   workflowId: string;
   taskQueue?: string;
   memo?: Record<string, unknown>;
+  workflowIdReusePolicy?: WorkflowIdReusePolicy;
 }
+
+/** A handle whose `result()` and `query` are typed by the workflow's declaration. */
+export type SluiceWorkflowHandle<D extends WorkflowDef> = WorkflowHandleWithFirstExecutionRunId<WorkflowFn<D>>;
 
 export class SluiceClient {
   private constructor(
@@ -54,56 +80,118 @@ export class SluiceClient {
     return new SluiceClient(client, config, options.taskQueue ?? config.taskQueues.cpu, options.connection ? undefined : connection);
   }
 
-  /** Checks `input` against the workflow's input contract and throws {@link InvalidWorkflowInputError} when it breaks it. */
-  assertValidInput(workflowType: string, input: unknown): void {
-    const r = validateWorkflowInput(workflowType, input);
-    if (!r.ok) throw new InvalidWorkflowInputError(workflowType, r.issues);
+  /** Checks `input` against the workflow's declaration; throws {@link InvalidWorkflowInputError} naming each bad field. */
+  assertValidInput<D extends WorkflowDef>(def: D, input: unknown): asserts input is InputOf<D> {
+    const r = checkWorkflowInput(def, input);
+    if (!r.ok) throw new InvalidWorkflowInputError(def.name, r.issues);
   }
 
-  /** Starts any public sluice workflow by name after checking its input contract. */
-  async start(workflowType: string, input: unknown, options: StartOptions): Promise<WorkflowHandle & { firstExecutionRunId: string }> {
-    this.assertValidInput(workflowType, input);
-    const handle = await this.temporal.workflow.start(workflowType, {
+  /** Starts any public sluice workflow after checking its input; the handle is typed by the declaration. */
+  async start<D extends WorkflowDef>(def: D, input: InputOf<D>, options: StartOptions): Promise<SluiceWorkflowHandle<D>> {
+    this.assertValidInput(def, input);
+    return this.temporal.workflow.start<WorkflowFn<D>>(def.name, {
       taskQueue: options.taskQueue ?? this.taskQueue,
       workflowId: options.workflowId,
-      args: [input],
+      args: [input] as Parameters<WorkflowFn<D>>,
       memo: options.memo,
+      workflowIdReusePolicy: options.workflowIdReusePolicy,
     });
-    return handle;
+  }
+
+  /** Starts a workflow and waits for its result. */
+  async execute<D extends WorkflowDef>(def: D, input: InputOf<D>, options: StartOptions): Promise<ResultOf<D>> {
+    const handle = await this.start(def, input, options);
+    return handle.result();
+  }
+
+  /** A handle on a running or finished workflow, typed by its declaration. */
+  handle<D extends WorkflowDef>(_def: D, workflowId: string, runId?: string): WorkflowHandle<WorkflowFn<D>> {
+    return this.temporal.workflow.getHandle<WorkflowFn<D>>(workflowId, runId);
   }
 
   /** Runs the `healthCheck` workflow and waits for its result. */
   async healthCheck(options: { workflowId?: string; gpuTaskQueue?: string } = {}): Promise<{ workflowId: string; runId: string; result: HealthCheckResult }> {
-    const handle = await this.start('healthCheck', { queues: { cpu: this.taskQueue, gpu: options.gpuTaskQueue ?? this.config.taskQueues.gpu } }, {
-      workflowId: options.workflowId ?? `health-${new Date().toISOString().replace(/[:.]/g, '-')}`,
-    });
-    const result = (await handle.result()) as HealthCheckResult;
-    return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, result };
+    const handle = await this.start(
+      workflows.healthCheck,
+      { queues: { cpu: this.taskQueue, gpu: options.gpuTaskQueue ?? this.config.taskQueues.gpu } },
+      { workflowId: options.workflowId ?? `health-${new Date().toISOString().replace(/[:.]/g, '-')}` },
+    );
+    return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, result: await handle.result() };
   }
 
-  /** Registers a transform version (validated and planned by PostgreSQL; a version never changes). */
+  /**
+   * Registers a transform version and waits for the result (workflow id per name and version;
+   * a failed registration, e.g. bad SQL, may be retried under the same id once fixed). The
+   * registration also starts the transform's incremental workflow, which catches up on the log.
+   */
   async registerTransform(input: RegisterTransformInput): Promise<RegisterTransformResult> {
-    return registerTransform(this, input);
+    return this.execute(workflows.registerTransform, input, {
+      workflowId: registerTransformWorkflowId(input.name, input.version),
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    });
   }
 
-  /** Starts a rebuild of a transform version from a log range; query `progress`, await `result()`. */
-  async backfill(input: BackfillInput, workflowId?: string): Promise<WorkflowHandle> {
-    return startBackfill(this, input, workflowId);
+  /**
+   * Wakes the incremental `transform` workflow of a transform, starting it if it is not running
+   * (signal-with-start, the same call ingestion makes when data lands).
+   */
+  async notifyTransform(input: TransformInput, landed: DataLanded = { source: '', fromSeq: '0', toSeq: '0', batchId: 'manual' }): Promise<WorkflowHandle> {
+    this.assertValidInput(workflows.transform, input);
+    return this.temporal.workflow.signalWithStart(workflows.transform.name, {
+      taskQueue: this.taskQueue,
+      workflowId: transformWorkflowId(input.transform),
+      args: [input],
+      signal: dataLandedSignal,
+      signalArgs: [landed],
+    });
   }
 
-  /** Sends a small batch of events to the source's ingest workflow; answers with its counts (client/ingest.ts). */
+  /** State of a transform's incremental workflow. */
+  async transformStatus(transform: string): Promise<TransformStatus> {
+    return this.temporal.workflow.getHandle(transformWorkflowId(transform)).query(transformStatusQuery);
+  }
+
+  /** Starts a rebuild of a transform version from a log range; follow it with {@link backfillProgress}, await `result()`. */
+  async backfill(input: BackfillInput, workflowId?: string): Promise<SluiceWorkflowHandle<typeof workflows.backfill>> {
+    return this.start(workflows.backfill, input, { workflowId: workflowId ?? `backfill-${input.transform}-${Date.now().toString(36)}` });
+  }
+
+  async backfillProgress(workflowId: string): Promise<BackfillProgress> {
+    return this.temporal.workflow.getHandle(workflowId).query(backfillProgressQuery);
+  }
+
+  /** Sends a small batch of events to the source's ingest workflow; answers with its counts. */
   async ingest(source: string, events: unknown[], options: IngestOptions = {}): Promise<IngestBatchResult> {
-    return ingestEvents(this, source, events, options);
+    return this.sendBatch(source, inlineBatch(events, options), options.taskQueue);
   }
 
   /** Ingests an NDJSON, CSV or Arrow IPC file by reference (streamed with COPY, never through history). */
   async ingestFile(source: string, location: IngestLocation, options: IngestFileOptions): Promise<IngestBatchResult> {
-    return ingestFile(this, source, location, options);
+    return this.sendBatch(source, fileBatch(location, options), options.taskQueue);
   }
 
   /** Sends the source's unresolved quarantine through the newest contract again (after a contract fix). */
-  async redriveQuarantine(source: string, options: { batchId?: string } = {}): Promise<IngestBatchResult> {
-    return redriveQuarantine(this, source, options);
+  async redriveQuarantine(source: string, options: { batchId?: string; taskQueue?: string } = {}): Promise<IngestBatchResult> {
+    return this.sendBatch(source, { kind: 'redrive', batchId: options.batchId ?? `redrive-${randomUUID()}` }, options.taskQueue);
+  }
+
+  /**
+   * Sends one batch to the source's long-lived `ingest` workflow by update-with-start (starting it
+   * when needed) and waits for its counts. The batch id is the update id: a re-sent batch is answered once.
+   */
+  async sendBatch(source: string, req: IngestBatchRequest, taskQueue?: string): Promise<IngestBatchResult> {
+    const input = { source };
+    this.assertValidInput(workflows.ingest, input);
+    // The same check as the workflow's update validator.
+    const batch = checkValue(IngestBatchRequestSchema, req);
+    if (!batch.ok) throw new InvalidWorkflowInputError(ingestBatchUpdate.name, batch.issues);
+    const startWorkflowOperation = new WithStartWorkflowOperation(workflows.ingest.name, {
+      workflowId: ingestWorkflowId(source),
+      taskQueue: taskQueue ?? this.taskQueue,
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    return this.temporal.workflow.executeUpdateWithStart(ingestBatchUpdate, { args: [req], updateId: req.batchId, startWorkflowOperation });
   }
 
   async close(): Promise<void> {

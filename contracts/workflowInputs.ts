@@ -1,52 +1,55 @@
 /**
- * Workflow inputs are contracts too: contracts/workflows/<workflowType>.input.json holds the JSON
- * Schema of each public workflow's input. The client checks it before starting a workflow, and the
- * workflow's first activity checks it again, so a service in another language that starts a
- * workflow with a bad input gets a non-retryable error naming the field.
+ * Workflow inputs are contracts too. Each public workflow's input is declared once in
+ * api/workflows (TypeBox); contracts/workflows/<name>.input.json is that declaration published as
+ * JSON Schema (draft 2020-12) for services in other languages. `npm run schemas` writes the files;
+ * a test fails when a committed file differs from its declaration.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
-import type { ValidationIssue, ValidationResult } from './registry';
+import { workflows, type WorkflowName } from '../api/workflows';
+import type { WorkflowDef } from '../api/workflows/define';
 
 export const WORKFLOW_INPUTS_DIR = path.join(__dirname, 'workflows');
+export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
 
-const ajv = new Ajv2020({ strict: true, allErrors: true, $data: false });
-addFormats(ajv);
-const cache = new Map<string, ValidateFunction | null>();
-
-function validatorFor(workflowType: string): ValidateFunction | null {
-  if (cache.has(workflowType)) return cache.get(workflowType) ?? null;
-  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(workflowType)) throw new Error(`Not a workflow type: ${JSON.stringify(workflowType)}`);
-  const file = path.join(WORKFLOW_INPUTS_DIR, `${workflowType}.input.json`);
-  const fn = fs.existsSync(file) ? ajv.compile(JSON.parse(fs.readFileSync(file, 'utf8')) as object) : null;
-  cache.set(workflowType, fn);
-  return fn;
+/** The published JSON Schema of a workflow's input (TypeBox's schema without its symbols, with a title). */
+export function publishedInputSchema(def: WorkflowDef): Record<string, unknown> {
+  const body = JSON.parse(JSON.stringify(def.input)) as Record<string, unknown>;
+  return { $schema: JSON_SCHEMA_DIALECT, title: def.title, description: def.description, ...body };
 }
 
-/** Workflow types that have an input schema. */
+/** The file text of a workflow's published input schema. */
+export function publishedInputSchemaText(def: WorkflowDef): string {
+  return `${JSON.stringify(publishedInputSchema(def), null, 2)}\n`;
+}
+
+export function inputSchemaPath(name: string): string {
+  return path.join(WORKFLOW_INPUTS_DIR, `${name}.input.json`);
+}
+
+/** Workflow types with a published input schema file. */
 export function workflowsWithInputSchemas(): string[] {
-  return fs.readdirSync(WORKFLOW_INPUTS_DIR).filter((f) => f.endsWith('.input.json')).map((f) => f.replace(/\.input\.json$/, '')).sort();
+  return fs
+    .readdirSync(WORKFLOW_INPUTS_DIR)
+    .filter((f) => f.endsWith('.input.json'))
+    .map((f) => f.replace(/\.input\.json$/, ''))
+    .sort();
 }
 
-/** Checks a workflow input against its schema; a workflow without a schema is an error (every public workflow has one). */
-export function validateWorkflowInput(workflowType: string, input: unknown): ValidationResult {
-  const fn = validatorFor(workflowType);
-  if (!fn) {
-    return { ok: false, issues: [{ contract: `workflow:${workflowType}`, version: '-', pointer: '', keyword: 'schema', message: `no input schema for workflow ${workflowType} in contracts/workflows` }] };
+/** Writes every declared workflow's schema file and removes files of workflows no longer declared; returns what changed. */
+export function writeInputSchemas(): { written: string[]; removed: string[] } {
+  const written: string[] = [];
+  for (const name of Object.keys(workflows) as WorkflowName[]) {
+    const file = inputSchemaPath(name);
+    const text = publishedInputSchemaText(workflows[name]);
+    if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text) {
+      fs.writeFileSync(file, text);
+      written.push(file);
+    }
   }
-  if (fn(input)) return { ok: true };
-  const issues: ValidationIssue[] = (fn.errors ?? []).map((e) => ({
-    contract: `workflow:${workflowType}`,
-    version: '-',
-    pointer: e.keyword === 'required' ? `${e.instancePath}/${String((e.params as { missingProperty?: string }).missingProperty ?? '')}` : e.instancePath,
-    keyword: e.keyword,
-    message: e.message ?? e.keyword,
-  }));
-  return { ok: false, issues };
-}
-
-export function describeIssues(issues: ValidationIssue[]): string {
-  return issues.map((i) => `${i.pointer || '(input)'} ${i.message}`).join('; ');
+  const removed = workflowsWithInputSchemas()
+    .filter((name) => !Object.hasOwn(workflows, name))
+    .map((name) => inputSchemaPath(name));
+  for (const file of removed) fs.unlinkSync(file);
+  return { written, removed };
 }

@@ -1,7 +1,7 @@
 /** PostgreSQL connection pools, with a reachability check that names the address and the variable. */
 import { Pool, type PoolConfig } from 'pg';
-import { redactUrl } from '../client/config';
-import { connectWithBackoff, type RetryOptions } from '../client/connection';
+import { redactUrl } from '../config';
+import { connectWithBackoff, type RetryOptions } from '../config/retry';
 
 export interface CreatePoolOptions {
   max?: number;

@@ -1,19 +1,33 @@
 /** One transaction on a pooled connection. */
 import type { Pool, PoolClient } from 'pg';
 
+export interface TransactionOptions {
+  /** READ ONLY: the database refuses any write inside (checks, plans, reads of a consistent snapshot). */
+  readOnly?: boolean;
+  /** Default READ COMMITTED; REPEATABLE READ gives every statement the same snapshot. */
+  isolation?: 'read committed' | 'repeatable read' | 'serializable';
+}
+
+function beginStatement(options: TransactionOptions): string {
+  const parts = ['BEGIN'];
+  if (options.isolation) parts.push(`ISOLATION LEVEL ${options.isolation.toUpperCase()}`);
+  if (options.readOnly) parts.push('READ ONLY');
+  return parts.join(' ');
+}
+
 /**
- * `begin` (default BEGIN) ... COMMIT around `fn`; ROLLBACK when it throws. A connection that fails to
- * roll back (often the reason for the error: it is gone) is destroyed, not returned to the pool,
- * and the rollback failure is added to the error's message.
+ * BEGIN ... COMMIT around `fn`; ROLLBACK when it throws, and always for a read-only transaction
+ * (nothing to keep). A connection that fails to roll back (often the reason for the error: it is
+ * gone) is destroyed, not returned to the pool, and the rollback failure is added to the error's message.
  */
-export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query(begin);
+    await client.query(beginStatement(options));
     try {
       const out = await fn(client);
-      await client.query('COMMIT');
+      await client.query(options.readOnly ? 'ROLLBACK' : 'COMMIT');
       return out;
     } catch (err) {
       try {

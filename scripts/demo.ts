@@ -16,10 +16,8 @@ import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import { SluiceClient, workflowUiUrl } from '../client';
-import { loadConfig } from '../client/config';
-import { notifyTransform, transformStatus } from '../client/transform';
-import type { BackfillResult, ValidateResult } from '../workflows';
-import { ingestWorkflowId, transformWorkflowId } from '../workflows/events';
+import { loadConfig } from '../config';
+import { ingestWorkflowId, transformWorkflowId, workflows, type ValidateResult } from '../api';
 import { pollUntil } from '../client/poll';
 import { createWorkerSet } from '../workers/bootstrap';
 import { writePageViews } from './demo/sampleData';
@@ -55,7 +53,7 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
   out(`2. registerTransform ${TRANSFORM} v1 (versioned SQL over a log range)`);
   const reg = await client.registerTransform({ name: TRANSFORM, version: 1, sources: ['page_views'], sql: TRANSFORM_SQL, description: 'page views, typed columns' });
   out(`   ${reg.created ? 'registered' : 'already registered'}: sluice_derived.${TRANSFORM}__v${reg.version}, sql sha256 ${reg.sqlSha256.slice(0, 12)}…, live v${reg.liveVersion}`);
-  await notifyTransform(client, { transform: TRANSFORM });
+  await client.notifyTransform({ transform: TRANSFORM });
 
   const file = path.join(artifactsDir, 'demo', 'page_views.ndjson');
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -72,7 +70,7 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
   out(`4. transform ${TRANSFORM} (woken by dataLanded): catching up`);
   const logEnd = batch.toSeq;
   const status = await pollUntil('the transform to catch up', async () => {
-    const s = await transformStatus(client, TRANSFORM);
+    const s = await client.transformStatus(TRANSFORM);
     return s.state === 'idle' && (logEnd === null || BigInt(s.watermark ?? '0') >= BigInt(logEnd)) ? s : undefined;
   }, { timeoutMs: 120_000, intervalMs: 250 });
   out(`   watermark ${status.watermark}, live ${status.version}; ${ui(transformWorkflowId(TRANSFORM))}`);
@@ -82,7 +80,7 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
   let validation: ValidateResult | undefined;
   let blocked = false;
   try {
-    validation = (await (await client.start('validate', { contract: 'page_views', dataset: { kind: 'log', source: 'page_views' } }, { workflowId: validateId })).result()) as ValidateResult;
+    validation = await client.execute(workflows.validate, { contract: 'page_views', dataset: { kind: 'log', source: 'page_views' } }, { workflowId: validateId });
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
     blocked = true;
@@ -96,7 +94,7 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
 
   out(`6. backfill ${TRANSFORM} v1 from the whole log (child workflows), compare sha256`);
   const backfillId = `backfill-${TRANSFORM}-${Date.now().toString(36)}`;
-  const rebuilt = (await (await client.backfill({ transform: TRANSFORM, version: 1 }, backfillId)).result()) as BackfillResult;
+  const rebuilt = await (await client.backfill({ transform: TRANSFORM, version: 1 }, backfillId)).result();
   out(`   ${rebuilt.rows} rows, sha256 ${rebuilt.sha256.slice(0, 16)}…, ${rebuilt.ranges} range(s), view ${rebuilt.switched ? 'switched' : 'unchanged'}`);
   out(`   ${ui(backfillId)}`);
   out(`\ndone in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -2,7 +2,7 @@
  * `npm run dev`: local Temporal (with the Web UI) and PostgreSQL, and both workers (sluice-cpu and
  * sluice-gpu) in one process, until Ctrl-C.
  */
-import { loadConfig } from '../client/config';
+import { loadConfig } from '../config';
 import { createWorkerSet } from '../workers/bootstrap';
 import { provisionLocalStack, withStackEndpoint } from './provision';
 

@@ -1,6 +1,6 @@
 /** `npm run migrate`: applies db/migrations to DATABASE_URL (or the embedded PostgreSQL). */
 import * as path from 'node:path';
-import { loadConfig } from '../client/config';
+import { loadConfig } from '../config';
 import { createPool } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { ensurePostgres } from './provision';

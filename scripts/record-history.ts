@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { loadConfig } from '../client/config';
+import { loadConfig } from '../config';
 import { connectTemporal } from '../client/connection';
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 /** `npm run temporal`: only the Temporal dev server (found, cached or built), until Ctrl-C. */
 import * as path from 'node:path';
-import { loadConfig } from '../client/config';
+import { loadConfig } from '../config';
 import { ensureTemporal } from './provision';
 
 async function main(): Promise<void> {

@@ -10,9 +10,12 @@ import * as fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
-import { createCpuActivities, createGpuActivities, type ActivityDeps } from '../activities';
-import { redactUrl, type QueueKind, type SluiceConfig } from '../client/config';
-import { temporalConnectOptions, connectWithBackoff } from '../client/connection';
+import { createCpuActivities, createGpuActivities, stderrLogger, type ActivityDeps } from '../activities';
+import { LocalArtifactStore } from '../activities/artifacts';
+import { ContractRegistry } from '../contracts/registry';
+import { redactUrl, type QueueKind, type SluiceConfig } from '../config';
+import { connectWithBackoff } from '../config/retry';
+import { temporalConnectOptions } from '../config/temporal';
 import { createPool, waitForPostgres } from '../db/pool';
 import { migrate } from '../db/migrate';
 
@@ -95,7 +98,16 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
   }
   const queues = opts.taskQueues ?? cfg.taskQueues;
   const temporal = new Client({ connection: clientConnection, namespace: cfg.temporal.namespace });
-  const deps: ActivityDeps = { pool, artifactsDir: cfg.artifactsDir, temporal, config: { ...cfg, taskQueues: queues } };
+  // Built once per worker process and shared by every activity (docs/architecture.md, layers).
+  const deps: ActivityDeps = {
+    pool,
+    artifacts: new LocalArtifactStore(cfg.artifactsDir),
+    contracts: ContractRegistry.fromDirectory(),
+    temporal,
+    config: { ...cfg, taskQueues: queues },
+    log: stderrLogger,
+    now: () => new Date(),
+  };
   const common = {
     connection,
     namespace: cfg.temporal.namespace,

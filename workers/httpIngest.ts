@@ -15,12 +15,11 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { ingestFile, type IngestClientContext } from '../client/ingest';
-import type { SluiceConfig } from '../client/config';
+import type { SluiceConfig } from '../config';
 import { SluiceClient } from '../client/sluiceClient';
 import { ContractRegistry } from '../contracts/registry';
-import { ErrorCodes } from '../workflows/errors';
-import { SOURCE_PATTERN } from '../workflows/ingestTypes';
+import { ErrorCodes } from '../api/errors';
+import { SOURCE_NAME_PATTERN } from '../api/names';
 
 /** Largest request body accepted (spooled to disk, never held in memory). */
 export const HTTP_INGEST_MAX_BODY_BYTES = 1024 * 1024 * 1024;
@@ -28,7 +27,7 @@ const ROUTE = /^\/v1\/sources\/([^/]+)\/events\/?$/;
 
 export interface IngestHttpOptions {
   config: Pick<SluiceConfig, 'artifactsDir' | 'httpIngest'>;
-  client: IngestClientContext;
+  client: Pick<SluiceClient, 'ingestFile'>;
   /** Source contracts (default: contracts/sources), to answer 404 for an unknown source before reading the body. */
   contracts?: ContractRegistry;
   maxBodyBytes?: number;
@@ -125,7 +124,7 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
     } catch {
       throw new HttpError(400, ErrorCodes.InvalidInput, 'source is not valid percent-encoding');
     }
-    if (!SOURCE_PATTERN.test(source)) throw new HttpError(400, ErrorCodes.InvalidInput, `not a source name: ${JSON.stringify(source)}`);
+    if (!SOURCE_NAME_PATTERN.test(source)) throw new HttpError(400, ErrorCodes.InvalidInput, `not a source name: ${JSON.stringify(source)}`);
     contracts ??= ContractRegistry.fromDirectory();
     if (!contracts.has(source)) throw new HttpError(404, ErrorCodes.UnknownSource, `unknown source ${JSON.stringify(source)}; known: ${contracts.names().join(', ')}`);
 
@@ -138,7 +137,7 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
     let result;
     try {
       await spool(req, file, max);
-      result = await ingestFile(opts.client, source, { kind: 'file', path: file }, { format: 'ndjson', batchId });
+      result = await opts.client.ingestFile(source, { kind: 'file', path: file }, { format: 'ndjson', batchId });
     } finally {
       // The rows are in the log or in quarantine (with their bytes when unparseable); the spool is
       // scratch, removed before the answer so that a client never sees it outlive its request.

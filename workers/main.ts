@@ -1,5 +1,5 @@
 /** Entry point shared by workers/cpu.ts and workers/gpu.ts: configuration, then run until a signal. */
-import { loadConfig, type QueueKind } from '../client/config';
+import { loadConfig, type QueueKind } from '../config';
 import { createWorkerSet } from './bootstrap';
 
 export async function runWorkerProcess(queues: QueueKind[]): Promise<void> {

@@ -11,7 +11,6 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
   executeChild,
   patched,
   proxyActivities,
@@ -20,23 +19,21 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CpuActivities } from '../activities';
-import type { FinishBackfillResult } from '../activities/transform';
-import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from './searchAttributes';
+import type { InputCheckActivities, TransformActivities } from '../activities';
+import { backfillProgressQuery } from '../api/messages';
+import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
+import type {
+  BackfillInput,
+  BackfillProgress,
+  BackfillRangeInput,
+  BackfillRangeResult,
+  BackfillResult,
+  BackfillResume,
+  FinishBackfillResult,
+} from '../api/workflows/backfill';
+import { ACTIVITY_OPTIONS } from './activityOptions';
 
-const INPUT_CHECK = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } } as const;
-const DB_QUICK = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 10 } } as const;
-const BUILD_CHUNK = {
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-} as const;
-/** Hashing streams the whole table (minutes for tens of millions of rows); it heartbeats every 2 s. */
-const HASH_AND_SWITCH = {
-  startToCloseTimeout: '4 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
-} as const;
+export type { BackfillInput, BackfillProgress, BackfillRangeInput, BackfillRangeResult, BackfillResult, BackfillResume };
 
 export const DEFAULT_RANGE_SEQS = 500_000;
 export const DEFAULT_BACKFILL_CHUNK_ROWS = 50_000;
@@ -44,89 +41,6 @@ export const DEFAULT_BACKFILL_PARALLELISM = 4;
 /** Children started per parent run: about 10 history events each keeps a run under ~3,000 events. */
 const MAX_CHILDREN_PER_RUN = 250;
 const MAX_HISTORY_EVENTS = 4_000;
-
-export interface BackfillInput {
-  transform: string;
-  /** Default: the latest registered version. */
-  version?: number;
-  /** Inclusive log range as decimal strings; default: the whole committed log. */
-  fromSeq?: string;
-  toSeq?: string;
-  /** Width (in seq) of the range each child builds (default 500,000). */
-  rangeSeqs?: number;
-  /** Log rows per source per chunk activity (default 50,000). */
-  chunkRows?: number;
-  /** Child workflows at a time (default 4). */
-  parallelism?: number;
-  /** Refuse to switch unless the rebuilt content has this sha256. */
-  expectedSha256?: string;
-  /** Point the view at the rebuilt version (default true). */
-  switchView?: boolean;
-  /** Child workflows per run before continuing as new (default 250; about 10 history events each). */
-  childrenPerRun?: number;
-  /** Set by continue-as-new only. */
-  resume?: BackfillResume;
-}
-
-export interface BackfillResume {
-  buildId: string;
-  version: number;
-  fromSeq: string;
-  toSeq: string;
-  nextRange: number;
-  rowsRead: number;
-  rowsWritten: number;
-  runs: number;
-}
-
-export interface BackfillProgress {
-  phase: 'preparing' | 'building' | 'hashing' | 'done';
-  transform: string;
-  version: number | null;
-  buildId: string | null;
-  fromSeq: string | null;
-  toSeq: string | null;
-  rangesTotal: number;
-  rangesDone: number;
-  rangesRunning: number;
-  rowsRead: number;
-  rowsWritten: number;
-  /** Runs of this workflow so far (continue-as-new), this one included. */
-  runs: number;
-}
-
-export interface BackfillResult extends FinishBackfillResult {
-  transform: string;
-  version: number;
-  buildId: string;
-  fromSeq: string;
-  toSeq: string;
-  ranges: number;
-  rowsRead: number;
-  rowsWritten: number;
-  runs: number;
-}
-
-export const progressQuery = defineQuery<BackfillProgress>('progress');
-
-export interface BackfillRangeInput {
-  buildId: string;
-  transform: string;
-  version: number;
-  fromSeq: string;
-  toSeq: string;
-  chunkRows: number;
-  /** Totals carried over continue-as-new. */
-  rowsRead?: number;
-  rowsWritten?: number;
-  chunks?: number;
-}
-
-export interface BackfillRangeResult {
-  rowsRead: number;
-  rowsWritten: number;
-  chunks: number;
-}
 
 /** Number of fixed-width ranges in [from, to]. */
 function rangeCount(from: bigint, to: bigint, width: bigint): number {
@@ -141,7 +55,7 @@ export const CLEANUP_ON_CANCEL_PATCH = 'backfill-cleanup-on-cancel';
  * scope is refused at once, so the clean-up runs outside it (runs recorded before the patch did not).
  */
 async function discard(buildId: string): Promise<void> {
-  const { discardBuild } = proxyActivities<CpuActivities>(DB_QUICK);
+  const { discardBuild } = proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.dbQuick);
   if (patched(CLEANUP_ON_CANCEL_PATCH)) await CancellationScope.nonCancellable(() => discardBuild({ buildId }));
   else await discardBuild({ buildId });
 }
@@ -159,13 +73,13 @@ function rangeAt(from: bigint, to: bigint, width: bigint, i: number): { fromSeq:
  * SLUICE_INVALID_RANGE, SLUICE_INVALID_TRANSFORM, SLUICE_NOT_DETERMINISTIC (nothing switched).
  */
 export async function backfill(input: BackfillInput): Promise<BackfillResult> {
-  await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('backfill', input);
-  const db = proxyActivities<CpuActivities>(DB_QUICK);
+  await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('backfill', input);
+  const db = proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.dbQuick);
   const progress: BackfillProgress = {
     phase: 'preparing', transform: input.transform, version: input.resume?.version ?? null, buildId: input.resume?.buildId ?? null,
     fromSeq: null, toSeq: null, rangesTotal: 0, rangesDone: 0, rangesRunning: 0, rowsRead: 0, rowsWritten: 0, runs: (input.resume?.runs ?? 0) + 1,
   };
-  setHandler(progressQuery, () => progress);
+  setHandler(backfillProgressQuery, () => progress);
   upsertSearchAttributes([
     { key: SluicePipeline, value: input.transform },
     { key: SluiceStep, value: 'backfill' },
@@ -240,7 +154,7 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
   progress.phase = 'hashing';
   let finished: FinishBackfillResult;
   try {
-    finished = await proxyActivities<CpuActivities>(HASH_AND_SWITCH).finishBackfill({
+    finished = await proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.hashAndSwitch).finishBackfill({
       buildId: prepared.buildId, transform: input.transform, version: prepared.version, fromSeq: prepared.fromSeq, toSeq: prepared.toSeq,
       expectedSha256: input.expectedSha256, switchView: input.switchView ?? true, workflowId,
     });
@@ -262,8 +176,8 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
  * marker row per chunk). Continues-as-new when its history grows. Errors as {@link backfill}.
  */
 export async function backfillRange(input: BackfillRangeInput): Promise<BackfillRangeResult> {
-  await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('backfillRange', input);
-  const { buildTransformChunk } = proxyActivities<CpuActivities>(BUILD_CHUNK);
+  await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('backfillRange', input);
+  const { buildTransformChunk } = proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.buildChunk);
   upsertSearchAttributes([
     { key: SluicePipeline, value: input.transform },
     { key: SluiceStep, value: 'backfillRange' },

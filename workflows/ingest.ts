@@ -9,34 +9,24 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CpuActivities } from '../activities';
-import { ErrorCodes } from './errors';
+import type { IngestActivities, InputCheckActivities } from '../activities';
+import { checkValue, describeIssues } from '../api/check';
+import { ErrorCodes } from '../api/errors';
+import { ingestBatchSignal, ingestBatchUpdate, ingestStatusQuery } from '../api/messages';
+import { SluicePipeline, SluiceStep } from '../api/searchAttributes';
 import {
   INGEST_HISTORY_LIMIT,
-  batchRequestProblems,
-  ingestBatchSignal,
-  ingestBatchUpdate,
-  ingestStatusQuery,
+  IngestBatchRequestSchema,
   type IngestBatchRequest,
   type IngestBatchResult,
   type IngestInput,
-} from './ingestTypes';
-import { SluicePipeline, SluiceStep } from './searchAttributes';
+} from '../api/workflows/ingest';
+import { ACTIVITY_OPTIONS } from './activityOptions';
 
-const CHECK = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } } as const;
-const DB_IO = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 10 } } as const;
-/** File batches stream for as long as they need; a dead worker is noticed within the heartbeat timeout. */
-const FILE_IO = {
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 20 },
-} as const;
-const SIGNAL_DOWNSTREAM = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 20 } } as const;
-
-const check = proxyActivities<CpuActivities>(CHECK);
-const db = proxyActivities<CpuActivities>(DB_IO);
-const files = proxyActivities<CpuActivities>(FILE_IO);
-const downstream = proxyActivities<CpuActivities>(SIGNAL_DOWNSTREAM);
+const check = proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck);
+const db = proxyActivities<IngestActivities>(ACTIVITY_OPTIONS.dbQuick);
+const files = proxyActivities<IngestActivities>(ACTIVITY_OPTIONS.fileIo);
+const downstream = proxyActivities<IngestActivities>(ACTIVITY_OPTIONS.signalDownstream);
 
 interface Outcome {
   result?: IngestBatchResult;
@@ -83,15 +73,14 @@ export async function ingest(input: IngestInput): Promise<void> {
     },
     {
       validator: (req) => {
-        const problems = batchRequestProblems(req);
-        if (problems.length) throw new Error(`Invalid ingest batch: ${problems.join('; ')}`);
+        const r = checkValue(IngestBatchRequestSchema, req);
+        if (!r.ok) throw new Error(`Invalid ingest batch: ${describeIssues(r.issues)}`);
       },
     },
   );
   setHandler(ingestBatchSignal, (req) => {
     // A signal has no caller to answer: a malformed one is recorded as a failed batch, not thrown.
-    const problems = batchRequestProblems(req);
-    if (problems.length) {
+    if (!checkValue(IngestBatchRequestSchema, req).ok) {
       batchesFailed++;
       return;
     }
@@ -105,7 +94,7 @@ export async function ingest(input: IngestInput): Promise<void> {
     { key: SluiceStep, value: `ingest:${input.source}` },
   ]);
   // Runs recorded before this patch took carried-over batches in reverse order and could leave an
-  // update waiting on a batch queued by signal (shared/DESIGN.md, determinism 1).
+  // update waiting on a batch queued by signal (docs/architecture.md, determinism 1).
   const queueFixes = patched(INGEST_QUEUE_PATCH);
   const carried = (input.pending ?? []).map((req) => ({ req, awaited: false }));
   if (queueFixes) queue.unshift(...carried);

@@ -13,7 +13,6 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -21,68 +20,21 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ChunkPlan, CpuActivities, RunChunkResult } from '../activities';
-import { dataLandedSignal } from './events';
-import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from './searchAttributes';
+import type { ChunkPlan, InputCheckActivities, RunChunkResult, TransformActivities } from '../activities';
+import { dataLandedSignal, transformStatusQuery } from '../api/messages';
+import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
+import type { TransformInput, TransformStatus, TransformTotals } from '../api/workflows/transform';
+import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS } from './activityOptions';
 
-const INPUT_CHECK = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } } as const;
-/**
- * A chunk is one transaction over tens of thousands of rows (about a second). It runs as a local
- * activity: no server round trip per chunk (which cost as much as the chunk itself), and chunks
- * that follow each other quickly share one workflow task. If the worker dies, the workflow task
- * times out and the chunk runs again elsewhere; the chunk is idempotent, so nothing is lost or doubled.
- */
-const TRANSFORM_CHUNK = {
-  startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-} as const;
+export type { TransformInput, TransformStatus, TransformTotals };
 export const DEFAULT_CHUNK_ROWS = 50_000;
 /** Chunks in flight at once: two keep PostgreSQL busy while the other waits on Temporal and commits. */
 export const DEFAULT_PARALLELISM = 2;
-/** Patch id of planned, parallel chunks (shared/DESIGN.md, determinism 1). */
+/** Patch id of planned, parallel chunks (docs/architecture.md, determinism 1). */
 export const PLANNED_CHUNKS_PATCH = 'planned-chunks';
 const DEFAULT_IDLE_SECONDS = 60;
-/** Continue-as-new well before the 10,000-event target (shared/DESIGN.md principle 5). */
+/** Continue-as-new well before the 10,000-event target (docs/architecture.md, principle 5). */
 const MAX_HISTORY_EVENTS = 4_000;
-
-export interface TransformInput {
-  transform: string;
-  /** Log rows per source per chunk (default 50,000). */
-  chunkRows?: number;
-  /** Chunks running at once (default 2); 1 runs them one after the other. */
-  parallelism?: number;
-  /** Catch up from the watermark at least this often without a signal (default 60). */
-  idleSeconds?: number;
-  /** Continue-as-new once the history has this many events (default 4,000). */
-  historyLimit?: number;
-  /** Totals carried over continue-as-new. */
-  totals?: TransformTotals;
-}
-
-export interface TransformTotals {
-  chunks: number;
-  rowsRead: number;
-  rowsWritten: number;
-  signals: number;
-  runs: number;
-}
-
-export interface TransformStatus extends TransformTotals {
-  transform: string;
-  state: 'starting' | 'processing' | 'idle';
-  /** Live version written by the last chunk, e.g. "v2". */
-  version: string | null;
-  /** Watermark after the last chunk (decimal string). */
-  watermark: string | null;
-  /** End of the latest dataLanded range seen. */
-  lastLandedSeq: string | null;
-  /** Chunks running now. */
-  chunksInFlight: number;
-  /** Chunks rolled back as `deferred` in this run (planned again). */
-  deferred: number;
-}
-
-export const statusQuery = defineQuery<TransformStatus>('status');
 
 /**
  * Incremental transform (see the module comment). Side effects: rows in `<name>__v<N>`, the
@@ -90,7 +42,7 @@ export const statusQuery = defineQuery<TransformStatus>('status');
  * SLUICE_INVALID_INPUT, SLUICE_UNKNOWN_TRANSFORM, or SLUICE_INVALID_TRANSFORM when its SQL fails on the data.
  */
 export async function transform(input: TransformInput): Promise<never> {
-  await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('transform', input);
+  await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('transform', input);
   const totals: TransformTotals = { chunks: 0, rowsRead: 0, rowsWritten: 0, signals: 0, runs: 0, ...input.totals };
   totals.runs += 1;
   const status: TransformStatus = { ...totals, transform: input.transform, state: 'starting', version: null, watermark: null, lastLandedSeq: null, chunksInFlight: 0, deferred: 0 };
@@ -100,7 +52,7 @@ export async function transform(input: TransformInput): Promise<never> {
     status.signals += 1;
     if (status.lastLandedSeq === null || BigInt(e.toSeq) > BigInt(status.lastLandedSeq)) status.lastLandedSeq = e.toSeq;
   });
-  setHandler(statusQuery, () => status);
+  setHandler(transformStatusQuery, () => status);
   upsertSearchAttributes([
     { key: SluicePipeline, value: input.transform },
     { key: SluiceStep, value: 'transform' },
@@ -152,7 +104,7 @@ interface LoopContext {
  */
 async function plannedChunks(ctx: LoopContext): Promise<never> {
   const { input, status, setVersion } = ctx;
-  const { planTransformChunks, runTransformChunk } = proxyLocalActivities<CpuActivities>(TRANSFORM_CHUNK);
+  const { planTransformChunks, runTransformChunk } = proxyLocalActivities<TransformActivities>(LOCAL_ACTIVITY_OPTIONS.transformChunk);
   const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
   const parallelism = input.parallelism ?? DEFAULT_PARALLELISM;
   const inFlight: Promise<RunChunkResult>[] = [];
@@ -202,7 +154,7 @@ async function plannedChunks(ctx: LoopContext): Promise<never> {
 /** The loop of runs recorded before planned chunks: one `processTransformChunk` at a time. */
 async function oneChunkAtATime(ctx: LoopContext): Promise<never> {
   const { input, status, setVersion } = ctx;
-  const { processTransformChunk } = proxyLocalActivities<CpuActivities>(TRANSFORM_CHUNK);
+  const { processTransformChunk } = proxyLocalActivities<TransformActivities>(LOCAL_ACTIVITY_OPTIONS.transformChunk);
   const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
   for (;;) {
     status.state = 'processing';

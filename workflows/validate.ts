@@ -1,24 +1,14 @@
 import { ApplicationFailure, proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
-import type { CpuActivities } from '../activities';
-import type { RunExpectationSuiteInput, RunExpectationSuiteResult } from '../activities/quality';
-import { ErrorCodes } from './errors';
-import { SluiceStatus, SluiceStep } from './searchAttributes';
+import type { InputCheckActivities, ValidateActivities } from '../activities';
+import { ErrorCodes } from '../api/errors';
+import { SluiceStatus, SluiceStep } from '../api/searchAttributes';
+import type { ValidateInput, ValidateResult } from '../api/workflows/validate';
+import { ACTIVITY_OPTIONS } from './activityOptions';
 
-const CHECK = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } } as const;
-/** A suite scans the whole dataset: long, but it heartbeats, so a dead worker is noticed quickly. */
-const SUITE = {
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
-} as const;
+export type { ValidateInput, ValidateResult };
 
-const check = proxyActivities<CpuActivities>(CHECK);
-const quality = proxyActivities<CpuActivities>(SUITE);
-
-/** The suite to run and on what: the same input as the `runExpectationSuite` activity. */
-export type ValidateInput = RunExpectationSuiteInput;
-
-export type ValidateResult = Omit<RunExpectationSuiteResult, 'runEventDetails'>;
+const check = proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck);
+const quality = proxyActivities<ValidateActivities>(ACTIVITY_OPTIONS.suite);
 
 /**
  * Runs a contract's expectation suite on a dataset (a table or a log range) and publishes its data

@@ -3,78 +3,49 @@
  * transforms that read a source that data landed.
  */
 import * as fs from 'node:fs';
-import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Pool } from 'pg';
-import type { Client } from '@temporalio/client';
-import { ContractRegistry, UnknownContractError, type Contract } from '../../contracts/registry';
-import { ErrorCodes } from '../../workflows/errors';
-import { dataLandedSignal, transformWorkflowId, type DataLanded } from '../../workflows/events';
-import type { IngestBatchRequest, IngestBatchResult } from '../../workflows/ingestTypes';
+import { ErrorCodes } from '../../api/errors';
+import { transformWorkflowId } from '../../api/ids';
+import { dataLandedSignal } from '../../api/messages';
+import type { DataLanded, IngestBatchRequest, IngestBatchResult } from '../../api/workflows/ingest';
+import type { Contract } from '../../contracts/registry';
+import type { ActivityDeps } from '../deps';
+import { SluiceError } from '../failures';
+import { withHeartbeat } from '../heartbeat';
 import { RecordClassifier } from './classify';
 import { appendBatch } from './logWriter';
-import { LocalArtifactStore } from '../artifacts';
 import { arrowRecords, csvRecords, inlineRecords, ndjsonRecords, type OversizeSpill, type SourceRecord } from './readers';
 import { redriveQuarantine } from './redrive';
 
-export interface IngestDeps {
-  pool: Pool;
-  temporal: Client;
-  config: { taskQueues: { cpu: string } };
-  /** The artifact store's directory: oversized records are kept there whole. */
-  artifactsDir: string;
-  /** Contracts of the sources (default: contracts/sources, loaded on first use). */
-  contracts?: ContractRegistry;
-}
+export type IngestDeps = Pick<ActivityDeps, 'pool' | 'temporal' | 'config' | 'artifacts' | 'contracts'>;
 
 export interface DataLandedResult {
   /** Transforms that were signalled. */
   transforms: number;
 }
 
-function unknownSource(source: string, known: string[]): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: ErrorCodes.UnknownSource,
-    nonRetryable: true,
-    message: `Unknown source ${JSON.stringify(source)}: no contract named so in contracts/sources` + (known.length ? ` (known: ${known.join(', ')})` : ''),
-  });
-}
-
-function heartbeatProgress(): { progress: (p: object) => void; checkCancelled: () => void } {
-  const ctx = Context.current();
-  return {
-    progress: (p) => ctx.heartbeat(p),
-    checkCancelled: () => {
-      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-    },
-  };
+function unknownSource(source: string, known: string[]): SluiceError {
+  return new SluiceError(
+    ErrorCodes.UnknownSource,
+    `Unknown source ${JSON.stringify(source)}: no contract named so in contracts/sources` + (known.length ? ` (known: ${known.join(', ')})` : ''),
+  );
 }
 
 export function createIngestActivities(deps: IngestDeps) {
-  let registry = deps.contracts;
-  const contracts = (): ContractRegistry => (registry ??= ContractRegistry.fromDirectory());
-
+  const { contracts } = deps;
+  /** The source's contract (newest, or the version asked for); an unknown version is SLUICE_UNKNOWN_CONTRACT. */
   const contractOf = (source: string, version?: string): Contract => {
-    const reg = contracts();
-    if (!reg.has(source)) throw unknownSource(source, reg.names());
-    try {
-      return reg.get(source, version);
-    } catch (err) {
-      if (err instanceof UnknownContractError) {
-        throw ApplicationFailure.create({ type: ErrorCodes.InvalidInput, nonRetryable: true, message: err.message });
-      }
-      throw err;
-    }
+    if (!contracts.has(source)) throw unknownSource(source, contracts.names());
+    return contracts.get(source, version);
   };
   // A record over the size limit is kept whole in the artifact store (quarantine holds its first MiB and the reference).
-  const artifacts = new LocalArtifactStore(deps.artifactsDir);
-  const spill: OversizeSpill = () => artifacts.openWriter({ mediaType: 'application/octet-stream', extension: '.bin' });
-  const classifierOf = (c: Contract): RecordClassifier => new RecordClassifier(c, contracts().validator(c.contract, c.version));
+  const spill: OversizeSpill = () => deps.artifacts.openWriter({ mediaType: 'application/octet-stream', extension: '.bin' });
+  const classifierOf = (c: Contract): RecordClassifier => new RecordClassifier(c, contracts.validator(c.contract, c.version));
 
   return {
     /** Names the contract versions of a source. Read-only. Throws SLUICE_UNKNOWN_SOURCE when there is none. */
     async describeIngestSource(source: string): Promise<{ contract: string; versions: string[] }> {
       contractOf(source);
-      return { contract: source, versions: contracts().versions(source) };
+      return { contract: source, versions: contracts.versions(source) };
     },
 
     /**
@@ -97,7 +68,7 @@ export function createIngestActivities(deps: IngestDeps) {
       try {
         await fs.promises.access(path, fs.constants.R_OK);
       } catch (err) {
-        throw ApplicationFailure.create({ type: ErrorCodes.IngestFileUnreadable, nonRetryable: true, message: `Cannot read ${path}: ${(err as Error).message}` });
+        throw new SluiceError(ErrorCodes.IngestFileUnreadable, `Cannot read ${path}: ${(err as Error).message}`);
       }
       let records: AsyncIterable<SourceRecord>;
       switch (req.format) {
@@ -111,9 +82,11 @@ export function createIngestActivities(deps: IngestDeps) {
           records = arrowRecords(path);
           break;
       }
-      return appendBatch(
-        { pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract), ...heartbeatProgress() },
-        records,
+      return withHeartbeat((hb) =>
+        appendBatch(
+          { pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract), progress: hb.progress, checkCancelled: hb.checkCancelled },
+          records,
+        ),
       );
     },
 
@@ -123,7 +96,9 @@ export function createIngestActivities(deps: IngestDeps) {
      */
     async redriveQuarantine(source: string, batchId: string): Promise<IngestBatchResult> {
       const contract = contractOf(source);
-      return redriveQuarantine({ pool: deps.pool, source, batchId, contract, classifier: classifierOf(contract), ...heartbeatProgress() });
+      return withHeartbeat((hb) =>
+        redriveQuarantine({ pool: deps.pool, source, batchId, contract, classifier: classifierOf(contract), progress: hb.progress, checkCancelled: hb.checkCancelled }),
+      );
     },
 
     /**

@@ -17,8 +17,8 @@ import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { inTransaction } from '../../db/transaction';
 import type { Contract } from '../../contracts/registry';
-import { ErrorCodes } from '../../workflows/errors';
-import type { IngestBatchResult } from '../../workflows/ingestTypes';
+import { ErrorCodes } from '../../api/errors';
+import type { IngestBatchResult } from '../../api/workflows/ingest';
 import { copyText, stageLine, type RecordClassifier, type StagedRow } from './classify';
 import type { SourceRecord } from './readers';
 

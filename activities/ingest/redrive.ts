@@ -6,7 +6,7 @@
  */
 import type { Pool } from 'pg';
 import type { Contract } from '../../contracts/registry';
-import type { IngestBatchResult } from '../../workflows/ingestTypes';
+import type { IngestBatchResult } from '../../api/workflows/ingest';
 import { inTransaction } from '../../db/transaction';
 import { copyStaged, createStage } from './logWriter';
 import type { RecordClassifier, StagedRow } from './classify';

@@ -3,11 +3,11 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { canonicalJson } from '../../contracts/canonical';
 import { ContractRegistry, UnknownContractError, type Contract } from '../../contracts/registry';
-import { ErrorCodes } from '../../workflows/errors';
+import { ErrorCodes } from '../../api/errors';
 import { tableFromIPC } from 'apache-arrow';
 import { ArtifactNotFoundError, LocalArtifactStore, type ArtifactStore } from '../artifacts';
 import { runSuiteOnArrow, type ArrowDataset } from './arrow';
-import type { ActivityDeps } from '../index';
+import type { ActivityDeps } from '../deps';
 import { DatasetError, resolveDataset, type DatasetRef } from './dataset';
 import { renderHtmlReport, type ValidationReport } from './report';
 import { runExpectationSuite as evaluateSuite, type SuiteRun } from './suite';
@@ -121,9 +121,10 @@ async function loadSnapshot(store: ArtifactStore, sha256: string): Promise<Arrow
   }
 }
 
-export function createQualityActivities(deps: Pick<ActivityDeps, 'pool' | 'artifactsDir'>, options: QualityActivityOptions = {}) {
+export function createQualityActivities(deps: Pick<ActivityDeps, 'pool'> & { artifactsDir?: string }, options: QualityActivityOptions = {}) {
   let registry = options.registry;
-  const store = options.store ?? new LocalArtifactStore(deps.artifactsDir);
+  if (!options.store && !deps.artifactsDir) throw new Error('createQualityActivities needs an artifact store (options.store) or deps.artifactsDir');
+  const store = options.store ?? new LocalArtifactStore(deps.artifactsDir ?? '');
   const contractOf = (name: string, version?: string): Contract => {
     registry ??= ContractRegistry.fromDirectory();
     try {

@@ -4,7 +4,8 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
-import { ErrorCodes } from '../../workflows/errors';
+import { ErrorCodes } from '../../api/errors';
+import type { FinishBackfillResult } from '../../api/workflows/backfill';
 import { contentHash } from './contentHash';
 import { inTransaction } from '../../db/transaction';
 import { advanceWatermark, commitHorizon, lockVersionTable, readWatermark } from './chunks';
@@ -69,11 +70,7 @@ export interface FinishBackfillInput extends PreparedBackfill {
   workflowId: string;
 }
 
-export interface FinishBackfillResult {
-  sha256: string;
-  rows: number;
-  switched: boolean;
-}
+export type { FinishBackfillResult };
 
 /**
  * Hashes the build table (streaming), checks determinism, then in one transaction replaces

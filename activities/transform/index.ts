@@ -3,7 +3,8 @@
  * Every chunk runs in one transaction (idempotent under retries); see chunks.ts.
  */
 import { Context } from '@temporalio/activity';
-import type { Pool } from 'pg';
+import type { ActivityDeps } from '../deps';
+import { withHeartbeat } from '../heartbeat';
 import { discardBuild, finishBackfill, prepareBackfill, type FinishBackfillInput, type FinishBackfillResult, type PrepareBackfillInput, type PreparedBackfill } from './backfill';
 import {
   planIncrementalChunks,
@@ -21,24 +22,7 @@ import {
 } from './chunks';
 import { registerTransformVersion, type RegisterTransformInput, type RegisterTransformResult } from './registry';
 
-/** How often a running transform activity heartbeats (its heartbeatTimeout is a few times this). */
-const HEARTBEAT_EVERY_MS = 2_000;
-
-/** Heartbeats while `work` runs: one SQL statement can take a while and reports no progress of its own. */
-async function heartbeating<T>(work: (progress: (details: unknown) => void) => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  let last: unknown;
-  const timer = setInterval(() => ctx.heartbeat(last), HEARTBEAT_EVERY_MS);
-  try {
-    return await work((details) => {
-      last = details;
-    });
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-export function createTransformActivities(deps: { pool: Pool }) {
+export function createTransformActivities(deps: Pick<ActivityDeps, 'pool'>) {
   return {
     /**
      * Registers a transform version (validated, planned read-only, stored, table created, first
@@ -86,7 +70,7 @@ export function createTransformActivities(deps: { pool: Pool }) {
 
     /** Writes one chunk of a backfill range into the build table, with its marker. Idempotent. */
     async buildTransformChunk(input: BuildChunkInput): Promise<BuildChunkResult> {
-      return heartbeating(() => processBuildChunk(deps.pool, input));
+      return withHeartbeat(() => processBuildChunk(deps.pool, input));
     },
 
     /**
@@ -94,7 +78,7 @@ export function createTransformActivities(deps: { pool: Pool }) {
      * atomically. Idempotent. Throws SLUICE_NOT_DETERMINISTIC.
      */
     async finishBackfill(input: FinishBackfillInput): Promise<FinishBackfillResult> {
-      return heartbeating((progress) => finishBackfill(deps.pool, input, (rows) => progress({ rowsHashed: rows })));
+      return withHeartbeat((hb) => finishBackfill(deps.pool, input, (rows) => hb.progress({ rowsHashed: rows })));
     },
 
     /** Drops the build table of a backfill that failed. Idempotent. */

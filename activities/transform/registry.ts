@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from '../../db/transaction';
-import { ErrorCodes } from '../../workflows/errors';
+import { ErrorCodes } from '../../api/errors';
+import { SOURCE_NAME_PATTERN } from '../../api/names';
 import {
   SEQ_COLUMN,
   checkTransformName,
@@ -18,32 +19,9 @@ import {
   quoteIdent,
 } from './sqlText';
 
-export interface RegisterTransformInput {
-  name: string;
-  version: number;
-  /** Sources whose landed data wakes the transform (the SQL filters on them itself). */
-  sources: string[];
-  /** One SELECT over the log; $1 and $2 are the first and last `seq` of the range (inclusive, bigint). */
-  sql: string;
-  description?: string;
-}
+import type { RegisterTransformInput, RegisterTransformResult, TransformColumn } from '../../api/workflows/registerTransform';
 
-export interface TransformColumn {
-  name: string;
-  /** PostgreSQL type as `format_type` writes it (e.g. "bigint", "timestamp with time zone"). */
-  type: string;
-}
-
-export interface RegisterTransformResult {
-  name: string;
-  version: number;
-  sqlSha256: string;
-  columns: TransformColumn[];
-  /** false when the same version with the same SQL was registered before (idempotent retry). */
-  created: boolean;
-  /** The version the view points at after registration. */
-  liveVersion: number;
-}
+export type { RegisterTransformInput, RegisterTransformResult, TransformColumn };
 
 export interface TransformDefinition {
   name: string;
@@ -52,7 +30,6 @@ export interface TransformDefinition {
   sql: string;
 }
 
-const SOURCE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const COLUMN_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 /** SQLSTATE classes that mean "this SQL is wrong", not "the database is unwell". */
 const PERMANENT_SQLSTATE_CLASSES = ['42', '22', '0A', '25', '21', '2B', '2F', '38', '39', '3F', '44'];
@@ -84,7 +61,7 @@ export function checkRegistrationInput(input: RegisterTransformInput): string {
     throw invalid('sources must list 1 to 64 source names');
   }
   for (const s of input.sources) {
-    if (typeof s !== 'string' || !SOURCE_PATTERN.test(s)) throw invalid(`source ${JSON.stringify(s)} must match ${SOURCE_PATTERN.source}`);
+    if (typeof s !== 'string' || !SOURCE_NAME_PATTERN.test(s)) throw invalid(`source ${JSON.stringify(s)} must match ${SOURCE_NAME_PATTERN.source} (sources are named by their contract)`);
   }
   if (new Set(input.sources).size !== input.sources.length) throw invalid('sources must not repeat');
   const sql = checkTransformSqlText(input.sql);
@@ -121,7 +98,7 @@ async function describeColumns(pool: Pool, sql: string): Promise<TransformColumn
       throw invalid(`transform SQL must return a column "${SEQ_COLUMN}" of type bigint (the log offset each row comes from; it orders the content hash)`);
     }
     return columns;
-  }, 'BEGIN READ ONLY');
+  }, { readOnly: true });
 }
 
 /** CREATE TABLE for a version's rows, from the learned columns (types come from format_type, names from the allow-list). */

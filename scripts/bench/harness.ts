@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { SluiceConfig } from '../../client/config';
+import type { SluiceConfig } from '../../config';
 import type { LocalStack } from '../provision';
 
 export interface Metric {

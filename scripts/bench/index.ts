@@ -1,5 +1,5 @@
 /** `npm run bench -- <suite...> [--scale 0.1]`; with no suite, lists them. */
-import { loadConfig } from '../../client/config';
+import { loadConfig } from '../../config';
 import { provisionLocalStack, withStackEndpoint } from '../provision';
 import { formatTable, writeResult, type BenchSuite } from './harness';
 import { SUITES } from './suites';

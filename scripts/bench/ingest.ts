@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { SluiceClient } from '../../client';
 import { createScratchDatabase } from '../../db/scratch';
 import { createWorkerSet } from '../../workers/bootstrap';
-import { ingestWorkflowId } from '../../workflows/events';
+import { ingestWorkflowId } from '../../api';
 import { copyText } from '../../activities/ingest/classify';
 import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
 

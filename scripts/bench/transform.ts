@@ -17,8 +17,8 @@ import { pollUntil } from '../../client/poll';
 import { DERIVED_SCHEMA, derivedTable, quoteIdent } from '../../activities/transform/sqlText';
 import { createScratchDatabase, type ScratchDatabase } from '../../db/scratch';
 import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';
-import type { BackfillResult } from '../../workflows';
-import { dataLandedSignal, transformWorkflowId } from '../../workflows/events';
+import type { BackfillResult } from '../../api';
+import { dataLandedSignal, transformWorkflowId } from '../../api';
 import { DEFAULT_PARALLELISM } from '../../workflows/transform';
 import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
 

@@ -1,7 +1,7 @@
 /** Local stack for development, the demo and the tests: Temporal + PostgreSQL + migrations. */
 import * as path from 'node:path';
-import type { SluiceConfig } from '../../client/config';
-import { redactUrl } from '../../client/config';
+import type { SluiceConfig } from '../../config';
+import { redactUrl } from '../../config';
 import { createPool } from '../../db/pool';
 import { migrate } from '../../db/migrate';
 import { ensurePostgres, type PostgresEndpoint } from './postgres';

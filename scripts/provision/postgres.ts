@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import type { SluiceConfig } from '../../client/config';
-import { redactUrl } from '../../client/config';
+import type { SluiceConfig } from '../../config';
+import { redactUrl } from '../../config';
 import { waitForPostgres } from '../../db/pool';
 import { findFreePort, isPortFree, isProcessAlive, type Logger } from './process';
 

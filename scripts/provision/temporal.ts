@@ -12,9 +12,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
-import type { SluiceConfig } from '../../client/config';
-import { connectTemporal, connectWithBackoff } from '../../client/connection';
-import { SEARCH_ATTRIBUTE_KEYS, SEARCH_ATTRIBUTE_NAMES } from '../../workflows/searchAttributes';
+import type { SluiceConfig } from '../../config';
+import { connectTemporal } from '../../client/connection';
+import { connectWithBackoff } from '../../config/retry';
+import { SEARCH_ATTRIBUTE_KEYS, SEARCH_ATTRIBUTE_NAMES } from '../../api/searchAttributes';
 import { findOnPath, findFreePort, isPortFree, isProcessAlive, stopChild, type Logger } from './process';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';

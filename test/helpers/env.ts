@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { loadConfig, type SluiceConfig } from '../../client/config';
+import { loadConfig, type SluiceConfig } from '../../config';
 import { createScratchDatabase, type ScratchDatabase } from '../../db/scratch';
 import { registerSearchAttributes } from '../../scripts/provision/temporal';
 import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';

@@ -1,7 +1,7 @@
 /** Helpers for the ingest tests: the counting invariant, log and quarantine contents. */
 import type { Pool } from 'pg';
 import type { QuarantineReason } from '../../activities/ingest/classify';
-import type { IngestBatchResult } from '../../workflows/ingestTypes';
+import type { IngestBatchResult } from '../../api';
 
 /** received = accepted + quarantined + duplicates, exactly (shared/DESIGN.md principle 2). */
 export function expectBalanced(r: IngestBatchResult): void {

@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { contentHash } from '../../activities/transform';
 import { derivedTable } from '../../activities/transform/sqlText';
-import type { BackfillResult } from '../../workflows';
+import type { BackfillResult } from '../../api';
 import { pollUntil } from '../../client/poll';
 import { METER_SQL, seedMeterLog } from '../helpers/meterLog';
 import { startTestCpuWorker, stopWorkerProcesses, type WorkerProcess } from '../helpers/workerProcess';

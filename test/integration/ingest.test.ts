@@ -1,7 +1,7 @@
 import { SluiceClient, IngestBatchTooLargeError } from '../../client';
 import { pollUntil } from '../../client/poll';
-import { ingestWorkflowId, transformWorkflowId } from '../../workflows/events';
-import { ingestBatchSignal, ingestBatchUpdate, ingestStatusQuery } from '../../workflows/ingestTypes';
+import { ingestWorkflowId, transformWorkflowId } from '../../api';
+import { ingestBatchSignal, ingestBatchUpdate, ingestStatusQuery } from '../../api';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 import { countRows, expectBalanced, logRows, quarantineRows } from '../helpers/ingest';
 

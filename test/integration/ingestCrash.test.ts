@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SluiceClient } from '../../client';
 import { CHUNK_RECORDS } from '../../activities/ingest/logWriter';
-import { ingestWorkflowId } from '../../workflows/events';
+import { ingestWorkflowId } from '../../api';
 import { pollUntil } from '../../client/poll';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testConfig, testNamespace, testTemporalAddress, type TestDatabase } from '../helpers/env';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { MAX_RECORD_BYTES } from '../../activities/ingest/readers';
 import { SluiceClient } from '../../client';
-import { ingestWorkflowId } from '../../workflows/events';
+import { ingestWorkflowId } from '../../api';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 import { countRows, expectBalanced, logRows, quarantineRows } from '../helpers/ingest';
 

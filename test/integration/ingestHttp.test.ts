@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SluiceClient } from '../../client';
-import { ingestWorkflowId } from '../../workflows/events';
+import { ingestWorkflowId } from '../../api';
 import { startIngestHttpServer, type IngestHttpServer } from '../../workers/httpIngest';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 import { countRows, expectBalanced, quarantineRows } from '../helpers/ingest';

@@ -4,11 +4,11 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { loadConfig } from '../../client/config';
+import { loadConfig } from '../../config';
 import { ensurePostgres } from '../../scripts/provision/postgres';
 import { findFreePort } from '../../scripts/provision/process';
 import { ensureTemporal, findTemporalCli } from '../../scripts/provision/temporal';
-import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/searchAttributes';
+import { SEARCH_ATTRIBUTE_NAMES } from '../../api/searchAttributes';
 import { testTemporalAddress, testNamespace } from '../helpers/env';
 
 function tmpDir(prefix: string): string {

@@ -1,12 +1,11 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { SluiceClient } from '../../client';
 import { pollUntil } from '../../client/poll';
-import { notifyTransform } from '../../client/transform';
 import { contentHash } from '../../activities/transform';
 import { derivedTable } from '../../activities/transform/sqlText';
-import type { BackfillInput, BackfillProgress, BackfillResult, RegisterTransformInput, RegisterTransformResult, TransformStatus } from '../../workflows';
-import { dataLandedSignal, transformWorkflowId } from '../../workflows/events';
-import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../../workflows/searchAttributes';
+import type { BackfillInput, BackfillProgress, BackfillResult, RegisterTransformInput, RegisterTransformResult, TransformStatus } from '../../api';
+import { dataLandedSignal, transformWorkflowId } from '../../api';
+import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../../api/searchAttributes';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 
 /** Row-level transform: one output row per `clicks` event. */
@@ -120,14 +119,14 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
       expect(failure.cause?.cause?.message).toMatch(message);
     });
     // The client's contract check catches a name outside the pattern before anything starts.
-    await expect(sluice.registerTransform({ name: 'Bad-Name', version: 1, sources: ['clicks'], sql: CLICKS_V1 })).rejects.toThrow(/\/name must match pattern/);
+    await expect(sluice.registerTransform({ name: 'Bad-Name', version: 1, sources: ['clicks'], sql: CLICKS_V1 })).rejects.toThrow(/\/name: Expected string to match/);
     expect(await count("SELECT count(*) AS c FROM sluice.transforms WHERE name <> 'clicks'")).toBe(0);
     expect(await count("SELECT count(*) AS c FROM pg_tables WHERE schemaname = 'sluice_derived'")).toBe(1);
   });
 
   it('incremental: consumes landed data in chunks exactly once, wakes on dataLanded, catches up without a signal, records run events', async () => {
     const firstEnd = await land('clicks', 2_500);
-    const handle = await notifyTransform(sluice, { transform: 'clicks', chunkRows: 700, idleSeconds: 2, historyLimit: 20 }, { source: 'clicks', fromSeq: '1', toSeq: firstEnd, batchId: 'b1' });
+    const handle = await sluice.notifyTransform({ transform: 'clicks', chunkRows: 700, idleSeconds: 2, historyLimit: 20 }, { source: 'clicks', fromSeq: '1', toSeq: firstEnd, batchId: 'b1' });
     await waitFor('first batch', () => watermark('clicks', 1), (w) => w === firstEnd);
     expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks__v1')).toBe(2_000);
 
@@ -256,14 +255,14 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
       const h = await runBackfill(input, `bad-backfill-${type}-${Date.now()}`);
       await expect(h.result()).rejects.toMatchObject({ cause: { cause: { type, nonRetryable: true, message: expect.stringMatching(message) } } });
     }
-    await expect(sluice.backfill({ transform: 'clicks', fromSeq: '0' })).rejects.toThrow(/\/fromSeq must match pattern/);
+    await expect(sluice.backfill({ transform: 'clicks', fromSeq: '0' })).rejects.toThrow(/\/fromSeq: Expected string to match/);
     // A partial range without the switch is built and hashed; the live table keeps its rows.
     const liveRows = await count('SELECT count(*) AS c FROM sluice_derived.clicks');
     const partial = await runBackfill({ transform: 'clicks', fromSeq: '2', switchView: false }, `partial-${Date.now()}`);
     await expect(partial.result()).resolves.toMatchObject({ fromSeq: '2', switched: false });
     expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks')).toBe(liveRows);
     // The incremental workflow of a transform that does not exist fails at once, non-retryably.
-    const unknown = await notifyTransform(sluice, { transform: 'nosuch' });
+    const unknown = await sluice.notifyTransform({ transform: 'nosuch' });
     const failure = await unknown.result().then(() => undefined, (err: unknown) => err);
     expect(failureChain(failure)).toContainEqual(expect.objectContaining({ type: 'SLUICE_UNKNOWN_TRANSFORM', nonRetryable: true }));
     expect(await count("SELECT count(*) AS c FROM pg_tables WHERE schemaname = 'sluice_build'")).toBe(0);

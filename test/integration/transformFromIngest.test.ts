@@ -4,7 +4,7 @@
  */
 import { SluiceClient } from '../../client';
 import { pollUntil } from '../../client/poll';
-import { ingestWorkflowId, transformWorkflowId } from '../../workflows/events';
+import { ingestWorkflowId, transformWorkflowId } from '../../api';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 
 const SQL = `

@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { temporal } from '@temporalio/proto';
 import { InvalidWorkflowInputError, SluiceClient } from '../../client';
 import type { ValidationReport } from '../../activities/quality';
-import type { ValidateInput, ValidateResult } from '../../workflows';
-import { SluiceStatus } from '../../workflows/searchAttributes';
+import { workflows, type ValidateInput, type ValidateResult } from '../../api';
+import { SluiceStatus } from '../../api/searchAttributes';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 
 /** The validate workflow end to end: real workers, Temporal, PostgreSQL and the local artifact store. */
@@ -144,7 +144,7 @@ describe('validate workflow', () => {
   it('refuses a bad input in the client and an unknown contract or table in the workflow, with typed failures', async () => {
     const client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
     try {
-      await expect(client.start('validate', { contract: 'page_views', dataset: { kind: 'table' } }, { workflowId: `validate-input-${Date.now()}` })).rejects.toBeInstanceOf(InvalidWorkflowInputError);
+      await expect(client.start(workflows.validate, { contract: 'page_views', dataset: { kind: 'table' } } as unknown as ValidateInput, { workflowId: `validate-input-${Date.now()}` })).rejects.toBeInstanceOf(InvalidWorkflowInputError);
     } finally {
       await client.close();
     }

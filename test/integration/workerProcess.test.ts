@@ -1,7 +1,7 @@
 // The worker entry points as users run them: separate processes for sluice-cpu and sluice-gpu,
 // configured by environment variables, stopped by SIGTERM.
 import { Client, Connection } from '@temporalio/client';
-import type { HealthCheckResult } from '../../workflows';
+import type { HealthCheckResult } from '../../api';
 import { startWorkerProcess } from '../helpers/workerProcess';
 import { createTestDatabase, testNamespace, testTemporalAddress, uniqueName, type TestDatabase } from '../helpers/env';
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { loadConfig } from '../../client/config';
+import { loadConfig } from '../../config';
 import { provisionLocalStack, type LocalStack } from '../../scripts/provision';
 import { findFreePort } from '../../scripts/provision/process';
 

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, parseConfig } from '../../client/config';
+import { ConfigError, loadConfig, parseConfig } from '../../config';
 
 describe('configuration from the environment', () => {
   it('has working defaults', () => {

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadConfig } from '../../client/config';
-import { connectWithBackoff, temporalConnectOptions } from '../../client/connection';
+import { loadConfig } from '../../config';
+import { connectWithBackoff } from '../../config/retry';
+import { temporalConnectOptions } from '../../config/temporal';
 
 describe('Temporal connection options', () => {
   it('plain by default', () => {

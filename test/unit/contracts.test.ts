@@ -4,8 +4,6 @@ import * as path from 'node:path';
 import { runCli } from '../../client/cli';
 import { checkContractEvolution, diffContracts, diffSchemas } from '../../contracts/diff';
 import { ContractRegistry, CONTRACTS_DIR, hasNestedQuantifier, parseContractFile, secureSchemaWarnings, type Contract } from '../../contracts/registry';
-import { workflowsWithInputSchemas } from '../../contracts/workflowInputs';
-import * as workflows from '../../workflows';
 
 const schema = {
   type: 'object',
@@ -233,16 +231,5 @@ describe('sluice contracts CLI', () => {
     const code = await runCli(['contracts', 'check', path.join(CONTRACTS_DIR, 'sources')], r.io);
     expect(r.err.join('')).toBe('');
     expect(code).toBe(0);
-  });
-});
-
-describe('workflow inputs are contracts', () => {
-  it('every workflow exported from workflows/index.ts has contracts/workflows/<type>.input.json', () => {
-    const exported = Object.entries(workflows).filter(([, v]) => typeof v === 'function').map(([k]) => k).sort();
-    expect(exported).toContain('validate');
-    const withSchema = new Set(workflowsWithInputSchemas());
-    const missing = exported.filter((w) => !withSchema.has(w));
-    // An empty list is the pass; otherwise the failure lists exactly which schemas to add.
-    expect({ workflowsWithoutInputSchema: missing }).toEqual({ workflowsWithoutInputSchema: [] });
   });
 });

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
-import { parseConfig } from '../../client/config';
+import { parseConfig } from '../../config';
 
 type Service = {
   image?: string;

@@ -2,7 +2,7 @@
 // against it must fail with a DeterminismViolationError.
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CpuActivities } from '../../../activities';
-import { SluicePipeline, SluiceStatus, SluiceStep } from '../../../workflows/searchAttributes';
+import { SluicePipeline, SluiceStatus, SluiceStep } from '../../../api/searchAttributes';
 
 const QUICK = { startToCloseTimeout: '30 seconds' } as const;
 

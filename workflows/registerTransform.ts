@@ -3,12 +3,10 @@
  * (any SDK, the CLI) registers the same way and the registration is visible in the UI.
  */
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
-import type { CpuActivities } from '../activities';
-import type { RegisterTransformInput, RegisterTransformResult } from '../activities/transform';
-import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from './searchAttributes';
-
-const INPUT_CHECK = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } } as const;
-const REGISTER = { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5 } } as const;
+import type { InputCheckActivities, TransformActivities } from '../activities';
+import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
+import type { RegisterTransformInput, RegisterTransformResult } from '../api/workflows/registerTransform';
+import { ACTIVITY_OPTIONS } from './activityOptions';
 
 export type { RegisterTransformInput, RegisterTransformResult };
 
@@ -18,13 +16,13 @@ export type { RegisterTransformInput, RegisterTransformResult };
  * Errors: SLUICE_INVALID_INPUT, SLUICE_INVALID_TRANSFORM, SLUICE_TRANSFORM_VERSION_CONFLICT.
  */
 export async function registerTransform(input: RegisterTransformInput): Promise<RegisterTransformResult> {
-  await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('registerTransform', input);
+  await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('registerTransform', input);
   upsertSearchAttributes([
     { key: SluicePipeline, value: input.name },
     { key: SluiceStep, value: 'registerTransform' },
     { key: SluiceDataset, value: `${input.name}__v${input.version}` },
   ]);
-  const result = await proxyActivities<CpuActivities>(REGISTER).registerTransformVersion(input);
+  const result = await proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.register).registerTransformVersion(input);
   upsertSearchAttributes([{ key: SluiceStatus, value: 'completed' }]);
   return result;
 }

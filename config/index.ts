@@ -7,9 +7,9 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { DEFAULT_TASK_QUEUES } from '../workflows/queues';
+import { DEFAULT_TASK_QUEUES } from '../api/queues';
 
-export { DEFAULT_TASK_QUEUES, type QueueKind } from '../workflows/queues';
+export { DEFAULT_TASK_QUEUES, type QueueKind } from '../api/queues';
 
 export interface TemporalConnectionConfig {
   /** host:port of an existing server; undefined means "provision a dev server". */

@@ -1,0 +1,49 @@
+/**
+ * The one place where domain errors become Temporal failures with sluice's error codes. Activities
+ * throw what they know (UnknownContractError, DatasetError, …); the run-event wrapper every
+ * activity goes through passes each error through {@link toFailure}, so the same error has the
+ * same code in every step. Anything not listed stays a plain error and is retried.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { ErrorCodes, type ErrorCode } from '../api/errors';
+import { UnknownContractError, ContractFileError } from '../contracts/registry';
+import { InvalidIdentifierError } from '../db/sql';
+import { ArtifactNotFoundError } from './artifacts';
+
+/** A domain error of an activity that already knows its code; permanent unless said otherwise. */
+export class SluiceError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly options: { retryable?: boolean; details?: unknown } = {},
+  ) {
+    super(message);
+    this.name = 'SluiceError';
+  }
+}
+
+/** Error classes and the code each stands for (all permanent: retrying cannot help). */
+const PERMANENT: [new (...args: never[]) => Error, ErrorCode][] = [
+  [UnknownContractError, ErrorCodes.UnknownContract],
+  [ContractFileError, ErrorCodes.ContractInvalid],
+  [InvalidIdentifierError, ErrorCodes.InvalidInput],
+  [ArtifactNotFoundError, ErrorCodes.DatasetNotFound],
+];
+
+/** The failure Temporal should see for `err`: a typed, non-retryable one for known domain errors, `err` itself otherwise. */
+export function toFailure(err: unknown): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof SluiceError) {
+    return ApplicationFailure.create({
+      type: err.code,
+      message: err.message,
+      nonRetryable: !err.options.retryable,
+      details: err.options.details === undefined ? undefined : [err.options.details],
+      cause: err,
+    });
+  }
+  for (const [cls, code] of PERMANENT) {
+    if (err instanceof cls) return ApplicationFailure.create({ type: code, message: (err as Error).message, nonRetryable: true, cause: err as Error });
+  }
+  return err;
+}

@@ -1,0 +1,37 @@
+/**
+ * The shared vocabulary of sluice (ground floor: imports nothing of sluice's own from above):
+ * error codes, workflow ids, signal/query/update definitions, queue and search-attribute names,
+ * and the public input and result types of every workflow, each declared once.
+ */
+export { ErrorCodes, type ErrorCode } from './errors';
+export { DEFAULT_TASK_QUEUES, type QueueKind, type TaskQueues } from './queues';
+export { SluiceDataset, SluiceModel, SluicePipeline, SluiceStatus, SluiceStep, SEARCH_ATTRIBUTE_KEYS, SEARCH_ATTRIBUTE_NAMES } from './searchAttributes';
+export { ingestWorkflowId, registerTransformWorkflowId, transformWorkflowId } from './ids';
+export { backfillProgressQuery, dataLandedSignal, ingestBatchSignal, ingestBatchUpdate, ingestStatusQuery, transformStatusQuery } from './messages';
+export { checkValue, checkWorkflowInput, describeIssues, type CheckResult, type InputIssue } from './check';
+export { SOURCE_NAME_PATTERN, TRANSFORM_NAME_PATTERN } from './names';
+export { workflows, type AnyWorkflowDef, type WorkflowName } from './workflows';
+export type { InputOf, ResultOf, WorkflowDef, WorkflowFn } from './workflows/define';
+export type {
+  DataLanded,
+  IngestBatchRequest,
+  IngestBatchResult,
+  IngestFormat,
+  IngestInput,
+  IngestLocation,
+  IngestStatus,
+} from './workflows/ingest';
+export { INGEST_FORMATS, INGEST_HISTORY_LIMIT, INLINE_BATCH_MAX_BYTES, INLINE_BATCH_MAX_EVENTS } from './workflows/ingest';
+export type { TransformInput, TransformStatus, TransformTotals } from './workflows/transform';
+export type { RegisterTransformInput, RegisterTransformResult, TransformColumn } from './workflows/registerTransform';
+export type {
+  BackfillInput,
+  BackfillProgress,
+  BackfillRangeInput,
+  BackfillRangeResult,
+  BackfillResult,
+  BackfillResume,
+  FinishBackfillResult,
+} from './workflows/backfill';
+export type { DatasetRef, ValidateInput, ValidateResult } from './workflows/validate';
+export type { DatabaseHealth, HealthCheckInput, HealthCheckResult, RuntimeHealth } from './workflows/healthCheck';

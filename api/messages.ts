@@ -1,0 +1,36 @@
+/**
+ * Signal, query and update definitions: the names other services use to talk to running
+ * workflows (any Temporal SDK, the Temporal CLI). Plain definition objects, built here without the
+ * workflow runtime so that activities and clients can import them; `setHandler` accepts them as
+ * they are. Wire names never change (recorded histories and other services use them).
+ */
+import type { QueryDefinition, SignalDefinition, UpdateDefinition } from '@temporalio/common';
+import type { DataLanded, IngestBatchRequest, IngestBatchResult, IngestStatus } from './workflows/ingest';
+import type { BackfillProgress } from './workflows/backfill';
+import type { TransformStatus } from './workflows/transform';
+
+function signal<Args extends unknown[]>(name: string): SignalDefinition<Args> {
+  return { type: 'signal', name } as SignalDefinition<Args>;
+}
+function query<Ret, Args extends unknown[] = []>(name: string): QueryDefinition<Ret, Args> {
+  return { type: 'query', name } as QueryDefinition<Ret, Args>;
+}
+function update<Ret, Args extends unknown[]>(name: string): UpdateDefinition<Ret, Args> {
+  return { type: 'update', name } as UpdateDefinition<Ret, Args>;
+}
+
+/** Sent to each `transform` workflow that reads `source` (signal-with-start) when a batch lands. */
+export const dataLandedSignal = signal<[DataLanded]>('dataLanded');
+
+/** Sends one batch to a source's `ingest` workflow and answers with its counts (update-with-start). */
+export const ingestBatchUpdate = update<IngestBatchResult, [IngestBatchRequest]>('ingestBatch');
+/** Fire-and-forget form of {@link ingestBatchUpdate}, for signal-with-start from any SDK. */
+export const ingestBatchSignal = signal<[IngestBatchRequest]>('ingestBatchAsync');
+/** Counts and queue of a source's `ingest` workflow. */
+export const ingestStatusQuery = query<IngestStatus>('ingestStatus');
+
+/** State of a `transform` workflow: version, watermark, chunks, rows. */
+export const transformStatusQuery = query<TransformStatus>('status');
+
+/** Phase and counts of a `backfill` workflow. */
+export const backfillProgressQuery = query<BackfillProgress>('progress');

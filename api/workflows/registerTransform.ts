@@ -1,0 +1,44 @@
+/** `registerTransform`: registers a transform version through Temporal, visible in the UI. */
+import { Type, type Static } from '@sinclair/typebox';
+import { SourceName, TransformName, TransformVersion } from '../names';
+import { defineWorkflow, returns } from './define';
+
+export const RegisterTransformInputSchema = Type.Object(
+  {
+    name: TransformName,
+    version: TransformVersion,
+    /** Sources whose landed data wakes the transform (the SQL filters on them itself). */
+    sources: Type.Array(SourceName, { minItems: 1, maxItems: 64, uniqueItems: true }),
+    /** One SELECT over the log; $1 and $2 are the first and last `seq` of the range (inclusive, bigint). */
+    sql: Type.String({ minLength: 1, maxLength: 100000 }),
+    description: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  { additionalProperties: false },
+);
+export type RegisterTransformInput = Static<typeof RegisterTransformInputSchema>;
+
+export interface TransformColumn {
+  name: string;
+  /** PostgreSQL type as `format_type` writes it (e.g. "bigint", "timestamp with time zone"). */
+  type: string;
+}
+
+export interface RegisterTransformResult {
+  name: string;
+  version: number;
+  sqlSha256: string;
+  columns: TransformColumn[];
+  /** false when the same version with the same SQL was registered before (idempotent retry). */
+  created: boolean;
+  /** The version the view points at after registration. */
+  liveVersion: number;
+}
+
+export const registerTransform = defineWorkflow({
+  name: 'registerTransform',
+  description:
+    'A transform version: one SELECT over the log using $1/$2 (first/last seq, inclusive), returning a bigint column seq. ' +
+    'Registration also starts the incremental transform workflow, which catches up on the log already there.',
+  input: RegisterTransformInputSchema,
+  result: returns<RegisterTransformResult>(),
+});

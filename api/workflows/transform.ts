@@ -1,0 +1,50 @@
+/** `transform`: the long-lived incremental workflow of one transform (workflow id transform-<name>). */
+import { Type, type Static } from '@sinclair/typebox';
+import { Count, TransformName } from '../names';
+import { defineWorkflow, returns } from './define';
+
+export const TransformTotalsSchema = Type.Object(
+  { chunks: Count, rowsRead: Count, rowsWritten: Count, signals: Count, runs: Count },
+  { additionalProperties: false },
+);
+export type TransformTotals = Static<typeof TransformTotalsSchema>;
+
+export const TransformInputSchema = Type.Object(
+  {
+    transform: TransformName,
+    /** Log rows per source per chunk (default 50,000). */
+    chunkRows: Type.Optional(Type.Integer({ minimum: 1, maximum: 200000 })),
+    /** Chunks running at once (default 2); 1 runs them one after the other. */
+    parallelism: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
+    /** Catch up from the watermark at least this often without a signal (default 60). */
+    idleSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
+    /** Continue-as-new once the history has this many events (default 4,000). */
+    historyLimit: Type.Optional(Type.Integer({ minimum: 20, maximum: 9000 })),
+    /** Totals carried over continue-as-new. */
+    totals: Type.Optional(TransformTotalsSchema),
+  },
+  { additionalProperties: false },
+);
+export type TransformInput = Static<typeof TransformInputSchema>;
+
+export interface TransformStatus extends TransformTotals {
+  transform: string;
+  state: 'starting' | 'processing' | 'idle';
+  /** Live version written by the last chunk, e.g. "v2". */
+  version: string | null;
+  /** Watermark after the last chunk (decimal string). */
+  watermark: string | null;
+  /** End of the latest dataLanded range seen. */
+  lastLandedSeq: string | null;
+  /** Chunks running now. */
+  chunksInFlight: number;
+  /** Chunks rolled back as `deferred` in this run (planned again). */
+  deferred: number;
+}
+
+export const transform = defineWorkflow({
+  name: 'transform',
+  description: 'The long-lived incremental workflow of one transform (workflow id transform-<name>).',
+  input: TransformInputSchema,
+  result: returns<never>(),
+});

@@ -1,0 +1,91 @@
+// One declaration per workflow input (api/workflows): the published JSON Schema, the TypeScript
+// types and every check derive from it, and nothing drifts apart.
+import * as fs from 'node:fs';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { checkValue, checkWorkflowInput } from '../../api/check';
+import { workflows, type WorkflowName } from '../../api/workflows';
+import type { WorkflowFn } from '../../api/workflows/define';
+import { IngestBatchRequestSchema } from '../../api/workflows/ingest';
+import { inputSchemaPath, publishedInputSchema, publishedInputSchemaText, workflowsWithInputSchemas } from '../../contracts/workflowInputs';
+import * as workflowFunctions from '../../workflows';
+
+// Compile-time: every registered workflow function has exactly its declared input and result types.
+const typed: { [K in WorkflowName]: WorkflowFn<(typeof workflows)[K]> } = workflowFunctions;
+
+const names = Object.keys(workflows) as WorkflowName[];
+
+describe('workflow input declarations', () => {
+  it('declares exactly the workflows the worker registers', () => {
+    expect(Object.keys(typed).sort()).toEqual(Object.keys(workflowFunctions).sort());
+    expect(names.sort()).toEqual(Object.keys(workflowFunctions).sort());
+  });
+
+  it.each(names)('contracts/workflows/%s.input.json is its declaration, byte for byte (run `npm run schemas` after changing one)', (name) => {
+    const file = inputSchemaPath(name);
+    expect(fs.existsSync(file)).toBe(true);
+    expect(fs.readFileSync(file, 'utf8')).toBe(publishedInputSchemaText(workflows[name]));
+  });
+
+  it('publishes no schema for a workflow that is not declared', () => {
+    expect(workflowsWithInputSchemas()).toEqual([...names].sort());
+  });
+
+  it('a committed schema that drifts from its declaration is caught', () => {
+    const drifted = { ...publishedInputSchema(workflows.backfill), required: ['transform', 'version'] };
+    expect(`${JSON.stringify(drifted, null, 2)}\n`).not.toBe(publishedInputSchemaText(workflows.backfill));
+  });
+});
+
+// Other languages validate with their own JSON Schema library; ajv in strict mode stands in for
+// them: it must compile every published schema and agree with sluice's own check.
+const ajv = new Ajv2020({ strict: true, allErrors: true });
+addFormats(ajv);
+
+const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
+  { name: 'healthCheck', input: {}, valid: true },
+  { name: 'healthCheck', input: { queues: { cpu: 'a', gpu: 'b' } }, valid: true },
+  { name: 'healthCheck', input: { queues: { cpu: 7 } }, valid: false },
+  { name: 'healthCheck', input: { extra: true }, valid: false },
+  { name: 'ingest', input: { source: 'page_views' }, valid: true },
+  { name: 'ingest', input: { source: 'Page-Views' }, valid: false },
+  { name: 'ingest', input: { source: 'a'.repeat(64) }, valid: false },
+  { name: 'ingest', input: { source: 'a'.repeat(63) }, valid: true },
+  { name: 'ingest', input: { source: 's', pending: [{ kind: 'inline', batchId: 'b1', events: [{ a: 1 }] }] }, valid: true },
+  { name: 'ingest', input: { source: 's', pending: [{ kind: 'file', batchId: 'b1', location: { kind: 'file', path: '/x' }, format: 'csv' }] }, valid: true },
+  { name: 'ingest', input: { source: 's', pending: [{ kind: 'file', batchId: 'b1', location: { kind: 'file', path: '/x' }, format: 'xml' }] }, valid: false },
+  { name: 'ingest', input: { source: 's', pending: [{ kind: 'redrive', batchId: 'b1', events: [] }] }, valid: false },
+  { name: 'ingest', input: { source: 's', continueAsNewAfterEvents: 10 }, valid: false },
+  { name: 'transform', input: { transform: 'clicks', parallelism: 2 }, valid: true },
+  { name: 'transform', input: { transform: 'clicks', parallelism: 0 }, valid: false },
+  { name: 'registerTransform', input: { name: 'clicks', version: 1, sources: ['clicks'], sql: 'SELECT 1' }, valid: true },
+  { name: 'registerTransform', input: { name: 'clicks', version: 1, sources: ['clicks', 'clicks'], sql: 'SELECT 1' }, valid: false },
+  { name: 'registerTransform', input: { name: 'Bad-Name', version: 1, sources: ['clicks'], sql: 'SELECT 1' }, valid: false },
+  { name: 'backfill', input: { transform: 'clicks', fromSeq: '1', toSeq: '0' }, valid: true },
+  { name: 'backfill', input: { transform: 'clicks', fromSeq: '0' }, valid: false },
+  { name: 'backfill', input: { transform: 'clicks', expectedSha256: 'ABC' }, valid: false },
+  { name: 'backfillRange', input: { buildId: 'ab'.repeat(8), transform: 't', version: 1, fromSeq: '1', toSeq: '9', chunkRows: 10 }, valid: true },
+  { name: 'backfillRange', input: { buildId: 'xyz', transform: 't', version: 1, fromSeq: '1', toSeq: '9', chunkRows: 10 }, valid: false },
+  { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'log', source: 'page_views' } }, valid: true },
+  { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'table', table: 't', schema: 'public' } }, valid: true },
+  { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'table' } }, valid: false },
+  { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'arrow', sha256: 'a'.repeat(64) }, sampleSize: 101 }, valid: false },
+];
+
+describe('published schemas agree with the declarations', () => {
+  it.each(names)('%s compiles in ajv strict mode', (name) => {
+    expect(() => ajv.compile(publishedInputSchema(workflows[name]))).not.toThrow();
+  });
+
+  it.each(samples.map((s) => [s.name, JSON.stringify(s.input), s.valid, s] as const))('%s %s valid=%s', (name, _json, valid, sample) => {
+    const byAjv = ajv.compile(publishedInputSchema(workflows[name]))(sample.input);
+    const bySluice = checkWorkflowInput(workflows[name], sample.input);
+    expect({ ajv: byAjv, sluice: bySluice.ok }).toEqual({ ajv: valid, sluice: valid });
+  });
+
+  it('names the bad field of a batch by its kind, not "expected union value"', () => {
+    const r = checkValue(IngestBatchRequestSchema, { kind: 'file', batchId: 'b1', location: { kind: 'file', path: '/x' }, format: 'xml' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues.map((i) => i.path)).toContain('/format');
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * Timeouts and retries of every activity call, one row per kind of work; each workflow picks its
+ * rows here instead of keeping its own copies. A long step sets `heartbeatTimeout` so that a dead
+ * worker is noticed in seconds, not at the end of `startToCloseTimeout`.
+ */
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+
+export const ACTIVITY_OPTIONS = {
+  /** The input check: a bad input is permanent, so one attempt. */
+  inputCheck: { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } },
+  /** Probes (health): short, a few retries. */
+  probe: { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } },
+  /** One short database transaction or lookup. */
+  dbQuick: { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 10 } },
+  /** Registration plans the SQL in PostgreSQL and creates tables. */
+  register: { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5 } },
+  /** Signals to other workflows (dataLanded): cheap, retried for a while. */
+  signalDownstream: { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 20 } },
+  /** File batches stream for as long as they need; heartbeats every chunk. */
+  fileIo: {
+    startToCloseTimeout: '6 hours',
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 20 },
+  },
+  /** One backfill chunk: one INSERT … SELECT of up to chunkRows rows; heartbeats every 2 s. */
+  buildChunk: {
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  },
+  /** Hashing streams the whole table (minutes for tens of millions of rows); heartbeats every 2 s. */
+  hashAndSwitch: {
+    startToCloseTimeout: '4 hours',
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
+  },
+  /** A suite scans the whole dataset: long, but it heartbeats. */
+  suite: {
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '1 minute',
+    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
+  },
+} as const satisfies Record<string, ActivityOptions>;
+
+export const LOCAL_ACTIVITY_OPTIONS = {
+  /**
+   * An incremental chunk: one transaction over tens of thousands of rows (about a second), run as
+   * a local activity (no server round trip per chunk). If the worker dies, the workflow task times
+   * out and the chunk runs again elsewhere; chunks are idempotent.
+   */
+  transformChunk: { startToCloseTimeout: '5 minutes', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' } },
+} as const satisfies Record<string, LocalActivityOptions>;
