@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import sluice from './eslint/layers.mjs';
 
 /** Node builtins and I/O libraries: never in workflow code (it runs in Temporal's deterministic sandbox). */
 const IO_MODULES = [
@@ -18,14 +19,19 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
+    plugins: { sluice },
     rules: {
+      // The floors of docs/architecture.md ("Layers") and no cycle between modules.
+      'sluice/layers': 'error',
+      'sluice/no-import-cycle': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-empty': ['error', { allowEmptyCatch: false }],
     },
   },
   {
-    files: ['workflows/**/*.ts'],
+    // api/ is imported by workflow code too: the same sandbox rules hold there.
+    files: ['workflows/**/*.ts', 'api/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         paths: [

@@ -9,32 +9,14 @@
  * status `error`; an empty dataset gives `no_data` results. Both count as failures at their severity.
  */
 import type { PoolClient } from 'pg';
-import { expectationColumns, expectationName, type Expectation, type ExpectationType, type Severity } from '../../contracts/expectations';
+import { expectationColumns, expectationName, type Expectation } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
 import { DATASET_SCHEMAS, POSITION_COLUMN, quoteIdent, shiftParams, tableColumns, type ColumnKind, type ResolvedDataset } from './dataset';
 import { categoricalBins, maskBinLabels, populationStabilityIndex, type DriftBin } from './drift';
 import { SAMPLE_CONTEXT_COLUMNS, errorResult, fmt, noData, notNullVerdict, piiColumns, rowCountVerdict, verdict } from './verdicts';
 
-export type ExpectationStatus = 'passed' | 'failed' | 'no_data' | 'error';
-
-export interface ExpectationResult {
-  name: string;
-  type: ExpectationType;
-  severity: Severity;
-  columns: string[];
-  status: ExpectationStatus;
-  passed: boolean;
-  /** The measured value the threshold applies to (a rate, a count, an age, a PSI); null when none. */
-  observed: number | null;
-  threshold: Record<string, number | null>;
-  /** Rows that broke the expectation, out of `total` rows it looked at. */
-  unexpected?: number;
-  total?: number;
-  details?: Record<string, unknown>;
-  /** At most `sampleSize` failing rows (PII fields masked). */
-  sample: Record<string, unknown>[];
-  message: string;
-}
+export type { ExpectationResult, ExpectationStatus } from './result';
+import type { ExpectationResult } from './result';
 
 export interface ColumnProfile {
   column: string;

@@ -5,7 +5,7 @@
  */
 import { expectationColumns, expectationName, expectationSeverity, type Expectation, type NotNullExpectation, type RowCountExpectation } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
-import type { ExpectationResult } from './suite';
+import type { ExpectationResult } from './result';
 
 type Threshold = Record<string, number | null>;
 
