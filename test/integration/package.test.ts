@@ -160,8 +160,10 @@ describe('the npm package, installed into another Node project', () => {
       const installed = await timed('npm install --offline', () => run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: project, env }));
       expectExit(installed);
     };
-    const [stackStarted] = await Promise.all([startTestStack(), install()]);
-    stack = stackStarted;
+    // Side by side; whatever started is closed by afterAll even when the other one failed.
+    const [started, installed] = await Promise.allSettled([startTestStack(), install()]);
+    if (started.status === 'fulfilled') stack = started.value;
+    for (const r of [started, installed]) if (r.status === 'rejected') throw r.reason;
   });
 
   afterAll(async () => {
