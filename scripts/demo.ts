@@ -53,7 +53,6 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
   out(`2. registerTransform ${TRANSFORM} v1 (versioned SQL over a log range)`);
   const reg = await client.registerTransform({ name: TRANSFORM, version: 1, sources: ['page_views'], sql: TRANSFORM_SQL, description: 'page views, typed columns' });
   out(`   ${reg.created ? 'registered' : 'already registered'}: sluice_derived.${TRANSFORM}__v${reg.version}, sql sha256 ${reg.sqlSha256.slice(0, 12)}…, live v${reg.liveVersion}`);
-  await client.notifyTransform({ transform: TRANSFORM });
 
   const file = path.join(artifactsDir, 'demo', 'page_views.ndjson');
   fs.mkdirSync(path.dirname(file), { recursive: true });

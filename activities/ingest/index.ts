@@ -4,13 +4,12 @@
  */
 import * as fs from 'node:fs';
 import { ErrorCodes } from '../../api/errors';
-import { transformWorkflowId } from '../../api/ids';
-import { dataLandedSignal } from '../../api/messages';
 import type { DataLanded, IngestBatchRequest, IngestBatchResult } from '../../api/workflows/ingest';
 import type { Contract } from '../../contracts/registry';
 import type { ActivityDeps } from '../deps';
 import { SluiceError } from '../failures';
 import { withHeartbeat } from '../heartbeat';
+import { wakeTransform } from '../transform/wake';
 import { RecordClassifier } from './classify';
 import { appendBatch } from './logWriter';
 import { arrowRecords, csvRecords, inlineRecords, ndjsonRecords, type OversizeSpill, type SourceRecord } from './readers';
@@ -110,15 +109,7 @@ export function createIngestActivities(deps: IngestDeps) {
         'SELECT DISTINCT name FROM sluice.transforms WHERE $1 = ANY(sources) ORDER BY name',
         [landed.source],
       );
-      for (const { name } of rows) {
-        await deps.temporal.workflow.signalWithStart('transform', {
-          workflowId: transformWorkflowId(name),
-          taskQueue: deps.config.taskQueues.cpu,
-          args: [{ transform: name }],
-          signal: dataLandedSignal,
-          signalArgs: [landed],
-        });
-      }
+      for (const { name } of rows) await wakeTransform(deps.temporal, deps.config.taskQueues.cpu, name, landed);
       return { transforms: rows.length };
     },
   };

@@ -5,6 +5,7 @@
 import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from '../deps';
 import { withHeartbeat } from '../heartbeat';
+import { wakeTransform } from './wake';
 import { discardBuild, finishBackfill, prepareBackfill, type FinishBackfillInput, type FinishBackfillResult, type PrepareBackfillInput, type PreparedBackfill } from './backfill';
 import {
   planIncrementalChunks,
@@ -22,8 +23,22 @@ import {
 } from './chunks';
 import { registerTransformVersion, type RegisterTransformInput, type RegisterTransformResult } from './registry';
 
-export function createTransformActivities(deps: Pick<ActivityDeps, 'pool'>) {
+export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'temporal' | 'config'>) {
   return {
+    /**
+     * Starts (or wakes) the incremental `transform` workflow of a registered transform, which then
+     * catches up on the log that is already there. Idempotent (signal-with-start on the transform's
+     * workflow id).
+     */
+    async startIncrementalTransform(input: { transform: string; version: number }): Promise<void> {
+      await wakeTransform(deps.temporal, deps.config.taskQueues.cpu, input.transform, {
+        source: '',
+        fromSeq: '0',
+        toSeq: '0',
+        batchId: `registered-v${input.version}`,
+      });
+    },
+
     /**
      * Registers a transform version (validated, planned read-only, stored, table created, first
      * version made live) in one transaction. Idempotent for identical SQL. Throws

@@ -20,7 +20,7 @@ describe('ingest → dataLanded → transform', () => {
     client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
   });
   afterAll(async () => {
-    for (const id of [ingestWorkflowId('page_views'), transformWorkflowId('page_views_typed')]) {
+    for (const id of [ingestWorkflowId('page_views'), transformWorkflowId('page_views_typed'), transformWorkflowId('page_views_late')]) {
       await stack?.client.workflow.getHandle(id).terminate('test over').catch((err: Error) => {
         if (!/not found|already completed/i.test(err.message)) throw err;
       });
@@ -49,5 +49,24 @@ describe('ingest → dataLanded → transform', () => {
     const second = await client.ingest('page_views', [view('v3', 3), view('v1', 1)]); // v1 again: a duplicate, not a new row
     expect(second).toMatchObject({ accepted: 1, duplicates: 1 });
     await waitForRows(['v1', 'v2', 'v3']);
+  });
+
+  it('a transform registered after its data landed catches up on its own (registration starts its workflow)', async () => {
+    const late = await client.ingest('page_views', [
+      { id: 'late-1', ts: '2026-01-03T00:00:00Z', user_id: 9, page: '/late', duration_ms: 10, country: 'FR' },
+    ]);
+    expect(late.accepted).toBe(1);
+    // No dataLanded will come for what is already in the log: registration alone must start the work.
+    await client.registerTransform({ name: 'page_views_late', version: 1, sources: ['page_views'], sql: SQL });
+    const { rows } = await stack.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM sluice.raw_events WHERE source = 'page_views'");
+    const inLog = rows[0]?.n ?? 0;
+    expect(inLog).toBeGreaterThan(0);
+    const status = await pollUntil('page_views_late to catch up', async () => {
+      const s = await client.transformStatus('page_views_late').catch(() => undefined);
+      return s && s.state === 'idle' && s.rowsWritten === inLog ? s : undefined;
+    }, { timeoutMs: 60_000 });
+    expect(status).toMatchObject({ transform: 'page_views_late', version: 'v1', rowsWritten: inLog });
+    const derived = await stack.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice_derived.page_views_late');
+    expect(derived.rows[0]?.n).toBe(inLog);
   });
 });
