@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import type { QuarantineReason } from '../../activities/ingest/classify';
 import type { IngestBatchResult } from '../../api';
 
-/** received = accepted + quarantined + duplicates, exactly (shared/DESIGN.md principle 2). */
+/** received = accepted + quarantined + duplicates, exactly (docs/architecture.md, principle 2). */
 export function expectBalanced(r: IngestBatchResult): void {
   expect(r.received).toBe(r.accepted + r.quarantined + r.duplicates);
 }
