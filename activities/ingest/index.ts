@@ -109,7 +109,7 @@ export function createIngestActivities(deps: IngestDeps) {
         'SELECT DISTINCT name FROM sluice.transforms WHERE $1 = ANY(sources) ORDER BY name',
         [landed.source],
       );
-      for (const { name } of rows) await wakeTransform(deps.temporal, deps.config.taskQueues.cpu, name, landed);
+      for (const { name } of rows) await wakeTransform(deps.temporal, deps.config.taskQueues.cpu, { transform: name }, landed);
       return { transforms: rows.length };
     },
   };

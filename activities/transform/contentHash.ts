@@ -106,7 +106,11 @@ export class CanonicalRowHasher {
   }
 }
 
-/** Hashes `qualifiedTable` (already quoted, from derivedTable/buildTable). Read-only. */
+/**
+ * Hashes `qualifiedTable` (already quoted, from derivedTable/buildTable). Read-only. Not through
+ * inTransaction: a COPY that fails half-way leaves the connection in COPY state, where a ROLLBACK
+ * could wait behind the stream; the connection is destroyed instead.
+ */
 export async function contentHash(pool: Pool, qualifiedTable: string, onProgress?: (rows: number) => void): Promise<ContentHash> {
   const client = await pool.connect();
   let broken: Error | undefined;

@@ -3,6 +3,7 @@
  * Every chunk runs in one transaction (idempotent under retries); see chunks.ts.
  */
 import { Context } from '@temporalio/activity';
+import type { TransformInput } from '../../api/workflows/transform';
 import type { ActivityDeps } from '../deps';
 import { withHeartbeat } from '../heartbeat';
 import { wakeTransform } from './wake';
@@ -30,8 +31,8 @@ export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'tem
      * catches up on the log that is already there. Idempotent (signal-with-start on the transform's
      * workflow id).
      */
-    async startIncrementalTransform(input: { transform: string; version: number }): Promise<void> {
-      await wakeTransform(deps.temporal, deps.config.taskQueues.cpu, input.transform, {
+    async startIncrementalTransform(input: { transform: string; version: number; options?: Omit<TransformInput, 'transform'> }): Promise<void> {
+      await wakeTransform(deps.temporal, deps.config.taskQueues.cpu, { ...input.options, transform: input.transform }, {
         source: '',
         fromSeq: '0',
         toSeq: '0',

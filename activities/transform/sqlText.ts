@@ -6,8 +6,11 @@
  * a positive integer, and everything is double-quoted on top of that.
  */
 
-/** Lower-case letter, then letters, digits or single underscores; at most 48 characters. */
-export const TRANSFORM_NAME_PATTERN = /^[a-z][a-z0-9_]{0,47}$/;
+import { TRANSFORM_NAME_PATTERN } from '../../api/names';
+import { quoteIdent } from '../../db/sql';
+
+/** Lower-case letter, then letters, digits or underscores; at most 48 characters (api/names.ts, the same rule as the CHECK on sluice.transforms). */
+export { TRANSFORM_NAME_PATTERN };
 /** Schema of derived tables `<name>__v<N>` and the views `<name>`. */
 export const DERIVED_SCHEMA = 'sluice_derived';
 /** Schema of tables that a backfill is building. */
@@ -39,11 +42,8 @@ export function checkBuildId(buildId: string): NameCheck {
   return /^[0-9a-f]{16,32}$/.test(buildId) ? { ok: true } : { ok: false, message: `build id ${JSON.stringify(buildId)} must be 16 to 32 hex digits` };
 }
 
-/** Double-quotes an identifier that has already passed the allow-list. */
-export function quoteIdent(identifier: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(identifier)) throw new Error(`refusing to quote identifier ${JSON.stringify(identifier)}`);
-  return `"${identifier}"`;
-}
+/** The one quoting helper (db/sql.ts); re-exported because every transform SQL text is built here. */
+export { quoteIdent };
 
 function assertOk(check: NameCheck): void {
   if (!check.ok) throw new Error(check.message);

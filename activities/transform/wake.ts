@@ -9,10 +9,10 @@ import { dataLandedSignal } from '../../api/messages';
 import type { DataLanded } from '../../api/workflows/ingest';
 import type { TransformInput } from '../../api/workflows/transform';
 
-export async function wakeTransform(temporal: Client, taskQueue: string, transform: string, landed: DataLanded): Promise<void> {
-  const input: TransformInput = { transform };
+/** `input` is used only when the workflow is not running yet (a running one keeps its own). */
+export async function wakeTransform(temporal: Client, taskQueue: string, input: TransformInput, landed: DataLanded): Promise<void> {
   await temporal.workflow.signalWithStart('transform', {
-    workflowId: transformWorkflowId(transform),
+    workflowId: transformWorkflowId(input.transform),
     taskQueue,
     args: [input],
     signal: dataLandedSignal,

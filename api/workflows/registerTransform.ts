@@ -1,6 +1,7 @@
 /** `registerTransform`: registers a transform version through Temporal, visible in the UI. */
 import { Type, type Static } from '@sinclair/typebox';
 import { SourceName, TransformName, TransformVersion } from '../names';
+import { TransformInputSchema } from './transform';
 import { defineWorkflow, returns } from './define';
 
 export const RegisterTransformInputSchema = Type.Object(
@@ -12,6 +13,8 @@ export const RegisterTransformInputSchema = Type.Object(
     /** One SELECT over the log; $1 and $2 are the first and last `seq` of the range (inclusive, bigint). */
     sql: Type.String({ minLength: 1, maxLength: 100000 }),
     description: Type.Optional(Type.String({ maxLength: 2000 })),
+    /** Options of the incremental workflow that registration starts (when it is not running yet). */
+    incremental: Type.Optional(Type.Pick(TransformInputSchema, ['chunkRows', 'parallelism', 'idleSeconds', 'historyLimit'], { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

@@ -79,13 +79,16 @@ describe('transforms: registration, incremental processing, backfill (real Tempo
   });
 
   it('registers a version: stored with its sha256, table and view created, first version live; same SQL again is a no-op, other SQL a conflict', async () => {
-    const first = await sluice.registerTransform({ name: 'clicks', version: 1, sources: ['clicks'], sql: CLICKS_V1, description: 'clicks, typed' });
+    // Registration starts the incremental workflow with these options (it idles until data lands).
+    const first = await sluice.registerTransform({
+      name: 'clicks', version: 1, sources: ['clicks'], sql: CLICKS_V1, description: 'clicks, typed', incremental: { chunkRows: 700, idleSeconds: 2, historyLimit: 20 },
+    });
     expect(first).toMatchObject({ name: 'clicks', version: 1, created: true, liveVersion: 1 });
     expect(first.sqlSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(first.columns).toEqual([
       { name: 'seq', type: 'bigint' }, { name: 'user_id', type: 'text' }, { name: 'n', type: 'integer' }, { name: 'event_time', type: 'timestamp with time zone' },
     ]);
-    const again = await register({ name: 'clicks', version: 1, sources: ['clicks'], sql: CLICKS_V1 });
+    const again = await register({ name: 'clicks', version: 1, sources: ['clicks'], sql: CLICKS_V1, incremental: { chunkRows: 700, idleSeconds: 2, historyLimit: 20 } });
     expect(again).toMatchObject({ created: false, sqlSha256: first.sqlSha256 });
     await expect(register({ name: 'clicks', version: 1, sources: ['clicks'], sql: `${CLICKS_V1} AND true` })).rejects.toMatchObject({
       cause: { cause: { type: 'SLUICE_TRANSFORM_VERSION_CONFLICT', nonRetryable: true } },
