@@ -7,7 +7,7 @@ import type { Pool } from 'pg';
 import type { SluiceConfig } from '../client/config';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
-import { createQualityActivities } from './quality';
+import { createValidateActivities } from './validate';
 import { recordRunEvents } from './runEvents';
 import { createTransformActivities } from './transform';
 import { createWorkflowInputActivities } from './workflowInput';
@@ -27,7 +27,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createHealthActivities(deps),
     ...createIngestActivities(deps),
     ...createTransformActivities(deps),
-    ...createQualityActivities(deps),
+    ...createValidateActivities(deps),
   });
 }
 

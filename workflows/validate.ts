@@ -1,6 +1,6 @@
 import { ApplicationFailure, proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
-import type { RunExpectationSuiteInput, RunExpectationSuiteResult } from '../activities/quality';
+import type { RunExpectationSuiteInput, RunExpectationSuiteResult } from '../activities/validate';
 import { ErrorCodes } from './errors';
 import { SluiceStatus, SluiceStep } from './searchAttributes';
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { temporal } from '@temporalio/proto';
 import { InvalidWorkflowInputError, SluiceClient } from '../../client';
-import type { ValidationReport } from '../../activities/quality';
+import type { ValidationReport } from '../../activities/validate';
 import type { ValidateInput, ValidateResult } from '../../workflows';
 import { SluiceStatus } from '../../workflows/searchAttributes';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';

@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Float64, Table, TimestampMillisecond, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
-import { createQualityActivities, runSuiteOnDataset, type RunExpectationSuiteResult } from '../../activities/quality';
-import { runSuiteOnArrow } from '../../activities/quality/arrow';
+import { createValidateActivities, runSuiteOnDataset, type RunExpectationSuiteResult } from '../../activities/validate';
+import { runSuiteOnArrow } from '../../activities/validate/arrow';
 import type { Expectation } from '../../contracts/expectations';
 import { ContractRegistry, type Contract } from '../../contracts/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
@@ -127,7 +127,7 @@ describe('expectation suites over an Arrow snapshot', () => {
     try {
       const store = new LocalArtifactStore(dir);
       const snap = await store.put(tableToIPC(arrowOf(current)), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' });
-      const activities = createQualityActivities({ pool: db.pool, artifactsDir: dir }, { registry: new ContractRegistry([contract]), store });
+      const activities = createValidateActivities({ pool: db.pool, artifactsDir: dir }, { registry: new ContractRegistry([contract]), store });
       const env = new MockActivityEnvironment();
       const result: RunExpectationSuiteResult = await env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow' as const, sha256: snap.sha256 } });
       expect(result).toMatchObject({ rowCount: 300, passed: false });

@@ -46,7 +46,7 @@ export interface RunExpectationSuiteResult {
 /** Every statement of a suite run stops after this long (a pathological regex or custom predicate). */
 const STATEMENT_TIMEOUT_MS = 5 * 60_000;
 
-export interface QualityActivityOptions {
+export interface ValidateActivityOptions {
   registry?: ContractRegistry;
   store?: ArtifactStore;
 }
@@ -121,7 +121,7 @@ async function loadSnapshot(store: ArtifactStore, sha256: string): Promise<Arrow
   }
 }
 
-export function createQualityActivities(deps: Pick<ActivityDeps, 'pool' | 'artifactsDir'>, options: QualityActivityOptions = {}) {
+export function createValidateActivities(deps: Pick<ActivityDeps, 'pool' | 'artifactsDir'>, options: ValidateActivityOptions = {}) {
   let registry = options.registry;
   const store = options.store ?? new LocalArtifactStore(deps.artifactsDir);
   const contractOf = (name: string, version?: string): Contract => {

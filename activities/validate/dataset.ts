@@ -12,7 +12,7 @@ export type DatasetRef =
   | { kind: 'table'; table: string; schema?: string }
   /** Rows of sluice.raw_events of one source, seq in [fromSeq, toSeq] (decimal strings; open when absent). */
   | { kind: 'log'; source: string; fromSeq?: string; toSeq?: string }
-  /** An Arrow IPC snapshot in the artifact store, evaluated in the worker (activities/quality/arrow.ts). */
+  /** An Arrow IPC snapshot in the artifact store, evaluated in the worker (activities/validate/arrow.ts). */
   | { kind: 'arrow'; sha256: string };
 
 export type ColumnKind = 'numeric' | 'text' | 'boolean' | 'time' | 'other';
