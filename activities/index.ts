@@ -5,6 +5,7 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { SluiceConfig } from '../client/config';
+import { LocalArtifactStore } from './artifacts';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
 import { createValidateActivities } from './validate';
@@ -27,7 +28,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createHealthActivities(deps),
     ...createIngestActivities(deps),
     ...createTransformActivities(deps),
-    ...createValidateActivities(deps),
+    ...createValidateActivities({ pool: deps.pool, artifacts: new LocalArtifactStore(deps.artifactsDir) }),
   });
 }
 

@@ -1,16 +1,16 @@
-/** Data-quality activities: run a contract's expectation suite on a dataset and publish its report. */
+/** The validate step's activities: run a contract's expectation suite on a dataset and publish its report. */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { canonicalJson } from '../../contracts/canonical';
 import { ContractRegistry, UnknownContractError, type Contract } from '../../contracts/registry';
 import { ErrorCodes } from '../../workflows/errors';
 import { tableFromIPC } from 'apache-arrow';
-import { ArtifactNotFoundError, LocalArtifactStore, type ArtifactStore } from '../artifacts';
+import { ArtifactNotFoundError, type ArtifactStore } from '../artifacts';
 import { runSuiteOnArrow, type ArrowDataset } from './arrow';
-import type { ActivityDeps } from '../index';
-import { DatasetError, resolveDataset, type DatasetRef } from './dataset';
+import { DatasetError, type DatasetRef } from './dataset';
+import { runSuiteOnDataset } from './postgres';
 import { renderHtmlReport, type ValidationReport } from './report';
-import { runExpectationSuite as evaluateSuite, type SuiteRun } from './suite';
+import type { SuiteRun } from './results';
 
 export interface RunExpectationSuiteInput {
   contract: string;
@@ -43,68 +43,16 @@ export interface RunExpectationSuiteResult {
   runEventDetails: Record<string, unknown>;
 }
 
-/** Every statement of a suite run stops after this long (a pathological regex or custom predicate). */
-const STATEMENT_TIMEOUT_MS = 5 * 60_000;
-
-export interface ValidateActivityOptions {
-  registry?: ContractRegistry;
-  store?: ArtifactStore;
-}
-
 /**
- * Resolves the dataset (and baseline) and runs the suite in one READ ONLY REPEATABLE READ
- * transaction, so every expectation sees the same snapshot; each statement is bounded by
- * {@link STATEMENT_TIMEOUT_MS}. Throws {@link DatasetError} for a dataset that does not exist.
+ * What the validate activities need, built once by the worker and handed in: the pool, the artifact
+ * store the reports go to (and Arrow snapshots come from), and the contract registry (default: the
+ * contract files, read on first use).
  */
-type SqlDatasetRef = Exclude<DatasetRef, { kind: 'arrow' }>;
-
-export async function runSuiteOnDataset(
-  pool: Pool,
-  contract: Contract,
-  input: { dataset: SqlDatasetRef; baseline?: SqlDatasetRef; sampleSize?: number; profile?: boolean },
-  progress?: (step: string) => void,
-  signal?: AbortSignal,
-): Promise<{ run: SuiteRun; dataset: string; baseline: string | undefined }> {
-  signal?.throwIfAborted();
-  const db = await pool.connect();
-  // Cancelled (the workflow gave up, the worker shuts down): stop the running statement in the server too.
-  const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  const pid = rows[0]?.pid;
-  const cancelQuery = (): void => {
-    pool.query('SELECT pg_cancel_backend($1)', [pid]).catch((err: Error) => {
-      // The statement then runs into statement_timeout instead; the activity is already cancelled.
-      process.stderr.write(`[sluice] could not cancel the quality query of backend ${pid}: ${err.message}\n`);
-    });
-  };
-  signal?.addEventListener('abort', cancelQuery, { once: true });
-  try {
-    await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    try {
-      await db.query(`SET LOCAL statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
-      const dataset = await resolveDataset(db, input.dataset, contract);
-      const baseline = input.baseline ? await resolveDataset(db, input.baseline, contract) : undefined;
-      const run = await evaluateSuite(db, {
-        contract,
-        dataset,
-        baseline,
-        sampleSize: sampleSizeOf(input),
-        profile: input.profile,
-        progress,
-      });
-      return { run, dataset: dataset.describe, baseline: baseline?.describe };
-    } finally {
-      await db.query('ROLLBACK');
-    }
-  } catch (err) {
-    if (signal?.aborted) throw signal.reason ?? err;
-    throw err;
-  } finally {
-    signal?.removeEventListener('abort', cancelQuery);
-    db.release();
-  }
+export interface ValidateDeps {
+  pool: Pool;
+  artifacts: ArtifactStore;
+  contracts?: ContractRegistry;
 }
-
-const sampleSizeOf = (input: { sampleSize?: number }): number => Math.min(100, Math.max(0, input.sampleSize ?? 5));
 
 async function loadSnapshot(store: ArtifactStore, sha256: string): Promise<ArrowDataset> {
   let bytes: Buffer;
@@ -121,9 +69,9 @@ async function loadSnapshot(store: ArtifactStore, sha256: string): Promise<Arrow
   }
 }
 
-export function createValidateActivities(deps: Pick<ActivityDeps, 'pool' | 'artifactsDir'>, options: ValidateActivityOptions = {}) {
-  let registry = options.registry;
-  const store = options.store ?? new LocalArtifactStore(deps.artifactsDir);
+export function createValidateActivities(deps: ValidateDeps) {
+  let registry = deps.contracts;
+  const store = deps.artifacts;
   const contractOf = (name: string, version?: string): Contract => {
     registry ??= ContractRegistry.fromDirectory();
     try {
@@ -165,7 +113,7 @@ export function createValidateActivities(deps: Pick<ActivityDeps, 'pool' | 'arti
           const snapshot = await loadSnapshot(store, dataset.sha256);
           const base = baseline ? await loadSnapshot(store, baseline.sha256) : undefined;
           heartbeat('arrow');
-          run = runSuiteOnArrow(contract, snapshot, { baseline: base, sampleSize: sampleSizeOf(input), profile: input.profile });
+          run = runSuiteOnArrow(contract, snapshot, { baseline: base, sampleSize: input.sampleSize, profile: input.profile });
           datasetDescribe = snapshot.describe;
           baselineDescribe = base?.describe;
         } else {
@@ -236,6 +184,8 @@ export function createValidateActivities(deps: Pick<ActivityDeps, 'pool' | 'arti
   };
 }
 
+export { runSuiteOnArrow, type ArrowDataset } from './arrow';
+export { runSuiteOnDataset } from './postgres';
 export type { DatasetRef } from './dataset';
-export type { ExpectationResult, ColumnProfile } from './suite';
+export type { ColumnProfile, ExpectationResult, SuiteRun } from './results';
 export type { ValidationReport } from './report';

@@ -15,8 +15,7 @@
 import Ajv2020 from 'ajv/dist/2020';
 import { Float64, Int32, Table, TimestampMillisecond, Utf8, vectorFromArray } from 'apache-arrow';
 import addFormats from 'ajv-formats';
-import { runSuiteOnDataset } from '../../activities/validate';
-import { runSuiteOnArrow } from '../../activities/validate/arrow';
+import { runSuiteOnArrow, runSuiteOnDataset } from '../../activities/validate';
 import { RecordClassifier } from '../../activities/ingest/classify';
 import type { Expectation } from '../../contracts/expectations';
 import { ContractRegistry, type Contract } from '../../contracts/registry';
