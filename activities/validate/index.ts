@@ -185,7 +185,7 @@ export function createValidateActivities(deps: ValidateDeps) {
 }
 
 export { runSuiteOnArrow, type ArrowDataset } from './arrow';
-export { runSuiteOnDataset } from './postgres';
+export { SUITE_SESSION_SETTINGS, SUITE_TRANSACTION, runSuiteOnDataset } from './postgres';
 export type { DatasetRef } from './dataset';
 export type { ColumnProfile, ExpectationResult, SuiteRun } from './results';
 export type { ValidationReport } from './report';
