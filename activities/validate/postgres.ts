@@ -207,7 +207,7 @@ export async function evaluateSuiteInPostgres(db: PoolClient, opts: SuiteOptions
   const inner = [...(dataset.position ? [`d.${POSITION_COLUMN}`] : []), ...used.map(col), ...flags];
   const from = flags.length ? `(SELECT ${inner.join(', ')} FROM ${dataset.sql} d OFFSET 0)` : dataset.sql;
   const [row = {}] = await query<Record<string, unknown>>(`SELECT ${aggs.join(', ')} FROM ${from} d`, params.values);
-  const scan: ScanRow = { n: num(row.n), num: (alias) => num(row[alias]), raw: (alias) => row[alias] };
+  const scan: ScanRow = { n: num(row.n), num: (alias) => num(row[alias]) };
   const n = scan.n;
 
   // 3. Judge: the shared evaluators turn each measurement into its result.

@@ -19,11 +19,10 @@ export class Params {
   }
 }
 
-/** What the combined SELECT returned: numbers by alias, and the raw row. */
+/** What the combined SELECT returned: the row count, and the aggregates by alias. */
 export interface ScanRow {
   n: number;
   num(alias: string): number;
-  raw(alias: string): unknown;
 }
 
 export interface SqlPlan {
