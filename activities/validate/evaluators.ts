@@ -134,7 +134,7 @@ export function evaluate(e: Expectation, rowCount: number, m: Measurement): Expe
       if (!(m.currentTotal > 0)) return noData(e, th, `${e.column} has no non-null values`);
       const psi = populationStabilityIndex(m.bins);
       const observed = e.method === 'psi' ? psi : (m.ks ?? Number.NaN);
-      if (!Number.isFinite(observed)) throw new Error(`drift ${e.method} of ${e.column} is not a number: the engine did not measure it`);
+      if (!Number.isFinite(observed)) return noData(e, th, `${e.column} has no non-null values`);
       const details: Record<string, unknown> = { bins: m.bins, baseline: m.baseline, ...(e.method === 'ks' ? { psi } : {}) };
       return verdict(e, observed <= e.threshold, observed, th, `${e.method.toUpperCase()} ${fmt(observed)} vs ${m.baseline} (threshold ${e.threshold})`, { details });
     }

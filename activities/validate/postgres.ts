@@ -100,7 +100,7 @@ export async function evaluateSuiteInPostgres(db: PoolClient, opts: SuiteOptions
     return (s) => ({ type, nonNull: s.num(nonNull), failing: s.num(bad) });
   };
   const ctx = { db, dataset, baseline: opts.baseline, pii, sampleSize, query };
-  const measureNow = opts.now === undefined ? agg('(extract(epoch FROM now()) * 1000)::float8') : undefined;
+  let now: string | undefined; // alias of the transaction's now(), when a freshness expectation needs it
 
   // 1. Plan the combined SELECT: each expectation adds its aggregates, or its own queries.
   const plans: SqlPlan[] = [];
@@ -157,7 +157,9 @@ export async function evaluateSuiteInPostgres(db: PoolClient, opts: SuiteOptions
       case 'freshness': {
         // Whole milliseconds, as the Arrow engine and JavaScript dates have them.
         const newest = agg(`round(extract(epoch FROM max(${col(e.column ?? 'event_time')})) * 1000)::float8`);
-        p.measure = (s) => ({ type: 'freshness', newestMs: Number.isFinite(s.num(newest)) ? s.num(newest) : null, nowMs: opts.now ?? s.num(measureNow ?? '') });
+        const given = opts.now;
+        const clock = given === undefined ? (now ??= agg('(extract(epoch FROM now()) * 1000)::float8')) : undefined;
+        p.measure = (s) => ({ type: 'freshness', newestMs: Number.isFinite(s.num(newest)) ? s.num(newest) : null, nowMs: clock === undefined ? Number(given) : s.num(clock) });
         break;
       }
       case 'custom_sql': {
