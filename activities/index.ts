@@ -7,7 +7,7 @@
 import type { ActivityDeps } from './deps';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
-import { createQualityActivities } from './quality';
+import { createValidateActivities } from './validate';
 import { recordRunEvents } from './runEvents';
 import { createTransformActivities } from './transform';
 import { createWorkflowInputActivities } from './workflowInput';
@@ -19,7 +19,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createHealthActivities(deps),
     ...createIngestActivities(deps),
     ...createTransformActivities(deps),
-    ...createQualityActivities(deps, { store: deps.artifacts, registry: deps.contracts }),
+    ...createValidateActivities(deps),
   });
 }
 
@@ -35,7 +35,7 @@ export type GpuActivities = ReturnType<typeof createGpuActivities>;
 export type HealthActivities = ReturnType<typeof createHealthActivities>;
 export type IngestActivities = ReturnType<typeof createIngestActivities>;
 export type { TransformActivities } from './transform';
-export type ValidateActivities = ReturnType<typeof createQualityActivities>;
+export type ValidateActivities = ReturnType<typeof createValidateActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';

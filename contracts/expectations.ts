@@ -1,7 +1,7 @@
 /**
  * The expectation suite of a contract: data-quality checks, one object per check, discriminated by
  * `type`. The precise format is `$defs/expectation` in contract.schema.json; these types mirror it.
- * Pure (no I/O): imported by workflows' types, the contract registry and the quality activities.
+ * Pure (no I/O): imported by workflows' types, the contract registry and the validate activities.
  */
 
 export type Severity = 'warn' | 'error';

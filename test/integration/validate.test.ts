@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { temporal } from '@temporalio/proto';
 import { InvalidWorkflowInputError, SluiceClient } from '../../client';
-import type { ValidationReport } from '../../activities/quality';
+import type { ValidationReport } from '../../activities/validate';
 import { workflows, type ValidateInput, type ValidateResult } from '../../api';
 import { SluiceStatus } from '../../api/searchAttributes';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';

@@ -5,15 +5,13 @@
  * and quoted; values are bound parameters.
  */
 import type { PoolClient } from 'pg';
+import type { DatasetRef } from '../../api/workflows/validate';
+import { isIdentifier, quoteIdent } from '../../db/sql';
 import type { Contract } from '../../contracts/registry';
 
-export type DatasetRef =
-  /** A table or view; schema defaults to sluice_derived (where transforms write). */
-  | { kind: 'table'; table: string; schema?: string }
-  /** Rows of sluice.raw_events of one source, seq in [fromSeq, toSeq] (decimal strings; open when absent). */
-  | { kind: 'log'; source: string; fromSeq?: string; toSeq?: string }
-  /** An Arrow IPC snapshot in the artifact store, evaluated in the worker (activities/quality/arrow.ts). */
-  | { kind: 'arrow'; sha256: string };
+export type { DatasetRef };
+/** The one quoting helper (db/sql.ts), re-exported for the SQL builders of this step. */
+export { quoteIdent };
 
 export type ColumnKind = 'numeric' | 'text' | 'boolean' | 'time' | 'other';
 
@@ -34,7 +32,7 @@ export interface ResolvedDataset {
 export const DATASET_SCHEMAS = ['sluice_derived', 'public'] as const;
 /** Hidden column of a resolved dataset: where a row is, so that sampling can skip to the first failing row. */
 export const POSITION_COLUMN = '__sluice_pos';
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
 
 export class DatasetError extends Error {
   constructor(message: string) {
@@ -43,10 +41,6 @@ export class DatasetError extends Error {
   }
 }
 
-export function quoteIdent(name: string): string {
-  if (!IDENT.test(name)) throw new DatasetError(`Not an allowed identifier: ${JSON.stringify(name)}`);
-  return `"${name}"`;
-}
 
 function kindOfPgType(t: string): ColumnKind {
   if (/^(smallint|integer|bigint|numeric|real|double precision)$/.test(t)) return 'numeric';
@@ -71,7 +65,7 @@ export async function tableColumns(db: PoolClient, schema: string, table: string
     'SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position',
     [schema, table],
   );
-  return new Map(rows.filter((r) => IDENT.test(r.column_name)).map((r) => [r.column_name, kindOfPgType(r.data_type)]));
+  return new Map(rows.filter((r) => isIdentifier(r.column_name)).map((r) => [r.column_name, kindOfPgType(r.data_type)]));
 }
 
 export async function resolveDataset(db: PoolClient, ref: Exclude<DatasetRef, { kind: 'arrow' }>, contract: Contract): Promise<ResolvedDataset> {
@@ -97,7 +91,7 @@ export async function resolveDataset(db: PoolClient, ref: Exclude<DatasetRef, { 
   const columns = new Map<string, ColumnKind>([['seq', 'numeric'], ['event_id', 'text'], ['event_time', 'time'], ['ingested_at', 'time']]);
   const select = [`r.seq AS ${POSITION_COLUMN}`, 'r.seq', 'r.event_id', 'r.event_time', 'r.ingested_at'];
   for (const [name, s] of Object.entries(props)) {
-    if (!IDENT.test(name) || columns.has(name)) continue;
+    if (!isIdentifier(name) || columns.has(name)) continue;
     const kind = kindOfJsonSchema(s);
     const text = `(r.payload ->> '${name}')`;
     const expr = kind === 'numeric' ? `${text}::numeric` : kind === 'boolean' ? `${text}::boolean` : kind === 'time' ? `${text}::timestamptz` : text;

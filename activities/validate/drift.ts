@@ -1,9 +1,11 @@
 /**
- * Distribution drift statistics, from counts computed in PostgreSQL.
+ * Distribution drift statistics, from counts an engine computed (in PostgreSQL or over Arrow columns).
  * PSI (population stability index) = sum over bins of (p - q) * ln(p / q), with p the current and q
  * the baseline share of a bin; empty bins count as {@link PSI_EPSILON} so the sum stays finite.
  * Rule of thumb: < 0.1 stable, 0.1 to 0.25 moderate, > 0.25 large drift.
  */
+
+import { fmt } from './results';
 
 export const PSI_EPSILON = 1e-4;
 
@@ -43,4 +45,26 @@ export function categoricalBins(current: Map<string, number>, baseline: Map<stri
 export function maskBinLabels(bins: DriftBin[], column: string, pii: Set<string>): DriftBin[] {
   if (!pii.has(column)) return bins;
   return bins.map((b, i) => (b.label === '(other)' ? b : { ...b, label: `value ${i + 1}` }));
+}
+
+/** Quantile levels whose baseline values are the inner edges of `bins` numeric bins (deciles for 10). */
+export function quantileLevels(bins: number): number[] {
+  return Array.from({ length: bins - 1 }, (_, i) => (i + 1) / bins);
+}
+
+/** Edges of numeric bins: the baseline's quantiles, without repeats (a value that fills several quantiles is one edge). */
+export function binEdges(quantiles: number[]): number[] {
+  return [...new Set(quantiles)].sort((x, y) => x - y);
+}
+
+/**
+ * Numeric bins between `edges` (bin i holds values v with edges[i-1] <= v < edges[i], like
+ * PostgreSQL's width_bucket), from the count of each side per bin.
+ */
+export function numericBins(edges: number[], current: number[], baseline: number[]): DriftBin[] {
+  return Array.from({ length: edges.length + 1 }, (_, i) => ({
+    label: i === 0 ? `< ${fmt(edges[0] ?? Number.NaN)}` : i === edges.length ? `≥ ${fmt(edges[i - 1] ?? Number.NaN)}` : `[${fmt(edges[i - 1] ?? 0)}, ${fmt(edges[i] ?? 0)})`,
+    current: current[i] ?? 0,
+    baseline: baseline[i] ?? 0,
+  }));
 }

@@ -3,10 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CancelledFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createQualityActivities, runSuiteOnDataset } from '../../activities/quality';
-import type { DatasetRef } from '../../activities/quality/dataset';
-import { populationStabilityIndex } from '../../activities/quality/drift';
-import type { ExpectationResult } from '../../activities/quality/suite';
+import { LocalArtifactStore } from '../../activities/artifacts';
+import { createValidateActivities, runSuiteOnDataset, type DatasetRef, type ExpectationResult } from '../../activities/validate';
+import { populationStabilityIndex } from '../../activities/validate/drift';
 import type { Expectation } from '../../contracts/expectations';
 import { ContractRegistry, type Contract } from '../../contracts/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
@@ -152,7 +151,7 @@ describe('expectation suites pushed down to PostgreSQL', () => {
 
     it('a table that does not exist is a DatasetError naming it', async () => {
       await expect(run(suite, table('nope'))).rejects.toThrow(/Table public.nope does not exist/);
-      await expect(run(suite, { kind: 'table', table: 'clean', schema: 'pg_catalog' })).rejects.toThrow(/not one of sluice_derived, public/);
+      await expect(run(suite, { kind: 'table', table: 'clean', schema: 'pg_catalog' } as unknown as SqlRef)).rejects.toThrow(/not one of sluice_derived, public/);
     });
 
     it('an empty dataset: row_count judges it, every other expectation reports no_data (a failure)', async () => {
@@ -253,7 +252,7 @@ describe('expectation suites pushed down to PostgreSQL', () => {
     await db.pool.query('CREATE TABLE IF NOT EXISTS public.one (id text); INSERT INTO public.one VALUES (\'a\')');
     const slow = { ...contract([{ type: 'custom_sql', name: 'slow', failingRowsWhere: '(SELECT false FROM pg_sleep(30))' }], 'slow'), schema: { type: 'object', properties: { id: { type: 'string' } } } };
     const artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-cancel-'));
-    const activities = createQualityActivities({ pool: db.pool, artifactsDir }, { registry: new ContractRegistry([slow]) });
+    const activities = createValidateActivities({ pool: db.pool, artifacts: new LocalArtifactStore(artifactsDir), contracts: new ContractRegistry([slow]) });
     const env = new MockActivityEnvironment();
     const t0 = Date.now();
     const running = env.run(activities.runExpectationSuite, { contract: 'slow', dataset: table('one') });

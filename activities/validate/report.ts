@@ -4,7 +4,7 @@
  * what failed and why. Pure functions of the run.
  */
 import type { DriftBin } from './drift';
-import type { ColumnProfile, ExpectationResult } from './suite';
+import type { ColumnProfile, ExpectationResult } from './results';
 
 export interface ValidationReport {
   contract: string;

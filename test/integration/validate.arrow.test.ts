@@ -4,11 +4,11 @@ import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Float64, Table, TimestampMillisecond, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
-import { createQualityActivities, runSuiteOnDataset, type RunExpectationSuiteResult } from '../../activities/quality';
-import { runSuiteOnArrow } from '../../activities/quality/arrow';
+import { createValidateActivities, runSuiteOnArrow, runSuiteOnDataset, type RunExpectationSuiteResult } from '../../activities/validate';
 import type { Expectation } from '../../contracts/expectations';
 import { ContractRegistry, type Contract } from '../../contracts/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
+import { toFailure } from '../../activities/failures';
 
 /** The Arrow engine gives the same observed values and statuses as the PostgreSQL engine on the same rows. */
 interface Row { id: string | null; amount: number | null; status: string | null; email: string | null; created_at: number | null }
@@ -101,6 +101,37 @@ describe('expectation suites over an Arrow snapshot', () => {
     expect(outside.every((a) => a < 0 || a > 100)).toBe(true);
   });
 
+  it('the same suite on the same rows: both engines give identical verdicts and messages, expectation by expectation', async () => {
+    // What both engines run, including what the planner refuses on either (the same error result).
+    const shared: Expectation[] = [
+      ...expectations,
+      { type: 'range', column: 'status', min: 0, name: 'range_on_text' },
+      { type: 'range', column: 'amount', max: 150, minRate: 0.5, severity: 'warn', name: 'amount_mostly_below_150' },
+      { type: 'accepted_values', column: 'amount', values: ['x'], name: 'numbers_as_text' },
+      { type: 'freshness', column: 'status', maxAgeSeconds: 1, name: 'fresh_text' },
+      { type: 'not_null', column: 'nope', name: 'missing_column' },
+      { type: 'drift', column: 'status', kind: 'categorical', method: 'ks', threshold: 0.1, name: 'ks_on_categories' },
+    ];
+    const c = { ...contract, expectations: shared };
+    // The same instant for both (freshness ages), and the same names for the datasets (drift messages name the baseline).
+    const now = Date.now();
+    const arrow = runSuiteOnArrow(c, { table: arrowOf(current), describe: 'table public.snap_cur' }, {
+      baseline: { table: arrowOf(baseline), describe: 'table public.snap_base' }, profile: false, now,
+    });
+    const { run: pg } = await runSuiteOnDataset(db.pool, c, {
+      dataset: { kind: 'table', table: 'snap_cur', schema: 'public' },
+      baseline: { kind: 'table', table: 'snap_base', schema: 'public' },
+      profile: false,
+      now,
+    });
+    const verdictOf = ({ name, type, severity, status, passed, threshold, unexpected, total, message }: (typeof pg.results)[number]) =>
+      ({ name, type, severity, status, passed, threshold, unexpected, total, message });
+    expect(arrow.results.map(verdictOf)).toEqual(pg.results.map(verdictOf));
+    expect(new Set(pg.results.map((r) => r.status))).toEqual(new Set(['passed', 'failed', 'error']));
+    const range = pg.results.find((r) => r.name === 'range:amount');
+    expect(range?.message).toMatch(/^\d+ of \d+ non-null values outside \[0, 100\] \(rate ok [0-9.]+, min 1\); observed min -5, max 200$/);
+  });
+
   it('what needs SQL, or a safe regex engine, is an error result there, never a pass', () => {
     const c = { ...contract, expectations: [
       { type: 'regex', column: 'email', pattern: '^(a+)+$' },
@@ -127,13 +158,15 @@ describe('expectation suites over an Arrow snapshot', () => {
     try {
       const store = new LocalArtifactStore(dir);
       const snap = await store.put(tableToIPC(arrowOf(current)), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' });
-      const activities = createQualityActivities({ pool: db.pool, artifactsDir: dir }, { registry: new ContractRegistry([contract]), store });
+      const activities = createValidateActivities({ pool: db.pool, artifacts: store, contracts: new ContractRegistry([contract]) });
       const env = new MockActivityEnvironment();
       const result: RunExpectationSuiteResult = await env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow' as const, sha256: snap.sha256 } });
       expect(result).toMatchObject({ rowCount: 300, passed: false });
       expect(result.failedErrors).toEqual(expect.arrayContaining(['unique:id', 'format:email', 'drift:status']));
       expect((await store.get(result.htmlSha256)).toString()).toMatch(/arrow snapshot [0-9a-f]{12}/);
-      await expect(env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow' as const, sha256: 'a'.repeat(64) } })).rejects.toMatchObject({
+      // The activity throws the domain error; the wrapper every registered activity goes through maps it (activities/failures.ts).
+      const missing = env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow' as const, sha256: 'a'.repeat(64) } });
+      await expect(missing.catch((err: unknown) => Promise.reject(toFailure(err)))).rejects.toMatchObject({
         type: 'SLUICE_DATASET_NOT_FOUND',
         message: expect.stringMatching(/Arrow snapshot a{64} is not in the artifact store/),
       });

@@ -1,0 +1,28 @@
+// The one place where domain errors become typed failures: each kind keeps its code in every step.
+import { ApplicationFailure } from '@temporalio/common';
+import { ArtifactNotFoundError } from '../../activities/artifacts';
+import { SluiceError, toFailure } from '../../activities/failures';
+import { DatasetError } from '../../activities/validate/dataset';
+import { ContractFileError, UnknownContractError } from '../../contracts/registry';
+import { InvalidIdentifierError } from '../../db/sql';
+
+describe('toFailure', () => {
+  it.each([
+    ['an unknown contract (ingest and validate alike)', new UnknownContractError('orders', '9.9.9', ['orders']), 'SLUICE_UNKNOWN_CONTRACT'],
+    ['a broken contract file', new ContractFileError([{ file: 'x.json', path: '/', code: 'schema', message: 'bad' }]), 'SLUICE_CONTRACT_INVALID'],
+    ['an identifier outside the allow-list', new InvalidIdentifierError('a"b'), 'SLUICE_INVALID_INPUT'],
+    ['a missing artifact', new ArtifactNotFoundError('a'.repeat(64)), 'SLUICE_DATASET_NOT_FOUND'],
+    ['a missing dataset', new DatasetError('Table public.nope does not exist'), 'SLUICE_DATASET_NOT_FOUND'],
+    ['a coded domain error', new SluiceError('SLUICE_UNKNOWN_SOURCE', 'Unknown source "x"'), 'SLUICE_UNKNOWN_SOURCE'],
+  ])('%s is a non-retryable %s with the message kept', (_what, err, code) => {
+    const failure = toFailure(err);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type: code, nonRetryable: true, message: err.message });
+  });
+
+  it('a retryable coded error stays retryable; an unknown error passes through unchanged (Temporal retries it)', () => {
+    expect(toFailure(new SluiceError('SLUICE_INGEST_FAILED', 'x', { retryable: true }))).toMatchObject({ nonRetryable: false });
+    const plain = new Error('connection reset');
+    expect(toFailure(plain)).toBe(plain);
+  });
+});
