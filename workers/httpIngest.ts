@@ -42,8 +42,6 @@ import { ErrorCodes } from '../api/errors';
 import { SOURCE_NAME_PATTERN } from '../api/names';
 import type { IngestFormat } from '../api/workflows/ingest';
 
-/** Largest request body accepted by default, after decoding (spooled to disk, never held in memory). */
-export const HTTP_INGEST_MAX_BODY_BYTES = HTTP_INGEST_DEFAULTS.maxBodyBytes;
 const ROUTE = /^\/v1\/sources\/([^/]+)\/events\/?$/;
 /** Seconds a client is told to wait when the spool is full: time for the batches in flight to land. */
 export const SPOOL_BUSY_RETRY_AFTER_SECONDS = 10;
@@ -201,7 +199,7 @@ class SpoolBudget {
 }
 
 /** Drops a UTF-8 byte-order mark (EF BB BF) at the very start of a stream; every other byte passes unchanged. */
-function utf8BomStripper(): Transform {
+export function utf8BomStripper(): Transform {
   let head: Buffer | null = Buffer.alloc(0);
   const release = (push: (b: Buffer) => void): void => {
     if (!head) return;
@@ -238,7 +236,9 @@ interface SpoolOptions {
 
 /**
  * Copies the request body, decoded, into `file` and returns its sha256. Refuses more than
- * `maxBytes` decoded bytes (413) or more than the spool budget lets it take (503). The request is
+ * `maxBytes` bytes as sent or decoded (413), or more than the spool budget lets it take (503). The
+ * sent bytes are counted too because a compressed stream can go on for ever without decoding to
+ * anything (empty gzip members one after another). The request is
  * never destroyed on refusal (that would reset the connection before the answer is sent): the
  * caller drains the rest of the body while the answer goes out.
  */
@@ -246,6 +246,13 @@ async function spool(req: http.IncomingMessage, file: string, o: SpoolOptions): 
   const declared = Number(req.headers['content-length'] ?? 0);
   if (o.encoding === 'identity' && declared > o.maxBytes) throw tooLarge(o.maxBytes);
   if (o.encoding === 'identity' && declared > o.free) throw busy();
+  let sent = 0;
+  const received = new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      sent += chunk.length;
+      callback(sent > o.maxBytes ? tooLarge(o.maxBytes) : null, chunk);
+    },
+  });
   const hash = createHash('sha256');
   let bytes = 0;
   const meter = new Transform({
@@ -261,15 +268,15 @@ async function spool(req: http.IncomingMessage, file: string, o: SpoolOptions): 
   const decoder = o.encoding === 'gzip' ? zlib.createGunzip() : o.encoding === 'deflate' ? zlib.createInflate() : new PassThrough();
   const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
   const clientGone = (): void => {
-    if (!req.complete) decoder.destroy(new Error('the client closed the connection before the body ended'));
+    if (!req.complete) received.destroy(new Error('the client closed the connection before the body ended'));
   };
-  req.once('error', (err) => decoder.destroy(err));
+  req.once('error', (err) => received.destroy(err));
   req.once('close', clientGone);
-  req.pipe(decoder);
+  req.pipe(received);
   try {
-    await pipeline(decoder, o.stripBom ? utf8BomStripper() : new PassThrough(), meter, out);
+    await pipeline(received, decoder, o.stripBom ? utf8BomStripper() : new PassThrough(), meter, out);
   } catch (err) {
-    req.unpipe(decoder);
+    req.unpipe(received);
     const code = (err as NodeJS.ErrnoException).code;
     if (typeof code === 'string' && code.startsWith('Z_')) {
       throw new HttpError(400, HttpErrorCodes.BadContentEncoding, `the body is not valid ${o.encoding} data (${(err as Error).message})`, { connection: 'close' });

@@ -220,6 +220,10 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
         const r = await httpRequest(small.port, `/v1/sources/${ORDERS}/events`, { body: bomb, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': NDJSON, 'content-encoding': 'gzip' } });
         expect(r.status).toBe(413);
         expect((r.json as ErrorBody).error).toMatchObject({ code: 'SLUICE_BODY_TOO_LARGE', message: expect.stringMatching(/65536 bytes/) });
+        // Sent bytes count too: empty gzip members one after another decode to nothing, for ever.
+        const endless = Buffer.concat(Array.from({ length: 5_000 }, () => zlib.gzipSync(Buffer.alloc(0))));
+        const e = await httpRequest(small.port, `/v1/sources/${ORDERS}/events`, { body: endless, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': NDJSON, 'content-encoding': 'gzip' } });
+        expect(e.status).toBe(413);
         expect(spoolLeft()).toEqual([]);
       } finally {
         await small.close();
