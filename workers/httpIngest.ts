@@ -293,6 +293,8 @@ async function spool(req: http.IncomingMessage, file: string, o: SpoolOptions): 
 interface IdempotencyClaim {
   source: string;
   keySha256: string;
+  /** The format is part of what was sent: the same bytes read as CSV are other events than as NDJSON. */
+  format: IngestFormat;
   bodySha256: string;
   batchId: string;
   claimedAt: string;
@@ -315,13 +317,14 @@ interface IdempotencyClaim {
  *   (or the first batch resumed); with another body it is refused with 422, as payment APIs do.
  * Claims are kept: a key is never reused for other events, however late.
  */
-async function claimIdempotencyKey(dir: string, source: string, key: string, bodySha256: string): Promise<string> {
+async function claimIdempotencyKey(dir: string, source: string, key: string, format: IngestFormat, bodySha256: string): Promise<string> {
   const keySha256 = sha256(`${source}\n${key}`);
   const claim: IdempotencyClaim = {
     source,
     keySha256,
+    format,
     bodySha256,
-    batchId: `http-${keySha256.slice(0, 32)}-${bodySha256.slice(0, 32)}`,
+    batchId: `http-${keySha256.slice(0, 32)}-${sha256(`${format}\n${bodySha256}`).slice(0, 32)}`,
     claimedAt: new Date().toISOString(),
   };
   await fs.promises.mkdir(dir, { recursive: true });
@@ -338,11 +341,12 @@ async function claimIdempotencyKey(dir: string, source: string, key: string, bod
     await fs.promises.rm(draft, { force: true });
   }
   const first = JSON.parse(await fs.promises.readFile(file, 'utf8')) as IdempotencyClaim;
-  if (first.bodySha256 !== bodySha256) {
+  if (first.bodySha256 !== bodySha256 || first.format !== format) {
     throw new HttpError(
       422,
       HttpErrorCodes.IdempotencyKeyReused,
-      `Idempotency-Key ${JSON.stringify(key)} was already used for source ${JSON.stringify(source)} with a different body; ` +
+      `Idempotency-Key ${JSON.stringify(key)} was already used for source ${JSON.stringify(source)} with a different body` +
+        `${first.bodySha256 === bodySha256 ? ' (the same bytes as another Content-Type)' : ''}; ` +
         'send these events with a new key (resending the first body with this key returns the first answer)',
     );
   }
@@ -366,7 +370,12 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
     if (Buffer.byteLength(rawUrl) > settings.maxUrlBytes) {
       throw new HttpError(414, HttpErrorCodes.UrlTooLong, `the request URL is over ${settings.maxUrlBytes} bytes; POST /v1/sources/:source/events`);
     }
-    const url = new URL(rawUrl, 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(rawUrl, 'http://localhost');
+    } catch {
+      throw new HttpError(400, HttpErrorCodes.BadRequest, 'the request URL is not valid; POST /v1/sources/:source/events');
+    }
     const match = ROUTE.exec(url.pathname);
     if (!match) throw new HttpError(404, HttpErrorCodes.NotFound, 'no such endpoint; POST /v1/sources/:source/events');
     if (req.method !== 'POST') throw new HttpError(405, HttpErrorCodes.MethodNotAllowed, 'use POST', { allow: 'POST' });
@@ -397,7 +406,7 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
     let result;
     try {
       const body = await spool(req, file, { encoding, stripBom: format !== 'arrow', maxBytes: settings.maxBodyBytes, budget: share, free: budget.free });
-      const batchId = key === undefined ? `http-${randomUUID()}` : await claimIdempotencyKey(keysDir, source, key, body.sha256);
+      const batchId = key === undefined ? `http-${randomUUID()}` : await claimIdempotencyKey(keysDir, source, key, format, body.sha256);
       try {
         result = await opts.client.ingestFile(source, { kind: 'file', path: file }, { format, batchId });
       } catch (err) {

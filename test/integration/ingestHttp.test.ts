@@ -194,6 +194,10 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
       // The same body sent gzip-compressed is the same body (the digest is of the decoded bytes).
       const gz = await postRaw(zlib.gzipSync(first), { ...headers, 'content-encoding': 'gzip' });
       expect(gz.json).toEqual(a.json);
+      // The same bytes as another format are not the same request.
+      const asCsv = await postRaw(first, { ...headers, 'content-type': 'text/csv' });
+      expect(asCsv.status).toBe(422);
+      expect((asCsv.json as ErrorBody).error.message).toMatch(/another Content-Type/);
       expect(spoolLeft()).toEqual([]);
     });
   });
