@@ -169,16 +169,12 @@ function contentEncodingOf(header: string | undefined): ContentEncoding {
 
 /**
  * The bytes on disk taken by spooled bodies of all requests in flight. Bytes are taken as they
- * are written and given back when the request's spool file is removed, so the bound holds for
- * chunked and compressed bodies too.
+ * are written (or up front, for a declared Content-Length) and given back when the request's spool
+ * file is removed, so the bound holds for chunked and compressed bodies too.
  */
 class SpoolBudget {
   private used = 0;
   constructor(readonly capacity: number) {}
-
-  get free(): number {
-    return this.capacity - this.used;
-  }
 
   /** A share for one request: `take` what it writes, `release` all of it at the end. */
   hold(): { take(bytes: number): boolean; release(): void } {
@@ -231,7 +227,6 @@ interface SpoolOptions {
   stripBom: boolean;
   maxBytes: number;
   budget: ReturnType<SpoolBudget['hold']>;
-  free: number;
 }
 
 /**
@@ -245,7 +240,13 @@ interface SpoolOptions {
 async function spool(req: http.IncomingMessage, file: string, o: SpoolOptions): Promise<{ bytes: number; sha256: string }> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (o.encoding === 'identity' && declared > o.maxBytes) throw tooLarge(o.maxBytes);
-  if (o.encoding === 'identity' && declared > o.free) throw busy();
+  // A declared size is reserved before the first byte is read (Node holds the client to it): two
+  // large uploads at once do not both send most of their bytes before one of them is refused.
+  let taken = 0;
+  if (o.encoding === 'identity' && declared > 0) {
+    if (!o.budget.take(declared)) throw busy();
+    taken = declared;
+  }
   let sent = 0;
   const received = new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
@@ -259,7 +260,10 @@ async function spool(req: http.IncomingMessage, file: string, o: SpoolOptions): 
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       bytes += chunk.length;
       if (bytes > o.maxBytes) return callback(tooLarge(o.maxBytes));
-      if (!o.budget.take(chunk.length)) return callback(busy());
+      if (bytes > taken) {
+        if (!o.budget.take(bytes - taken)) return callback(busy());
+        taken = bytes;
+      }
       hash.update(chunk);
       callback(null, chunk);
     },
@@ -405,7 +409,7 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
     const share = budget.hold();
     let result;
     try {
-      const body = await spool(req, file, { encoding, stripBom: format !== 'arrow', maxBytes: settings.maxBodyBytes, budget: share, free: budget.free });
+      const body = await spool(req, file, { encoding, stripBom: format !== 'arrow', maxBytes: settings.maxBodyBytes, budget: share });
       const batchId = key === undefined ? `http-${randomUUID()}` : await claimIdempotencyKey(keysDir, source, key, format, body.sha256);
       try {
         result = await opts.client.ingestFile(source, { kind: 'file', path: file }, { format, batchId });

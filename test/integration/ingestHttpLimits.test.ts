@@ -86,23 +86,28 @@ describe('HTTP ingest endpoint: limits, errors and defaults', () => {
     expect((await logRows(stack.db.pool, ORDERS)).filter((l) => /^(hdr|url)-/.test(l.event_id))).toEqual([]);
   });
 
-  it('caps the bytes spooled by all requests in flight: 503 with Retry-After while full, and takes bodies again once they land', async () => {
+  // Chunked: the first request holds what it has sent. With Content-Length: it holds what it declared
+  // from the start, so that two large uploads do not both send most of their bytes before one is refused.
+  it.each([
+    { framing: 'chunked', firstPiece: 3_000 },
+    { framing: 'Content-Length', firstPiece: 100 },
+  ])('caps the bytes spooled by all requests in flight ($framing): 503 with Retry-After while full, and takes bodies again once they land', async ({ framing, firstPiece }) => {
     const s = await start({ httpIngest: { maxBodyBytes: 4_096, maxSpoolBytes: 4_096 } });
     const spoolDir = path.join(artifactsDir, 'ingest-spool');
     const spooled = (): number => (fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir).reduce((n, f) => n + fs.statSync(path.join(spoolDir, f)).size, 0) : 0);
     let body = '';
-    for (let i = 0; body.length < 3_400; i++) body += order(`spool-${String(i).padStart(3, '0')}`);
+    for (let i = 0; body.length < 3_400; i++) body += order(`spool-${framing[0]}-${String(i).padStart(3, '0')}`);
     const bytes = Buffer.from(body);
     const held: { busy?: Awaited<ReturnType<typeof httpRequest>>; busyChunked?: Awaited<ReturnType<typeof httpRequest>> } = {};
-    const other = Buffer.from(order('spool-other').padEnd(1_500, ' ')); // 1,500 bytes: more than is free
+    const other = Buffer.from(order(`spool-${framing[0]}-other`).padEnd(1_500, ' ')); // 1,500 bytes: more than is free
 
-    // The first request sends 3,000 bytes and holds the rest back until the others have been refused.
+    // The first request sends a piece and holds the rest back until the others have been refused.
     const first = httpRequest(s.port, EVENTS, {
-      headers,
-      chunks: [bytes.subarray(0, 3_000)],
-      body: bytes.subarray(3_000),
+      headers: framing === 'chunked' ? headers : { ...headers, 'content-length': String(bytes.length) },
+      chunks: [bytes.subarray(0, firstPiece)],
+      body: bytes.subarray(firstPiece),
       beforeEnd: async () => {
-        await waitFor('the first 3,000 bytes to be spooled', () => spooled() >= 3_000);
+        await waitFor('the first piece to be spooled', () => spooled() >= firstPiece);
         held.busy = await httpRequest(s.port, EVENTS, { headers, body: other });
         held.busyChunked = await httpRequest(s.port, EVENTS, { headers, chunks: [other] });
       },
