@@ -274,6 +274,8 @@ async function spool(req: http.IncomingMessage, file: string, o: SpoolOptions): 
   const clientGone = (): void => {
     if (!req.complete) received.destroy(new Error('the client closed the connection before the body ended'));
   };
+  // A client that goes away must end the spool, or its budget share and the handler stay held for
+  // ever: Node 20 reports an aborted body as an 'error'; a 'close' before the end covers the rest.
   req.once('error', (err) => received.destroy(err));
   req.once('close', clientGone);
   req.pipe(received);
@@ -285,8 +287,6 @@ async function spool(req: http.IncomingMessage, file: string, o: SpoolOptions): 
     if (typeof code === 'string' && code.startsWith('Z_')) {
       throw new HttpError(400, HttpErrorCodes.BadContentEncoding, `the body is not valid ${o.encoding} data (${(err as Error).message})`, { connection: 'close' });
     }
-    // A full disk heals when the batches in flight land and their spool files go.
-    if (code === 'ENOSPC') throw Object.assign(busy(), { cause: err });
     throw err;
   } finally {
     req.off('close', clientGone);

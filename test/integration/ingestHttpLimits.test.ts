@@ -2,6 +2,7 @@
 // 431, 503 with Retry-After), never with a reset connection; a 5xx says only a request id; the
 // endpoint listens on loopback unless told otherwise; a 404 does not list the known sources.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SluiceClient } from '../../client';
@@ -126,6 +127,23 @@ describe('HTTP ingest endpoint: limits, errors and defaults', () => {
     const again = await httpRequest(s.port, EVENTS, { headers, body: other });
     expect(again.status).toBe(200);
     expect(again.json).toMatchObject({ received: 1, accepted: 1 });
+  });
+
+  it('gives back the spool bytes of a client that goes away in the middle of its body', async () => {
+    const s = await start({ httpIngest: { maxBodyBytes: 4_096, maxSpoolBytes: 4_096 } });
+    const spoolDir = path.join(artifactsDir, 'ingest-spool');
+    const spooled = (): number => (fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir).reduce((n, f) => n + fs.statSync(path.join(spoolDir, f)).size, 0) : 0);
+    const socket = net.connect(s.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`POST ${EVENTS} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/x-ndjson\r\nContent-Length: 3500\r\n\r\n`);
+    socket.write(order('gone-1').padEnd(2_000, ' '));
+    await waitFor('the first bytes to be spooled', () => spooled() >= 2_000);
+    socket.destroy();
+    await waitFor('the spool file to go', () => spooled() === 0 && fs.readdirSync(spoolDir).length === 0);
+    // 3,500 bytes would not fit if the gone client still held its 3,500.
+    const after = await httpRequest(s.port, EVENTS, { headers, body: order('gone-2').padEnd(3_500, ' ') });
+    expect(after.status).toBe(200);
+    expect((await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id).filter((id) => id.startsWith('gone-'))).toEqual(['gone-2']);
   });
 
   it('5xx answers carry a request id (body and x-request-id) and a generic message; the details go only to the server log', async () => {
