@@ -14,8 +14,8 @@
  * - `Content-Type` chooses the ingest format ({@link HTTP_INGEST_MEDIA_TYPES}); any other type,
  *   or none, is 415. NDJSON and CSV are UTF-8 (another declared charset is 415).
  * - `Content-Encoding: gzip` or `deflate` is decoded while it streams in; any other is 415. The
- *   body limit counts decoded bytes, so a small compressed bomb is refused (413) before it fills
- *   the disk.
+ *   body limit counts the decoded bytes as well as those sent, so a small compressed bomb is
+ *   refused (413) before it fills the disk.
  * - A UTF-8 byte-order mark at the start of an NDJSON or CSV body is dropped: it is a mark of the
  *   file, not a byte of the first record. No other byte is changed.
  * - `Idempotency-Key`: the same key with the same body returns the first answer; the same key with
@@ -115,7 +115,7 @@ class HttpError extends Error {
 }
 
 const tooLarge = (max: number): HttpError =>
-  new HttpError(413, HttpErrorCodes.BodyTooLarge, `request body is over ${max} bytes (counted after Content-Encoding is decoded); split it into several requests`, { connection: 'close' });
+  new HttpError(413, HttpErrorCodes.BodyTooLarge, `request body is over ${max} bytes (as sent, or once its Content-Encoding is decoded); split it into several requests`, { connection: 'close' });
 const busy = (): HttpError =>
   new HttpError(503, HttpErrorCodes.Busy, `the endpoint is spooling as many bytes as it may; retry in ${SPOOL_BUSY_RETRY_AFTER_SECONDS} seconds`, {
     'retry-after': String(SPOOL_BUSY_RETRY_AFTER_SECONDS),
@@ -470,7 +470,8 @@ function describeFailure(err: unknown): string {
 /**
  * Answers a request Node's parser refused (headers over maxHeaderSize, a malformed request, a
  * timeout) in HTTP instead of dropping the connection. A request line longer than the URL limit is
- * 414 even when the parser saw it as a header overflow.
+ * 414 even when the parser saw it as a header overflow (when that request line is in the packet
+ * the parser stopped in, as it is unless the URL alone spans several reads; otherwise 431).
  */
 function answerClientError(err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket, maxUrlBytes: number): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
