@@ -4,6 +4,7 @@
  * Every variable has a default that works on a laptop; a bad value fails fast with the variable's
  * name, the value and what was expected, before any connection is attempted.
  */
+import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -32,8 +33,39 @@ export interface SluiceConfig {
   cpuActivityConcurrency: number;
   shutdownGraceSeconds: number;
   devServer: { port: number; uiPort: number; embeddedPostgresPort: number };
-  httpIngest: { port: number; token: string | undefined };
+  httpIngest: HttpIngestConfig;
 }
+
+/** The HTTP ingest endpoint (`workers/httpIngest.ts`). Byte limits answer 413/414/431/503, never a reset connection. */
+export interface HttpIngestConfig {
+  port: number;
+  /** Interface to listen on: loopback unless widened on purpose (SLUICE_HTTP_HOST=0.0.0.0 in a container). */
+  host: string;
+  /** Bearer token clients must send; the endpoint refuses to start without one. */
+  token: string | undefined;
+  /** Largest request body after Content-Encoding is decoded (the bytes spooled to disk). */
+  maxBodyBytes: number;
+  /** Largest total of bytes spooled to disk by all requests in flight at once; past it, 503 with Retry-After. */
+  maxSpoolBytes: number;
+  /** Largest request line plus headers (Node's maxHeaderSize); past it, 431 (or 414 when the URL alone is too long). */
+  maxHeaderBytes: number;
+  /** Largest request URL (path and query); past it, 414. */
+  maxUrlBytes: number;
+}
+
+const GIB = 1024 * 1024 * 1024;
+
+/** Defaults of {@link HttpIngestConfig}, for embedding the endpoint without reading the environment. */
+export const HTTP_INGEST_DEFAULTS: Omit<HttpIngestConfig, 'token'> = {
+  port: 8080,
+  host: '127.0.0.1',
+  maxBodyBytes: GIB,
+  // Two bodies at the largest size at once: enough for steady traffic, and a bound on the disk a
+  // burst of uploads can take before the endpoint says "later".
+  maxSpoolBytes: 2 * GIB,
+  maxHeaderBytes: 16 * 1024,
+  maxUrlBytes: 4 * 1024,
+};
 
 export interface ConfigIssue {
   variable: string;
@@ -99,6 +131,17 @@ class EnvReader {
     return ok ? raw : undefined;
   }
 
+  /** An IP address or a DNS name to listen on. */
+  host(name: string, fallback: string): string {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if (isIP(raw) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(raw)) {
+      this.issues.push({ variable: name, value: raw, expected: 'an IP address or host name to listen on, e.g. 127.0.0.1 (this host only) or 0.0.0.0 (every interface)' });
+      return fallback;
+    }
+    return raw;
+  }
+
   identifier(name: string, fallback: string): string {
     const raw = this.string(name);
     if (raw === undefined) return fallback;
@@ -128,6 +171,26 @@ export function defaultCacheDir(env: Env = process.env): string {
   if (process.platform === 'darwin') return path.join(os.homedir(), 'Library', 'Caches', 'sluice');
   if (process.platform === 'win32' && env.LOCALAPPDATA) return path.join(env.LOCALAPPDATA, 'sluice', 'cache');
   return path.join(os.homedir(), '.cache', 'sluice');
+}
+
+function httpIngestConfig(r: EnvReader): HttpIngestConfig {
+  const d = HTTP_INGEST_DEFAULTS;
+  const maxHeaderBytes = r.int('SLUICE_HTTP_MAX_HEADER_BYTES', d.maxHeaderBytes, 1024, 1024 * 1024);
+  const c: HttpIngestConfig = {
+    port: r.int('SLUICE_HTTP_PORT', d.port, 0, 65535),
+    host: r.host('SLUICE_HTTP_HOST', d.host),
+    token: r.string('SLUICE_INGEST_TOKEN'),
+    maxBodyBytes: r.int('SLUICE_HTTP_MAX_BODY_BYTES', d.maxBodyBytes, 1, Number.MAX_SAFE_INTEGER),
+    maxSpoolBytes: r.int('SLUICE_HTTP_MAX_SPOOL_BYTES', d.maxSpoolBytes, 1, Number.MAX_SAFE_INTEGER),
+    maxHeaderBytes,
+    // A URL longer than the header limit never reaches the handler (the parser stops first).
+    maxUrlBytes: r.int('SLUICE_HTTP_MAX_URL_BYTES', Math.min(d.maxUrlBytes, maxHeaderBytes), 64, maxHeaderBytes),
+  };
+  // A body the spool can never hold would be answered "retry later" forever.
+  if (c.maxBodyBytes > c.maxSpoolBytes) {
+    r.issues.push({ variable: 'SLUICE_HTTP_MAX_BODY_BYTES', value: String(c.maxBodyBytes), expected: `at most SLUICE_HTTP_MAX_SPOOL_BYTES (${c.maxSpoolBytes})` });
+  }
+  return c;
 }
 
 /** Parses the environment; never throws. */
@@ -179,7 +242,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
       uiPort: r.int('SLUICE_TEMPORAL_UI_PORT', 8233, 1, 65535),
       embeddedPostgresPort: r.int('SLUICE_PG_PORT', 54329, 1, 65535),
     },
-    httpIngest: { port: r.int('SLUICE_HTTP_PORT', 8080, 0, 65535), token: r.string('SLUICE_INGEST_TOKEN') },
+    httpIngest: httpIngestConfig(r),
   };
   return r.issues.length > 0 ? { ok: false, issues: r.issues } : { ok: true, value };
 }

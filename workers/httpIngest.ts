@@ -1,44 +1,126 @@
 /**
  * HTTP ingest endpoint for services in other languages:
  *
- *   POST /v1/sources/:source/events   (NDJSON body, `Authorization: Bearer <SLUICE_INGEST_TOKEN>`)
+ *   POST /v1/sources/:source/events   (`Authorization: Bearer <SLUICE_INGEST_TOKEN>`)
  *   -> 200 { received, accepted, quarantined, duplicates, batchId, fromSeq, toSeq }
  *
  * It never writes around Temporal: the body is spooled, byte for byte, to a file under the
  * artifacts directory and handed to the source's `ingest` workflow by reference (every body, not
  * only large ones, so that one path handles bytes that are not even JSON or UTF-8 and no request
- * size can reach workflow history). An `Idempotency-Key` header makes a retried POST return the
- * first answer instead of ingesting again. Port: SLUICE_HTTP_PORT.
+ * size can reach workflow history).
+ *
+ * Nothing is lost without a word: a body sluice cannot read as it was declared is refused with a
+ * 4xx naming what to send instead, never accepted and quarantined line by line, and never dropped.
+ * - `Content-Type` chooses the ingest format ({@link HTTP_INGEST_MEDIA_TYPES}); any other type,
+ *   or none, is 415. NDJSON and CSV are UTF-8 (another declared charset is 415).
+ * - `Content-Encoding: gzip` or `deflate` is decoded while it streams in; any other is 415. The
+ *   body limit counts the decoded bytes as well as those sent, so a small compressed bomb is
+ *   refused (413) before it fills the disk.
+ * - A UTF-8 byte-order mark at the start of an NDJSON or CSV body is dropped: it is a mark of the
+ *   file, not a byte of the first record. No other byte is changed.
+ * - `Idempotency-Key`: the same key with the same body returns the first answer; the same key with
+ *   another body is 422 (see {@link claimIdempotencyKey}).
+ * - Limits answer in HTTP: 413 (body), 414 (URL), 431 (headers), 503 with Retry-After when the
+ *   bytes spooled by all requests in flight reach SLUICE_HTTP_MAX_SPOOL_BYTES.
+ * - Every answer has an `x-request-id` header; a 5xx says only that and a generic message, the
+ *   details go to the server log under the same id.
+ *
+ * Listens on SLUICE_HTTP_HOST (default 127.0.0.1: this host only) and SLUICE_HTTP_PORT.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
-import type { SluiceConfig } from '../config';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { HTTP_INGEST_DEFAULTS, type HttpIngestConfig, type SluiceConfig } from '../config';
 import { SluiceClient } from '../client/sluiceClient';
 import { ContractRegistry } from '../contracts/registry';
 import { ErrorCodes } from '../api/errors';
 import { SOURCE_NAME_PATTERN } from '../api/names';
+import type { IngestFormat } from '../api/workflows/ingest';
 
-/** Largest request body accepted (spooled to disk, never held in memory). */
-export const HTTP_INGEST_MAX_BODY_BYTES = 1024 * 1024 * 1024;
 const ROUTE = /^\/v1\/sources\/([^/]+)\/events\/?$/;
+/** Seconds a client is told to wait when the spool is full: time for the batches in flight to land. */
+export const SPOOL_BUSY_RETRY_AFTER_SECONDS = 10;
+/** Payment APIs (Stripe) allow keys of up to 255 characters; a UUID needs 36. */
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/** Error codes of the HTTP edge (the workflow's own codes are in api/errors.ts). */
+export const HttpErrorCodes = {
+  NotFound: 'SLUICE_NOT_FOUND',
+  MethodNotAllowed: 'SLUICE_METHOD_NOT_ALLOWED',
+  Unauthorized: 'SLUICE_UNAUTHORIZED',
+  BadRequest: 'SLUICE_BAD_REQUEST',
+  BodyTooLarge: 'SLUICE_BODY_TOO_LARGE',
+  UrlTooLong: 'SLUICE_URL_TOO_LONG',
+  HeadersTooLarge: 'SLUICE_HEADERS_TOO_LARGE',
+  RequestTimeout: 'SLUICE_REQUEST_TIMEOUT',
+  UnsupportedMediaType: 'SLUICE_UNSUPPORTED_MEDIA_TYPE',
+  BadContentEncoding: 'SLUICE_BAD_CONTENT_ENCODING',
+  IdempotencyKeyReused: 'SLUICE_IDEMPOTENCY_KEY_REUSED',
+  Busy: 'SLUICE_BUSY',
+  Internal: 'SLUICE_INTERNAL',
+} as const;
+
+/**
+ * Accepted `Content-Type`s and the ingest format each one is read as. NDJSON has no registered
+ * media type; these are the names producers send. `application/json-seq` (RFC 7464) is left out
+ * on purpose: its records start with an RS byte and may span lines, so read as NDJSON every record
+ * would be quarantined; plain `application/json` (one document, often an array) likewise.
+ */
+export const HTTP_INGEST_MEDIA_TYPES: Readonly<Record<string, IngestFormat>> = {
+  'application/x-ndjson': 'ndjson',
+  'application/ndjson': 'ndjson',
+  'application/jsonl': 'ndjson',
+  'application/x-jsonlines': 'ndjson',
+  'text/csv': 'csv',
+  'application/vnd.apache.arrow.stream': 'arrow',
+  'application/vnd.apache.arrow.file': 'arrow',
+};
+type ContentEncoding = 'identity' | 'gzip' | 'deflate';
 
 export interface IngestHttpOptions {
-  config: Pick<SluiceConfig, 'artifactsDir' | 'httpIngest'>;
+  /** The endpoint's settings; those left out take {@link HTTP_INGEST_DEFAULTS}. */
+  config: Pick<SluiceConfig, 'artifactsDir'> & { httpIngest: Pick<HttpIngestConfig, 'token'> & Partial<HttpIngestConfig> };
   client: Pick<SluiceClient, 'ingestFile'>;
   /** Source contracts (default: contracts/sources), to answer 404 for an unknown source before reading the body. */
   contracts?: ContractRegistry;
-  maxBodyBytes?: number;
   log?: (message: string) => void;
 }
 
+/** The ingest workflow could not be reached, or the batch failed in it: a 502 (the details go to the log). */
+class IngestCallFailure extends Error {
+  constructor(failure: unknown) {
+    super('the ingest call failed', { cause: failure });
+  }
+
+  /** sluice's error code of the failure (a public code, no details), when it carries one. */
+  get code(): string {
+    const known = new Set<string>(Object.values(ErrorCodes));
+    for (let e: unknown = this.cause; e; e = (e as { cause?: unknown }).cause) {
+      const type = (e as { type?: unknown }).type;
+      if (typeof type === 'string' && known.has(type)) return type;
+    }
+    return ErrorCodes.IngestFailed;
+  }
+}
+
 class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
+
+const tooLarge = (max: number): HttpError =>
+  new HttpError(413, HttpErrorCodes.BodyTooLarge, `request body is over ${max} bytes (as sent, or once its Content-Encoding is decoded); split it into several requests`, { connection: 'close' });
+const busy = (): HttpError =>
+  new HttpError(503, HttpErrorCodes.Busy, `the endpoint is spooling as many bytes as it may; retry in ${SPOOL_BUSY_RETRY_AFTER_SECONDS} seconds`, {
+    'retry-after': String(SPOOL_BUSY_RETRY_AFTER_SECONDS),
+    connection: 'close',
+  });
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
@@ -57,47 +139,222 @@ function tokenMatches(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-/**
- * Copies the request into `file`, refusing more than `max` bytes. A body over the limit is refused
- * without destroying the request (that would reset the connection before the 413 is sent): the
- * file is dropped and the rest of the body is read and discarded while the answer goes out.
- */
-async function spool(req: http.IncomingMessage, file: string, max: number): Promise<number> {
-  const tooLarge = (): HttpError => new HttpError(413, 'SLUICE_BODY_TOO_LARGE', `request body is over ${max} bytes; split it into several requests`);
-  if (Number(req.headers['content-length'] ?? 0) > max) throw tooLarge();
-  const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
-  let bytes = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const fail = (err: Error): void => {
-        req.off('data', onData);
-        req.off('end', onEnd);
-        reject(err);
-      };
-      const onData = (chunk: Buffer): void => {
-        bytes += chunk.length;
-        if (bytes > max) {
-          fail(tooLarge());
-          return;
-        }
-        if (!out.write(chunk)) {
-          req.pause();
-          out.once('drain', () => req.resume());
-        }
-      };
-      const onEnd = (): void => {
-        out.end(() => resolve());
-      };
-      req.on('data', onData);
-      req.once('end', onEnd);
-      req.once('error', fail);
-      out.once('error', fail);
-    });
-  } catch (err) {
-    out.destroy();
-    throw err;
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** The ingest format of a `Content-Type`, or 415 naming the accepted ones. */
+export function ingestFormatOf(contentType: string | undefined): IngestFormat {
+  const accepted = `send one of: ${Object.keys(HTTP_INGEST_MEDIA_TYPES).join(', ')}`;
+  if (contentType === undefined || contentType.trim() === '') {
+    throw new HttpError(415, HttpErrorCodes.UnsupportedMediaType, `the request has no Content-Type; ${accepted}`);
   }
-  return bytes;
+  const [type = '', ...params] = contentType.split(';').map((p) => p.trim());
+  const format = HTTP_INGEST_MEDIA_TYPES[type.toLowerCase()];
+  if (!format) throw new HttpError(415, HttpErrorCodes.UnsupportedMediaType, `Content-Type ${JSON.stringify(type)} is not accepted; ${accepted}`);
+  const charset = params.map((p) => /^charset\s*=\s*"?([^"]*)"?$/i.exec(p)?.[1]).find((c) => c !== undefined);
+  if (format !== 'arrow' && charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw new HttpError(415, HttpErrorCodes.UnsupportedMediaType, `charset ${JSON.stringify(charset)} is not accepted: ${format === 'csv' ? 'CSV' : 'NDJSON'} bodies are read as UTF-8`);
+  }
+  return format;
+}
+
+/** The one `Content-Encoding` sluice decodes, or 415. */
+function contentEncodingOf(header: string | undefined): ContentEncoding {
+  const codings = (header ?? '').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  if (codings.length === 0) return 'identity';
+  const [only] = codings;
+  if (codings.length === 1 && (only === 'gzip' || only === 'x-gzip')) return 'gzip';
+  if (codings.length === 1 && only === 'deflate') return 'deflate';
+  throw new HttpError(415, HttpErrorCodes.UnsupportedMediaType, `Content-Encoding ${JSON.stringify(header)} is not supported; send the body as it is, or with gzip or deflate`);
+}
+
+/**
+ * The bytes on disk taken by spooled bodies of all requests in flight. Bytes are taken as they
+ * are written (or up front, for a declared Content-Length) and given back when the request's spool
+ * file is removed, so the bound holds for chunked and compressed bodies too.
+ */
+class SpoolBudget {
+  private used = 0;
+  constructor(readonly capacity: number) {}
+
+  /** A share for one request: `take` what it writes, `release` all of it at the end. */
+  hold(): { take(bytes: number): boolean; release(): void } {
+    let held = 0;
+    return {
+      take: (bytes) => {
+        if (this.used + bytes > this.capacity) return false;
+        this.used += bytes;
+        held += bytes;
+        return true;
+      },
+      release: () => {
+        this.used -= held;
+        held = 0;
+      },
+    };
+  }
+}
+
+/** Drops a UTF-8 byte-order mark (EF BB BF) at the very start of a stream; every other byte passes unchanged. */
+export function utf8BomStripper(): Transform {
+  let head: Buffer | null = Buffer.alloc(0);
+  const release = (push: (b: Buffer) => void): void => {
+    if (!head) return;
+    const bom = head.length >= 3 && head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf;
+    const rest = bom ? head.subarray(3) : head;
+    head = null;
+    if (rest.length > 0) push(rest);
+  };
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      if (!head) {
+        callback(null, chunk);
+        return;
+      }
+      // The mark may arrive split over chunks: wait for three bytes before deciding.
+      head = Buffer.concat([head, chunk]);
+      if (head.length >= 3) release((b) => this.push(b));
+      callback();
+    },
+    flush(callback: TransformCallback) {
+      release((b) => this.push(b));
+      callback();
+    },
+  });
+}
+
+interface SpoolOptions {
+  encoding: ContentEncoding;
+  stripBom: boolean;
+  maxBytes: number;
+  budget: ReturnType<SpoolBudget['hold']>;
+}
+
+/**
+ * Copies the request body, decoded, into `file` and returns its sha256. Refuses more than
+ * `maxBytes` bytes as sent or decoded (413), or more than the spool budget lets it take (503). The
+ * sent bytes are counted too because a compressed stream can go on for ever without decoding to
+ * anything (empty gzip members one after another). The request is
+ * never destroyed on refusal (that would reset the connection before the answer is sent): the
+ * caller drains the rest of the body while the answer goes out.
+ */
+async function spool(req: http.IncomingMessage, file: string, o: SpoolOptions): Promise<{ bytes: number; sha256: string }> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (o.encoding === 'identity' && declared > o.maxBytes) throw tooLarge(o.maxBytes);
+  // A declared size is reserved before the first byte is read (Node holds the client to it): two
+  // large uploads at once do not both send most of their bytes before one of them is refused.
+  let taken = 0;
+  if (o.encoding === 'identity' && declared > 0) {
+    if (!o.budget.take(declared)) throw busy();
+    taken = declared;
+  }
+  let sent = 0;
+  const received = new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      sent += chunk.length;
+      callback(sent > o.maxBytes ? tooLarge(o.maxBytes) : null, chunk);
+    },
+  });
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      bytes += chunk.length;
+      if (bytes > o.maxBytes) return callback(tooLarge(o.maxBytes));
+      if (bytes > taken) {
+        if (!o.budget.take(bytes - taken)) return callback(busy());
+        taken = bytes;
+      }
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  // 'deflate' in HTTP is the zlib format (RFC 9110 8.4.1.2), which createInflate reads.
+  const decoder = o.encoding === 'gzip' ? zlib.createGunzip() : o.encoding === 'deflate' ? zlib.createInflate() : new PassThrough();
+  const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  const clientGone = (): void => {
+    if (!req.complete) received.destroy(new Error('the client closed the connection before the body ended'));
+  };
+  // A client that goes away must end the spool, or its budget share and the handler stay held for
+  // ever: Node 20 reports an aborted body as an 'error'; a 'close' before the end covers the rest.
+  req.once('error', (err) => received.destroy(err));
+  req.once('close', clientGone);
+  req.pipe(received);
+  try {
+    await pipeline(received, decoder, o.stripBom ? utf8BomStripper() : new PassThrough(), meter, out);
+  } catch (err) {
+    req.unpipe(received);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) {
+      throw new HttpError(400, HttpErrorCodes.BadContentEncoding, `the body is not valid ${o.encoding} data (${(err as Error).message})`, { connection: 'close' });
+    }
+    throw err;
+  } finally {
+    req.off('close', clientGone);
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+interface IdempotencyClaim {
+  source: string;
+  keySha256: string;
+  /** The format is part of what was sent: the same bytes read as CSV are other events than as NDJSON. */
+  format: IngestFormat;
+  bodySha256: string;
+  batchId: string;
+  claimedAt: string;
+}
+
+/**
+ * Claims an `Idempotency-Key` for one body and returns the batch id to ingest it under.
+ *
+ * Why a claim file: the batch id is the idempotency that exists below this edge, and it cannot
+ * tell bodies apart. Temporal answers a repeated update id from the ingest workflow's memory only
+ * until it continues-as-new; sluice.ingest_chunks (durable) makes a retried batch skip as many
+ * records as its committed chunks hold, so a different body under the same batch id would lose
+ * its first records without a word. So:
+ * - the batch id is derived from the source, the key AND the body's sha256: two bodies never
+ *   share a batch, whatever happens to the claims;
+ * - the first request with a key records {key digest → body digest, batch id} in
+ *   `<artifacts>/ingest-keys/` (linked into place atomically: of two racing requests one wins),
+ *   durable across restarts like the spool it sits beside (in docker-compose, a shared volume);
+ * - a later request with the key and the same body gets the same batch id, hence the first answer
+ *   (or the first batch resumed); with another body it is refused with 422, as payment APIs do.
+ * Claims are kept: a key is never reused for other events, however late.
+ */
+async function claimIdempotencyKey(dir: string, source: string, key: string, format: IngestFormat, bodySha256: string): Promise<string> {
+  const keySha256 = sha256(`${source}\n${key}`);
+  const claim: IdempotencyClaim = {
+    source,
+    keySha256,
+    format,
+    bodySha256,
+    batchId: `http-${keySha256.slice(0, 32)}-${sha256(`${format}\n${bodySha256}`).slice(0, 32)}`,
+    claimedAt: new Date().toISOString(),
+  };
+  await fs.promises.mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${keySha256}.json`);
+  const draft = path.join(dir, `.${keySha256}.${randomUUID()}.tmp`);
+  await fs.promises.writeFile(draft, JSON.stringify(claim), { flag: 'wx', mode: 0o600 });
+  try {
+    // link() fails with EEXIST when the key is claimed, and never shows a half-written claim.
+    await fs.promises.link(draft, file);
+    return claim.batchId;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    await fs.promises.rm(draft, { force: true });
+  }
+  const first = JSON.parse(await fs.promises.readFile(file, 'utf8')) as IdempotencyClaim;
+  if (first.bodySha256 !== bodySha256 || first.format !== format) {
+    throw new HttpError(
+      422,
+      HttpErrorCodes.IdempotencyKeyReused,
+      `Idempotency-Key ${JSON.stringify(key)} was already used for source ${JSON.stringify(source)} with a different body` +
+        `${first.bodySha256 === bodySha256 ? ' (the same bytes as another Content-Type)' : ''}; ` +
+        'send these events with a new key (resending the first body with this key returns the first answer)',
+    );
+  }
+  return first.batchId;
 }
 
 /** The request handler (exported for tests and for embedding in another server). */
@@ -105,19 +362,30 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
   const configured = opts.config.httpIngest.token;
   if (!configured) throw new Error('SLUICE_INGEST_TOKEN is not set: the HTTP ingest endpoint refuses to start without a bearer token');
   const token: string = configured;
+  const settings = { ...HTTP_INGEST_DEFAULTS, ...definedOnly(opts.config.httpIngest) };
   let contracts = opts.contracts;
   const spoolDir = path.join(opts.config.artifactsDir, 'ingest-spool');
-  const max = opts.maxBodyBytes ?? HTTP_INGEST_MAX_BODY_BYTES;
+  const keysDir = path.join(opts.config.artifactsDir, 'ingest-keys');
+  const budget = new SpoolBudget(settings.maxSpoolBytes);
   const log = opts.log ?? ((m: string) => process.stderr.write(`[sluice http] ${m}\n`));
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const rawUrl = req.url ?? '/';
+    if (Buffer.byteLength(rawUrl) > settings.maxUrlBytes) {
+      throw new HttpError(414, HttpErrorCodes.UrlTooLong, `the request URL is over ${settings.maxUrlBytes} bytes; POST /v1/sources/:source/events`);
+    }
+    let url: URL;
+    try {
+      url = new URL(rawUrl, 'http://localhost');
+    } catch {
+      throw new HttpError(400, HttpErrorCodes.BadRequest, 'the request URL is not valid; POST /v1/sources/:source/events');
+    }
     const match = ROUTE.exec(url.pathname);
-    if (!match) throw new HttpError(404, 'SLUICE_NOT_FOUND', 'no such endpoint; POST /v1/sources/:source/events');
-    if (req.method !== 'POST') throw new HttpError(405, 'SLUICE_METHOD_NOT_ALLOWED', 'use POST');
+    if (!match) throw new HttpError(404, HttpErrorCodes.NotFound, 'no such endpoint; POST /v1/sources/:source/events');
+    if (req.method !== 'POST') throw new HttpError(405, HttpErrorCodes.MethodNotAllowed, 'use POST', { allow: 'POST' });
     const auth = req.headers.authorization ?? '';
     const given = /^Bearer (.+)$/i.exec(auth)?.[1];
-    if (!given || !tokenMatches(given, token)) throw new HttpError(401, 'SLUICE_UNAUTHORIZED', 'missing or wrong bearer token');
+    if (!given || !tokenMatches(given, token)) throw new HttpError(401, HttpErrorCodes.Unauthorized, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
     let source: string;
     try {
       source = decodeURIComponent(match[1] ?? '');
@@ -126,63 +394,141 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
     }
     if (!SOURCE_NAME_PATTERN.test(source)) throw new HttpError(400, ErrorCodes.InvalidInput, `not a source name: ${JSON.stringify(source)}`);
     contracts ??= ContractRegistry.fromDirectory();
-    if (!contracts.has(source)) throw new HttpError(404, ErrorCodes.UnknownSource, `unknown source ${JSON.stringify(source)}; known: ${contracts.names().join(', ')}`);
+    // Not the list of known sources: a caller with the token learns nothing it did not ask about.
+    if (!contracts.has(source)) throw new HttpError(404, ErrorCodes.UnknownSource, `unknown source ${JSON.stringify(source)}: it has no contract`);
+    const format = ingestFormatOf(req.headers['content-type']);
+    const encoding = contentEncodingOf(req.headers['content-encoding']);
+    const keyHeader = req.headers['idempotency-key'];
+    const key = typeof keyHeader === 'string' && keyHeader.length > 0 ? keyHeader : undefined;
+    if (key !== undefined && key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      throw new HttpError(400, HttpErrorCodes.BadRequest, `Idempotency-Key is over ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+    }
 
-    const key = req.headers['idempotency-key'];
-    const batchId = typeof key === 'string' && key.length > 0
-      ? `http-${createHash('sha256').update(`${source}\n${key}`).digest('hex').slice(0, 40)}`
-      : `http-${randomUUID()}`;
     await fs.promises.mkdir(spoolDir, { recursive: true });
-    const file = path.join(spoolDir, `${batchId}-${randomUUID()}.ndjson`);
+    const file = path.join(spoolDir, `${randomUUID()}.${format}`);
+    const share = budget.hold();
     let result;
     try {
-      await spool(req, file, max);
-      result = await opts.client.ingestFile(source, { kind: 'file', path: file }, { format: 'ndjson', batchId });
+      const body = await spool(req, file, { encoding, stripBom: format !== 'arrow', maxBytes: settings.maxBodyBytes, budget: share });
+      const batchId = key === undefined ? `http-${randomUUID()}` : await claimIdempotencyKey(keysDir, source, key, format, body.sha256);
+      try {
+        result = await opts.client.ingestFile(source, { kind: 'file', path: file }, { format, batchId });
+      } catch (err) {
+        throw new IngestCallFailure(err);
+      }
     } finally {
       // The rows are in the log or in quarantine (with their bytes when unparseable); the spool is
       // scratch, removed before the answer so that a client never sees it outlive its request.
       await fs.promises.rm(file, { force: true });
+      share.release();
     }
     send(res, 200, result);
   }
 
   return (req, res) => {
+    const requestId = randomUUID();
+    res.setHeader('x-request-id', requestId);
     handle(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError) {
-        const headers: Record<string, string> = err.status === 401 ? { 'www-authenticate': 'Bearer' } : err.status === 413 ? { connection: 'close' } : {};
-        send(res, err.status, { error: { code: err.code, message: err.message } }, headers);
-        req.resume(); // the rest of the body, read and dropped
+      req.resume(); // the rest of the body, read and dropped while the answer goes out
+      if (err instanceof HttpError && err.status < 500) {
+        send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
         return;
       }
-      // A failure from Temporal (e.g. the batch failed non-retryably) carries its type in the cause chain.
-      const cause = (err as { cause?: { type?: string; message?: string; cause?: { type?: string; message?: string } } }).cause;
-      const type = cause?.type ?? cause?.cause?.type;
-      const message = cause?.cause?.message ?? cause?.message ?? (err as Error).message;
-      log(`ingest request failed: ${(err as Error).message}`);
-      send(res, 502, { error: { code: type ?? ErrorCodes.IngestFailed, message } });
+      // 5xx: the client gets the request id and a generic message; what went wrong (a Temporal
+      // failure and its cause chain, a file system error) stays in the server log.
+      log(`request ${requestId} (${req.method ?? '?'} ${req.url ?? '?'}) failed: ${describeFailure(err)}`);
+      if (err instanceof HttpError) {
+        send(res, err.status, { error: { code: err.code, message: `${err.message} (request id ${requestId})`, requestId } }, err.headers);
+        return;
+      }
+      const failed = err instanceof IngestCallFailure;
+      send(res, failed ? 502 : 500, {
+        error: {
+          code: failed ? err.code : HttpErrorCodes.Internal,
+          message: `the batch was not ingested; the server log has the details under request id ${requestId}`,
+          requestId,
+        },
+      });
     });
   };
+}
+
+/** Own properties whose value is not undefined (so that `{ port: undefined }` keeps the default). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function describeFailure(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e && parts.length < 5; e = (e as { cause?: unknown }).cause) {
+    const type = (e as { type?: unknown }).type;
+    parts.push(`${typeof type === 'string' ? `[${type}] ` : ''}${(e as Error).message ?? String(e)}`);
+  }
+  return parts.join(' <- ');
+}
+
+/**
+ * Answers a request Node's parser refused (headers over maxHeaderSize, a malformed request, a
+ * timeout) in HTTP instead of dropping the connection. A request line longer than the URL limit is
+ * 414 even when the parser saw it as a header overflow (when that request line is in the packet
+ * the parser stopped in, as it is unless the URL alone spans several reads; otherwise 431).
+ */
+function answerClientError(err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket, maxUrlBytes: number): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let status = 400;
+  let reason = 'Bad Request';
+  let code: string = HttpErrorCodes.BadRequest;
+  let message = 'the request is not valid HTTP/1.1';
+  if (err.code === 'HPE_HEADER_OVERFLOW' && requestLineUrlBytes(err.rawPacket) > maxUrlBytes) {
+    [status, reason, code, message] = [414, 'URI Too Long', HttpErrorCodes.UrlTooLong, `the request URL is over ${maxUrlBytes} bytes; POST /v1/sources/:source/events`];
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    [status, reason, code, message] = [431, 'Request Header Fields Too Large', HttpErrorCodes.HeadersTooLarge, 'the request line and headers are over the size limit (SLUICE_HTTP_MAX_HEADER_BYTES)'];
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    [status, reason, code, message] = [408, 'Request Timeout', HttpErrorCodes.RequestTimeout, 'the request took too long to arrive'];
+  }
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Bytes of the URL in the request line at the start of `raw` (the whole rest when the line has not ended yet); 0 when `raw` does not start with one. */
+function requestLineUrlBytes(raw: Buffer | undefined): number {
+  if (!raw) return 0;
+  const space = raw.indexOf(0x20);
+  if (space <= 0 || !/^[A-Z]+$/.test(raw.subarray(0, space).toString('latin1'))) return 0;
+  const lineEnd = raw.indexOf('\r\n');
+  const urlEnd = lineEnd < 0 ? raw.length : raw.lastIndexOf(0x20, lineEnd);
+  return Math.max(0, urlEnd - space - 1);
 }
 
 export interface IngestHttpServer {
   server: http.Server;
   port: number;
+  /** The address it listens on (127.0.0.1 unless SLUICE_HTTP_HOST widens it). */
+  host: string;
   close(): Promise<void>;
 }
 
-/** Starts the endpoint on `port` (default config.httpIngest.port; 0 picks a free one). */
+/** Starts the endpoint on `port` and `host` (default config.httpIngest.port and .host; port 0 picks a free one). */
 export async function startIngestHttpServer(opts: IngestHttpOptions & { port?: number; host?: string }): Promise<IngestHttpServer> {
-  const server = http.createServer(ingestRequestHandler(opts));
-  // A malformed request must not take the process down.
-  server.on('clientError', (_err, socket) => socket.destroy());
-  server.listen(opts.port ?? opts.config.httpIngest.port, opts.host);
+  const settings = { ...HTTP_INGEST_DEFAULTS, ...definedOnly(opts.config.httpIngest) };
+  const server = http.createServer({ maxHeaderSize: settings.maxHeaderBytes }, ingestRequestHandler(opts));
+  // A malformed request must not take the process down, and gets an answer rather than a reset.
+  server.on('clientError', (err: Error, socket: Socket) => answerClientError(err, socket, settings.maxUrlBytes));
+  server.listen(opts.port ?? settings.port, opts.host ?? settings.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
+  const address = server.address() as AddressInfo;
   return {
     server,
-    port: (server.address() as AddressInfo).port,
+    port: address.port,
+    host: address.address,
     close: () => new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
   };
 }
@@ -190,7 +536,7 @@ export async function startIngestHttpServer(opts: IngestHttpOptions & { port?: n
 async function main(): Promise<void> {
   const client = await SluiceClient.connect();
   const http = await startIngestHttpServer({ config: client.config, client });
-  process.stderr.write(`[sluice http] ingest endpoint on :${http.port} (POST /v1/sources/:source/events)\n`);
+  process.stderr.write(`[sluice http] ingest endpoint on ${http.host}:${http.port} (POST /v1/sources/:source/events)\n`);
   const stop = (): void => {
     void http.close().then(() => client.close());
   };

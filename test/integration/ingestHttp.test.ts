@@ -1,14 +1,23 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { SluiceClient } from '../../client';
 import { ingestWorkflowId } from '../../api';
 import { startIngestHttpServer, type IngestHttpServer } from '../../workers/httpIngest';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
-import { countRows, expectBalanced, quarantineRows } from '../helpers/ingest';
+import { httpRequest } from '../helpers/httpRequest';
+import { countRows, expectBalanced, logRows, quarantineRows } from '../helpers/ingest';
 
 const ORDERS = 'ingest_test_orders';
 const TOKEN = 'test-ingest-token-0123456789';
+const TS = '2026-01-01T00:00:00Z';
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const NDJSON = 'application/x-ndjson';
+const order = (id: string, amount = 1): string => `${JSON.stringify({ id, ts: TS, amount })}\n`;
+type ErrorBody = { error: { code: string; message: string } };
 
 describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
   let stack: TestStack;
@@ -23,7 +32,7 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
     artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-http-'));
     stack = await startTestStack({ queues: ['cpu'] });
     client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
-    http = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN } }, client, port: 0, host: '127.0.0.1', log: () => undefined });
+    http = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN } }, client, log: () => undefined });
   });
   afterAll(async () => {
     await http?.close();
@@ -81,7 +90,7 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
   });
 
   it('answers a body over the limit with 413, with or without Content-Length, and keeps no spool', async () => {
-    const small = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN } }, client, port: 0, host: '127.0.0.1', maxBodyBytes: 1_000, log: () => undefined });
+    const small = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN, maxBodyBytes: 1_000 } }, client, log: () => undefined });
     try {
       const at = `http://127.0.0.1:${small.port}/v1/sources/${ORDERS}/events`;
       const body = `${JSON.stringify({ id: 'big', note: 'x'.repeat(200) })}\n`.repeat(20_000); // 4 MB: still being sent when the limit is found
@@ -108,5 +117,175 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
 
   it('refuses to start without a configured token', async () => {
     await expect(startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: undefined } }, client, port: 0 })).rejects.toThrow(/SLUICE_INGEST_TOKEN/);
+  });
+
+  // Through the endpoint with exact headers (fetch would add a Content-Type of its own).
+  const postRaw = (body: Buffer | string, headers: Record<string, string>, source = ORDERS) =>
+    httpRequest(http.port, `/v1/sources/${source}/events`, { body, headers: { authorization: `Bearer ${TOKEN}`, ...headers } });
+  const spoolLeft = () => fs.readdirSync(path.join(artifactsDir, 'ingest-spool'));
+
+  describe('byte-order mark', () => {
+    it('drops a UTF-8 BOM at the start of an NDJSON body: the first event is accepted, not quarantined', async () => {
+      const body = Buffer.concat([BOM, Buffer.from(order('bom-1') + order('bom-2'))]);
+      const r = await postRaw(body, { 'content-type': NDJSON });
+      expect(r.status).toBe(200);
+      expect(r.json).toMatchObject({ received: 2, accepted: 2, quarantined: 0, duplicates: 0 });
+      const landed = (await logRows(stack.db.pool, ORDERS)).filter((l) => l.event_id.startsWith('bom-'));
+      expect(landed.map((l) => l.payload)).toEqual([{ id: 'bom-1', ts: TS, amount: 1 }, { id: 'bom-2', ts: TS, amount: 1 }]);
+    });
+
+    it('drops only the leading BOM: a BOM character inside a record is kept, and the bytes of every other record are unchanged', async () => {
+      const inner = `${JSON.stringify({ id: 'bom-3', ts: TS, amount: 3, note: '\uFEFFkept' })}\n`;
+      // A BOM at the start of a later line is not a mark of the body: that record breaks as it would in a file.
+      const r = await postRaw(Buffer.concat([Buffer.from(inner), BOM, Buffer.from(order('bom-4'))]), { 'content-type': NDJSON });
+      expect(r.json).toMatchObject({ received: 2, accepted: 1, quarantined: 1 });
+      const landed = (await logRows(stack.db.pool, ORDERS)).find((l) => l.event_id === 'bom-3');
+      expect(landed?.payload).toEqual({ id: 'bom-3', ts: TS, amount: 3, note: '\uFEFFkept' });
+      const q = (await quarantineRows(stack.db.pool, ORDERS)).at(-1);
+      expect(q?.reason.issues[0]?.message).toMatch(/Unexpected token/);
+    });
+
+    it('drops a UTF-8 BOM at the start of a CSV body (the first column keeps its name)', async () => {
+      const csv = Buffer.concat([BOM, Buffer.from(`id,ts,amount\nbom-csv-1,${TS},5\nbom-csv-2,${TS},6\n`)]);
+      const r = await postRaw(csv, { 'content-type': 'text/csv; charset=utf-8' });
+      expect(r.status).toBe(200);
+      expect(r.json).toMatchObject({ received: 2, accepted: 2, quarantined: 0 });
+      const landed = (await logRows(stack.db.pool, ORDERS)).filter((l) => l.event_id.startsWith('bom-csv-'));
+      expect(landed.map((l) => l.payload)).toEqual([{ id: 'bom-csv-1', ts: TS, amount: 5 }, { id: 'bom-csv-2', ts: TS, amount: 6 }]);
+    });
+  });
+
+  describe('Idempotency-Key', () => {
+    it('answers 422 when a key is reused with a different body and ingests none of it; the same body gets the first answer, also after a restart', async () => {
+      const first = Buffer.from(order('idem-1') + order('idem-2'));
+      const other = Buffer.from(order('idem-3'));
+      const headers = { 'content-type': NDJSON, 'idempotency-key': 'order-batch-42' };
+      const a = await postRaw(first, headers);
+      expect(a.status).toBe(200);
+      expect(a.json).toMatchObject({ received: 2, accepted: 2 });
+
+      const reused = await postRaw(other, headers);
+      expect(reused.status).toBe(422);
+      expect(reused.json).toEqual({ error: { code: 'SLUICE_IDEMPOTENCY_KEY_REUSED', message: expect.stringMatching(/order-batch-42.*different body/) } });
+      const ids = async () => (await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id).filter((id) => id.startsWith('idem-'));
+      expect(await ids()).toEqual(['idem-1', 'idem-2']);
+
+      // The same key, the same body: the first answer, nothing added.
+      const again = await postRaw(first, headers);
+      expect(again.status).toBe(200);
+      expect(again.json).toEqual(a.json);
+
+      // A new process on the same artifacts directory remembers the key.
+      const restarted = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN } }, client, log: () => undefined });
+      try {
+        const after = await httpRequest(restarted.port, `/v1/sources/${ORDERS}/events`, { body: other, headers: { authorization: `Bearer ${TOKEN}`, ...headers } });
+        expect(after.status).toBe(422);
+        const same = await httpRequest(restarted.port, `/v1/sources/${ORDERS}/events`, { body: first, headers: { authorization: `Bearer ${TOKEN}`, ...headers } });
+        expect(same.json).toEqual(a.json);
+      } finally {
+        await restarted.close();
+      }
+      expect(await ids()).toEqual(['idem-1', 'idem-2']);
+
+      // The key is the key of one source: another source may use it for its own body.
+      const anon = await postRaw(`${JSON.stringify({ kind: 'idem' })}\n`, headers, 'ingest_test_anon');
+      expect(anon.status).toBe(200);
+      expect(anon.json).toMatchObject({ received: 1, accepted: 1 });
+      // The same body sent gzip-compressed is the same body (the digest is of the decoded bytes).
+      const gz = await postRaw(zlib.gzipSync(first), { ...headers, 'content-encoding': 'gzip' });
+      expect(gz.json).toEqual(a.json);
+      // The same bytes as another format are not the same request.
+      const asCsv = await postRaw(first, { ...headers, 'content-type': 'text/csv' });
+      expect(asCsv.status).toBe(422);
+      expect((asCsv.json as ErrorBody).error.message).toMatch(/another Content-Type/);
+      expect(spoolLeft()).toEqual([]);
+    });
+  });
+
+  describe('Content-Type and Content-Encoding', () => {
+    it('decodes gzip and deflate bodies while they stream in', async () => {
+      const gz = await postRaw(zlib.gzipSync(order('gz-1') + order('gz-2')), { 'content-type': NDJSON, 'content-encoding': 'gzip' });
+      expect(gz.status).toBe(200);
+      expect(gz.json).toMatchObject({ received: 2, accepted: 2, quarantined: 0 });
+      const deflated = await postRaw(zlib.deflateSync(order('deflate-1')), { 'content-type': NDJSON, 'content-encoding': 'deflate' });
+      expect(deflated.json).toMatchObject({ received: 1, accepted: 1, quarantined: 0 });
+      // gzip + BOM: the mark is dropped from the decoded bytes.
+      const both = await postRaw(zlib.gzipSync(Buffer.concat([BOM, Buffer.from(order('gz-bom'))])), { 'content-type': NDJSON, 'content-encoding': 'gzip' });
+      expect(both.json).toMatchObject({ received: 1, accepted: 1, quarantined: 0 });
+      const landed = (await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id).filter((id) => /^(gz|deflate)-/.test(id));
+      expect(landed).toEqual(['gz-1', 'gz-2', 'deflate-1', 'gz-bom']);
+    });
+
+    it('refuses a compressed body whose decoded size is over the limit (a zip bomb) with 413, without filling the disk', async () => {
+      const small = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN, maxBodyBytes: 64 * 1024 } }, client, log: () => undefined });
+      try {
+        const bomb = await promisify(zlib.gzip)(Buffer.alloc(256 * 1024 * 1024, 0x20)); // 256 MiB of spaces in ~250 KB
+        expect(bomb.length).toBeLessThan(1024 * 1024);
+        const r = await httpRequest(small.port, `/v1/sources/${ORDERS}/events`, { body: bomb, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': NDJSON, 'content-encoding': 'gzip' } });
+        expect(r.status).toBe(413);
+        expect((r.json as ErrorBody).error).toMatchObject({ code: 'SLUICE_BODY_TOO_LARGE', message: expect.stringMatching(/65536 bytes/) });
+        // Sent bytes count too: empty gzip members one after another decode to nothing, for ever.
+        const endless = Buffer.concat(Array.from({ length: 5_000 }, () => zlib.gzipSync(Buffer.alloc(0))));
+        const e = await httpRequest(small.port, `/v1/sources/${ORDERS}/events`, { body: endless, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': NDJSON, 'content-encoding': 'gzip' } });
+        expect(e.status).toBe(413);
+        expect(spoolLeft()).toEqual([]);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('answers 415 for another Content-Encoding and 400 for a body that is not what its encoding says', async () => {
+      const br = await postRaw(zlib.brotliCompressSync(order('br-1')), { 'content-type': NDJSON, 'content-encoding': 'br' });
+      expect(br.status).toBe(415);
+      expect((br.json as ErrorBody).error).toMatchObject({ code: 'SLUICE_UNSUPPORTED_MEDIA_TYPE', message: expect.stringMatching(/br.*gzip or deflate/) });
+      const twice = await postRaw(zlib.gzipSync(zlib.gzipSync(order('gz2-1'))), { 'content-type': NDJSON, 'content-encoding': 'gzip, gzip' });
+      expect(twice.status).toBe(415);
+      const notGzip = await postRaw(order('not-gz'), { 'content-type': NDJSON, 'content-encoding': 'gzip' });
+      expect(notGzip.status).toBe(400);
+      expect((notGzip.json as ErrorBody).error.code).toBe('SLUICE_BAD_CONTENT_ENCODING');
+      const truncated = zlib.gzipSync(order('cut-1'));
+      const cut = await postRaw(truncated.subarray(0, truncated.length - 6), { 'content-type': NDJSON, 'content-encoding': 'gzip' });
+      expect(cut.status).toBe(400);
+      const ids = (await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id);
+      expect(ids.filter((id) => ['br-1', 'gz2-1', 'not-gz', 'cut-1'].includes(id))).toEqual([]);
+      expect(spoolLeft()).toEqual([]);
+    });
+
+    it('reads text/csv as CSV and Arrow IPC (stream and file) as Arrow', async () => {
+      const csv = await postRaw(`id,ts,amount,paid\ncsv-1,${TS},7,true\n`, { 'content-type': 'text/csv' });
+      expect(csv.status).toBe(200);
+      expect(csv.json).toMatchObject({ received: 1, accepted: 1, quarantined: 0 });
+      const table = tableFromArrays({ id: ['arrow-1', 'arrow-2'], ts: [TS, TS], amount: Int32Array.from([8, 9]) });
+      const stream = await postRaw(Buffer.from(tableToIPC(table, 'stream')), { 'content-type': 'application/vnd.apache.arrow.stream' });
+      expect(stream.json).toMatchObject({ received: 2, accepted: 2, quarantined: 0 });
+      const file = await postRaw(Buffer.from(tableToIPC(table, 'file')), { 'content-type': 'application/vnd.apache.arrow.file' });
+      expect(file.json).toMatchObject({ received: 2, accepted: 0, duplicates: 2 });
+      const jsonl = await postRaw(order('jsonl-1'), { 'content-type': 'application/jsonl' });
+      expect(jsonl.json).toMatchObject({ received: 1, accepted: 1 });
+      const landed = await logRows(stack.db.pool, ORDERS);
+      expect(landed.filter((l) => /^(csv|arrow)-/.test(l.event_id)).map((l) => l.payload)).toEqual([
+        { id: 'csv-1', ts: TS, amount: 7, paid: true },
+        { id: 'arrow-1', ts: TS, amount: 8 },
+        { id: 'arrow-2', ts: TS, amount: 9 },
+      ]);
+    });
+
+    it('answers 415 naming the accepted types for a missing or another Content-Type, or a charset other than UTF-8, and ingests nothing', async () => {
+      const none = await postRaw(order('ct-none'), {});
+      expect(none.status).toBe(415);
+      expect((none.json as ErrorBody).error).toEqual({
+        code: 'SLUICE_UNSUPPORTED_MEDIA_TYPE',
+        message: expect.stringMatching(/no Content-Type.*application\/x-ndjson.*text\/csv.*application\/vnd\.apache\.arrow\.stream/),
+      });
+      for (const type of ['text/plain', 'application/json', 'application/json-seq', 'application/x-www-form-urlencoded']) {
+        const r = await postRaw(order('ct-other'), { 'content-type': type });
+        expect({ type, status: r.status }).toEqual({ type, status: 415 });
+      }
+      const latin1 = await postRaw(order('ct-latin1'), { 'content-type': 'application/x-ndjson; charset=iso-8859-1' });
+      expect(latin1.status).toBe(415);
+      expect((latin1.json as ErrorBody).error.message).toMatch(/iso-8859-1.*UTF-8/);
+      const ids = (await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id);
+      expect(ids.filter((id) => id.startsWith('ct-'))).toEqual([]);
+    });
   });
 });

@@ -16,11 +16,48 @@ type Service = {
 };
 
 const root = path.resolve(__dirname, '../..');
-const doc = YAML.parse(fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-  services: Record<string, Service>;
-  volumes: Record<string, unknown>;
-};
-const services = doc.services;
+const composeText = fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+
+/**
+ * Compose's interpolation, as `docker compose` applies it to the values of the parsed YAML (not to
+ * comments): `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`, `${VAR?message}`,
+ * and `$$` for a `$`.
+ */
+function interpolate(text: string, env: Record<string, string | undefined>): string {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[?-])([^}]*))?\}/g, (match, name: string, op: string | undefined, arg: string | undefined) => {
+    if (match === '$$') return '$';
+    const value = env[name];
+    const missing = op?.startsWith(':') ? !value : value === undefined;
+    if (missing && op?.endsWith('?')) throw new Error(`required variable ${name} is missing a value: ${arg ?? ''}`);
+    if (missing && op?.endsWith('-')) return arg ?? '';
+    return value ?? '';
+  });
+}
+
+function mapStrings(value: unknown, f: (s: string) => string): unknown {
+  if (typeof value === 'string') return f(value);
+  if (Array.isArray(value)) return value.map((v) => mapStrings(v, f));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, f)]));
+  return value;
+}
+
+/** The variables .env.example lists, with the values it gives them. */
+const envExample = Object.fromEntries(
+  fs
+    .readFileSync(path.join(root, '.env.example'), 'utf8')
+    .split('\n')
+    .filter((l) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+);
+/** What a user's .env would hold: every listed variable set (letters and digits, as .env.example asks). */
+const dotEnv = Object.fromEntries(Object.keys(envExample).map((k, i) => [k, `secret${i}value`]));
+type Compose = { services: Record<string, Service>; volumes: Record<string, unknown> };
+const rawDoc = YAML.parse(composeText, { merge: true }) as Compose;
+const composeWith = (env: Record<string, string | undefined>) => mapStrings(rawDoc, (v) => interpolate(v, env)) as Compose;
+/** The file as compose sees it with a complete .env. */
+const services = composeWith(dotEnv).services;
+/** Before interpolation. */
+const raw = rawDoc.services;
 
 describe('docker-compose.yml', () => {
   it('has PostgreSQL, Temporal, its UI and both workers', () => {
@@ -53,10 +90,46 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('publishes the ports users connect to', () => {
-    expect(services.postgres?.ports).toContain('5432:5432');
-    expect(services.temporal?.ports).toContain('7233:7233');
-    expect(services['temporal-ui']?.ports).toContain('8080:8080');
+  it('publishes the ports users connect to on 127.0.0.1 only', () => {
+    expect(services.postgres?.ports).toEqual(['127.0.0.1:5432:5432']);
+    expect(services.temporal?.ports).toEqual(['127.0.0.1:7233:7233']);
+    expect(services['temporal-ui']?.ports).toEqual(['127.0.0.1:8080:8080']);
+    expect(services['ingest-http']?.ports).toEqual(['127.0.0.1:8088:8080']);
+    for (const [name, s] of Object.entries(services)) {
+      for (const port of s.ports ?? []) expect({ name, port, loopback: port.startsWith('127.0.0.1:') }).toEqual({ name, port, loopback: true });
+    }
+    // Exposing one is a deliberate act, documented in the file.
+    expect(composeText).toMatch(/docker-compose\.override\.yml/);
+    expect(composeText).toMatch(/ports: !override/);
+    expect(composeText).toMatch(/mTLS/);
+    expect(composeText).toMatch(/API keys/);
+  });
+
+  it('takes every password and token from .env as required variables, listed in .env.example; .env is neither committed nor built in', () => {
+    const references: string[] = [];
+    mapStrings(rawDoc, (v) => {
+      for (const m of v.matchAll(/\$\{([^}]*)\}/g)) references.push(m[1] ?? '');
+      return v;
+    });
+    expect(references.length).toBeGreaterThan(0);
+    for (const ref of references) expect(ref).toMatch(/^[A-Z_][A-Z0-9_]*:\?\S.*$/); // ${VAR:?message}: no default, no silent empty value
+    const required = [...new Set(references.map((r) => r.slice(0, r.indexOf(':'))))].sort();
+    expect(required).toEqual(['SLUICE_INGEST_TOKEN', 'SLUICE_POSTGRES_PASSWORD']);
+    expect(Object.keys(envExample).sort()).toEqual(required);
+    // The example holds no secret to copy by mistake.
+    for (const value of Object.values(envExample)) expect(value).toBe('');
+    expect(() => composeWith({})).toThrow(/SLUICE_POSTGRES_PASSWORD.*\.env/);
+    expect(() => composeWith({ ...dotEnv, SLUICE_INGEST_TOKEN: '' })).toThrow(/SLUICE_INGEST_TOKEN.*\.env/);
+    // Where each one goes.
+    const requires = (value: string | undefined, name: string) => expect(value).toMatch(new RegExp(`\\$\\{${name}:\\?`));
+    requires(raw.postgres?.environment?.POSTGRES_PASSWORD, 'SLUICE_POSTGRES_PASSWORD');
+    requires(raw.temporal?.environment?.POSTGRES_PWD, 'SLUICE_POSTGRES_PASSWORD');
+    for (const name of ['worker-cpu', 'worker-gpu', 'ingest-http']) requires(raw[name]?.environment?.DATABASE_URL, 'SLUICE_POSTGRES_PASSWORD');
+    requires(raw['ingest-http']?.environment?.SLUICE_INGEST_TOKEN, 'SLUICE_INGEST_TOKEN');
+    expect(composeText).not.toMatch(/sluice:sluice@|PASSWORD: sluice|PWD: sluice/);
+    const lines = (file: string) => fs.readFileSync(path.join(root, file), 'utf8').split('\n').map((l) => l.trim());
+    expect(lines('.gitignore')).toContain('.env');
+    expect(lines('.dockerignore')).toContain('.env');
   });
 
   it('Temporal persists to the compose PostgreSQL with its credentials', () => {
@@ -66,6 +139,7 @@ describe('docker-compose.yml', () => {
     expect(t.POSTGRES_SEEDS).toBe('postgres');
     expect(t.POSTGRES_USER).toBe(pg.POSTGRES_USER);
     expect(t.POSTGRES_PWD).toBe(pg.POSTGRES_PASSWORD);
+    expect(pg.POSTGRES_PASSWORD).toBe(dotEnv.SLUICE_POSTGRES_PASSWORD);
     expect(services['temporal-ui']!.environment!.TEMPORAL_ADDRESS).toBe('temporal:7233');
   });
 
@@ -82,12 +156,15 @@ describe('docker-compose.yml', () => {
     expect(services['worker-gpu']!.environment!.SLUICE_GPU_COUNT).toBe('1');
   });
 
-  it('the HTTP ingest endpoint shares the artifacts volume with the CPU worker and requires a token', () => {
+  it('the HTTP ingest endpoint shares the artifacts volume with the CPU worker, requires a token, and listens on the container\'s interfaces', () => {
     const http = services['ingest-http']!;
-    expect(http.environment!.SLUICE_INGEST_TOKEN).toMatch(/^\$\{SLUICE_INGEST_TOKEN:\?/);
+    expect(raw['ingest-http']!.environment!.SLUICE_INGEST_TOKEN).toMatch(/^\$\{SLUICE_INGEST_TOKEN:\?/);
     expect(http.environment!.SLUICE_ARTIFACTS).toBe(services['worker-cpu']!.environment!.SLUICE_ARTIFACTS);
     expect((http as { volumes?: string[] }).volumes).toEqual((services['worker-cpu'] as { volumes?: string[] }).volumes);
-    expect(http.ports).toContain('8088:8080');
+    // Inside the container loopback would be unreachable through the published port.
+    const parsed = parseConfig(http.environment!);
+    expect(parsed.ok && parsed.value.httpIngest).toMatchObject({ host: '0.0.0.0', port: 8080, token: dotEnv.SLUICE_INGEST_TOKEN });
+    expect(http.ports).toEqual([`127.0.0.1:8088:${http.environment!.SLUICE_HTTP_PORT}`]);
   });
 
   it('reserves an NVIDIA GPU for the GPU worker only', () => {
