@@ -6,7 +6,8 @@
  *    imputation. A column with one value on every training row is refused too (std 0 would divide
  *    by zero, and a constant carries no signal).
  *  - categorical features are one-hot encoded over the training split's vocabulary (sorted by UTF-16
- *    code units); a category not in it, or a missing value, encodes as all zeros.
+ *    code units); a category not in it, or a missing value, encodes as all zeros. The empty string
+ *    counts as missing, because ONNX string tensors have no null: scorers feed '' for one.
  * The model's input columns are the numeric features in spec order, then one block per
  * categorical feature in spec order.
  */
@@ -38,7 +39,7 @@ function numericValue(col: ColumnValues, row: number, name: string): number {
 }
 
 function categoryOf(v: string | number | null | undefined): string | null {
-  if (v === null || v === undefined) return null;
+  if (v === null || v === undefined || v === '') return null;
   return typeof v === 'string' ? v : String(v);
 }
 
