@@ -85,6 +85,7 @@ export class ModelTraining {
   static start(input: TrainModelInput): ModelTraining {
     const params = checkedParams(input.trainer);
     const { data, spec } = input;
+    if (data.rowCount === 0) throw new TrainingDataError('EMPTY_SPLIT', 'the dataset has no rows to train on');
     const rng = new Xoshiro128(input.seed);
     const labels = encodeLabels(data, spec);
     const split = splitRows(data.rowCount, params.validationFraction, rng);
