@@ -58,7 +58,8 @@ describe('preprocessing', () => {
 });
 
 describe('bad training input fails with a typed error in the user’s terms', () => {
-  const base = (): Record<string, (number | string | null)[]> => ({
+  type Columns = { x: (number | string | null)[]; c: (number | string | null)[]; y: (number | string | null)[] };
+  const base = (): Columns => ({
     x: [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5],
     c: ['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b'],
     y: [0, 1, 0, 1, 1, 0, 1, 0],
