@@ -9,6 +9,7 @@ import { ErrorCodes, type ErrorCode } from '../api/errors';
 import { UnknownContractError, ContractFileError } from '../contracts/registry';
 import { InvalidIdentifierError } from '../db/sql';
 import { ArtifactNotFoundError } from './artifacts';
+import { CheckpointError, TrainingDataError } from './train/errors';
 
 /** A domain error of an activity that already knows its code; permanent unless said otherwise. */
 export class SluiceError extends Error {
@@ -28,6 +29,8 @@ const PERMANENT: [new (...args: never[]) => Error, ErrorCode][] = [
   [ContractFileError, ErrorCodes.ContractInvalid],
   [InvalidIdentifierError, ErrorCodes.InvalidInput],
   [ArtifactNotFoundError, ErrorCodes.DatasetNotFound],
+  [TrainingDataError, ErrorCodes.InvalidInput],
+  [CheckpointError, ErrorCodes.InvalidInput],
 ];
 
 /** The failure Temporal should see for `err`: a typed, non-retryable one for known domain errors, `err` itself otherwise. */

@@ -14,7 +14,7 @@
  */
 import { TrainingDataError } from './errors';
 import { meanLoss, stateArray, stateInt, validationScore, type EpochReport, type EstimatorRun, type EstimatorState, type Problem } from './estimator';
-import { copyLayers, networkOutputs, outputUnits, sigmoid, softmaxRowsInPlace, type DenseLayer } from './network';
+import { copyLayers, denseForward, networkOutputs, outputUnits, reluInPlace, sigmoid, softmaxRowsInPlace, type DenseLayer } from './network';
 import type { Xoshiro128 } from './random';
 
 export interface MlpParams {
@@ -144,20 +144,10 @@ export class MlpRun implements EstimatorRun {
     const L = this.net.length;
     let input = bx;
     for (let l = 0; l < L; l++) {
-      const layer = this.net[l] as DenseLayer;
       const buf = this.buffers[l] as LayerBuffers;
-      const { inputs: nIn, outputs: nOut, weights: w, bias: b } = layer;
-      const out = buf.act;
-      for (let r = 0; r < size; r++) {
-        const ar = r * nIn;
-        for (let o = 0; o < nOut; o++) {
-          const wo = o * nIn;
-          let s = b[o] as number;
-          for (let i = 0; i < nIn; i++) s += (input[ar + i] as number) * (w[wo + i] as number);
-          out[r * nOut + o] = l < L - 1 && s < 0 ? 0 : s;
-        }
-      }
-      input = out;
+      denseForward(this.net[l] as DenseLayer, input, size, buf.act);
+      if (l < L - 1) reluInPlace(buf.act, size * (this.net[l] as DenseLayer).outputs);
+      input = buf.act;
     }
     // loss and output delta: for each loss here (with its canonical link) d loss / d logit = prediction − target
     const task = this.problem.task;
@@ -188,29 +178,11 @@ export class MlpRun implements EstimatorRun {
       const lambda = this.params.l2 * inv;
       for (let i = 0; i < gW.length; i++) gW[i] = lambda * (w[i] as number);
       gB.fill(0);
-      for (let r = 0; r < size; r++) {
-        const ar = r * nIn;
-        for (let o = 0; o < nOut; o++) {
-          const g = dl[r * nOut + o] as number;
-          if (g === 0) continue;
-          gB[o] = (gB[o] as number) + g;
-          const wo = o * nIn;
-          for (let i = 0; i < nIn; i++) gW[wo + i] = (gW[wo + i] as number) + g * (a[ar + i] as number);
-        }
-      }
+      accumulateWeightGradient(gW, gB, dl, a, size, nIn, nOut);
       if (l > 0) {
-        const prev = this.buffers[l - 1] as LayerBuffers;
-        const pd = prev.delta;
+        const pd = (this.buffers[l - 1] as LayerBuffers).delta;
         pd.fill(0, 0, size * nIn);
-        for (let r = 0; r < size; r++) {
-          const ar = r * nIn;
-          for (let o = 0; o < nOut; o++) {
-            const g = dl[r * nOut + o] as number;
-            if (g === 0) continue;
-            const wo = o * nIn;
-            for (let i = 0; i < nIn; i++) pd[ar + i] = (pd[ar + i] as number) + g * (w[wo + i] as number);
-          }
-        }
+        backpropagateDelta(pd, dl, w, size, nIn, nOut);
         // ReLU: no gradient where the unit was off
         for (let i = 0; i < size * nIn; i++) if ((a[i] as number) <= 0) pd[i] = 0;
       }
@@ -342,5 +314,80 @@ function adamUpdate(p: Float64Array, g: Float64Array, m: Float64Array, v: Float6
     m[i] = mi;
     v[i] = vi;
     p[i] = (p[i] as number) - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + EPSILON);
+  }
+}
+
+/**
+ * gW[o, i] += Σ_r delta[r, o] · a[r, i] and gB[o] += Σ_r delta[r, o], summed over rows in order;
+ * four outputs per pass over a row so that each activation is loaded once.
+ */
+function accumulateWeightGradient(gW: Float64Array, gB: Float64Array, delta: Float64Array, a: Float64Array, rows: number, nIn: number, nOut: number): void {
+  for (let r = 0; r < rows; r++) {
+    const ar = r * nIn;
+    const dr = r * nOut;
+    let o = 0;
+    for (; o + 4 <= nOut; o += 4) {
+      const g0 = delta[dr + o] as number;
+      const g1 = delta[dr + o + 1] as number;
+      const g2 = delta[dr + o + 2] as number;
+      const g3 = delta[dr + o + 3] as number;
+      if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0) continue; // units off for this row (ReLU)
+      gB[o] = (gB[o] as number) + g0;
+      gB[o + 1] = (gB[o + 1] as number) + g1;
+      gB[o + 2] = (gB[o + 2] as number) + g2;
+      gB[o + 3] = (gB[o + 3] as number) + g3;
+      const w0 = o * nIn;
+      const w1 = w0 + nIn;
+      const w2 = w1 + nIn;
+      const w3 = w2 + nIn;
+      for (let i = 0; i < nIn; i++) {
+        const ai = a[ar + i] as number;
+        gW[w0 + i] = (gW[w0 + i] as number) + g0 * ai;
+        gW[w1 + i] = (gW[w1 + i] as number) + g1 * ai;
+        gW[w2 + i] = (gW[w2 + i] as number) + g2 * ai;
+        gW[w3 + i] = (gW[w3 + i] as number) + g3 * ai;
+      }
+    }
+    for (; o < nOut; o++) {
+      const g = delta[dr + o] as number;
+      if (g === 0) continue;
+      gB[o] = (gB[o] as number) + g;
+      const wo = o * nIn;
+      for (let i = 0; i < nIn; i++) gW[wo + i] = (gW[wo + i] as number) + g * (a[ar + i] as number);
+    }
+  }
+}
+
+/** prev[r, i] += Σ_o delta[r, o] · W[o, i], over outputs in order, four at a time. */
+function backpropagateDelta(prev: Float64Array, delta: Float64Array, w: Float64Array, rows: number, nIn: number, nOut: number): void {
+  for (let r = 0; r < rows; r++) {
+    const ar = r * nIn;
+    const dr = r * nOut;
+    let o = 0;
+    for (; o + 4 <= nOut; o += 4) {
+      const g0 = delta[dr + o] as number;
+      const g1 = delta[dr + o + 1] as number;
+      const g2 = delta[dr + o + 2] as number;
+      const g3 = delta[dr + o + 3] as number;
+      if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0) continue;
+      const w0 = o * nIn;
+      const w1 = w0 + nIn;
+      const w2 = w1 + nIn;
+      const w3 = w2 + nIn;
+      for (let i = 0; i < nIn; i++) {
+        let v = prev[ar + i] as number;
+        v += g0 * (w[w0 + i] as number);
+        v += g1 * (w[w1 + i] as number);
+        v += g2 * (w[w2 + i] as number);
+        v += g3 * (w[w3 + i] as number);
+        prev[ar + i] = v;
+      }
+    }
+    for (; o < nOut; o++) {
+      const g = delta[dr + o] as number;
+      if (g === 0) continue;
+      const wo = o * nIn;
+      for (let i = 0; i < nIn; i++) prev[ar + i] = (prev[ar + i] as number) + g * (w[wo + i] as number);
+    }
   }
 }

@@ -19,16 +19,43 @@ export function outputUnits(task: TaskKind, classCount: number): number {
   return task === 'multiclass' ? classCount : 1;
 }
 
-/** out[r, o] = bias[o] + Σ_i a[r, i] · W[o, i], summed in index order. */
+/**
+ * out[r, o] = bias[o] + Σ_i a[r, i] · W[o, i], each sum in index order. Four outputs share one
+ * pass over the row (register blocking: each input is loaded once for four products), which
+ * leaves every sum's order, and so its bits, as in the plain loop.
+ */
 export function denseForward(layer: DenseLayer, a: Float64Array, rows: number, out: Float64Array): void {
   const { inputs: nIn, outputs: nOut, weights: w, bias: b } = layer;
   for (let r = 0; r < rows; r++) {
     const ar = r * nIn;
-    for (let o = 0; o < nOut; o++) {
+    const orow = r * nOut;
+    let o = 0;
+    for (; o + 4 <= nOut; o += 4) {
+      const w0 = o * nIn;
+      const w1 = w0 + nIn;
+      const w2 = w1 + nIn;
+      const w3 = w2 + nIn;
+      let s0 = b[o] as number;
+      let s1 = b[o + 1] as number;
+      let s2 = b[o + 2] as number;
+      let s3 = b[o + 3] as number;
+      for (let i = 0; i < nIn; i++) {
+        const ai = a[ar + i] as number;
+        s0 += ai * (w[w0 + i] as number);
+        s1 += ai * (w[w1 + i] as number);
+        s2 += ai * (w[w2 + i] as number);
+        s3 += ai * (w[w3 + i] as number);
+      }
+      out[orow + o] = s0;
+      out[orow + o + 1] = s1;
+      out[orow + o + 2] = s2;
+      out[orow + o + 3] = s3;
+    }
+    for (; o < nOut; o++) {
       const wo = o * nIn;
       let s = b[o] as number;
       for (let i = 0; i < nIn; i++) s += (a[ar + i] as number) * (w[wo + i] as number);
-      out[r * nOut + o] = s;
+      out[orow + o] = s;
     }
   }
 }

@@ -1,5 +1,8 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { toFailure } from '../../activities/failures';
 import {
   applyPreprocessing,
+  CheckpointError,
   fitPreprocessing,
   ModelTraining,
   TrainingDataError,
@@ -127,5 +130,16 @@ describe('bad training input fails with a typed error in the user’s terms', ()
     });
     expect(seed).toBeDefined();
     expect(() => ModelTraining.start({ data, spec: SPEC, trainer: { trainer: 'mlp', validationFraction: 0.2 }, seed: seed as number })).toThrow(/the training split holds a single class of "y" \(0\)/);
+  });
+});
+
+describe('training errors as Temporal failures', () => {
+  it.each([
+    ['TrainingDataError', new TrainingDataError('CONSTANT_FEATURE', 'numeric feature "x" has the same value (4) in every training row', 'x')],
+    ['CheckpointError', new CheckpointError('DIFFERENT_RUN', 'this checkpoint belongs to another training run')],
+  ])('%s becomes a non-retryable SLUICE_INVALID_INPUT with its message', (_name, err) => {
+    const failure = toFailure(err);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type: 'SLUICE_INVALID_INPUT', nonRetryable: true, message: err.message });
   });
 });
