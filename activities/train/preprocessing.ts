@@ -38,6 +38,10 @@ function numericValue(col: ColumnValues, row: number, name: string): number {
   return v;
 }
 
+function isTypedColumn(col: ColumnValues): col is Float64Array | Float32Array | Int32Array {
+  return ArrayBuffer.isView(col); // realm-independent, unlike instanceof
+}
+
 function categoryOf(v: string | number | null | undefined): string | null {
   if (v === null || v === undefined || v === '') return null;
   return typeof v === 'string' ? v : String(v);
@@ -59,16 +63,29 @@ export function fitPreprocessing(data: TabularData, spec: DatasetSpec, rows: Uin
   for (const f of spec.features) {
     const col = columnOf(data, f.name);
     if (f.kind === 'numeric') {
-      let nulls = 0;
-      for (let i = 0; i < n; i++) if (col[rows[i] as number] === null) nulls++;
-      if (nulls === n) throw new TrainingDataError('MISSING_VALUE', `numeric feature "${f.name}" is missing in every training row`, f.name);
-      let sum = 0;
+      const typed = isTypedColumn(col);
+      if (!typed) {
+        let nulls = 0;
+        for (let i = 0; i < n; i++) if (col[rows[i] as number] === null) nulls++;
+        if (nulls === n) throw new TrainingDataError('MISSING_VALUE', `numeric feature "${f.name}" is missing in every training row`, f.name);
+      }
       const first = numericValue(col, rows[0] as number, f.name);
+      let sum = 0;
       let constant = true;
-      for (let i = 0; i < n; i++) {
-        const v = numericValue(col, rows[i] as number, f.name);
-        if (v !== first) constant = false;
-        sum += v;
+      if (typed) {
+        // a typed column holds numbers only: the one check left is finiteness, done after the sum (a NaN or ±Infinity makes it non-finite)
+        for (let i = 0; i < n; i++) {
+          const v = col[rows[i] as number] as number;
+          if (v !== first) constant = false;
+          sum += v;
+        }
+        if (!Number.isFinite(sum)) for (let i = 0; i < n; i++) numericValue(col, rows[i] as number, f.name);
+      } else {
+        for (let i = 0; i < n; i++) {
+          const v = numericValue(col, rows[i] as number, f.name);
+          if (v !== first) constant = false;
+          sum += v;
+        }
       }
       if (constant) {
         throw new TrainingDataError('CONSTANT_FEATURE', `numeric feature "${f.name}" has the same value (${first}) in every training row; drop it from the spec`, f.name);
@@ -104,13 +121,22 @@ export function applyPreprocessing(prep: Preprocessing, data: TabularData, rows?
   const n = rows ? rows.length : data.rowCount;
   const w = prep.width;
   const out = new Float64Array(n * w);
-  prep.numeric.forEach((s, j) => {
-    const col = columnOf(data, s.name);
-    for (let i = 0; i < n; i++) {
-      const row = rows ? (rows[i] as number) : i;
-      out[i * w + j] = (numericValue(col, row, s.name) - s.mean) / s.std;
+  // row by row, so that the writes into the row-major matrix are sequential
+  const numericCols = prep.numeric.map((s) => columnOf(data, s.name));
+  const means = prep.numeric.map((s) => s.mean);
+  const stds = prep.numeric.map((s) => s.std);
+  const dn = numericCols.length;
+  const allTyped = numericCols.every(isTypedColumn);
+  for (let i = 0; i < n; i++) {
+    const row = rows ? (rows[i] as number) : i;
+    const o = i * w;
+    for (let j = 0; j < dn; j++) {
+      const col = numericCols[j] as ColumnValues;
+      const v = allTyped ? (col[row] as number) : numericValue(col, row, (prep.numeric[j] as NumericScaling).name);
+      if (!Number.isFinite(v)) numericValue(col, row, (prep.numeric[j] as NumericScaling).name); // throws the error naming the row
+      out[o + j] = (v - (means[j] as number)) / (stds[j] as number);
     }
-  });
+  }
   let offset = prep.numeric.length;
   for (const c of prep.categorical) {
     const col = columnOf(data, c.name);

@@ -48,14 +48,14 @@ function logisticGradient(model: TrainedModel, data: TabularData, l2: number): n
 describe('logistic regression (L-BFGS)', () => {
   it.each(['binary', 'multiclass'] as const)('%s: converges to the optimum of its objective (gradient ≈ 0) and classifies held-out rows', (task) => {
     const { data, spec } = mixedDataset(1200, task);
-    const train = sliceRows(data, 0, 1000);
+    const train = sliceRows(data, 0, 1003); // not a multiple of 4: the last rows take the one-by-one path
     const reports: EpochReport[] = [];
     const model = trainModel({ data: train, spec, trainer: { trainer: 'logistic_regression', l2: 1 }, seed: 1 }, { onEpoch: (r) => reports.push(r) });
     const g = logisticGradient(model, train, 1);
     expect(Math.max(...g.map(Math.abs))).toBeLessThan(1e-5);
     expect(reports.length).toBeLessThan(200);
     for (let i = 1; i < reports.length; i++) expect((reports[i] as EpochReport).loss).toBeLessThanOrEqual((reports[i - 1] as EpochReport).loss);
-    expect(accuracy(model, sliceRows(data, 1000, 1200))).toBeGreaterThan(task === 'binary' ? 0.8 : 0.7);
+    expect(accuracy(model, sliceRows(data, 1003, 1200))).toBeGreaterThan(task === 'binary' ? 0.8 : 0.7);
   });
 
   it('a stronger L2 shrinks the weights but not the intercept', () => {
