@@ -323,7 +323,7 @@ function adamUpdate(p: Float64Array, g: Float64Array, m: Float64Array, v: Float6
  * once per four products (about 2.3× faster than row by row for 64 × 64 here). The grouping is
  * fixed (four-row blocks in row order, then the last rows one by one), so the sums are too.
  */
-function accumulateWeightGradient(gW: Float64Array, gB: Float64Array, delta: Float64Array, a: Float64Array, rows: number, nIn: number, nOut: number): void {
+export function accumulateWeightGradient(gW: Float64Array, gB: Float64Array, delta: Float64Array, a: Float64Array, rows: number, nIn: number, nOut: number): void {
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
     const p0 = r * nIn;
@@ -400,7 +400,7 @@ function accumulateWeightGradient(gW: Float64Array, gB: Float64Array, delta: Flo
  * once for two rows, each entry of `prev` written once per four outputs (about 1.5× faster than
  * row by row here); fixed grouping as above.
  */
-function backpropagateDelta(prev: Float64Array, delta: Float64Array, w: Float64Array, rows: number, nIn: number, nOut: number): void {
+export function backpropagateDelta(prev: Float64Array, delta: Float64Array, w: Float64Array, rows: number, nIn: number, nOut: number): void {
   let r = 0;
   for (; r + 2 <= rows; r += 2) {
     const p0 = r * nIn;
