@@ -16,6 +16,7 @@ import { TrainingDataError } from './errors';
 import { meanLoss, stateArray, stateInt, validationScore, type EpochReport, type EstimatorRun, type EstimatorState, type Problem } from './estimator';
 import { copyLayers, denseForward, networkOutputs, outputUnits, reluInPlace, sigmoid, softmaxRowsInPlace, type DenseLayer } from './network';
 import type { Xoshiro128 } from './random';
+import type { TaskKind } from './data';
 
 export interface MlpParams {
   trainer: 'mlp';
@@ -64,17 +65,11 @@ export function checkMlpParams(p: MlpParams): Required<MlpParams> {
   return r;
 }
 
-interface LayerBuffers {
-  gradW: Float64Array;
-  gradB: Float64Array;
+interface LayerBuffers extends LayerWork {
   mW: Float64Array;
   vW: Float64Array;
   mB: Float64Array;
   vB: Float64Array;
-  /** Pre-activation / activation of this layer's outputs for the current batch [batch × outputs]. */
-  act: Float64Array;
-  /** Gradient of the loss with respect to this layer's outputs [batch × outputs]. */
-  delta: Float64Array;
 }
 
 export class MlpRun implements EstimatorRun {
@@ -133,60 +128,15 @@ export class MlpRun implements EstimatorRun {
 
   /** One Adam step on the rows order[start, start + size); returns the batch's mean loss (without the penalty). */
   private trainBatch(start: number, size: number): number {
-    const { x, y } = this.problem.train;
+    const { x } = this.problem.train;
     const d = this.problem.width;
     const bx = this.batchX;
     for (let r = 0; r < size; r++) {
       const src = (this.order[start + r] as number) * d;
       for (let j = 0; j < d; j++) bx[r * d + j] = x[src + j] as number;
     }
-    // forward
+    const batchLoss = batchGradient(this.net, this.buffers, this.problem.task, this.params.l2, bx, this.batchTargets(start, size), size);
     const L = this.net.length;
-    let input = bx;
-    for (let l = 0; l < L; l++) {
-      const buf = this.buffers[l] as LayerBuffers;
-      denseForward(this.net[l] as DenseLayer, input, size, buf.act);
-      if (l < L - 1) reluInPlace(buf.act, size * (this.net[l] as DenseLayer).outputs);
-      input = buf.act;
-    }
-    // loss and output delta: for each loss here (with its canonical link) d loss / d logit = prediction − target
-    const task = this.problem.task;
-    const k = this.k;
-    const last = this.buffers[L - 1] as LayerBuffers;
-    const batchLoss = meanLoss(task, last.act, this.batchTargets(start, size), size, k);
-    const delta = last.delta;
-    const inv = 1 / size;
-    for (let r = 0; r < size; r++) {
-      const t = y[this.order[start + r] as number] as number;
-      if (task === 'regression') delta[r] = ((last.act[r] as number) - t) * inv;
-      else if (task === 'binary') delta[r] = (sigmoid(last.act[r] as number) - t) * inv;
-      else {
-        for (let c = 0; c < k; c++) delta[r * k + c] = last.act[r * k + c] as number;
-        softmaxRowsInPlace(delta.subarray(r * k, r * k + k), 1, k);
-        for (let c = 0; c < k; c++) delta[r * k + c] = ((delta[r * k + c] as number) - (c === t ? 1 : 0)) * inv;
-      }
-    }
-    // backward
-    for (let l = L - 1; l >= 0; l--) {
-      const layer = this.net[l] as DenseLayer;
-      const buf = this.buffers[l] as LayerBuffers;
-      const { inputs: nIn, outputs: nOut, weights: w } = layer;
-      const a = l === 0 ? bx : (this.buffers[l - 1] as LayerBuffers).act;
-      const gW = buf.gradW;
-      const gB = buf.gradB;
-      const dl = buf.delta;
-      const lambda = this.params.l2 * inv;
-      for (let i = 0; i < gW.length; i++) gW[i] = lambda * (w[i] as number);
-      gB.fill(0);
-      accumulateWeightGradient(gW, gB, dl, a, size, nIn, nOut);
-      if (l > 0) {
-        const pd = (this.buffers[l - 1] as LayerBuffers).delta;
-        pd.fill(0, 0, size * nIn);
-        backpropagateDelta(pd, dl, w, size, nIn, nOut);
-        // ReLU: no gradient where the unit was off
-        for (let i = 0; i < size * nIn; i++) if ((a[i] as number) <= 0) pd[i] = 0;
-      }
-    }
     // Adam
     this.adamStep++;
     const lr = this.params.learningRate;
@@ -304,6 +254,63 @@ export class MlpRun implements EstimatorRun {
       best.bias.set(stateArray(state, `layer${l}.best.bias`, nB));
     });
   }
+}
+
+/** A layer's gradient and, for the current batch, its outputs and the loss gradient with respect to them. */
+export interface LayerWork {
+  gradW: Float64Array;
+  gradB: Float64Array;
+  /** [batch × outputs]: after ReLU for hidden layers, logits or values for the last. */
+  act: Float64Array;
+  delta: Float64Array;
+}
+
+/**
+ * Forward and backward pass on one batch: fills every layer's gradW/gradB with the gradient of
+ * (batch mean loss) + (l2 / 2)·||W||² / size and returns the batch mean loss (without the penalty).
+ * For each loss here, with its canonical link, d loss / d logit = prediction − target.
+ */
+export function batchGradient(net: readonly DenseLayer[], work: readonly LayerWork[], task: TaskKind, l2: number, bx: Float64Array, targets: Float64Array, size: number): number {
+  const L = net.length;
+  let input = bx;
+  for (let l = 0; l < L; l++) {
+    const buf = work[l] as LayerWork;
+    denseForward(net[l] as DenseLayer, input, size, buf.act);
+    if (l < L - 1) reluInPlace(buf.act, size * (net[l] as DenseLayer).outputs);
+    input = buf.act;
+  }
+  const last = work[L - 1] as LayerWork;
+  const k = (net[L - 1] as DenseLayer).outputs;
+  const batchLoss = meanLoss(task, last.act, targets, size, k);
+  const delta = last.delta;
+  const inv = 1 / size;
+  for (let r = 0; r < size; r++) {
+    const t = targets[r] as number;
+    if (task === 'regression') delta[r] = ((last.act[r] as number) - t) * inv;
+    else if (task === 'binary') delta[r] = (sigmoid(last.act[r] as number) - t) * inv;
+    else {
+      for (let c = 0; c < k; c++) delta[r * k + c] = last.act[r * k + c] as number;
+      softmaxRowsInPlace(delta.subarray(r * k, r * k + k), 1, k);
+      for (let c = 0; c < k; c++) delta[r * k + c] = ((delta[r * k + c] as number) - (c === t ? 1 : 0)) * inv;
+    }
+  }
+  const lambda = l2 * inv;
+  for (let l = L - 1; l >= 0; l--) {
+    const { inputs: nIn, outputs: nOut, weights: w } = net[l] as DenseLayer;
+    const buf = work[l] as LayerWork;
+    const a = l === 0 ? bx : (work[l - 1] as LayerWork).act;
+    for (let i = 0; i < buf.gradW.length; i++) buf.gradW[i] = lambda * (w[i] as number);
+    buf.gradB.fill(0);
+    accumulateWeightGradient(buf.gradW, buf.gradB, buf.delta, a, size, nIn, nOut);
+    if (l > 0) {
+      const pd = (work[l - 1] as LayerWork).delta;
+      pd.fill(0, 0, size * nIn);
+      backpropagateDelta(pd, buf.delta, w, size, nIn, nOut);
+      // ReLU: no gradient where the unit was off
+      for (let i = 0; i < size * nIn; i++) if ((a[i] as number) <= 0) pd[i] = 0;
+    }
+  }
+  return batchLoss;
 }
 
 function adamUpdate(p: Float64Array, g: Float64Array, m: Float64Array, v: Float64Array, lr: number, c1: number, c2: number): void {

@@ -1,4 +1,4 @@
-import { accumulateWeightGradient, backpropagateDelta } from '../../activities/train/mlp';
+import { accumulateWeightGradient, backpropagateDelta, batchGradient } from '../../activities/train/mlp';
 import { denseForward } from '../../activities/train/network';
 import { Xoshiro128 } from '../../activities/train';
 
@@ -50,5 +50,51 @@ describe('MLP kernels (blocked loops) compute what the plain loops compute', () 
         expect(gW[o * nIn + i]).toBeCloseTo(s, 12);
       }
     }
+  });
+});
+
+describe('MLP backpropagation', () => {
+  it.each([
+    ['binary', 1],
+    ['multiclass', 3],
+    ['regression', 1],
+  ] as const)('%s: the batch gradient matches central finite differences of the penalised batch loss', (task, k) => {
+    const rng = new Xoshiro128(11);
+    const sizes = [4, 5, 3, k];
+    const rows = 7;
+    const l2 = 0.3;
+    const net = sizes.slice(1).map((nOut, l) => {
+      const nIn = sizes[l] as number;
+      return { inputs: nIn, outputs: nOut, weights: Float64Array.from({ length: nIn * nOut }, () => rng.nextNormal()), bias: Float64Array.from({ length: nOut }, () => 0.1 * rng.nextNormal()) };
+    });
+    const work = net.map((layer) => ({ gradW: new Float64Array(layer.weights.length), gradB: new Float64Array(layer.outputs), act: new Float64Array(rows * layer.outputs), delta: new Float64Array(rows * layer.outputs) }));
+    const x = Float64Array.from({ length: rows * 4 }, () => rng.nextNormal());
+    const y = Float64Array.from({ length: rows }, () => (task === 'regression' ? rng.nextNormal() : rng.nextInt(task === 'binary' ? 2 : k)));
+    const objective = (): number => {
+      const loss = batchGradient(net, work, task, l2, x, y, rows);
+      const penalty = net.reduce((s, layer) => s + layer.weights.reduce((a, w) => a + w * w, 0), 0);
+      return loss + (0.5 * l2 * penalty) / rows;
+    };
+    objective();
+    const analytic = work.map((w) => ({ gradW: w.gradW.slice(), gradB: w.gradB.slice() }));
+    const h = 1e-6;
+    let worst = 0;
+    net.forEach((layer, l) => {
+      for (const [params, grads] of [
+        [layer.weights, analytic[l]?.gradW],
+        [layer.bias, analytic[l]?.gradB],
+      ] as const) {
+        for (let i = 0; i < params.length; i++) {
+          const keep = params[i] as number;
+          params[i] = keep + h;
+          const up = objective();
+          params[i] = keep - h;
+          const down = objective();
+          params[i] = keep;
+          worst = Math.max(worst, Math.abs((up - down) / (2 * h) - (grads?.[i] as number)));
+        }
+      }
+    });
+    expect(worst).toBeLessThan(1e-6);
   });
 });
