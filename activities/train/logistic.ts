@@ -88,7 +88,7 @@ export class LogisticRegressionRun implements EstimatorRun {
     this.trialGrad = new Float64Array(this.size);
     this.direction = new Float64Array(this.size);
     this.alpha = new Float64Array(m);
-    this.z = new Float64Array(this.k);
+    this.z = new Float64Array(4 * this.k);
     this.f = this.objective(this.theta, this.grad);
   }
 
@@ -110,33 +110,7 @@ export class LogisticRegressionRun implements EstimatorRun {
     if (k === 1) {
       loss = binaryLossAndGradient(x, y, n, d, theta, g);
     } else {
-      const z = this.z;
-      for (let r = 0; r < n; r++) {
-        const xr = r * d;
-        let max = -Infinity;
-        for (let c = 0; c < k; c++) {
-          let s = theta[wOff + c] as number;
-          const wc = c * d;
-          for (let j = 0; j < d; j++) s += (x[xr + j] as number) * (theta[wc + j] as number);
-          z[c] = s;
-          if (s > max) max = s;
-        }
-        const t = y[r] as number;
-        const logitOfLabel = z[t] as number;
-        let sum = 0;
-        for (let c = 0; c < k; c++) {
-          const e = Math.exp((z[c] as number) - max);
-          z[c] = e;
-          sum += e;
-        }
-        loss += max + Math.log(sum) - logitOfLabel;
-        for (let c = 0; c < k; c++) {
-          const res = (z[c] as number) / sum - (c === t ? 1 : 0);
-          g[wOff + c] = (g[wOff + c] as number) + res;
-          const wc = c * d;
-          for (let j = 0; j < d; j++) g[wc + j] = (g[wc + j] as number) + res * (x[xr + j] as number);
-        }
-      }
+      loss = multinomialLossAndGradient(x, y, n, d, k, theta, g, this.z);
     }
     const l2 = this.params.l2;
     let penalty = 0;
@@ -373,4 +347,84 @@ function binaryLossAndGradient(x: Float64Array, y: Float64Array, n: number, d: n
   }
   g[d] = gb;
   return acc[0] as number;
+}
+
+/**
+ * Σ softmax loss over the rows and its gradient (unscaled, unpenalised) into g, θ = [W (k × d), b (k)];
+ * `z` is scratch of 4·k. Rows go four at a time for the same reason as the binary case; the
+ * grouping is fixed (four-row blocks in row order, then the last rows one by one).
+ */
+function multinomialLossAndGradient(x: Float64Array, y: Float64Array, n: number, d: number, k: number, theta: Float64Array, g: Float64Array, z: Float64Array): number {
+  const wOff = k * d;
+  let loss = 0;
+  /** Turns the logits of block row q (z[q·k …]) into residuals p − onehot(t) and returns that row's loss. */
+  const softmaxResidual = (q: number, t: number): number => {
+    const o = q * k;
+    let max = -Infinity;
+    for (let c = 0; c < k; c++) if ((z[o + c] as number) > max) max = z[o + c] as number;
+    const logitOfLabel = z[o + t] as number;
+    let sum = 0;
+    for (let c = 0; c < k; c++) {
+      const e = Math.exp((z[o + c] as number) - max);
+      z[o + c] = e;
+      sum += e;
+    }
+    for (let c = 0; c < k; c++) z[o + c] = (z[o + c] as number) / sum - (c === t ? 1 : 0);
+    return max + Math.log(sum) - logitOfLabel;
+  };
+  let r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const x0 = r * d;
+    const x1 = x0 + d;
+    const x2 = x1 + d;
+    const x3 = x2 + d;
+    for (let c = 0; c < k; c++) {
+      const wc = c * d;
+      const bc = theta[wOff + c] as number;
+      let z0 = bc;
+      let z1 = bc;
+      let z2 = bc;
+      let z3 = bc;
+      for (let j = 0; j < d; j++) {
+        const w = theta[wc + j] as number;
+        z0 += (x[x0 + j] as number) * w;
+        z1 += (x[x1 + j] as number) * w;
+        z2 += (x[x2 + j] as number) * w;
+        z3 += (x[x3 + j] as number) * w;
+      }
+      z[c] = z0;
+      z[k + c] = z1;
+      z[2 * k + c] = z2;
+      z[3 * k + c] = z3;
+    }
+    for (let q = 0; q < 4; q++) loss += softmaxResidual(q, y[r + q] as number);
+    for (let c = 0; c < k; c++) {
+      const r0 = z[c] as number;
+      const r1 = z[k + c] as number;
+      const r2 = z[2 * k + c] as number;
+      const r3 = z[3 * k + c] as number;
+      g[wOff + c] = (g[wOff + c] as number) + (r0 + r1 + r2 + r3);
+      const wc = c * d;
+      for (let j = 0; j < d; j++) {
+        g[wc + j] = (g[wc + j] as number) + r0 * (x[x0 + j] as number) + r1 * (x[x1 + j] as number) + r2 * (x[x2 + j] as number) + r3 * (x[x3 + j] as number);
+      }
+    }
+  }
+  for (; r < n; r++) {
+    const xr = r * d;
+    for (let c = 0; c < k; c++) {
+      let s = theta[wOff + c] as number;
+      const wc = c * d;
+      for (let j = 0; j < d; j++) s += (x[xr + j] as number) * (theta[wc + j] as number);
+      z[c] = s;
+    }
+    loss += softmaxResidual(0, y[r] as number);
+    for (let c = 0; c < k; c++) {
+      const res = z[c] as number;
+      g[wOff + c] = (g[wOff + c] as number) + res;
+      const wc = c * d;
+      for (let j = 0; j < d; j++) g[wc + j] = (g[wc + j] as number) + res * (x[xr + j] as number);
+    }
+  }
+  return loss;
 }
