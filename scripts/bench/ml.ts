@@ -125,7 +125,7 @@ export async function benchMl(opts: { scale: number; log: (m: string) => void })
   const test = table(nTrain, rows);
   const metrics: BenchResult['metrics'] = {};
   const ratios: BenchResult['ratios'] = {};
-  const notes: Record<string, unknown> = { rows, trainRows: nTrain, testRows: rows - nTrain, features: FEATURES, cpus: os.cpus().length, node: process.version };
+  const notes: Record<string, unknown> = { rows, trainRows: nTrain, testRows: rows - nTrain, features: FEATURES, cpus: os.cpus().length, node: process.version, loadAverageAtStart: os.loadavg() };
 
   const python = findSklearnPython();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ml-'));
@@ -217,6 +217,8 @@ export async function benchMl(opts: { scale: number; log: (m: string) => void })
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+  // the machine is shared: a load well above the core count explains a slow figure
+  notes.loadAverageAtEnd = os.loadavg();
   return { metrics, ratios, notes };
 }
 
