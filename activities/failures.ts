@@ -10,6 +10,7 @@ import { UnknownContractError, ContractFileError } from '../contracts/registry';
 import { InvalidIdentifierError } from '../db/sql';
 import { ArtifactNotFoundError } from './artifacts';
 import { DatasetError } from './validate/dataset';
+import { CheckpointError, TrainingDataError } from './train/errors';
 
 /** A domain error of an activity that already knows its code; permanent unless said otherwise. */
 export class SluiceError extends Error {
@@ -30,7 +31,15 @@ const PERMANENT: [new (...args: never[]) => Error, ErrorCode][] = [
   [InvalidIdentifierError, ErrorCodes.InvalidInput],
   [ArtifactNotFoundError, ErrorCodes.DatasetNotFound],
   [DatasetError, ErrorCodes.DatasetNotFound],
+  [TrainingDataError, ErrorCodes.InvalidInput],
+  [CheckpointError, ErrorCodes.InvalidInput],
 ];
+
+/** The error's own data (an issue code, a column, a row…), kept as the failure's details for callers. */
+function ownFields(err: Error): Record<string, unknown> | undefined {
+  const fields = Object.fromEntries(Object.entries(err).filter(([k, v]) => k !== 'name' && k !== 'message' && typeof v !== 'function'));
+  return Object.keys(fields).length > 0 ? fields : undefined;
+}
 
 /** The failure Temporal should see for `err`: a typed, non-retryable one for known domain errors, `err` itself otherwise. */
 export function toFailure(err: unknown): unknown {
@@ -45,7 +54,10 @@ export function toFailure(err: unknown): unknown {
     });
   }
   for (const [cls, code] of PERMANENT) {
-    if (err instanceof cls) return ApplicationFailure.create({ type: code, message: (err as Error).message, nonRetryable: true, cause: err as Error });
+    if (err instanceof cls) {
+      const fields = ownFields(err as Error);
+      return ApplicationFailure.create({ type: code, message: (err as Error).message, nonRetryable: true, details: fields ? [fields] : undefined, cause: err as Error });
+    }
   }
   return err;
 }

@@ -41,7 +41,7 @@ class Writer {
   }
 }
 
-export const TensorElemType = { FLOAT: 1, INT64: 7, DOUBLE: 11 } as const;
+export const TensorElemType = { FLOAT: 1, INT64: 7, STRING: 8, BOOL: 9, DOUBLE: 11 } as const;
 
 export interface TensorSpec {
   name: string;
@@ -55,13 +55,16 @@ export interface NodeSpec {
   inputs: string[];
   outputs: string[];
   name?: string;
-  attributes?: { name: string; ints?: number[]; int?: number; float?: number }[];
+  attributes?: { name: string; ints?: number[]; int?: number; float?: number; string?: string }[];
 }
 
+/** A constant tensor: exactly one of `floats`, `int64s` or `strings`. */
 export interface InitializerSpec {
   name: string;
   dims: number[];
-  floats: Float32Array;
+  floats?: Float32Array;
+  int64s?: BigInt64Array;
+  strings?: string[];
 }
 
 export interface GraphSpec {
@@ -71,8 +74,12 @@ export interface GraphSpec {
   outputs: TensorSpec[];
   initializers?: InitializerSpec[];
   opset?: number;
+  /** ModelProto.ir_version (default 8; opset 18+ wants 9 or more by the ONNX checker's table). */
+  irVersion?: number;
   producer?: string;
   docString?: string;
+  /** ModelProto.metadata_props, written in the order given. */
+  metadata?: [string, string][];
 }
 
 function valueInfo(t: TensorSpec): Writer {
@@ -96,6 +103,8 @@ function node(n: NodeSpec): Writer {
       aw.fixed32(2, buf).int(20, 1); // AttributeType.FLOAT
     } else if (a.int !== undefined) {
       aw.int(3, a.int).int(20, 2); // INT
+    } else if (a.string !== undefined) {
+      aw.string(4, a.string).int(20, 3); // STRING
     } else if (a.ints) {
       a.ints.forEach((v) => aw.int(8, v));
       aw.int(20, 7); // INTS
@@ -108,13 +117,22 @@ function node(n: NodeSpec): Writer {
 function initializer(t: InitializerSpec): Writer {
   const w = new Writer();
   t.dims.forEach((d) => w.int(1, d));
-  w.int(2, TensorElemType.FLOAT);
+  if (t.strings) {
+    w.int(2, TensorElemType.STRING);
+    t.strings.forEach((s) => w.string(6, s)); // string_data
+    w.string(8, t.name);
+    return w;
+  }
+  const data = t.floats ?? t.int64s;
+  if (!data) throw new RangeError(`initializer "${t.name}" has no values`);
+  w.int(2, t.floats ? TensorElemType.FLOAT : TensorElemType.INT64);
   w.string(8, t.name);
-  w.bytes(9, new Uint8Array(t.floats.buffer, t.floats.byteOffset, t.floats.byteLength)); // raw_data, little-endian
+  // raw_data is little-endian; typed arrays are in the platform's order, little-endian on every platform Node supports but s390x
+  w.bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return w;
 }
 
-/** Serialises a graph as ONNX ModelProto bytes (IR version 8). */
+/** Serialises a graph as ONNX ModelProto bytes (IR version 8 unless `irVersion` says otherwise). */
 export function encodeModel(g: GraphSpec): Uint8Array {
   const graph = new Writer();
   g.nodes.forEach((n) => graph.message(1, node(n)));
@@ -122,9 +140,10 @@ export function encodeModel(g: GraphSpec): Uint8Array {
   (g.initializers ?? []).forEach((t) => graph.message(5, initializer(t)));
   g.inputs.forEach((t) => graph.message(11, valueInfo(t)));
   g.outputs.forEach((t) => graph.message(12, valueInfo(t)));
-  const model = new Writer().int(1, 8).string(2, g.producer ?? 'sluice');
+  const model = new Writer().int(1, g.irVersion ?? 8).string(2, g.producer ?? 'sluice');
   if (g.docString) model.string(6, g.docString);
   model.message(7, graph);
   model.message(8, new Writer().string(1, '').int(2, g.opset ?? 13));
+  for (const [key, value] of g.metadata ?? []) model.message(14, new Writer().string(1, key).string(2, value));
   return model.finish();
 }

@@ -2,6 +2,7 @@
 import { contractsSuite } from './contracts';
 import type { BenchSuite } from './harness';
 import { benchIngestVsCopy, ingestFileSuite } from './ingest';
+import { mlSuite } from './ml';
 import { benchReplay, benchTransformVsSql, replaySuite, transformSuite, transformVsSqlSuite } from './transform';
 
 /**
@@ -22,4 +23,4 @@ export const ingestSuite: BenchSuite = {
   },
 };
 
-export const SUITES: BenchSuite[] = [ingestSuite, contractsSuite, ingestFileSuite, transformSuite, transformVsSqlSuite, replaySuite];
+export const SUITES: BenchSuite[] = [ingestSuite, contractsSuite, ingestFileSuite, transformSuite, transformVsSqlSuite, replaySuite, mlSuite];

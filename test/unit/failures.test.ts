@@ -20,6 +20,10 @@ describe('toFailure', () => {
     expect(failure).toMatchObject({ type: code, nonRetryable: true, message: err.message });
   });
 
+  it("keeps the error's own data as the failure's details (what the caller needs to fix the input)", () => {
+    expect(toFailure(new UnknownContractError('orders', '9.9.9', ['orders']))).toMatchObject({ details: [{ contract: 'orders', version: '9.9.9' }] });
+  });
+
   it('a retryable coded error stays retryable; an unknown error passes through unchanged (Temporal retries it)', () => {
     expect(toFailure(new SluiceError('SLUICE_INGEST_FAILED', 'x', { retryable: true }))).toMatchObject({ nonRetryable: false });
     const plain = new Error('connection reset');
