@@ -25,6 +25,19 @@ export interface TrainModelInput {
   trainer: TrainerParams;
   /** Seeds the split, the initial weights and the batch order (an integer; taken modulo 2^32). */
   seed: number;
+  /**
+   * The dataset's own split, as row indices (a snapshot's split by key hash, stable when rows are
+   * added); without it, a seeded shuffle holds out `validationFraction` of the rows.
+   */
+  split?: { train: Uint32Array; validation: Uint32Array };
+}
+
+function checkedSplit(split: { train: Uint32Array; validation: Uint32Array }, rowCount: number): { train: Uint32Array; validation: Uint32Array } {
+  if (split.train.length === 0) throw new TrainingDataError('EMPTY_SPLIT', 'the training split of the dataset is empty');
+  for (const part of [split.train, split.validation]) {
+    for (const i of part) if (i >= rowCount) throw new TrainingDataError('INVALID_PARAMETER', `split row ${i} is outside the ${rowCount} rows of the data`);
+  }
+  return split;
 }
 
 function checkedParams(p: TrainerParams): Required<TrainerParams> {
@@ -88,7 +101,7 @@ export class ModelTraining {
     if (data.rowCount === 0) throw new TrainingDataError('EMPTY_SPLIT', 'the dataset has no rows to train on');
     const rng = new Xoshiro128(input.seed);
     const labels = encodeLabels(data, spec);
-    const split = splitRows(data.rowCount, params.validationFraction, rng);
+    const split = input.split ? checkedSplit(input.split, data.rowCount) : splitRows(data.rowCount, params.validationFraction, rng);
     const preprocessing = fitPreprocessing(data, spec, split.train);
     const encode = (rows: Uint32Array): EncodedSplit => ({ x: applyPreprocessing(preprocessing, data, rows), y: gather(labels.values, rows), rows: rows.length });
     const problem: Problem = {
