@@ -9,6 +9,7 @@ import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
 import { createValidateActivities } from './validate';
 import { recordRunEvents } from './runEvents';
+import { createTrainActivities } from './train/activities';
 import { createTransformActivities } from './transform';
 import { createWorkflowInputActivities } from './workflowInput';
 
@@ -20,6 +21,8 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createIngestActivities(deps),
     ...createTransformActivities(deps),
     ...createValidateActivities(deps),
+    // CPU fallback for training where no GPU worker runs (the workflow picks the queue).
+    ...createTrainActivities(deps),
   });
 }
 
@@ -27,6 +30,7 @@ export function createGpuActivities(deps: ActivityDeps) {
   const health = createHealthActivities(deps);
   return recordRunEvents(deps.pool, {
     probeRuntime: health.probeRuntime,
+    ...createTrainActivities(deps),
   });
 }
 
@@ -35,6 +39,7 @@ export type GpuActivities = ReturnType<typeof createGpuActivities>;
 export type HealthActivities = ReturnType<typeof createHealthActivities>;
 export type IngestActivities = ReturnType<typeof createIngestActivities>;
 export type { TransformActivities } from './transform';
+export type { TrainActivities } from './train/activities';
 export type ValidateActivities = ReturnType<typeof createValidateActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { ActivityDeps, ActivityLogger } from './deps';

@@ -1,0 +1,71 @@
+// The train step's activity on a snapshot in the artifact store: trains on the training rows,
+// validates on the validation rows, heartbeats each epoch, checkpoints, and a retry resumes from
+// the last checkpoint to the same model bytes as an uninterrupted run.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { LocalArtifactStore } from '../../activities/artifacts';
+import { createTrainActivities, type TrainingProgress, type TrainModelStepInput } from '../../activities/train/activities';
+import { mixedDataset } from '../helpers/trainData';
+
+describe('trainModel activity', () => {
+  let dir: string;
+  let store: LocalArtifactStore;
+  let datasetId: string;
+  const { data, spec } = mixedDataset(400, 'multiclass');
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-train-'));
+    store = new LocalArtifactStore(dir);
+    const parts = Array.from({ length: data.rowCount }, (_, i) => (i % 10 < 7 ? 'train' : i % 10 < 9 ? 'validation' : 'test'));
+    const columns: Record<string, unknown> = { __split: parts };
+    for (const [name, values] of Object.entries(data.columns)) columns[name] = values instanceof Float64Array ? values : Array.from(values as ArrayLike<unknown>);
+    const table = tableFromArrays(columns as Parameters<typeof tableFromArrays>[0]);
+    datasetId = (await store.put(tableToIPC(table, 'file'), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' })).sha256;
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const input = (): TrainModelStepInput => ({
+    datasetId,
+    spec,
+    trainer: { trainer: 'mlp', hiddenLayers: [16], maxEpochs: 12, patience: 50 },
+    seed: 11,
+    checkpointEveryEpochs: 3,
+  });
+  const activities = () => createTrainActivities({ artifacts: store, log: () => undefined });
+
+  it('trains on the snapshot split, heartbeats each epoch with checkpoints, and gives the same model bytes twice', async () => {
+    const env = new MockActivityEnvironment();
+    const beats: TrainingProgress[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d as TrainingProgress));
+    const first = await env.run(activities().trainModel, input());
+    expect(first).toMatchObject({ epochs: 12, resumedFromEpoch: 0, trainRows: 280, validationRows: 80, validationMetricName: 'accuracy' });
+    expect(beats.map((b) => b.epoch).filter((e, i, a) => a.indexOf(e) === i)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(beats.find((b) => b.epoch === 7)?.checkpoint?.epoch).toBe(6);
+    const again = await new MockActivityEnvironment().run(activities().trainModel, input());
+    expect(again.onnxSha256).toBe(first.onnxSha256);
+    expect((await store.get(first.onnxSha256)).length).toBe(first.onnxBytes);
+  });
+
+  it('a retry resumes from the checkpoint in the last heartbeat and ends with the same bytes', async () => {
+    const straight = await new MockActivityEnvironment().run(activities().trainModel, input());
+    // What the worker that died had reported: epoch 7, its latest checkpoint at epoch 6.
+    const env = new MockActivityEnvironment();
+    const beats: TrainingProgress[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d as TrainingProgress));
+    await env.run(activities().trainModel, input());
+    const lastBeforeCrash = beats.find((b) => b.epoch === 7);
+    expect(lastBeforeCrash?.checkpoint).toBeDefined();
+    const retried = await new MockActivityEnvironment({ heartbeatDetails: lastBeforeCrash, attempt: 2 }).run(activities().trainModel, input());
+    expect(retried.resumedFromEpoch).toBe(6);
+    expect(retried.onnxSha256).toBe(straight.onnxSha256);
+  });
+
+  it('refuses a dataset that is not in the artifact store and data that cannot train a model', async () => {
+    const env = new MockActivityEnvironment();
+    await expect(env.run(activities().trainModel, { ...input(), datasetId: 'f'.repeat(64) })).rejects.toThrow(/No artifact with sha256/);
+    await expect(env.run(activities().trainModel, { ...input(), spec: { ...spec, label: 'nope' } })).rejects.toThrow(/label column "nope"/);
+  });
+});
