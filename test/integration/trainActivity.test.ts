@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
-import { createTrainActivities, type TrainingProgress, type TrainModelStepInput } from '../../activities/train/activities';
+import { createTrainActivities, type TrainingProgress, type TrainModelStepInput, type TrainModelStepResult } from '../../activities/train/activities';
 import { mixedDataset } from '../helpers/trainData';
 
 describe('trainModel activity', () => {
@@ -40,17 +40,17 @@ describe('trainModel activity', () => {
     const env = new MockActivityEnvironment();
     const beats: TrainingProgress[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d as TrainingProgress));
-    const first = await env.run(activities().trainModel, input());
+    const first: TrainModelStepResult = await env.run(activities().trainModel, input());
     expect(first).toMatchObject({ epochs: 12, resumedFromEpoch: 0, trainRows: 280, validationRows: 80, validationMetricName: 'accuracy' });
     expect(beats.map((b) => b.epoch).filter((e, i, a) => a.indexOf(e) === i)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(beats.find((b) => b.epoch === 7)?.checkpoint?.epoch).toBe(6);
-    const again = await new MockActivityEnvironment().run(activities().trainModel, input());
+    const again: TrainModelStepResult = await new MockActivityEnvironment().run(activities().trainModel, input());
     expect(again.onnxSha256).toBe(first.onnxSha256);
     expect((await store.get(first.onnxSha256)).length).toBe(first.onnxBytes);
   });
 
   it('a retry resumes from the checkpoint in the last heartbeat and ends with the same bytes', async () => {
-    const straight = await new MockActivityEnvironment().run(activities().trainModel, input());
+    const straight: TrainModelStepResult = await new MockActivityEnvironment().run(activities().trainModel, input());
     // What the worker that died had reported: epoch 7, its latest checkpoint at epoch 6.
     const env = new MockActivityEnvironment();
     const beats: TrainingProgress[] = [];
@@ -58,7 +58,7 @@ describe('trainModel activity', () => {
     await env.run(activities().trainModel, input());
     const lastBeforeCrash = beats.find((b) => b.epoch === 7);
     expect(lastBeforeCrash?.checkpoint).toBeDefined();
-    const retried = await new MockActivityEnvironment({ heartbeatDetails: lastBeforeCrash, attempt: 2 }).run(activities().trainModel, input());
+    const retried: TrainModelStepResult = await new MockActivityEnvironment({ heartbeatDetails: lastBeforeCrash, attempt: 2 }).run(activities().trainModel, input());
     expect(retried.resumedFromEpoch).toBe(6);
     expect(retried.onnxSha256).toBe(straight.onnxSha256);
   });
