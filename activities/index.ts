@@ -41,4 +41,4 @@ export function createGpuActivities(deps: ActivityDeps) {
 export type CpuActivities = ReturnType<typeof createCpuActivities>;
 export type GpuActivities = ReturnType<typeof createGpuActivities>;
 export { insertRunEvent, recordRunEvents, type RunEventInput } from './runEvents';
-export type { ChunkPlan, RunChunkResult } from './transform';
+export type { ChunkPlan, ChunkRunResult, RunChunkResult } from './transform';

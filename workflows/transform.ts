@@ -4,10 +4,14 @@
  * when caught up, and wakes on `dataLanded` or after `idleSeconds` (a lost signal delays work,
  * never loses it: every plan starts from the watermark in the database, not from the signal).
  *
- * Chunks are planned ahead (`planTransformChunks`) and up to `parallelism` of them run at once
- * (`runTransformChunk`): their SQL runs side by side, their commits stay in log order (see
- * activities/transform/chunks.ts), so the derived table always holds a prefix of the log.
- * Runs recorded before planned chunks (no `planned-chunks` patch marker) replay the one-at-a-time loop.
+ * The chunks run inside one regular, heartbeating activity (`runTransformChunks`) that runs them
+ * back to back, up to `parallelism` side by side, for about `runSeconds` or until caught up: their
+ * SQL runs side by side, their commits stay in log order (see activities/transform/chunkRun.ts and
+ * chunks.ts), so the derived table always holds a prefix of the log. One server round trip and a
+ * few history events per run, not per chunk, and no long workflow task.
+ *
+ * Older runs replay their own loops: runs recorded with the `planned-chunks` patch marker (and
+ * not `chunk-runs`) the planned chunks as local activities, runs from before it one chunk at a time.
  */
 import {
   allHandlersFinished,
@@ -21,36 +25,60 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ChunkPlan, CpuActivities, RunChunkResult } from '../activities';
+import type { ChunkPlan, ChunkRunResult, CpuActivities, RunChunkResult } from '../activities';
 import { dataLandedSignal } from './events';
 import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from './searchAttributes';
 
 const INPUT_CHECK = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } } as const;
 /**
- * A chunk is one transaction over tens of thousands of rows (about a second). It runs as a local
- * activity: no server round trip per chunk (which cost as much as the chunk itself), and chunks
- * that follow each other quickly share one workflow task. If the worker dies, the workflow task
- * times out and the chunk runs again elsewhere; the chunk is idempotent, so nothing is lost or doubled.
+ * Chunks as local activities, for runs recorded before `chunk-runs` (they replay with it). Chunks
+ * that follow each other quickly share one workflow task, which then stays open for seconds
+ * (TMPRL1104): why later runs use {@link TRANSFORM_RUN}.
  */
 const TRANSFORM_CHUNK = {
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 } as const;
-export const DEFAULT_CHUNK_ROWS = 50_000;
-/** Chunks in flight at once: two keep PostgreSQL busy while the other waits on Temporal and commits. */
+/**
+ * One run of chunks (`runTransformChunks`): long enough that its server round trip (~100 ms) is
+ * noise, short enough that a lost worker costs little (a retry goes on from the watermark) and the
+ * status query is never far behind. It heartbeats every 2 s, so a dead worker is noticed within
+ * the heartbeat timeout; a start-to-close of minutes leaves room for the last chunk's INSERT and
+ * for a chunk that waits its turn behind a backfill switch.
+ */
+const TRANSFORM_RUN = {
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+} as const;
+/**
+ * Rows per source per chunk. A chunk is one transaction (about 0.6 s for 200,000 20-field rows
+ * here); its fixed work (plan, locks, chunk-log row, commit) is a few milliseconds, so larger
+ * chunks buy little more, and smaller ones make a retry cheaper.
+ */
+export const DEFAULT_CHUNK_ROWS = 200_000;
+/** The default of runs recorded before `chunk-runs` (their replay must plan the same chunks). */
+const LEGACY_CHUNK_ROWS = 50_000;
+/** Chunks in flight at once: two keep PostgreSQL busy while the other waits for its turn and commits. */
 export const DEFAULT_PARALLELISM = 2;
-/** Patch id of planned, parallel chunks (shared/DESIGN.md, determinism 1). */
+/** Seconds one run of chunks keeps starting chunks before it returns to the workflow. */
+export const DEFAULT_RUN_SECONDS = 30;
+/** Patch id of planned, parallel chunks as local activities (shared/DESIGN.md, determinism 1). */
 export const PLANNED_CHUNKS_PATCH = 'planned-chunks';
+/** Patch id of runs of chunks in one regular activity (`runTransformChunks`). */
+export const CHUNK_RUNS_PATCH = 'chunk-runs';
 const DEFAULT_IDLE_SECONDS = 60;
 /** Continue-as-new well before the 10,000-event target (shared/DESIGN.md principle 5). */
 const MAX_HISTORY_EVENTS = 4_000;
 
 export interface TransformInput {
   transform: string;
-  /** Log rows per source per chunk (default 50,000). */
+  /** Log rows per source per chunk (default 200,000). */
   chunkRows?: number;
   /** Chunks running at once (default 2); 1 runs them one after the other. */
   parallelism?: number;
+  /** Seconds one run of chunks (one activity) keeps starting chunks (default 30). */
+  runSeconds?: number;
   /** Catch up from the watermark at least this often without a signal (default 60). */
   idleSeconds?: number;
   /** Continue-as-new once the history has this many events (default 4,000). */
@@ -76,8 +104,15 @@ export interface TransformStatus extends TransformTotals {
   watermark: string | null;
   /** End of the latest dataLanded range seen. */
   lastLandedSeq: string | null;
-  /** Chunks running now. */
+  /**
+   * Chunks running now. Since `chunk-runs` the workflow sees a run of chunks only when it returns:
+   * while one runs this is the most it runs at once (`parallelism`), and the counts above are
+   * those of the runs before it (the running one heartbeats its own totals: the pending
+   * activity's heartbeat details in `describe()` and the UI).
+   */
   chunksInFlight: number;
+  /** Runs of chunks (activities) finished in this workflow run; 0 for runs recorded before `chunk-runs`. */
+  chunkRuns: number;
   /** Chunks rolled back as `deferred` in this run (planned again). */
   deferred: number;
 }
@@ -93,7 +128,7 @@ export async function transform(input: TransformInput): Promise<never> {
   await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('transform', input);
   const totals: TransformTotals = { chunks: 0, rowsRead: 0, rowsWritten: 0, signals: 0, runs: 0, ...input.totals };
   totals.runs += 1;
-  const status: TransformStatus = { ...totals, transform: input.transform, state: 'starting', version: null, watermark: null, lastLandedSeq: null, chunksInFlight: 0, deferred: 0 };
+  const status: TransformStatus = { ...totals, transform: input.transform, state: 'starting', version: null, watermark: null, lastLandedSeq: null, chunksInFlight: 0, chunkRuns: 0, deferred: 0 };
   let woken = false;
   setHandler(dataLandedSignal, (e) => {
     woken = true;
@@ -131,6 +166,7 @@ export async function transform(input: TransformInput): Promise<never> {
       await continueAsNew<typeof transform>({ ...input, totals: { chunks, rowsRead, rowsWritten, signals, runs } });
     },
   };
+  if (patched(CHUNK_RUNS_PATCH)) return chunkRuns(ctx);
   if (patched(PLANNED_CHUNKS_PATCH)) return plannedChunks(ctx);
   return oneChunkAtATime(ctx);
 }
@@ -146,6 +182,36 @@ interface LoopContext {
 }
 
 /**
+ * Calls `runTransformChunks` in a loop: each call runs chunks from the watermark until caught up
+ * or `runSeconds` are spent; the workflow idles when caught up and continues as new between calls.
+ */
+async function chunkRuns(ctx: LoopContext): Promise<never> {
+  const { input, status, setVersion } = ctx;
+  const { runTransformChunks } = proxyActivities<CpuActivities>(TRANSFORM_RUN);
+  const parallelism = input.parallelism ?? DEFAULT_PARALLELISM;
+  for (;;) {
+    status.state = 'processing';
+    status.chunksInFlight = parallelism;
+    const r: ChunkRunResult = await runTransformChunks({
+      transform: input.transform,
+      maxRows: input.chunkRows ?? DEFAULT_CHUNK_ROWS,
+      parallelism,
+      runSeconds: input.runSeconds ?? DEFAULT_RUN_SECONDS,
+    });
+    status.chunksInFlight = 0;
+    status.chunkRuns += 1;
+    status.chunks += r.chunks;
+    status.rowsRead += r.rowsRead;
+    status.rowsWritten += r.rowsWritten;
+    status.deferred += r.deferred;
+    if (r.version !== null) setVersion(r.version);
+    if (r.watermark !== null) status.watermark = r.watermark;
+    if (r.caughtUp) await ctx.idle();
+    await ctx.continueAsNewIfLong();
+  }
+}
+
+/**
  * Keeps up to `parallelism` planned chunks in flight and takes their results in log order. A
  * `deferred` chunk (its turn never came) drops the rest of the plan: the chunks in flight are
  * awaited and planning starts again from the watermark in the database.
@@ -153,7 +219,7 @@ interface LoopContext {
 async function plannedChunks(ctx: LoopContext): Promise<never> {
   const { input, status, setVersion } = ctx;
   const { planTransformChunks, runTransformChunk } = proxyLocalActivities<CpuActivities>(TRANSFORM_CHUNK);
-  const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
+  const chunkRows = input.chunkRows ?? LEGACY_CHUNK_ROWS;
   const parallelism = input.parallelism ?? DEFAULT_PARALLELISM;
   const inFlight: Promise<RunChunkResult>[] = [];
   let plannedTo: { version: number; toSeq: string } | null = null;
@@ -203,7 +269,7 @@ async function plannedChunks(ctx: LoopContext): Promise<never> {
 async function oneChunkAtATime(ctx: LoopContext): Promise<never> {
   const { input, status, setVersion } = ctx;
   const { processTransformChunk } = proxyLocalActivities<CpuActivities>(TRANSFORM_CHUNK);
-  const chunkRows = input.chunkRows ?? DEFAULT_CHUNK_ROWS;
+  const chunkRows = input.chunkRows ?? LEGACY_CHUNK_ROWS;
   for (;;) {
     status.state = 'processing';
     const r = await processTransformChunk({ transform: input.transform, maxRows: chunkRows });
