@@ -88,9 +88,10 @@ export async function runIncrementalChunks(pool: Pool, input: ChunkRunInput, opt
     planIncrementalChunks(pool, { transform: input.transform, maxRows: input.maxRows, count: parallelism, after, horizon });
 
   let caughtUp = false;
+  let startedAny = false;
   let gapCounted = resume === undefined;
   // One pass per plan from the watermark; a deferred chunk or a new live version starts another.
-  while (!caughtUp && Date.now() < deadline) {
+  while (!caughtUp && (!startedAny || Date.now() < deadline)) {
     signal.throwIfAborted();
     const first = await plan(null, null);
     const version = `v${first.version}`;
@@ -137,12 +138,14 @@ export async function runIncrementalChunks(pool: Pool, input: ChunkRunInput, opt
     };
     try {
       for (;;) {
-        if (Date.now() >= deadline || signal.aborted) stopped = true;
+        // Out of time: no new chunk (but every run starts at least one, so each call makes progress).
+        if ((startedAny && Date.now() >= deadline) || signal.aborted) stopped = true;
         while (!stopped && inFlight.length < parallelism && queue.length > 0) {
           const c = queue.shift() as PlannedChunk;
           const run = runPlannedChunk(pool, { transform: input.transform, version: first.version, ...c, workflowId: input.workflowId }, signal, { definition: def, turnWaitMs: options.turnWaitMs });
           run.catch(() => undefined); // awaited below, in order; this only marks a later failure as handled meanwhile
           inFlight.push(run);
+          startedAny = true;
         }
         totals.chunksInFlight = inFlight.length;
         // Plan the next chunks while these run: their bound scans overlap the INSERTs.
