@@ -125,17 +125,19 @@ export const statusQuery = defineQuery<TransformStatus>('status');
  * SLUICE_INVALID_INPUT, SLUICE_UNKNOWN_TRANSFORM, or SLUICE_INVALID_TRANSFORM when its SQL fails on the data.
  */
 export async function transform(input: TransformInput): Promise<never> {
-  await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('transform', input);
   const totals: TransformTotals = { chunks: 0, rowsRead: 0, rowsWritten: 0, signals: 0, runs: 0, ...input.totals };
   totals.runs += 1;
   const status: TransformStatus = { ...totals, transform: input.transform, state: 'starting', version: null, watermark: null, lastLandedSeq: null, chunksInFlight: 0, chunkRuns: 0, deferred: 0 };
+  // Answerable from the first workflow task on (state `starting`), not only after the input check;
+  // a query handler makes no command, so histories recorded before replay the same.
+  setHandler(statusQuery, () => status);
+  await proxyActivities<CpuActivities>(INPUT_CHECK).checkWorkflowInput('transform', input);
   let woken = false;
   setHandler(dataLandedSignal, (e) => {
     woken = true;
     status.signals += 1;
     if (status.lastLandedSeq === null || BigInt(e.toSeq) > BigInt(status.lastLandedSeq)) status.lastLandedSeq = e.toSeq;
   });
-  setHandler(statusQuery, () => status);
   upsertSearchAttributes([
     { key: SluicePipeline, value: input.transform },
     { key: SluiceStep, value: 'transform' },
