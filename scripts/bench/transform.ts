@@ -22,7 +22,7 @@ import { pollUntil } from '../../client/poll';
 import { DERIVED_SCHEMA, derivedTable, quoteIdent } from '../../activities/transform/sqlText';
 import { createScratchDatabase, type ScratchDatabase } from '../../db/scratch';
 import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';
-import type { BackfillResult, TransformStatus } from '../../workflows';
+import type { BackfillResult } from '../../workflows';
 import { dataLandedSignal, transformWorkflowId } from '../../workflows/events';
 import { DEFAULT_CHUNK_ROWS, DEFAULT_PARALLELISM } from '../../workflows/transform';
 import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
@@ -74,12 +74,18 @@ interface Harness {
   client: Client;
   connection: Connection;
   taskQueue: string;
+  /**
+   * Part of every workflow's name: the dev server keeps its workflows between runs, and a
+   * `transform` workflow left running by an aborted run would take the signal of the next one.
+   */
+  runTag: string;
   close(): Promise<void>;
 }
 
 async function startHarness(ctx: BenchContext): Promise<Harness> {
   const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_transform', applicationName: 'sluice-bench' });
-  const taskQueue = `bench-transform-${randomBytes(4).toString('hex')}`;
+  const runTag = randomBytes(4).toString('hex');
+  const taskQueue = `bench-transform-${runTag}`;
   let workers: WorkerSet;
   try {
     workers = await createWorkerSet({
@@ -106,7 +112,7 @@ async function startHarness(ctx: BenchContext): Promise<Harness> {
   }
   const client = new Client({ connection, namespace: ctx.stack.temporal.namespace });
   return {
-    db, workers, running, client, connection, taskQueue,
+    db, workers, running, client, connection, taskQueue, runTag,
     async close() {
       workers.shutdown();
       await running;
@@ -200,12 +206,16 @@ async function transformWorkflow(h: Harness, name: string, maxSeq: string, paral
     });
   });
   // The run of chunks returns once caught up; terminate only then, so that its run event is complete.
-  const handle = h.client.workflow.getHandle(transformWorkflowId(name));
-  await pollUntil(`the transform workflow of ${name} to be idle`, async () => ((await handle.query<TransformStatus>('status')).state === 'idle' ? true : undefined), {
-    timeoutMs: 60_000,
-    intervalMs: 20,
-  });
-  await handle.terminate('benchmark done');
+  let lastRuns = '';
+  await pollUntil(`the run of chunks of ${name} that reached ${maxSeq} to complete`, async () => {
+    lastRuns = JSON.stringify((await h.db.pool.query('SELECT step, status, details, error FROM sluice.run_events WHERE workflow_id = $1 ORDER BY id', [transformWorkflowId(name)])).rows);
+    const done = await h.db.pool.query(
+      "SELECT 1 FROM sluice.run_events WHERE step = 'runTransformChunks' AND workflow_id = $1 AND status = 'completed' AND details->>'toSeq' = $2",
+      [transformWorkflowId(name), maxSeq],
+    );
+    return done.rows.length > 0 ? true : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 20, lastSeen: () => lastRuns });
+  await h.client.workflow.getHandle(transformWorkflowId(name)).terminate('benchmark done');
   const rows = Number((await h.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable(name, 1)}`)).rows[0]?.n);
   const chunks = (await h.db.pool.query<{ fromSeq: string; toSeq: string }>(
     'SELECT from_seq::text AS "fromSeq", to_seq::text AS "toSeq" FROM sluice.transform_chunks WHERE name = $1 AND version = 1 ORDER BY id',
@@ -245,7 +255,7 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
   try {
     // A first transform workflow on the empty log: the worker's first workflow and activity
     // (workflow sandbox, code paths, connections) are set up before anything is timed.
-    await transformWorkflow(h, 'bench_orders_warmup', '0', PARALLELISM);
+    await transformWorkflow(h, `bench_orders_warmup_${h.runTag}`, '0', PARALLELISM);
     await loadLog(h.db.pool, events, ctx.log);
     const maxSeq = String(events);
     await register(h.db.pool, 'bench_orders_direct'); // the table definition the SQL contenders copy
@@ -266,7 +276,7 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
     await runSql('before');
     const runs: Record<string, WorkflowRun> = {};
     for (const [label, parallelism] of [['parallel', PARALLELISM], ['serial', 1]] as const) {
-      const r = await transformWorkflow(h, `bench_orders_${label}`, maxSeq, parallelism);
+      const r = await transformWorkflow(h, `bench_orders_${label}_${h.runTag}`, maxSeq, parallelism);
       runs[label] = r;
       ctx.log(`transform workflow (parallelism ${parallelism}): ${r.rows} rows in ${r.seconds.toFixed(2)} s ` +
         `(${r.chunks.length} chunks in ${r.runs} run(s), ${r.deferred} deferred, ${r.inActivities.toFixed(2)} s inside runs of chunks, first run after ${r.toFirstRun.toFixed(3)} s)`);
