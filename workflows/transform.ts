@@ -57,7 +57,7 @@ const TRANSFORM_RUN = {
  * chunks buy little more, and smaller ones make a retry cheaper.
  */
 export const DEFAULT_CHUNK_ROWS = 200_000;
-/** The default of runs recorded before `chunk-runs` (their replay must plan the same chunks). */
+/** The default of the loops from before `chunk-runs`: a run that started on them keeps its chunk size. */
 const LEGACY_CHUNK_ROWS = 50_000;
 /** Chunks in flight at once: two keep PostgreSQL busy while the other waits for its turn and commits. */
 export const DEFAULT_PARALLELISM = 2;
