@@ -8,7 +8,8 @@
  *    of the same SQL split by hand into the same ranges (the workflow's own planner makes them, and
  *    the run checks that the workflow committed exactly those) and run as one INSERT ... SELECT per
  *    range on as many connections, each connection taking the next range.
- *    The SQL contenders run before and after the workflows; each ratio uses the mean of the two.
+ *    Every contender runs several times, interleaved (the SQL ones before, between and after the
+ *    workflow rounds); each ratio compares medians.
  *  - replay_rows_per_s: full rebuild by the `backfill` workflow of a 10,000,000-event log × scale
  *    (child workflows, hash, switch), with the number of workflow histories it made and the
  *    largest history length, both read back from Temporal.
@@ -243,11 +244,14 @@ async function transformWorkflow(h: Harness, name: string, maxSeq: string, paral
 /** The workflow's defaults (workflows/transform.ts): the contenders run what a user gets without settings. */
 const CHUNK_ROWS = DEFAULT_CHUNK_ROWS;
 const PARALLELISM = DEFAULT_PARALLELISM;
+/** Runs of each workflow contender; the SQL contenders run before, between and after them (one more). */
+const ROUNDS = 3;
 
 /**
  * transform_serial_vs_sql and transform_parallel_vs_split_sql (see the module comment): one
- * statement, the split statements, the workflow with the default parallelism, the workflow one
- * chunk at a time, the split statements again, one statement again.
+ * statement and the split statements, then in each of {@link ROUNDS} rounds the workflow with the
+ * default parallelism and the workflow one chunk at a time (in alternating order), then the two
+ * SQL contenders again; each ratio compares medians.
  */
 export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<BenchResult, 'suite'>> {
   const events = Math.max(10_000, Math.round(1_000_000 * ctx.scale));
@@ -266,30 +270,39 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
     const split: number[] = [];
     const runSql = async (pass: string): Promise<void> => {
       const [directRows, directSeconds] = await directInsert(h.db.pool, 'bench_orders_direct', `direct_${pass}`, maxSeq);
-      ctx.log(`one INSERT ... SELECT (${pass}): ${directRows} rows in ${directSeconds.toFixed(2)} s`);
+      ctx.log(`one INSERT ... SELECT (pass ${pass}): ${directRows} rows in ${directSeconds.toFixed(2)} s`);
       const [splitRows, splitSeconds] = await splitInsert(h.db.pool, 'bench_orders_direct', `split_${pass}`, ranges, PARALLELISM);
-      ctx.log(`${ranges.length} INSERT ... SELECT on ${PARALLELISM} connections (${pass}): ${splitRows} rows in ${splitSeconds.toFixed(2)} s`);
+      ctx.log(`${ranges.length} INSERT ... SELECT on ${PARALLELISM} connections (pass ${pass}): ${splitRows} rows in ${splitSeconds.toFixed(2)} s`);
       if (directRows !== events || splitRows !== events) throw new Error(`row counts differ: ${events} events, one statement ${directRows}, split ${splitRows}`);
       direct.push(directSeconds);
       split.push(splitSeconds);
     };
-    await runSql('before');
-    const runs: Record<string, WorkflowRun> = {};
-    for (const [label, parallelism] of [['parallel', PARALLELISM], ['serial', 1]] as const) {
-      const r = await transformWorkflow(h, `bench_orders_${label}_${h.runTag}`, maxSeq, parallelism);
-      runs[label] = r;
-      ctx.log(`transform workflow (parallelism ${parallelism}): ${r.rows} rows in ${r.seconds.toFixed(2)} s ` +
-        `(${r.chunks.length} chunks in ${r.runs} run(s), ${r.deferred} deferred, ${r.inActivities.toFixed(2)} s inside runs of chunks, first run after ${r.toFirstRun.toFixed(3)} s)`);
-      if (r.rows !== events) throw new Error(`row counts differ: workflow (parallelism ${parallelism}) ${r.rows}, events ${events}`);
-      const same = JSON.stringify(r.chunks) === JSON.stringify(ranges.map(({ fromSeq, toSeq }) => ({ fromSeq, toSeq })));
-      if (!same) throw new Error(`the workflow (parallelism ${parallelism}) committed other ranges than the split SQL ran: ${JSON.stringify(r.chunks)}`);
+    // Rounds of every contender, interleaved (this machine is shared and noisy); each figure is the median of its runs.
+    const workflowRuns: Record<'parallel' | 'serial', WorkflowRun[]> = { parallel: [], serial: [] };
+    await runSql('0');
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = [['parallel', PARALLELISM], ['serial', 1]] as const;
+      for (const [label, parallelism] of round % 2 === 0 ? order : [...order].reverse()) {
+        const r = await transformWorkflow(h, `bench_orders_${label}_${round}_${h.runTag}`, maxSeq, parallelism);
+        workflowRuns[label].push(r);
+        ctx.log(`transform workflow (parallelism ${parallelism}, round ${round}): ${r.rows} rows in ${r.seconds.toFixed(2)} s ` +
+          `(${r.chunks.length} chunks in ${r.runs} run(s), ${r.deferred} deferred, ${r.inActivities.toFixed(2)} s inside runs of chunks, first run after ${r.toFirstRun.toFixed(3)} s)`);
+        if (r.rows !== events) throw new Error(`row counts differ: workflow (parallelism ${parallelism}) ${r.rows}, events ${events}`);
+        const same = JSON.stringify(r.chunks) === JSON.stringify(ranges.map(({ fromSeq, toSeq }) => ({ fromSeq, toSeq })));
+        if (!same) throw new Error(`the workflow (parallelism ${parallelism}) committed other ranges than the split SQL ran: ${JSON.stringify(r.chunks)}`);
+      }
+      await runSql(String(round + 1));
     }
-    await runSql('after');
-    const parallel = runs.parallel as WorkflowRun;
-    const serial = runs.serial as WorkflowRun;
-    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const directRate = events / mean(direct);
-    const splitRate = events / mean(split);
+    const median = (xs: number[]): number => {
+      const sorted = [...xs].sort((x, y) => x - y);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+    };
+    const medianRun = (rs: WorkflowRun[]): WorkflowRun => [...rs].sort((x, y) => x.seconds - y.seconds)[Math.floor((rs.length - 1) / 2)] as WorkflowRun;
+    const parallel = medianRun(workflowRuns.parallel);
+    const serial = medianRun(workflowRuns.serial);
+    const directRate = events / median(direct);
+    const splitRate = events / median(split);
     return {
       metrics: {
         transform_workflow_rows_per_s: { value: parallel.rows / parallel.seconds, unit: 'rows/s' },
@@ -308,7 +321,11 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
         transform_serial_vs_sql: serial.rows / serial.seconds / directRate,
         transform_parallel_vs_split_sql: parallel.rows / parallel.seconds / splitRate,
       },
-      notes: { events, rows: events, chunkRows: CHUNK_ROWS, parallelism: PARALLELISM, ranges: ranges.length, directSeconds: direct, splitSeconds: split },
+      notes: {
+        events, rows: events, chunkRows: CHUNK_ROWS, parallelism: PARALLELISM, ranges: ranges.length, rounds: ROUNDS,
+        directSeconds: direct, splitSeconds: split,
+        workflowSeconds: workflowRuns.parallel.map((r) => r.seconds), workflowSerialSeconds: workflowRuns.serial.map((r) => r.seconds),
+      },
     };
   } finally {
     await h.close();
