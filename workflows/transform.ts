@@ -61,8 +61,13 @@ export const DEFAULT_CHUNK_ROWS = 200_000;
 const LEGACY_CHUNK_ROWS = 50_000;
 /** Chunks in flight at once: two keep PostgreSQL busy while the other waits for its turn and commits. */
 export const DEFAULT_PARALLELISM = 2;
-/** Seconds one run of chunks keeps starting chunks before it returns to the workflow. */
-export const DEFAULT_RUN_SECONDS = 30;
+/**
+ * Seconds one run of chunks keeps starting chunks before it returns to the workflow: its round
+ * trip is noise next to it, and a run that is in progress when its worker is told to stop still
+ * ends inside the default shutdown grace time (SLUICE_SHUTDOWN_GRACE_SECONDS, 30) instead of being
+ * cancelled and retried elsewhere.
+ */
+export const DEFAULT_RUN_SECONDS = 20;
 /** Patch id of planned, parallel chunks as local activities (shared/DESIGN.md, determinism 1). */
 export const PLANNED_CHUNKS_PATCH = 'planned-chunks';
 /** Patch id of runs of chunks in one regular activity (`runTransformChunks`). */
@@ -77,7 +82,7 @@ export interface TransformInput {
   chunkRows?: number;
   /** Chunks running at once (default 2); 1 runs them one after the other. */
   parallelism?: number;
-  /** Seconds one run of chunks (one activity) keeps starting chunks (default 30). */
+  /** Seconds one run of chunks (one activity) keeps starting chunks (default 20). */
   runSeconds?: number;
   /** Catch up from the watermark at least this often without a signal (default 60). */
   idleSeconds?: number;
