@@ -149,7 +149,10 @@ export async function runIncrementalChunks(pool: Pool, input: ChunkRunInput, opt
         }
         totals.chunksInFlight = inFlight.length;
         // Plan the next chunks while these run: their bound scans overlap the INSERTs.
-        if (!stopped && !exhausted && ahead === null && queue.length < parallelism) ahead = plan({ version: first.version, toSeq: plannedTo }, horizon);
+        if (!stopped && !exhausted && ahead === null && queue.length < parallelism) {
+          ahead = plan({ version: first.version, toSeq: plannedTo }, horizon);
+          ahead.catch(() => undefined); // awaited below before the pass ends; this only marks a failure as handled meanwhile
+        }
         const next = inFlight.shift();
         if (next === undefined) {
           if (ahead === null) return exhausted && !stopped ? 'caught up' : 'stopped';

@@ -100,6 +100,19 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
     expect(await count("SELECT count(*)::text AS n FROM sluice.transform_chunks WHERE name = 'meter_sleepy'")).toBe(0);
   });
 
+  it('a chunk whose SQL fails on the data stops the run: the chunks beside it roll back, the log prefix before it stays', async () => {
+    // Fails on every row past seq 5,000 (the text is not a number); chunks of 1,000 rows end at 1,333, 2,666, 3,999, 5,333 ...: the 4th fails.
+    const failing = METER_SQL.replace("payload->>'k' AS k", "CASE WHEN seq > 5000 THEN (payload->>'k')::int::text ELSE payload->>'k' END AS k");
+    await registerTransformVersion(db.pool, { name: 'meter_bad', version: 1, sources: ['meter'], sql: failing });
+    const run = runIncrementalChunks(db.pool, { transform: 'meter_bad', maxRows: 1_000, parallelism: 3, runSeconds: 600 });
+    await expect(run).rejects.toMatchObject({ type: 'SLUICE_INVALID_TRANSFORM', nonRetryable: true, message: expect.stringMatching(/meter_bad v1 failed on log range \[4000, 5333\]/) });
+    const wm = (await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter_bad'")).rows[0]?.s;
+    expect(wm).toBe((await db.pool.query<{ s: string }>("SELECT max(to_seq)::text AS s FROM sluice.transform_chunks WHERE name = 'meter_bad'")).rows[0]?.s);
+    expect(Number(wm)).toBeLessThanOrEqual(5_000);
+    expect(await count(`SELECT count(*)::text AS n FROM ${derivedTable('meter_bad', 1)} WHERE seq > $1`, [wm])).toBe(0);
+    expect(await count(ACTIVE_INSERTS, [derivedTable('meter_bad', 1)])).toBe(0);
+  });
+
   it('a retry counts the chunks committed after the last heartbeat of the attempt before it', async () => {
     const log = await chunkLog();
     // As if the attempt before had heartbeated after its 2nd chunk, then committed more and died.
