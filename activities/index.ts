@@ -45,4 +45,4 @@ export type { InputCheckActivities } from './workflowInput';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';
 export { insertRunEvent, recordRunEvents, type RunEventInput } from './runEvents';
-export type { ChunkPlan, RunChunkResult } from './transform';
+export type { ChunkPlan, ChunkRunResult, RunChunkResult } from './transform';

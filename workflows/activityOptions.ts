@@ -34,6 +34,18 @@ export const ACTIVITY_OPTIONS = {
     heartbeatTimeout: '30 seconds',
     retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
   },
+  /**
+   * One run of chunks (`runTransformChunks`): long enough that its server round trip (~100 ms) is
+   * noise, short enough that a lost worker costs little (a retry goes on from the watermark) and the
+   * status query is never far behind. It heartbeats every 2 s, so a dead worker is noticed within
+   * the heartbeat timeout; a start-to-close of minutes leaves room for the last chunk's INSERT and
+   * for a chunk that waits its turn behind a backfill switch.
+   */
+  transformRun: {
+    startToCloseTimeout: '15 minutes',
+    heartbeatTimeout: '15 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  },
   /** A suite scans the whole dataset: long, but it heartbeats. */
   suite: {
     startToCloseTimeout: '2 hours',
@@ -43,9 +55,12 @@ export const ACTIVITY_OPTIONS = {
 } as const satisfies Record<string, ActivityOptions>;
 
 export const LOCAL_ACTIVITY_OPTIONS = {
+  /** The input check as a local activity: the first real step is scheduled in the first workflow task. */
+  inputCheck: { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } },
   /**
-   * An incremental chunk: one transaction over tens of thousands of rows (about a second), run as
-   * a local activity (no server round trip per chunk). If the worker dies, the workflow task times
+   * Chunks as local activities, for runs recorded before `chunk-runs` (they replay with it). Chunks
+   * that follow each other quickly share one workflow task, which then stays open for seconds
+   * (TMPRL1104): why later runs use `transformRun`. If the worker dies, the workflow task times
    * out and the chunk runs again elsewhere; chunks are idempotent.
    */
   transformChunk: { startToCloseTimeout: '5 minutes', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' } },

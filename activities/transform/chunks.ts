@@ -258,7 +258,7 @@ export async function runPlannedChunk(
   pool: Pool,
   input: RunChunkInput,
   signal?: AbortSignal,
-  options: { turnWaitMs?: number } = {},
+  options: { turnWaitMs?: number; definition?: TransformDefinition } = {},
 ): Promise<RunChunkResult> {
   const from = BigInt(input.fromSeq);
   const to = BigInt(input.toSeq);
@@ -277,46 +277,25 @@ export async function runPlannedChunk(
     if (wm > from - 1n) throw new ChunkOutcome('deferred', wm); // inside the range: the plan is stale
     return 'wait';
   };
-  const def = await loadTransform(pool, input.transform, input.version);
+  // A run of many chunks loads the definition once (a query less per chunk).
+  const def = options.definition?.version === input.version && options.definition.name === input.transform
+    ? options.definition
+    : await loadTransform(pool, input.transform, input.version);
+  signal?.throwIfAborted();
   try {
     return await inTransaction(pool, async (client) => {
-      await client.query(`SET LOCAL lock_timeout = '${TURN_LOCK_TIMEOUT}'`);
-      await lockVersionTable(client, input.transform, input.version, 'ROW EXCLUSIVE');
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [chunkKey(input.transform, input.version, to)]);
-      // Next in line: take the turn now.
-      let seen = await readWatermark(client, input.transform, input.version, false);
-      let ready = judge(seen) === 'turn';
-      if (ready) {
-        seen = await readWatermark(client, input.transform, input.version, true);
-        if (judge(seen) !== 'turn') throw new ChunkOutcome('deferred', seen); // moved back meanwhile (a backfill switch)
+      const session = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid, set_config('lock_timeout', $1, true)", [TURN_LOCK_TIMEOUT]);
+      // Cancelled (the workflow is gone, the worker shuts down, a chunk beside it failed): stop the
+      // statement in the server too, or the INSERT runs to its end on a connection nobody waits for.
+      const release = cancelStatementOnAbort(pool, session.rows[0]?.pid, signal);
+      try {
+        return await chunkTransaction(client);
+      } finally {
+        release();
       }
-      const rowsWritten = await insertRange(client, def, derivedTable(input.transform, input.version), from, to);
-      const before = chunkKey(input.transform, input.version, from - 1n);
-      const deadline = Date.now() + (options.turnWaitMs ?? TURN_WAIT_MS);
-      while (!ready) {
-        // Blocks while the chunk before this one runs (it holds the key of its range end).
-        await client.query('SELECT pg_advisory_lock_shared(hashtextextended($1, 0))', [before]);
-        await client.query('SELECT pg_advisory_unlock_shared(hashtextextended($1, 0))', [before]);
-        // A rolled-back savepoint lets the watermark rows go again while this chunk waits.
-        await client.query('SAVEPOINT turn');
-        seen = await readWatermark(client, input.transform, input.version, true);
-        if (judge(seen) === 'turn') {
-          ready = true;
-          break;
-        }
-        await client.query('ROLLBACK TO SAVEPOINT turn; RELEASE SAVEPOINT turn');
-        if (Date.now() > deadline || signal?.aborted) throw new ChunkOutcome('deferred', seen);
-        await sleep(50, undefined, { signal }).catch(() => undefined);
-      }
-      await client.query(
-        'INSERT INTO sluice.transform_chunks (name, version, from_seq, to_seq, rows_read, rows_written, workflow_id) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-        [input.transform, input.version, input.fromSeq, input.toSeq, input.rowsRead, rowsWritten, input.workflowId ?? null],
-      );
-      await advanceWatermark(client, input.transform, input.version, to);
-      return result('committed', rowsWritten, to);
     });
   } catch (err) {
-    if (!(err instanceof ChunkOutcome)) throw err;
+    if (!(err instanceof ChunkOutcome)) throw signal?.aborted ? (signal.reason ?? err) : err;
     if (err.outcome === 'deferred') return result('deferred', 0, err.watermark);
     // Replayed: the counts of the attempt that committed this range (the latest one, after a backfill moved the watermark back).
     const prior = await pool.query<{ rows_written: string }>(
@@ -325,6 +304,60 @@ export async function runPlannedChunk(
     );
     return result('replayed', Number(prior.rows[0]?.rows_written ?? 0), err.watermark);
   }
+
+  async function chunkTransaction(client: PoolClient): Promise<RunChunkResult> {
+    await lockVersionTable(client, input.transform, input.version, 'ROW EXCLUSIVE');
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [chunkKey(input.transform, input.version, to)]);
+    // Next in line: take the turn now.
+    let seen = await readWatermark(client, input.transform, input.version, false);
+    let ready = judge(seen) === 'turn';
+    if (ready) {
+      seen = await readWatermark(client, input.transform, input.version, true);
+      if (judge(seen) !== 'turn') throw new ChunkOutcome('deferred', seen); // moved back meanwhile (a backfill switch)
+    }
+    const rowsWritten = await insertRange(client, def, derivedTable(input.transform, input.version), from, to);
+    const before = chunkKey(input.transform, input.version, from - 1n);
+    const deadline = Date.now() + (options.turnWaitMs ?? TURN_WAIT_MS);
+    while (!ready) {
+      // Blocks while the chunk before this one runs (it holds the key of its range end).
+      await client.query('SELECT pg_advisory_lock_shared(hashtextextended($1, 0))', [before]);
+      await client.query('SELECT pg_advisory_unlock_shared(hashtextextended($1, 0))', [before]);
+      // A rolled-back savepoint lets the watermark rows go again while this chunk waits.
+      await client.query('SAVEPOINT turn');
+      seen = await readWatermark(client, input.transform, input.version, true);
+      if (judge(seen) === 'turn') {
+        ready = true;
+        break;
+      }
+      await client.query('ROLLBACK TO SAVEPOINT turn; RELEASE SAVEPOINT turn');
+      if (Date.now() > deadline || signal?.aborted) throw new ChunkOutcome('deferred', seen);
+      await sleep(50, undefined, { signal }).catch(() => undefined);
+    }
+    await client.query(
+      'INSERT INTO sluice.transform_chunks (name, version, from_seq, to_seq, rows_read, rows_written, workflow_id) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [input.transform, input.version, input.fromSeq, input.toSeq, input.rowsRead, rowsWritten, input.workflowId ?? null],
+    );
+    await advanceWatermark(client, input.transform, input.version, to);
+    return result('committed', rowsWritten, to);
+  }
+}
+
+/**
+ * While `signal` is live, aborting it cancels the statement running on backend `pid`
+ * (pg_cancel_backend); the returned function detaches it. Detach before the connection goes
+ * back to the pool, so a late abort never cancels someone else's statement.
+ */
+function cancelStatementOnAbort(pool: Pool, pid: number | undefined, signal: AbortSignal | undefined): () => void {
+  if (!signal || pid === undefined) return () => undefined;
+  const cancel = (): void => {
+    pool.query('SELECT pg_cancel_backend($1)', [pid]).catch((err: Error) => {
+      // The statement then runs to its end and rolls back with its transaction; the chunk is already abandoned.
+      process.stderr.write(`[sluice] could not cancel the transform chunk on backend ${pid}: ${err.message}\n`);
+    });
+  };
+  if (signal.aborted) cancel();
+  else signal.addEventListener('abort', cancel, { once: true });
+  return () => signal.removeEventListener('abort', cancel);
 }
 
 export interface BuildChunkInput {

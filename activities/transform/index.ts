@@ -22,6 +22,7 @@ import {
   type RunChunkResult,
   type TransformChunkResult,
 } from './chunks';
+import { runIncrementalChunks, type ChunkRunInput, type ChunkRunProgress, type ChunkRunResult } from './chunkRun';
 import { registerTransformVersion, type RegisterTransformInput, type RegisterTransformResult } from './registry';
 
 export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'temporal' | 'config'>) {
@@ -47,6 +48,20 @@ export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'tem
      */
     async registerTransformVersion(input: RegisterTransformInput): Promise<RegisterTransformResult> {
       return registerTransformVersion(deps.pool, input);
+    },
+
+    /**
+     * Runs incremental chunks of the live version back to back from its watermark, up to
+     * `parallelism` side by side, committed in log order, for about `runSeconds` or until caught
+     * up; returns the totals (see chunkRun.ts). Heartbeats its totals; a retry resumes them and
+     * goes on from the watermark (every chunk is idempotent). Cancellation cancels the running
+     * statements. Throws SLUICE_UNKNOWN_TRANSFORM; SLUICE_INVALID_TRANSFORM when the SQL fails on data.
+     */
+    async runTransformChunks(input: Omit<ChunkRunInput, 'workflowId'>): Promise<ChunkRunResult> {
+      const workflowId = Context.current().info.workflowExecution?.workflowId;
+      return withHeartbeat((hb) =>
+        runIncrementalChunks(deps.pool, { ...input, workflowId }, { signal: hb.signal, progress: hb.progress, resume: hb.previous as ChunkRunProgress | undefined }),
+      );
     },
 
     /**
@@ -105,5 +120,5 @@ export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'tem
 }
 
 export type TransformActivities = ReturnType<typeof createTransformActivities>;
-export type { TransformChunkResult, ChunkPlan, PlannedChunk, RunChunkResult, BuildChunkResult, PreparedBackfill, FinishBackfillResult, RegisterTransformInput, RegisterTransformResult };
+export type { ChunkRunResult, TransformChunkResult, ChunkPlan, PlannedChunk, RunChunkResult, BuildChunkResult, PreparedBackfill, FinishBackfillResult, RegisterTransformInput, RegisterTransformResult };
 export { contentHash, type ContentHash } from './contentHash';

@@ -7,12 +7,14 @@ import { benchReplay, benchTransformVsSql, replaySuite, transformSuite, transfor
 
 /**
  * Issue #3's suite: ingest_vs_copy (file ingestion through the workflow vs psql \copy),
- * transform_vs_sql (chunked transform vs one INSERT ... SELECT) and replay_rows_per_s (full
- * rebuild of a 10M-event log), each pair measured side by side in this one run.
+ * transform_serial_vs_sql (the transform workflow one chunk at a time vs one INSERT ... SELECT),
+ * transform_parallel_vs_split_sql (parallel chunks vs the same SQL split into the same ranges on as
+ * many connections) and replay_rows_per_s (full rebuild of a 10M-event log), each pair measured
+ * side by side in this one run.
  */
 export const ingestSuite: BenchSuite = {
   name: 'ingest',
-  description: 'ingest_vs_copy, transform_vs_sql and replay_rows_per_s (the log-then-transform figures)',
+  description: 'ingest_vs_copy, transform_serial_vs_sql, transform_parallel_vs_split_sql and replay_rows_per_s (the log-then-transform figures)',
   async run(ctx) {
     const parts = [await benchIngestVsCopy(ctx), await benchTransformVsSql(ctx), await benchReplay(ctx)];
     return {

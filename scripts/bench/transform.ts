@@ -1,10 +1,15 @@
 /**
- * Transform benchmarks (`npm run bench -- transform [--scale 0.05]`), in a database of their own:
- *  - transform_vs_sql: rows/s of the incremental `transform` workflow (chunks of 50,000 log rows,
- *    one activity each, watermark advanced per chunk, default parallelism) ÷ rows/s of the same SQL
- *    run directly as one INSERT ... SELECT into an identical table; 1,000,000 events of 20 fields ×
- *    scale. transform_serial_vs_sql: the same with one chunk at a time. The direct run is timed
- *    before and after the workflows and averaged (this machine is noisy); a CHECKPOINT precedes each.
+ * Transform benchmarks (`npm run bench -- transform [--scale 0.05]`), in a database of their own,
+ * over a log of 1,000,000 events of 20 fields × scale, each contender timed to the watermark (or
+ * the last statement) reaching the end of the log, with a CHECKPOINT before each:
+ *  - transform_serial_vs_sql: rows/s of the incremental `transform` workflow with parallelism 1
+ *    (default chunk size) ÷ rows/s of the same SQL as one INSERT ... SELECT into an identical table.
+ *  - transform_parallel_vs_split_sql: rows/s of the workflow with the default parallelism ÷ rows/s
+ *    of the same SQL split by hand into the same ranges (the workflow's own planner makes them, and
+ *    the run checks that the workflow committed exactly those) and run as one INSERT ... SELECT per
+ *    range on as many connections, each connection taking the next range.
+ *    Every contender runs several times, interleaved (the SQL ones before, between and after the
+ *    workflow rounds); each ratio compares medians.
  *  - replay_rows_per_s: full rebuild by the `backfill` workflow of a 10,000,000-event log × scale
  *    (child workflows, hash, switch), with the number of workflow histories it made and the
  *    largest history length, both read back from Temporal.
@@ -12,14 +17,14 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
+import { planIncrementalChunks, type PlannedChunk } from '../../activities/transform/chunks';
 import { registerTransformVersion } from '../../activities/transform/registry';
 import { pollUntil } from '../../client/poll';
 import { DERIVED_SCHEMA, derivedTable, quoteIdent } from '../../activities/transform/sqlText';
 import { createScratchDatabase, type ScratchDatabase } from '../../db/scratch';
 import { createWorkerSet, type WorkerSet } from '../../workers/bootstrap';
-import type { BackfillResult } from '../../api';
-import { dataLandedSignal, transformWorkflowId } from '../../api';
-import { DEFAULT_PARALLELISM } from '../../workflows/transform';
+import { dataLandedSignal, transformWorkflowId, type BackfillResult } from '../../api';
+import { DEFAULT_CHUNK_ROWS, DEFAULT_PARALLELISM } from '../../workflows/transform';
 import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
 
 const SOURCE = 'bench_orders';
@@ -69,12 +74,18 @@ interface Harness {
   client: Client;
   connection: Connection;
   taskQueue: string;
+  /**
+   * Part of every workflow's name: the dev server keeps its workflows between runs, and a
+   * `transform` workflow left running by an aborted run would take the signal of the next one.
+   */
+  runTag: string;
   close(): Promise<void>;
 }
 
 async function startHarness(ctx: BenchContext): Promise<Harness> {
   const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_transform', applicationName: 'sluice-bench' });
-  const taskQueue = `bench-transform-${randomBytes(4).toString('hex')}`;
+  const runTag = randomBytes(4).toString('hex');
+  const taskQueue = `bench-transform-${runTag}`;
   let workers: WorkerSet;
   try {
     workers = await createWorkerSet({
@@ -101,7 +112,7 @@ async function startHarness(ctx: BenchContext): Promise<Harness> {
   }
   const client = new Client({ connection, namespace: ctx.stack.temporal.namespace });
   return {
-    db, workers, running, client, connection, taskQueue,
+    db, workers, running, client, connection, taskQueue, runTag,
     async close() {
       workers.shutdown();
       await running;
@@ -115,14 +126,47 @@ async function register(pool: Pool, name: string): Promise<void> {
   await registerTransformVersion(pool, { name, version: 1, sources: [SOURCE], sql: TRANSFORM_SQL, description: 'bench: 20 typed fields' });
 }
 
-async function directInsert(pool: Pool, name: string, table: string, maxSeq: string): Promise<[number, number]> {
+/** A fresh table shaped like the transform's, after a CHECKPOINT (each contender starts with no dirty pages of the one before). */
+async function freshTarget(pool: Pool, name: string, table: string): Promise<string> {
   const target = `${quoteIdent(DERIVED_SCHEMA)}.${quoteIdent(table)}`;
   await pool.query(`DROP TABLE IF EXISTS ${target}`);
   await pool.query(`CREATE TABLE ${target} (LIKE ${derivedTable(name, 1)} INCLUDING DEFAULTS INCLUDING INDEXES)`);
-  await pool.query('CHECKPOINT'); // each contender starts with no dirty pages of the one before
+  await pool.query('CHECKPOINT');
+  return target;
+}
+
+/** The SQL over the whole log as one INSERT ... SELECT (one backend): rows and seconds. */
+async function directInsert(pool: Pool, name: string, table: string, maxSeq: string): Promise<[number, number]> {
+  const target = await freshTarget(pool, name, table);
   const [r, seconds] = await timed(() => pool.query(`INSERT INTO ${target} SELECT * FROM (${TRANSFORM_SQL}) q`, ['1', maxSeq]));
   await pool.query(`DROP TABLE ${target}`);
   return [r.rowCount ?? 0, seconds];
+}
+
+/**
+ * The SQL split by hand: one INSERT ... SELECT per range (autocommit), on `connections`
+ * connections opened beforehand, each taking the next range when its last one is done.
+ */
+async function splitInsert(pool: Pool, name: string, table: string, ranges: PlannedChunk[], connections: number): Promise<[number, number]> {
+  const target = await freshTarget(pool, name, table);
+  const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
+  let rows = 0;
+  try {
+    const [, seconds] = await timed(async () => {
+      let next = 0;
+      await Promise.all(clients.map(async (client) => {
+        for (let i = next++; i < ranges.length; i = next++) {
+          const range = ranges[i] as PlannedChunk;
+          const r = await client.query(`INSERT INTO ${target} SELECT * FROM (${TRANSFORM_SQL}) q`, [range.fromSeq, range.toSeq]);
+          rows += r.rowCount ?? 0;
+        }
+      }));
+    });
+    await pool.query(`DROP TABLE ${target}`);
+    return [rows, seconds];
+  } finally {
+    for (const c of clients) c.release();
+  }
 }
 
 async function watermarkOf(pool: Pool, name: string): Promise<string> {
@@ -132,12 +176,15 @@ async function watermarkOf(pool: Pool, name: string): Promise<string> {
 interface WorkflowRun {
   rows: number;
   seconds: number;
-  chunks: number;
+  /** Chunks committed, from the chunk log, in log order. */
+  chunks: { fromSeq: string; toSeq: string }[];
+  /** Runs of chunks (activities) that completed, and chunks they deferred. */
+  runs: number;
   deferred: number;
-  /** Time inside chunk activities, summed (more than `seconds` when chunks overlap). */
+  /** Time inside the runs of chunks, summed. */
   inActivities: number;
-  /** From the start to the first chunk (workflow start, input check, plan). */
-  toFirstChunk: number;
+  /** From the start to the first run of chunks (workflow start, input check). */
+  toFirstRun: number;
 }
 
 /** The incremental `transform` workflow of a fresh transform over the whole log, from the start until the watermark reaches `maxSeq`. */
@@ -149,7 +196,7 @@ async function transformWorkflow(h: Harness, name: string, maxSeq: string, paral
     await h.client.workflow.signalWithStart('transform', {
       taskQueue: h.taskQueue,
       workflowId: transformWorkflowId(name),
-      args: [{ transform: name, chunkRows: CHUNK_ROWS, parallelism }],
+      args: [{ transform: name, parallelism }], // the default chunk size
       signal: dataLandedSignal,
       signalArgs: [{ source: SOURCE, fromSeq: '1', toSeq: maxSeq, batchId: 'bench-load' }],
     });
@@ -158,75 +205,126 @@ async function transformWorkflow(h: Harness, name: string, maxSeq: string, paral
       intervalMs: 20,
     });
   });
+  // The run of chunks returns once caught up; terminate only then, so that its run event is complete.
+  let lastRuns = '';
+  await pollUntil(`the run of chunks of ${name} that reached ${maxSeq} to complete`, async () => {
+    lastRuns = JSON.stringify((await h.db.pool.query('SELECT step, status, details, error FROM sluice.run_events WHERE workflow_id = $1 ORDER BY id', [transformWorkflowId(name)])).rows);
+    const done = await h.db.pool.query(
+      "SELECT 1 FROM sluice.run_events WHERE step = 'runTransformChunks' AND workflow_id = $1 AND status = 'completed' AND details->>'toSeq' = $2",
+      [transformWorkflowId(name), maxSeq],
+    );
+    return done.rows.length > 0 ? true : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 20, lastSeen: () => lastRuns });
   await h.client.workflow.getHandle(transformWorkflowId(name)).terminate('benchmark done');
   const rows = Number((await h.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable(name, 1)}`)).rows[0]?.n);
-  const ev = (await h.db.pool.query<{ chunks: string; deferred: string; ms: string; first: Date }>(
-    `SELECT count(*) FILTER (WHERE status = 'completed' AND details->>'outcome' = 'committed')::text AS chunks,
-            count(*) FILTER (WHERE status = 'completed' AND details->>'outcome' = 'deferred')::text AS deferred,
+  const chunks = (await h.db.pool.query<{ fromSeq: string; toSeq: string }>(
+    'SELECT from_seq::text AS "fromSeq", to_seq::text AS "toSeq" FROM sluice.transform_chunks WHERE name = $1 AND version = 1 ORDER BY id',
+    [name],
+  )).rows;
+  const ev = (await h.db.pool.query<{ runs: string; deferred: string; ms: string; first: Date }>(
+    `SELECT count(*) FILTER (WHERE status = 'completed')::text AS runs,
+            coalesce(sum((counts->>'deferred')::int) FILTER (WHERE status = 'completed'), 0)::text AS deferred,
             coalesce(sum(duration_ms) FILTER (WHERE status = 'completed'), 0)::text AS ms,
             min(occurred_at) FILTER (WHERE status = 'started') AS first
-     FROM sluice.run_events WHERE step = 'runTransformChunk' AND workflow_id = $1`,
+     FROM sluice.run_events WHERE step = 'runTransformChunks' AND workflow_id = $1`,
     [transformWorkflowId(name)],
   )).rows[0];
   return {
     rows,
     seconds,
-    chunks: Number(ev?.chunks ?? 0),
+    chunks,
+    runs: Number(ev?.runs ?? 0),
     deferred: Number(ev?.deferred ?? 0),
     inActivities: Number(ev?.ms ?? 0) / 1000,
-    toFirstChunk: ev?.first ? (ev.first.getTime() - t0.getTime()) / 1000 : Number.NaN,
+    toFirstRun: ev?.first ? (ev.first.getTime() - t0.getTime()) / 1000 : Number.NaN,
   };
 }
 
-const CHUNK_ROWS = 50_000;
-/** The workflow's default (workflows/transform.ts DEFAULT_PARALLELISM). */
+/** The workflow's defaults (workflows/transform.ts): the contenders run what a user gets without settings. */
+const CHUNK_ROWS = DEFAULT_CHUNK_ROWS;
 const PARALLELISM = DEFAULT_PARALLELISM;
+/** Runs of each workflow contender; the SQL contenders run before, between and after them (one more). */
+const ROUNDS = 3;
 
 /**
- * transform_vs_sql (see the module comment): direct, workflow with the default parallelism,
- * workflow one chunk at a time, direct again; the ratios use the mean of the two direct runs.
+ * transform_serial_vs_sql and transform_parallel_vs_split_sql (see the module comment): one
+ * statement and the split statements, then in each of {@link ROUNDS} rounds the workflow with the
+ * default parallelism and the workflow one chunk at a time (in alternating order), then the two
+ * SQL contenders again; each ratio compares medians.
  */
 export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<BenchResult, 'suite'>> {
   const events = Math.max(10_000, Math.round(1_000_000 * ctx.scale));
   const h = await startHarness(ctx);
   try {
+    // A first transform workflow on the empty log: the worker's first workflow and activity
+    // (workflow sandbox, code paths, connections) are set up before anything is timed.
+    await transformWorkflow(h, `bench_orders_warmup_${h.runTag}`, '0', PARALLELISM);
     await loadLog(h.db.pool, events, ctx.log);
     const maxSeq = String(events);
-    await register(h.db.pool, 'bench_orders_direct'); // the table definition the direct runs copy
+    await register(h.db.pool, 'bench_orders_direct'); // the table definition the SQL contenders copy
+    // The ranges the workflow will commit, from its own planner (checked against its chunk log below).
+    const ranges = (await planIncrementalChunks(h.db.pool, { transform: 'bench_orders_direct', maxRows: CHUNK_ROWS, count: Number.MAX_SAFE_INTEGER })).chunks;
     await h.db.pool.query('SELECT count(*) FROM sluice.raw_events'); // warm the cache for every contender
-    const [directRows1, direct1] = await directInsert(h.db.pool, 'bench_orders_direct', 'direct_a', maxSeq);
-    ctx.log(`direct INSERT ... SELECT: ${directRows1} rows in ${direct1.toFixed(2)} s`);
-    const runs: Record<string, WorkflowRun> = {};
-    for (const [label, parallelism] of [['parallel', PARALLELISM], ['serial', 1]] as const) {
-      const r = await transformWorkflow(h, `bench_orders_${label}`, maxSeq, parallelism);
-      runs[label] = r;
-      ctx.log(`transform workflow (parallelism ${parallelism}): ${r.rows} rows in ${r.seconds.toFixed(2)} s ` +
-        `(${r.chunks} chunks, ${r.deferred} deferred, ${r.inActivities.toFixed(2)} s inside chunk activities, first chunk after ${r.toFirstChunk.toFixed(3)} s)`);
-      if (r.rows !== directRows1) throw new Error(`row counts differ: workflow (parallelism ${parallelism}) ${r.rows}, direct ${directRows1}`);
+    const direct: number[] = [];
+    const split: number[] = [];
+    const runSql = async (pass: string): Promise<void> => {
+      const [directRows, directSeconds] = await directInsert(h.db.pool, 'bench_orders_direct', `direct_${pass}`, maxSeq);
+      ctx.log(`one INSERT ... SELECT (pass ${pass}): ${directRows} rows in ${directSeconds.toFixed(2)} s`);
+      const [splitRows, splitSeconds] = await splitInsert(h.db.pool, 'bench_orders_direct', `split_${pass}`, ranges, PARALLELISM);
+      ctx.log(`${ranges.length} INSERT ... SELECT on ${PARALLELISM} connections (pass ${pass}): ${splitRows} rows in ${splitSeconds.toFixed(2)} s`);
+      if (directRows !== events || splitRows !== events) throw new Error(`row counts differ: ${events} events, one statement ${directRows}, split ${splitRows}`);
+      direct.push(directSeconds);
+      split.push(splitSeconds);
+    };
+    // Rounds of every contender, interleaved (this machine is shared and noisy); each figure is the median of its runs.
+    const workflowRuns: Record<'parallel' | 'serial', WorkflowRun[]> = { parallel: [], serial: [] };
+    await runSql('0');
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = [['parallel', PARALLELISM], ['serial', 1]] as const;
+      for (const [label, parallelism] of round % 2 === 0 ? order : [...order].reverse()) {
+        const r = await transformWorkflow(h, `bench_orders_${label}_${round}_${h.runTag}`, maxSeq, parallelism);
+        workflowRuns[label].push(r);
+        ctx.log(`transform workflow (parallelism ${parallelism}, round ${round}): ${r.rows} rows in ${r.seconds.toFixed(2)} s ` +
+          `(${r.chunks.length} chunks in ${r.runs} run(s), ${r.deferred} deferred, ${r.inActivities.toFixed(2)} s inside runs of chunks, first run after ${r.toFirstRun.toFixed(3)} s)`);
+        if (r.rows !== events) throw new Error(`row counts differ: workflow (parallelism ${parallelism}) ${r.rows}, events ${events}`);
+        const same = JSON.stringify(r.chunks) === JSON.stringify(ranges.map(({ fromSeq, toSeq }) => ({ fromSeq, toSeq })));
+        if (!same) throw new Error(`the workflow (parallelism ${parallelism}) committed other ranges than the split SQL ran: ${JSON.stringify(r.chunks)}`);
+      }
+      await runSql(String(round + 1));
     }
-    const [directRows2, direct2] = await directInsert(h.db.pool, 'bench_orders_direct', 'direct_b', maxSeq);
-    ctx.log(`direct INSERT ... SELECT again: ${directRows2} rows in ${direct2.toFixed(2)} s`);
-    if (directRows2 !== directRows1) throw new Error(`row counts differ: direct ${directRows1}/${directRows2}`);
-    const parallel = runs.parallel as WorkflowRun;
-    const serial = runs.serial as WorkflowRun;
-    const directRate = directRows1 / ((direct1 + direct2) / 2);
+    const median = (xs: number[]): number => {
+      const sorted = [...xs].sort((x, y) => x - y);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+    };
+    const medianRun = (rs: WorkflowRun[]): WorkflowRun => [...rs].sort((x, y) => x.seconds - y.seconds)[Math.floor((rs.length - 1) / 2)] as WorkflowRun;
+    const parallel = medianRun(workflowRuns.parallel);
+    const serial = medianRun(workflowRuns.serial);
+    const directRate = events / median(direct);
+    const splitRate = events / median(split);
     return {
       metrics: {
         transform_workflow_rows_per_s: { value: parallel.rows / parallel.seconds, unit: 'rows/s' },
         transform_workflow_serial_rows_per_s: { value: serial.rows / serial.seconds, unit: 'rows/s' },
         transform_direct_sql_rows_per_s: { value: directRate, unit: 'rows/s' },
+        transform_split_sql_rows_per_s: { value: splitRate, unit: 'rows/s' },
         transform_workflow_s: { value: parallel.seconds, unit: 's' },
         transform_workflow_serial_s: { value: serial.seconds, unit: 's' },
-        transform_chunks: { value: parallel.chunks, unit: 'chunks' },
+        transform_chunks: { value: parallel.chunks.length, unit: 'chunks' },
+        transform_chunk_runs: { value: parallel.runs + serial.runs, unit: 'activities' },
         transform_deferred_chunks: { value: parallel.deferred + serial.deferred, unit: 'chunks' },
-        transform_chunk_activities_s: { value: parallel.inActivities, unit: 's' },
-        transform_to_first_chunk_s: { value: parallel.toFirstChunk, unit: 's' },
+        transform_chunk_runs_s: { value: parallel.inActivities, unit: 's' },
+        transform_to_first_run_s: { value: parallel.toFirstRun, unit: 's' },
       },
       ratios: {
-        transform_vs_sql: parallel.rows / parallel.seconds / directRate,
         transform_serial_vs_sql: serial.rows / serial.seconds / directRate,
+        transform_parallel_vs_split_sql: parallel.rows / parallel.seconds / splitRate,
       },
-      notes: { events, rows: directRows1, chunkRows: CHUNK_ROWS, parallelism: PARALLELISM, directSeconds: [direct1, direct2] },
+      notes: {
+        events, rows: events, chunkRows: CHUNK_ROWS, parallelism: PARALLELISM, ranges: ranges.length, rounds: ROUNDS,
+        directSeconds: direct, splitSeconds: split,
+        workflowSeconds: workflowRuns.parallel.map((r) => r.seconds), workflowSerialSeconds: workflowRuns.serial.map((r) => r.seconds),
+      },
     };
   } finally {
     await h.close();
@@ -283,7 +381,7 @@ export async function benchReplay(ctx: BenchContext): Promise<Omit<BenchResult, 
 /** Temporary suite to run both (the lead composes the final `ingest` suite). */
 export const transformSuite: BenchSuite = {
   name: 'transform',
-  description: 'transform_vs_sql (incremental workflow vs one INSERT ... SELECT) and replay_rows_per_s (full backfill)',
+  description: 'transform_serial_vs_sql, transform_parallel_vs_split_sql (incremental workflow vs the same SQL by hand) and replay_rows_per_s (full backfill)',
   async run(ctx) {
     const a = await benchTransformVsSql(ctx);
     const b = await benchReplay(ctx);
@@ -294,7 +392,7 @@ export const transformSuite: BenchSuite = {
 /** The two halves alone, for runs at different scales (the replay log is ten times larger). */
 export const transformVsSqlSuite: BenchSuite = {
   name: 'transform-vs-sql',
-  description: 'transform_vs_sql only',
+  description: 'transform_serial_vs_sql and transform_parallel_vs_split_sql only',
   run: benchTransformVsSql,
 };
 export const replaySuite: BenchSuite = {

@@ -109,14 +109,24 @@ describe('transforms: registration, incremental processing (real Temporal, real 
     expect(lengths.length).toBeGreaterThanOrEqual(2);
     expect(Math.max(...lengths)).toBeLessThan(100);
 
-    const events = await stack.db.pool.query<{ counts: { rowsRead: number; rowsWritten: number } }>(
-      "SELECT counts FROM sluice.run_events WHERE workflow_id = $1 AND step = 'runTransformChunk' AND status = 'completed' AND details->>'outcome' = 'committed'",
-      [transformWorkflowId('clicks')],
+    // Every chunk is in the chunk log (at most chunkRows source rows each); every run of chunks is a run event with its totals.
+    const chunks = await stack.db.pool.query<{ rows_read: number; workflow_id: string }>(
+      "SELECT rows_read::int, workflow_id FROM sluice.transform_chunks WHERE name = 'clicks' AND version = 1 ORDER BY id",
     );
-    const reads = events.rows.map((r) => r.counts.rowsRead);
+    const reads = chunks.rows.map((r) => r.rows_read);
     expect(reads.reduce((a, b) => a + b, 0)).toBe(2_600);
     expect(Math.max(...reads)).toBeLessThanOrEqual(700);
-    expect(reads.filter((r) => r > 0).length).toBeGreaterThanOrEqual(5);
+    expect(reads.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(chunks.rows.map((r) => r.workflow_id))).toEqual(new Set([transformWorkflowId('clicks')]));
+    expect(status.chunks).toBe(reads.length);
+    const runs = await stack.db.pool.query<{ counts: { chunks: number; rowsRead: number; rowsWritten: number }; details: { fromSeq: string | null; toSeq: string | null } }>(
+      "SELECT counts, details FROM sluice.run_events WHERE workflow_id = $1 AND step = 'runTransformChunks' AND status = 'completed' ORDER BY id",
+      [transformWorkflowId('clicks')],
+    );
+    expect(runs.rows.reduce((a, r) => a + r.counts.rowsRead, 0)).toBe(2_600);
+    expect(runs.rows.reduce((a, r) => a + r.counts.chunks, 0)).toBe(reads.length);
+    expect(runs.rows.at(-1)?.details.toSeq).toBe(thirdEnd);
+    expect(status.chunkRuns).toBeGreaterThanOrEqual(1);
 
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(SluicePipeline)).toBe('clicks');
