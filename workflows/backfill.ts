@@ -73,13 +73,15 @@ function rangeAt(from: bigint, to: bigint, width: bigint, i: number): { fromSeq:
  * SLUICE_INVALID_RANGE, SLUICE_INVALID_TRANSFORM, SLUICE_NOT_DETERMINISTIC (nothing switched).
  */
 export async function backfill(input: BackfillInput): Promise<BackfillResult> {
-  await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('backfill', input);
-  const db = proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.dbQuick);
   const progress: BackfillProgress = {
     phase: 'preparing', transform: input.transform, version: input.resume?.version ?? null, buildId: input.resume?.buildId ?? null,
     fromSeq: null, toSeq: null, rangesTotal: 0, rangesDone: 0, rangesRunning: 0, rowsRead: 0, rowsWritten: 0, runs: (input.resume?.runs ?? 0) + 1,
   };
+  // Before the first await: a progress query right after the start must find its handler (a
+  // handler makes no command, so recorded histories replay the same).
   setHandler(backfillProgressQuery, () => progress);
+  await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('backfill', input);
+  const db = proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.dbQuick);
   upsertSearchAttributes([
     { key: SluicePipeline, value: input.transform },
     { key: SluiceStep, value: 'backfill' },
