@@ -3,11 +3,16 @@
  * sluice.ingest_chunks; chunks commit in order, so a retried batch skips the records of the chunks
  * already committed: a crash neither loses nor duplicates rows.
  *
+ * Order: a chunk reserves a block of `seq` values from the log's identity sequence when it starts
+ * (in file order, before the next chunk does) and its rows carry them, so the log keeps the order
+ * of the file even though several chunks are written at once ({@link COPY_STREAMS}), each on its
+ * own connection. Their COPYs overlap; their quarantine inserts and commits go one after the other.
+ *
  * Fast path: the valid rows of a chunk are COPYed straight into sluice.raw_events (as fast as a raw
  * COPY). If one of them is already in the log (a resend, a retry), the unique index refuses the
  * COPY; the chunk then rolls back to a savepoint and takes the careful path: COPY into a temporary
  * staging table and INSERT ... ON CONFLICT DO NOTHING. Invalid rows always take the careful path
- * into sluice.quarantine. While PostgreSQL writes chunk k, the worker judges chunk k+1.
+ * into sluice.quarantine. While PostgreSQL writes chunks, the worker judges the next one.
  */
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
@@ -25,8 +30,14 @@ import type { SourceRecord } from './readers';
 /** A chunk (one transaction) ends after this many records or this many bytes of payload, whichever comes first. */
 export const CHUNK_RECORDS = 5_000;
 export const CHUNK_BYTES = 32 * 1024 * 1024;
+/**
+ * Chunks written at once by default, each in its own transaction. Their COPYs run side by side,
+ * their commits in file order: each chunk reserves its block of `seq` values before the next one
+ * does, and commits only after the one before it.
+ */
+export const COPY_STREAMS = 2;
 const UNIQUE_VIOLATION = '23505';
-const LOG_COPY = 'COPY sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
+const LOG_COPY = 'COPY sluice.raw_events (seq, source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
 const STAGE_COPY = 'COPY pg_temp.sluice_ingest_stage (ordinal, valid, event_id, event_time, payload, raw, reason) FROM STDIN';
 const COPY_WRITE_BYTES = 1024 * 1024;
 const COPY_BUFFER_BYTES = 64 * 1024 * 1024;
@@ -41,9 +52,16 @@ const STAGE_DDL = `CREATE TEMP TABLE IF NOT EXISTS sluice_ingest_stage (
   reason     jsonb
 ) ON COMMIT DELETE ROWS`;
 
+const LOCK_LOG = 'LOCK TABLE sluice.raw_events IN ROW EXCLUSIVE MODE';
+/** `$1` values of the log's identity sequence, ascending, as comma-separated text. */
+const RESERVE_SEQS = `SELECT string_agg(v::text, ',' ORDER BY v) AS seqs
+  FROM (SELECT nextval('sluice.raw_events_seq_seq') AS v FROM generate_series(1, $1::int)) s`;
+
+/** The careful path: the n-th valid row of the chunk takes the n-th reserved seq ($5); a duplicate leaves its seq unused. */
 const INSERT_LOG = `WITH ins AS (
-  INSERT INTO sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id)
-  SELECT $1, s.event_id, s.event_time, $2, $3, s.payload::jsonb, $4
+  INSERT INTO sluice.raw_events (seq, source, event_id, event_time, contract, contract_version, payload, batch_id)
+  OVERRIDING SYSTEM VALUE
+  SELECT ($5::bigint[])[row_number() OVER (ORDER BY s.ordinal)], $1, s.event_id, s.event_time, $2, $3, s.payload::jsonb, $4
     FROM pg_temp.sluice_ingest_stage s WHERE s.valid ORDER BY s.ordinal
   ON CONFLICT (source, event_id) DO NOTHING
   RETURNING seq)
@@ -70,6 +88,8 @@ export interface BatchTarget {
   progress?: (p: { chunk: number; records: number }) => void;
   /** Throws when the activity is cancelled. */
   checkCancelled?: () => void;
+  /** Chunks written at once, each on its own connection (default {@link COPY_STREAMS}); 1 writes one chunk at a time. */
+  copyStreams?: number;
 }
 
 interface ChunkCounts {
@@ -162,23 +182,29 @@ async function sendCopy(client: PoolClient, sql: string, pieces: string[]): Prom
   }
 }
 
-/** A chunk judged and ready to write: every row (for the careful path) and the log COPY text of its valid, distinct rows. */
-class ChunkBuilder {
+/** The batch a chunk belongs to: what every log row of it carries besides the event. */
+export type ChunkOrigin = Pick<BatchTarget, 'source' | 'batchId' | 'contract'>;
+
+/**
+ * A chunk judged and ready to write: every row (for the careful path) and the log COPY text of its
+ * valid, distinct rows, all but their `seq`, which is reserved when the chunk is written.
+ */
+export class ChunkBuilder {
   readonly rows: StagedRow[] = [];
   readonly invalid: StagedRow[] = [];
-  readonly logPieces: string[] = [];
-  validDistinct = 0;
+  /** COPY text of each valid, distinct row from the tab after its `seq` to its newline. */
+  readonly logLines: string[] = [];
+  /** Event ids of the valid rows (a duplicate inside the chunk is counted, not written). */
+  readonly eventIds = new Set<string>();
   bytes = 0;
-  private piece = '';
-  private readonly seen = new Set<string>();
   private readonly prefix: string;
   private readonly suffix: string;
   private readonly suffix2: string;
 
-  constructor(t: BatchTarget, readonly first: number) {
-    this.prefix = `${copyText(t.source)}\t`;
-    this.suffix = `\t${copyText(t.contract.contract)}\t${copyText(t.contract.version)}\t`;
-    this.suffix2 = `\t${copyText(t.batchId)}\n`;
+  constructor(origin: ChunkOrigin, readonly first: number) {
+    this.prefix = `\t${copyText(origin.source)}\t`;
+    this.suffix = `\t${copyText(origin.contract.contract)}\t${copyText(origin.contract.version)}\t`;
+    this.suffix2 = `\t${copyText(origin.batchId)}\n`;
   }
 
   add(row: StagedRow): void {
@@ -188,53 +214,69 @@ class ChunkBuilder {
       this.invalid.push(row);
       return;
     }
-    if (this.seen.has(row.eventId)) return; // a duplicate inside the chunk: counted, not written
-    this.seen.add(row.eventId);
-    this.validDistinct++;
-    this.piece += `${this.prefix}${copyText(row.eventId)}\t${row.eventTime ?? '\\N'}${this.suffix}${copyText(row.payload ?? 'null')}${this.suffix2}`;
-    if (this.piece.length >= COPY_WRITE_BYTES) {
-      this.logPieces.push(this.piece);
-      this.piece = '';
-    }
+    if (this.eventIds.has(row.eventId)) return;
+    this.eventIds.add(row.eventId);
+    this.logLines.push(`${this.prefix}${copyText(row.eventId)}\t${row.eventTime ?? '\\N'}${this.suffix}${copyText(row.payload ?? 'null')}${this.suffix2}`);
   }
 
-  finish(): this {
-    if (this.piece) this.logPieces.push(this.piece);
-    this.piece = '';
-    return this;
+  /** Valid rows, duplicates inside the chunk included: the careful path numbers them all. */
+  get validRows(): number {
+    return this.rows.length - this.invalid.length;
+  }
+
+  /** The COPY text of the log rows (LOG_COPY's columns), the i-th distinct valid row at `seqs[i]`, in pieces of about a MiB. */
+  logCopyText(seqs: readonly string[]): string[] {
+    const pieces: string[] = [];
+    let piece = '';
+    for (let i = 0; i < this.logLines.length; i++) {
+      piece += `${seqs[i]}${this.logLines[i]}`;
+      if (piece.length >= COPY_WRITE_BYTES) {
+        pieces.push(piece);
+        piece = '';
+      }
+    }
+    if (piece) pieces.push(piece);
+    return pieces;
   }
 }
 
-async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder): Promise<ChunkCounts> {
+/** How a chunk takes its turn among the chunks written at once. */
+interface ChunkTurn {
+  /** Settles when the chunk before this one has committed (rejects when it failed). */
+  previous: Promise<unknown>;
+  /** Called once this chunk's `seq` values are reserved: the next chunk may reserve its own. */
+  reserved: () => void;
+}
+
+async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, turn: ChunkTurn): Promise<ChunkCounts> {
   const params = [t.source, t.contract.contract, t.contract.version, t.batchId];
   const { rows, invalid, first } = chunk;
   try {
     return await inTransaction(t.pool, async (client) => {
       // Chunks commit without waiting for their WAL flush; the batch's final flushDurable() does.
       await client.query('SET LOCAL synchronous_commit = off');
+      let seqs: string[] = [];
+      if (chunk.validRows > 0) {
+        // The lock comes before the reservation: commitHorizon() then waits for these rows, as it
+        // waits for any insert whose identity values are handed out.
+        await client.query(LOCK_LOG);
+        const reserved = await client.query<{ seqs: string }>(RESERVE_SEQS, [chunk.validRows]);
+        seqs = (reserved.rows[0]?.seqs ?? '').split(',');
+      }
+      turn.reserved();
       let accepted = 0;
       let quarantined = 0;
       let fromSeq: string | null = null;
       let toSeq: string | null = null;
       let careful = false;
-      if (chunk.validDistinct > 0) {
+      if (chunk.eventIds.size > 0) {
         await client.query('SAVEPOINT direct_copy');
-        const before = await client.query<{ last: string }>(
-          'SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last FROM sluice.raw_events_seq_seq',
-        );
         try {
-          await sendCopy(client, LOG_COPY, chunk.logPieces);
-          accepted = chunk.validDistinct;
+          await sendCopy(client, LOG_COPY, chunk.logCopyText(seqs));
           await client.query('RELEASE SAVEPOINT direct_copy');
-          // The rows of this chunk hold the values after `before` that carry this source (one ingest
-          // workflow per source: no other writer of it interleaves); last is this session's last value.
-          const range = await client.query<{ from_seq: string | null; to_seq: string | null }>(
-            `SELECT (SELECT seq FROM sluice.raw_events WHERE seq > $2 AND source = $1 ORDER BY seq LIMIT 1)::text AS from_seq,
-                    currval('sluice.raw_events_seq_seq')::text AS to_seq`,
-            [t.source, before.rows[0]?.last ?? '0'],
-          );
-          fromSeq = range.rows[0]?.from_seq ?? null;
-          toSeq = range.rows[0]?.to_seq ?? null;
+          accepted = chunk.eventIds.size;
+          fromSeq = seqs[0] ?? null;
+          toSeq = seqs[accepted - 1] ?? null;
         } catch (err) {
           if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
           await client.query('ROLLBACK TO SAVEPOINT direct_copy');
@@ -246,11 +288,16 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder):
         await createStage(client);
         await copyLines(client, STAGE_COPY, staged, (row, i) => stageLine(first + i, row));
         if (careful) {
-          const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG, params);
+          const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG, [...params, seqs]);
           accepted = log.rows[0]?.n ?? 0;
           fromSeq = log.rows[0]?.from_seq ?? null;
           toSeq = log.rows[0]?.to_seq ?? null;
         }
+      }
+      // From here on in file order: quarantine (whose seq is handed out on insert, and which looks
+      // up the log rows of the chunks before) and the chunk record, which must stay contiguous.
+      await turn.previous;
+      if (staged.length > 0) {
         const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
         quarantined = q.rows[0]?.n ?? 0;
       }
@@ -265,6 +312,22 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder):
   } catch (err) {
     throw asDataFailure(err, t, chunkNo);
   }
+}
+
+/** A chunk being written: its commit, and when its `seq` values are reserved (or it failed before). */
+function startChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, previous: Promise<unknown>): { reserved: Promise<void>; committed: Promise<ChunkCounts> } {
+  let markReserved: () => void = () => undefined;
+  const reserved = new Promise<void>((resolve) => (markReserved = resolve));
+  const committed = writeChunk(t, chunkNo, chunk, { previous, reserved: markReserved });
+  // Awaited in turn by appendBatch; the handler only keeps an early failure from being "unhandled".
+  committed.catch(() => undefined);
+  return { reserved: Promise.race([reserved, committed.then(() => undefined)]), committed };
+}
+
+function sharesAny(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  for (const x of small) if (large.has(x)) return true;
+  return false;
 }
 
 /** The batch's counts as committed (all attempts together). */
@@ -300,29 +363,44 @@ export async function appendBatch(t: BatchTarget, records: AsyncIterable<SourceR
   const it = records[Symbol.asyncIterator]();
   // Committed by an earlier attempt: read past those records without judging them.
   for (let i = 0; i < done.records; i++) if ((await it.next()).done) break;
+  const streams = Math.max(1, t.copyStreams ?? COPY_STREAMS);
   let ordinal = done.records;
   let chunkNo = done.chunks;
-  let writing: Promise<ChunkCounts> | undefined;
-  for (;;) {
-    t.checkCancelled?.();
-    const chunk = new ChunkBuilder(t, ordinal);
-    while (chunk.rows.length < CHUNK_RECORDS && chunk.bytes < CHUNK_BYTES) {
-      const next = await it.next();
-      if (next.done) break;
-      chunk.add(t.classifier.classify(next.value, ordinal));
-      ordinal++;
-      // Judging is CPU work on the thread that also drives the previous chunk's statements: yield to
-      // I/O now and then, or PostgreSQL waits for its next statement until a file read comes due.
-      if ((ordinal & 255) === 0) await setImmediatePromise();
-      if ((ordinal & 4095) === 0) t.progress?.({ chunk: chunkNo, records: ordinal });
+  let previous: Promise<unknown> = Promise.resolve();
+  const writing: { eventIds: ReadonlySet<string>; committed: Promise<ChunkCounts> }[] = [];
+  try {
+    for (;;) {
+      t.checkCancelled?.();
+      const chunk = new ChunkBuilder(t, ordinal);
+      while (chunk.rows.length < CHUNK_RECORDS && chunk.bytes < CHUNK_BYTES) {
+        const next = await it.next();
+        if (next.done) break;
+        chunk.add(t.classifier.classify(next.value, ordinal));
+        ordinal++;
+        // Judging is CPU work on the thread that also drives the chunks being written: yield to
+        // I/O now and then, or PostgreSQL waits for its next statement until a file read comes due.
+        if ((ordinal & 255) === 0) await setImmediatePromise();
+        if ((ordinal & 4095) === 0) t.progress?.({ chunk: chunkNo, records: ordinal });
+      }
+      if (chunk.rows.length === 0) break;
+      // A chunk that shares an event id with one still being written waits until that one has
+      // committed: its COPY would wait for those rows, while their chunk waits for its turn after it.
+      const overlaps = writing.some((w) => sharesAny(w.eventIds, chunk.eventIds));
+      while (writing.length >= streams || (overlaps && writing.length > 0)) await writing.shift()?.committed;
+      const started = startChunk(t, chunkNo, chunk, previous);
+      writing.push({ eventIds: chunk.eventIds, committed: started.committed });
+      previous = started.committed;
+      // Chunks reserve their seq values in file order, so the log keeps the order of the file.
+      await started.reserved;
+      chunkNo++;
+      t.progress?.({ chunk: chunkNo, records: ordinal });
     }
-    if (writing) await writing;
-    if (chunk.rows.length === 0) break;
-    writing = writeChunk(t, chunkNo, chunk.finish());
-    // Awaited before the next chunk is written; the handler only keeps an early failure from being "unhandled".
-    writing.catch(() => undefined);
-    chunkNo++;
-    t.progress?.({ chunk: chunkNo, records: ordinal });
+    while (writing.length > 0) await writing.shift()?.committed;
+  } catch (err) {
+    // The chunks after a failed one roll back (each commits only after the one before it): let
+    // them end before the activity fails, so that a retry finds no transaction of this attempt open.
+    await Promise.allSettled(writing.map((w) => w.committed));
+    throw err;
   }
   if (chunkNo > done.chunks) await flushDurable(t.pool);
   return batchTotals(t.pool, t.source, t.batchId, t.contract);
