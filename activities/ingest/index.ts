@@ -19,7 +19,7 @@ import { redriveQuarantine } from './redrive';
 export interface IngestDeps {
   pool: Pool;
   temporal: Client;
-  config: { taskQueues: { cpu: string } };
+  config: { taskQueues: { cpu: string }; ingestCopyStreams?: number | undefined };
   /** The artifact store's directory: oversized records are kept there whole. */
   artifactsDir: string;
   /** Contracts of the sources (default: contracts/sources, loaded on first use). */
@@ -112,7 +112,7 @@ export function createIngestActivities(deps: IngestDeps) {
           break;
       }
       return appendBatch(
-        { pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract), ...heartbeatProgress() },
+        { pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract), copyStreams: deps.config.ingestCopyStreams, ...heartbeatProgress() },
         records,
       );
     },

@@ -57,12 +57,24 @@ const LOCK_LOG = 'LOCK TABLE sluice.raw_events IN ROW EXCLUSIVE MODE';
 const RESERVE_SEQS = `SELECT string_agg(v::text, ',' ORDER BY v) AS seqs
   FROM (SELECT nextval('sluice.raw_events_seq_seq') AS v FROM generate_series(1, $1::int)) s`;
 
-/** The careful path: the n-th valid row of the chunk takes the n-th reserved seq ($5); a duplicate leaves its seq unused. */
+/** The careful path's staging table: the log rows of a chunk as COPYed, payload still text. */
+const LOG_STAGE_DDL = `CREATE TEMP TABLE IF NOT EXISTS sluice_ingest_log_stage (
+  seq              bigint NOT NULL,
+  source           text   NOT NULL,
+  event_id         text   NOT NULL,
+  event_time       timestamptz,
+  contract         text   NOT NULL,
+  contract_version text   NOT NULL,
+  payload          text   NOT NULL,
+  batch_id         text   NOT NULL
+) ON COMMIT DELETE ROWS`;
+const LOG_STAGE_COPY = 'COPY pg_temp.sluice_ingest_log_stage (seq, source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
+
 const INSERT_LOG = `WITH ins AS (
   INSERT INTO sluice.raw_events (seq, source, event_id, event_time, contract, contract_version, payload, batch_id)
   OVERRIDING SYSTEM VALUE
-  SELECT ($5::bigint[])[row_number() OVER (ORDER BY s.ordinal)], $1, s.event_id, s.event_time, $2, $3, s.payload::jsonb, $4
-    FROM pg_temp.sluice_ingest_stage s WHERE s.valid ORDER BY s.ordinal
+  SELECT s.seq, s.source, s.event_id, s.event_time, s.contract, s.contract_version, s.payload::jsonb, s.batch_id
+    FROM pg_temp.sluice_ingest_log_stage s ORDER BY s.seq
   ON CONFLICT (source, event_id) DO NOTHING
   RETURNING seq)
 SELECT count(*)::int AS n, min(seq)::text AS from_seq, max(seq)::text AS to_seq FROM ins`;
@@ -89,7 +101,7 @@ export interface BatchTarget {
   /** Throws when the activity is cancelled. */
   checkCancelled?: () => void;
   /** Chunks written at once, each on its own connection (default {@link COPY_STREAMS}); 1 writes one chunk at a time. */
-  copyStreams?: number;
+  copyStreams?: number | undefined;
 }
 
 interface ChunkCounts {
@@ -167,7 +179,7 @@ async function copyLines(client: PoolClient, sql: string, rows: StagedRow[], lin
 }
 
 /** Sends prebuilt COPY text (built while the previous chunk was being written). */
-async function sendCopy(client: PoolClient, sql: string, pieces: string[]): Promise<void> {
+async function sendCopy(client: PoolClient, sql: string, pieces: readonly Buffer[]): Promise<void> {
   const copy = client.query(copyFrom(sql));
   try {
     for (const piece of pieces) {
@@ -186,17 +198,24 @@ async function sendCopy(client: PoolClient, sql: string, pieces: string[]): Prom
 export type ChunkOrigin = Pick<BatchTarget, 'source' | 'batchId' | 'contract'>;
 
 /**
- * A chunk judged and ready to write: every row (for the careful path) and the log COPY text of its
- * valid, distinct rows, all but their `seq`, which is reserved when the chunk is written.
+ * A chunk judged and ready to write: the COPY text of its valid, distinct log rows, all but their
+ * `seq` (reserved when the chunk is written), and its invalid rows. The log text is kept as bytes
+ * outside the JavaScript heap: a chunk lives while the next one is judged, and rows kept as strings
+ * would be copied by every young-generation collection until then.
  */
 export class ChunkBuilder {
-  readonly rows: StagedRow[] = [];
+  /** Records of the chunk, valid or not. */
+  records = 0;
   readonly invalid: StagedRow[] = [];
-  /** COPY text of each valid, distinct row from the tab after its `seq` to its newline. */
-  readonly logLines: string[] = [];
   /** Event ids of the valid rows (a duplicate inside the chunk is counted, not written). */
   readonly eventIds = new Set<string>();
+  /** Payload bytes (the chunk's size limit). */
   bytes = 0;
+  /** Log rows from the tab after their seq to their newline, one after the other. */
+  private body = Buffer.allocUnsafe(4 * 1024 * 1024);
+  private used = 0;
+  /** Where each log row ends in `body`. */
+  private readonly ends: number[] = [];
   private readonly prefix: string;
   private readonly suffix: string;
   private readonly suffix2: string;
@@ -208,7 +227,7 @@ export class ChunkBuilder {
   }
 
   add(row: StagedRow): void {
-    this.rows.push(row);
+    this.records++;
     this.bytes += (row.payload?.length ?? 0) + 2 * (row.raw?.length ?? 0);
     if (!row.valid) {
       this.invalid.push(row);
@@ -216,26 +235,46 @@ export class ChunkBuilder {
     }
     if (this.eventIds.has(row.eventId)) return;
     this.eventIds.add(row.eventId);
-    this.logLines.push(`${this.prefix}${copyText(row.eventId)}\t${row.eventTime ?? '\\N'}${this.suffix}${copyText(row.payload ?? 'null')}${this.suffix2}`);
-  }
-
-  /** Valid rows, duplicates inside the chunk included: the careful path numbers them all. */
-  get validRows(): number {
-    return this.rows.length - this.invalid.length;
-  }
-
-  /** The COPY text of the log rows (LOG_COPY's columns), the i-th distinct valid row at `seqs[i]`, in pieces of about a MiB. */
-  logCopyText(seqs: readonly string[]): string[] {
-    const pieces: string[] = [];
-    let piece = '';
-    for (let i = 0; i < this.logLines.length; i++) {
-      piece += `${seqs[i]}${this.logLines[i]}`;
-      if (piece.length >= COPY_WRITE_BYTES) {
-        pieces.push(piece);
-        piece = '';
-      }
+    const line = `${this.prefix}${copyText(row.eventId)}\t${row.eventTime ?? '\\N'}${this.suffix}${copyText(row.payload ?? 'null')}${this.suffix2}`;
+    // At most 3 bytes per UTF-16 unit.
+    if (this.used + 3 * line.length > this.body.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.body.length, this.used + 3 * line.length));
+      this.body.copy(grown, 0, 0, this.used);
+      this.body = grown;
     }
-    if (piece) pieces.push(piece);
+    this.used += this.body.write(line, this.used, 'utf8');
+    this.ends.push(this.used);
+  }
+
+  /** Valid, distinct rows: the rows of the log COPY. */
+  get logRows(): number {
+    return this.ends.length;
+  }
+
+  /** The COPY text of the log rows (LOG_COPY's columns), the i-th at `seqs[i]`, in pieces of about a MiB. */
+  logCopyText(seqs: readonly string[]): Buffer[] {
+    const pieces: Buffer[] = [];
+    let row = 0;
+    let start = 0;
+    while (row < this.ends.length) {
+      // The rows of one piece: up to about COPY_WRITE_BYTES of body, and at least one.
+      let last = row;
+      let size = 0;
+      do {
+        size += (seqs[last] ?? '').length + (this.ends[last] ?? 0) - (last === 0 ? 0 : this.ends[last - 1] ?? 0);
+        last++;
+      } while (last < this.ends.length && size < COPY_WRITE_BYTES);
+      const piece = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (let i = row; i < last; i++) {
+        const end = this.ends[i] ?? start;
+        at += piece.write(seqs[i] ?? '', at, 'latin1');
+        at += this.body.copy(piece, at, start, end);
+        start = end;
+      }
+      pieces.push(piece);
+      row = last;
+    }
     return pieces;
   }
 }
@@ -250,17 +289,17 @@ interface ChunkTurn {
 
 async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, turn: ChunkTurn): Promise<ChunkCounts> {
   const params = [t.source, t.contract.contract, t.contract.version, t.batchId];
-  const { rows, invalid, first } = chunk;
+  const { records, invalid, first } = chunk;
   try {
     return await inTransaction(t.pool, async (client) => {
       // Chunks commit without waiting for their WAL flush; the batch's final flushDurable() does.
       await client.query('SET LOCAL synchronous_commit = off');
       let seqs: string[] = [];
-      if (chunk.validRows > 0) {
+      if (chunk.logRows > 0) {
         // The lock comes before the reservation: commitHorizon() then waits for these rows, as it
         // waits for any insert whose identity values are handed out.
         await client.query(LOCK_LOG);
-        const reserved = await client.query<{ seqs: string }>(RESERVE_SEQS, [chunk.validRows]);
+        const reserved = await client.query<{ seqs: string }>(RESERVE_SEQS, [chunk.logRows]);
         seqs = (reserved.rows[0]?.seqs ?? '').split(',');
       }
       turn.reserved();
@@ -269,12 +308,12 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, 
       let fromSeq: string | null = null;
       let toSeq: string | null = null;
       let careful = false;
-      if (chunk.eventIds.size > 0) {
+      if (chunk.logRows > 0) {
         await client.query('SAVEPOINT direct_copy');
         try {
           await sendCopy(client, LOG_COPY, chunk.logCopyText(seqs));
           await client.query('RELEASE SAVEPOINT direct_copy');
-          accepted = chunk.eventIds.size;
+          accepted = chunk.logRows;
           fromSeq = seqs[0] ?? null;
           toSeq = seqs[accepted - 1] ?? null;
         } catch (err) {
@@ -283,25 +322,27 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, 
           careful = true;
         }
       }
-      const staged = careful ? rows : invalid;
-      if (staged.length > 0) {
+      if (careful) {
+        // The same rows, through a staging table, skipping those the log already holds.
+        await client.query(LOG_STAGE_DDL);
+        await sendCopy(client, LOG_STAGE_COPY, chunk.logCopyText(seqs));
+        const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG);
+        accepted = log.rows[0]?.n ?? 0;
+        fromSeq = log.rows[0]?.from_seq ?? null;
+        toSeq = log.rows[0]?.to_seq ?? null;
+      }
+      if (invalid.length > 0) {
         await createStage(client);
-        await copyLines(client, STAGE_COPY, staged, (row, i) => stageLine(first + i, row));
-        if (careful) {
-          const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG, [...params, seqs]);
-          accepted = log.rows[0]?.n ?? 0;
-          fromSeq = log.rows[0]?.from_seq ?? null;
-          toSeq = log.rows[0]?.to_seq ?? null;
-        }
+        await copyLines(client, STAGE_COPY, invalid, (row, i) => stageLine(first + i, row));
       }
       // From here on in file order: quarantine (whose seq is handed out on insert, and which looks
       // up the log rows of the chunks before) and the chunk record, which must stay contiguous.
       await turn.previous;
-      if (staged.length > 0) {
+      if (invalid.length > 0) {
         const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
         quarantined = q.rows[0]?.n ?? 0;
       }
-      const counts: ChunkCounts = { records: rows.length, accepted, quarantined, duplicates: rows.length - accepted - quarantined, fromSeq, toSeq };
+      const counts: ChunkCounts = { records, accepted, quarantined, duplicates: records - accepted - quarantined, fromSeq, toSeq };
       await client.query(
         `INSERT INTO sluice.ingest_chunks (source, batch_id, chunk_no, records, accepted, quarantined, duplicates, from_seq, to_seq)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -372,7 +413,7 @@ export async function appendBatch(t: BatchTarget, records: AsyncIterable<SourceR
     for (;;) {
       t.checkCancelled?.();
       const chunk = new ChunkBuilder(t, ordinal);
-      while (chunk.rows.length < CHUNK_RECORDS && chunk.bytes < CHUNK_BYTES) {
+      while (chunk.records < CHUNK_RECORDS && chunk.bytes < CHUNK_BYTES) {
         const next = await it.next();
         if (next.done) break;
         chunk.add(t.classifier.classify(next.value, ordinal));
@@ -382,7 +423,7 @@ export async function appendBatch(t: BatchTarget, records: AsyncIterable<SourceR
         if ((ordinal & 255) === 0) await setImmediatePromise();
         if ((ordinal & 4095) === 0) t.progress?.({ chunk: chunkNo, records: ordinal });
       }
-      if (chunk.rows.length === 0) break;
+      if (chunk.records === 0) break;
       // A chunk that shares an event id with one still being written waits until that one has
       // committed: its COPY would wait for those rows, while their chunk waits for its turn after it.
       const overlaps = writing.some((w) => sharesAny(w.eventIds, chunk.eventIds));

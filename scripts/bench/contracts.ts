@@ -132,7 +132,7 @@ async function ingestPathRates(file: string, n: number, reps: number): Promise<{
   let copyBytes = 0;
   let nextSeq = 1;
   const copyText = (chunk: ChunkBuilder): void => {
-    const seqs = Array.from({ length: chunk.logLines.length }, () => String(nextSeq++));
+    const seqs = Array.from({ length: chunk.logRows }, () => String(nextSeq++));
     for (const piece of chunk.logCopyText(seqs)) copyBytes += piece.length;
     chunk.invalid.forEach((row, i) => (copyBytes += stageLine(chunk.first + i, row).length));
   };
@@ -149,7 +149,7 @@ async function ingestPathRates(file: string, n: number, reps: number): Promise<{
       const row = classifier.classify(rec, ordinal++);
       if (row.valid) ok++;
       chunk.add(row);
-      if (chunk.rows.length === CHUNK_RECORDS) {
+      if (chunk.records === CHUNK_RECORDS) {
         copyText(chunk);
         chunk = new ChunkBuilder(origin, ordinal);
       }
