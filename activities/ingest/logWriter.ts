@@ -52,7 +52,15 @@ const STAGE_DDL = `CREATE TEMP TABLE IF NOT EXISTS sluice_ingest_stage (
   reason     jsonb
 ) ON COMMIT DELETE ROWS`;
 
-const LOCK_LOG = 'LOCK TABLE sluice.raw_events IN ROW EXCLUSIVE MODE';
+/** Chunks commit without waiting for their WAL flush; the batch's final flushDurable() does. */
+const CHUNK_BEGIN = 'BEGIN; SET LOCAL synchronous_commit = off';
+/**
+ * In one round trip (the worker may be busy judging the next chunk when PostgreSQL answers): the
+ * log is locked before the chunk reserves its seq values, so that commitHorizon() waits for these
+ * rows as it waits for any insert whose identity values are handed out; the direct COPY can be
+ * undone back to the savepoint (the careful path), which keeps the lock and the reserved values.
+ */
+const LOCK_LOG = 'LOCK TABLE sluice.raw_events IN ROW EXCLUSIVE MODE; SAVEPOINT direct_copy';
 /** `$1` values of the log's identity sequence, ascending, as comma-separated text. */
 const RESERVE_SEQS = `SELECT string_agg(v::text, ',' ORDER BY v) AS seqs
   FROM (SELECT nextval('sluice.raw_events_seq_seq') AS v FROM generate_series(1, $1::int)) s`;
@@ -292,12 +300,8 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, 
   const { records, invalid, first } = chunk;
   try {
     return await inTransaction(t.pool, async (client) => {
-      // Chunks commit without waiting for their WAL flush; the batch's final flushDurable() does.
-      await client.query('SET LOCAL synchronous_commit = off');
       let seqs: string[] = [];
       if (chunk.logRows > 0) {
-        // The lock comes before the reservation: commitHorizon() then waits for these rows, as it
-        // waits for any insert whose identity values are handed out.
         await client.query(LOCK_LOG);
         const reserved = await client.query<{ seqs: string }>(RESERVE_SEQS, [chunk.logRows]);
         seqs = (reserved.rows[0]?.seqs ?? '').split(',');
@@ -309,10 +313,8 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, 
       let toSeq: string | null = null;
       let careful = false;
       if (chunk.logRows > 0) {
-        await client.query('SAVEPOINT direct_copy');
         try {
           await sendCopy(client, LOG_COPY, chunk.logCopyText(seqs));
-          await client.query('RELEASE SAVEPOINT direct_copy');
           accepted = chunk.logRows;
           fromSeq = seqs[0] ?? null;
           toSeq = seqs[accepted - 1] ?? null;
@@ -349,7 +351,7 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, 
         [t.source, t.batchId, chunkNo, counts.records, counts.accepted, counts.quarantined, counts.duplicates, counts.fromSeq, counts.toSeq],
       );
       return counts;
-    });
+    }, CHUNK_BEGIN);
   } catch (err) {
     throw asDataFailure(err, t, chunkNo);
   }
@@ -420,7 +422,7 @@ export async function appendBatch(t: BatchTarget, records: AsyncIterable<SourceR
         ordinal++;
         // Judging is CPU work on the thread that also drives the chunks being written: yield to
         // I/O now and then, or PostgreSQL waits for its next statement until a file read comes due.
-        if ((ordinal & 255) === 0) await setImmediatePromise();
+        if ((ordinal & 127) === 0) await setImmediatePromise();
         if ((ordinal & 4095) === 0) t.progress?.({ chunk: chunkNo, records: ordinal });
       }
       if (chunk.records === 0) break;
