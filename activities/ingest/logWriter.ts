@@ -205,11 +205,17 @@ async function sendCopy(client: PoolClient, sql: string, pieces: readonly Buffer
 /** The batch a chunk belongs to: what every log row of it carries besides the event. */
 export type ChunkOrigin = Pick<BatchTarget, 'source' | 'batchId' | 'contract'>;
 
+/** Room for a row's seq: wide enough for any bigint; the spaces left of it are read as nothing (int8 input skips leading blanks). */
+const SEQ_WIDTH = 20;
+const SEQ_ROOM = ' '.repeat(SEQ_WIDTH);
+
 /**
- * A chunk judged and ready to write: the COPY text of its valid, distinct log rows, all but their
- * `seq` (reserved when the chunk is written), and its invalid rows. The log text is kept as bytes
- * outside the JavaScript heap: a chunk lives while the next one is judged, and rows kept as strings
- * would be copied by every young-generation collection until then.
+ * A chunk judged and ready to write: the COPY text of its valid, distinct log rows and its invalid
+ * rows. Each log row starts with room for its `seq`, which is reserved when the chunk is written
+ * and then filled in place. The text is kept as bytes outside the JavaScript heap, in a buffer
+ * that the next chunks reuse: a chunk lives while the next one is judged, and rows kept as strings
+ * would be copied by every young-generation collection until then, while a fresh buffer per chunk
+ * makes V8 collect for its external memory.
  */
 export class ChunkBuilder {
   /** Records of the chunk, valid or not. */
@@ -219,17 +225,19 @@ export class ChunkBuilder {
   readonly eventIds = new Set<string>();
   /** Payload bytes (the chunk's size limit). */
   bytes = 0;
-  /** Log rows from the tab after their seq to their newline, one after the other. */
-  private body = Buffer.allocUnsafe(4 * 1024 * 1024);
+  /** The log rows, one after the other. */
+  private body: Buffer;
   private used = 0;
-  /** Where each log row ends in `body`. */
-  private readonly ends: number[] = [];
+  /** Where each log row starts in `body`. */
+  private readonly starts: number[] = [];
   private readonly prefix: string;
   private readonly suffix: string;
   private readonly suffix2: string;
 
-  constructor(origin: ChunkOrigin, readonly first: number) {
-    this.prefix = `\t${copyText(origin.source)}\t`;
+  /** `body`: a buffer to fill (one a finished chunk gave back), grown when too small. */
+  constructor(origin: ChunkOrigin, readonly first: number, body?: Buffer) {
+    this.body = body ?? Buffer.allocUnsafe(4 * 1024 * 1024);
+    this.prefix = `${SEQ_ROOM}\t${copyText(origin.source)}\t`;
     this.suffix = `\t${copyText(origin.contract.contract)}\t${copyText(origin.contract.version)}\t`;
     this.suffix2 = `\t${copyText(origin.batchId)}\n`;
   }
@@ -250,40 +258,43 @@ export class ChunkBuilder {
       this.body.copy(grown, 0, 0, this.used);
       this.body = grown;
     }
+    this.starts.push(this.used);
     this.used += this.body.write(line, this.used, 'utf8');
-    this.ends.push(this.used);
   }
 
   /** Valid, distinct rows: the rows of the log COPY. */
   get logRows(): number {
-    return this.ends.length;
+    return this.starts.length;
   }
 
-  /** The COPY text of the log rows (LOG_COPY's columns), the i-th at `seqs[i]`, in pieces of about a MiB. */
+  /**
+   * The COPY text of the log rows (LOG_COPY's columns), the i-th at `seqs[i]`, in pieces of about
+   * a MiB. The pieces are views of the chunk's buffer: valid until {@link takeBody}.
+   */
   logCopyText(seqs: readonly string[]): Buffer[] {
     const pieces: Buffer[] = [];
-    let row = 0;
-    let start = 0;
-    while (row < this.ends.length) {
-      // The rows of one piece: up to about COPY_WRITE_BYTES of body, and at least one.
-      let last = row;
-      let size = 0;
-      do {
-        size += (seqs[last] ?? '').length + (this.ends[last] ?? 0) - (last === 0 ? 0 : this.ends[last - 1] ?? 0);
-        last++;
-      } while (last < this.ends.length && size < COPY_WRITE_BYTES);
-      const piece = Buffer.allocUnsafe(size);
-      let at = 0;
-      for (let i = row; i < last; i++) {
-        const end = this.ends[i] ?? start;
-        at += piece.write(seqs[i] ?? '', at, 'latin1');
-        at += this.body.copy(piece, at, start, end);
-        start = end;
+    let from = 0;
+    for (let i = 0; i < this.starts.length; i++) {
+      const start = this.starts[i] ?? 0;
+      const seq = seqs[i] ?? '';
+      if (seq.length > SEQ_WIDTH) throw new Error(`seq ${seq} is wider than ${SEQ_WIDTH} characters`);
+      this.body.write(seq, start + SEQ_WIDTH - seq.length, 'latin1');
+      if (start - from >= COPY_WRITE_BYTES) {
+        pieces.push(this.body.subarray(from, start));
+        from = start;
       }
-      pieces.push(piece);
-      row = last;
     }
+    if (this.used > from) pieces.push(this.body.subarray(from, this.used));
     return pieces;
+  }
+
+  /** The chunk's buffer, for the next chunk to fill once this one is written. */
+  takeBody(): Buffer {
+    const body = this.body;
+    this.body = Buffer.alloc(0);
+    this.used = 0;
+    this.starts.length = 0;
+    return body;
   }
 }
 
@@ -410,11 +421,19 @@ export async function appendBatch(t: BatchTarget, records: AsyncIterable<SourceR
   let ordinal = done.records;
   let chunkNo = done.chunks;
   let previous: Promise<unknown> = Promise.resolve();
-  const writing: { eventIds: ReadonlySet<string>; committed: Promise<ChunkCounts> }[] = [];
+  const writing: { chunk: ChunkBuilder; committed: Promise<ChunkCounts> }[] = [];
+  // The buffers of written chunks, for the next chunks to fill.
+  const spare: Buffer[] = [];
+  const written = async (): Promise<void> => {
+    const w = writing.shift();
+    if (!w) return;
+    await w.committed;
+    spare.push(w.chunk.takeBody());
+  };
   try {
     for (;;) {
       t.checkCancelled?.();
-      const chunk = new ChunkBuilder(t, ordinal);
+      const chunk = new ChunkBuilder(t, ordinal, spare.pop());
       while (chunk.records < CHUNK_RECORDS && chunk.bytes < CHUNK_BYTES) {
         const next = await it.next();
         if (next.done) break;
@@ -428,17 +447,17 @@ export async function appendBatch(t: BatchTarget, records: AsyncIterable<SourceR
       if (chunk.records === 0) break;
       // A chunk that shares an event id with one still being written waits until that one has
       // committed: its COPY would wait for those rows, while their chunk waits for its turn after it.
-      const overlaps = writing.some((w) => sharesAny(w.eventIds, chunk.eventIds));
-      while (writing.length >= streams || (overlaps && writing.length > 0)) await writing.shift()?.committed;
+      const overlaps = writing.some((w) => sharesAny(w.chunk.eventIds, chunk.eventIds));
+      while (writing.length >= streams || (overlaps && writing.length > 0)) await written();
       const started = startChunk(t, chunkNo, chunk, previous);
-      writing.push({ eventIds: chunk.eventIds, committed: started.committed });
+      writing.push({ chunk, committed: started.committed });
       previous = started.committed;
       // Chunks reserve their seq values in file order, so the log keeps the order of the file.
       await started.reserved;
       chunkNo++;
       t.progress?.({ chunk: chunkNo, records: ordinal });
     }
-    while (writing.length > 0) await writing.shift()?.committed;
+    while (writing.length > 0) await written();
   } catch (err) {
     // The chunks after a failed one roll back (each commits only after the one before it): let
     // them end before the activity fails, so that a retry finds no transaction of this attempt open.

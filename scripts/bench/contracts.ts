@@ -151,7 +151,7 @@ async function ingestPathRates(file: string, n: number, reps: number): Promise<{
       chunk.add(row);
       if (chunk.records === CHUNK_RECORDS) {
         copyText(chunk);
-        chunk = new ChunkBuilder(origin, ordinal);
+        chunk = new ChunkBuilder(origin, ordinal, chunk.takeBody());
       }
     }
     copyText(chunk);
