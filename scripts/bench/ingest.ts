@@ -2,7 +2,8 @@
  * Ingest benchmark: rows/s of file ingestion through the `ingest` workflow (validation on, chunked
  * COPY, dedup, quarantine), with the default parallel COPY streams and with one stream, against
  * rows/s of a raw `psql \copy` of the same rows into a table with the same definition as
- * sluice.raw_events (same constraints and indexes), measured in one run on one server.
+ * sluice.raw_events (same constraints and indexes), measured in one run on one server, in
+ * alternating rounds (medians).
  */
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -20,6 +21,12 @@ import { timed, type BenchContext, type BenchResult, type BenchSuite } from './h
 
 const SOURCE = 'ingest_bench_events';
 const BASE_EVENTS = 1_000_000;
+const ROUNDS = 3;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
 
 const COUNTRIES = ['DE', 'FR', 'GB', 'NL', 'US', 'JP', 'BR', 'IN'];
 const CURRENCIES = ['EUR', 'USD', 'GBP', 'JPY'];
@@ -132,9 +139,8 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
     }, n);
     ctx.log(`NDJSON file: ${(bytes / 1e6).toFixed(1)} MB`);
 
-    // Baseline: the same table definition as the log (identity, unique (source, event_id), indexes).
-    // Measured before and after the ingest runs (fresh table each time) and averaged: the load on a
-    // shared machine drifts during a run.
+    // Baseline: the same table definition as the log (identity, unique (source, event_id), indexes),
+    // a fresh table each time, dropped once counted.
     const copyOnce = async (table: string): Promise<number> => {
       await pool.query(`CREATE TABLE public.${table} (LIKE sluice.raw_events INCLUDING ALL)`);
       const [, seconds] = await timed(() =>
@@ -142,31 +148,39 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
       );
       const copied = Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM public.${table}`)).rows[0]?.n);
       if (copied !== n) throw new Error(`baseline copied ${copied} rows, expected ${n}`);
+      await pool.query(`DROP TABLE public.${table}`);
       ctx.log(`psql \\copy into ${table}: ${seconds.toFixed(2)} s`);
       return seconds;
     };
-    const copyBefore = await copyOnce('bench_copy_before');
-    // Parallel streams (the default), then one stream (today's path before them), then the baseline again.
-    const parallelSeconds = await ingestThroughWorkflow(ctx, config, ndjson, n, 'parallel');
-    const singleSeconds = await ingestThroughWorkflow(ctx, { ...config, ingestCopyStreams: 1 }, ndjson, n, 'single');
-    const copyAfter = await copyOnce('bench_copy_after');
-    const copySeconds = (copyBefore + copyAfter) / 2;
-    const ingestRate = n / parallelSeconds;
-    const singleRate = n / singleSeconds;
-    const copyRate = n / copySeconds;
+    // The load on a shared machine drifts within a run: rounds of baseline, parallel streams (the
+    // default) and one stream, with the baseline again at the end. A round's ratios take the mean of
+    // the baselines around it; the figures are the medians over the rounds.
+    const copies = [await copyOnce('bench_copy_0')];
+    const parallel: number[] = [];
+    const single: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      parallel.push(await ingestThroughWorkflow(ctx, config, ndjson, n, 'parallel'));
+      single.push(await ingestThroughWorkflow(ctx, { ...config, ingestCopyStreams: 1 }, ndjson, n, 'single'));
+      copies.push(await copyOnce(`bench_copy_${round}`));
+    }
+    const copyAround = parallel.map((_, r) => ((copies[r] ?? Number.NaN) + (copies[r + 1] ?? Number.NaN)) / 2);
+    const parallelSeconds = median(parallel);
+    const singleSeconds = median(single);
+    const copySeconds = median(copies);
     return {
       metrics: {
-        ingest_file_rows_per_s: { value: Math.round(ingestRate), unit: 'rows/s' },
-        ingest_single_stream_rows_per_s: { value: Math.round(singleRate), unit: 'rows/s' },
-        psql_copy_rows_per_s: { value: Math.round(copyRate), unit: 'rows/s' },
+        ingest_file_rows_per_s: { value: Math.round(n / parallelSeconds), unit: 'rows/s' },
+        ingest_single_stream_rows_per_s: { value: Math.round(n / singleSeconds), unit: 'rows/s' },
+        psql_copy_rows_per_s: { value: Math.round(n / copySeconds), unit: 'rows/s' },
         ingest_file_seconds: { value: parallelSeconds, unit: 's' },
         ingest_single_stream_seconds: { value: singleSeconds, unit: 's' },
         psql_copy_seconds: { value: copySeconds, unit: 's' },
-        psql_copy_seconds_before: { value: copyBefore, unit: 's' },
-        psql_copy_seconds_after: { value: copyAfter, unit: 's' },
         ingest_file_mb_per_s: { value: bytes / 1e6 / parallelSeconds, unit: 'MB/s' },
       },
-      ratios: { ingest_vs_copy: ingestRate / copyRate, ingest_single_stream_vs_copy: singleRate / copyRate },
+      ratios: {
+        ingest_vs_copy: median(parallel.map((s, r) => (copyAround[r] ?? Number.NaN) / s)),
+        ingest_single_stream_vs_copy: median(single.map((s, r) => (copyAround[r] ?? Number.NaN) / s)),
+      },
       notes: {
         events: n,
         fields: 20,
@@ -174,6 +188,7 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
         cpus: os.cpus().length,
         validation: 'on (cached ajv validator)',
         copyStreams: { ingest_file: config.ingestCopyStreams ?? `default (${COPY_STREAMS})`, ingest_single_stream: 1 },
+        rounds: { psqlCopySeconds: copies, ingestFileSeconds: parallel, ingestSingleStreamSeconds: single },
       },
     };
   } finally {
