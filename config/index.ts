@@ -31,6 +31,8 @@ export interface SluiceConfig {
   taskQueues: { cpu: string; gpu: string };
   gpuCount: number;
   cpuActivityConcurrency: number;
+  /** Chunks of a file batch written at once, each on its own connection (1: one at a time); unset: the log writer's default. */
+  ingestCopyStreams: number | undefined;
   shutdownGraceSeconds: number;
   devServer: { port: number; uiPort: number; embeddedPostgresPort: number };
   httpIngest: HttpIngestConfig;
@@ -236,6 +238,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     },
     gpuCount: r.int('SLUICE_GPU_COUNT', 1, 1, 64),
     cpuActivityConcurrency: r.int('SLUICE_CPU_CONCURRENCY', Math.max(2, os.cpus().length * 2), 1, 1024),
+    ingestCopyStreams: r.string('SLUICE_INGEST_COPY_STREAMS') === undefined ? undefined : r.int('SLUICE_INGEST_COPY_STREAMS', 1, 1, 16),
     shutdownGraceSeconds: r.int('SLUICE_SHUTDOWN_GRACE_SECONDS', 30, 0, 3600),
     devServer: {
       port: r.int('SLUICE_TEMPORAL_PORT', 7233, 1, 65535),

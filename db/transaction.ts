@@ -6,13 +6,23 @@ export interface TransactionOptions {
   readOnly?: boolean;
   /** Default READ COMMITTED; REPEATABLE READ gives every statement the same snapshot. */
   isolation?: 'read committed' | 'repeatable read' | 'serializable';
+  /** `SET LOCAL` settings of the transaction, sent with BEGIN in one round trip (names and values from code, not from users). */
+  settings?: Record<string, string | number>;
 }
+
+const SETTING_NAME = /^[a-z_][a-z0-9_.]*$/;
+const SETTING_VALUE = /^[A-Za-z0-9_.-]+$/;
 
 function beginStatement(options: TransactionOptions): string {
   const parts = ['BEGIN'];
   if (options.isolation) parts.push(`ISOLATION LEVEL ${options.isolation.toUpperCase()}`);
   if (options.readOnly) parts.push('READ ONLY');
-  return parts.join(' ');
+  const statements = [parts.join(' ')];
+  for (const [name, value] of Object.entries(options.settings ?? {})) {
+    if (!SETTING_NAME.test(name) || !SETTING_VALUE.test(String(value))) throw new Error(`refusing the transaction setting ${name} = ${JSON.stringify(value)}`);
+    statements.push(`SET LOCAL ${name} = '${String(value)}'`);
+  }
+  return statements.join('; ');
 }
 
 /**

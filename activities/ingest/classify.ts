@@ -73,14 +73,26 @@ function rawEventId(raw: Buffer): string {
 /** RFC 3339 text PostgreSQL reads as is (years 1000-9999, an offset); anything else is normalised through Date. */
 const PLAIN_TIMESTAMP = /^([1-9]\d{3})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(\.\d{1,6})?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 
-/** True for an RFC 3339 timestamp whose fields are all in range (Date.parse rolls 02-30 over to March). */
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The number written by `count` ASCII digits of `s` from `at` (positions the pattern has checked). */
+function digitsAt(s: string, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) n = n * 10 + s.charCodeAt(i) - 48;
+  return n;
+}
+
+/**
+ * True for an RFC 3339 timestamp whose fields are all in range (Date.parse rolls 02-30 over to
+ * March). Read per event: the pattern is tested without captures and the date read in place.
+ */
 function plainTimestamp(t: string): boolean {
-  const m = PLAIN_TIMESTAMP.exec(t);
-  if (!m) return false;
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
-  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (!PLAIN_TIMESTAMP.test(t)) return false;
+  const year = digitsAt(t, 0, 4);
+  const month = digitsAt(t, 5, 2);
+  const day = digitsAt(t, 8, 2);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month >= 1 && month <= 12 && day >= 1 && day <= (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1] ?? 0);
 }
 
 export class RecordClassifier {

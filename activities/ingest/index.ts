@@ -83,7 +83,10 @@ export function createIngestActivities(deps: IngestDeps) {
       }
       return withHeartbeat((hb) =>
         appendBatch(
-          { pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract), progress: hb.progress, checkCancelled: hb.checkCancelled },
+          {
+            pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract),
+            copyStreams: deps.config.ingestCopyStreams, progress: hb.progress, checkCancelled: hb.checkCancelled,
+          },
           records,
         ),
       );

@@ -3,11 +3,16 @@
  * sluice.ingest_chunks; chunks commit in order, so a retried batch skips the records of the chunks
  * already committed: a crash neither loses nor duplicates rows.
  *
+ * Order: a chunk reserves a block of `seq` values from the log's identity sequence when it starts
+ * (in file order, before the next chunk does) and its rows carry them, so the log keeps the order
+ * of the file even though several chunks are written at once ({@link COPY_STREAMS}), each on its
+ * own connection. Their COPYs overlap; their quarantine inserts and commits go one after the other.
+ *
  * Fast path: the valid rows of a chunk are COPYed straight into sluice.raw_events (as fast as a raw
  * COPY). If one of them is already in the log (a resend, a retry), the unique index refuses the
  * COPY; the chunk then rolls back to a savepoint and takes the careful path: COPY into a temporary
  * staging table and INSERT ... ON CONFLICT DO NOTHING. Invalid rows always take the careful path
- * into sluice.quarantine. While PostgreSQL writes chunk k, the worker judges chunk k+1.
+ * into sluice.quarantine. While PostgreSQL writes chunks, the worker judges the next one.
  */
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
@@ -25,8 +30,14 @@ import type { SourceRecord } from './readers';
 /** A chunk (one transaction) ends after this many records or this many bytes of payload, whichever comes first. */
 export const CHUNK_RECORDS = 5_000;
 export const CHUNK_BYTES = 32 * 1024 * 1024;
+/**
+ * Chunks written at once by default, each in its own transaction. Their COPYs run side by side,
+ * their commits in file order: each chunk reserves its block of `seq` values before the next one
+ * does, and commits only after the one before it.
+ */
+export const COPY_STREAMS = 2;
 const UNIQUE_VIOLATION = '23505';
-const LOG_COPY = 'COPY sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
+const LOG_COPY = 'COPY sluice.raw_events (seq, source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
 const STAGE_COPY = 'COPY pg_temp.sluice_ingest_stage (ordinal, valid, event_id, event_time, payload, raw, reason) FROM STDIN';
 const COPY_WRITE_BYTES = 1024 * 1024;
 const COPY_BUFFER_BYTES = 64 * 1024 * 1024;
@@ -41,10 +52,37 @@ const STAGE_DDL = `CREATE TEMP TABLE IF NOT EXISTS sluice_ingest_stage (
   reason     jsonb
 ) ON COMMIT DELETE ROWS`;
 
+/** Chunks commit without waiting for their WAL flush; the batch's final flushDurable() does. */
+const CHUNK_TRANSACTION = { settings: { synchronous_commit: 'off' } } as const;
+/**
+ * In one round trip (the worker may be busy judging the next chunk when PostgreSQL answers): the
+ * log is locked before the chunk reserves its seq values, so that commitHorizon() waits for these
+ * rows as it waits for any insert whose identity values are handed out; the direct COPY can be
+ * undone back to the savepoint (the careful path), which keeps the lock and the reserved values.
+ */
+const LOCK_LOG = 'LOCK TABLE sluice.raw_events IN ROW EXCLUSIVE MODE; SAVEPOINT direct_copy';
+/** `$1` values of the log's identity sequence, ascending, as comma-separated text. */
+const RESERVE_SEQS = `SELECT string_agg(v::text, ',' ORDER BY v) AS seqs
+  FROM (SELECT nextval('sluice.raw_events_seq_seq') AS v FROM generate_series(1, $1::int)) s`;
+
+/** The careful path's staging table: the log rows of a chunk as COPYed, payload still text. */
+const LOG_STAGE_DDL = `CREATE TEMP TABLE IF NOT EXISTS sluice_ingest_log_stage (
+  seq              bigint NOT NULL,
+  source           text   NOT NULL,
+  event_id         text   NOT NULL,
+  event_time       timestamptz,
+  contract         text   NOT NULL,
+  contract_version text   NOT NULL,
+  payload          text   NOT NULL,
+  batch_id         text   NOT NULL
+) ON COMMIT DELETE ROWS`;
+const LOG_STAGE_COPY = 'COPY pg_temp.sluice_ingest_log_stage (seq, source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
+
 const INSERT_LOG = `WITH ins AS (
-  INSERT INTO sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id)
-  SELECT $1, s.event_id, s.event_time, $2, $3, s.payload::jsonb, $4
-    FROM pg_temp.sluice_ingest_stage s WHERE s.valid ORDER BY s.ordinal
+  INSERT INTO sluice.raw_events (seq, source, event_id, event_time, contract, contract_version, payload, batch_id)
+  OVERRIDING SYSTEM VALUE
+  SELECT s.seq, s.source, s.event_id, s.event_time, s.contract, s.contract_version, s.payload::jsonb, s.batch_id
+    FROM pg_temp.sluice_ingest_log_stage s ORDER BY s.seq
   ON CONFLICT (source, event_id) DO NOTHING
   RETURNING seq)
 SELECT count(*)::int AS n, min(seq)::text AS from_seq, max(seq)::text AS to_seq FROM ins`;
@@ -70,6 +108,8 @@ export interface BatchTarget {
   progress?: (p: { chunk: number; records: number }) => void;
   /** Throws when the activity is cancelled. */
   checkCancelled?: () => void;
+  /** Chunks written at once, each on its own connection (default {@link COPY_STREAMS}); 1 writes one chunk at a time. */
+  copyStreams?: number | undefined;
 }
 
 interface ChunkCounts {
@@ -147,7 +187,7 @@ async function copyLines(client: PoolClient, sql: string, rows: StagedRow[], lin
 }
 
 /** Sends prebuilt COPY text (built while the previous chunk was being written). */
-async function sendCopy(client: PoolClient, sql: string, pieces: string[]): Promise<void> {
+async function sendCopy(client: PoolClient, sql: string, pieces: readonly Buffer[]): Promise<void> {
   const copy = client.query(copyFrom(sql));
   try {
     for (const piece of pieces) {
@@ -162,109 +202,186 @@ async function sendCopy(client: PoolClient, sql: string, pieces: string[]): Prom
   }
 }
 
-/** A chunk judged and ready to write: every row (for the careful path) and the log COPY text of its valid, distinct rows. */
-class ChunkBuilder {
-  readonly rows: StagedRow[] = [];
+/** The batch a chunk belongs to: what every log row of it carries besides the event. */
+export type ChunkOrigin = Pick<BatchTarget, 'source' | 'batchId' | 'contract'>;
+
+/** Room for a row's seq: wide enough for any bigint; the spaces left of it are read as nothing (int8 input skips leading blanks). */
+const SEQ_WIDTH = 20;
+const SEQ_ROOM = ' '.repeat(SEQ_WIDTH);
+
+/**
+ * A chunk judged and ready to write: the COPY text of its valid, distinct log rows and its invalid
+ * rows. Each log row starts with room for its `seq`, which is reserved when the chunk is written
+ * and then filled in place. The text is kept as bytes outside the JavaScript heap, in a buffer
+ * that the next chunks reuse: a chunk lives while the next one is judged, and rows kept as strings
+ * would be copied by every young-generation collection until then, while a fresh buffer per chunk
+ * makes V8 collect for its external memory.
+ */
+export class ChunkBuilder {
+  /** Records of the chunk, valid or not. */
+  records = 0;
   readonly invalid: StagedRow[] = [];
-  readonly logPieces: string[] = [];
-  validDistinct = 0;
+  /** Event ids of the valid rows (a duplicate inside the chunk is counted, not written). */
+  readonly eventIds = new Set<string>();
+  /** Payload bytes (the chunk's size limit). */
   bytes = 0;
-  private piece = '';
-  private readonly seen = new Set<string>();
+  /** The log rows, one after the other. */
+  private body: Buffer;
+  private used = 0;
+  /** Where each log row starts in `body`. */
+  private readonly starts: number[] = [];
   private readonly prefix: string;
   private readonly suffix: string;
   private readonly suffix2: string;
 
-  constructor(t: BatchTarget, readonly first: number) {
-    this.prefix = `${copyText(t.source)}\t`;
-    this.suffix = `\t${copyText(t.contract.contract)}\t${copyText(t.contract.version)}\t`;
-    this.suffix2 = `\t${copyText(t.batchId)}\n`;
+  /** `body`: a buffer to fill (one a finished chunk gave back), grown when too small. */
+  constructor(origin: ChunkOrigin, readonly first: number, body?: Buffer) {
+    this.body = body ?? Buffer.allocUnsafe(4 * 1024 * 1024);
+    this.prefix = `${SEQ_ROOM}\t${copyText(origin.source)}\t`;
+    this.suffix = `\t${copyText(origin.contract.contract)}\t${copyText(origin.contract.version)}\t`;
+    this.suffix2 = `\t${copyText(origin.batchId)}\n`;
   }
 
   add(row: StagedRow): void {
-    this.rows.push(row);
+    this.records++;
     this.bytes += (row.payload?.length ?? 0) + 2 * (row.raw?.length ?? 0);
     if (!row.valid) {
       this.invalid.push(row);
       return;
     }
-    if (this.seen.has(row.eventId)) return; // a duplicate inside the chunk: counted, not written
-    this.seen.add(row.eventId);
-    this.validDistinct++;
-    this.piece += `${this.prefix}${copyText(row.eventId)}\t${row.eventTime ?? '\\N'}${this.suffix}${copyText(row.payload ?? 'null')}${this.suffix2}`;
-    if (this.piece.length >= COPY_WRITE_BYTES) {
-      this.logPieces.push(this.piece);
-      this.piece = '';
+    if (this.eventIds.has(row.eventId)) return;
+    this.eventIds.add(row.eventId);
+    const line = `${this.prefix}${copyText(row.eventId)}\t${row.eventTime ?? '\\N'}${this.suffix}${copyText(row.payload ?? 'null')}${this.suffix2}`;
+    // At most 3 bytes per UTF-16 unit.
+    if (this.used + 3 * line.length > this.body.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.body.length, this.used + 3 * line.length));
+      this.body.copy(grown, 0, 0, this.used);
+      this.body = grown;
     }
+    this.starts.push(this.used);
+    this.used += this.body.write(line, this.used, 'utf8');
   }
 
-  finish(): this {
-    if (this.piece) this.logPieces.push(this.piece);
-    this.piece = '';
-    return this;
+  /** Valid, distinct rows: the rows of the log COPY. */
+  get logRows(): number {
+    return this.starts.length;
+  }
+
+  /**
+   * The COPY text of the log rows (LOG_COPY's columns), the i-th at `seqs[i]`, in pieces of about
+   * a MiB. The pieces are views of the chunk's buffer: valid until {@link takeBody}.
+   */
+  logCopyText(seqs: readonly string[]): Buffer[] {
+    const pieces: Buffer[] = [];
+    let from = 0;
+    for (let i = 0; i < this.starts.length; i++) {
+      const start = this.starts[i] ?? 0;
+      const seq = seqs[i] ?? '';
+      if (seq.length > SEQ_WIDTH) throw new Error(`seq ${seq} is wider than ${SEQ_WIDTH} characters`);
+      this.body.write(seq, start + SEQ_WIDTH - seq.length, 'latin1');
+      if (start - from >= COPY_WRITE_BYTES) {
+        pieces.push(this.body.subarray(from, start));
+        from = start;
+      }
+    }
+    if (this.used > from) pieces.push(this.body.subarray(from, this.used));
+    return pieces;
+  }
+
+  /** The chunk's buffer, for the next chunk to fill once this one is written. */
+  takeBody(): Buffer {
+    const body = this.body;
+    this.body = Buffer.alloc(0);
+    this.used = 0;
+    this.starts.length = 0;
+    return body;
   }
 }
 
-async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder): Promise<ChunkCounts> {
+/** How a chunk takes its turn among the chunks written at once. */
+interface ChunkTurn {
+  /** Settles when the chunk before this one has committed (rejects when it failed). */
+  previous: Promise<unknown>;
+  /** Called once this chunk's `seq` values are reserved: the next chunk may reserve its own. */
+  reserved: () => void;
+}
+
+async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, turn: ChunkTurn): Promise<ChunkCounts> {
   const params = [t.source, t.contract.contract, t.contract.version, t.batchId];
-  const { rows, invalid, first } = chunk;
+  const { records, invalid, first } = chunk;
   try {
     return await inTransaction(t.pool, async (client) => {
-      // Chunks commit without waiting for their WAL flush; the batch's final flushDurable() does.
-      await client.query('SET LOCAL synchronous_commit = off');
+      let seqs: string[] = [];
+      if (chunk.logRows > 0) {
+        await client.query(LOCK_LOG);
+        const reserved = await client.query<{ seqs: string }>(RESERVE_SEQS, [chunk.logRows]);
+        seqs = (reserved.rows[0]?.seqs ?? '').split(',');
+      }
+      turn.reserved();
       let accepted = 0;
       let quarantined = 0;
       let fromSeq: string | null = null;
       let toSeq: string | null = null;
       let careful = false;
-      if (chunk.validDistinct > 0) {
-        await client.query('SAVEPOINT direct_copy');
-        const before = await client.query<{ last: string }>(
-          'SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last FROM sluice.raw_events_seq_seq',
-        );
+      if (chunk.logRows > 0) {
         try {
-          await sendCopy(client, LOG_COPY, chunk.logPieces);
-          accepted = chunk.validDistinct;
-          await client.query('RELEASE SAVEPOINT direct_copy');
-          // The rows of this chunk hold the values after `before` that carry this source (one ingest
-          // workflow per source: no other writer of it interleaves); last is this session's last value.
-          const range = await client.query<{ from_seq: string | null; to_seq: string | null }>(
-            `SELECT (SELECT seq FROM sluice.raw_events WHERE seq > $2 AND source = $1 ORDER BY seq LIMIT 1)::text AS from_seq,
-                    currval('sluice.raw_events_seq_seq')::text AS to_seq`,
-            [t.source, before.rows[0]?.last ?? '0'],
-          );
-          fromSeq = range.rows[0]?.from_seq ?? null;
-          toSeq = range.rows[0]?.to_seq ?? null;
+          await sendCopy(client, LOG_COPY, chunk.logCopyText(seqs));
+          accepted = chunk.logRows;
+          fromSeq = seqs[0] ?? null;
+          toSeq = seqs[accepted - 1] ?? null;
         } catch (err) {
           if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
           await client.query('ROLLBACK TO SAVEPOINT direct_copy');
           careful = true;
         }
       }
-      const staged = careful ? rows : invalid;
-      if (staged.length > 0) {
+      if (careful) {
+        // The same rows, through a staging table, skipping those the log already holds.
+        await client.query(LOG_STAGE_DDL);
+        await sendCopy(client, LOG_STAGE_COPY, chunk.logCopyText(seqs));
+        const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG);
+        accepted = log.rows[0]?.n ?? 0;
+        fromSeq = log.rows[0]?.from_seq ?? null;
+        toSeq = log.rows[0]?.to_seq ?? null;
+      }
+      if (invalid.length > 0) {
         await createStage(client);
-        await copyLines(client, STAGE_COPY, staged, (row, i) => stageLine(first + i, row));
-        if (careful) {
-          const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG, params);
-          accepted = log.rows[0]?.n ?? 0;
-          fromSeq = log.rows[0]?.from_seq ?? null;
-          toSeq = log.rows[0]?.to_seq ?? null;
-        }
+        await copyLines(client, STAGE_COPY, invalid, (row, i) => stageLine(first + i, row));
+      }
+      // From here on in file order: quarantine (whose seq is handed out on insert, and which looks
+      // up the log rows of the chunks before) and the chunk record, which must stay contiguous.
+      await turn.previous;
+      if (invalid.length > 0) {
         const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
         quarantined = q.rows[0]?.n ?? 0;
       }
-      const counts: ChunkCounts = { records: rows.length, accepted, quarantined, duplicates: rows.length - accepted - quarantined, fromSeq, toSeq };
+      const counts: ChunkCounts = { records, accepted, quarantined, duplicates: records - accepted - quarantined, fromSeq, toSeq };
       await client.query(
         `INSERT INTO sluice.ingest_chunks (source, batch_id, chunk_no, records, accepted, quarantined, duplicates, from_seq, to_seq)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
         [t.source, t.batchId, chunkNo, counts.records, counts.accepted, counts.quarantined, counts.duplicates, counts.fromSeq, counts.toSeq],
       );
       return counts;
-    });
+    }, CHUNK_TRANSACTION);
   } catch (err) {
     throw asDataFailure(err, t, chunkNo);
   }
+}
+
+/** A chunk being written: its commit, and when its `seq` values are reserved (or it failed before). */
+function startChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, previous: Promise<unknown>): { reserved: Promise<void>; committed: Promise<ChunkCounts> } {
+  let markReserved: () => void = () => undefined;
+  const reserved = new Promise<void>((resolve) => (markReserved = resolve));
+  const committed = writeChunk(t, chunkNo, chunk, { previous, reserved: markReserved });
+  // Awaited in turn by appendBatch; the handler only keeps an early failure from being "unhandled".
+  committed.catch(() => undefined);
+  return { reserved: Promise.race([reserved, committed.then(() => undefined)]), committed };
+}
+
+function sharesAny(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  for (const x of small) if (large.has(x)) return true;
+  return false;
 }
 
 /** The batch's counts as committed (all attempts together). */
@@ -300,29 +417,52 @@ export async function appendBatch(t: BatchTarget, records: AsyncIterable<SourceR
   const it = records[Symbol.asyncIterator]();
   // Committed by an earlier attempt: read past those records without judging them.
   for (let i = 0; i < done.records; i++) if ((await it.next()).done) break;
+  const streams = Math.max(1, t.copyStreams ?? COPY_STREAMS);
   let ordinal = done.records;
   let chunkNo = done.chunks;
-  let writing: Promise<ChunkCounts> | undefined;
-  for (;;) {
-    t.checkCancelled?.();
-    const chunk = new ChunkBuilder(t, ordinal);
-    while (chunk.rows.length < CHUNK_RECORDS && chunk.bytes < CHUNK_BYTES) {
-      const next = await it.next();
-      if (next.done) break;
-      chunk.add(t.classifier.classify(next.value, ordinal));
-      ordinal++;
-      // Judging is CPU work on the thread that also drives the previous chunk's statements: yield to
-      // I/O now and then, or PostgreSQL waits for its next statement until a file read comes due.
-      if ((ordinal & 255) === 0) await setImmediatePromise();
-      if ((ordinal & 4095) === 0) t.progress?.({ chunk: chunkNo, records: ordinal });
+  let previous: Promise<unknown> = Promise.resolve();
+  const writing: { chunk: ChunkBuilder; committed: Promise<ChunkCounts> }[] = [];
+  // The buffers of written chunks, for the next chunks to fill.
+  const spare: Buffer[] = [];
+  const written = async (): Promise<void> => {
+    const w = writing.shift();
+    if (!w) return;
+    await w.committed;
+    spare.push(w.chunk.takeBody());
+  };
+  try {
+    for (;;) {
+      t.checkCancelled?.();
+      const chunk = new ChunkBuilder(t, ordinal, spare.pop());
+      while (chunk.records < CHUNK_RECORDS && chunk.bytes < CHUNK_BYTES) {
+        const next = await it.next();
+        if (next.done) break;
+        chunk.add(t.classifier.classify(next.value, ordinal));
+        ordinal++;
+        // Judging is CPU work on the thread that also drives the chunks being written: yield to
+        // I/O now and then, or PostgreSQL waits for its next statement until a file read comes due.
+        if ((ordinal & 127) === 0) await setImmediatePromise();
+        if ((ordinal & 4095) === 0) t.progress?.({ chunk: chunkNo, records: ordinal });
+      }
+      if (chunk.records === 0) break;
+      // A chunk that shares an event id with one still being written waits until that one has
+      // committed: its COPY would wait for those rows, while their chunk waits for its turn after it.
+      const overlaps = writing.some((w) => sharesAny(w.chunk.eventIds, chunk.eventIds));
+      while (writing.length >= streams || (overlaps && writing.length > 0)) await written();
+      const started = startChunk(t, chunkNo, chunk, previous);
+      writing.push({ chunk, committed: started.committed });
+      previous = started.committed;
+      // Chunks reserve their seq values in file order, so the log keeps the order of the file.
+      await started.reserved;
+      chunkNo++;
+      t.progress?.({ chunk: chunkNo, records: ordinal });
     }
-    if (writing) await writing;
-    if (chunk.rows.length === 0) break;
-    writing = writeChunk(t, chunkNo, chunk.finish());
-    // Awaited before the next chunk is written; the handler only keeps an early failure from being "unhandled".
-    writing.catch(() => undefined);
-    chunkNo++;
-    t.progress?.({ chunk: chunkNo, records: ordinal });
+    while (writing.length > 0) await written();
+  } catch (err) {
+    // The chunks after a failed one roll back (each commits only after the one before it): let
+    // them end before the activity fails, so that a retry finds no transaction of this attempt open.
+    await Promise.allSettled(writing.map((w) => w.committed));
+    throw err;
   }
   if (chunkNo > done.chunks) await flushDurable(t.pool);
   return batchTotals(t.pool, t.source, t.batchId, t.contract);

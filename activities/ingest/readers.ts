@@ -87,19 +87,21 @@ class Oversize {
 
 /**
  * Splits a byte stream into records at `isBoundary` newlines, carrying a partial record across
- * reads. A stream that ends mid-record yields the partial record (it is data too).
+ * reads. A stream that ends mid-record yields the partial record (it is data too). The records of
+ * one read come out together: an async step per record costs as much as judging a small one.
  */
 async function* splitRecords(
   stream: AsyncIterable<Buffer>,
   findBoundary: (buf: Buffer, from: number) => number,
   options: SplitOptions = {},
-): AsyncGenerator<Buffer | { oversize: SourceRecord }> {
+): AsyncGenerator<(Buffer | { oversize: SourceRecord })[]> {
   const limit = options.maxRecordBytes ?? MAX_RECORD_BYTES;
   let carry: Buffer[] = [];
   let carryBytes = 0;
   let over: Oversize | undefined;
   try {
     for await (const chunk of stream) {
+      const records: (Buffer | { oversize: SourceRecord })[] = [];
       let pos = 0;
       for (;;) {
         const nl = findBoundary(chunk, pos);
@@ -124,30 +126,31 @@ async function* splitRecords(
           await over.add(piece);
           const done = over;
           over = undefined;
-          yield { oversize: await done.finish(limit) };
+          records.push({ oversize: await done.finish(limit) });
           continue;
         }
         if (carryBytes + piece.length > limit) {
           const done = await Oversize.start(Buffer.concat([...carry, piece]), options.spill);
           carry = [];
           carryBytes = 0;
-          yield { oversize: await done.finish(limit) };
+          records.push({ oversize: await done.finish(limit) });
         } else if (carry.length > 0) {
           carry.push(piece);
-          yield Buffer.concat(carry);
+          records.push(Buffer.concat(carry));
           carry = [];
           carryBytes = 0;
         } else {
-          yield piece;
+          records.push(piece);
         }
       }
+      if (records.length > 0) yield records;
     }
     if (over) {
       const done = over;
       over = undefined;
-      yield { oversize: await done.finish(limit) };
+      yield [{ oversize: await done.finish(limit) }];
     } else if (carryBytes > 0) {
-      yield Buffer.concat(carry);
+      yield [Buffer.concat(carry)];
     }
   } finally {
     await over?.abort(); // the reader stopped (an error, or the consumer gave up) in the middle of one
@@ -176,14 +179,16 @@ function openFile(path: string, start = 0): fs.ReadStream {
 
 /** The records of a text file split at `findBoundary` (CRLF or LF); blank lines separate nothing and are not records. */
 async function* textRecords(path: string, findBoundary: (buf: Buffer, from: number) => number, options: SplitOptions): AsyncGenerator<SourceRecord> {
-  for await (const piece of splitRecords(openFile(path), findBoundary, options)) {
-    if (!Buffer.isBuffer(piece)) {
-      yield piece.oversize;
-      continue;
+  for await (const pieces of splitRecords(openFile(path), findBoundary, options)) {
+    for (const piece of pieces) {
+      if (!Buffer.isBuffer(piece)) {
+        yield piece.oversize;
+        continue;
+      }
+      const line = stripCr(piece);
+      if (isBlank(line)) continue;
+      yield bytesToRecord(line);
     }
-    const line = stripCr(piece);
-    if (isBlank(line)) continue;
-    yield bytesToRecord(line);
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * Ingest benchmark: rows/s of file ingestion through the `ingest` workflow (validation on, chunked
- * COPY, dedup, quarantine) against rows/s of a raw `psql \copy` of the same rows into a table with
- * the same definition as sluice.raw_events (same constraints and indexes), measured in one run on
- * one database.
+ * COPY, dedup, quarantine), with the default parallel COPY streams and with one stream, against
+ * rows/s of a raw `psql \copy` of the same rows into a table with the same definition as
+ * sluice.raw_events (same constraints and indexes), measured in one run on one server, in
+ * alternating rounds (medians).
  */
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -14,10 +15,18 @@ import { createScratchDatabase } from '../../db/scratch';
 import { createWorkerSet } from '../../workers/bootstrap';
 import { ingestWorkflowId } from '../../api';
 import { copyText } from '../../activities/ingest/classify';
+import { COPY_STREAMS } from '../../activities/ingest/logWriter';
+import type { SluiceConfig } from '../../config';
 import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
 
 const SOURCE = 'ingest_bench_events';
 const BASE_EVENTS = 1_000_000;
+const ROUNDS = 3;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
 
 const COUNTRIES = ['DE', 'FR', 'GB', 'NL', 'US', 'JP', 'BR', 'IN'];
 const CURRENCIES = ['EUR', 'USD', 'GBP', 'JPY'];
@@ -77,13 +86,47 @@ function runPsql(url: string, command: string): Promise<void> {
   });
 }
 
+/**
+ * Ingests the file through the `ingest` workflow, on a worker of its own over a database of its own
+ * (an empty log, as the baseline COPY gets an empty table), and returns the seconds it took.
+ */
+async function ingestThroughWorkflow(ctx: BenchContext, config: SluiceConfig, ndjson: string, n: number, label: string): Promise<number> {
+  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: `sluice_bench_ingest_${label}`, applicationName: 'sluice-bench-ingest' });
+  try {
+    const workers = await createWorkerSet({ config, databaseUrl: db.url, queues: ['cpu'], migrate: false, log: () => undefined });
+    const running = workers.run();
+    const client = await SluiceClient.connect({ config, address: ctx.stack.temporal.address, namespace: ctx.stack.temporal.namespace });
+    try {
+      const [result, seconds] = await timed(() => client.ingestFile(SOURCE, { kind: 'file', path: ndjson }, { format: 'ndjson' }));
+      if (result.accepted !== n || result.received !== n) throw new Error(`ingest (${label}) accepted ${result.accepted} of ${result.received} (expected ${n})`);
+      const order = await db.pool.query<{ out_of_order: number }>(
+        `SELECT count(*)::int AS out_of_order FROM (
+           SELECT substr(event_id, 4)::int - lag(substr(event_id, 4)::int) OVER (ORDER BY seq) AS step FROM sluice.raw_events WHERE source = $1) s
+         WHERE step <> 1`,
+        [SOURCE],
+      );
+      if (order.rows[0]?.out_of_order !== 0) throw new Error(`ingest (${label}): the log does not keep the file's order`);
+      const activity = await db.pool.query<{ ms: number | null }>("SELECT max(duration_ms) AS ms FROM sluice.run_events WHERE step = 'ingestFile' AND status = 'completed'");
+      ctx.log(`ingest through the workflow (${label}, copy streams ${config.ingestCopyStreams ?? 'default'}): ${seconds.toFixed(2)} s, of which the ingestFile activity ${((activity.rows[0]?.ms ?? Number.NaN) / 1000).toFixed(2)} s`);
+      await client.temporal.workflow.getHandle(ingestWorkflowId(SOURCE)).terminate('benchmark over');
+      return seconds;
+    } finally {
+      await client.close();
+      workers.shutdown();
+      await running;
+    }
+  } finally {
+    await db.drop();
+  }
+}
+
 export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchResult, 'metrics' | 'ratios' | 'notes'>> {
   const n = Math.max(1000, Math.round(BASE_EVENTS * ctx.scale));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ingest-'));
   const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_ingest', applicationName: 'sluice-bench-ingest' });
   const { url, pool } = db;
   const queues = { cpu: `bench-ingest-${randomBytes(3).toString('hex')}`, gpu: `bench-ingest-gpu-${randomBytes(3).toString('hex')}` };
-  const config = { ...ctx.config, taskQueues: queues, cpuActivityConcurrency: 4 };
+  const config: SluiceConfig = { ...ctx.config, taskQueues: queues, cpuActivityConcurrency: 4 };
   try {
     ctx.log(`generating ${n.toLocaleString('en-US')} events of 20 fields`);
     const ndjson = path.join(dir, 'events.ndjson');
@@ -97,9 +140,8 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
     }, n);
     ctx.log(`NDJSON file: ${(bytes / 1e6).toFixed(1)} MB`);
 
-    // Baseline: the same table definition as the log (identity, unique (source, event_id), indexes).
-    // Measured before and after the ingest (fresh table each time) and averaged: the load on a
-    // shared machine drifts during a run.
+    // Baseline: the same table definition as the log (identity, unique (source, event_id), indexes),
+    // a fresh table each time, dropped once counted.
     const copyOnce = async (table: string): Promise<number> => {
       await pool.query(`CREATE TABLE public.${table} (LIKE sluice.raw_events INCLUDING ALL)`);
       const [, seconds] = await timed(() =>
@@ -107,41 +149,49 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
       );
       const copied = Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM public.${table}`)).rows[0]?.n);
       if (copied !== n) throw new Error(`baseline copied ${copied} rows, expected ${n}`);
+      await pool.query(`DROP TABLE public.${table}`);
       ctx.log(`psql \\copy into ${table}: ${seconds.toFixed(2)} s`);
       return seconds;
     };
-    const copyBefore = await copyOnce('bench_copy_before');
-
-    const workers = await createWorkerSet({ config, databaseUrl: url, queues: ['cpu'], migrate: false, log: () => undefined });
-    const running = workers.run();
-    const client = await SluiceClient.connect({ config, address: ctx.stack.temporal.address, namespace: ctx.stack.temporal.namespace });
-    try {
-      const [result, ingestSeconds] = await timed(() => client.ingestFile(SOURCE, { kind: 'file', path: ndjson }, { format: 'ndjson' }));
-      if (result.accepted !== n || result.received !== n) throw new Error(`ingest accepted ${result.accepted} of ${result.received} (expected ${n})`);
-      ctx.log(`ingest through the workflow: ${ingestSeconds.toFixed(2)} s`);
-      const copyAfter = await copyOnce('bench_copy_after');
-      const copySeconds = (copyBefore + copyAfter) / 2;
-      await client.temporal.workflow.getHandle(ingestWorkflowId(SOURCE)).terminate('benchmark over');
-      const ingestRate = n / ingestSeconds;
-      const copyRate = n / copySeconds;
-      return {
-        metrics: {
-          ingest_file_rows_per_s: { value: Math.round(ingestRate), unit: 'rows/s' },
-          psql_copy_rows_per_s: { value: Math.round(copyRate), unit: 'rows/s' },
-          ingest_file_seconds: { value: ingestSeconds, unit: 's' },
-          psql_copy_seconds: { value: copySeconds, unit: 's' },
-          psql_copy_seconds_before: { value: copyBefore, unit: 's' },
-          psql_copy_seconds_after: { value: copyAfter, unit: 's' },
-          ingest_file_mb_per_s: { value: bytes / 1e6 / ingestSeconds, unit: 'MB/s' },
-        },
-        ratios: { ingest_vs_copy: ingestRate / copyRate },
-        notes: { events: n, fields: 20, ndjsonBytes: bytes, cpus: os.cpus().length, validation: 'on (cached ajv validator)' },
-      };
-    } finally {
-      await client.close();
-      workers.shutdown();
-      await running;
+    // The load on a shared machine drifts within a run: rounds of baseline, parallel streams (the
+    // default) and one stream, with the baseline again at the end. A round's ratios take the mean of
+    // the baselines around it; the figures are the medians over the rounds.
+    const copies = [await copyOnce('bench_copy_0')];
+    const parallel: number[] = [];
+    const single: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      parallel.push(await ingestThroughWorkflow(ctx, config, ndjson, n, 'parallel'));
+      single.push(await ingestThroughWorkflow(ctx, { ...config, ingestCopyStreams: 1 }, ndjson, n, 'single'));
+      copies.push(await copyOnce(`bench_copy_${round}`));
     }
+    const copyAround = parallel.map((_, r) => ((copies[r] ?? Number.NaN) + (copies[r + 1] ?? Number.NaN)) / 2);
+    const parallelSeconds = median(parallel);
+    const singleSeconds = median(single);
+    const copySeconds = median(copies);
+    return {
+      metrics: {
+        ingest_file_rows_per_s: { value: Math.round(n / parallelSeconds), unit: 'rows/s' },
+        ingest_single_stream_rows_per_s: { value: Math.round(n / singleSeconds), unit: 'rows/s' },
+        psql_copy_rows_per_s: { value: Math.round(n / copySeconds), unit: 'rows/s' },
+        ingest_file_seconds: { value: parallelSeconds, unit: 's' },
+        ingest_single_stream_seconds: { value: singleSeconds, unit: 's' },
+        psql_copy_seconds: { value: copySeconds, unit: 's' },
+        ingest_file_mb_per_s: { value: bytes / 1e6 / parallelSeconds, unit: 'MB/s' },
+      },
+      ratios: {
+        ingest_vs_copy: median(parallel.map((s, r) => (copyAround[r] ?? Number.NaN) / s)),
+        ingest_single_stream_vs_copy: median(single.map((s, r) => (copyAround[r] ?? Number.NaN) / s)),
+      },
+      notes: {
+        events: n,
+        fields: 20,
+        ndjsonBytes: bytes,
+        cpus: os.cpus().length,
+        validation: 'on (cached ajv validator)',
+        copyStreams: { ingest_file: config.ingestCopyStreams ?? `default (${COPY_STREAMS})`, ingest_single_stream: 1 },
+        rounds: { psqlCopySeconds: copies, ingestFileSeconds: parallel, ingestSingleStreamSeconds: single },
+      },
+    };
   } finally {
     await db.drop();
     fs.rmSync(dir, { recursive: true, force: true });
