@@ -14,6 +14,7 @@
  *   sluice.transform_build_chunks keyed by (build, from): a retried chunk finds its marker.
  */
 import type { Pool, PoolClient } from 'pg';
+import { cancelStatementOnAbort } from '../../db/cancel';
 import { inTransaction } from '../../db/transaction';
 import { buildTable, derivedTable } from './sqlText';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -287,7 +288,7 @@ export async function runPlannedChunk(
       const session = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid, set_config('lock_timeout', $1, true)", [TURN_LOCK_TIMEOUT]);
       // Cancelled (the workflow is gone, the worker shuts down, a chunk beside it failed): stop the
       // statement in the server too, or the INSERT runs to its end on a connection nobody waits for.
-      const release = cancelStatementOnAbort(pool, session.rows[0]?.pid, signal);
+      const release = cancelStatementOnAbort(pool, session.rows[0]?.pid, signal, 'the transform chunk');
       try {
         return await chunkTransaction(client);
       } finally {
@@ -340,24 +341,6 @@ export async function runPlannedChunk(
     await advanceWatermark(client, input.transform, input.version, to);
     return result('committed', rowsWritten, to);
   }
-}
-
-/**
- * While `signal` is live, aborting it cancels the statement running on backend `pid`
- * (pg_cancel_backend); the returned function detaches it. Detach before the connection goes
- * back to the pool, so a late abort never cancels someone else's statement.
- */
-function cancelStatementOnAbort(pool: Pool, pid: number | undefined, signal: AbortSignal | undefined): () => void {
-  if (!signal || pid === undefined) return () => undefined;
-  const cancel = (): void => {
-    pool.query('SELECT pg_cancel_backend($1)', [pid]).catch((err: Error) => {
-      // The statement then runs to its end and rolls back with its transaction; the chunk is already abandoned.
-      process.stderr.write(`[sluice] could not cancel the transform chunk on backend ${pid}: ${err.message}\n`);
-    });
-  };
-  if (signal.aborted) cancel();
-  else signal.addEventListener('abort', cancel, { once: true });
-  return () => signal.removeEventListener('abort', cancel);
 }
 
 export interface BuildChunkInput {

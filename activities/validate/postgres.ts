@@ -9,6 +9,7 @@
  * Bad input never crashes the suite and never passes silently: a pattern PostgreSQL rejects or a
  * custom SQL predicate that does not compile becomes a result with status `error`.
  */
+import { cancelStatementOnAbort } from '../../db/cancel';
 import type { Pool, PoolClient } from 'pg';
 import { expectationColumns, expectationName } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
@@ -279,13 +280,7 @@ export async function runSuiteOnDataset(
   signal?.throwIfAborted();
   const db = await pool.connect();
   const [{ pid } = { pid: undefined }] = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
-  const cancelQuery = (): void => {
-    pool.query('SELECT pg_cancel_backend($1)', [pid]).catch((err: Error) => {
-      // The statement then runs into statement_timeout instead; the activity is already cancelled.
-      process.stderr.write(`[sluice] could not cancel the suite query of backend ${pid}: ${err.message}\n`);
-    });
-  };
-  signal?.addEventListener('abort', cancelQuery, { once: true });
+  const detachCancel = cancelStatementOnAbort(pool, pid, signal, 'the suite query');
   try {
     await db.query(SUITE_TRANSACTION);
     try {
@@ -301,7 +296,7 @@ export async function runSuiteOnDataset(
     if (signal?.aborted) throw signal.reason ?? err;
     throw err;
   } finally {
-    signal?.removeEventListener('abort', cancelQuery);
+    detachCancel();
     db.release();
   }
 }
