@@ -77,7 +77,6 @@ export function createValidateActivities(deps: ValidateDeps) {
         const r = await runSuiteOnDataset(deps.pool, contract, { ...input, dataset, baseline }, heartbeat, hb.signal);
         return { run: r.run, datasetDescribe: r.dataset, baselineDescribe: r.baseline };
       }, { everyMs: 10_000 });
-      const heartbeat = (step: string): void => Context.current().heartbeat({ step });
 
       const failed = run.results.filter((r) => !r.passed);
       const failedErrors = failed.filter((r) => r.severity === 'error').map((r) => r.name);
@@ -99,7 +98,6 @@ export function createValidateActivities(deps: ValidateDeps) {
         results: run.results,
         profiles: run.profiles,
       };
-      heartbeat('report');
       const json = await store.put(`${canonicalJson(report)}\n`, { mediaType: 'application/json', extension: '.json' });
       const html = await store.put(renderHtmlReport(report), { mediaType: 'text/html', extension: '.html' });
       await deps.pool.query(
@@ -137,7 +135,7 @@ export function createValidateActivities(deps: ValidateDeps) {
 }
 
 export { runSuiteOnArrow, type ArrowDataset } from './arrow';
-export { SUITE_SESSION_SETTINGS, SUITE_TRANSACTION, runSuiteOnDataset } from './postgres';
+export { SUITE_TRANSACTION, runSuiteOnDataset } from './postgres';
 export type { DatasetRef } from './dataset';
 export type { ColumnProfile, ExpectationResult, SuiteRun } from './results';
 export type { ValidationReport } from './report';

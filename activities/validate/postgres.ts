@@ -10,6 +10,7 @@
  * custom SQL predicate that does not compile becomes a result with status `error`.
  */
 import { cancelStatementOnAbort } from '../../db/cancel';
+import { inTransaction, type TransactionOptions } from '../../db/transaction';
 import type { Pool, PoolClient } from 'pg';
 import { expectationColumns, expectationName } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
@@ -35,8 +36,8 @@ const FORMAT_PATTERNS: Record<string, string> = {
 export const STATEMENT_TIMEOUT_MS = 5 * 60_000;
 
 /** The session a suite runs in: one snapshot for every expectation, nothing written, every statement bounded. */
-export const SUITE_TRANSACTION = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
-export const SUITE_SESSION_SETTINGS = [`SET LOCAL statement_timeout = ${STATEMENT_TIMEOUT_MS}`];
+/** One read-only snapshot for the whole suite, each statement bounded (the benchmark's baseline runs in the same). */
+export const SUITE_TRANSACTION: TransactionOptions = { readOnly: true, isolation: 'repeatable read', settings: { statement_timeout: STATEMENT_TIMEOUT_MS } };
 
 export interface SuiteOptions {
   contract: Contract;
@@ -278,25 +279,25 @@ export async function runSuiteOnDataset(
   signal?: AbortSignal,
 ): Promise<{ run: SuiteRun; dataset: string; baseline: string | undefined }> {
   signal?.throwIfAborted();
-  const db = await pool.connect();
-  const [{ pid } = { pid: undefined }] = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
-  const detachCancel = cancelStatementOnAbort(pool, pid, signal, 'the suite query');
   try {
-    await db.query(SUITE_TRANSACTION);
-    try {
-      for (const setting of SUITE_SESSION_SETTINGS) await db.query(setting);
-      const dataset = await resolveDataset(db, input.dataset, contract);
-      const baseline = input.baseline ? await resolveDataset(db, input.baseline, contract) : undefined;
-      const run = await evaluateSuiteInPostgres(db, { contract, dataset, baseline, sampleSize: input.sampleSize, profile: input.profile, now: input.now, progress });
-      return { run, dataset: dataset.describe, baseline: baseline?.describe };
-    } finally {
-      await db.query('ROLLBACK');
-    }
+    return await inTransaction(
+      pool,
+      async (db) => {
+        const [{ pid } = { pid: undefined }] = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
+        const detachCancel = cancelStatementOnAbort(pool, pid, signal, 'the suite query');
+        try {
+          const dataset = await resolveDataset(db, input.dataset, contract);
+          const baseline = input.baseline ? await resolveDataset(db, input.baseline, contract) : undefined;
+          const run = await evaluateSuiteInPostgres(db, { contract, dataset, baseline, sampleSize: input.sampleSize, profile: input.profile, now: input.now, progress });
+          return { run, dataset: dataset.describe, baseline: baseline?.describe };
+        } finally {
+          detachCancel();
+        }
+      },
+      SUITE_TRANSACTION,
+    );
   } catch (err) {
     if (signal?.aborted) throw signal.reason ?? err;
     throw err;
-  } finally {
-    detachCancel();
-    db.release();
   }
 }

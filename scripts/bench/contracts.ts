@@ -19,7 +19,8 @@ import Ajv2020 from 'ajv/dist/2020';
 import { Float64, Int32, Table, TimestampMillisecond, Utf8, vectorFromArray } from 'apache-arrow';
 import addFormats from 'ajv-formats';
 import type { Pool } from 'pg';
-import { SUITE_SESSION_SETTINGS, SUITE_TRANSACTION, runSuiteOnArrow, runSuiteOnDataset } from '../../activities/validate';
+import { SUITE_TRANSACTION, runSuiteOnArrow, runSuiteOnDataset } from '../../activities/validate';
+import { inTransaction } from '../../db/transaction';
 import { RecordClassifier, stageLine } from '../../activities/ingest/classify';
 import { CHUNK_RECORDS, ChunkBuilder } from '../../activities/ingest/logWriter';
 import { ndjsonRecords } from '../../activities/ingest/readers';
@@ -222,18 +223,7 @@ FROM public.bench_quality`;
 
 /** The hand-written query in the session the suite runs in (runSuiteOnDataset): the same transaction mode and settings. */
 async function runHandWritten(pool: Pool): Promise<void> {
-  const db = await pool.connect();
-  try {
-    await db.query(SUITE_TRANSACTION);
-    try {
-      for (const setting of SUITE_SESSION_SETTINGS) await db.query(setting);
-      await db.query(HAND_WRITTEN);
-    } finally {
-      await db.query('ROLLBACK');
-    }
-  } finally {
-    db.release();
-  }
+  await inTransaction(pool, (db) => db.query(HAND_WRITTEN), SUITE_TRANSACTION);
 }
 
 async function suiteVsSql(ctx: BenchContext, rows: number, reps: number): Promise<{ suite: number; sql: number; profiled: number; failed: string[]; queries: number }> {
