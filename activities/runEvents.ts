@@ -25,8 +25,16 @@ export async function insertRunEvent(pool: Pool, e: RunEventInput): Promise<void
     `INSERT INTO sluice.run_events (workflow_id, run_id, workflow_type, step, attempt, status, counts, duration_ms, error, details)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [
-      e.workflowId, e.runId, e.workflowType, e.step, e.attempt, e.status,
-      JSON.stringify(e.counts ?? {}), e.durationMs ?? null, e.error ? JSON.stringify(e.error) : null, JSON.stringify(e.details ?? {}),
+      e.workflowId,
+      e.runId,
+      e.workflowType,
+      e.step,
+      e.attempt,
+      e.status,
+      JSON.stringify(e.counts ?? {}),
+      e.durationMs ?? null,
+      e.error ? JSON.stringify(e.error) : null,
+      JSON.stringify(e.details ?? {}),
     ],
   );
 }
@@ -49,12 +57,14 @@ function countsOf(result: unknown): Record<string, number> {
 export function detailsOf(result: unknown): Record<string, unknown> | undefined {
   if (result === null || typeof result !== 'object') return undefined;
   const r = result as { runEventDetails?: unknown; fromSeq?: unknown; toSeq?: unknown };
-  const range = (typeof r.fromSeq === 'string' || r.fromSeq === null) && (typeof r.toSeq === 'string' || r.toSeq === null)
-    ? { fromSeq: r.fromSeq, toSeq: r.toSeq }
-    : undefined;
-  const d = r.runEventDetails !== null && typeof r.runEventDetails === 'object' && !Array.isArray(r.runEventDetails)
-    ? (r.runEventDetails as Record<string, unknown>)
-    : undefined;
+  const range =
+    (typeof r.fromSeq === 'string' || r.fromSeq === null) && (typeof r.toSeq === 'string' || r.toSeq === null)
+      ? { fromSeq: r.fromSeq, toSeq: r.toSeq }
+      : undefined;
+  const d =
+    r.runEventDetails !== null && typeof r.runEventDetails === 'object' && !Array.isArray(r.runEventDetails)
+      ? (r.runEventDetails as Record<string, unknown>)
+      : undefined;
   return range || d ? { ...range, ...d } : undefined;
 }
 
@@ -79,7 +89,13 @@ export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Poo
       await insertRunEvent(pool, { ...base, status: 'started' });
       try {
         const result = await fn(...args);
-        await insertRunEvent(pool, { ...base, status: 'completed', counts: countsOf(result), durationMs: Date.now() - started, details: detailsOf(result) });
+        await insertRunEvent(pool, {
+          ...base,
+          status: 'completed',
+          counts: countsOf(result),
+          durationMs: Date.now() - started,
+          details: detailsOf(result),
+        });
         return result;
       } catch (err) {
         // Domain errors become typed failures here, the one place every activity passes through.

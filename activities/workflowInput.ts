@@ -16,7 +16,9 @@ export function createWorkflowInputActivities() {
       if (!def) throw new SluiceError(ErrorCodes.InvalidInput, `No input declaration for workflow ${workflowType} in api/workflows`);
       const r = checkWorkflowInput(def, input);
       if (!r.ok) {
-        throw new SluiceError(ErrorCodes.InvalidInput, `Invalid input for workflow ${workflowType}: ${describeIssues(r.issues)}`, { details: r.issues });
+        throw new SluiceError(ErrorCodes.InvalidInput, `Invalid input for workflow ${workflowType}: ${describeIssues(r.issues)}`, {
+          details: r.issues,
+        });
       }
     },
   };

@@ -5,11 +5,7 @@ import { connectWithBackoff, type RetryOptions } from '../config/retry';
 import { temporalConnectOptions } from '../config/temporal';
 
 /** A client-side connection to Temporal, retried with backoff. */
-export async function connectTemporal(
-  cfg: TemporalConnectionConfig,
-  address: string,
-  options: RetryOptions = {},
-): Promise<Connection> {
+export async function connectTemporal(cfg: TemporalConnectionConfig, address: string, options: RetryOptions = {}): Promise<Connection> {
   const opts = temporalConnectOptions(cfg, address);
   return connectWithBackoff(
     { service: 'Temporal', address, variable: 'TEMPORAL_ADDRESS' },

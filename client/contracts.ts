@@ -64,7 +64,8 @@ export async function contractsCommand(args: string[], io: CliIo): Promise<numbe
       else {
         io.out(`${formatDiff(d)}\n`);
         if (impact) io.out(`${formatImpact(impact)}\n`);
-        else if (d.breaking) io.out(`impact of ${d.contract}@${d.from}: set DATABASE_URL to list the log rows, datasets, models and runs that used it\n`);
+        else if (d.breaking)
+          io.out(`impact of ${d.contract}@${d.from}: set DATABASE_URL to list the log rows, datasets, models and runs that used it\n`);
       }
       return d.violation ? 1 : 0;
     }

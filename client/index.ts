@@ -2,7 +2,14 @@
  * The typed sluice client for other services: start pipelines, send data, read results.
  * Every call goes through Temporal; nothing writes around it.
  */
-export { SluiceClient, InvalidWorkflowInputError, workflowUiUrl, type SluiceClientOptions, type SluiceWorkflowHandle, type StartOptions } from './sluiceClient';
+export {
+  SluiceClient,
+  InvalidWorkflowInputError,
+  workflowUiUrl,
+  type SluiceClientOptions,
+  type SluiceWorkflowHandle,
+  type StartOptions,
+} from './sluiceClient';
 export { IngestBatchTooLargeError, type IngestOptions, type IngestFileOptions } from './ingest';
 export { connectTemporal } from './connection';
 export { loadConfig, parseConfig, ConfigError, type SluiceConfig, type ConfigIssue } from '../config';

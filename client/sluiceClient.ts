@@ -19,7 +19,13 @@ import { workflows } from '../api/workflows';
 import type { BackfillInput, BackfillProgress } from '../api/workflows/backfill';
 import type { InputOf, ResultOf, WorkflowDef, WorkflowFn } from '../api/workflows/define';
 import type { HealthCheckResult } from '../api/workflows/healthCheck';
-import { IngestBatchRequestSchema, type DataLanded, type IngestBatchRequest, type IngestBatchResult, type IngestLocation } from '../api/workflows/ingest';
+import {
+  IngestBatchRequestSchema,
+  type DataLanded,
+  type IngestBatchRequest,
+  type IngestBatchResult,
+  type IngestLocation,
+} from '../api/workflows/ingest';
 import type { RegisterTransformInput, RegisterTransformResult } from '../api/workflows/registerTransform';
 import type { TransformInput, TransformStatus } from '../api/workflows/transform';
 import { loadConfig, type SluiceConfig } from '../config';
@@ -110,7 +116,9 @@ export class SluiceClient {
   }
 
   /** Runs the `healthCheck` workflow and waits for its result. */
-  async healthCheck(options: { workflowId?: string; gpuTaskQueue?: string } = {}): Promise<{ workflowId: string; runId: string; result: HealthCheckResult }> {
+  async healthCheck(
+    options: { workflowId?: string; gpuTaskQueue?: string } = {},
+  ): Promise<{ workflowId: string; runId: string; result: HealthCheckResult }> {
     const handle = await this.start(
       workflows.healthCheck,
       { queues: { cpu: this.taskQueue, gpu: options.gpuTaskQueue ?? this.config.taskQueues.gpu } },
@@ -135,7 +143,10 @@ export class SluiceClient {
    * Wakes the incremental `transform` workflow of a transform, starting it if it is not running
    * (signal-with-start, the same call ingestion makes when data lands).
    */
-  async notifyTransform(input: TransformInput, landed: DataLanded = { source: '', fromSeq: '0', toSeq: '0', batchId: 'manual' }): Promise<WorkflowHandle> {
+  async notifyTransform(
+    input: TransformInput,
+    landed: DataLanded = { source: '', fromSeq: '0', toSeq: '0', batchId: 'manual' },
+  ): Promise<WorkflowHandle> {
     this.assertValidInput(workflows.transform, input);
     return this.temporal.workflow.signalWithStart(workflows.transform.name, {
       taskQueue: this.taskQueue,

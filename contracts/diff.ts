@@ -35,12 +35,34 @@ export interface ContractDiff {
 
 type Schema = Record<string, unknown>;
 
-const ANNOTATIONS = new Set(['title', 'description', '$comment', 'examples', 'default', 'deprecated', 'readOnly', 'writeOnly', '$schema', '$id']);
+const ANNOTATIONS = new Set([
+  'title',
+  'description',
+  '$comment',
+  'examples',
+  'default',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  '$schema',
+  '$id',
+]);
 const UPPER = ['maxLength', 'maximum', 'exclusiveMaximum', 'maxItems', 'maxProperties'];
 const LOWER = ['minLength', 'minimum', 'exclusiveMinimum', 'minItems', 'minProperties'];
 const HANDLED = new Set([
-  'type', 'properties', 'required', 'enum', 'const', 'pattern', 'format', 'additionalProperties', 'items', 'multipleOf', 'uniqueItems',
-  ...UPPER, ...LOWER,
+  'type',
+  'properties',
+  'required',
+  'enum',
+  'const',
+  'pattern',
+  'format',
+  'additionalProperties',
+  'items',
+  'multipleOf',
+  'uniqueItems',
+  ...UPPER,
+  ...LOWER,
 ]);
 
 const asSchema = (v: unknown): Schema | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Schema) : undefined);
@@ -99,7 +121,14 @@ export function diffSchemas(oldS: Schema, newS: Schema, at = ''): SchemaChange[]
     if (json(o) === json(n)) continue;
     if (n === undefined) change(out, 'compatible', at, `${key}_removed`, `${f}: ${key} ${json(o)} removed`);
     else if (o === undefined) change(out, 'breaking', at, `${key}_added`, `${f}: ${key} ${json(n)} added`);
-    else change(out, 'breaking', at, `${key}_tightened`, `${f}: ${key} changed from ${json(o)} to ${json(n)} (cannot prove it accepts the old values)`);
+    else
+      change(
+        out,
+        'breaking',
+        at,
+        `${key}_tightened`,
+        `${f}: ${key} changed from ${json(o)} to ${json(n)} (cannot prove it accepts the old values)`,
+      );
   }
 
   // bounds
@@ -108,7 +137,8 @@ export function diffSchemas(oldS: Schema, newS: Schema, at = ''): SchemaChange[]
     const n = newS[key] as number | undefined;
     if (o === n) continue;
     if (n === undefined) change(out, 'compatible', at, `${key}_removed`, `${f}: ${key} ${o} removed`);
-    else if (o === undefined || n < o) change(out, 'breaking', at, `${key}_lowered`, `${f}: ${key} ${o === undefined ? 'added' : `lowered from ${o}`} to ${n}`);
+    else if (o === undefined || n < o)
+      change(out, 'breaking', at, `${key}_lowered`, `${f}: ${key} ${o === undefined ? 'added' : `lowered from ${o}`} to ${n}`);
     else change(out, 'compatible', at, `${key}_raised`, `${f}: ${key} raised from ${o} to ${n}`);
   }
   for (const key of LOWER) {
@@ -116,7 +146,8 @@ export function diffSchemas(oldS: Schema, newS: Schema, at = ''): SchemaChange[]
     const n = newS[key] as number | undefined;
     if (o === n) continue;
     if (n === undefined) change(out, 'compatible', at, `${key}_removed`, `${f}: ${key} ${o} removed`);
-    else if (o === undefined || n > o) change(out, 'breaking', at, `${key}_raised`, `${f}: ${key} ${o === undefined ? 'added' : `raised from ${o}`} to ${n}`);
+    else if (o === undefined || n > o)
+      change(out, 'breaking', at, `${key}_raised`, `${f}: ${key} ${o === undefined ? 'added' : `raised from ${o}`} to ${n}`);
     else change(out, 'compatible', at, `${key}_lowered`, `${f}: ${key} lowered from ${o} to ${n}`);
   }
   if (oldS.uniqueItems !== newS.uniqueItems) {
@@ -141,11 +172,14 @@ export function diffSchemas(oldS: Schema, newS: Schema, at = ''): SchemaChange[]
     else change(out, 'compatible', p, 'optional_field_added', `${p}: optional field added`);
   }
   for (const name of nreq) {
-    if (!oreq.has(name) && name in op) change(out, 'breaking', `${at}/${name}`, 'field_made_required', `${at}/${name}: existing field is now required`);
-    else if (!oreq.has(name) && !(name in op) && !(name in np)) change(out, 'breaking', `${at}/${name}`, 'required_field_added', `${at}/${name}: new required field`);
+    if (!oreq.has(name) && name in op)
+      change(out, 'breaking', `${at}/${name}`, 'field_made_required', `${at}/${name}: existing field is now required`);
+    else if (!oreq.has(name) && !(name in op) && !(name in np))
+      change(out, 'breaking', `${at}/${name}`, 'required_field_added', `${at}/${name}: new required field`);
   }
   for (const name of oreq) {
-    if (!nreq.has(name) && name in np) change(out, 'compatible', `${at}/${name}`, 'field_made_optional', `${at}/${name}: field is now optional`);
+    if (!nreq.has(name) && name in np)
+      change(out, 'compatible', `${at}/${name}`, 'field_made_optional', `${at}/${name}: field is now optional`);
   }
 
   // additionalProperties
@@ -184,10 +218,18 @@ const major = (v: string): number => Number(v.split('.')[0]);
 export function diffContracts(oldC: Contract, newC: Contract): ContractDiff {
   const changes = diffSchemas(oldC.schema, newC.schema);
   const oldPii = new Set(oldC.pii ?? []);
-  for (const p of newC.pii ?? []) if (!oldPii.has(p)) changes.push({ kind: 'compatible', field: p, code: 'pii_added', message: `${p}: now marked PII` });
-  for (const p of oldPii) if (!(newC.pii ?? []).includes(p)) changes.push({ kind: 'compatible', field: p, code: 'pii_removed', message: `${p}: no longer marked PII` });
+  for (const p of newC.pii ?? [])
+    if (!oldPii.has(p)) changes.push({ kind: 'compatible', field: p, code: 'pii_added', message: `${p}: now marked PII` });
+  for (const p of oldPii)
+    if (!(newC.pii ?? []).includes(p))
+      changes.push({ kind: 'compatible', field: p, code: 'pii_removed', message: `${p}: no longer marked PII` });
   if (json(oldC.expectations ?? []) !== json(newC.expectations ?? [])) {
-    changes.push({ kind: 'compatible', field: '/', code: 'expectations_changed', message: 'expectation suite changed (checks on data, not on its shape)' });
+    changes.push({
+      kind: 'compatible',
+      field: '/',
+      code: 'expectations_changed',
+      message: 'expectation suite changed (checks on data, not on its shape)',
+    });
   }
   const breaking = changes.some((c) => c.kind === 'breaking');
   const majorBumped = major(newC.version) > major(oldC.version);
@@ -213,7 +255,9 @@ export function checkContractEvolution(contracts: Contract[]): ContractDiff[] {
 }
 
 export function formatDiff(d: ContractDiff): string {
-  const lines = [`${d.contract} ${d.from} -> ${d.to}: ${d.breaking ? 'BREAKING' : 'compatible'}${d.majorBumped ? ' (major version bumped)' : ''}`];
+  const lines = [
+    `${d.contract} ${d.from} -> ${d.to}: ${d.breaking ? 'BREAKING' : 'compatible'}${d.majorBumped ? ' (major version bumped)' : ''}`,
+  ];
   for (const c of d.changes) lines.push(`  ${c.kind === 'breaking' ? 'breaking  ' : 'compatible'}  ${c.code.padEnd(28)} ${c.message}`);
   if (!d.changes.length) lines.push('  no changes');
   if (d.violation) lines.push(`  ERROR: ${d.violation}`);

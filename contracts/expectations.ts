@@ -14,21 +14,61 @@ interface Base {
   description?: string;
 }
 
-export interface RowCountExpectation extends Base { type: 'row_count'; min?: number; max?: number }
-export interface NotNullExpectation extends Base { type: 'not_null'; column: string; maxNullRate?: number }
-export interface UniqueExpectation extends Base { type: 'unique'; columns: string[] }
-export interface AcceptedValuesExpectation extends Base { type: 'accepted_values'; column: string; values: (string | number | boolean)[]; minRate?: number }
-export interface RangeExpectation extends Base { type: 'range'; column: string; min?: number; max?: number; minRate?: number }
-export interface RegexExpectation extends Base { type: 'regex'; column: string; pattern: string; minRate?: number }
-export interface FormatExpectation extends Base { type: 'format'; column: string; format: 'email' | 'uuid' | 'date-time' | 'date' | 'ipv4' | 'uri'; minRate?: number }
-export interface FreshnessExpectation extends Base { type: 'freshness'; column?: string; maxAgeSeconds: number }
+export interface RowCountExpectation extends Base {
+  type: 'row_count';
+  min?: number;
+  max?: number;
+}
+export interface NotNullExpectation extends Base {
+  type: 'not_null';
+  column: string;
+  maxNullRate?: number;
+}
+export interface UniqueExpectation extends Base {
+  type: 'unique';
+  columns: string[];
+}
+export interface AcceptedValuesExpectation extends Base {
+  type: 'accepted_values';
+  column: string;
+  values: (string | number | boolean)[];
+  minRate?: number;
+}
+export interface RangeExpectation extends Base {
+  type: 'range';
+  column: string;
+  min?: number;
+  max?: number;
+  minRate?: number;
+}
+export interface RegexExpectation extends Base {
+  type: 'regex';
+  column: string;
+  pattern: string;
+  minRate?: number;
+}
+export interface FormatExpectation extends Base {
+  type: 'format';
+  column: string;
+  format: 'email' | 'uuid' | 'date-time' | 'date' | 'ipv4' | 'uri';
+  minRate?: number;
+}
+export interface FreshnessExpectation extends Base {
+  type: 'freshness';
+  column?: string;
+  maxAgeSeconds: number;
+}
 export interface ReferentialIntegrityExpectation extends Base {
   type: 'referential_integrity';
   column: string;
   references: { schema?: string; table: string; column: string };
   maxMissingRate?: number;
 }
-export interface CustomSqlExpectation extends Base { type: 'custom_sql'; failingRowsWhere: string; maxFailing?: number }
+export interface CustomSqlExpectation extends Base {
+  type: 'custom_sql';
+  failingRowsWhere: string;
+  maxFailing?: number;
+}
 export interface DriftExpectation extends Base {
   type: 'drift';
   column: string;

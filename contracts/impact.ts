@@ -52,9 +52,20 @@ export async function contractImpact(pool: Pick<Pool, 'query'>, contract: string
   return {
     contract,
     version,
-    logRows: log.rows.map((r) => ({ source: r.source, rows: Number(r.rows), fromSeq: r.from_seq, toSeq: r.to_seq, batches: Number(r.batches) })),
+    logRows: log.rows.map((r) => ({
+      source: r.source,
+      rows: Number(r.rows),
+      fromSeq: r.from_seq,
+      toSeq: r.to_seq,
+      batches: Number(r.batches),
+    })),
     quarantinedRows: quarantine.rows.map((r) => ({ source: r.source, rows: Number(r.rows) })),
-    datasets: datasets.rows.map((d) => ({ id: d.id, transform: d.transform, transformVersion: d.transform_version, rowCount: Number(d.row_count) })),
+    datasets: datasets.rows.map((d) => ({
+      id: d.id,
+      transform: d.transform,
+      transformVersion: d.transform_version,
+      rowCount: Number(d.row_count),
+    })),
     models: models.rows.map((m) => ({ name: m.name, version: m.version, datasetId: m.dataset_id })),
     runs: runs.rows.map((r) => ({ workflowId: r.workflow_id, runId: r.run_id, step: r.step })),
   };
@@ -62,10 +73,16 @@ export async function contractImpact(pool: Pick<Pool, 'query'>, contract: string
 
 export function formatImpact(i: ContractImpact): string {
   const lines = [`impact of ${i.contract}@${i.version}:`];
-  lines.push(`  log rows: ${i.logRows.length ? i.logRows.map((r) => `${r.source} ${r.rows} rows (seq ${r.fromSeq}..${r.toSeq}, ${r.batches} batches)`).join('; ') : 'none'}`);
+  lines.push(
+    `  log rows: ${i.logRows.length ? i.logRows.map((r) => `${r.source} ${r.rows} rows (seq ${r.fromSeq}..${r.toSeq}, ${r.batches} batches)`).join('; ') : 'none'}`,
+  );
   lines.push(`  quarantined: ${i.quarantinedRows.length ? i.quarantinedRows.map((r) => `${r.source} ${r.rows}`).join('; ') : 'none'}`);
-  lines.push(`  datasets: ${i.datasets.length ? i.datasets.map((d) => `${d.id.slice(0, 12)} (${d.transform ?? '-'} v${d.transformVersion ?? '-'}, ${d.rowCount} rows)`).join('; ') : 'none'}`);
+  lines.push(
+    `  datasets: ${i.datasets.length ? i.datasets.map((d) => `${d.id.slice(0, 12)} (${d.transform ?? '-'} v${d.transformVersion ?? '-'}, ${d.rowCount} rows)`).join('; ') : 'none'}`,
+  );
   lines.push(`  models: ${i.models.length ? i.models.map((m) => `${m.name} v${m.version}`).join('; ') : 'none'}`);
-  lines.push(`  runs: ${i.runs.length ? i.runs.map((r) => `${r.step} ${r.workflowId}${r.runId ? `/${r.runId}` : ''}`).join('; ') : 'none'}`);
+  lines.push(
+    `  runs: ${i.runs.length ? i.runs.map((r) => `${r.step} ${r.workflowId}${r.runId ? `/${r.runId}` : ''}`).join('; ') : 'none'}`,
+  );
   return lines.join('\n');
 }

@@ -23,5 +23,13 @@ export {
   type ExpectationType,
   type Severity,
 } from './expectations';
-export { diffContracts, diffSchemas, checkContractEvolution, formatDiff, type ContractDiff, type SchemaChange, type ChangeKind } from './diff';
+export {
+  diffContracts,
+  diffSchemas,
+  checkContractEvolution,
+  formatDiff,
+  type ContractDiff,
+  type SchemaChange,
+  type ChangeKind,
+} from './diff';
 export { contractImpact, formatImpact, type ContractImpact } from './impact';

@@ -54,7 +54,11 @@ export class ContractFileError extends Error {
 }
 
 export class UnknownContractError extends Error {
-  constructor(readonly contract: string, readonly version: string | undefined, known: string[]) {
+  constructor(
+    readonly contract: string,
+    readonly version: string | undefined,
+    known: string[],
+  ) {
     super(
       `Unknown contract ${contract}${version ? `@${version}` : ''}` +
         (known.length ? `; known: ${known.join(', ')}` : '; no contracts are registered'),
@@ -96,7 +100,11 @@ export function secureSchemaWarnings(schema: unknown, at = ''): string[] {
   if (schema === null || typeof schema !== 'object') return out;
   const s = schema as Record<string, unknown>;
   const types = Array.isArray(s.type) ? s.type : [s.type];
-  if ((s.pattern !== undefined || s.format !== undefined) && s.maxLength === undefined && (types.includes('string') || s.type === undefined)) {
+  if (
+    (s.pattern !== undefined || s.format !== undefined) &&
+    s.maxLength === undefined &&
+    (types.includes('string') || s.type === undefined)
+  ) {
     out.push(`${at || '/'}: ${s.pattern !== undefined ? '"pattern"' : '"format"'} without "maxLength" (unbounded string)`);
   }
   if (types.includes('array') && s.maxItems === undefined) out.push(`${at || '/'}: array without "maxItems" (unbounded array)`);
@@ -152,12 +160,16 @@ export function hasNestedQuantifier(pattern: string): boolean {
 }
 
 function toIssue(file: string, e: ErrorObject): ContractFileIssue {
-  const extra = e.keyword === 'additionalProperties' ? `: "${String((e.params as { additionalProperty?: string }).additionalProperty)}"` : '';
+  const extra =
+    e.keyword === 'additionalProperties' ? `: "${String((e.params as { additionalProperty?: string }).additionalProperty)}"` : '';
   return { file, path: e.instancePath, code: e.keyword, message: `${e.message ?? e.keyword}${extra}` };
 }
 
 /** Reads and checks one contract file; never throws for bad content. */
-export function parseContractFile(file: string, text?: string): { ok: true; value: Contract; warnings: string[] } | { ok: false; issues: ContractFileIssue[] } {
+export function parseContractFile(
+  file: string,
+  text?: string,
+): { ok: true; value: Contract; warnings: string[] } | { ok: false; issues: ContractFileIssue[] } {
   let raw: unknown;
   try {
     const content = text ?? fs.readFileSync(file, 'utf8');
@@ -192,18 +204,35 @@ function fieldReferenceIssues(c: Contract): ContractFileIssue[] {
   const known = [...fields].join(', ') || '(the schema declares no properties)';
   (c.pii ?? []).forEach((p, i) => {
     const top = p.slice(1).split('/')[0] ?? '';
-    if (!fields.has(top)) issues.push({ file: c.file, path: `/pii/${i}`, code: 'unknown_field', message: `PII pointer ${p} names no field of the schema; fields: ${known}` });
+    if (!fields.has(top))
+      issues.push({
+        file: c.file,
+        path: `/pii/${i}`,
+        code: 'unknown_field',
+        message: `PII pointer ${p} names no field of the schema; fields: ${known}`,
+      });
   });
   const names = new Set<string>();
   (c.expectations ?? []).forEach((e, i) => {
     for (const { path: at, column } of expectationColumns(e)) {
       // freshness on a log range may use the log's own event_time
       if (!fields.has(column) && !(e.type === 'freshness' && column === 'event_time')) {
-        issues.push({ file: c.file, path: `/expectations/${i}${at}`, code: 'unknown_field', message: `expectation ${expectationName(e)} names field "${column}", which the schema does not declare; fields: ${known}` });
+        issues.push({
+          file: c.file,
+          path: `/expectations/${i}${at}`,
+          code: 'unknown_field',
+          message: `expectation ${expectationName(e)} names field "${column}", which the schema does not declare; fields: ${known}`,
+        });
       }
     }
     const name = expectationName(e);
-    if (names.has(name)) issues.push({ file: c.file, path: `/expectations/${i}/name`, code: 'duplicate', message: `two expectations are named "${name}": give one a "name"` });
+    if (names.has(name))
+      issues.push({
+        file: c.file,
+        path: `/expectations/${i}/name`,
+        code: 'duplicate',
+        message: `two expectations are named "${name}": give one a "name"`,
+      });
     names.add(name);
   });
   return issues;
@@ -212,7 +241,10 @@ function fieldReferenceIssues(c: Contract): ContractFileIssue[] {
 /** A JSON pointer (RFC 6901) split once into its keys: read per event, it must be cheap. */
 export function compilePointer(pointer: string): (value: unknown) => unknown {
   if (pointer === '') return (v) => v;
-  const keys = pointer.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const keys = pointer
+    .slice(1)
+    .split('/')
+    .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
   return (value) => {
     let current = value;
     for (const key of keys) {
@@ -239,7 +271,9 @@ export class ContractRegistry {
     for (const c of contracts) {
       const list = this.byName.get(c.contract) ?? [];
       if (list.some((x) => x.version === c.version)) {
-        throw new ContractFileError([{ file: c.file, path: '/version', code: 'duplicate', message: `${c.contract}@${c.version} is defined twice` }]);
+        throw new ContractFileError([
+          { file: c.file, path: '/version', code: 'duplicate', message: `${c.contract}@${c.version} is defined twice` },
+        ]);
       }
       list.push(c);
       list.sort((a, b) => compareVersions(a.version, b.version));
@@ -315,7 +349,10 @@ export class ContractRegistry {
         issues: (validate.errors ?? []).map((e) => ({
           contract: c.contract,
           version: c.version,
-          pointer: e.keyword === 'required' ? `${e.instancePath}/${String((e.params as { missingProperty?: string }).missingProperty ?? '')}` : e.instancePath,
+          pointer:
+            e.keyword === 'required'
+              ? `${e.instancePath}/${String((e.params as { missingProperty?: string }).missingProperty ?? '')}`
+              : e.instancePath,
           keyword: e.keyword,
           message: e.message ?? e.keyword,
         })),

@@ -25,7 +25,10 @@ export interface MigrateResult {
 }
 
 export function readMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
   const seen = new Set<number>();
   return files.map((file) => {
     const m = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(file);
@@ -70,7 +73,11 @@ export async function migrate(pool: Pool, options: { dir?: string; log?: (msg: s
         await client.query('BEGIN');
         try {
           await client.query(m.sql);
-          await client.query('INSERT INTO sluice.schema_migrations (version, name, sha256) VALUES ($1, $2, $3)', [m.version, m.name, m.sha256]);
+          await client.query('INSERT INTO sluice.schema_migrations (version, name, sha256) VALUES ($1, $2, $3)', [
+            m.version,
+            m.name,
+            m.sha256,
+          ]);
           await client.query('COMMIT');
         } catch (err) {
           await client.query('ROLLBACK');

@@ -24,12 +24,16 @@ export function createPool(databaseUrl: string, options: CreatePoolOptions = {})
 
 /** Waits until PostgreSQL at `databaseUrl` answers `SELECT 1`, with backoff. */
 export async function waitForPostgres(databaseUrl: string, retry: RetryOptions = {}, variable = 'DATABASE_URL'): Promise<void> {
-  await connectWithBackoff({ service: 'PostgreSQL', address: redactUrl(databaseUrl), variable }, async () => {
-    const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 3_000 });
-    try {
-      await pool.query('SELECT 1');
-    } finally {
-      await pool.end();
-    }
-  }, retry);
+  await connectWithBackoff(
+    { service: 'PostgreSQL', address: redactUrl(databaseUrl), variable },
+    async () => {
+      const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 3_000 });
+      try {
+        await pool.query('SELECT 1');
+      } finally {
+        await pool.end();
+      }
+    },
+    retry,
+  );
 }

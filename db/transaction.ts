@@ -19,7 +19,8 @@ function beginStatement(options: TransactionOptions): string {
   if (options.readOnly) parts.push('READ ONLY');
   const statements = [parts.join(' ')];
   for (const [name, value] of Object.entries(options.settings ?? {})) {
-    if (!SETTING_NAME.test(name) || !SETTING_VALUE.test(String(value))) throw new Error(`refusing the transaction setting ${name} = ${JSON.stringify(value)}`);
+    if (!SETTING_NAME.test(name) || !SETTING_VALUE.test(String(value)))
+      throw new Error(`refusing the transaction setting ${name} = ${JSON.stringify(value)}`);
     statements.push(`SET LOCAL ${name} = '${String(value)}'`);
   }
   return statements.join('; ');

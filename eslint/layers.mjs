@@ -40,8 +40,9 @@ const layersRule = {
     docs: { description: 'imports go down the floors of sluice, never up' },
     schema: [],
     messages: {
-      up: "{{from}}/ (floor {{fromFloor}}) may not import {{to}}/ (floor {{toFloor}}): imports go down the floors api/config → db, contracts → activities → workflows → client → workers → scripts.",
-      sandbox: 'workflows/ may import values only from api/ and workflows/ (it runs in the Temporal sandbox); import {{to}}/ with `import type`.',
+      up: '{{from}}/ (floor {{fromFloor}}) may not import {{to}}/ (floor {{toFloor}}): imports go down the floors api/config → db, contracts → activities → workflows → client → workers → scripts.',
+      sandbox:
+        'workflows/ may import values only from api/ and workflows/ (it runs in the Temporal sandbox); import {{to}}/ with `import type`.',
     },
   },
   create(context) {
@@ -76,7 +77,8 @@ const layersRule = {
 };
 
 /** Relative module specifiers of a file (imports, re-exports, dynamic imports; type-only ones too). */
-const SPECIFIER = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g;
+const SPECIFIER =
+  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g;
 
 /** @type {Map<string, { mtimeMs: number, deps: string[] }>} */
 const depsCache = new Map();
@@ -151,7 +153,11 @@ const noCycleRule = {
             if (current === file) {
               const route = [];
               for (let at = parent.get(current); at; at = parent.get(at) ?? null) route.unshift(rel(at));
-              context.report({ loc: { line: 1, column: 0 }, messageId: 'cycle', data: { cycle: [rel(file), ...route, rel(file)].join(' → ') } });
+              context.report({
+                loc: { line: 1, column: 0 },
+                messageId: 'cycle',
+                data: { cycle: [rel(file), ...route, rel(file)].join(' → ') },
+              });
               return;
             }
             for (const next of depsOf(current)) {

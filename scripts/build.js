@@ -17,7 +17,10 @@ const assets = [
 
 fs.rmSync(dist, { recursive: true, force: true });
 
-const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
+  cwd: root,
+  stdio: 'inherit',
+});
 if (tsc.status !== 0) {
   console.error(`build: tsc -p tsconfig.build.json failed (${tsc.error?.message ?? tsc.signal ?? `exit code ${tsc.status}`})`);
   process.exit(tsc.status || 1);

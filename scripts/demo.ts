@@ -47,12 +47,22 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
   const started = Date.now();
   out('1. healthCheck: database and ONNX Runtime on sluice-cpu and sluice-gpu');
   const health = await client.healthCheck();
-  out(`   PostgreSQL ${health.result.database.serverVersion}, ${health.result.database.migrations} migrations; onnxruntime ${health.result.cpu.onnxruntime} [${health.result.gpu.backends.join(', ')}]`);
+  out(
+    `   PostgreSQL ${health.result.database.serverVersion}, ${health.result.database.migrations} migrations; onnxruntime ${health.result.cpu.onnxruntime} [${health.result.gpu.backends.join(', ')}]`,
+  );
   out(`   ${ui(health.workflowId)}`);
 
   out(`2. registerTransform ${TRANSFORM} v1 (versioned SQL over a log range)`);
-  const reg = await client.registerTransform({ name: TRANSFORM, version: 1, sources: ['page_views'], sql: TRANSFORM_SQL, description: 'page views, typed columns' });
-  out(`   ${reg.created ? 'registered' : 'already registered'}: sluice_derived.${TRANSFORM}__v${reg.version}, sql sha256 ${reg.sqlSha256.slice(0, 12)}…, live v${reg.liveVersion}`);
+  const reg = await client.registerTransform({
+    name: TRANSFORM,
+    version: 1,
+    sources: ['page_views'],
+    sql: TRANSFORM_SQL,
+    description: 'page views, typed columns',
+  });
+  out(
+    `   ${reg.created ? 'registered' : 'already registered'}: sluice_derived.${TRANSFORM}__v${reg.version}, sql sha256 ${reg.sqlSha256.slice(0, 12)}…, live v${reg.liveVersion}`,
+  );
 
   const file = path.join(artifactsDir, 'demo', 'page_views.ndjson');
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -61,17 +71,27 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
   out(`3. ingestFile page_views ← ${file}`);
   out(`   ${planted.lines} lines: ${planted.invalid} damaged, ${planted.resent} re-sent (sha256 ${fileSha.slice(0, 12)}…)`);
   // The batch id is the file's hash: running the demo again re-sends the same batch, which is a no-op.
-  const batch = await client.ingestFile('page_views', { kind: 'file', path: file }, { format: 'ndjson', batchId: `demo-${fileSha.slice(0, 16)}` });
+  const batch = await client.ingestFile(
+    'page_views',
+    { kind: 'file', path: file },
+    { format: 'ndjson', batchId: `demo-${fileSha.slice(0, 16)}` },
+  );
   const balanced = batch.received === batch.accepted + batch.quarantined + batch.duplicates;
-  out(`   received ${batch.received} = accepted ${batch.accepted} + quarantined ${batch.quarantined} + duplicates ${batch.duplicates} ${balanced ? '✓' : '✗ MISMATCH'}`);
+  out(
+    `   received ${batch.received} = accepted ${batch.accepted} + quarantined ${batch.quarantined} + duplicates ${batch.duplicates} ${balanced ? '✓' : '✗ MISMATCH'}`,
+  );
   out(`   log range ${batch.fromSeq ?? '-'}…${batch.toSeq ?? '-'}; ${ui(ingestWorkflowId('page_views'))}`);
 
   out(`4. transform ${TRANSFORM} (woken by dataLanded): catching up`);
   const logEnd = batch.toSeq;
-  const status = await pollUntil('the transform to catch up', async () => {
-    const s = await client.transformStatus(TRANSFORM);
-    return s.state === 'idle' && (logEnd === null || BigInt(s.watermark ?? '0') >= BigInt(logEnd)) ? s : undefined;
-  }, { timeoutMs: 120_000, intervalMs: 250 });
+  const status = await pollUntil(
+    'the transform to catch up',
+    async () => {
+      const s = await client.transformStatus(TRANSFORM);
+      return s.state === 'idle' && (logEnd === null || BigInt(s.watermark ?? '0') >= BigInt(logEnd)) ? s : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 250 },
+  );
   out(`   watermark ${status.watermark}, live ${status.version}; ${ui(transformWorkflowId(TRANSFORM))}`);
 
   out('5. validate page_views (contract expectation suite, pushed down to PostgreSQL)');
@@ -79,7 +99,11 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
   let validation: ValidateResult | undefined;
   let blocked = false;
   try {
-    validation = await client.execute(workflows.validate, { contract: 'page_views', dataset: { kind: 'log', source: 'page_views' } }, { workflowId: validateId });
+    validation = await client.execute(
+      workflows.validate,
+      { contract: 'page_views', dataset: { kind: 'log', source: 'page_views' } },
+      { workflowId: validateId },
+    );
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
     blocked = true;
@@ -94,7 +118,9 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
   out(`6. backfill ${TRANSFORM} v1 from the whole log (child workflows), compare sha256`);
   const backfillId = `backfill-${TRANSFORM}-${Date.now().toString(36)}`;
   const rebuilt = await (await client.backfill({ transform: TRANSFORM, version: 1 }, backfillId)).result();
-  out(`   ${rebuilt.rows} rows, sha256 ${rebuilt.sha256.slice(0, 16)}…, ${rebuilt.ranges} range(s), view ${rebuilt.switched ? 'switched' : 'unchanged'}`);
+  out(
+    `   ${rebuilt.rows} rows, sha256 ${rebuilt.sha256.slice(0, 16)}…, ${rebuilt.ranges} range(s), view ${rebuilt.switched ? 'switched' : 'unchanged'}`,
+  );
   out(`   ${ui(backfillId)}`);
   out(`\ndone in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return balanced && !blocked && health.result.cpu.inferenceOk && health.result.gpu.inferenceOk;
@@ -108,7 +134,13 @@ async function main(): Promise<void> {
   out('sluice demo: provisioning Temporal and PostgreSQL…');
   const stack = await provisionLocalStack(config, { log: (m) => out(`  ${m}`) });
   const workerConfig = withStackEndpoint(config, stack);
-  const workers = await createWorkerSet({ config: workerConfig, databaseUrl: stack.postgres.url, queues: ['cpu', 'gpu'], log: (m) => out(`  ${m}`), migrate: false });
+  const workers = await createWorkerSet({
+    config: workerConfig,
+    databaseUrl: stack.postgres.url,
+    queues: ['cpu', 'gpu'],
+    log: (m) => out(`  ${m}`),
+    migrate: false,
+  });
   const running = workers.run();
   const ns = stack.temporal.namespace;
   const uiBase = stack.temporal.uiUrl;
@@ -127,7 +159,9 @@ async function main(): Promise<void> {
       out(`Temporal UI: ${uiBase}/namespaces/${ns}/workflows`);
       out(`  search: SluicePipeline="${TRANSFORM}"  ·  SluiceStep="validate"  ·  SluiceStatus="failed"`);
     }
-    out(`Run events: psql "${stack.postgres.url}" -c "SELECT workflow_id, step, status, counts FROM sluice.run_events ORDER BY id DESC LIMIT 20"`);
+    out(
+      `Run events: psql "${stack.postgres.url}" -c "SELECT workflow_id, step, status, counts FROM sluice.run_events ORDER BY id DESC LIMIT 20"`,
+    );
     if (stayUp) {
       out('\nServer and workers keep running so you can browse the UI. Ctrl-C to stop.');
       await running;

@@ -11,7 +11,12 @@ async function main(): Promise<void> {
   const stack = await provisionLocalStack(config);
   const workerConfig = withStackEndpoint(config, stack);
   try {
-    const workers = await createWorkerSet({ config: workerConfig, databaseUrl: stack.postgres.url, queues: ['cpu', 'gpu'], migrate: false });
+    const workers = await createWorkerSet({
+      config: workerConfig,
+      databaseUrl: stack.postgres.url,
+      queues: ['cpu', 'gpu'],
+      migrate: false,
+    });
     process.stdout.write(
       `sluice dev: Temporal ${stack.temporal.address}, UI ${stack.temporal.uiUrl ?? '(none)'}; workers on ${config.taskQueues.cpu} and ${config.taskQueues.gpu}. Ctrl-C to stop.\n` +
         `  export TEMPORAL_ADDRESS=${stack.temporal.address} TEMPORAL_NAMESPACE=${stack.temporal.namespace} DATABASE_URL=${stack.postgres.url}\n`,

@@ -17,7 +17,11 @@ async function main(): Promise<void> {
     const client = new Client({ connection, namespace: config.temporal.namespace });
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
     // protobufjs object form (base64 bytes, string longs and enums): test/unit/replay.test.ts reads it back with History.fromObject.
-    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
+    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), {
+      longs: String,
+      enums: String,
+      bytes: String,
+    });
     // The workflow id goes with it: replay needs it where the code derives ids from it (child workflows).
     fs.writeFileSync(file, `${JSON.stringify({ workflowId, ...json }, null, 2)}\n`);
     process.stdout.write(`wrote ${history.events?.length ?? 0} events of ${workflowId} to ${file}\n`);

@@ -66,7 +66,10 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
       log(`waiting for ${what} (attempt ${attempt}, next in ${delayMs} ms): ${err.message.split('\n')[0]}`),
   });
   await waitForPostgres(opts.databaseUrl, retry(`PostgreSQL at ${redactUrl(opts.databaseUrl)} (DATABASE_URL)`));
-  const pool = createPool(opts.databaseUrl, { max: Math.max(4, cfg.cpuActivityConcurrency), applicationName: `sluice-worker-${opts.queues.join('+')}` });
+  const pool = createPool(opts.databaseUrl, {
+    max: Math.max(4, cfg.cpuActivityConcurrency),
+    applicationName: `sluice-worker-${opts.queues.join('+')}`,
+  });
   try {
     if (opts.migrate ?? true) {
       const result = await migrate(pool, { log });
@@ -117,23 +120,29 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
   try {
     for (const kind of opts.queues) {
       if (kind === 'cpu') {
-        workers.push(await Worker.create({
-          ...common,
-          ...workflowSource(opts),
-          taskQueue: queues.cpu,
-          activities: createCpuActivities(deps),
-          maxConcurrentActivityTaskExecutions: cfg.cpuActivityConcurrency,
-        }));
+        workers.push(
+          await Worker.create({
+            ...common,
+            ...workflowSource(opts),
+            taskQueue: queues.cpu,
+            activities: createCpuActivities(deps),
+            maxConcurrentActivityTaskExecutions: cfg.cpuActivityConcurrency,
+          }),
+        );
       } else {
         // One activity per GPU at a time: training jobs must not share a device.
-        workers.push(await Worker.create({
-          ...common,
-          taskQueue: queues.gpu,
-          activities: createGpuActivities(deps),
-          maxConcurrentActivityTaskExecutions: cfg.gpuCount,
-        }));
+        workers.push(
+          await Worker.create({
+            ...common,
+            taskQueue: queues.gpu,
+            activities: createGpuActivities(deps),
+            maxConcurrentActivityTaskExecutions: cfg.gpuCount,
+          }),
+        );
       }
-      log(`${kind} worker ready on task queue ${kind === 'cpu' ? queues.cpu : queues.gpu} (namespace ${cfg.temporal.namespace}, ${address})`);
+      log(
+        `${kind} worker ready on task queue ${kind === 'cpu' ? queues.cpu : queues.gpu} (namespace ${cfg.temporal.namespace}, ${address})`,
+      );
     }
   } catch (err) {
     await closeOpened();

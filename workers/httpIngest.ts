@@ -109,18 +109,33 @@ class IngestCallFailure extends Error {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
 
 const tooLarge = (max: number): HttpError =>
-  new HttpError(413, HttpErrorCodes.BodyTooLarge, `request body is over ${max} bytes (as sent, or once its Content-Encoding is decoded); split it into several requests`, { connection: 'close' });
+  new HttpError(
+    413,
+    HttpErrorCodes.BodyTooLarge,
+    `request body is over ${max} bytes (as sent, or once its Content-Encoding is decoded); split it into several requests`,
+    { connection: 'close' },
+  );
 const busy = (): HttpError =>
-  new HttpError(503, HttpErrorCodes.Busy, `the endpoint is spooling as many bytes as it may; retry in ${SPOOL_BUSY_RETRY_AFTER_SECONDS} seconds`, {
-    'retry-after': String(SPOOL_BUSY_RETRY_AFTER_SECONDS),
-    connection: 'close',
-  });
+  new HttpError(
+    503,
+    HttpErrorCodes.Busy,
+    `the endpoint is spooling as many bytes as it may; retry in ${SPOOL_BUSY_RETRY_AFTER_SECONDS} seconds`,
+    {
+      'retry-after': String(SPOOL_BUSY_RETRY_AFTER_SECONDS),
+      connection: 'close',
+    },
+  );
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
@@ -149,22 +164,34 @@ export function ingestFormatOf(contentType: string | undefined): IngestFormat {
   }
   const [type = '', ...params] = contentType.split(';').map((p) => p.trim());
   const format = HTTP_INGEST_MEDIA_TYPES[type.toLowerCase()];
-  if (!format) throw new HttpError(415, HttpErrorCodes.UnsupportedMediaType, `Content-Type ${JSON.stringify(type)} is not accepted; ${accepted}`);
+  if (!format)
+    throw new HttpError(415, HttpErrorCodes.UnsupportedMediaType, `Content-Type ${JSON.stringify(type)} is not accepted; ${accepted}`);
   const charset = params.map((p) => /^charset\s*=\s*"?([^"]*)"?$/i.exec(p)?.[1]).find((c) => c !== undefined);
   if (format !== 'arrow' && charset !== undefined && !/^utf-?8$/i.test(charset)) {
-    throw new HttpError(415, HttpErrorCodes.UnsupportedMediaType, `charset ${JSON.stringify(charset)} is not accepted: ${format === 'csv' ? 'CSV' : 'NDJSON'} bodies are read as UTF-8`);
+    throw new HttpError(
+      415,
+      HttpErrorCodes.UnsupportedMediaType,
+      `charset ${JSON.stringify(charset)} is not accepted: ${format === 'csv' ? 'CSV' : 'NDJSON'} bodies are read as UTF-8`,
+    );
   }
   return format;
 }
 
 /** The one `Content-Encoding` sluice decodes, or 415. */
 function contentEncodingOf(header: string | undefined): ContentEncoding {
-  const codings = (header ?? '').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  const codings = (header ?? '')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
   if (codings.length === 0) return 'identity';
   const [only] = codings;
   if (codings.length === 1 && (only === 'gzip' || only === 'x-gzip')) return 'gzip';
   if (codings.length === 1 && only === 'deflate') return 'deflate';
-  throw new HttpError(415, HttpErrorCodes.UnsupportedMediaType, `Content-Encoding ${JSON.stringify(header)} is not supported; send the body as it is, or with gzip or deflate`);
+  throw new HttpError(
+    415,
+    HttpErrorCodes.UnsupportedMediaType,
+    `Content-Encoding ${JSON.stringify(header)} is not supported; send the body as it is, or with gzip or deflate`,
+  );
 }
 
 /**
@@ -285,7 +312,9 @@ async function spool(req: http.IncomingMessage, file: string, o: SpoolOptions): 
     req.unpipe(received);
     const code = (err as NodeJS.ErrnoException).code;
     if (typeof code === 'string' && code.startsWith('Z_')) {
-      throw new HttpError(400, HttpErrorCodes.BadContentEncoding, `the body is not valid ${o.encoding} data (${(err as Error).message})`, { connection: 'close' });
+      throw new HttpError(400, HttpErrorCodes.BadContentEncoding, `the body is not valid ${o.encoding} data (${(err as Error).message})`, {
+        connection: 'close',
+      });
     }
     throw err;
   } finally {
@@ -372,7 +401,11 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const rawUrl = req.url ?? '/';
     if (Buffer.byteLength(rawUrl) > settings.maxUrlBytes) {
-      throw new HttpError(414, HttpErrorCodes.UrlTooLong, `the request URL is over ${settings.maxUrlBytes} bytes; POST /v1/sources/:source/events`);
+      throw new HttpError(
+        414,
+        HttpErrorCodes.UrlTooLong,
+        `the request URL is over ${settings.maxUrlBytes} bytes; POST /v1/sources/:source/events`,
+      );
     }
     let url: URL;
     try {
@@ -385,17 +418,20 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
     if (req.method !== 'POST') throw new HttpError(405, HttpErrorCodes.MethodNotAllowed, 'use POST', { allow: 'POST' });
     const auth = req.headers.authorization ?? '';
     const given = /^Bearer (.+)$/i.exec(auth)?.[1];
-    if (!given || !tokenMatches(given, token)) throw new HttpError(401, HttpErrorCodes.Unauthorized, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
+    if (!given || !tokenMatches(given, token))
+      throw new HttpError(401, HttpErrorCodes.Unauthorized, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
     let source: string;
     try {
       source = decodeURIComponent(match[1] ?? '');
     } catch {
       throw new HttpError(400, ErrorCodes.InvalidInput, 'source is not valid percent-encoding');
     }
-    if (!SOURCE_NAME_PATTERN.test(source)) throw new HttpError(400, ErrorCodes.InvalidInput, `not a source name: ${JSON.stringify(source)}`);
+    if (!SOURCE_NAME_PATTERN.test(source))
+      throw new HttpError(400, ErrorCodes.InvalidInput, `not a source name: ${JSON.stringify(source)}`);
     contracts ??= ContractRegistry.fromDirectory();
     // Not the list of known sources: a caller with the token learns nothing it did not ask about.
-    if (!contracts.has(source)) throw new HttpError(404, ErrorCodes.UnknownSource, `unknown source ${JSON.stringify(source)}: it has no contract`);
+    if (!contracts.has(source))
+      throw new HttpError(404, ErrorCodes.UnknownSource, `unknown source ${JSON.stringify(source)}: it has no contract`);
     const format = ingestFormatOf(req.headers['content-type']);
     const encoding = contentEncodingOf(req.headers['content-encoding']);
     const keyHeader = req.headers['idempotency-key'];
@@ -483,9 +519,19 @@ function answerClientError(err: Error & { code?: string; rawPacket?: Buffer }, s
   let code: string = HttpErrorCodes.BadRequest;
   let message = 'the request is not valid HTTP/1.1';
   if (err.code === 'HPE_HEADER_OVERFLOW' && requestLineUrlBytes(err.rawPacket) > maxUrlBytes) {
-    [status, reason, code, message] = [414, 'URI Too Long', HttpErrorCodes.UrlTooLong, `the request URL is over ${maxUrlBytes} bytes; POST /v1/sources/:source/events`];
+    [status, reason, code, message] = [
+      414,
+      'URI Too Long',
+      HttpErrorCodes.UrlTooLong,
+      `the request URL is over ${maxUrlBytes} bytes; POST /v1/sources/:source/events`,
+    ];
   } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-    [status, reason, code, message] = [431, 'Request Header Fields Too Large', HttpErrorCodes.HeadersTooLarge, 'the request line and headers are over the size limit (SLUICE_HTTP_MAX_HEADER_BYTES)'];
+    [status, reason, code, message] = [
+      431,
+      'Request Header Fields Too Large',
+      HttpErrorCodes.HeadersTooLarge,
+      'the request line and headers are over the size limit (SLUICE_HTTP_MAX_HEADER_BYTES)',
+    ];
   } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     [status, reason, code, message] = [408, 'Request Timeout', HttpErrorCodes.RequestTimeout, 'the request took too long to arrive'];
   }

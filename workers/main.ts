@@ -5,7 +5,9 @@ import { createWorkerSet } from './bootstrap';
 export async function runWorkerProcess(queues: QueueKind[]): Promise<void> {
   const config = loadConfig();
   if (!config.databaseUrl) {
-    throw new Error('DATABASE_URL is not set. Workers need the PostgreSQL that holds the sluice log (for a local setup, run `npm run dev`).');
+    throw new Error(
+      'DATABASE_URL is not set. Workers need the PostgreSQL that holds the sluice log (for a local setup, run `npm run dev`).',
+    );
   }
   const set = await createWorkerSet({ config, databaseUrl: config.databaseUrl, queues });
   await set.run();

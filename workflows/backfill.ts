@@ -74,8 +74,18 @@ function rangeAt(from: bigint, to: bigint, width: bigint, i: number): { fromSeq:
  */
 export async function backfill(input: BackfillInput): Promise<BackfillResult> {
   const progress: BackfillProgress = {
-    phase: 'preparing', transform: input.transform, version: input.resume?.version ?? null, buildId: input.resume?.buildId ?? null,
-    fromSeq: null, toSeq: null, rangesTotal: 0, rangesDone: 0, rangesRunning: 0, rowsRead: 0, rowsWritten: 0, runs: (input.resume?.runs ?? 0) + 1,
+    phase: 'preparing',
+    transform: input.transform,
+    version: input.resume?.version ?? null,
+    buildId: input.resume?.buildId ?? null,
+    fromSeq: null,
+    toSeq: null,
+    rangesTotal: 0,
+    rangesDone: 0,
+    rangesRunning: 0,
+    rowsRead: 0,
+    rowsWritten: 0,
+    runs: (input.resume?.runs ?? 0) + 1,
   };
   // Before the first await: a progress query right after the start must find its handler (a
   // handler makes no command, so recorded histories replay the same).
@@ -90,9 +100,17 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
 
   const prepared = input.resume ?? {
     ...(await db.prepareBackfill({
-      buildId: uuid4().replace(/-/g, ''), transform: input.transform, version: input.version, fromSeq: input.fromSeq, toSeq: input.toSeq, switchView: input.switchView,
+      buildId: uuid4().replace(/-/g, ''),
+      transform: input.transform,
+      version: input.version,
+      fromSeq: input.fromSeq,
+      toSeq: input.toSeq,
+      switchView: input.switchView,
     })),
-    nextRange: 0, rowsRead: 0, rowsWritten: 0, runs: 0,
+    nextRange: 0,
+    rowsRead: 0,
+    rowsWritten: 0,
+    runs: 0,
   };
   if (!input.resume) upsertSearchAttributes([{ key: SluiceDataset, value: `${input.transform}__v${prepared.version}` }]);
   const from = BigInt(prepared.fromSeq);
@@ -102,8 +120,15 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
   const parallelism = input.parallelism ?? DEFAULT_BACKFILL_PARALLELISM;
   const childrenPerRun = input.childrenPerRun ?? MAX_CHILDREN_PER_RUN;
   Object.assign(progress, {
-    phase: 'building', version: prepared.version, buildId: prepared.buildId, fromSeq: prepared.fromSeq, toSeq: prepared.toSeq,
-    rangesTotal: total, rangesDone: prepared.nextRange, rowsRead: prepared.rowsRead, rowsWritten: prepared.rowsWritten,
+    phase: 'building',
+    version: prepared.version,
+    buildId: prepared.buildId,
+    fromSeq: prepared.fromSeq,
+    toSeq: prepared.toSeq,
+    rangesTotal: total,
+    rangesDone: prepared.nextRange,
+    rowsRead: prepared.rowsRead,
+    rowsWritten: prepared.rowsWritten,
   });
 
   let next = prepared.nextRange;
@@ -117,10 +142,15 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
         startedThisRun++;
         const child = executeChild(backfillRange, {
           workflowId: `${workflowId}-r${i}`,
-          args: [{
-            buildId: prepared.buildId, transform: input.transform, version: prepared.version,
-            ...rangeAt(from, to, width, i), chunkRows: input.chunkRows ?? DEFAULT_BACKFILL_CHUNK_ROWS,
-          }],
+          args: [
+            {
+              buildId: prepared.buildId,
+              transform: input.transform,
+              version: prepared.version,
+              ...rangeAt(from, to, width, i),
+              chunkRows: input.chunkRows ?? DEFAULT_BACKFILL_CHUNK_ROWS,
+            },
+          ],
         }).then((r) => {
           running.delete(i);
           progress.rangesDone += 1;
@@ -147,8 +177,14 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
     await continueAsNew<typeof backfill>({
       ...input,
       resume: {
-        buildId: prepared.buildId, version: prepared.version, fromSeq: prepared.fromSeq, toSeq: prepared.toSeq,
-        nextRange: next, rowsRead: progress.rowsRead, rowsWritten: progress.rowsWritten, runs: progress.runs,
+        buildId: prepared.buildId,
+        version: prepared.version,
+        fromSeq: prepared.fromSeq,
+        toSeq: prepared.toSeq,
+        nextRange: next,
+        rowsRead: progress.rowsRead,
+        rowsWritten: progress.rowsWritten,
+        runs: progress.runs,
       },
     });
   }
@@ -157,8 +193,14 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
   let finished: FinishBackfillResult;
   try {
     finished = await proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.hashAndSwitch).finishBackfill({
-      buildId: prepared.buildId, transform: input.transform, version: prepared.version, fromSeq: prepared.fromSeq, toSeq: prepared.toSeq,
-      expectedSha256: input.expectedSha256, switchView: input.switchView ?? true, workflowId,
+      buildId: prepared.buildId,
+      transform: input.transform,
+      version: prepared.version,
+      fromSeq: prepared.fromSeq,
+      toSeq: prepared.toSeq,
+      expectedSha256: input.expectedSha256,
+      switchView: input.switchView ?? true,
+      workflowId,
     });
   } catch (err) {
     upsertSearchAttributes([{ key: SluiceStatus, value: 'failed' }]);
@@ -168,8 +210,16 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
   progress.phase = 'done';
   upsertSearchAttributes([{ key: SluiceStatus, value: 'completed' }]);
   return {
-    ...finished, transform: input.transform, version: prepared.version, buildId: prepared.buildId, fromSeq: prepared.fromSeq, toSeq: prepared.toSeq,
-    ranges: total, rowsRead: progress.rowsRead, rowsWritten: progress.rowsWritten, runs: progress.runs,
+    ...finished,
+    transform: input.transform,
+    version: prepared.version,
+    buildId: prepared.buildId,
+    fromSeq: prepared.fromSeq,
+    toSeq: prepared.toSeq,
+    ranges: total,
+    rowsRead: progress.rowsRead,
+    rowsWritten: progress.rowsWritten,
+    runs: progress.runs,
   };
 }
 
@@ -189,7 +239,12 @@ export async function backfillRange(input: BackfillRangeInput): Promise<Backfill
   let cursor = input.fromSeq;
   for (;;) {
     const r = await buildTransformChunk({
-      buildId: input.buildId, transform: input.transform, version: input.version, fromSeq: cursor, toSeq: input.toSeq, maxRows: input.chunkRows,
+      buildId: input.buildId,
+      transform: input.transform,
+      version: input.version,
+      fromSeq: cursor,
+      toSeq: input.toSeq,
+      maxRows: input.chunkRows,
     });
     totals.rowsRead += r.rowsRead;
     totals.rowsWritten += r.rowsWritten;

@@ -68,7 +68,8 @@ export async function ingest(input: IngestInput): Promise<void> {
       await condition(() => outcomes.has(req.batchId));
       const outcome = outcomes.get(req.batchId) ?? {};
       if (outcome.error !== undefined) throw outcome.error;
-      if (!outcome.result) throw ApplicationFailure.create({ type: ErrorCodes.IngestFailed, message: `batch ${req.batchId} has no result` });
+      if (!outcome.result)
+        throw ApplicationFailure.create({ type: ErrorCodes.IngestFailed, message: `batch ${req.batchId} has no result` });
       return outcome.result;
     },
     {

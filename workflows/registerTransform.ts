@@ -30,7 +30,11 @@ export async function registerTransform(input: RegisterTransformInput): Promise<
   // Without this, a transform registered on a source whose data had already landed stayed empty
   // until the next batch arrived. Runs recorded before the patch did not start it.
   if (patched(REGISTER_STARTS_TRANSFORM_PATCH)) {
-    await proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.signalDownstream).startIncrementalTransform({ transform: input.name, version: input.version, options: input.incremental });
+    await proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.signalDownstream).startIncrementalTransform({
+      transform: input.name,
+      version: input.version,
+      options: input.incremental,
+    });
   }
   upsertSearchAttributes([{ key: SluiceStatus, value: 'completed' }]);
   return result;

@@ -64,7 +64,17 @@ const MAX_HISTORY_EVENTS = 4_000;
 export async function transform(input: TransformInput): Promise<never> {
   const totals: TransformTotals = { chunks: 0, rowsRead: 0, rowsWritten: 0, signals: 0, runs: 0, ...input.totals };
   totals.runs += 1;
-  const status: TransformStatus = { ...totals, transform: input.transform, state: 'starting', version: null, watermark: null, lastLandedSeq: null, chunksInFlight: 0, chunkRuns: 0, deferred: 0 };
+  const status: TransformStatus = {
+    ...totals,
+    transform: input.transform,
+    state: 'starting',
+    version: null,
+    watermark: null,
+    lastLandedSeq: null,
+    chunksInFlight: 0,
+    chunkRuns: 0,
+    deferred: 0,
+  };
   // Answerable from the first workflow task on (state `starting`), not only after the input check;
   // a query handler makes no command, so histories recorded before replay the same.
   setHandler(transformStatusQuery, () => status);
@@ -175,7 +185,13 @@ async function plannedChunks(ctx: LoopContext): Promise<never> {
     let nothingNew = false;
     // A long history stops planning: what is in flight finishes, then the run continues as new.
     if (!replan && inFlight.length < parallelism && !ctx.historyIsLong()) {
-      const plan: ChunkPlan = await planTransformChunks({ transform: input.transform, maxRows: chunkRows, count: parallelism - inFlight.length, after: plannedTo, horizon });
+      const plan: ChunkPlan = await planTransformChunks({
+        transform: input.transform,
+        maxRows: chunkRows,
+        count: parallelism - inFlight.length,
+        after: plannedTo,
+        horizon,
+      });
       horizon = plan.horizon;
       setVersion(`v${plan.version}`);
       if (plannedTo === null || plannedTo.version !== plan.version) status.watermark = plan.watermark;

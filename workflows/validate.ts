@@ -35,7 +35,9 @@ export async function validate(input: ValidateInput): Promise<ValidateResult> {
       type: ErrorCodes.ExpectationFailed,
       nonRetryable: true,
       message: `${result.failedErrors.length} expectation(s) failed on ${result.contract}@${result.contractVersion}: ${result.failedErrors.join(', ')} (report: ${result.htmlUri})`,
-      details: [{ failedErrors: result.failedErrors, failedWarnings: result.failedWarnings, reportUri: result.reportUri, htmlUri: result.htmlUri }],
+      details: [
+        { failedErrors: result.failedErrors, failedWarnings: result.failedWarnings, reportUri: result.reportUri, htmlUri: result.htmlUri },
+      ],
     });
   }
   upsertSearchAttributes([{ key: SluiceStatus, value: 'completed' }]);

@@ -40,7 +40,10 @@ function storableText(s: string): boolean {
 
 /** First reason jsonb cannot hold a parsed value: a NUL or lone surrogate in a key or string, or a non-finite number. */
 function unstorable(value: unknown, at = ''): { pointer: string; message: string } | undefined {
-  if (typeof value === 'string') return storableText(value) ? undefined : { pointer: at, message: 'string holds \\u0000 or a lone surrogate, which PostgreSQL jsonb cannot store' };
+  if (typeof value === 'string')
+    return storableText(value)
+      ? undefined
+      : { pointer: at, message: 'string holds \\u0000 or a lone surrogate, which PostgreSQL jsonb cannot store' };
   if (typeof value === 'number') return Number.isFinite(value) ? undefined : { pointer: at, message: 'number is out of range' };
   if (value === null || typeof value !== 'object') return undefined;
   if (Array.isArray(value)) {
@@ -69,7 +72,6 @@ function rawEventId(raw: Buffer): string {
   return `raw-sha256:${sha256Hex(raw)}`;
 }
 
-
 /** RFC 3339 text PostgreSQL reads as is (years 1000-9999, an offset); anything else is normalised through Date. */
 const PLAIN_TIMESTAMP = /^([1-9]\d{3})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(\.\d{1,6})?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 
@@ -92,7 +94,7 @@ function plainTimestamp(t: string): boolean {
   const month = digitsAt(t, 5, 2);
   const day = digitsAt(t, 8, 2);
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  return month >= 1 && month <= 12 && day >= 1 && day <= (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1] ?? 0);
+  return month >= 1 && month <= 12 && day >= 1 && day <= (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0));
 }
 
 export class RecordClassifier {
@@ -100,7 +102,10 @@ export class RecordClassifier {
   private readonly readId: ((value: unknown) => unknown) | undefined;
   private readonly readTime: ((value: unknown) => unknown) | undefined;
 
-  constructor(private readonly contract: Contract, validate: (record: unknown) => ValidationResult) {
+  constructor(
+    private readonly contract: Contract,
+    validate: (record: unknown) => ValidationResult,
+  ) {
     this.validate = validate;
     this.readId = contract.eventId === undefined ? undefined : compilePointer(contract.eventId);
     this.readTime = contract.eventTime === undefined ? undefined : compilePointer(contract.eventTime);
@@ -110,7 +115,11 @@ export class RecordClassifier {
     return { contract: this.contract.contract, version: this.contract.version, pointer, keyword, message: safeMessage(message) };
   }
 
-  private quarantine(issues: ValidationIssue[], record: number, fields: { eventId: string; payload: string | null; raw: Buffer | null; eventTime?: string | null }): StagedRow {
+  private quarantine(
+    issues: ValidationIssue[],
+    record: number,
+    fields: { eventId: string; payload: string | null; raw: Buffer | null; eventTime?: string | null },
+  ): StagedRow {
     const reason: QuarantineReason = { issues: issues.slice(0, MAX_ISSUES), record };
     if (issues.length > MAX_ISSUES) reason.moreIssues = issues.length - MAX_ISSUES;
     return { valid: false, eventTime: fields.eventTime ?? null, eventId: fields.eventId, payload: fields.payload, raw: fields.raw, reason };
@@ -121,20 +130,30 @@ export class RecordClassifier {
       case 'unreadable': {
         // An oversized record is known by the digest of all of its bytes, not of the part kept in `raw`.
         const staged = this.quarantine([this.issue(rec.keyword, rec.message)], record, {
-          eventId: rec.whole ? `raw-sha256:${rec.whole.sha256}` : rawEventId(rec.raw), payload: null, raw: rec.raw,
+          eventId: rec.whole ? `raw-sha256:${rec.whole.sha256}` : rawEventId(rec.raw),
+          payload: null,
+          raw: rec.raw,
         });
         if (rec.whole && staged.reason) {
           const { sha256, size, artifact } = rec.whole;
-          staged.reason.whole = { sha256, size, ...(artifact ? { artifact: { sha256: artifact.sha256, size: artifact.size, uri: artifact.uri } } : {}) };
+          staged.reason.whole = {
+            sha256,
+            size,
+            ...(artifact ? { artifact: { sha256: artifact.sha256, size: artifact.size, uri: artifact.uri } } : {}),
+          };
         }
         return staged;
       }
       case 'malformed': {
         const json = JSON.stringify(rec.value);
         const bad = unstorable(rec.value);
-        return this.quarantine([this.issue(rec.keyword, rec.message)], record, bad
-          ? { eventId: rawEventId(Buffer.from(json)), payload: null, raw: Buffer.from(json) }
-          : { eventId: derivedEventId(rec.value), payload: json, raw: null });
+        return this.quarantine(
+          [this.issue(rec.keyword, rec.message)],
+          record,
+          bad
+            ? { eventId: rawEventId(Buffer.from(json)), payload: null, raw: Buffer.from(json) }
+            : { eventId: derivedEventId(rec.value), payload: json, raw: null },
+        );
       }
       case 'line': {
         let value: unknown;
@@ -170,7 +189,13 @@ export class RecordClassifier {
       if (typeof id === 'string' && id.length > 0 && id.length <= MAX_EVENT_ID_LENGTH) eventId = id;
       else if (typeof id === 'number' && Number.isSafeInteger(id)) eventId = String(id);
       else if (id !== undefined && id !== null) {
-        issues.push(this.issue('eventId', `event id must be a non-empty string of at most ${MAX_EVENT_ID_LENGTH} characters or a safe integer`, this.contract.eventId ?? ''));
+        issues.push(
+          this.issue(
+            'eventId',
+            `event id must be a non-empty string of at most ${MAX_EVENT_ID_LENGTH} characters or a safe integer`,
+            this.contract.eventId ?? '',
+          ),
+        );
       }
     }
     eventId ??= derivedEventId(value);
@@ -186,7 +211,14 @@ export class RecordClassifier {
         const d = new Date(ms);
         const year = Number.isFinite(ms) ? d.getUTCFullYear() : Number.NaN;
         if (year >= 1 && year <= 9999) eventTime = d.toISOString();
-        else issues.push(this.issue('eventTime', 'event time must be an ISO 8601 date-time or epoch milliseconds between years 1 and 9999', this.contract.eventTime ?? ''));
+        else
+          issues.push(
+            this.issue(
+              'eventTime',
+              'event time must be an ISO 8601 date-time or epoch milliseconds between years 1 and 9999',
+              this.contract.eventTime ?? '',
+            ),
+          );
       }
     }
     if (issues.length > 0) return this.quarantine(issues, record, { eventId, payload, raw: null, eventTime });

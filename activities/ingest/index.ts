@@ -25,7 +25,8 @@ export interface DataLandedResult {
 function unknownSource(source: string, known: string[]): SluiceError {
   return new SluiceError(
     ErrorCodes.UnknownSource,
-    `Unknown source ${JSON.stringify(source)}: no contract named so in contracts/sources` + (known.length ? ` (known: ${known.join(', ')})` : ''),
+    `Unknown source ${JSON.stringify(source)}: no contract named so in contracts/sources` +
+      (known.length ? ` (known: ${known.join(', ')})` : ''),
   );
 }
 
@@ -53,7 +54,10 @@ export function createIngestActivities(deps: IngestDeps) {
      */
     async ingestEvents(source: string, req: Extract<IngestBatchRequest, { kind: 'inline' }>): Promise<IngestBatchResult> {
       const contract = contractOf(source, req.contractVersion);
-      return appendBatch({ pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract) }, inlineRecords(req.events));
+      return appendBatch(
+        { pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract) },
+        inlineRecords(req.events),
+      );
     },
 
     /**
@@ -84,8 +88,14 @@ export function createIngestActivities(deps: IngestDeps) {
       return withHeartbeat((hb) =>
         appendBatch(
           {
-            pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract),
-            copyStreams: deps.config.ingestCopyStreams, progress: hb.progress, checkCancelled: hb.checkCancelled,
+            pool: deps.pool,
+            source,
+            batchId: req.batchId,
+            contract,
+            classifier: classifierOf(contract),
+            copyStreams: deps.config.ingestCopyStreams,
+            progress: hb.progress,
+            checkCancelled: hb.checkCancelled,
           },
           records,
         ),
@@ -99,7 +109,15 @@ export function createIngestActivities(deps: IngestDeps) {
     async redriveQuarantine(source: string, batchId: string): Promise<IngestBatchResult> {
       const contract = contractOf(source);
       return withHeartbeat((hb) =>
-        redriveQuarantine({ pool: deps.pool, source, batchId, contract, classifier: classifierOf(contract), progress: hb.progress, checkCancelled: hb.checkCancelled }),
+        redriveQuarantine({
+          pool: deps.pool,
+          source,
+          batchId,
+          contract,
+          classifier: classifierOf(contract),
+          progress: hb.progress,
+          checkCancelled: hb.checkCancelled,
+        }),
       );
     },
 

@@ -76,7 +76,8 @@ const LOG_STAGE_DDL = `CREATE TEMP TABLE IF NOT EXISTS sluice_ingest_log_stage (
   payload          text   NOT NULL,
   batch_id         text   NOT NULL
 ) ON COMMIT DELETE ROWS`;
-const LOG_STAGE_COPY = 'COPY pg_temp.sluice_ingest_log_stage (seq, source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
+const LOG_STAGE_COPY =
+  'COPY pg_temp.sluice_ingest_log_stage (seq, source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
 
 const INSERT_LOG = `WITH ins AS (
   INSERT INTO sluice.raw_events (seq, source, event_id, event_time, contract, contract_version, payload, batch_id)
@@ -165,7 +166,8 @@ async function committedChunks(pool: Pool, source: string, batchId: string): Pro
   );
   const r = rows[0];
   const chunks = r?.chunks ?? 0;
-  if (chunks > 0 && r?.last !== chunks - 1) throw new Error(`batch ${batchId} of ${source} has non-contiguous chunks (${chunks} chunks, last ${r?.last})`);
+  if (chunks > 0 && r?.last !== chunks - 1)
+    throw new Error(`batch ${batchId} of ${source} has non-contiguous chunks (${chunks} chunks, last ${r?.last})`);
   return { chunks, records: Number(r?.records ?? 0) };
 }
 
@@ -183,7 +185,12 @@ function asDataFailure(err: unknown, t: BatchTarget, chunkNo: number): unknown {
 }
 
 async function copyLines(client: PoolClient, sql: string, rows: StagedRow[], line: (row: StagedRow, i: number) => string): Promise<number> {
-  return copyStaged(client, rows.map((row, i): [number, StagedRow] => [i, row]), sql, line);
+  return copyStaged(
+    client,
+    rows.map((row, i): [number, StagedRow] => [i, row]),
+    sql,
+    line,
+  );
 }
 
 /** Sends prebuilt COPY text (built while the previous chunk was being written). */
@@ -235,7 +242,11 @@ export class ChunkBuilder {
   private readonly suffix2: string;
 
   /** `body`: a buffer to fill (one a finished chunk gave back), grown when too small. */
-  constructor(origin: ChunkOrigin, readonly first: number, body?: Buffer) {
+  constructor(
+    origin: ChunkOrigin,
+    readonly first: number,
+    body?: Buffer,
+  ) {
     this.body = body ?? Buffer.allocUnsafe(4 * 1024 * 1024);
     this.prefix = `${SEQ_ROOM}\t${copyText(origin.source)}\t`;
     this.suffix = `\t${copyText(origin.contract.contract)}\t${copyText(origin.contract.version)}\t`;
@@ -310,66 +321,85 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, 
   const params = [t.source, t.contract.contract, t.contract.version, t.batchId];
   const { records, invalid, first } = chunk;
   try {
-    return await inTransaction(t.pool, async (client) => {
-      let seqs: string[] = [];
-      if (chunk.logRows > 0) {
-        await client.query(LOCK_LOG);
-        const reserved = await client.query<{ seqs: string }>(RESERVE_SEQS, [chunk.logRows]);
-        seqs = (reserved.rows[0]?.seqs ?? '').split(',');
-      }
-      turn.reserved();
-      let accepted = 0;
-      let quarantined = 0;
-      let fromSeq: string | null = null;
-      let toSeq: string | null = null;
-      let careful = false;
-      if (chunk.logRows > 0) {
-        try {
-          await sendCopy(client, LOG_COPY, chunk.logCopyText(seqs));
-          accepted = chunk.logRows;
-          fromSeq = seqs[0] ?? null;
-          toSeq = seqs[accepted - 1] ?? null;
-        } catch (err) {
-          if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
-          await client.query('ROLLBACK TO SAVEPOINT direct_copy');
-          careful = true;
+    return await inTransaction(
+      t.pool,
+      async (client) => {
+        let seqs: string[] = [];
+        if (chunk.logRows > 0) {
+          await client.query(LOCK_LOG);
+          const reserved = await client.query<{ seqs: string }>(RESERVE_SEQS, [chunk.logRows]);
+          seqs = (reserved.rows[0]?.seqs ?? '').split(',');
         }
-      }
-      if (careful) {
-        // The same rows, through a staging table, skipping those the log already holds.
-        await client.query(LOG_STAGE_DDL);
-        await sendCopy(client, LOG_STAGE_COPY, chunk.logCopyText(seqs));
-        const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG);
-        accepted = log.rows[0]?.n ?? 0;
-        fromSeq = log.rows[0]?.from_seq ?? null;
-        toSeq = log.rows[0]?.to_seq ?? null;
-      }
-      if (invalid.length > 0) {
-        await createStage(client);
-        await copyLines(client, STAGE_COPY, invalid, (row, i) => stageLine(first + i, row));
-      }
-      // From here on in file order: quarantine (whose seq is handed out on insert, and which looks
-      // up the log rows of the chunks before) and the chunk record, which must stay contiguous.
-      await turn.previous;
-      if (invalid.length > 0) {
-        const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
-        quarantined = q.rows[0]?.n ?? 0;
-      }
-      const counts: ChunkCounts = { records, accepted, quarantined, duplicates: records - accepted - quarantined, fromSeq, toSeq };
-      await client.query(
-        `INSERT INTO sluice.ingest_chunks (source, batch_id, chunk_no, records, accepted, quarantined, duplicates, from_seq, to_seq)
+        turn.reserved();
+        let accepted = 0;
+        let quarantined = 0;
+        let fromSeq: string | null = null;
+        let toSeq: string | null = null;
+        let careful = false;
+        if (chunk.logRows > 0) {
+          try {
+            await sendCopy(client, LOG_COPY, chunk.logCopyText(seqs));
+            accepted = chunk.logRows;
+            fromSeq = seqs[0] ?? null;
+            toSeq = seqs[accepted - 1] ?? null;
+          } catch (err) {
+            if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+            await client.query('ROLLBACK TO SAVEPOINT direct_copy');
+            careful = true;
+          }
+        }
+        if (careful) {
+          // The same rows, through a staging table, skipping those the log already holds.
+          await client.query(LOG_STAGE_DDL);
+          await sendCopy(client, LOG_STAGE_COPY, chunk.logCopyText(seqs));
+          const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG);
+          accepted = log.rows[0]?.n ?? 0;
+          fromSeq = log.rows[0]?.from_seq ?? null;
+          toSeq = log.rows[0]?.to_seq ?? null;
+        }
+        if (invalid.length > 0) {
+          await createStage(client);
+          await copyLines(client, STAGE_COPY, invalid, (row, i) => stageLine(first + i, row));
+        }
+        // From here on in file order: quarantine (whose seq is handed out on insert, and which looks
+        // up the log rows of the chunks before) and the chunk record, which must stay contiguous.
+        await turn.previous;
+        if (invalid.length > 0) {
+          const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
+          quarantined = q.rows[0]?.n ?? 0;
+        }
+        const counts: ChunkCounts = { records, accepted, quarantined, duplicates: records - accepted - quarantined, fromSeq, toSeq };
+        await client.query(
+          `INSERT INTO sluice.ingest_chunks (source, batch_id, chunk_no, records, accepted, quarantined, duplicates, from_seq, to_seq)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [t.source, t.batchId, chunkNo, counts.records, counts.accepted, counts.quarantined, counts.duplicates, counts.fromSeq, counts.toSeq],
-      );
-      return counts;
-    }, CHUNK_TRANSACTION);
+          [
+            t.source,
+            t.batchId,
+            chunkNo,
+            counts.records,
+            counts.accepted,
+            counts.quarantined,
+            counts.duplicates,
+            counts.fromSeq,
+            counts.toSeq,
+          ],
+        );
+        return counts;
+      },
+      CHUNK_TRANSACTION,
+    );
   } catch (err) {
     throw asDataFailure(err, t, chunkNo);
   }
 }
 
 /** A chunk being written: its commit, and when its `seq` values are reserved (or it failed before). */
-function startChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, previous: Promise<unknown>): { reserved: Promise<void>; committed: Promise<ChunkCounts> } {
+function startChunk(
+  t: BatchTarget,
+  chunkNo: number,
+  chunk: ChunkBuilder,
+  previous: Promise<unknown>,
+): { reserved: Promise<void>; committed: Promise<ChunkCounts> } {
   let markReserved: () => void = () => undefined;
   const reserved = new Promise<void>((resolve) => (markReserved = resolve));
   const committed = writeChunk(t, chunkNo, chunk, { previous, reserved: markReserved });
@@ -386,7 +416,14 @@ function sharesAny(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
 
 /** The batch's counts as committed (all attempts together). */
 export async function batchTotals(pool: Pool, source: string, batchId: string, contract: Contract): Promise<IngestBatchResult> {
-  const { rows } = await pool.query<{ records: string; accepted: string; quarantined: string; duplicates: string; from_seq: string | null; to_seq: string | null }>(
+  const { rows } = await pool.query<{
+    records: string;
+    accepted: string;
+    quarantined: string;
+    duplicates: string;
+    from_seq: string | null;
+    to_seq: string | null;
+  }>(
     `SELECT coalesce(sum(records), 0)::text AS records, coalesce(sum(accepted), 0)::text AS accepted,
             coalesce(sum(quarantined), 0)::text AS quarantined, coalesce(sum(duplicates), 0)::text AS duplicates,
             min(from_seq)::text AS from_seq, max(to_seq)::text AS to_seq

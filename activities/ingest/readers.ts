@@ -19,13 +19,13 @@ export type SourceRecord =
   | { kind: 'malformed'; value: unknown; keyword: string; message: string }
   /** Bytes that are not a record at all: kept as they came. */
   | {
-    kind: 'unreadable';
-    raw: Buffer;
-    keyword: string;
-    message: string;
-    /** A record over {@link MAX_RECORD_BYTES}: `raw` holds its first bytes; these are all of them. */
-    whole?: { sha256: string; size: number; artifact?: ArtifactRef };
-  };
+      kind: 'unreadable';
+      raw: Buffer;
+      keyword: string;
+      message: string;
+      /** A record over {@link MAX_RECORD_BYTES}: `raw` holds its first bytes; these are all of them. */
+      whole?: { sha256: string; size: number; artifact?: ArtifactRef };
+    };
 
 /** Where the whole of an oversized record goes (the artifact store); without one only its first bytes and digest are kept. */
 export type OversizeSpill = () => Promise<ArtifactWriter>;
@@ -45,9 +45,7 @@ const NEWLINE = 0x0a;
 const QUOTE = 0x22;
 
 function oversize(head: Buffer, bytes: number, digest: string, limit: number, artifact: ArtifactRef | undefined): SourceRecord {
-  const where = artifact
-    ? `the whole record is artifact sha256:${digest} (${artifact.uri})`
-    : `sha256 of all bytes ${digest}`;
+  const where = artifact ? `the whole record is artifact sha256:${digest} (${artifact.uri})` : `sha256 of all bytes ${digest}`;
   return {
     kind: 'unreadable',
     raw: head,
@@ -61,7 +59,10 @@ function oversize(head: Buffer, bytes: number, digest: string, limit: number, ar
 class Oversize {
   readonly hash = createHash('sha256');
   bytes = 0;
-  private constructor(readonly head: Buffer, private readonly writer: ArtifactWriter | undefined) {}
+  private constructor(
+    readonly head: Buffer,
+    private readonly writer: ArtifactWriter | undefined,
+  ) {}
 
   static async start(first: Buffer, spill: OversizeSpill | undefined): Promise<Oversize> {
     const o = new Oversize(Buffer.from(first.subarray(0, OVERSIZE_KEEP_BYTES)), spill ? await spill() : undefined);
@@ -178,7 +179,11 @@ function openFile(path: string, start = 0): fs.ReadStream {
 }
 
 /** The records of a text file split at `findBoundary` (CRLF or LF); blank lines separate nothing and are not records. */
-async function* textRecords(path: string, findBoundary: (buf: Buffer, from: number) => number, options: SplitOptions): AsyncGenerator<SourceRecord> {
+async function* textRecords(
+  path: string,
+  findBoundary: (buf: Buffer, from: number) => number,
+  options: SplitOptions,
+): AsyncGenerator<SourceRecord> {
   for await (const pieces of splitRecords(openFile(path), findBoundary, options)) {
     for (const piece of pieces) {
       if (!Buffer.isBuffer(piece)) {
@@ -291,7 +296,12 @@ export async function* csvRecords(path: string, contract: Contract, options: Spl
       continue;
     }
     if (fields.length !== header.length) {
-      yield { kind: 'malformed', value: fields, keyword: 'csvColumns', message: `row has ${fields.length} fields, the header has ${header.length}` };
+      yield {
+        kind: 'malformed',
+        value: fields,
+        keyword: 'csvColumns',
+        message: `row has ${fields.length} fields, the header has ${header.length}`,
+      };
       continue;
     }
     const row: Record<string, unknown> = {};

@@ -51,7 +51,9 @@ export interface RedriveTarget {
  * Counts: received = rows examined, accepted, duplicates (already in the log), quarantined (still failing).
  */
 export async function redriveQuarantine(t: RedriveTarget): Promise<IngestBatchResult> {
-  const top = await t.pool.query<{ max: string | null }>('SELECT max(seq)::text AS max FROM sluice.quarantine WHERE source = $1', [t.source]);
+  const top = await t.pool.query<{ max: string | null }>('SELECT max(seq)::text AS max FROM sluice.quarantine WHERE source = $1', [
+    t.source,
+  ]);
   const until = top.rows[0]?.max ?? '0';
   let after = '0';
   const totals = { received: 0, accepted: 0, quarantined: 0, duplicates: 0 };
@@ -73,9 +75,7 @@ export async function redriveQuarantine(t: RedriveTarget): Promise<IngestBatchRe
     after = page.rows[page.rows.length - 1]?.seq ?? after;
     const staged: [number, StagedRow][] = [];
     for (const row of page.rows) {
-      const rec: SourceRecord = row.payload !== null
-        ? { kind: 'line', text: row.payload }
-        : bytesToRecord(row.raw ?? Buffer.alloc(0));
+      const rec: SourceRecord = row.payload !== null ? { kind: 'line', text: row.payload } : bytesToRecord(row.raw ?? Buffer.alloc(0));
       const judged = t.classifier.classify(rec, Number(row.seq));
       if (judged.valid) staged.push([Number(row.seq), judged]);
     }
@@ -85,7 +85,12 @@ export async function redriveQuarantine(t: RedriveTarget): Promise<IngestBatchRe
       const res = await inTransaction(t.pool, async (client) => {
         await createStage(client);
         await copyStaged(client, staged);
-        return client.query<{ resolution: string; raw_seq: string | null }>(RESOLVE, [t.source, t.contract.contract, t.contract.version, t.batchId]);
+        return client.query<{ resolution: string; raw_seq: string | null }>(RESOLVE, [
+          t.source,
+          t.contract.contract,
+          t.contract.version,
+          t.batchId,
+        ]);
       });
       for (const r of res.rows) {
         if (r.resolution === 'accepted') {

@@ -46,13 +46,21 @@ export function exportModelToOnnx(model: TrainedModel): Uint8Array {
   }
   prep.categorical.forEach((c, i) => {
     if (RESERVED.has(c.name) || c.name.startsWith('sluice/')) {
-      throw new RangeError(`categorical feature "${c.name}" cannot be an ONNX input name (reserved: ${[...RESERVED].join(', ')}, sluice/…); rename the column`);
+      throw new RangeError(
+        `categorical feature "${c.name}" cannot be an ONNX input name (reserved: ${[...RESERVED].join(', ')}, sluice/…); rename the column`,
+      );
     }
     inputs.push({ name: c.name, elemType: TensorElemType.STRING, dims: ['N', 1] });
     initializers.push({ name: `sluice/vocabulary/${i}`, dims: [1, c.vocabulary.length], strings: c.vocabulary });
     nodes.push(
       { opType: 'Equal', inputs: [c.name, `sluice/vocabulary/${i}`], outputs: [`sluice/is_category/${i}`], name: `one_hot/${i}/equal` },
-      { opType: 'Cast', inputs: [`sluice/is_category/${i}`], outputs: [`sluice/one_hot/${i}`], name: `one_hot/${i}/cast`, attributes: [{ name: 'to', int: TensorElemType.FLOAT }] },
+      {
+        opType: 'Cast',
+        inputs: [`sluice/is_category/${i}`],
+        outputs: [`sluice/one_hot/${i}`],
+        name: `one_hot/${i}/cast`,
+        attributes: [{ name: 'to', int: TensorElemType.FLOAT }],
+      },
     );
     parts.push(`sluice/one_hot/${i}`);
   });
@@ -68,7 +76,13 @@ export function exportModelToOnnx(model: TrainedModel): Uint8Array {
       { name: `sluice/layer${l}/weights`, dims: [layer.outputs, layer.inputs], floats: Float32Array.from(layer.weights) },
       { name: `sluice/layer${l}/bias`, dims: [layer.outputs], floats: Float32Array.from(layer.bias) },
     );
-    nodes.push({ opType: 'Gemm', inputs: [current, `sluice/layer${l}/weights`, `sluice/layer${l}/bias`], outputs: [z], name: `layer${l}/gemm`, attributes: [{ name: 'transB', int: 1 }] });
+    nodes.push({
+      opType: 'Gemm',
+      inputs: [current, `sluice/layer${l}/weights`, `sluice/layer${l}/bias`],
+      outputs: [z],
+      name: `layer${l}/gemm`,
+      attributes: [{ name: 'transB', int: 1 }],
+    });
     current = z;
     if (l < model.layers.length - 1) {
       nodes.push({ opType: 'Relu', inputs: [z], outputs: [`sluice/layer${l}/relu`], name: `layer${l}/relu` });
@@ -83,11 +97,23 @@ export function exportModelToOnnx(model: TrainedModel): Uint8Array {
       nodes.push(
         { opType: 'Sigmoid', inputs: [current], outputs: ['sluice/p1'], name: 'output/sigmoid' },
         { opType: 'Sub', inputs: ['sluice/one', 'sluice/p1'], outputs: ['sluice/p0'], name: 'output/complement' },
-        { opType: 'Concat', inputs: ['sluice/p0', 'sluice/p1'], outputs: ['probabilities'], name: 'output/probabilities', attributes: [{ name: 'axis', int: 1 }] },
+        {
+          opType: 'Concat',
+          inputs: ['sluice/p0', 'sluice/p1'],
+          outputs: ['probabilities'],
+          name: 'output/probabilities',
+          attributes: [{ name: 'axis', int: 1 }],
+        },
       );
       break;
     case 'multiclass':
-      nodes.push({ opType: 'Softmax', inputs: [current], outputs: ['probabilities'], name: 'output/softmax', attributes: [{ name: 'axis', int: 1 }] });
+      nodes.push({
+        opType: 'Softmax',
+        inputs: [current],
+        outputs: ['probabilities'],
+        name: 'output/softmax',
+        attributes: [{ name: 'axis', int: 1 }],
+      });
       break;
     case 'regression':
       initializers.push({ name: 'sluice/flat', dims: [1], int64s: BigInt64Array.of(-1n) });
@@ -100,8 +126,20 @@ export function exportModelToOnnx(model: TrainedModel): Uint8Array {
     }
   }
   if (model.task !== 'regression') {
-    nodes.push({ opType: 'ArgMax', inputs: ['probabilities'], outputs: ['label'], name: 'output/label', attributes: [{ name: 'axis', int: 1 }, { name: 'keepdims', int: 0 }] });
-    outputs.push({ name: 'label', elemType: TensorElemType.INT64, dims: ['N'] }, { name: 'probabilities', elemType: TensorElemType.FLOAT, dims: ['N', classCount] });
+    nodes.push({
+      opType: 'ArgMax',
+      inputs: ['probabilities'],
+      outputs: ['label'],
+      name: 'output/label',
+      attributes: [
+        { name: 'axis', int: 1 },
+        { name: 'keepdims', int: 0 },
+      ],
+    });
+    outputs.push(
+      { name: 'label', elemType: TensorElemType.INT64, dims: ['N'] },
+      { name: 'probabilities', elemType: TensorElemType.FLOAT, dims: ['N', classCount] },
+    );
   }
   const metadata: [string, string][] = [
     ['sluice.model_format', '1'],

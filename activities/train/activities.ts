@@ -106,7 +106,14 @@ export function createTrainActivities(deps: Pick<ActivityDeps, 'artifacts' | 'lo
           trainRows: rows.split.train.length,
           validationRows: rows.split.validation.length,
           device: 'cpu',
-          runEventDetails: { datasetId: input.datasetId, onnxSha256: onnx.sha256, resumedFromEpoch, epochs: run.epoch, trainer: input.trainer.trainer, seed: input.seed },
+          runEventDetails: {
+            datasetId: input.datasetId,
+            onnxSha256: onnx.sha256,
+            resumedFromEpoch,
+            epochs: run.epoch,
+            trainer: input.trainer.trainer,
+            seed: input.seed,
+          },
         };
       });
     },

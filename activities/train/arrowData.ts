@@ -26,7 +26,12 @@ export interface TrainingRows {
 
 function numericColumn(table: Table, name: string): Float64Array {
   const vector = table.getChild(name);
-  if (!vector) throw new TrainingDataError('UNKNOWN_COLUMN', `column "${name}" is not in the dataset (it has: ${table.schema.fields.map((f) => f.name).join(', ')})`, name);
+  if (!vector)
+    throw new TrainingDataError(
+      'UNKNOWN_COLUMN',
+      `column "${name}" is not in the dataset (it has: ${table.schema.fields.map((f) => f.name).join(', ')})`,
+      name,
+    );
   const out = new Float64Array(vector.length);
   for (let i = 0; i < vector.length; i++) {
     const v: unknown = vector.get(i);
@@ -38,7 +43,12 @@ function numericColumn(table: Table, name: string): Float64Array {
 
 function textColumn(table: Table, name: string): (string | null)[] {
   const vector = table.getChild(name);
-  if (!vector) throw new TrainingDataError('UNKNOWN_COLUMN', `column "${name}" is not in the dataset (it has: ${table.schema.fields.map((f) => f.name).join(', ')})`, name);
+  if (!vector)
+    throw new TrainingDataError(
+      'UNKNOWN_COLUMN',
+      `column "${name}" is not in the dataset (it has: ${table.schema.fields.map((f) => f.name).join(', ')})`,
+      name,
+    );
   const out: (string | null)[] = new Array<string | null>(vector.length);
   for (let i = 0; i < vector.length; i++) {
     const v: unknown = vector.get(i);
@@ -61,7 +71,13 @@ export function trainingRowsFromArrow(bytes: Uint8Array, spec: DatasetSpec, spli
       keep.push(i);
       isValidation.push(part === splitColumn.validation);
     } else if (part === splitColumn.test) testRows++;
-    else throw new TrainingDataError('INVALID_PARAMETER', `row ${i} has split ${JSON.stringify(part)}, not one of the split column's values`, splitColumn.name, i);
+    else
+      throw new TrainingDataError(
+        'INVALID_PARAMETER',
+        `row ${i} has split ${JSON.stringify(part)}, not one of the split column's values`,
+        splitColumn.name,
+        i,
+      );
   }
   const pick = <T extends ColumnValues>(all: T): T =>
     (all instanceof Float64Array ? Float64Array.from(keep, (i) => all[i] as number) : keep.map((i) => (all as readonly unknown[])[i])) as T;
@@ -71,7 +87,11 @@ export function trainingRowsFromArrow(bytes: Uint8Array, spec: DatasetSpec, spli
   const train: number[] = [];
   const validation: number[] = [];
   isValidation.forEach((v, j) => (v ? validation : train).push(j));
-  return { data: { rowCount: keep.length, columns }, split: { train: Uint32Array.from(train), validation: Uint32Array.from(validation) }, testRows };
+  return {
+    data: { rowCount: keep.length, columns },
+    split: { train: Uint32Array.from(train), validation: Uint32Array.from(validation) },
+    testRows,
+  };
 }
 
 /** Class labels keep their type: numbers stay numbers (their order is numeric), text stays text. */
@@ -81,7 +101,14 @@ function labelColumn(table: Table, name: string): (string | number | null)[] {
   const out: (string | number | null)[] = new Array<string | number | null>(vector.length);
   for (let i = 0; i < vector.length; i++) {
     const v: unknown = vector.get(i);
-    out[i] = v === null || v === undefined ? null : typeof v === 'bigint' ? Number(v) : typeof v === 'number' || typeof v === 'string' ? v : String(v);
+    out[i] =
+      v === null || v === undefined
+        ? null
+        : typeof v === 'bigint'
+          ? Number(v)
+          : typeof v === 'number' || typeof v === 'string'
+            ? v
+            : String(v);
   }
   return out;
 }

@@ -31,7 +31,12 @@ export function encodeCheckpoint(c: CheckpointContents): Uint8Array {
     if (!Number.isSafeInteger(v)) throw new RangeError(`checkpoint integer "${name}" is not a safe integer: ${v}`);
   }
   const header = new TextEncoder().encode(
-    JSON.stringify({ trainer: c.trainer, fingerprint: c.fingerprint, ints: c.state.ints, arrays: c.state.arrays.map(([n, a]) => [n, a.length]) }),
+    JSON.stringify({
+      trainer: c.trainer,
+      fingerprint: c.fingerprint,
+      ints: c.state.ints,
+      arrays: c.state.arrays.map(([n, a]) => [n, a.length]),
+    }),
   );
   const dataStart = Math.ceil((16 + header.length) / 8) * 8;
   const total = dataStart + 8 * c.state.arrays.reduce((s, [, a]) => s + a.length, 0);
@@ -55,7 +60,10 @@ export function decodeCheckpoint(bytes: Uint8Array): CheckpointContents {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
   if (version !== CHECKPOINT_FORMAT_VERSION) {
-    throw new CheckpointError('UNSUPPORTED_VERSION', `checkpoint format version ${version} is not supported (this sluice reads version ${CHECKPOINT_FORMAT_VERSION})`);
+    throw new CheckpointError(
+      'UNSUPPORTED_VERSION',
+      `checkpoint format version ${version} is not supported (this sluice reads version ${CHECKPOINT_FORMAT_VERSION})`,
+    );
   }
   const headerLength = view.getUint32(12, true);
   if (16 + headerLength > bytes.length) throw new CheckpointError('CORRUPT', 'checkpoint is truncated inside its header');
@@ -67,12 +75,18 @@ export function decodeCheckpoint(bytes: Uint8Array): CheckpointContents {
   }
   const isPairList = (v: unknown): v is [string, number][] =>
     Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && Number.isSafeInteger(p[1]));
-  if (typeof header.trainer !== 'string' || typeof header.fingerprint !== 'string' || !isPairList(header.ints) || !isPairList(header.arrays)) {
+  if (
+    typeof header.trainer !== 'string' ||
+    typeof header.fingerprint !== 'string' ||
+    !isPairList(header.ints) ||
+    !isPairList(header.arrays)
+  ) {
     throw new CheckpointError('CORRUPT', 'checkpoint header lacks trainer, fingerprint, ints or arrays');
   }
   const dataStart = Math.ceil((16 + headerLength) / 8) * 8;
   const expected = dataStart + 8 * header.arrays.reduce((s, [, n]) => s + n, 0);
-  if (expected !== bytes.length) throw new CheckpointError('CORRUPT', `checkpoint has ${bytes.length} bytes, its header describes ${expected}`);
+  if (expected !== bytes.length)
+    throw new CheckpointError('CORRUPT', `checkpoint has ${bytes.length} bytes, its header describes ${expected}`);
   let at = dataStart;
   const arrays: [string, Float64Array][] = header.arrays.map(([name, n]) => {
     const a = new Float64Array(n);

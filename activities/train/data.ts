@@ -31,10 +31,18 @@ export type ClassLabel = string | number;
 export function columnOf(data: TabularData, name: string): ColumnValues {
   const col = data.columns[name];
   if (col === undefined) {
-    throw new TrainingDataError('UNKNOWN_COLUMN', `column "${name}" is not in the dataset (it has: ${Object.keys(data.columns).join(', ') || 'no columns'})`, name);
+    throw new TrainingDataError(
+      'UNKNOWN_COLUMN',
+      `column "${name}" is not in the dataset (it has: ${Object.keys(data.columns).join(', ') || 'no columns'})`,
+      name,
+    );
   }
   if (col.length !== data.rowCount) {
-    throw new TrainingDataError('COLUMN_LENGTH', `column "${name}" has ${col.length} values but the dataset has ${data.rowCount} rows`, name);
+    throw new TrainingDataError(
+      'COLUMN_LENGTH',
+      `column "${name}" has ${col.length} values but the dataset has ${data.rowCount} rows`,
+      name,
+    );
   }
   return col;
 }
@@ -65,9 +73,15 @@ export function encodeLabels(data: TabularData, spec: DatasetSpec): EncodedLabel
   if (spec.task === 'regression') {
     for (let i = 0; i < n; i++) {
       const v = col[i];
-      if (v === null || v === undefined) throw new TrainingDataError('MISSING_LABEL', `label "${spec.label}" is missing in row ${i}`, spec.label, i);
+      if (v === null || v === undefined)
+        throw new TrainingDataError('MISSING_LABEL', `label "${spec.label}" is missing in row ${i}`, spec.label, i);
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw new TrainingDataError('MISSING_LABEL', `label "${spec.label}" must be a finite number for regression; row ${i} has ${String(v)}`, spec.label, i);
+        throw new TrainingDataError(
+          'MISSING_LABEL',
+          `label "${spec.label}" must be a finite number for regression; row ${i} has ${String(v)}`,
+          spec.label,
+          i,
+        );
       }
       values[i] = v;
     }
@@ -83,10 +97,18 @@ export function encodeLabels(data: TabularData, spec: DatasetSpec): EncodedLabel
   }
   const classes = [...seen.keys()].sort(compareLabels);
   if (classes.length < 2) {
-    throw new TrainingDataError('SINGLE_CLASS', `label "${spec.label}" has a single class (${String(classes[0])}); a classifier needs at least two`, spec.label);
+    throw new TrainingDataError(
+      'SINGLE_CLASS',
+      `label "${spec.label}" has a single class (${String(classes[0])}); a classifier needs at least two`,
+      spec.label,
+    );
   }
   if (spec.task === 'binary' && classes.length > 2) {
-    throw new TrainingDataError('TOO_MANY_CLASSES', `label "${spec.label}" has ${classes.length} classes; task "binary" needs exactly two (use "multiclass")`, spec.label);
+    throw new TrainingDataError(
+      'TOO_MANY_CLASSES',
+      `label "${spec.label}" has ${classes.length} classes; task "binary" needs exactly two (use "multiclass")`,
+      spec.label,
+    );
   }
   classes.forEach((c, k) => seen.set(c, k));
   for (let i = 0; i < n; i++) values[i] = seen.get(col[i] as ClassLabel) as number;

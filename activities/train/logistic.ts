@@ -11,7 +11,16 @@
  * lowers f by less than `relativeTolerance`·max(|f|, 1).
  */
 import { TrainingDataError } from './errors';
-import { stateArray, stateInt, meanLoss, validationScore, type EpochReport, type EstimatorRun, type EstimatorState, type Problem } from './estimator';
+import {
+  stateArray,
+  stateInt,
+  meanLoss,
+  validationScore,
+  type EpochReport,
+  type EstimatorRun,
+  type EstimatorState,
+  type Problem,
+} from './estimator';
 import { networkOutputs, type DenseLayer } from './network';
 
 export interface LogisticRegressionParams {
@@ -44,8 +53,10 @@ export function checkLogisticParams(p: LogisticRegressionParams): Required<Logis
     validationFraction: p.validationFraction ?? 0,
   };
   if (!(r.l2 >= 0)) throw new TrainingDataError('INVALID_PARAMETER', `l2 must be ≥ 0, got ${r.l2}`);
-  if (!(Number.isInteger(r.maxEpochs) && r.maxEpochs >= 1)) throw new TrainingDataError('INVALID_PARAMETER', `maxEpochs must be a positive integer, got ${r.maxEpochs}`);
-  if (!(Number.isInteger(r.memory) && r.memory >= 1 && r.memory <= 100)) throw new TrainingDataError('INVALID_PARAMETER', `memory must be an integer in 1..100, got ${r.memory}`);
+  if (!(Number.isInteger(r.maxEpochs) && r.maxEpochs >= 1))
+    throw new TrainingDataError('INVALID_PARAMETER', `maxEpochs must be a positive integer, got ${r.maxEpochs}`);
+  if (!(Number.isInteger(r.memory) && r.memory >= 1 && r.memory <= 100))
+    throw new TrainingDataError('INVALID_PARAMETER', `memory must be an integer in 1..100, got ${r.memory}`);
   if (!(r.gradientTolerance >= 0 && r.relativeTolerance >= 0)) throw new TrainingDataError('INVALID_PARAMETER', 'tolerances must be ≥ 0');
   return r;
 }
@@ -74,7 +85,11 @@ export class LogisticRegressionRun implements EstimatorRun {
     private readonly problem: Problem,
     private readonly params: Required<LogisticRegressionParams>,
   ) {
-    if (problem.task === 'regression') throw new TrainingDataError('INVALID_PARAMETER', 'trainer "logistic_regression" needs task "binary" or "multiclass"; use "ridge" or "mlp" for regression');
+    if (problem.task === 'regression')
+      throw new TrainingDataError(
+        'INVALID_PARAMETER',
+        'trainer "logistic_regression" needs task "binary" or "multiclass"; use "ridge" or "mlp" for regression',
+      );
     this.k = problem.task === 'binary' ? 1 : problem.classCount;
     this.d = problem.width;
     this.size = this.k * (this.d + 1);
@@ -230,7 +245,10 @@ export class LogisticRegressionRun implements EstimatorRun {
     [this.theta, this.trial] = [this.trial, this.theta];
     [this.grad, this.trialGrad] = [this.trialGrad, this.grad];
     this.f = fNew;
-    if (fOld - fNew <= this.params.relativeTolerance * Math.max(Math.abs(fOld), Math.abs(fNew), 1) || this.maxAbsGradient() <= this.params.gradientTolerance) {
+    if (
+      fOld - fNew <= this.params.relativeTolerance * Math.max(Math.abs(fOld), Math.abs(fNew), 1) ||
+      this.maxAbsGradient() <= this.params.gradientTolerance
+    ) {
       this.finished = true;
     }
     if (this.epochsDone >= this.params.maxEpochs) this.finished = true;
@@ -334,7 +352,12 @@ function binaryLossAndGradient(x: Float64Array, y: Float64Array, n: number, d: n
     const r3 = logisticTerm(z3, y[r + 3] as number, acc);
     gb += r0 + r1 + r2 + r3;
     for (let j = 0; j < d; j++) {
-      g[j] = (g[j] as number) + r0 * (x[x0 + j] as number) + r1 * (x[x1 + j] as number) + r2 * (x[x2 + j] as number) + r3 * (x[x3 + j] as number);
+      g[j] =
+        (g[j] as number) +
+        r0 * (x[x0 + j] as number) +
+        r1 * (x[x1 + j] as number) +
+        r2 * (x[x2 + j] as number) +
+        r3 * (x[x3 + j] as number);
     }
   }
   for (; r < n; r++) {
@@ -354,7 +377,16 @@ function binaryLossAndGradient(x: Float64Array, y: Float64Array, n: number, d: n
  * `z` is scratch of 4·k. Rows go four at a time for the same reason as the binary case; the
  * grouping is fixed (four-row blocks in row order, then the last rows one by one).
  */
-function multinomialLossAndGradient(x: Float64Array, y: Float64Array, n: number, d: number, k: number, theta: Float64Array, g: Float64Array, z: Float64Array): number {
+function multinomialLossAndGradient(
+  x: Float64Array,
+  y: Float64Array,
+  n: number,
+  d: number,
+  k: number,
+  theta: Float64Array,
+  g: Float64Array,
+  z: Float64Array,
+): number {
   const wOff = k * d;
   let loss = 0;
   /** Turns the logits of block row q (z[q·k …]) into residuals p − onehot(t) and returns that row's loss. */
@@ -406,7 +438,12 @@ function multinomialLossAndGradient(x: Float64Array, y: Float64Array, n: number,
       g[wOff + c] = (g[wOff + c] as number) + (r0 + r1 + r2 + r3);
       const wc = c * d;
       for (let j = 0; j < d; j++) {
-        g[wc + j] = (g[wc + j] as number) + r0 * (x[x0 + j] as number) + r1 * (x[x1 + j] as number) + r2 * (x[x2 + j] as number) + r3 * (x[x3 + j] as number);
+        g[wc + j] =
+          (g[wc + j] as number) +
+          r0 * (x[x0 + j] as number) +
+          r1 * (x[x1 + j] as number) +
+          r2 * (x[x2 + j] as number) +
+          r3 * (x[x3 + j] as number);
       }
     }
   }

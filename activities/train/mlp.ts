@@ -13,8 +13,26 @@
  *   that, training stops. The model kept is the best epoch's, so a stop never loses ground.
  */
 import { TrainingDataError } from './errors';
-import { meanLoss, stateArray, stateInt, validationScore, type EpochReport, type EstimatorRun, type EstimatorState, type Problem } from './estimator';
-import { copyLayers, denseForward, networkOutputs, outputUnits, reluInPlace, sigmoid, softmaxRowsInPlace, type DenseLayer } from './network';
+import {
+  meanLoss,
+  stateArray,
+  stateInt,
+  validationScore,
+  type EpochReport,
+  type EstimatorRun,
+  type EstimatorState,
+  type Problem,
+} from './estimator';
+import {
+  copyLayers,
+  denseForward,
+  networkOutputs,
+  outputUnits,
+  reluInPlace,
+  sigmoid,
+  softmaxRowsInPlace,
+  type DenseLayer,
+} from './network';
 import type { Xoshiro128 } from './random';
 import type { TaskKind } from './data';
 
@@ -55,10 +73,14 @@ export function checkMlpParams(p: MlpParams): Required<MlpParams> {
     validationFraction: p.validationFraction ?? 0.1,
   };
   if (r.hiddenLayers.length < 1 || r.hiddenLayers.length > 2 || !r.hiddenLayers.every((u) => Number.isInteger(u) && u >= 1)) {
-    throw new TrainingDataError('INVALID_PARAMETER', `hiddenLayers must list one or two positive unit counts, got [${r.hiddenLayers.join(', ')}]`);
+    throw new TrainingDataError(
+      'INVALID_PARAMETER',
+      `hiddenLayers must list one or two positive unit counts, got [${r.hiddenLayers.join(', ')}]`,
+    );
   }
   for (const key of ['batchSize', 'maxEpochs', 'patience'] as const) {
-    if (!(Number.isInteger(r[key]) && r[key] >= 1)) throw new TrainingDataError('INVALID_PARAMETER', `${key} must be a positive integer, got ${r[key]}`);
+    if (!(Number.isInteger(r[key]) && r[key] >= 1))
+      throw new TrainingDataError('INVALID_PARAMETER', `${key} must be a positive integer, got ${r[key]}`);
   }
   if (!(r.learningRate > 0)) throw new TrainingDataError('INVALID_PARAMETER', `learningRate must be > 0, got ${r.learningRate}`);
   if (!(r.l2 >= 0 && r.minDelta >= 0)) throw new TrainingDataError('INVALID_PARAMETER', 'l2 and minDelta must be ≥ 0');
@@ -90,7 +112,8 @@ export class MlpRun implements EstimatorRun {
     private readonly params: Required<MlpParams>,
     private readonly rng: Xoshiro128,
   ) {
-    if (problem.task !== 'regression' && problem.classCount < 2) throw new TrainingDataError('SINGLE_CLASS', 'a classifier needs at least two classes');
+    if (problem.task !== 'regression' && problem.classCount < 2)
+      throw new TrainingDataError('SINGLE_CLASS', 'a classifier needs at least two classes');
     this.k = outputUnits(problem.task, problem.classCount);
     const sizes = [problem.width, ...params.hiddenLayers, this.k];
     const batch = Math.min(params.batchSize, problem.train.rows);
@@ -174,7 +197,8 @@ export class MlpRun implements EstimatorRun {
     }
     this.epochsDone++;
     let penalty = 0;
-    for (const layer of this.net) for (let i = 0; i < layer.weights.length; i++) penalty += (layer.weights[i] as number) * (layer.weights[i] as number);
+    for (const layer of this.net)
+      for (let i = 0; i < layer.weights.length; i++) penalty += (layer.weights[i] as number) * (layer.weights[i] as number);
     const report: EpochReport = { epoch: this.epochsDone, loss: lossSum / rowsSeen + (0.5 * this.params.l2 * penalty) / n };
     const v = this.problem.validation;
     let monitored = report.loss;
@@ -192,7 +216,8 @@ export class MlpRun implements EstimatorRun {
     } else {
       this.sinceBest++;
     }
-    if (this.sinceBest >= this.params.patience || this.epochsDone >= this.params.maxEpochs || !Number.isFinite(monitored)) this.finished = true;
+    if (this.sinceBest >= this.params.patience || this.epochsDone >= this.params.maxEpochs || !Number.isFinite(monitored))
+      this.finished = true;
     return report;
   }
 
@@ -270,7 +295,15 @@ export interface LayerWork {
  * (batch mean loss) + (l2 / 2)·||W||² / size and returns the batch mean loss (without the penalty).
  * For each loss here, with its canonical link, d loss / d logit = prediction − target.
  */
-export function batchGradient(net: readonly DenseLayer[], work: readonly LayerWork[], task: TaskKind, l2: number, bx: Float64Array, targets: Float64Array, size: number): number {
+export function batchGradient(
+  net: readonly DenseLayer[],
+  work: readonly LayerWork[],
+  task: TaskKind,
+  l2: number,
+  bx: Float64Array,
+  targets: Float64Array,
+  size: number,
+): number {
   const L = net.length;
   let input = bx;
   for (let l = 0; l < L; l++) {
@@ -330,7 +363,15 @@ function adamUpdate(p: Float64Array, g: Float64Array, m: Float64Array, v: Float6
  * once per four products (about 2.3× faster than row by row for 64 × 64 here). The grouping is
  * fixed (four-row blocks in row order, then the last rows one by one), so the sums are too.
  */
-export function accumulateWeightGradient(gW: Float64Array, gB: Float64Array, delta: Float64Array, a: Float64Array, rows: number, nIn: number, nOut: number): void {
+export function accumulateWeightGradient(
+  gW: Float64Array,
+  gB: Float64Array,
+  delta: Float64Array,
+  a: Float64Array,
+  rows: number,
+  nIn: number,
+  nOut: number,
+): void {
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
     const p0 = r * nIn;
@@ -386,7 +427,9 @@ export function accumulateWeightGradient(gW: Float64Array, gB: Float64Array, del
       gB[o] = (gB[o] as number) + (g0 + g1 + g2 + g3);
       const wo = o * nIn;
       for (let i = 0; i < nIn; i++) {
-        gW[wo + i] = (gW[wo + i] as number) + (g0 * (a[p0 + i] as number) + g1 * (a[p1 + i] as number) + g2 * (a[p2 + i] as number) + g3 * (a[p3 + i] as number));
+        gW[wo + i] =
+          (gW[wo + i] as number) +
+          (g0 * (a[p0 + i] as number) + g1 * (a[p1 + i] as number) + g2 * (a[p2 + i] as number) + g3 * (a[p3 + i] as number));
       }
     }
   }
@@ -407,7 +450,14 @@ export function accumulateWeightGradient(gW: Float64Array, gB: Float64Array, del
  * once for two rows, each entry of `prev` written once per four outputs (about 1.5× faster than
  * row by row here); fixed grouping as above.
  */
-export function backpropagateDelta(prev: Float64Array, delta: Float64Array, w: Float64Array, rows: number, nIn: number, nOut: number): void {
+export function backpropagateDelta(
+  prev: Float64Array,
+  delta: Float64Array,
+  w: Float64Array,
+  rows: number,
+  nIn: number,
+  nOut: number,
+): void {
   let r = 0;
   for (; r + 2 <= rows; r += 2) {
     const p0 = r * nIn;

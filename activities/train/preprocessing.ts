@@ -32,9 +32,27 @@ export interface Preprocessing {
 
 function numericValue(col: ColumnValues, row: number, name: string): number {
   const v = col[row];
-  if (v === null || v === undefined) throw new TrainingDataError('MISSING_VALUE', `numeric feature "${name}" is missing in row ${row}; sluice does not impute: fill or drop it upstream`, name, row);
-  if (typeof v !== 'number') throw new TrainingDataError('NON_FINITE_FEATURE', `numeric feature "${name}" has a non-number (${JSON.stringify(v)}) in row ${row}`, name, row);
-  if (!Number.isFinite(v)) throw new TrainingDataError('NON_FINITE_FEATURE', `numeric feature "${name}" is ${v} in row ${row}; features must be finite numbers`, name, row);
+  if (v === null || v === undefined)
+    throw new TrainingDataError(
+      'MISSING_VALUE',
+      `numeric feature "${name}" is missing in row ${row}; sluice does not impute: fill or drop it upstream`,
+      name,
+      row,
+    );
+  if (typeof v !== 'number')
+    throw new TrainingDataError(
+      'NON_FINITE_FEATURE',
+      `numeric feature "${name}" has a non-number (${JSON.stringify(v)}) in row ${row}`,
+      name,
+      row,
+    );
+  if (!Number.isFinite(v))
+    throw new TrainingDataError(
+      'NON_FINITE_FEATURE',
+      `numeric feature "${name}" is ${v} in row ${row}; features must be finite numbers`,
+      name,
+      row,
+    );
   return v;
 }
 
@@ -54,7 +72,8 @@ export function fitPreprocessing(data: TabularData, spec: DatasetSpec, rows: Uin
   const names = new Set<string>();
   for (const f of spec.features) {
     if (names.has(f.name)) throw new TrainingDataError('INVALID_PARAMETER', `feature "${f.name}" is listed twice in the spec`, f.name);
-    if (f.name === spec.label) throw new TrainingDataError('INVALID_PARAMETER', `column "${f.name}" is both a feature and the label`, f.name);
+    if (f.name === spec.label)
+      throw new TrainingDataError('INVALID_PARAMETER', `column "${f.name}" is both a feature and the label`, f.name);
     names.add(f.name);
   }
   const numeric: NumericScaling[] = [];
@@ -67,7 +86,8 @@ export function fitPreprocessing(data: TabularData, spec: DatasetSpec, rows: Uin
       if (!typed) {
         let nulls = 0;
         for (let i = 0; i < n; i++) if (col[rows[i] as number] === null) nulls++;
-        if (nulls === n) throw new TrainingDataError('MISSING_VALUE', `numeric feature "${f.name}" is missing in every training row`, f.name);
+        if (nulls === n)
+          throw new TrainingDataError('MISSING_VALUE', `numeric feature "${f.name}" is missing in every training row`, f.name);
       }
       const first = numericValue(col, rows[0] as number, f.name);
       let sum = 0;
@@ -88,7 +108,11 @@ export function fitPreprocessing(data: TabularData, spec: DatasetSpec, rows: Uin
         }
       }
       if (constant) {
-        throw new TrainingDataError('CONSTANT_FEATURE', `numeric feature "${f.name}" has the same value (${first}) in every training row; drop it from the spec`, f.name);
+        throw new TrainingDataError(
+          'CONSTANT_FEATURE',
+          `numeric feature "${f.name}" has the same value (${first}) in every training row; drop it from the spec`,
+          f.name,
+        );
       }
       const mean = sum / n;
       let ss = 0;
@@ -105,9 +129,14 @@ export function fitPreprocessing(data: TabularData, spec: DatasetSpec, rows: Uin
         if (c === null) nulls++;
         else seen.add(c);
       }
-      if (seen.size === 0) throw new TrainingDataError('MISSING_VALUE', `categorical feature "${f.name}" is missing in every training row`, f.name);
+      if (seen.size === 0)
+        throw new TrainingDataError('MISSING_VALUE', `categorical feature "${f.name}" is missing in every training row`, f.name);
       if (seen.size === 1 && nulls === 0) {
-        throw new TrainingDataError('CONSTANT_FEATURE', `categorical feature "${f.name}" has one category ("${[...seen][0]}") in every training row; drop it from the spec`, f.name);
+        throw new TrainingDataError(
+          'CONSTANT_FEATURE',
+          `categorical feature "${f.name}" has one category ("${[...seen][0]}") in every training row; drop it from the spec`,
+          f.name,
+        );
       }
       categorical.push({ name: f.name, vocabulary: [...seen].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) });
     }

@@ -55,7 +55,8 @@ export class Xoshiro128 {
     if (state.length !== 4 || [a, b, c, d].some((v) => v === undefined || !Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
       throw new RangeError('a PRNG state is four unsigned 32-bit integers');
     }
-    if (((a as number) | (b as number) | (c as number) | (d as number)) === 0) throw new RangeError('the all-zero PRNG state is not valid for xoshiro128**');
+    if (((a as number) | (b as number) | (c as number) | (d as number)) === 0)
+      throw new RangeError('the all-zero PRNG state is not valid for xoshiro128**');
     this.s0 = a as number;
     this.s1 = b as number;
     this.s2 = c as number;

@@ -5,7 +5,16 @@
  * the encoded width), so the (d+1)² system is small; building XᵀX costs n·d²/2. One epoch.
  */
 import { TrainingDataError } from './errors';
-import { meanLoss, stateArray, stateInt, validationScore, type EpochReport, type EstimatorRun, type EstimatorState, type Problem } from './estimator';
+import {
+  meanLoss,
+  stateArray,
+  stateInt,
+  validationScore,
+  type EpochReport,
+  type EstimatorRun,
+  type EstimatorState,
+  type Problem,
+} from './estimator';
 import { choleskySolve } from './linalg';
 import { networkOutputs, type DenseLayer } from './network';
 
@@ -33,7 +42,11 @@ export class RidgeRun implements EstimatorRun {
     private readonly problem: Problem,
     private readonly params: Required<RidgeParams>,
   ) {
-    if (problem.task !== 'regression') throw new TrainingDataError('INVALID_PARAMETER', `trainer "ridge" needs task "regression", got "${problem.task}"; use "logistic_regression" or "mlp"`);
+    if (problem.task !== 'regression')
+      throw new TrainingDataError(
+        'INVALID_PARAMETER',
+        `trainer "ridge" needs task "regression", got "${problem.task}"; use "logistic_regression" or "mlp"`,
+      );
     this.d = problem.width;
     this.coefficients = new Float64Array(this.d + 1);
   }
@@ -69,7 +82,10 @@ export class RidgeRun implements EstimatorRun {
     for (let i = 0; i < d; i++) a[i * m + i] = (a[i * m + i] as number) + this.params.l2;
     const solution = choleskySolve(a, rhs, m);
     if (!solution) {
-      throw new TrainingDataError('COLLINEAR_FEATURES', 'the encoded features are linearly dependent (for example a one-hot block with every category present); set l2 > 0');
+      throw new TrainingDataError(
+        'COLLINEAR_FEATURES',
+        'the encoded features are linearly dependent (for example a one-hot block with every category present); set l2 > 0',
+      );
     }
     this.coefficients = solution;
     this.epochsDone = 1;
@@ -95,7 +111,13 @@ export class RidgeRun implements EstimatorRun {
   }
 
   saveState(): EstimatorState {
-    return { ints: [['epoch', this.epochsDone]], arrays: [['coefficients', this.coefficients.slice()], ['loss', Float64Array.of(this.loss)]] };
+    return {
+      ints: [['epoch', this.epochsDone]],
+      arrays: [
+        ['coefficients', this.coefficients.slice()],
+        ['loss', Float64Array.of(this.loss)],
+      ],
+    };
   }
 
   restoreState(state: EstimatorState): void {

@@ -32,10 +32,14 @@ export interface TrainModelInput {
   split?: { train: Uint32Array; validation: Uint32Array };
 }
 
-function checkedSplit(split: { train: Uint32Array; validation: Uint32Array }, rowCount: number): { train: Uint32Array; validation: Uint32Array } {
+function checkedSplit(
+  split: { train: Uint32Array; validation: Uint32Array },
+  rowCount: number,
+): { train: Uint32Array; validation: Uint32Array } {
   if (split.train.length === 0) throw new TrainingDataError('EMPTY_SPLIT', 'the training split of the dataset is empty');
   for (const part of [split.train, split.validation]) {
-    for (const i of part) if (i >= rowCount) throw new TrainingDataError('INVALID_PARAMETER', `split row ${i} is outside the ${rowCount} rows of the data`);
+    for (const i of part)
+      if (i >= rowCount) throw new TrainingDataError('INVALID_PARAMETER', `split row ${i} is outside the ${rowCount} rows of the data`);
   }
   return split;
 }
@@ -49,7 +53,10 @@ function checkedParams(p: TrainerParams): Required<TrainerParams> {
     case 'mlp':
       return checkMlpParams(p);
     default:
-      throw new TrainingDataError('INVALID_PARAMETER', `unknown trainer "${(p as { trainer: unknown }).trainer}"; known: logistic_regression, ridge, mlp`);
+      throw new TrainingDataError(
+        'INVALID_PARAMETER',
+        `unknown trainer "${(p as { trainer: unknown }).trainer}"; known: logistic_regression, ridge, mlp`,
+      );
   }
 }
 
@@ -84,7 +91,9 @@ export class ModelTraining {
   get fingerprint(): string {
     if (this.fingerprintHex === undefined) {
       const hash = createHash('sha256');
-      hash.update(JSON.stringify({ checkpointFormat: CHECKPOINT_FORMAT_VERSION, params: this.params, seed: this.input.seed, spec: this.input.spec }));
+      hash.update(
+        JSON.stringify({ checkpointFormat: CHECKPOINT_FORMAT_VERSION, params: this.params, seed: this.input.seed, spec: this.input.spec }),
+      );
       for (const part of [this.problem.train, this.problem.validation]) hash.update(bytesOf(part.x)).update(bytesOf(part.y));
       this.fingerprintHex = hash.digest('hex');
     }
@@ -103,7 +112,11 @@ export class ModelTraining {
     const labels = encodeLabels(data, spec);
     const split = input.split ? checkedSplit(input.split, data.rowCount) : splitRows(data.rowCount, params.validationFraction, rng);
     const preprocessing = fitPreprocessing(data, spec, split.train);
-    const encode = (rows: Uint32Array): EncodedSplit => ({ x: applyPreprocessing(preprocessing, data, rows), y: gather(labels.values, rows), rows: rows.length });
+    const encode = (rows: Uint32Array): EncodedSplit => ({
+      x: applyPreprocessing(preprocessing, data, rows),
+      y: gather(labels.values, rows),
+      rows: rows.length,
+    });
     const problem: Problem = {
       task: spec.task,
       width: preprocessing.width,
@@ -114,7 +127,11 @@ export class ModelTraining {
     if (labels.classes) {
       const first = problem.train.y[0];
       if (problem.train.y.every((v) => v === first)) {
-        throw new TrainingDataError('SINGLE_CLASS', `the training split holds a single class of "${spec.label}" (${String(labels.classes[first as number])}); add rows of the other classes or hold out fewer`, spec.label);
+        throw new TrainingDataError(
+          'SINGLE_CLASS',
+          `the training split holds a single class of "${spec.label}" (${String(labels.classes[first as number])}); add rows of the other classes or hold out fewer`,
+          spec.label,
+        );
       }
     }
     let estimator: EstimatorRun;
@@ -141,7 +158,10 @@ export class ModelTraining {
     const contents = decodeCheckpoint(checkpoint);
     const run = ModelTraining.start(input);
     if (contents.trainer !== input.trainer.trainer || contents.fingerprint !== run.fingerprint) {
-      throw new CheckpointError('DIFFERENT_RUN', `this checkpoint belongs to another training run (trainer ${contents.trainer}); the data, parameters or seed differ`);
+      throw new CheckpointError(
+        'DIFFERENT_RUN',
+        `this checkpoint belongs to another training run (trainer ${contents.trainer}); the data, parameters or seed differ`,
+      );
     }
     try {
       run.estimator.restoreState(contents.state);

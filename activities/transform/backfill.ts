@@ -49,7 +49,8 @@ export async function prepareBackfill(pool: Pool, input: PrepareBackfillInput): 
   const from = BigInt(input.fromSeq ?? '1');
   const to = input.toSeq === undefined ? horizon : BigInt(input.toSeq);
   if (from < 1n) throw badRange(`fromSeq ${from} must be at least 1`);
-  if (from > to) throw badRange(`fromSeq ${from} is after toSeq ${to}${input.toSeq === undefined ? ' (the end of the committed log)' : ''}`);
+  if (from > to)
+    throw badRange(`fromSeq ${from} is after toSeq ${to}${input.toSeq === undefined ? ' (the end of the committed log)' : ''}`);
   if (to > horizon) throw badRange(`toSeq ${to} is past the end of the committed log (${horizon}): those rows do not exist yet`);
   if (from > 1n && (input.switchView ?? true)) {
     throw badRange(
@@ -79,7 +80,11 @@ export type { FinishBackfillResult };
  * give the recorded sha256, else SLUICE_NOT_DETERMINISTIC and nothing is switched. Idempotent:
  * a retry after the commit returns the recorded result.
  */
-export async function finishBackfill(pool: Pool, input: FinishBackfillInput, onProgress: (rows: number) => void): Promise<FinishBackfillResult> {
+export async function finishBackfill(
+  pool: Pool,
+  input: FinishBackfillInput,
+  onProgress: (rows: number) => void,
+): Promise<FinishBackfillResult> {
   const recorded = await pool.query<{ sha256: string; rows: string; switched: boolean }>(
     'SELECT sha256, rows::text, switched FROM sluice.transform_builds WHERE build_id = $1',
     [input.buildId],
@@ -100,8 +105,10 @@ export async function finishBackfill(pool: Pool, input: FinishBackfillInput, onP
     throw ApplicationFailure.create({
       type: ErrorCodes.NotDeterministic,
       nonRetryable: true,
-      message: `rebuild of ${input.transform} v${input.version} over [${input.fromSeq}, ${input.toSeq}] has sha256 ${hash.sha256}, expected ${reference}` +
-        (input.expectedSha256 === undefined ? ` (build ${earlier.rows[0]?.build_id})` : '') + '; the view was not switched',
+      message:
+        `rebuild of ${input.transform} v${input.version} over [${input.fromSeq}, ${input.toSeq}] has sha256 ${hash.sha256}, expected ${reference}` +
+        (input.expectedSha256 === undefined ? ` (build ${earlier.rows[0]?.build_id})` : '') +
+        '; the view was not switched',
       details: [{ sha256: hash.sha256, expected: reference }],
     });
   }
@@ -129,7 +136,9 @@ export async function finishBackfill(pool: Pool, input: FinishBackfillInput, onP
       // The view follows the table by identity through the move and the rename.
       await client.query(`DROP TABLE IF EXISTS ${target}`);
       await client.query(`ALTER TABLE ${build} SET SCHEMA ${quoteIdent(DERIVED_SCHEMA)}`);
-      await client.query(`ALTER TABLE ${quoteIdent(DERIVED_SCHEMA)}.${quoteIdent(`b_${input.buildId}`)} RENAME TO ${quoteIdent(`${input.transform}__v${input.version}`)}`);
+      await client.query(
+        `ALTER TABLE ${quoteIdent(DERIVED_SCHEMA)}.${quoteIdent(`b_${input.buildId}`)} RENAME TO ${quoteIdent(`${input.transform}__v${input.version}`)}`,
+      );
       await client.query(
         `INSERT INTO sluice.transform_live (name, version) VALUES ($1, $2)
          ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, switched_at = now()`,
@@ -142,7 +151,17 @@ export async function finishBackfill(pool: Pool, input: FinishBackfillInput, onP
     await client.query(
       `INSERT INTO sluice.transform_builds (build_id, name, version, from_seq, to_seq, rows, sha256, switched, workflow_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [input.buildId, input.transform, input.version, input.fromSeq, input.toSeq, hash.rows, hash.sha256, input.switchView, input.workflowId],
+      [
+        input.buildId,
+        input.transform,
+        input.version,
+        input.fromSeq,
+        input.toSeq,
+        hash.rows,
+        hash.sha256,
+        input.switchView,
+        input.workflowId,
+      ],
     );
   });
   return { sha256: hash.sha256, rows: hash.rows, switched: input.switchView };

@@ -97,7 +97,8 @@ export async function runIncrementalChunks(pool: Pool, input: ChunkRunInput, opt
     const version = `v${first.version}`;
     if (!gapCounted) {
       gapCounted = true;
-      if (resume?.version === version && resume.watermark !== null) await addChunksAfter(pool, input.transform, first.version, resume.watermark, first.watermark, totals);
+      if (resume?.version === version && resume.watermark !== null)
+        await addChunksAfter(pool, input.transform, first.version, resume.watermark, first.watermark, totals);
     }
     if (totals.version !== version) totals.watermark = first.watermark;
     totals.version = version;
@@ -142,7 +143,12 @@ export async function runIncrementalChunks(pool: Pool, input: ChunkRunInput, opt
         if ((startedAny && Date.now() >= deadline) || signal.aborted) stopped = true;
         while (!stopped && inFlight.length < parallelism && queue.length > 0) {
           const c = queue.shift() as PlannedChunk;
-          const run = runPlannedChunk(pool, { transform: input.transform, version: first.version, ...c, workflowId: input.workflowId }, signal, { definition: def, turnWaitMs: options.turnWaitMs });
+          const run = runPlannedChunk(
+            pool,
+            { transform: input.transform, version: first.version, ...c, workflowId: input.workflowId },
+            signal,
+            { definition: def, turnWaitMs: options.turnWaitMs },
+          );
           run.catch(() => undefined); // awaited below, in order; this only marks a later failure as handled meanwhile
           inFlight.push(run);
           startedAny = true;
@@ -192,7 +198,14 @@ export async function runIncrementalChunks(pool: Pool, input: ChunkRunInput, opt
  * committed after its last heartbeat. The latest attempt per range counts (a range run again after
  * a backfill moved the watermark back appears twice in the chunk log).
  */
-async function addChunksAfter(pool: Pool, transform: string, version: number, after: string, upTo: string, totals: ChunkRunProgress): Promise<void> {
+async function addChunksAfter(
+  pool: Pool,
+  transform: string,
+  version: number,
+  after: string,
+  upTo: string,
+  totals: ChunkRunProgress,
+): Promise<void> {
   if (BigInt(upTo) <= BigInt(after)) return;
   const r = await pool.query<{ chunks: string; rows_read: string; rows_written: string }>(
     `SELECT count(*)::text AS chunks, coalesce(sum(rows_read), 0)::text AS rows_read, coalesce(sum(rows_written), 0)::text AS rows_written

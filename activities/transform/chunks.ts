@@ -81,7 +81,10 @@ async function countSourceRows(client: PoolClient, sources: string[], from: bigi
 
 async function insertRange(client: PoolClient, def: TransformDefinition, target: string, from: bigint, to: bigint): Promise<number> {
   try {
-    const r = await client.query(`INSERT INTO ${target} SELECT * FROM (\n${def.sql}\n) AS transform_output`, [from.toString(), to.toString()]);
+    const r = await client.query(`INSERT INTO ${target} SELECT * FROM (\n${def.sql}\n) AS transform_output`, [
+      from.toString(),
+      to.toString(),
+    ]);
     return r.rowCount ?? 0;
   } catch (err) {
     throw sqlFailure(err, `transform ${def.name} v${def.version} failed on log range [${from}, ${to}]`);
@@ -177,7 +180,12 @@ export async function readWatermark(client: PoolClient, transform: string, versi
  * then the watermark rows. A backfill switch takes them in the same order (ACCESS EXCLUSIVE on the
  * table first), so it waits for the chunks in flight and never deadlocks with them.
  */
-export async function lockVersionTable(client: PoolClient, transform: string, version: number, mode: 'ROW EXCLUSIVE' | 'ACCESS EXCLUSIVE'): Promise<void> {
+export async function lockVersionTable(
+  client: PoolClient,
+  transform: string,
+  version: number,
+  mode: 'ROW EXCLUSIVE' | 'ACCESS EXCLUSIVE',
+): Promise<void> {
   await client.query(`LOCK TABLE ${derivedTable(transform, version)} IN ${mode} MODE`);
 }
 
@@ -188,7 +196,11 @@ function chunkKey(transform: string, version: number, toSeq: bigint): string {
 
 /** Moves every source's watermark of the version to `toSeq` (within the chunk's transaction). */
 export async function advanceWatermark(client: PoolClient, transform: string, version: number, toSeq: bigint): Promise<void> {
-  await client.query('UPDATE sluice.watermarks SET last_seq = $3, updated_at = now() WHERE name = $1 AND version = $2', [transform, version, toSeq.toString()]);
+  await client.query('UPDATE sluice.watermarks SET last_seq = $3, updated_at = now() WHERE name = $1 AND version = $2', [
+    transform,
+    version,
+    toSeq.toString(),
+  ]);
 }
 
 /**
@@ -242,7 +254,10 @@ const TURN_WAIT_MS = 15_000;
 const TURN_LOCK_TIMEOUT = '4min';
 
 class ChunkOutcome extends Error {
-  constructor(readonly outcome: 'replayed' | 'deferred', readonly watermark: bigint) {
+  constructor(
+    readonly outcome: 'replayed' | 'deferred',
+    readonly watermark: bigint,
+  ) {
     super(outcome);
   }
 }
@@ -263,7 +278,13 @@ export async function runPlannedChunk(
 ): Promise<RunChunkResult> {
   const from = BigInt(input.fromSeq);
   const to = BigInt(input.toSeq);
-  const base = { transform: input.transform, version: `v${input.version}`, fromSeq: input.fromSeq, toSeq: input.toSeq, rowsRead: input.rowsRead };
+  const base = {
+    transform: input.transform,
+    version: `v${input.version}`,
+    fromSeq: input.fromSeq,
+    toSeq: input.toSeq,
+    rowsRead: input.rowsRead,
+  };
   const result = (outcome: RunChunkResult['outcome'], rowsWritten: number, watermark: bigint): RunChunkResult => ({
     ...base,
     rowsWritten,
@@ -279,13 +300,16 @@ export async function runPlannedChunk(
     return 'wait';
   };
   // A run of many chunks loads the definition once (a query less per chunk).
-  const def = options.definition?.version === input.version && options.definition.name === input.transform
-    ? options.definition
-    : await loadTransform(pool, input.transform, input.version);
+  const def =
+    options.definition?.version === input.version && options.definition.name === input.transform
+      ? options.definition
+      : await loadTransform(pool, input.transform, input.version);
   signal?.throwIfAborted();
   try {
     return await inTransaction(pool, async (client) => {
-      const session = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid, set_config('lock_timeout', $1, true)", [TURN_LOCK_TIMEOUT]);
+      const session = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid, set_config('lock_timeout', $1, true)", [
+        TURN_LOCK_TIMEOUT,
+      ]);
       // Cancelled (the workflow is gone, the worker shuts down, a chunk beside it failed): stop the
       // statement in the server too, or the INSERT runs to its end on a connection nobody waits for.
       const release = cancelStatementOnAbort(pool, session.rows[0]?.pid, signal, 'the transform chunk');
@@ -379,7 +403,12 @@ export async function processBuildChunk(pool: Pool, input: BuildChunkInput): Pro
     const done = marker.rows[0];
     if (done) {
       return {
-        fromSeq: input.fromSeq, chunkToSeq: done.to_seq, rowsRead: Number(done.rows_read), rowsWritten: Number(done.rows_written), replayed: 1, done: BigInt(done.to_seq) >= to,
+        fromSeq: input.fromSeq,
+        chunkToSeq: done.to_seq,
+        rowsRead: Number(done.rows_read),
+        rowsWritten: Number(done.rows_written),
+        replayed: 1,
+        done: BigInt(done.to_seq) >= to,
         runEventDetails: { buildId: input.buildId, fromSeq: input.fromSeq, toSeq: done.to_seq },
       };
     }
@@ -392,7 +421,12 @@ export async function processBuildChunk(pool: Pool, input: BuildChunkInput): Pro
       [input.buildId, from.toString(), upper.toString(), rowsRead, rowsWritten],
     );
     return {
-      fromSeq: input.fromSeq, chunkToSeq: upper.toString(), rowsRead, rowsWritten, replayed: 0, done: upper >= to,
+      fromSeq: input.fromSeq,
+      chunkToSeq: upper.toString(),
+      rowsRead,
+      rowsWritten,
+      replayed: 0,
+      done: upper >= to,
       runEventDetails: { buildId: input.buildId, fromSeq: input.fromSeq, toSeq: upper.toString() },
     };
   });

@@ -7,7 +7,15 @@ import type { TransformInput } from '../../api/workflows/transform';
 import type { ActivityDeps } from '../deps';
 import { withHeartbeat } from '../heartbeat';
 import { wakeTransform } from './wake';
-import { discardBuild, finishBackfill, prepareBackfill, type FinishBackfillInput, type FinishBackfillResult, type PrepareBackfillInput, type PreparedBackfill } from './backfill';
+import {
+  discardBuild,
+  finishBackfill,
+  prepareBackfill,
+  type FinishBackfillInput,
+  type FinishBackfillResult,
+  type PrepareBackfillInput,
+  type PreparedBackfill,
+} from './backfill';
 import {
   planIncrementalChunks,
   processBuildChunk,
@@ -32,13 +40,22 @@ export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'tem
      * catches up on the log that is already there. Idempotent (signal-with-start on the transform's
      * workflow id).
      */
-    async startIncrementalTransform(input: { transform: string; version: number; options?: Omit<TransformInput, 'transform'> }): Promise<void> {
-      await wakeTransform(deps.temporal, deps.config.taskQueues.cpu, { ...input.options, transform: input.transform }, {
-        source: '',
-        fromSeq: '0',
-        toSeq: '0',
-        batchId: `registered-v${input.version}`,
-      });
+    async startIncrementalTransform(input: {
+      transform: string;
+      version: number;
+      options?: Omit<TransformInput, 'transform'>;
+    }): Promise<void> {
+      await wakeTransform(
+        deps.temporal,
+        deps.config.taskQueues.cpu,
+        { ...input.options, transform: input.transform },
+        {
+          source: '',
+          fromSeq: '0',
+          toSeq: '0',
+          batchId: `registered-v${input.version}`,
+        },
+      );
     },
 
     /**
@@ -60,7 +77,11 @@ export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'tem
     async runTransformChunks(input: Omit<ChunkRunInput, 'workflowId'>): Promise<ChunkRunResult> {
       const workflowId = Context.current().info.workflowExecution?.workflowId;
       return withHeartbeat((hb) =>
-        runIncrementalChunks(deps.pool, { ...input, workflowId }, { signal: hb.signal, progress: hb.progress, resume: hb.previous as ChunkRunProgress | undefined }),
+        runIncrementalChunks(
+          deps.pool,
+          { ...input, workflowId },
+          { signal: hb.signal, progress: hb.progress, resume: hb.previous as ChunkRunProgress | undefined },
+        ),
       );
     },
 
@@ -81,7 +102,11 @@ export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'tem
      */
     async runTransformChunk(input: RunChunkInput): Promise<RunChunkResult> {
       const ctx = Context.current();
-      return runPlannedChunk(deps.pool, { ...input, workflowId: input.workflowId ?? ctx.info.workflowExecution?.workflowId }, ctx.cancellationSignal);
+      return runPlannedChunk(
+        deps.pool,
+        { ...input, workflowId: input.workflowId ?? ctx.info.workflowExecution?.workflowId },
+        ctx.cancellationSignal,
+      );
     },
 
     /**
@@ -120,5 +145,16 @@ export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'tem
 }
 
 export type TransformActivities = ReturnType<typeof createTransformActivities>;
-export type { ChunkRunResult, TransformChunkResult, ChunkPlan, PlannedChunk, RunChunkResult, BuildChunkResult, PreparedBackfill, FinishBackfillResult, RegisterTransformInput, RegisterTransformResult };
+export type {
+  ChunkRunResult,
+  TransformChunkResult,
+  ChunkPlan,
+  PlannedChunk,
+  RunChunkResult,
+  BuildChunkResult,
+  PreparedBackfill,
+  FinishBackfillResult,
+  RegisterTransformInput,
+  RegisterTransformResult,
+};
 export { contentHash, type ContentHash } from './contentHash';

@@ -9,15 +9,7 @@ import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from '../../db/transaction';
 import { ErrorCodes } from '../../api/errors';
 import { SOURCE_NAME_PATTERN } from '../../api/names';
-import {
-  SEQ_COLUMN,
-  checkTransformName,
-  checkTransformSqlText,
-  checkVersion,
-  derivedTable,
-  derivedView,
-  quoteIdent,
-} from './sqlText';
+import { SEQ_COLUMN, checkTransformName, checkTransformSqlText, checkVersion, derivedTable, derivedView, quoteIdent } from './sqlText';
 
 import type { RegisterTransformInput, RegisterTransformResult, TransformColumn } from '../../api/workflows/registerTransform';
 
@@ -35,7 +27,12 @@ const COLUMN_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 const PERMANENT_SQLSTATE_CLASSES = ['42', '22', '0A', '25', '21', '2B', '2F', '38', '39', '3F', '44'];
 
 function invalid(message: string, details?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ type: ErrorCodes.InvalidTransform, nonRetryable: true, message, details: details === undefined ? undefined : [details] });
+  return ApplicationFailure.create({
+    type: ErrorCodes.InvalidTransform,
+    nonRetryable: true,
+    message,
+    details: details === undefined ? undefined : [details],
+  });
 }
 
 /** Turns a PostgreSQL error caused by the transform's SQL into a permanent failure; others stay retryable. */
@@ -61,7 +58,8 @@ export function checkRegistrationInput(input: RegisterTransformInput): string {
     throw invalid('sources must list 1 to 64 source names');
   }
   for (const s of input.sources) {
-    if (typeof s !== 'string' || !SOURCE_NAME_PATTERN.test(s)) throw invalid(`source ${JSON.stringify(s)} must match ${SOURCE_NAME_PATTERN.source} (sources are named by their contract)`);
+    if (typeof s !== 'string' || !SOURCE_NAME_PATTERN.test(s))
+      throw invalid(`source ${JSON.stringify(s)} must match ${SOURCE_NAME_PATTERN.source} (sources are named by their contract)`);
   }
   if (new Set(input.sources).size !== input.sources.length) throw invalid('sources must not repeat');
   const sql = checkTransformSqlText(input.sql);
@@ -74,31 +72,38 @@ export function checkRegistrationInput(input: RegisterTransformInput): string {
  * transaction, so SQL that does not plan, writes, or has no `seq bigint` column is refused.
  */
 async function describeColumns(pool: Pool, sql: string): Promise<TransformColumn[]> {
-  return inTransaction(pool, async (client) => {
-    let fields: { name: string; dataTypeID: number; dataTypeModifier: number }[];
-    try {
-      // Wrapping in a subquery admits only SELECT / WITH ... SELECT / VALUES: anything else is a syntax error.
-      const r = await client.query({ text: `SELECT * FROM (\n${sql}\n) AS transform_output LIMIT 0`, values: ['0', '0'] });
-      fields = r.fields;
-    } catch (err) {
-      throw sqlFailure(err, 'transform SQL does not plan');
-    }
-    const bad = fields.find((f) => !COLUMN_PATTERN.test(f.name));
-    if (bad) throw invalid(`transform SQL column ${JSON.stringify(bad.name)} must be named (AS a_name) with lower-case letters, digits and "_"`);
-    const types = await client.query<{ t: string }>(
-      'SELECT format_type(u.oid, u.mod) AS t FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS u(oid, mod, i) ORDER BY u.i',
-      [fields.map((f) => f.dataTypeID), fields.map((f) => f.dataTypeModifier)],
-    );
-    const columns: TransformColumn[] = fields.map((f, i) => ({ name: f.name, type: types.rows[i]?.t ?? 'unknown' }));
-    const names = columns.map((c) => c.name);
-    const dup = names.find((n, i) => names.indexOf(n) !== i);
-    if (dup) throw invalid(`transform SQL has two columns named ${dup}`);
-    const seq = columns.find((c) => c.name === SEQ_COLUMN);
-    if (!seq || seq.type !== 'bigint') {
-      throw invalid(`transform SQL must return a column "${SEQ_COLUMN}" of type bigint (the log offset each row comes from; it orders the content hash)`);
-    }
-    return columns;
-  }, { readOnly: true });
+  return inTransaction(
+    pool,
+    async (client) => {
+      let fields: { name: string; dataTypeID: number; dataTypeModifier: number }[];
+      try {
+        // Wrapping in a subquery admits only SELECT / WITH ... SELECT / VALUES: anything else is a syntax error.
+        const r = await client.query({ text: `SELECT * FROM (\n${sql}\n) AS transform_output LIMIT 0`, values: ['0', '0'] });
+        fields = r.fields;
+      } catch (err) {
+        throw sqlFailure(err, 'transform SQL does not plan');
+      }
+      const bad = fields.find((f) => !COLUMN_PATTERN.test(f.name));
+      if (bad)
+        throw invalid(`transform SQL column ${JSON.stringify(bad.name)} must be named (AS a_name) with lower-case letters, digits and "_"`);
+      const types = await client.query<{ t: string }>(
+        'SELECT format_type(u.oid, u.mod) AS t FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS u(oid, mod, i) ORDER BY u.i',
+        [fields.map((f) => f.dataTypeID), fields.map((f) => f.dataTypeModifier)],
+      );
+      const columns: TransformColumn[] = fields.map((f, i) => ({ name: f.name, type: types.rows[i]?.t ?? 'unknown' }));
+      const names = columns.map((c) => c.name);
+      const dup = names.find((n, i) => names.indexOf(n) !== i);
+      if (dup) throw invalid(`transform SQL has two columns named ${dup}`);
+      const seq = columns.find((c) => c.name === SEQ_COLUMN);
+      if (!seq || seq.type !== 'bigint') {
+        throw invalid(
+          `transform SQL must return a column "${SEQ_COLUMN}" of type bigint (the log offset each row comes from; it orders the content hash)`,
+        );
+      }
+      return columns;
+    },
+    { readOnly: true },
+  );
 }
 
 /** CREATE TABLE for a version's rows, from the learned columns (types come from format_type, names from the allow-list). */
@@ -143,7 +148,14 @@ export async function registerTransformVersion(pool: Pool, input: RegisterTransf
             message: `transform ${input.name} version ${input.version} is already registered with other SQL or sources (sql_sha256 ${existing.sql_sha256.slice(0, 12)}); a version never changes: register version ${input.version + 1}`,
           });
         }
-        return { name: input.name, version: input.version, sqlSha256: sha, columns, created: false, liveVersion: live.rows[0]?.version ?? input.version };
+        return {
+          name: input.name,
+          version: input.version,
+          sqlSha256: sha,
+          columns,
+          created: false,
+          liveVersion: live.rows[0]?.version ?? input.version,
+        };
       }
       await client.query(
         'INSERT INTO sluice.transforms (name, version, sources, sql, sql_sha256, description) VALUES ($1, $2, $3, $4, $5, $6)',
@@ -203,4 +215,3 @@ export async function loadLiveTransform(db: Pool | PoolClient, name: string): Pr
   if (!row) return loadTransform(db, name); // no live pointer yet: the latest version (throws when unknown)
   return { name, version: row.version, sources: row.sources, sql: row.sql };
 }
-

@@ -53,7 +53,8 @@ function values(v: Vector, kind: ColumnKind): unknown[] {
   for (let i = 0; i < v.length; i++) {
     const x: unknown = v.get(i);
     if (x === null || x === undefined) out[i] = null;
-    else if (kind === 'numeric' || kind === 'time') out[i] = typeof x === 'bigint' ? Number(x) : x instanceof Date ? x.getTime() : Number(x);
+    else if (kind === 'numeric' || kind === 'time')
+      out[i] = typeof x === 'bigint' ? Number(x) : x instanceof Date ? x.getTime() : Number(x);
     else out[i] = x;
   }
   return out;
@@ -115,7 +116,11 @@ function ksStatistic(a: number[], c: number[]): number {
   return d;
 }
 
-export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts: { baseline?: ArrowDataset; sampleSize?: number; profile?: boolean; now?: number } = {}): SuiteRun {
+export function runSuiteOnArrow(
+  contract: Contract,
+  dataset: ArrowDataset,
+  opts: { baseline?: ArrowDataset; sampleSize?: number; profile?: boolean; now?: number } = {},
+): SuiteRun {
   const { table } = dataset;
   const n = table.numRows;
   const size = sampleSizeOf(opts);
@@ -151,7 +156,9 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
   };
 
   /** The measurement of `e`, and the rows that failed it (for the sample). */
-  const measure = (e: Exclude<Expectation, { type: 'regex' | 'custom_sql' | 'referential_integrity' }>): { m: Measurement; failing?: number[] } => {
+  const measure = (
+    e: Exclude<Expectation, { type: 'regex' | 'custom_sql' | 'referential_integrity' }>,
+  ): { m: Measurement; failing?: number[] } => {
     switch (e.type) {
       case 'row_count':
         return { m: { type: 'row_count' } };
@@ -171,10 +178,14 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
           const k = JSON.stringify(key);
           counts.set(k, (counts.get(k) ?? 0) + 1);
         }
-        const sample = [...counts.entries()].filter(([, c]) => c > 1).sort((a, b) => b[1] - a[1]).slice(0, size).map(([k, c]) => {
-          const key = JSON.parse(k) as unknown[];
-          return maskSampleRow({ ...Object.fromEntries(e.columns.map((name, j) => [name, key[j]])), occurrences: c }, pii);
-        });
+        const sample = [...counts.entries()]
+          .filter(([, c]) => c > 1)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, size)
+          .map(([k, c]) => {
+            const key = JSON.parse(k) as unknown[];
+            return maskSampleRow({ ...Object.fromEntries(e.columns.map((name, j) => [name, key[j]])), occurrences: c }, pii);
+          });
         return { m: { type: 'unique', total, duplicates: total - counts.size, sample } };
       }
       case 'accepted_values': {
@@ -189,7 +200,10 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
         return { m: { type: e.type, nonNull: s.nonNull, failing: s.failing.length }, failing: s.failing };
       }
       case 'range': {
-        const s = scanColumn(e.column, (v) => (e.min !== undefined && (v as number) < e.min) || (e.max !== undefined && (v as number) > e.max));
+        const s = scanColumn(
+          e.column,
+          (v) => (e.min !== undefined && (v as number) < e.min) || (e.max !== undefined && (v as number) > e.max),
+        );
         const [lo, hi] = minMax(nonNull<number>(e.column));
         return { m: { type: 'range', nonNull: s.nonNull, failing: s.failing.length, min: lo, max: hi }, failing: s.failing };
       }
@@ -214,7 +228,8 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
     const bl = nonNull<unknown>(e.column, b.table);
     let bins: DriftBin[];
     if (e.kind === 'categorical') {
-      const count = (xs: unknown[]): Map<string, number> => xs.reduce<Map<string, number>>((m, x) => m.set(String(x), (m.get(String(x)) ?? 0) + 1), new Map());
+      const count = (xs: unknown[]): Map<string, number> =>
+        xs.reduce<Map<string, number>>((m, x) => m.set(String(x), (m.get(String(x)) ?? 0) + 1), new Map());
       bins = maskBinLabels(categoricalBins(count(cur), count(bl), { current: cur.length, baseline: bl.length }), e.column, pii);
     } else {
       const sorted = (bl as number[]).slice().sort((x, y) => x - y);
@@ -234,7 +249,8 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
     const decided = error ?? emptyDatasetResult(e, n);
     if (decided) return decided;
     // The planner gives these an error result on this engine.
-    if (e.type === 'regex' || e.type === 'custom_sql' || e.type === 'referential_integrity') return errorResult(e, `${e.type} does not run on Arrow snapshots`, thresholdOf(e));
+    if (e.type === 'regex' || e.type === 'custom_sql' || e.type === 'referential_integrity')
+      return errorResult(e, `${e.type} does not run on Arrow snapshots`, thresholdOf(e));
     if (e.type === 'format' && !formatTest(e.format)) return errorResult(e, `no validator for format ${e.format}`, thresholdOf(e));
     const { m, failing } = measure(e);
     const r = evaluate(e, n, m);
@@ -260,7 +276,10 @@ export function runSuiteOnArrow(contract: Contract, dataset: ArrowDataset, opts:
     } else if (!p.pii && kind !== 'numeric') {
       const m = new Map<string | null, number>();
       for (const v of col(c)) m.set(v === null ? null : String(v), (m.get(v === null ? null : String(v)) ?? 0) + 1);
-      p.topValues = [...m.entries()].sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(String(b[0]))).slice(0, TOP_VALUES).map(([value, count]) => ({ value, count }));
+      p.topValues = [...m.entries()]
+        .sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(String(b[0])))
+        .slice(0, TOP_VALUES)
+        .map(([value, count]) => ({ value, count }));
     }
     profiles.push(p);
   }

@@ -33,14 +33,12 @@ export const DATASET_SCHEMAS = ['sluice_derived', 'public'] as const;
 /** Hidden column of a resolved dataset: where a row is, so that sampling can skip to the first failing row. */
 export const POSITION_COLUMN = '__sluice_pos';
 
-
 export class DatasetError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'DatasetError';
   }
 }
-
 
 function kindOfPgType(t: string): ColumnKind {
   if (/^(smallint|integer|bigint|numeric|real|double precision)$/.test(t)) return 'numeric';
@@ -68,13 +66,21 @@ export async function tableColumns(db: PoolClient, schema: string, table: string
   return new Map(rows.filter((r) => isIdentifier(r.column_name)).map((r) => [r.column_name, kindOfPgType(r.data_type)]));
 }
 
-export async function resolveDataset(db: PoolClient, ref: Exclude<DatasetRef, { kind: 'arrow' }>, contract: Contract): Promise<ResolvedDataset> {
+export async function resolveDataset(
+  db: PoolClient,
+  ref: Exclude<DatasetRef, { kind: 'arrow' }>,
+  contract: Contract,
+): Promise<ResolvedDataset> {
   if (ref.kind === 'table') {
     const schema = ref.schema ?? 'sluice_derived';
-    if (!(DATASET_SCHEMAS as readonly string[]).includes(schema)) throw new DatasetError(`Schema ${JSON.stringify(schema)} is not one of ${DATASET_SCHEMAS.join(', ')}`);
+    if (!(DATASET_SCHEMAS as readonly string[]).includes(schema))
+      throw new DatasetError(`Schema ${JSON.stringify(schema)} is not one of ${DATASET_SCHEMAS.join(', ')}`);
     const columns = await tableColumns(db, schema, ref.table);
     if (!columns.size) throw new DatasetError(`Table ${schema}.${ref.table} does not exist (or has no columns)`);
-    const { rows } = await db.query<{ table_type: string }>('SELECT table_type FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [schema, ref.table]);
+    const { rows } = await db.query<{ table_type: string }>(
+      'SELECT table_type FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2',
+      [schema, ref.table],
+    );
     const name = `${quoteIdent(schema)}.${quoteIdent(ref.table)}`;
     const isTable = rows[0]?.table_type === 'BASE TABLE';
     return {
@@ -88,13 +94,19 @@ export async function resolveDataset(db: PoolClient, ref: Exclude<DatasetRef, { 
   // A log range: the contract's top-level fields become columns, cast by their JSON Schema type.
   // The log holds only records that passed their contract, so the casts cannot fail on a type.
   const props = (contract.schema.properties ?? {}) as Record<string, unknown>;
-  const columns = new Map<string, ColumnKind>([['seq', 'numeric'], ['event_id', 'text'], ['event_time', 'time'], ['ingested_at', 'time']]);
+  const columns = new Map<string, ColumnKind>([
+    ['seq', 'numeric'],
+    ['event_id', 'text'],
+    ['event_time', 'time'],
+    ['ingested_at', 'time'],
+  ]);
   const select = [`r.seq AS ${POSITION_COLUMN}`, 'r.seq', 'r.event_id', 'r.event_time', 'r.ingested_at'];
   for (const [name, s] of Object.entries(props)) {
     if (!isIdentifier(name) || columns.has(name)) continue;
     const kind = kindOfJsonSchema(s);
     const text = `(r.payload ->> '${name}')`;
-    const expr = kind === 'numeric' ? `${text}::numeric` : kind === 'boolean' ? `${text}::boolean` : kind === 'time' ? `${text}::timestamptz` : text;
+    const expr =
+      kind === 'numeric' ? `${text}::numeric` : kind === 'boolean' ? `${text}::boolean` : kind === 'time' ? `${text}::timestamptz` : text;
     select.push(`${expr} AS ${quoteIdent(name)}`);
     columns.set(name, kind === 'other' ? 'text' : kind);
   }

@@ -30,7 +30,12 @@ export function populationStabilityIndex(bins: DriftBin[]): number {
 }
 
 /** Merges two value → count lists into bins; values beyond the top `limit` (by baseline, then current) become "(other)". */
-export function categoricalBins(current: Map<string, number>, baseline: Map<string, number>, totals: { current: number; baseline: number }, limit = 50): DriftBin[] {
+export function categoricalBins(
+  current: Map<string, number>,
+  baseline: Map<string, number>,
+  totals: { current: number; baseline: number },
+  limit = 50,
+): DriftBin[] {
   const keys = [...new Set([...baseline.keys(), ...current.keys()])].sort(
     (a, b) => (baseline.get(b) ?? 0) - (baseline.get(a) ?? 0) || (current.get(b) ?? 0) - (current.get(a) ?? 0) || (a < b ? -1 : 1),
   );
@@ -63,7 +68,12 @@ export function binEdges(quantiles: number[]): number[] {
  */
 export function numericBins(edges: number[], current: number[], baseline: number[]): DriftBin[] {
   return Array.from({ length: edges.length + 1 }, (_, i) => ({
-    label: i === 0 ? `< ${fmt(edges[0] ?? Number.NaN)}` : i === edges.length ? `≥ ${fmt(edges[i - 1] ?? Number.NaN)}` : `[${fmt(edges[i - 1] ?? 0)}, ${fmt(edges[i] ?? 0)})`,
+    label:
+      i === 0
+        ? `< ${fmt(edges[0] ?? Number.NaN)}`
+        : i === edges.length
+          ? `≥ ${fmt(edges[i - 1] ?? Number.NaN)}`
+          : `[${fmt(edges[i - 1] ?? 0)}, ${fmt(edges[i] ?? 0)})`,
     current: current[i] ?? 0,
     baseline: baseline[i] ?? 0,
   }));

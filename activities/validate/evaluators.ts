@@ -80,7 +80,10 @@ export function evaluate(e: Expectation, rowCount: number, m: Measurement): Expe
       if (m.type !== e.type) throw mismatch(e, m);
       const max = e.maxNullRate ?? 0;
       const rate = m.nulls / n;
-      return verdict(e, rate <= max, rate, th, `${m.nulls} of ${n} rows null (rate ${fmt(rate)}, max ${max})`, { unexpected: m.nulls, total: n });
+      return verdict(e, rate <= max, rate, th, `${m.nulls} of ${n} rows null (rate ${fmt(rate)}, max ${max})`, {
+        unexpected: m.nulls,
+        total: n,
+      });
     }
     case 'unique': {
       if (m.type !== e.type) throw mismatch(e, m);
@@ -98,16 +101,26 @@ export function evaluate(e: Expectation, rowCount: number, m: Measurement): Expe
       const minRate = e.minRate ?? 1;
       const rate = 1 - m.failing / m.nonNull;
       const what =
-        e.type === 'accepted_values' ? 'not in the accepted set'
-        : e.type === 'regex' ? `not matching ${JSON.stringify(e.pattern)}`
-        : e.type === 'format' ? `not valid ${e.format}`
-        : `outside [${e.min ?? '-∞'}, ${e.max ?? '∞'}]`;
+        e.type === 'accepted_values'
+          ? 'not in the accepted set'
+          : e.type === 'regex'
+            ? `not matching ${JSON.stringify(e.pattern)}`
+            : e.type === 'format'
+              ? `not valid ${e.format}`
+              : `outside [${e.min ?? '-∞'}, ${e.max ?? '∞'}]`;
       const observedRange = m.type === 'range' ? `; observed min ${fmt(m.min)}, max ${fmt(m.max)}` : '';
-      return verdict(e, rate >= minRate, rate, th, `${m.failing} of ${m.nonNull} non-null values ${what} (rate ok ${fmt(rate)}, min ${minRate})${observedRange}`, {
-        unexpected: m.failing,
-        total: m.nonNull,
-        ...(m.type === 'range' ? { details: { min: m.min, max: m.max } } : {}),
-      });
+      return verdict(
+        e,
+        rate >= minRate,
+        rate,
+        th,
+        `${m.failing} of ${m.nonNull} non-null values ${what} (rate ok ${fmt(rate)}, min ${minRate})${observedRange}`,
+        {
+          unexpected: m.failing,
+          total: m.nonNull,
+          ...(m.type === 'range' ? { details: { min: m.min, max: m.max } } : {}),
+        },
+      );
     }
     case 'freshness': {
       if (m.type !== e.type) throw mismatch(e, m);
@@ -115,28 +128,48 @@ export function evaluate(e: Expectation, rowCount: number, m: Measurement): Expe
       if (m.newestMs === null || !Number.isFinite(m.newestMs)) return allNull(column);
       const newest = new Date(m.newestMs).toISOString();
       const age = (m.nowMs - m.newestMs) / 1000;
-      return verdict(e, age <= e.maxAgeSeconds, age, th, `newest ${column} ${newest} is ${fmt(age)} s old (max ${e.maxAgeSeconds} s)`, { details: { newest } });
+      return verdict(e, age <= e.maxAgeSeconds, age, th, `newest ${column} ${newest} is ${fmt(age)} s old (max ${e.maxAgeSeconds} s)`, {
+        details: { newest },
+      });
     }
     case 'referential_integrity': {
       if (m.type !== e.type) throw mismatch(e, m);
       if (m.nonNull === 0) return allNull(e.column);
       const rate = m.missing / m.nonNull;
       const target = `${e.references.schema ?? 'sluice_derived'}.${e.references.table}.${e.references.column}`;
-      return verdict(e, rate <= (e.maxMissingRate ?? 0), rate, th, `${m.missing} of ${m.nonNull} values of ${e.column} not found in ${target}`, { unexpected: m.missing, total: m.nonNull });
+      return verdict(
+        e,
+        rate <= (e.maxMissingRate ?? 0),
+        rate,
+        th,
+        `${m.missing} of ${m.nonNull} values of ${e.column} not found in ${target}`,
+        { unexpected: m.missing, total: m.nonNull },
+      );
     }
     case 'custom_sql': {
       if (m.type !== e.type) throw mismatch(e, m);
-      return verdict(e, m.failing <= (e.maxFailing ?? 0), m.failing, th, `${m.failing} of ${n} rows where ${e.failingRowsWhere}`, { unexpected: m.failing, total: n });
+      return verdict(e, m.failing <= (e.maxFailing ?? 0), m.failing, th, `${m.failing} of ${n} rows where ${e.failingRowsWhere}`, {
+        unexpected: m.failing,
+        total: n,
+      });
     }
     case 'drift': {
       if (m.type !== e.type) throw mismatch(e, m);
-      if (!(m.baselineTotal > 0)) return errorResult(e, `baseline ${m.baseline} has no non-null ${e.column}: nothing to compare against`, th);
+      if (!(m.baselineTotal > 0))
+        return errorResult(e, `baseline ${m.baseline} has no non-null ${e.column}: nothing to compare against`, th);
       if (!(m.currentTotal > 0)) return noData(e, th, `${e.column} has no non-null values`);
       const psi = populationStabilityIndex(m.bins);
       const observed = e.method === 'psi' ? psi : (m.ks ?? Number.NaN);
       if (!Number.isFinite(observed)) return noData(e, th, `${e.column} has no non-null values`);
       const details: Record<string, unknown> = { bins: m.bins, baseline: m.baseline, ...(e.method === 'ks' ? { psi } : {}) };
-      return verdict(e, observed <= e.threshold, observed, th, `${e.method.toUpperCase()} ${fmt(observed)} vs ${m.baseline} (threshold ${e.threshold})`, { details });
+      return verdict(
+        e,
+        observed <= e.threshold,
+        observed,
+        th,
+        `${e.method.toUpperCase()} ${fmt(observed)} vs ${m.baseline} (threshold ${e.threshold})`,
+        { details },
+      );
     }
     default: {
       const never: never = e;

@@ -62,21 +62,29 @@ export function createValidateActivities(deps: ValidateDeps) {
       const contract = contractOf(input.contract, input.version);
       const info = Context.current().info;
       // One query can run for minutes on a large dataset: the helper keeps heartbeating the step while it does.
-      const { run, datasetDescribe, baselineDescribe } = await withHeartbeat(async (hb) => {
-        const heartbeat = (step: string): void => hb.progress({ step });
-        const { dataset, baseline } = input;
-        if (dataset.kind === 'arrow') {
-          if (baseline && baseline.kind !== 'arrow') throw new DatasetError('the baseline of an Arrow snapshot must be an Arrow snapshot too');
-          const snapshot = await loadSnapshot(store, dataset.sha256);
-          const base = baseline ? await loadSnapshot(store, baseline.sha256) : undefined;
-          heartbeat('arrow');
-          const suite: SuiteRun = runSuiteOnArrow(contract, snapshot, { baseline: base, sampleSize: input.sampleSize, profile: input.profile });
-          return { run: suite, datasetDescribe: snapshot.describe, baselineDescribe: base?.describe };
-        }
-        if (baseline?.kind === 'arrow') throw new DatasetError('the baseline of a table or log range must be a table or log range too');
-        const r = await runSuiteOnDataset(deps.pool, contract, { ...input, dataset, baseline }, heartbeat, hb.signal);
-        return { run: r.run, datasetDescribe: r.dataset, baselineDescribe: r.baseline };
-      }, { everyMs: 10_000 });
+      const { run, datasetDescribe, baselineDescribe } = await withHeartbeat(
+        async (hb) => {
+          const heartbeat = (step: string): void => hb.progress({ step });
+          const { dataset, baseline } = input;
+          if (dataset.kind === 'arrow') {
+            if (baseline && baseline.kind !== 'arrow')
+              throw new DatasetError('the baseline of an Arrow snapshot must be an Arrow snapshot too');
+            const snapshot = await loadSnapshot(store, dataset.sha256);
+            const base = baseline ? await loadSnapshot(store, baseline.sha256) : undefined;
+            heartbeat('arrow');
+            const suite: SuiteRun = runSuiteOnArrow(contract, snapshot, {
+              baseline: base,
+              sampleSize: input.sampleSize,
+              profile: input.profile,
+            });
+            return { run: suite, datasetDescribe: snapshot.describe, baselineDescribe: base?.describe };
+          }
+          if (baseline?.kind === 'arrow') throw new DatasetError('the baseline of a table or log range must be a table or log range too');
+          const r = await runSuiteOnDataset(deps.pool, contract, { ...input, dataset, baseline }, heartbeat, hb.signal);
+          return { run: r.run, datasetDescribe: r.dataset, baselineDescribe: r.baseline };
+        },
+        { everyMs: 10_000 },
+      );
 
       const failed = run.results.filter((r) => !r.passed);
       const failedErrors = failed.filter((r) => r.severity === 'error').map((r) => r.name);
@@ -104,7 +112,19 @@ export function createValidateActivities(deps: ValidateDeps) {
         `INSERT INTO sluice.validations (workflow_id, run_id, contract, contract_version, dataset, row_count, passed, errors, warnings, report_sha256, html_sha256)
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
           WHERE NOT EXISTS (SELECT 1 FROM sluice.validations WHERE workflow_id = $1 AND run_id = $2 AND report_sha256 = $10)`,
-        [workflowId, runId, contract.contract, contract.version, JSON.stringify(input.dataset), run.rowCount, report.passed, report.errors, report.warnings, json.sha256, html.sha256],
+        [
+          workflowId,
+          runId,
+          contract.contract,
+          contract.version,
+          JSON.stringify(input.dataset),
+          run.rowCount,
+          report.passed,
+          report.errors,
+          report.warnings,
+          json.sha256,
+          html.sha256,
+        ],
       );
       return {
         contract: contract.contract,

@@ -41,7 +41,8 @@ export const TOP_VALUES = 10;
 
 /** What the Arrow engine does not run, and why (never a pass: an `error` result naming the reason). */
 const ARROW_UNSUPPORTED: Partial<Record<Expectation['type'], string>> = {
-  regex: 'regex expectations run in PostgreSQL only (JS regexes can backtrack exponentially): validate the table or log range this snapshot was built from',
+  regex:
+    'regex expectations run in PostgreSQL only (JS regexes can backtrack exponentially): validate the table or log range this snapshot was built from',
   custom_sql: 'custom_sql needs PostgreSQL: validate the table or log range this snapshot was built from',
   referential_integrity: 'referential_integrity needs PostgreSQL: validate the table or log range this snapshot was built from',
 };
@@ -56,19 +57,31 @@ export function planSuite(
   const log = ['seq', 'event_id'].filter((c) => dataset.columns.has(c));
   const context = log.length === 2 ? log : names.slice(0, SAMPLE_CONTEXT_COLUMNS);
   const planned = expectations.map((e): PlannedExpectation => {
-    const own = e.type === 'custom_sql' ? names.slice(0, CUSTOM_SAMPLE_COLUMNS) : expectationColumns(e).map((c) => c.column).filter((c) => dataset.columns.has(c));
+    const own =
+      e.type === 'custom_sql'
+        ? names.slice(0, CUSTOM_SAMPLE_COLUMNS)
+        : expectationColumns(e)
+            .map((c) => c.column)
+            .filter((c) => dataset.columns.has(c));
     const error = precheck(e, dataset, opts.engine, opts.baseline);
     return { e, sampleColumns: [...new Set([...context, ...own])], ...(error ? { error: errorResult(e, error, thresholdOf(e)) } : {}) };
   });
-  const profileColumns = opts.profile === false ? [] : [...new Set(expectations.flatMap((e) => expectationColumns(e).map((c) => c.column)))]
-    .filter((c) => dataset.columns.has(c)).slice(0, PROFILE_COLUMNS);
+  const profileColumns =
+    opts.profile === false
+      ? []
+      : [...new Set(expectations.flatMap((e) => expectationColumns(e).map((c) => c.column)))]
+          .filter((c) => dataset.columns.has(c))
+          .slice(0, PROFILE_COLUMNS);
   return { expectations: planned, profileColumns };
 }
 
 /** Why `e` cannot run on this dataset in this engine, or undefined when it can. */
 function precheck(e: Expectation, dataset: DatasetShape, engine: Engine, baseline: DatasetShape | undefined): string | undefined {
-  const missing = expectationColumns(e).map((c) => c.column).filter((c) => !dataset.columns.has(c));
-  if (missing.length) return `column(s) ${missing.join(', ')} not in ${dataset.describe} (columns: ${[...dataset.columns.keys()].join(', ')})`;
+  const missing = expectationColumns(e)
+    .map((c) => c.column)
+    .filter((c) => !dataset.columns.has(c));
+  if (missing.length)
+    return `column(s) ${missing.join(', ')} not in ${dataset.describe} (columns: ${[...dataset.columns.keys()].join(', ')})`;
   const unsupported = engine === 'arrow' ? ARROW_UNSUPPORTED[e.type] : undefined;
   if (unsupported) return unsupported;
   const kindOf = (c: string): ColumnKind => dataset.columns.get(c) ?? 'other';
@@ -81,7 +94,9 @@ function precheck(e: Expectation, dataset: DatasetShape, engine: Engine, baselin
       return undefined;
     case 'accepted_values': {
       const k = kindOf(e.column);
-      const mismatch = (k === 'numeric' && e.values.some((v) => typeof v !== 'number')) || (k === 'boolean' && e.values.some((v) => typeof v !== 'boolean'));
+      const mismatch =
+        (k === 'numeric' && e.values.some((v) => typeof v !== 'number')) ||
+        (k === 'boolean' && e.values.some((v) => typeof v !== 'boolean'));
       return mismatch ? `column ${e.column} is ${k}, but the accepted values are ${JSON.stringify(e.values)}` : undefined;
     }
     case 'range':
@@ -96,14 +111,17 @@ function precheck(e: Expectation, dataset: DatasetShape, engine: Engine, baselin
       return /;|\$\d/.test(e.failingRowsWhere) ? 'failingRowsWhere must be one SQL expression: no ";" and no $n parameters' : undefined;
     case 'referential_integrity': {
       const schema = e.references.schema ?? 'sluice_derived';
-      return (DATASET_SCHEMAS as readonly string[]).includes(schema) ? undefined : `referenced schema ${schema} is not one of ${DATASET_SCHEMAS.join(', ')}`;
+      return (DATASET_SCHEMAS as readonly string[]).includes(schema)
+        ? undefined
+        : `referenced schema ${schema} is not one of ${DATASET_SCHEMAS.join(', ')}`;
     }
     case 'drift': {
       if (!baseline) return 'no baseline dataset: pass `baseline` to the validate run to compare the distribution against';
       if (!baseline.columns.has(e.column)) return `baseline ${baseline.describe} has no column ${e.column}`;
       const here = kindOf(e.column);
       const there = baseline.columns.get(e.column);
-      if (e.kind === 'numeric' && (here !== 'numeric' || there !== 'numeric')) return `numeric drift needs numeric columns; ${e.column} is ${here} here and ${there} in the baseline`;
+      if (e.kind === 'numeric' && (here !== 'numeric' || there !== 'numeric'))
+        return `numeric drift needs numeric columns; ${e.column} is ${here} here and ${there} in the baseline`;
       if (e.method === 'ks' && e.kind !== 'numeric') return 'the KS statistic needs kind "numeric"';
       return undefined;
     }

@@ -37,7 +37,11 @@ export const STATEMENT_TIMEOUT_MS = 5 * 60_000;
 
 /** The session a suite runs in: one snapshot for every expectation, nothing written, every statement bounded. */
 /** One read-only snapshot for the whole suite, each statement bounded (the benchmark's baseline runs in the same). */
-export const SUITE_TRANSACTION: TransactionOptions = { readOnly: true, isolation: 'repeatable read', settings: { statement_timeout: STATEMENT_TIMEOUT_MS } };
+export const SUITE_TRANSACTION: TransactionOptions = {
+  readOnly: true,
+  isolation: 'repeatable read',
+  settings: { statement_timeout: STATEMENT_TIMEOUT_MS },
+};
 
 export interface SuiteOptions {
   contract: Contract;
@@ -129,8 +133,16 @@ export async function evaluateSuiteInPostgres(db: PoolClient, opts: SuiteOptions
       case 'accepted_values': {
         const k = kindOf(e.column);
         const typed = k === 'numeric' || k === 'boolean';
-        const values = params.bind(typed ? e.values : e.values.map(String), k === 'numeric' ? '::numeric[]' : k === 'boolean' ? '::boolean[]' : '::text[]');
-        p.measure = rated(p, e.type, e.column, `${col(e.column)} IS NOT NULL AND NOT (${typed ? col(e.column) : `${col(e.column)}::text`} = ANY(${values}))`);
+        const values = params.bind(
+          typed ? e.values : e.values.map(String),
+          k === 'numeric' ? '::numeric[]' : k === 'boolean' ? '::boolean[]' : '::text[]',
+        );
+        p.measure = rated(
+          p,
+          e.type,
+          e.column,
+          `${col(e.column)} IS NOT NULL AND NOT (${typed ? col(e.column) : `${col(e.column)}::text`} = ANY(${values}))`,
+        );
         break;
       }
       case 'range': {
@@ -150,10 +162,19 @@ export async function evaluateSuiteInPostgres(db: PoolClient, opts: SuiteOptions
         // PostgreSQL compiles the pattern (its engine does not backtrack exponentially); a bad one is a result, not a crash.
         const bad = e.type === 'regex' ? (queries++, await probe(db, "SELECT '' ~ $1", [pattern])) : undefined;
         if (bad) {
-          p.result = errorResult(e, `pattern ${JSON.stringify(pattern)} is not a valid PostgreSQL regular expression: ${bad}`, thresholdOf(e));
+          p.result = errorResult(
+            e,
+            `pattern ${JSON.stringify(pattern)} is not a valid PostgreSQL regular expression: ${bad}`,
+            thresholdOf(e),
+          );
           break;
         }
-        p.measure = rated(p, e.type, e.column, `${col(e.column)} IS NOT NULL AND ${col(e.column)}::text !~ ${params.bind(pattern, '::text')}`);
+        p.measure = rated(
+          p,
+          e.type,
+          e.column,
+          `${col(e.column)} IS NOT NULL AND ${col(e.column)}::text !~ ${params.bind(pattern, '::text')}`,
+        );
         break;
       }
       case 'freshness': {
@@ -161,7 +182,11 @@ export async function evaluateSuiteInPostgres(db: PoolClient, opts: SuiteOptions
         const newest = agg(`round(extract(epoch FROM max(${col(e.column ?? 'event_time')})) * 1000)::float8`);
         const given = opts.now;
         const clock = given === undefined ? (now ??= agg('(extract(epoch FROM now()) * 1000)::float8')) : undefined;
-        p.measure = (s) => ({ type: 'freshness', newestMs: Number.isFinite(s.num(newest)) ? s.num(newest) : null, nowMs: clock === undefined ? Number(given) : s.num(clock) });
+        p.measure = (s) => ({
+          type: 'freshness',
+          newestMs: Number.isFinite(s.num(newest)) ? s.num(newest) : null,
+          nowMs: clock === undefined ? Number(given) : s.num(clock),
+        });
         break;
       }
       case 'custom_sql': {
@@ -202,12 +227,19 @@ export async function evaluateSuiteInPostgres(db: PoolClient, opts: SuiteOptions
   const profileAggs = new Map<string, string[]>();
   for (const c of plan.profileColumns) {
     const numeric = dataset.columns.get(c) === 'numeric';
-    profileAggs.set(c, numeric ? [agg(`count(${col(c)})::float8`), agg(`min(${col(c)})::float8`), agg(`max(${col(c)})::float8`)] : [agg(`count(${col(c)})::float8`)]);
+    profileAggs.set(
+      c,
+      numeric
+        ? [agg(`count(${col(c)})::float8`), agg(`min(${col(c)})::float8`), agg(`max(${col(c)})::float8`)]
+        : [agg(`count(${col(c)})::float8`)],
+    );
   }
 
   // 2. The one scan.
   progress('aggregates');
-  const used = [...new Set([...expectations.flatMap((e) => expectationColumns(e).map((c) => c.column)), ...plan.profileColumns])].filter((c) => dataset.columns.has(c));
+  const used = [...new Set([...expectations.flatMap((e) => expectationColumns(e).map((c) => c.column)), ...plan.profileColumns])].filter(
+    (c) => dataset.columns.has(c),
+  );
   const inner = [...(dataset.position ? [`d.${POSITION_COLUMN}`] : []), ...used.map(col), ...flags];
   const from = flags.length ? `(SELECT ${inner.join(', ')} FROM ${dataset.sql} d OFFSET 0)` : dataset.sql;
   const [row = {}] = await query<Record<string, unknown>>(`SELECT ${aggs.join(', ')} FROM ${from} d`, params.values);
@@ -233,7 +265,14 @@ export async function evaluateSuiteInPostgres(db: PoolClient, opts: SuiteOptions
   if (toSample.length) {
     progress('samples');
     queries++;
-    await sampleFailingRows(db, { dataset, failed: toSample, size: sampleSize, pii, params: params.values, firstFailing: toSample.map((f) => (f.plan.firstFailing ? row[f.plan.firstFailing] : undefined)) });
+    await sampleFailingRows(db, {
+      dataset,
+      failed: toSample,
+      size: sampleSize,
+      pii,
+      params: params.values,
+      firstFailing: toSample.map((f) => (f.plan.firstFailing ? row[f.plan.firstFailing] : undefined)),
+    });
   }
 
   // 4. Profiles.
@@ -255,7 +294,10 @@ export async function evaluateSuiteInPostgres(db: PoolClient, opts: SuiteOptions
       for (const x of h) counts[Math.max(0, Number(x.b) - 1)] = (counts[Math.max(0, Number(x.b) - 1)] ?? 0) + Number(x.n);
       p.histogram = { lo, hi: top, counts };
     } else if (!p.pii && kind !== 'numeric') {
-      const t = await query<{ v: string | null; n: string }>(`SELECT ${col(c)}::text AS v, count(*) AS n FROM ${dataset.sql} d GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ${TOP_VALUES}`, dataset.params);
+      const t = await query<{ v: string | null; n: string }>(
+        `SELECT ${col(c)}::text AS v, count(*) AS n FROM ${dataset.sql} d GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ${TOP_VALUES}`,
+        dataset.params,
+      );
       p.topValues = t.map((x) => ({ value: x.v, count: Number(x.n) }));
     }
     profiles.push(p);
@@ -288,7 +330,15 @@ export async function runSuiteOnDataset(
         try {
           const dataset = await resolveDataset(db, input.dataset, contract);
           const baseline = input.baseline ? await resolveDataset(db, input.baseline, contract) : undefined;
-          const run = await evaluateSuiteInPostgres(db, { contract, dataset, baseline, sampleSize: input.sampleSize, profile: input.profile, now: input.now, progress });
+          const run = await evaluateSuiteInPostgres(db, {
+            contract,
+            dataset,
+            baseline,
+            sampleSize: input.sampleSize,
+            profile: input.profile,
+            now: input.now,
+            progress,
+          });
           return { run, dataset: dataset.describe, baseline: baseline?.describe };
         } finally {
           detachCancel();

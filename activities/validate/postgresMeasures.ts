@@ -51,7 +51,11 @@ export async function referencedColumnError(db: PoolClient, e: ReferentialIntegr
 }
 
 /** Values with no match in the referenced column, by an anti-join; sets the plan's failing-row predicate for samples. */
-export async function measureReferentialIntegrity(ctx: MeasureContext, e: ReferentialIntegrityExpectation, plan: SqlPlan): Promise<Measurement> {
+export async function measureReferentialIntegrity(
+  ctx: MeasureContext,
+  e: ReferentialIntegrityExpectation,
+  plan: SqlPlan,
+): Promise<Measurement> {
   const ref = `${quoteIdent(e.references.schema ?? 'sluice_derived')}.${quoteIdent(e.references.table)}`;
   // Compared as text: the two columns may have different (compatible) types.
   plan.failWhere = `${col(e.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${ref} r WHERE r.${quoteIdent(e.references.column)}::text = ${col(e.column)}::text)`;
@@ -62,7 +66,11 @@ export async function measureReferentialIntegrity(ctx: MeasureContext, e: Refere
   return { type: 'referential_integrity', nonNull: num(row?.nn), missing: num(row?.missing) };
 }
 
-async function valueCounts(ctx: MeasureContext, ds: ResolvedDataset, column: string): Promise<{ counts: Map<string, number>; total: number }> {
+async function valueCounts(
+  ctx: MeasureContext,
+  ds: ResolvedDataset,
+  column: string,
+): Promise<{ counts: Map<string, number>; total: number }> {
   const rows = await ctx.query<{ v: string; n: string; total: string }>(
     `SELECT v, n, sum(n) OVER () AS total FROM (SELECT ${col(column)}::text AS v, count(*) AS n FROM ${ds.sql} d WHERE ${col(column)} IS NOT NULL GROUP BY 1) g ORDER BY n DESC, v LIMIT 200`,
     ds.params,
@@ -103,7 +111,8 @@ export async function measureDrift(ctx: MeasureContext, e: DriftExpectation): Pr
     bins = numericBins(edges, await binCounts(ctx, ctx.dataset, e.column, edges), await binCounts(ctx, base, e.column, edges));
   }
   const currentTotal = bins.reduce((s, b) => s + b.current, 0);
-  if (e.method === 'psi' || !(baselineTotal > 0) || currentTotal === 0) return { type: 'drift', bins, currentTotal, baselineTotal, baseline: base.describe };
+  if (e.method === 'psi' || !(baselineTotal > 0) || currentTotal === 0)
+    return { type: 'drift', bins, currentTotal, baselineTotal, baseline: base.describe };
   // Two-sample Kolmogorov-Smirnov statistic, exact: max |F_current - F_baseline| over all values.
   const off = ctx.dataset.params.length;
   const [ks] = await ctx.query<{ ks: number | null }>(

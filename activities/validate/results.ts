@@ -3,7 +3,14 @@
  * the result shapes, how a result is built from a verdict, the number format of messages, and how
  * sample rows are made safe to publish.
  */
-import { expectationColumns, expectationName, expectationSeverity, type Expectation, type ExpectationType, type Severity } from '../../contracts/expectations';
+import {
+  expectationColumns,
+  expectationName,
+  expectationSeverity,
+  type Expectation,
+  type ExpectationType,
+  type Severity,
+} from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
 import type { ColumnKind } from './dataset';
 
@@ -50,7 +57,13 @@ export interface SuiteRun {
 export type Threshold = Record<string, number | null>;
 
 function baseResult(e: Expectation): Omit<ExpectationResult, 'status' | 'passed' | 'observed' | 'threshold' | 'message'> {
-  return { name: expectationName(e), type: e.type, severity: expectationSeverity(e), columns: expectationColumns(e).map((c) => c.column), sample: [] };
+  return {
+    name: expectationName(e),
+    type: e.type,
+    severity: expectationSeverity(e),
+    columns: expectationColumns(e).map((c) => c.column),
+    sample: [],
+  };
 }
 
 /** The expectation could not be evaluated (bad input, missing column, no baseline): a failure, never a pass. */
@@ -58,13 +71,27 @@ export function errorResult(e: Expectation, message: string, threshold: Threshol
   return { ...baseResult(e), status: 'error', passed: false, observed: null, threshold, message };
 }
 
-export function verdict(e: Expectation, passed: boolean, observed: number | null, threshold: Threshold, message: string, extra: Partial<ExpectationResult> = {}): ExpectationResult {
+export function verdict(
+  e: Expectation,
+  passed: boolean,
+  observed: number | null,
+  threshold: Threshold,
+  message: string,
+  extra: Partial<ExpectationResult> = {},
+): ExpectationResult {
   return { ...baseResult(e), status: passed ? 'passed' : 'failed', passed, observed, threshold, message, ...extra };
 }
 
 /** Nothing to judge (an empty dataset, an all-null column): a failure, so that a broken feed never passes. */
 export function noData(e: Expectation, threshold: Threshold, what = 'the dataset is empty'): ExpectationResult {
-  return { ...baseResult(e), status: 'no_data', passed: false, observed: null, threshold, message: `${what}: nothing to check (not a pass)` };
+  return {
+    ...baseResult(e),
+    status: 'no_data',
+    passed: false,
+    observed: null,
+    threshold,
+    message: `${what}: nothing to check (not a pass)`,
+  };
 }
 
 const compact = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 4, useGrouping: false });

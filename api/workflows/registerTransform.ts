@@ -14,7 +14,9 @@ export const RegisterTransformInputSchema = Type.Object(
     sql: Type.String({ minLength: 1, maxLength: 100000 }),
     description: Type.Optional(Type.String({ maxLength: 2000 })),
     /** Options of the incremental workflow that registration starts (when it is not running yet). */
-    incremental: Type.Optional(Type.Pick(TransformInputSchema, ['chunkRows', 'parallelism', 'idleSeconds', 'historyLimit'], { additionalProperties: false })),
+    incremental: Type.Optional(
+      Type.Pick(TransformInputSchema, ['chunkRows', 'parallelism', 'idleSeconds', 'historyLimit'], { additionalProperties: false }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -13,7 +13,10 @@ export const ModelName = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}$' });
 export const DatasetSpecSchema = Type.Object(
   {
     features: Type.Array(
-      Type.Object({ name: ColumnName, kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical')]) }, { additionalProperties: false }),
+      Type.Object(
+        { name: ColumnName, kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical')]) },
+        { additionalProperties: false },
+      ),
       { minItems: 1, maxItems: 1000 },
     ),
     label: ColumnName,

@@ -226,19 +226,30 @@ async function runHandWritten(pool: Pool): Promise<void> {
   await inTransaction(pool, (db) => db.query(HAND_WRITTEN), SUITE_TRANSACTION);
 }
 
-async function suiteVsSql(ctx: BenchContext, rows: number, reps: number): Promise<{ suite: number; sql: number; profiled: number; failed: string[]; queries: number }> {
+async function suiteVsSql(
+  ctx: BenchContext,
+  rows: number,
+  reps: number,
+): Promise<{ suite: number; sql: number; profiled: number; failed: string[]; queries: number }> {
   // A database of its own: nothing is left in the user's database, even when the run fails.
-  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_contracts', poolMax: 2, applicationName: 'sluice-bench-contracts' });
+  const db = await createScratchDatabase(ctx.stack.postgres.url, {
+    prefix: 'sluice_bench_contracts',
+    poolMax: 2,
+    applicationName: 'sluice-bench-contracts',
+  });
   const { pool } = db;
   try {
     ctx.log(`creating public.bench_quality with ${rows} rows`);
-    await pool.query(`CREATE TABLE public.bench_quality AS
+    await pool.query(
+      `CREATE TABLE public.bench_quality AS
       SELECT g AS id, 1 + g % 50000 AS customer_id, g / 50000 AS order_no,
              CASE WHEN g % 1000 = 0 THEN NULL ELSE 'user' || (g % 50000) || '@example.com' END AS email,
              (ARRAY['new','paid','shipped','returned'])[1 + g % 4] AS status,
              ((g::bigint * 7919) % 100000) / 100.0 AS amount, 'SKU-' || (g % 5000) AS sku, 1 + g % 5 AS qty,
              now() - (g || ' seconds')::interval AS created_at
-        FROM generate_series(1, $1::int) g`, [rows]);
+        FROM generate_series(1, $1::int) g`,
+      [rows],
+    );
     // a few defects, so the suite also samples failing rows
     await pool.query(`INSERT INTO public.bench_quality VALUES (1, 1, 0, 'nope', 'lost', -1, 'sku?', 0, now())`);
     await pool.query('ANALYZE public.bench_quality');
@@ -246,7 +257,12 @@ async function suiteVsSql(ctx: BenchContext, rows: number, reps: number): Promis
       contract: 'bench_quality',
       version: '1.0.0',
       owner: 'bench',
-      schema: { type: 'object', properties: Object.fromEntries(['id', 'customer_id', 'order_no', 'email', 'status', 'amount', 'sku', 'qty', 'created_at'].map((c) => [c, {}])) },
+      schema: {
+        type: 'object',
+        properties: Object.fromEntries(
+          ['id', 'customer_id', 'order_no', 'email', 'status', 'amount', 'sku', 'qty', 'created_at'].map((c) => [c, {}]),
+        ),
+      },
       expectations: suite,
       file: 'scripts/bench/contracts.ts',
     };
@@ -262,7 +278,13 @@ async function suiteVsSql(ctx: BenchContext, rows: number, reps: number): Promis
       s.push((await timed(() => runSuite(false)))[1]);
       p.push((await timed(() => runSuite(true)))[1]);
     }
-    return { suite: median(s), sql: median(h), profiled: median(p), failed: first.run.results.filter((r) => !r.passed).map((r) => r.name), queries: first.run.queries };
+    return {
+      suite: median(s),
+      sql: median(h),
+      profiled: median(p),
+      failed: first.run.results.filter((r) => !r.passed).map((r) => r.name),
+      queries: first.run.queries,
+    };
   } finally {
     await db.drop();
   }
@@ -274,16 +296,47 @@ function arrowSuiteSeconds(rows: number): number {
   const ids = Array.from({ length: rows }, (_, i) => i + 1);
   const table = new Table({
     id: vectorFromArray(ids, new Int32()),
-    customer_id: vectorFromArray(ids.map((g) => 1 + (g % 50000)), new Int32()),
-    order_no: vectorFromArray(ids.map((g) => Math.floor(g / 50000)), new Int32()),
-    email: vectorFromArray(ids.map((g) => (g % 1000 === 0 ? null : `user${g % 50000}@example.com`)), new Utf8()),
-    status: vectorFromArray(ids.map((g) => ['new', 'paid', 'shipped', 'returned'][g % 4] ?? null), new Utf8()),
-    amount: vectorFromArray(ids.map((g) => ((g * 7919) % 100000) / 100), new Float64()),
-    sku: vectorFromArray(ids.map((g) => `SKU-${g % 5000}`), new Utf8()),
-    qty: vectorFromArray(ids.map((g) => 1 + (g % 5)), new Int32()),
-    created_at: vectorFromArray(ids.map((g) => new Date(now - g * 1000)), new TimestampMillisecond()),
+    customer_id: vectorFromArray(
+      ids.map((g) => 1 + (g % 50000)),
+      new Int32(),
+    ),
+    order_no: vectorFromArray(
+      ids.map((g) => Math.floor(g / 50000)),
+      new Int32(),
+    ),
+    email: vectorFromArray(
+      ids.map((g) => (g % 1000 === 0 ? null : `user${g % 50000}@example.com`)),
+      new Utf8(),
+    ),
+    status: vectorFromArray(
+      ids.map((g) => ['new', 'paid', 'shipped', 'returned'][g % 4] ?? null),
+      new Utf8(),
+    ),
+    amount: vectorFromArray(
+      ids.map((g) => ((g * 7919) % 100000) / 100),
+      new Float64(),
+    ),
+    sku: vectorFromArray(
+      ids.map((g) => `SKU-${g % 5000}`),
+      new Utf8(),
+    ),
+    qty: vectorFromArray(
+      ids.map((g) => 1 + (g % 5)),
+      new Int32(),
+    ),
+    created_at: vectorFromArray(
+      ids.map((g) => new Date(now - g * 1000)),
+      new TimestampMillisecond(),
+    ),
   });
-  const contract: Contract = { contract: 'bench_quality', version: '1.0.0', owner: 'bench', schema: { type: 'object' }, expectations: suite, file: 'scripts/bench/contracts.ts' };
+  const contract: Contract = {
+    contract: 'bench_quality',
+    version: '1.0.0',
+    owner: 'bench',
+    schema: { type: 'object' },
+    expectations: suite,
+    file: 'scripts/bench/contracts.ts',
+  };
   const t0 = process.hrtime.bigint();
   runSuiteOnArrow(contract, { table, describe: 'bench' }, { profile: false });
   return Number(process.hrtime.bigint() - t0) / 1e9;
@@ -337,9 +390,12 @@ export const contractsSuite: BenchSuite = {
         expectations: suite.length,
         suiteQueries: q.queries,
         failedExpectations: q.failed,
-        validation: 'ingest_path = one core from NDJSON bytes in a file (page cache) to the COPY text of the log writer: activities/ingest readers.ndjsonRecords, RecordClassifier.classify (parse, storable check, validation, event id, event time), logWriter ChunkBuilder (log rows with their seq, staging rows of the invalid ones); ajv = the ajv-compiled validator in a bare loop over the same records parsed beforehand; medians of 5 alternating runs; *_per_s by wall time, *_per_cpu_s by the CPU time of this process (the same runs; on a shared machine the wall figures move with the load)',
-        suite: 'runSuiteOnDataset without profiles (catalog, regex and custom-SQL probes, ONE combined aggregate, a GROUP BY per unique key, failing-row samples) vs one hand-written SELECT of the same numbers (aggregates, duplicates by GROUP BY like the suite), both in a READ ONLY REPEATABLE READ transaction with the same statement_timeout; medians of 3 alternating runs',
-        arrow: 'runSuiteOnArrow over the same rows built in memory (one run; regex and custom_sql report error there, so it does less work than the PostgreSQL suite)',
+        validation:
+          'ingest_path = one core from NDJSON bytes in a file (page cache) to the COPY text of the log writer: activities/ingest readers.ndjsonRecords, RecordClassifier.classify (parse, storable check, validation, event id, event time), logWriter ChunkBuilder (log rows with their seq, staging rows of the invalid ones); ajv = the ajv-compiled validator in a bare loop over the same records parsed beforehand; medians of 5 alternating runs; *_per_s by wall time, *_per_cpu_s by the CPU time of this process (the same runs; on a shared machine the wall figures move with the load)',
+        suite:
+          'runSuiteOnDataset without profiles (catalog, regex and custom-SQL probes, ONE combined aggregate, a GROUP BY per unique key, failing-row samples) vs one hand-written SELECT of the same numbers (aggregates, duplicates by GROUP BY like the suite), both in a READ ONLY REPEATABLE READ transaction with the same statement_timeout; medians of 3 alternating runs',
+        arrow:
+          'runSuiteOnArrow over the same rows built in memory (one run; regex and custom_sql report error there, so it does less work than the PostgreSQL suite)',
       },
     };
   },

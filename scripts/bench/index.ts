@@ -11,7 +11,9 @@ async function main(): Promise<void> {
   if (!(scale > 0)) throw new Error(`--scale must be a positive number, got ${args[scaleAt + 1]}`);
   const names = args.filter((a, i) => !a.startsWith('--') && !(scaleAt >= 0 && i === scaleAt + 1));
   if (names.length === 0) {
-    process.stdout.write(`suites:\n${SUITES.map((s) => `  ${s.name.padEnd(12)} ${s.description}`).join('\n')}\nusage: npm run bench -- <suite> [--scale 0.1]\n`);
+    process.stdout.write(
+      `suites:\n${SUITES.map((s) => `  ${s.name.padEnd(12)} ${s.description}`).join('\n')}\nusage: npm run bench -- <suite> [--scale 0.1]\n`,
+    );
     return;
   }
   const chosen: BenchSuite[] = names.map((n) => {

@@ -91,14 +91,18 @@ function runPsql(url: string, command: string): Promise<void> {
  * (an empty log, as the baseline COPY gets an empty table), and returns the seconds it took.
  */
 async function ingestThroughWorkflow(ctx: BenchContext, config: SluiceConfig, ndjson: string, n: number, label: string): Promise<number> {
-  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: `sluice_bench_ingest_${label}`, applicationName: 'sluice-bench-ingest' });
+  const db = await createScratchDatabase(ctx.stack.postgres.url, {
+    prefix: `sluice_bench_ingest_${label}`,
+    applicationName: 'sluice-bench-ingest',
+  });
   try {
     const workers = await createWorkerSet({ config, databaseUrl: db.url, queues: ['cpu'], migrate: false, log: () => undefined });
     const running = workers.run();
     const client = await SluiceClient.connect({ config, address: ctx.stack.temporal.address, namespace: ctx.stack.temporal.namespace });
     try {
       const [result, seconds] = await timed(() => client.ingestFile(SOURCE, { kind: 'file', path: ndjson }, { format: 'ndjson' }));
-      if (result.accepted !== n || result.received !== n) throw new Error(`ingest (${label}) accepted ${result.accepted} of ${result.received} (expected ${n})`);
+      if (result.accepted !== n || result.received !== n)
+        throw new Error(`ingest (${label}) accepted ${result.accepted} of ${result.received} (expected ${n})`);
       const order = await db.pool.query<{ out_of_order: number }>(
         `SELECT count(*)::int AS out_of_order FROM (
            SELECT substr(event_id, 4)::int - lag(substr(event_id, 4)::int) OVER (ORDER BY seq) AS step FROM sluice.raw_events WHERE source = $1) s
@@ -106,8 +110,12 @@ async function ingestThroughWorkflow(ctx: BenchContext, config: SluiceConfig, nd
         [SOURCE],
       );
       if (order.rows[0]?.out_of_order !== 0) throw new Error(`ingest (${label}): the log does not keep the file's order`);
-      const activity = await db.pool.query<{ ms: number | null }>("SELECT max(duration_ms) AS ms FROM sluice.run_events WHERE step = 'ingestFile' AND status = 'completed'");
-      ctx.log(`ingest through the workflow (${label}, copy streams ${config.ingestCopyStreams ?? 'default'}): ${seconds.toFixed(2)} s, of which the ingestFile activity ${((activity.rows[0]?.ms ?? Number.NaN) / 1000).toFixed(2)} s`);
+      const activity = await db.pool.query<{ ms: number | null }>(
+        "SELECT max(duration_ms) AS ms FROM sluice.run_events WHERE step = 'ingestFile' AND status = 'completed'",
+      );
+      ctx.log(
+        `ingest through the workflow (${label}, copy streams ${config.ingestCopyStreams ?? 'default'}): ${seconds.toFixed(2)} s, of which the ingestFile activity ${((activity.rows[0]?.ms ?? Number.NaN) / 1000).toFixed(2)} s`,
+      );
       await client.temporal.workflow.getHandle(ingestWorkflowId(SOURCE)).terminate('benchmark over');
       return seconds;
     } finally {
@@ -134,10 +142,14 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
     const batchId = 'bench-copy';
     const bytes = await writeStreamed(ndjson, (i) => `${JSON.stringify(benchEvent(i))}\n`, n);
     // The same rows in COPY text form, for the baseline (prepared outside the timing, like any COPY input).
-    await writeStreamed(tsv, (i) => {
-      const e = benchEvent(i);
-      return `${SOURCE}\t${e.id as string}\t${e.ts as string}\t${SOURCE}\t1.0.0\t${copyText(JSON.stringify(e))}\t${batchId}\n`;
-    }, n);
+    await writeStreamed(
+      tsv,
+      (i) => {
+        const e = benchEvent(i);
+        return `${SOURCE}\t${e.id as string}\t${e.ts as string}\t${SOURCE}\t1.0.0\t${copyText(JSON.stringify(e))}\t${batchId}\n`;
+      },
+      n,
+    );
     ctx.log(`NDJSON file: ${(bytes / 1e6).toFixed(1)} MB`);
 
     // Baseline: the same table definition as the log (identity, unique (source, event_id), indexes),

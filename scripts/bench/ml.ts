@@ -24,7 +24,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { exportModelToOnnx, NUMERIC_INPUT } from '../../activities/onnx';
-import { makeClassification, predict, trainModel, type DatasetSpec, type TabularData, type TrainedModel, type TrainerParams } from '../../activities/train';
+import {
+  makeClassification,
+  predict,
+  trainModel,
+  type DatasetSpec,
+  type TabularData,
+  type TrainedModel,
+  type TrainerParams,
+} from '../../activities/train';
 import { formatTable, writeResult, type BenchResult, type BenchSuite } from './harness';
 
 const FEATURES = 30;
@@ -34,7 +42,17 @@ const SPEC: DatasetSpec = {
   task: 'binary',
 };
 const LR: TrainerParams = { trainer: 'logistic_regression' };
-const MLP: TrainerParams = { trainer: 'mlp', hiddenLayers: [64, 64], learningRate: 1e-3, batchSize: 200, l2: 1e-4, maxEpochs: 50, patience: 10, minDelta: 1e-4, validationFraction: 0 };
+const MLP: TrainerParams = {
+  trainer: 'mlp',
+  hiddenLayers: [64, 64],
+  learningRate: 1e-3,
+  batchSize: 200,
+  l2: 1e-4,
+  maxEpochs: 50,
+  patience: 10,
+  minDelta: 1e-4,
+  validationFraction: 0,
+};
 
 /** argv: directory, rows, training rows, "lr" (three fits) or "mlp" (one); prints one JSON line. */
 const SKLEARN_SCRIPT = `
@@ -93,7 +111,12 @@ function testAccuracy(model: TrainedModel, test: TabularData): number {
 }
 
 /** rows/s of `session` at `batch`, one call at a time, after warm-up; at least `minSeconds` of timed calls. */
-async function scoringRate(session: InferenceSession, x: Float32Array, batch: number, minSeconds: number): Promise<{ rowsPerS: number; p50Ms: number }> {
+async function scoringRate(
+  session: InferenceSession,
+  x: Float32Array,
+  batch: number,
+  minSeconds: number,
+): Promise<{ rowsPerS: number; p50Ms: number }> {
   const feeds = { [NUMERIC_INPUT]: new Tensor('float32', x.subarray(0, batch * FEATURES), [batch, FEATURES]) };
   for (let i = 0; i < 20; i++) await session.run(feeds);
   const times: number[] = [];
@@ -125,7 +148,15 @@ export async function benchMl(opts: { scale: number; log: (m: string) => void })
   const test = table(nTrain, rows);
   const metrics: BenchResult['metrics'] = {};
   const ratios: BenchResult['ratios'] = {};
-  const notes: Record<string, unknown> = { rows, trainRows: nTrain, testRows: rows - nTrain, features: FEATURES, cpus: os.cpus().length, node: process.version, loadAverageAtStart: os.loadavg() };
+  const notes: Record<string, unknown> = {
+    rows,
+    trainRows: nTrain,
+    testRows: rows - nTrain,
+    features: FEATURES,
+    cpus: os.cpus().length,
+    node: process.version,
+    loadAverageAtStart: os.loadavg(),
+  };
 
   const python = findSklearnPython();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ml-'));
@@ -180,12 +211,15 @@ export async function benchMl(opts: { scale: number; log: (m: string) => void })
     log('MLP 30-64-64 (at most 50 epochs)');
     const mlpStart = process.hrtime.bigint();
     let mlpEpochs = 0;
-    const mlp = trainModel({ data: train, spec: SPEC, trainer: MLP, seed: 0 }, {
-      onEpoch: (r) => {
-        mlpEpochs = r.epoch;
-        if (r.epoch % 10 === 0) log(`  epoch ${r.epoch}: loss ${r.loss.toFixed(5)}`);
+    const mlp = trainModel(
+      { data: train, spec: SPEC, trainer: MLP, seed: 0 },
+      {
+        onEpoch: (r) => {
+          mlpEpochs = r.epoch;
+          if (r.epoch % 10 === 0) log(`  epoch ${r.epoch}: loss ${r.loss.toFixed(5)}`);
+        },
       },
-    });
+    );
     const mlpFit = seconds(mlpStart);
     const mlpAccuracy = testAccuracy(mlp, test);
     metrics.sluice_mlp_fit_s = { value: mlpFit, unit: 's' };

@@ -112,7 +112,13 @@ async function startHarness(ctx: BenchContext): Promise<Harness> {
   }
   const client = new Client({ connection, namespace: ctx.stack.temporal.namespace });
   return {
-    db, workers, running, client, connection, taskQueue, runTag,
+    db,
+    workers,
+    running,
+    client,
+    connection,
+    taskQueue,
+    runTag,
     async close() {
       workers.shutdown();
       await running;
@@ -147,20 +153,28 @@ async function directInsert(pool: Pool, name: string, table: string, maxSeq: str
  * The SQL split by hand: one INSERT ... SELECT per range (autocommit), on `connections`
  * connections opened beforehand, each taking the next range when its last one is done.
  */
-async function splitInsert(pool: Pool, name: string, table: string, ranges: PlannedChunk[], connections: number): Promise<[number, number]> {
+async function splitInsert(
+  pool: Pool,
+  name: string,
+  table: string,
+  ranges: PlannedChunk[],
+  connections: number,
+): Promise<[number, number]> {
   const target = await freshTarget(pool, name, table);
   const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
   let rows = 0;
   try {
     const [, seconds] = await timed(async () => {
       let next = 0;
-      await Promise.all(clients.map(async (client) => {
-        for (let i = next++; i < ranges.length; i = next++) {
-          const range = ranges[i] as PlannedChunk;
-          const r = await client.query(`INSERT INTO ${target} SELECT * FROM (${TRANSFORM_SQL}) q`, [range.fromSeq, range.toSeq]);
-          rows += r.rowCount ?? 0;
-        }
-      }));
+      await Promise.all(
+        clients.map(async (client) => {
+          for (let i = next++; i < ranges.length; i = next++) {
+            const range = ranges[i] as PlannedChunk;
+            const r = await client.query(`INSERT INTO ${target} SELECT * FROM (${TRANSFORM_SQL}) q`, [range.fromSeq, range.toSeq]);
+            rows += r.rowCount ?? 0;
+          }
+        }),
+      );
     });
     await pool.query(`DROP TABLE ${target}`);
     return [rows, seconds];
@@ -170,7 +184,10 @@ async function splitInsert(pool: Pool, name: string, table: string, ranges: Plan
 }
 
 async function watermarkOf(pool: Pool, name: string): Promise<string> {
-  return (await pool.query<{ s: string }>('SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = $1 AND version = 1', [name])).rows[0]?.s ?? '0';
+  return (
+    (await pool.query<{ s: string }>('SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = $1 AND version = 1', [name]))
+      .rows[0]?.s ?? '0'
+  );
 }
 
 interface WorkflowRun {
@@ -200,35 +217,53 @@ async function transformWorkflow(h: Harness, name: string, maxSeq: string, paral
       signal: dataLandedSignal,
       signalArgs: [{ source: SOURCE, fromSeq: '1', toSeq: maxSeq, batchId: 'bench-load' }],
     });
-    await pollUntil(`the watermark of ${name} to reach ${maxSeq}`, async () => ((await watermarkOf(h.db.pool, name)) === maxSeq ? true : undefined), {
-      timeoutMs: 30 * 60_000,
-      intervalMs: 20,
-    });
+    await pollUntil(
+      `the watermark of ${name} to reach ${maxSeq}`,
+      async () => ((await watermarkOf(h.db.pool, name)) === maxSeq ? true : undefined),
+      {
+        timeoutMs: 30 * 60_000,
+        intervalMs: 20,
+      },
+    );
   });
   // The run of chunks returns once caught up; terminate only then, so that its run event is complete.
   let lastRuns = '';
-  await pollUntil(`the run of chunks of ${name} that reached ${maxSeq} to complete`, async () => {
-    lastRuns = JSON.stringify((await h.db.pool.query('SELECT step, status, details, error FROM sluice.run_events WHERE workflow_id = $1 ORDER BY id', [transformWorkflowId(name)])).rows);
-    const done = await h.db.pool.query(
-      "SELECT 1 FROM sluice.run_events WHERE step = 'runTransformChunks' AND workflow_id = $1 AND status = 'completed' AND details->>'toSeq' = $2",
-      [transformWorkflowId(name), maxSeq],
-    );
-    return done.rows.length > 0 ? true : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 20, lastSeen: () => lastRuns });
+  await pollUntil(
+    `the run of chunks of ${name} that reached ${maxSeq} to complete`,
+    async () => {
+      lastRuns = JSON.stringify(
+        (
+          await h.db.pool.query('SELECT step, status, details, error FROM sluice.run_events WHERE workflow_id = $1 ORDER BY id', [
+            transformWorkflowId(name),
+          ])
+        ).rows,
+      );
+      const done = await h.db.pool.query(
+        "SELECT 1 FROM sluice.run_events WHERE step = 'runTransformChunks' AND workflow_id = $1 AND status = 'completed' AND details->>'toSeq' = $2",
+        [transformWorkflowId(name), maxSeq],
+      );
+      return done.rows.length > 0 ? true : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 20, lastSeen: () => lastRuns },
+  );
   await h.client.workflow.getHandle(transformWorkflowId(name)).terminate('benchmark done');
   const rows = Number((await h.db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable(name, 1)}`)).rows[0]?.n);
-  const chunks = (await h.db.pool.query<{ fromSeq: string; toSeq: string }>(
-    'SELECT from_seq::text AS "fromSeq", to_seq::text AS "toSeq" FROM sluice.transform_chunks WHERE name = $1 AND version = 1 ORDER BY id',
-    [name],
-  )).rows;
-  const ev = (await h.db.pool.query<{ runs: string; deferred: string; ms: string; first: Date }>(
-    `SELECT count(*) FILTER (WHERE status = 'completed')::text AS runs,
+  const chunks = (
+    await h.db.pool.query<{ fromSeq: string; toSeq: string }>(
+      'SELECT from_seq::text AS "fromSeq", to_seq::text AS "toSeq" FROM sluice.transform_chunks WHERE name = $1 AND version = 1 ORDER BY id',
+      [name],
+    )
+  ).rows;
+  const ev = (
+    await h.db.pool.query<{ runs: string; deferred: string; ms: string; first: Date }>(
+      `SELECT count(*) FILTER (WHERE status = 'completed')::text AS runs,
             coalesce(sum((counts->>'deferred')::int) FILTER (WHERE status = 'completed'), 0)::text AS deferred,
             coalesce(sum(duration_ms) FILTER (WHERE status = 'completed'), 0)::text AS ms,
             min(occurred_at) FILTER (WHERE status = 'started') AS first
      FROM sluice.run_events WHERE step = 'runTransformChunks' AND workflow_id = $1`,
-    [transformWorkflowId(name)],
-  )).rows[0];
+      [transformWorkflowId(name)],
+    )
+  ).rows[0];
   return {
     rows,
     seconds,
@@ -263,7 +298,9 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
     const maxSeq = String(events);
     await register(h.db.pool, 'bench_orders_direct'); // the table definition the SQL contenders copy
     // The ranges the workflow will commit, from its own planner (checked against its chunk log below).
-    const ranges = (await planIncrementalChunks(h.db.pool, { transform: 'bench_orders_direct', maxRows: CHUNK_ROWS, count: Number.MAX_SAFE_INTEGER })).chunks;
+    const ranges = (
+      await planIncrementalChunks(h.db.pool, { transform: 'bench_orders_direct', maxRows: CHUNK_ROWS, count: Number.MAX_SAFE_INTEGER })
+    ).chunks;
     await h.db.pool.query('SELECT count(*) FROM sluice.raw_events'); // warm the cache for every contender
     const direct: number[] = [];
     const split: number[] = [];
@@ -271,8 +308,11 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
       const [directRows, directSeconds] = await directInsert(h.db.pool, 'bench_orders_direct', `direct_${pass}`, maxSeq);
       ctx.log(`one INSERT ... SELECT (pass ${pass}): ${directRows} rows in ${directSeconds.toFixed(2)} s`);
       const [splitRows, splitSeconds] = await splitInsert(h.db.pool, 'bench_orders_direct', `split_${pass}`, ranges, PARALLELISM);
-      ctx.log(`${ranges.length} INSERT ... SELECT on ${PARALLELISM} connections (pass ${pass}): ${splitRows} rows in ${splitSeconds.toFixed(2)} s`);
-      if (directRows !== events || splitRows !== events) throw new Error(`row counts differ: ${events} events, one statement ${directRows}, split ${splitRows}`);
+      ctx.log(
+        `${ranges.length} INSERT ... SELECT on ${PARALLELISM} connections (pass ${pass}): ${splitRows} rows in ${splitSeconds.toFixed(2)} s`,
+      );
+      if (directRows !== events || splitRows !== events)
+        throw new Error(`row counts differ: ${events} events, one statement ${directRows}, split ${splitRows}`);
       direct.push(directSeconds);
       split.push(splitSeconds);
     };
@@ -280,15 +320,23 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
     const workflowRuns: Record<'parallel' | 'serial', WorkflowRun[]> = { parallel: [], serial: [] };
     await runSql('0');
     for (let round = 0; round < ROUNDS; round++) {
-      const order = [['parallel', PARALLELISM], ['serial', 1]] as const;
+      const order = [
+        ['parallel', PARALLELISM],
+        ['serial', 1],
+      ] as const;
       for (const [label, parallelism] of round % 2 === 0 ? order : [...order].reverse()) {
         const r = await transformWorkflow(h, `bench_orders_${label}_${round}_${h.runTag}`, maxSeq, parallelism);
         workflowRuns[label].push(r);
-        ctx.log(`transform workflow (parallelism ${parallelism}, round ${round}): ${r.rows} rows in ${r.seconds.toFixed(2)} s ` +
-          `(${r.chunks.length} chunks in ${r.runs} run(s), ${r.deferred} deferred, ${r.inActivities.toFixed(2)} s inside runs of chunks, first run after ${r.toFirstRun.toFixed(3)} s)`);
+        ctx.log(
+          `transform workflow (parallelism ${parallelism}, round ${round}): ${r.rows} rows in ${r.seconds.toFixed(2)} s ` +
+            `(${r.chunks.length} chunks in ${r.runs} run(s), ${r.deferred} deferred, ${r.inActivities.toFixed(2)} s inside runs of chunks, first run after ${r.toFirstRun.toFixed(3)} s)`,
+        );
         if (r.rows !== events) throw new Error(`row counts differ: workflow (parallelism ${parallelism}) ${r.rows}, events ${events}`);
         const same = JSON.stringify(r.chunks) === JSON.stringify(ranges.map(({ fromSeq, toSeq }) => ({ fromSeq, toSeq })));
-        if (!same) throw new Error(`the workflow (parallelism ${parallelism}) committed other ranges than the split SQL ran: ${JSON.stringify(r.chunks)}`);
+        if (!same)
+          throw new Error(
+            `the workflow (parallelism ${parallelism}) committed other ranges than the split SQL ran: ${JSON.stringify(r.chunks)}`,
+          );
       }
       await runSql(String(round + 1));
     }
@@ -297,7 +345,8 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
       const mid = Math.floor(sorted.length / 2);
       return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
     };
-    const medianRun = (rs: WorkflowRun[]): WorkflowRun => [...rs].sort((x, y) => x.seconds - y.seconds)[Math.floor((rs.length - 1) / 2)] as WorkflowRun;
+    const medianRun = (rs: WorkflowRun[]): WorkflowRun =>
+      [...rs].sort((x, y) => x.seconds - y.seconds)[Math.floor((rs.length - 1) / 2)] as WorkflowRun;
     const parallel = medianRun(workflowRuns.parallel);
     const serial = medianRun(workflowRuns.serial);
     const directRate = events / median(direct);
@@ -321,9 +370,16 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
         transform_parallel_vs_split_sql: parallel.rows / parallel.seconds / splitRate,
       },
       notes: {
-        events, rows: events, chunkRows: CHUNK_ROWS, parallelism: PARALLELISM, ranges: ranges.length, rounds: ROUNDS,
-        directSeconds: direct, splitSeconds: split,
-        workflowSeconds: workflowRuns.parallel.map((r) => r.seconds), workflowSerialSeconds: workflowRuns.serial.map((r) => r.seconds),
+        events,
+        rows: events,
+        chunkRows: CHUNK_ROWS,
+        parallelism: PARALLELISM,
+        ranges: ranges.length,
+        rounds: ROUNDS,
+        directSeconds: direct,
+        splitSeconds: split,
+        workflowSeconds: workflowRuns.parallel.map((r) => r.seconds),
+        workflowSerialSeconds: workflowRuns.serial.map((r) => r.seconds),
       },
     };
   } finally {
@@ -348,7 +404,9 @@ export async function benchReplay(ctx: BenchContext): Promise<Omit<BenchResult, 
       });
       return (await handle.result()) as BackfillResult;
     });
-    ctx.log(`backfill: ${result.rowsRead} rows, ${result.ranges} ranges, ${result.runs} run(s), sha256 ${result.sha256.slice(0, 16)}… in ${seconds.toFixed(2)} s`);
+    ctx.log(
+      `backfill: ${result.rowsRead} rows, ${result.ranges} ranges, ${result.runs} run(s), sha256 ${result.sha256.slice(0, 16)}… in ${seconds.toFixed(2)} s`,
+    );
     const hash = await h.db.pool.query<{ ms: number }>(
       "SELECT duration_ms AS ms FROM sluice.run_events WHERE step = 'finishBackfill' AND status = 'completed' AND workflow_id = $1",
       [workflowId],
@@ -381,11 +439,16 @@ export async function benchReplay(ctx: BenchContext): Promise<Omit<BenchResult, 
 /** Temporary suite to run both (the lead composes the final `ingest` suite). */
 export const transformSuite: BenchSuite = {
   name: 'transform',
-  description: 'transform_serial_vs_sql, transform_parallel_vs_split_sql (incremental workflow vs the same SQL by hand) and replay_rows_per_s (full backfill)',
+  description:
+    'transform_serial_vs_sql, transform_parallel_vs_split_sql (incremental workflow vs the same SQL by hand) and replay_rows_per_s (full backfill)',
   async run(ctx) {
     const a = await benchTransformVsSql(ctx);
     const b = await benchReplay(ctx);
-    return { metrics: { ...a.metrics, ...b.metrics }, ratios: { ...a.ratios, ...b.ratios }, notes: { transformVsSql: a.notes, replay: b.notes } };
+    return {
+      metrics: { ...a.metrics, ...b.metrics },
+      ratios: { ...a.ratios, ...b.ratios },
+      notes: { transformVsSql: a.notes, replay: b.notes },
+    };
   },
 };
 

@@ -55,8 +55,10 @@ export function writePageViews(file: string, count: number, seed = 42): SampleSt
       revenue: converted ? Math.round(rnd() * 20_000) / 100 : 0,
     };
     const damage = rnd();
-    if (damage < 0.01) event.user_id = String(event.user_id); // wrong type
-    else if (damage < 0.02) delete event.country; // missing required field
+    if (damage < 0.01)
+      event.user_id = String(event.user_id); // wrong type
+    else if (damage < 0.02)
+      delete event.country; // missing required field
     else if (damage < 0.025) event.country = 'XX'; // not in the enum
     if (damage < 0.025) stats.invalid++;
     else stats.valid++;

@@ -48,7 +48,9 @@ export async function provisionLocalStack(
       await pool.end();
     }
   }
-  log(`Temporal ${temporal.address} (${temporal.source}), namespace ${temporal.namespace}; PostgreSQL ${redactUrl(postgres.url)} (${postgres.source})`);
+  log(
+    `Temporal ${temporal.address} (${temporal.source}), namespace ${temporal.namespace}; PostgreSQL ${redactUrl(postgres.url)} (${postgres.source})`,
+  );
   return {
     temporal,
     postgres,

@@ -21,7 +21,14 @@ import { findOnPath, findFreePort, isPortFree, isProcessAlive, stopChild, type L
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 
-export type TemporalSource = 'TEMPORAL_ADDRESS' | 'TEMPORAL_CLI_PATH' | 'PATH' | 'cache' | 'go install' | 'sdk download' | 'running dev server';
+export type TemporalSource =
+  | 'TEMPORAL_ADDRESS'
+  | 'TEMPORAL_CLI_PATH'
+  | 'PATH'
+  | 'cache'
+  | 'go install'
+  | 'sdk download'
+  | 'running dev server';
 
 export interface TemporalEndpoint {
   address: string;
@@ -215,12 +222,7 @@ async function reachable(address: string): Promise<boolean> {
   }
 }
 
-async function startDevServer(
-  cli: CliCandidate,
-  cfg: SluiceConfig,
-  opts: EnsureTemporalOptions,
-  log: Logger,
-): Promise<TemporalEndpoint> {
+async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: EnsureTemporalOptions, log: Logger): Promise<TemporalEndpoint> {
   const dir = opts.dataDir;
   fs.mkdirSync(dir, { recursive: true });
   const stateFile = path.join(dir, 'server.json');
@@ -230,7 +232,13 @@ async function startDevServer(
   if (previous) {
     if (isProcessAlive(previous.pid) && (opts.reuseRunning ?? true) && (await reachable(previous.address))) {
       log(`reusing the Temporal dev server already running from ${dir} (pid ${previous.pid}, ${previous.address})`);
-      return { address: previous.address, namespace: previous.namespace, uiUrl: previous.uiUrl, source: 'running dev server', stop: async () => undefined };
+      return {
+        address: previous.address,
+        namespace: previous.namespace,
+        uiUrl: previous.uiUrl,
+        source: 'running dev server',
+        stop: async () => undefined,
+      };
     }
     if (isProcessAlive(previous.pid)) {
       throw new Error(
@@ -272,15 +280,24 @@ async function startDevServer(
   const dbFile = path.join(dir, 'temporal.db');
   const logFile = path.join(dir, 'server.log');
   const args = [
-    'server', 'start-dev',
-    '--db-filename', dbFile,
-    '--ip', '127.0.0.1',
-    '--port', String(port),
-    '--ui-port', String(uiPort),
-    '--http-port', String(httpPort),
-    '--metrics-port', String(metricsPort),
-    '--namespace', namespace,
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--db-filename',
+    dbFile,
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--http-port',
+    String(httpPort),
+    '--metrics-port',
+    String(metricsPort),
+    '--namespace',
+    namespace,
+    '--log-level',
+    'warn',
     ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
   ];
   log(`starting Temporal dev server (${cli.source}: ${cli.path}) on ${address}, UI ${uiUrl}, data ${dbFile}`);
@@ -345,7 +362,13 @@ async function startWithSdkDownload(cfg: SluiceConfig, opts: EnsureTemporalOptio
     },
   });
   const address = env.connection.options.address;
-  return { address, namespace: cfg.temporal.namespace, uiUrl: `http://localhost:${uiPort}`, source: 'sdk download', stop: () => env.teardown() };
+  return {
+    address,
+    namespace: cfg.temporal.namespace,
+    uiUrl: `http://localhost:${uiPort}`,
+    source: 'sdk download',
+    stop: () => env.teardown(),
+  };
 }
 
 /** Provisions (or finds) a Temporal server; see the module comment for the order. */
@@ -364,13 +387,24 @@ export async function ensureTemporal(cfg: SluiceConfig, opts: EnsureTemporalOpti
     } finally {
       await connection.close();
     }
-    return { address: cfg.temporal.address, namespace: cfg.temporal.namespace, uiUrl: process.env.TEMPORAL_UI_URL, source: 'TEMPORAL_ADDRESS', stop: async () => undefined };
+    return {
+      address: cfg.temporal.address,
+      namespace: cfg.temporal.namespace,
+      uiUrl: process.env.TEMPORAL_UI_URL,
+      source: 'TEMPORAL_ADDRESS',
+      stop: async () => undefined,
+    };
   }
 
   const tried: string[] = [];
   let cli = findTemporalCli(cfg);
   if (!cli) {
-    tried.push('TEMPORAL_ADDRESS (unset)', 'TEMPORAL_CLI_PATH (unset)', '`temporal` on PATH (not found)', `cache ${cachedCliPath(cfg.cacheDir)} (empty)`);
+    tried.push(
+      'TEMPORAL_ADDRESS (unset)',
+      'TEMPORAL_CLI_PATH (unset)',
+      '`temporal` on PATH (not found)',
+      `cache ${cachedCliPath(cfg.cacheDir)} (empty)`,
+    );
     if (opts.allowBuild ?? process.env.SLUICE_TEMPORAL_BUILD !== 'false') {
       try {
         cli = { path: await buildTemporalCli(cfg.cacheDir, log), source: 'go install' };

@@ -28,7 +28,12 @@ export type TestDatabase = ScratchDatabase;
 
 /** A new, migrated database on the test server; `drop()` removes it. */
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
-  return createScratchDatabase(testAdminDatabaseUrl(), { prefix: 'sluice_t', poolMax: 8, applicationName: 'sluice-test', migrate: options.migrate });
+  return createScratchDatabase(testAdminDatabaseUrl(), {
+    prefix: 'sluice_t',
+    poolMax: 8,
+    applicationName: 'sluice-test',
+    migrate: options.migrate,
+  });
 }
 
 /** Configuration pointing at the test stack, with unique task queues. */

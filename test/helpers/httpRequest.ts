@@ -25,7 +25,13 @@ function parseJson(text: string): unknown {
 export function httpRequest(
   port: number,
   path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: Buffer | string; chunks?: Buffer[]; beforeEnd?: () => Promise<void> } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: Buffer | string;
+    chunks?: Buffer[];
+    beforeEnd?: () => Promise<void>;
+  } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path, method: options.method ?? 'POST', headers: options.headers ?? {} }, (res) => {
@@ -48,7 +54,11 @@ export function httpRequest(
 }
 
 /** Writes raw bytes on a new connection and returns everything the server sends back before it closes (or `waitMs` passes). */
-export function rawExchange(port: number, bytes: Buffer | string, waitMs = 5_000): Promise<{ statusLine: string; text: string; reset: boolean }> {
+export function rawExchange(
+  port: number,
+  bytes: Buffer | string,
+  waitMs = 5_000,
+): Promise<{ statusLine: string; text: string; reset: boolean }> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     const parts: Buffer[] = [];

@@ -8,8 +8,14 @@ export function expectBalanced(r: IngestBatchResult): void {
   expect(r.received).toBe(r.accepted + r.quarantined + r.duplicates);
 }
 
-export async function logRows(pool: Pool, source: string): Promise<{ seq: string; event_id: string; event_time: Date | null; payload: unknown; batch_id: string }[]> {
-  const { rows } = await pool.query('SELECT seq::text AS seq, event_id, event_time, payload, batch_id FROM sluice.raw_events r WHERE source = $1 ORDER BY r.seq', [source]);
+export async function logRows(
+  pool: Pool,
+  source: string,
+): Promise<{ seq: string; event_id: string; event_time: Date | null; payload: unknown; batch_id: string }[]> {
+  const { rows } = await pool.query(
+    'SELECT seq::text AS seq, event_id, event_time, payload, batch_id FROM sluice.raw_events r WHERE source = $1 ORDER BY r.seq',
+    [source],
+  );
   return rows;
 }
 

@@ -35,7 +35,15 @@ export function mixedDataset(rows: number, task: TaskKind, seed = 7): { data: Ta
     size.push(rng.nextFloat() < 0.03 ? null : (SIZES[s] as string));
     const zAge = ((age[i] as number) - 45) / 15;
     const zIncome = ((income[i] as number) - 30_000) / 20_000;
-    const z = 1.5 * zAge - zIncome + (c === 0 ? 1 : c === 1 ? -1 : 0) + 0.5 * s - 0.75 + (score[i] as number) * (score[i] as number) - 1 + 0.3 * rng.nextNormal();
+    const z =
+      1.5 * zAge -
+      zIncome +
+      (c === 0 ? 1 : c === 1 ? -1 : 0) +
+      0.5 * s -
+      0.75 +
+      (score[i] as number) * (score[i] as number) -
+      1 +
+      0.3 * rng.nextNormal();
     if (task === 'regression') label.push(z);
     else if (task === 'binary') label.push(z > 0 ? 'yes' : 'no');
     else label.push(z < -0.7 ? 0 : z < 0.7 ? 1 : 2);
@@ -53,5 +61,12 @@ export function sliceRows(data: TabularData, from: number, to: number): TabularD
 
 /** Bit patterns of every parameter of a model, for "bit-identical" checks. */
 export function parameterBits(layers: { weights: Float64Array; bias: Float64Array }[]): string {
-  return layers.map((l) => Buffer.from(l.weights.buffer, l.weights.byteOffset, l.weights.byteLength).toString('hex') + '|' + Buffer.from(l.bias.buffer, l.bias.byteOffset, l.bias.byteLength).toString('hex')).join('/');
+  return layers
+    .map(
+      (l) =>
+        Buffer.from(l.weights.buffer, l.weights.byteOffset, l.weights.byteLength).toString('hex') +
+        '|' +
+        Buffer.from(l.bias.buffer, l.bias.byteOffset, l.bias.byteLength).toString('hex'),
+    )
+    .join('/');
 }

@@ -44,18 +44,30 @@ export function transformTestHelpers(current: () => TestStack) {
 
   async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
     let last: T | undefined;
-    return pollUntil(what, async () => {
-      last = await probe();
-      return ok(last) ? last : undefined;
-    }, { timeoutMs, lastSeen: () => `last value ${JSON.stringify(last)}` });
+    return pollUntil(
+      what,
+      async () => {
+        last = await probe();
+        return ok(last) ? last : undefined;
+      },
+      { timeoutMs, lastSeen: () => `last value ${JSON.stringify(last)}` },
+    );
   }
 
   const watermark = async (name: string, version: number): Promise<string> =>
-    (await current().db.pool.query<{ s: string }>('SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = $1 AND version = $2', [name, version])).rows[0]?.s ?? '';
+    (
+      await current().db.pool.query<{ s: string }>(
+        'SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = $1 AND version = $2',
+        [name, version],
+      )
+    ).rows[0]?.s ?? '';
 
   const count = async (sql: string): Promise<number> => Number((await current().db.pool.query<{ c: string }>(sql)).rows[0]?.c);
 
-  const register = (input: RegisterTransformInput, id = `reg-${input.name}-${input.version}-${Date.now()}`): Promise<RegisterTransformResult> =>
+  const register = (
+    input: RegisterTransformInput,
+    id = `reg-${input.name}-${input.version}-${Date.now()}`,
+  ): Promise<RegisterTransformResult> =>
     current().client.workflow.execute('registerTransform', { taskQueue: current().config.taskQueues.cpu, workflowId: id, args: [input] });
 
   const runBackfill = (input: BackfillInput, workflowId = `backfill-${input.transform}-${Date.now()}`): Promise<WorkflowHandle> =>

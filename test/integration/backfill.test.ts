@@ -18,17 +18,33 @@ describe('backfill: rebuild a transform version from any log range, check determ
     sluice = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
     // What a backfill starts from: clicks v1 live, and 3,250 events (2,600 clicks) consumed by the
     // incremental workflow in three batches, which keeps running (the v2 test signals it).
-    await sluice.registerTransform({ name: 'clicks', version: 1, sources: ['clicks'], sql: CLICKS_V1, incremental: { chunkRows: 700, idleSeconds: 2, historyLimit: 20 } });
+    await sluice.registerTransform({
+      name: 'clicks',
+      version: 1,
+      sources: ['clicks'],
+      sql: CLICKS_V1,
+      incremental: { chunkRows: 700, idleSeconds: 2, historyLimit: 20 },
+    });
     await land('clicks', 2_500);
     await land('clicks', 500);
     const end = await land('clicks', 250);
-    await sluice.notifyTransform({ transform: 'clicks', chunkRows: 700, idleSeconds: 2, historyLimit: 20 }, { source: 'clicks', fromSeq: '1', toSeq: end, batchId: 'b1' });
-    await waitFor('the incremental build of v1', () => watermark('clicks', 1), (w) => w === end);
+    await sluice.notifyTransform(
+      { transform: 'clicks', chunkRows: 700, idleSeconds: 2, historyLimit: 20 },
+      { source: 'clicks', fromSeq: '1', toSeq: end, batchId: 'b1' },
+    );
+    await waitFor(
+      'the incremental build of v1',
+      () => watermark('clicks', 1),
+      (w) => w === end,
+    );
   });
   afterAll(async () => {
-    await stack?.client.workflow.getHandle(transformWorkflowId('clicks')).terminate('test over').catch((err: Error) => {
-      if (!/not found/i.test(err.message)) throw err;
-    });
+    await stack?.client.workflow
+      .getHandle(transformWorkflowId('clicks'))
+      .terminate('test over')
+      .catch((err: Error) => {
+        if (!/not found/i.test(err.message)) throw err;
+      });
     await sluice?.close();
     await stack?.close();
   });
@@ -40,9 +56,28 @@ describe('backfill: rebuild a transform version from any log range, check determ
 
     // A consumer's view on the transform's view survives the switch (same columns: repointed in place).
     await stack.db.pool.query('CREATE VIEW public.clicks_users AS SELECT DISTINCT user_id FROM sluice_derived.clicks');
-    const h1 = await runBackfill({ transform: 'clicks', version: 1, fromSeq: '1', toSeq: end, rangeSeqs: 400, chunkRows: 150, parallelism: 3, childrenPerRun: 3 });
+    const h1 = await runBackfill({
+      transform: 'clicks',
+      version: 1,
+      fromSeq: '1',
+      toSeq: end,
+      rangeSeqs: 400,
+      chunkRows: 150,
+      parallelism: 3,
+      childrenPerRun: 3,
+    });
     const r1 = (await h1.result()) as BackfillResult;
-    expect(r1).toMatchObject({ version: 1, fromSeq: '1', toSeq: end, rows: 2_600, rowsRead: 2_600, rowsWritten: 2_600, switched: true, ranges: 9, runs: 3 });
+    expect(r1).toMatchObject({
+      version: 1,
+      fromSeq: '1',
+      toSeq: end,
+      rows: 2_600,
+      rowsRead: 2_600,
+      rowsWritten: 2_600,
+      switched: true,
+      ranges: 9,
+      runs: 3,
+    });
     expect(r1.sha256).toBe(incremental.sha256);
     expect(await count('SELECT count(*) AS c FROM public.clicks_users')).toBe(7);
     await stack.db.pool.query('DROP VIEW public.clicks_users');
@@ -50,11 +85,19 @@ describe('backfill: rebuild a transform version from any log range, check determ
     expect(progress).toMatchObject({ phase: 'done', rangesTotal: 9, rangesDone: 9, rowsWritten: 2_600, runs: 3 });
 
     // Same range, same version, other chunking and parallelism: the same bytes.
-    const h2 = await runBackfill({ transform: 'clicks', version: 1, fromSeq: '1', toSeq: end, rangeSeqs: 5_000, chunkRows: 1_000, parallelism: 1 });
+    const h2 = await runBackfill({
+      transform: 'clicks',
+      version: 1,
+      fromSeq: '1',
+      toSeq: end,
+      rangeSeqs: 5_000,
+      chunkRows: 1_000,
+      parallelism: 1,
+    });
     const r2 = (await h2.result()) as BackfillResult;
     expect(r2.sha256).toBe(r1.sha256);
     expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks')).toBe(2_600);
-    expect(await count('SELECT count(*) AS c FROM sluice.transform_builds WHERE name = \'clicks\' AND version = 1')).toBe(2);
+    expect(await count("SELECT count(*) AS c FROM sluice.transform_builds WHERE name = 'clicks' AND version = 1")).toBe(2);
 
     // A rebuild that does not match the hash it must have is refused: no switch, no leftovers.
     const h3 = await runBackfill({ transform: 'clicks', version: 1, fromSeq: '1', toSeq: end, expectedSha256: '0'.repeat(64) });
@@ -76,13 +119,23 @@ describe('backfill: rebuild a transform version from any log range, check determ
     const result = (await handle.result()) as BackfillResult;
     expect(result).toMatchObject({ version: 2, rows: 7_800, switched: true });
     expect((await handle.describe()).typedSearchAttributes.get(SluiceDataset)).toBe('clicks__v2');
-    expect((await stack.db.pool.query('SELECT version FROM sluice.transform_live WHERE name = $1', ['clicks'])).rows).toEqual([{ version: 2 }]);
-    const view = await stack.db.pool.query<{ tags: string }>("SELECT string_agg(tag, '' ORDER BY tag) AS tags FROM sluice_derived.clicks WHERE seq = (SELECT min(seq) FROM sluice_derived.clicks)");
+    expect((await stack.db.pool.query('SELECT version FROM sluice.transform_live WHERE name = $1', ['clicks'])).rows).toEqual([
+      { version: 2 },
+    ]);
+    const view = await stack.db.pool.query<{ tags: string }>(
+      "SELECT string_agg(tag, '' ORDER BY tag) AS tags FROM sluice_derived.clicks WHERE seq = (SELECT min(seq) FROM sluice_derived.clicks)",
+    );
     expect(view.rows[0]?.tags).toBe('abc');
 
     const end = await land('clicks', 100);
-    await stack.client.workflow.getHandle(transformWorkflowId('clicks')).signal(dataLandedSignal, { source: 'clicks', fromSeq: '1', toSeq: end, batchId: 'b4' });
-    await waitFor('v2 follows', () => watermark('clicks', 2), (w) => w === end);
+    await stack.client.workflow
+      .getHandle(transformWorkflowId('clicks'))
+      .signal(dataLandedSignal, { source: 'clicks', fromSeq: '1', toSeq: end, batchId: 'b4' });
+    await waitFor(
+      'v2 follows',
+      () => watermark('clicks', 2),
+      (w) => w === end,
+    );
     expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks__v2')).toBe(7_800 + 80 * 3);
     expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks__v1')).toBe(2_600);
   });
@@ -91,7 +144,10 @@ describe('backfill: rebuild a transform version from any log range, check determ
     const builds = () => count("SELECT count(*) AS c FROM pg_tables WHERE schemaname = 'sluice_build'");
     const before = await builds();
     // Small chunks, one range at a time: it runs long enough to be cancelled in the middle.
-    const h = await runBackfill({ transform: 'clicks', version: 1, rangeSeqs: 200, chunkRows: 20, parallelism: 1 }, `cancelled-${Date.now()}`);
+    const h = await runBackfill(
+      { transform: 'clicks', version: 1, rangeSeqs: 200, chunkRows: 20, parallelism: 1 },
+      `cancelled-${Date.now()}`,
+    );
     await waitFor('the build to start', builds, (n) => n > before);
     await h.cancel();
     await expect(h.result()).rejects.toThrow();
@@ -104,13 +160,19 @@ describe('backfill: rebuild a transform version from any log range, check determ
       [{ transform: 'nosuch' }, 'SLUICE_UNKNOWN_TRANSFORM', /unknown transform nosuch/],
       [{ transform: 'clicks', version: 9 }, 'SLUICE_UNKNOWN_TRANSFORM', /version 9/],
       [{ transform: 'clicks', fromSeq: '50', toSeq: '10' }, 'SLUICE_INVALID_RANGE', /fromSeq 50 is after toSeq 10/],
-      [{ transform: 'clicks', fromSeq: '1', toSeq: String(BigInt(head) + 1000n) }, 'SLUICE_INVALID_RANGE', /past the end of the committed log/],
+      [
+        { transform: 'clicks', fromSeq: '1', toSeq: String(BigInt(head) + 1000n) },
+        'SLUICE_INVALID_RANGE',
+        /past the end of the committed log/,
+      ],
       // Switching in a build of [2, head] would drop the version's rows of seq 1.
       [{ transform: 'clicks', fromSeq: '2' }, 'SLUICE_INVALID_RANGE', /rows before seq 2 would be lost/],
     ];
     for (const [input, type, message] of cases) {
       const h = await runBackfill(input, `bad-backfill-${type}-${Date.now()}`);
-      await expect(h.result()).rejects.toMatchObject({ cause: { cause: { type, nonRetryable: true, message: expect.stringMatching(message) } } });
+      await expect(h.result()).rejects.toMatchObject({
+        cause: { cause: { type, nonRetryable: true, message: expect.stringMatching(message) } },
+      });
     }
     await expect(sluice.backfill({ transform: 'clicks', fromSeq: '0' })).rejects.toThrow(/\/fromSeq: Expected string to match/);
     // A partial range without the switch is built and hashed; the live table keeps its rows.
@@ -120,7 +182,10 @@ describe('backfill: rebuild a transform version from any log range, check determ
     expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks')).toBe(liveRows);
     // The incremental workflow of a transform that does not exist fails at once, non-retryably.
     const unknown = await sluice.notifyTransform({ transform: 'nosuch' });
-    const failure = await unknown.result().then(() => undefined, (err: unknown) => err);
+    const failure = await unknown.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(failureChain(failure)).toContainEqual(expect.objectContaining({ type: 'SLUICE_UNKNOWN_TRANSFORM', nonRetryable: true }));
     expect(await count("SELECT count(*) AS c FROM pg_tables WHERE schemaname = 'sluice_build'")).toBe(0);
     expect(await count("SELECT count(*) AS c FROM sluice.transforms WHERE name = 'nosuch'")).toBe(0);

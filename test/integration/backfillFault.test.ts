@@ -56,14 +56,18 @@ describe('backfill survives SIGKILL of its worker mid-chunk', () => {
     });
 
     // Wait until chunks are mid-transaction: their INSERT into the marker table waits on our lock.
-    await pollUntil('two backfill chunks to wait at their marker', async () => {
-      const waiting = await db.pool.query<{ n: string }>(
-        `SELECT count(*)::text AS n FROM pg_stat_activity
+    await pollUntil(
+      'two backfill chunks to wait at their marker',
+      async () => {
+        const waiting = await db.pool.query<{ n: string }>(
+          `SELECT count(*)::text AS n FROM pg_stat_activity
          WHERE datname = $1 AND application_name = 'sluice-worker-cpu' AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO sluice.transform_build_chunks%'`,
-        [db.name],
-      );
-      return Number(waiting.rows[0]?.n) >= 2 ? true : undefined;
-    }, { intervalMs: 100 });
+          [db.name],
+        );
+        return Number(waiting.rows[0]?.n) >= 2 ? true : undefined;
+      },
+      { intervalMs: 100 },
+    );
     const startedBeforeKill = await db.pool.query<{ n: string }>(
       "SELECT count(*)::text AS n FROM sluice.run_events WHERE step = 'buildTransformChunk' AND status = 'started'",
     );
@@ -77,7 +81,9 @@ describe('backfill survives SIGKILL of its worker mid-chunk', () => {
     const result = (await handle.result()) as BackfillResult;
 
     expect(result).toMatchObject({ rows: clean.rows, sha256: clean.sha256, switched: true });
-    const table = await db.pool.query<{ c: string; d: string }>('SELECT count(*)::text AS c, count(DISTINCT seq)::text AS d FROM sluice_derived.meter');
+    const table = await db.pool.query<{ c: string; d: string }>(
+      'SELECT count(*)::text AS c, count(DISTINCT seq)::text AS d FROM sluice_derived.meter',
+    );
     expect(table.rows[0]).toEqual({ c: String(clean.rows), d: String(clean.rows) });
     expect((await contentHash(db.pool, derivedTable('meter', 1))).sha256).toBe(clean.sha256);
     // The killed chunks ran again (a second attempt) and nothing was written twice.

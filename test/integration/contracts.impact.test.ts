@@ -69,7 +69,11 @@ describe('contract impact', () => {
     const a = write('1.0.0', schema({ id: { type: 'string', maxLength: 9 }, note: { type: 'string', maxLength: 9 } }));
     const b = write('1.1.0', schema({ id: { type: 'string', maxLength: 9 } }));
     const out: string[] = [];
-    const code = await runCli(['contracts', 'diff', a, b], { out: (t) => void out.push(t), err: () => undefined, env: { DATABASE_URL: db.url } });
+    const code = await runCli(['contracts', 'diff', a, b], {
+      out: (t) => void out.push(t),
+      err: () => undefined,
+      env: { DATABASE_URL: db.url },
+    });
     expect(code).toBe(1);
     const text = out.join('');
     expect(text).toMatch(/breaking\s+field_removed\s+\/note: field removed/);

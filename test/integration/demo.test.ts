@@ -33,7 +33,12 @@ describe('npm run demo', () => {
       SLUICE_TASK_QUEUE_GPU: `${queue}-gpu`,
       SLUICE_DEMO_EVENTS: '3000',
     };
-    const r = spawnSync(path.join(root, 'node_modules/.bin/tsx'), ['scripts/demo.ts', '--exit'], { cwd: root, env, encoding: 'utf8', timeout: 170_000 });
+    const r = spawnSync(path.join(root, 'node_modules/.bin/tsx'), ['scripts/demo.ts', '--exit'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      timeout: 170_000,
+    });
     const out = r.stdout;
     expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr + out }).toEqual({ status: 0, stderr: '' });
     const counts = /received (\d+) = accepted (\d+) \+ quarantined (\d+) \+ duplicates (\d+) ✓/.exec(out);

@@ -42,14 +42,24 @@ describe('graceful shutdown', () => {
     result.catch(() => undefined); // awaited below; keep an early rejection from being unhandled
 
     // wait until the file activity is running, then stop the worker
-    await pollUntil('ingestFile to start', async () =>
-      (await db.pool.query("SELECT 1 FROM sluice.run_events WHERE step = 'ingestFile' AND status = 'started'")).rowCount ? true : undefined,
-    { timeoutMs: 60_000, intervalMs: 50, lastSeen: () => `the worker printed:\n${first.output()}` });
+    await pollUntil(
+      'ingestFile to start',
+      async () =>
+        (await db.pool.query("SELECT 1 FROM sluice.run_events WHERE step = 'ingestFile' AND status = 'started'")).rowCount
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, intervalMs: 50, lastSeen: () => `the worker printed:\n${first.output()}` },
+    );
     first.child.kill('SIGTERM');
     expect(await first.exit).toBe(0);
     expect(first.output()).toMatch(/SIGTERM received: finishing running activities/);
-    const events = await db.pool.query<{ status: string; attempt: number }>("SELECT status, attempt FROM sluice.run_events WHERE step = 'ingestFile' ORDER BY id");
-    expect(events.rows).toEqual([{ status: 'started', attempt: 1 }, { status: 'completed', attempt: 1 }]);
+    const events = await db.pool.query<{ status: string; attempt: number }>(
+      "SELECT status, attempt FROM sluice.run_events WHERE step = 'ingestFile' ORDER BY id",
+    );
+    expect(events.rows).toEqual([
+      { status: 'started', attempt: 1 },
+      { status: 'completed', attempt: 1 },
+    ]);
 
     // the workflow needs a worker to take the activity's result; a new one finishes it
     const second = startWorkerProcess('workers/cpu.ts', env);
@@ -58,14 +68,18 @@ describe('graceful shutdown', () => {
       const counts = await result;
       expect(counts.received).toBe(planted.lines);
       expect(counts.received).toBe(counts.accepted + counts.quarantined + counts.duplicates);
-      const rows = await db.pool.query<{ n: number }>('SELECT (SELECT count(*) FROM sluice.raw_events)::int + (SELECT count(*) FROM sluice.quarantine)::int AS n');
+      const rows = await db.pool.query<{ n: number }>(
+        'SELECT (SELECT count(*) FROM sluice.raw_events)::int + (SELECT count(*) FROM sluice.quarantine)::int AS n',
+      );
       expect(rows.rows[0]!.n).toBe(counts.accepted + counts.quarantined);
     } finally {
       second.child.kill('SIGTERM');
       await second.exit;
       await connection.close();
     }
-    const after = await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM sluice.run_events WHERE step = 'ingestFile' AND status = 'started'");
+    const after = await db.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM sluice.run_events WHERE step = 'ingestFile' AND status = 'started'",
+    );
     expect(after.rows[0]!.n).toBe(1);
   });
 });

@@ -28,7 +28,11 @@ describe('healthCheck workflow on real workers, real Temporal, real PostgreSQL',
       'SELECT step, status, workflow_type FROM sluice.run_events WHERE workflow_id = $1 ORDER BY id',
       [workflowId],
     );
-    const byStep = (step: string) => rows.filter((r) => r.step === step).map((r) => r.status).sort();
+    const byStep = (step: string) =>
+      rows
+        .filter((r) => r.step === step)
+        .map((r) => r.status)
+        .sort();
     expect(byStep('checkWorkflowInput')).toEqual(['completed', 'started']);
     expect(byStep('describeDatabase')).toEqual(['completed', 'started']);
     expect(byStep('probeRuntime')).toEqual(['completed', 'completed', 'started', 'started']);
@@ -39,7 +43,9 @@ describe('healthCheck workflow on real workers, real Temporal, real PostgreSQL',
     const queues = (history.events ?? [])
       .map((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name)
       .filter((q): q is string => Boolean(q));
-    expect(queues.sort()).toEqual([stack.config.taskQueues.cpu, stack.config.taskQueues.cpu, stack.config.taskQueues.cpu, stack.config.taskQueues.gpu].sort());
+    expect(queues.sort()).toEqual(
+      [stack.config.taskQueues.cpu, stack.config.taskQueues.cpu, stack.config.taskQueues.cpu, stack.config.taskQueues.gpu].sort(),
+    );
 
     const description = await stack.client.workflow.getHandle(workflowId).describe();
     expect(description.typedSearchAttributes.get(SluicePipeline)).toBe('health');
@@ -87,12 +93,17 @@ describe('workflow input contracts', () => {
       args: [{ queues: { cpu: stack.config.taskQueues.cpu, gpu: stack.config.taskQueues.gpu }, extra: true }],
     });
     await expect(run).rejects.toMatchObject({
-      cause: { cause: { type: 'SLUICE_INVALID_INPUT', nonRetryable: true, message: expect.stringMatching(/\/extra: Unexpected property/) } },
+      cause: {
+        cause: { type: 'SLUICE_INVALID_INPUT', nonRetryable: true, message: expect.stringMatching(/\/extra: Unexpected property/) },
+      },
     });
     const { rows } = await stack.db.pool.query<{ attempt: number; status: string }>(
       "SELECT attempt, status FROM sluice.run_events WHERE workflow_id = $1 AND step = 'checkWorkflowInput' ORDER BY id",
       [workflowId],
     );
-    expect(rows).toEqual([{ attempt: 1, status: 'started' }, { attempt: 1, status: 'failed' }]);
+    expect(rows).toEqual([
+      { attempt: 1, status: 'started' },
+      { attempt: 1, status: 'failed' },
+    ]);
   });
 });

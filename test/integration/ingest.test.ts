@@ -18,9 +18,15 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
   afterAll(async () => {
     // The long-lived ingest workflows would otherwise outlive the test's task queue.
     for (const source of [ORDERS, 'ingest_test_anon', 'no_such_source']) {
-      await stack?.client.workflow.getHandle(ingestWorkflowId(source)).terminate('test over').catch(() => undefined);
+      await stack?.client.workflow
+        .getHandle(ingestWorkflowId(source))
+        .terminate('test over')
+        .catch(() => undefined);
     }
-    await stack?.client.workflow.getHandle(transformWorkflowId('ingest_test_orders_daily')).terminate('test over').catch(() => undefined);
+    await stack?.client.workflow
+      .getHandle(transformWorkflowId('ingest_test_orders_daily'))
+      .terminate('test over')
+      .catch(() => undefined);
     await client?.close();
     await stack?.close();
   });
@@ -33,7 +39,15 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
       { id: 'a3', ts: '2026-01-02T03:04:05Z', amount: 'ten' }, // wrong type
       { id: 'a4', ts: '2026-01-02T03:04:05Z' }, // missing required field
     ]);
-    expect(r1).toMatchObject({ source: ORDERS, contract: ORDERS, contractVersion: '1.1.0', received: 5, accepted: 2, quarantined: 2, duplicates: 1 });
+    expect(r1).toMatchObject({
+      source: ORDERS,
+      contract: ORDERS,
+      contractVersion: '1.1.0',
+      received: 5,
+      accepted: 2,
+      quarantined: 2,
+      duplicates: 1,
+    });
     expectBalanced(r1);
     expect(Number(r1.toSeq) - Number(r1.fromSeq)).toBe(1);
 
@@ -44,7 +58,13 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
 
     const q = await quarantineRows(stack.db.pool, ORDERS);
     expect(q.map((r) => r.event_id)).toEqual(['a3', 'a4']);
-    expect(q[0]?.reason.issues).toContainEqual({ contract: ORDERS, version: '1.1.0', pointer: '/amount', keyword: 'type', message: 'must be integer' });
+    expect(q[0]?.reason.issues).toContainEqual({
+      contract: ORDERS,
+      version: '1.1.0',
+      pointer: '/amount',
+      keyword: 'type',
+      message: 'must be integer',
+    });
     expect(q[1]?.reason.issues).toContainEqual(expect.objectContaining({ pointer: '/amount', keyword: 'required' }));
     expect(q[0]?.payload).toEqual({ id: 'a3', ts: '2026-01-02T03:04:05Z', amount: 'ten' });
 
@@ -72,7 +92,11 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
   });
 
   it('derives a deterministic id for events without one: the same payload is a duplicate', async () => {
-    const r = await client.ingest('ingest_test_anon', [{ kind: 'click', at: '2026-01-01T00:00:00Z' }, { at: '2026-01-01T00:00:00Z', kind: 'click' }, { kind: 'view' }]);
+    const r = await client.ingest('ingest_test_anon', [
+      { kind: 'click', at: '2026-01-01T00:00:00Z' },
+      { at: '2026-01-01T00:00:00Z', kind: 'click' },
+      { kind: 'view' },
+    ]);
     expect(r).toMatchObject({ received: 3, accepted: 2, duplicates: 1, quarantined: 0 });
     const log = await logRows(stack.db.pool, 'ingest_test_anon');
     expect(log[0]?.event_id).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -95,7 +119,9 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     await expect(client.ingest('no_such_source', [{ id: 'x' }])).rejects.toMatchObject({
       cause: { type: 'SLUICE_UNKNOWN_SOURCE', nonRetryable: true, message: expect.stringMatching(/Unknown source "no_such_source"/) },
     });
-    const { rows } = await stack.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM sluice.raw_events WHERE source = 'no_such_source'");
+    const { rows } = await stack.db.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM sluice.raw_events WHERE source = 'no_such_source'",
+    );
     expect(rows[0]?.n).toBe(0);
   });
 
@@ -113,13 +139,17 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'dataLanded');
     expect(signals.length).toBeGreaterThanOrEqual(1);
     const { defaultPayloadConverter } = await import('@temporalio/common');
-    const payload = defaultPayloadConverter.fromPayload(signals[signals.length - 1]?.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0] ?? {});
+    const payload = defaultPayloadConverter.fromPayload(
+      signals[signals.length - 1]?.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0] ?? {},
+    );
     expect(payload).toEqual({ source: ORDERS, fromSeq: r.fromSeq, toSeq: r.toSeq, batchId: r.batchId });
   });
 
   it('re-drives quarantine after a contract fix: events pass, quarantine rows stay, resolutions are recorded', async () => {
     // Pinned to 1.0.0 (amount <= 1000): the large amounts are quarantined.
-    const r = await client.ingest(ORDERS, [order('rd1', 5000), order('rd2', 7000), order('rd3', 1), { id: 'rd4', ts: 'nope', amount: 1 }], { contractVersion: '1.0.0' });
+    const r = await client.ingest(ORDERS, [order('rd1', 5000), order('rd2', 7000), order('rd3', 1), { id: 'rd4', ts: 'nope', amount: 1 }], {
+      contractVersion: '1.0.0',
+    });
     expect(r).toMatchObject({ contractVersion: '1.0.0', accepted: 1, quarantined: 3 });
     const before = await countRows(stack.db.pool, 'quarantine', ORDERS);
 
@@ -130,7 +160,10 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     expect(redrive.quarantined).toBe(redrive.received - 2);
     expect(await countRows(stack.db.pool, 'quarantine', ORDERS)).toBe(before);
     const log = await logRows(stack.db.pool, ORDERS);
-    expect(log.filter((l) => l.event_id === 'rd1' || l.event_id === 'rd2').map((l) => l.batch_id)).toEqual([redrive.batchId, redrive.batchId]);
+    expect(log.filter((l) => l.event_id === 'rd1' || l.event_id === 'rd2').map((l) => l.batch_id)).toEqual([
+      redrive.batchId,
+      redrive.batchId,
+    ]);
     const { rows } = await stack.db.pool.query<{ event_id: string; resolution: string; contract_version: string }>(
       'SELECT event_id, resolution, contract_version FROM sluice.quarantine_resolutions WHERE source = $1 ORDER BY event_id',
       [ORDERS],
@@ -152,9 +185,16 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
       signal: ingestBatchSignal,
       signalArgs: [{ kind: 'inline', batchId: 'signalled-1', events: [order('sig1', 1), { id: 'sig2' }] }],
     });
-    const chunk = await pollUntil('the signalled batch to land', async () =>
-      (await stack.db.pool.query<{ accepted: string; quarantined: string }>("SELECT accepted::text, quarantined::text FROM sluice.ingest_chunks WHERE batch_id = 'signalled-1'")).rows[0],
-    { timeoutMs: 20_000, intervalMs: 50 });
+    const chunk = await pollUntil(
+      'the signalled batch to land',
+      async () =>
+        (
+          await stack.db.pool.query<{ accepted: string; quarantined: string }>(
+            "SELECT accepted::text, quarantined::text FROM sluice.ingest_chunks WHERE batch_id = 'signalled-1'",
+          )
+        ).rows[0],
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
     expect(chunk).toEqual({ accepted: '1', quarantined: '1' });
     expect((await handle.query(ingestStatusQuery)).batchesFailed).toBe(0);
   });
@@ -165,7 +205,11 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     await handle.terminate('restart with carried-over batches').catch(() => undefined);
     // 30 batches carried over (as continue-as-new carries them), all re-sending event "carried":
     // the first in arrival order is the one accepted.
-    const pending = Array.from({ length: 30 }, (_, i) => ({ kind: 'inline' as const, batchId: `carried-${i}`, events: [order('carried', i + 1)] }));
+    const pending = Array.from({ length: 30 }, (_, i) => ({
+      kind: 'inline' as const,
+      batchId: `carried-${i}`,
+      events: [order('carried', i + 1)],
+    }));
     await stack.client.workflow.start('ingest', {
       taskQueue: stack.config.taskQueues.cpu,
       workflowId: ingestWorkflowId(source),
@@ -175,9 +219,14 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     // for it must make it run before the workflow continues as new, not wait for ever.
     const last = pending[pending.length - 1] as (typeof pending)[number];
     const answer = handle.executeUpdate(ingestBatchUpdate, { args: [last] });
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the update on a queued batch was never answered')), 60_000));
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('the update on a queued batch was never answered')), 60_000),
+    );
     await expect(Promise.race([answer, timeout])).resolves.toMatchObject({ batchId: last.batchId, received: 1, duplicates: 1 });
-    const row = await stack.db.pool.query<{ batch_id: string; payload: unknown }>("SELECT batch_id, payload FROM sluice.raw_events WHERE source = $1 AND event_id = 'carried'", [source]);
+    const row = await stack.db.pool.query<{ batch_id: string; payload: unknown }>(
+      "SELECT batch_id, payload FROM sluice.raw_events WHERE source = $1 AND event_id = 'carried'",
+      [source],
+    );
     expect(row.rows).toEqual([{ batch_id: 'carried-0', payload: order('carried', 1) }]);
   });
 

@@ -51,7 +51,13 @@ describe.each([
     // Every 997th event breaks the contract: quarantine must not be lost or duplicated either.
     const bad = (i: number) => i % 997 === 0;
     const QUARANTINED = Array.from({ length: ROWS }, (_, i) => i).filter(bad).length;
-    fs.writeFileSync(file, Array.from({ length: ROWS }, (_, i) => `{"id":"k${i}","ts":"2026-01-01T00:00:00Z","amount":${bad(i) ? '"bad"' : i % 1000},"note":"row ${i}"}\n`).join(''));
+    fs.writeFileSync(
+      file,
+      Array.from(
+        { length: ROWS },
+        (_, i) => `{"id":"k${i}","ts":"2026-01-01T00:00:00Z","amount":${bad(i) ? '"bad"' : i % 1000},"note":"row ${i}"}\n`,
+      ).join(''),
+    );
     const config = testConfig();
     const first = startWorker(db, config.taskQueues, copyStreams);
     children.push(first);
@@ -64,20 +70,26 @@ describe.each([
 
       // Kill once a chunk has committed while the next chunk's COPY is running.
       let seen = '';
-      const committedAtKill = await pollUntil('a committed chunk and a running COPY', async () => {
-        const { rows } = await db.pool.query<{ chunks: number; copying: number }>(
-          `SELECT (SELECT count(*)::int FROM sluice.ingest_chunks WHERE batch_id = $1) AS chunks,
+      const committedAtKill = await pollUntil(
+        'a committed chunk and a running COPY',
+        async () => {
+          const { rows } = await db.pool.query<{ chunks: number; copying: number }>(
+            `SELECT (SELECT count(*)::int FROM sluice.ingest_chunks WHERE batch_id = $1) AS chunks,
                   (SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY sluice.raw_events%') AS copying`,
-          [batchId],
-        );
-        const r = rows[0];
-        seen = `${r?.chunks} chunks committed, ${r?.copying} COPY running`;
-        return r && r.chunks >= 1 && r.copying >= 1 ? r.chunks : undefined;
-      }, { intervalMs: 10, lastSeen: () => `last seen ${seen}; worker output:\n${first.output().slice(-3000)}` });
+            [batchId],
+          );
+          const r = rows[0];
+          seen = `${r?.chunks} chunks committed, ${r?.copying} COPY running`;
+          return r && r.chunks >= 1 && r.copying >= 1 ? r.chunks : undefined;
+        },
+        { intervalMs: 10, lastSeen: () => `last seen ${seen}; worker output:\n${first.output().slice(-3000)}` },
+      );
       first.child.kill('SIGKILL');
       await first.exit;
       expect(committedAtKill).toBeLessThan(ROWS / CHUNK_RECORDS);
-      const rowsAtKill = (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice.raw_events WHERE batch_id = $1', [batchId])).rows[0]?.n ?? 0;
+      const rowsAtKill =
+        (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice.raw_events WHERE batch_id = $1', [batchId])).rows[0]
+          ?.n ?? 0;
       expect(rowsAtKill).toBeLessThan(ROWS);
 
       const second = startWorker(db, config.taskQueues, copyStreams);
@@ -97,7 +109,11 @@ describe.each([
       expect(rows[0]).toEqual({ n: ROWS - QUARANTINED, distinct_ids: ROWS - QUARANTINED, q: QUARANTINED, chunk_records: String(ROWS) });
       // The log holds the file's valid events in file order.
       const log = await logRows(db.pool, ORDERS);
-      expect(log.map((x) => x.event_id)).toEqual(Array.from({ length: ROWS }, (_, i) => i).filter((i) => !bad(i)).map((i) => `k${i}`));
+      expect(log.map((x) => x.event_id)).toEqual(
+        Array.from({ length: ROWS }, (_, i) => i)
+          .filter((i) => !bad(i))
+          .map((i) => `k${i}`),
+      );
 
       // The activity really ran twice: the killed attempt never completed, the retry did.
       const attempts = await db.pool.query<{ attempt: number; status: string }>(

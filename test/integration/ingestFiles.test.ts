@@ -28,7 +28,10 @@ describe('ingest by reference: NDJSON, CSV and Arrow files, with every kind of b
     client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
   });
   afterAll(async () => {
-    await stack?.client.workflow.getHandle(ingestWorkflowId(ORDERS)).terminate('test over').catch(() => undefined);
+    await stack?.client.workflow
+      .getHandle(ingestWorkflowId(ORDERS))
+      .terminate('test over')
+      .catch(() => undefined);
     await client?.close();
     await stack?.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -74,10 +77,16 @@ describe('ingest by reference: NDJSON, CSV and Arrow files, with every kind of b
     expect(keywords(1)).toEqual(['json']);
     expect(byRecord.get(1)?.raw?.toString()).toBe('{"id": "n2", "ts": ');
     expect(keywords(2)).toEqual(['type']);
-    expect(byRecord.get(2)?.reason.issues[0]).toEqual({ contract: ORDERS, version: '1.1.0', pointer: '/amount', keyword: 'type', message: 'must be integer' });
+    expect(byRecord.get(2)?.reason.issues[0]).toEqual({
+      contract: ORDERS,
+      version: '1.1.0',
+      pointer: '/amount',
+      keyword: 'type',
+      message: 'must be integer',
+    });
     expect(keywords(3)).toEqual(['required']);
     expect(keywords(4)).toEqual(['maxLength']);
-    expect(((byRecord.get(4)?.payload as { note: string }).note).length).toBe(10 * 1024 * 1024);
+    expect((byRecord.get(4)?.payload as { note: string }).note.length).toBe(10 * 1024 * 1024);
     expect(keywords(5)).toEqual(['additionalProperties']);
     expect(keywords(6)).toEqual(['additionalProperties']);
     expect(Object.keys(byRecord.get(6)?.payload as object)).toContain('__proto__');
@@ -99,9 +108,16 @@ describe('ingest by reference: NDJSON, CSV and Arrow files, with every kind of b
 
   it('a record over the 64 MiB limit is quarantined by its first MiB and kept whole in the artifact store; two that share their first MiB are two records', async () => {
     // Over the limit, and its first MiB alone is a valid event: only the whole record may judge it.
-    const big = (tail: string): Buffer => Buffer.concat([Buffer.from(JSON.stringify({ id: 'huge', ts: TS, amount: 1 })), Buffer.alloc(MAX_RECORD_BYTES, ' '), Buffer.from(tail)]);
+    const big = (tail: string): Buffer =>
+      Buffer.concat([
+        Buffer.from(JSON.stringify({ id: 'huge', ts: TS, amount: 1 })),
+        Buffer.alloc(MAX_RECORD_BYTES, ' '),
+        Buffer.from(tail),
+      ]);
     const records = [big('a'), Buffer.from(JSON.stringify({ id: 'h-after', ts: TS, amount: 3 })), big('b')];
-    const r = await client.ingestFile(ORDERS, file('huge.ndjson', Buffer.concat(records.flatMap((b) => [b, Buffer.from('\n')]))), { format: 'ndjson' });
+    const r = await client.ingestFile(ORDERS, file('huge.ndjson', Buffer.concat(records.flatMap((b) => [b, Buffer.from('\n')]))), {
+      format: 'ndjson',
+    });
     expectBalanced(r);
     expect(r).toMatchObject({ received: 3, accepted: 1, quarantined: 2, duplicates: 0 });
     const q = (await quarantineRows(stack.db.pool, ORDERS)).filter((row) => row.reason.issues[0]?.keyword === 'maxRecordBytes');
@@ -120,7 +136,9 @@ describe('ingest by reference: NDJSON, CSV and Arrow files, with every kind of b
     expect((await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id)).toContain('h-after');
     // A re-drive leaves them be: no contract can take a record over the limit, and raw holds only its start.
     await client.redriveQuarantine(ORDERS);
-    const resolved = await stack.db.pool.query('SELECT 1 FROM sluice.quarantine_resolutions WHERE quarantine_seq = ANY($1::bigint[])', [q.map((row) => row.seq)]);
+    const resolved = await stack.db.pool.query('SELECT 1 FROM sluice.quarantine_resolutions WHERE quarantine_seq = ANY($1::bigint[])', [
+      q.map((row) => row.seq),
+    ]);
     expect(resolved.rowCount).toBe(0);
   });
 
@@ -169,13 +187,18 @@ describe('ingest by reference: NDJSON, CSV and Arrow files, with every kind of b
     const fileFormat = await client.ingestFile(ORDERS, file('orders.arrow', tableToIPC(table, 'file')), { format: 'arrow' });
     expect(fileFormat).toMatchObject({ received: 3, accepted: 0, quarantined: 0, duplicates: 3 });
     const log = (await logRows(stack.db.pool, ORDERS)).filter((l) => l.event_id.startsWith('a'));
-    expect(log.map((l) => l.payload)).toEqual([{ id: 'a1', ts: TS, amount: 1 }, { id: 'a2', ts: TS, amount: 2 }]);
+    expect(log.map((l) => l.payload)).toEqual([
+      { id: 'a1', ts: TS, amount: 1 },
+      { id: 'a2', ts: TS, amount: 2 },
+    ]);
   });
 
   it('an empty file is an empty batch; a missing file fails that batch only, non-retryably', async () => {
     const empty = await client.ingestFile(ORDERS, file('empty.ndjson', ''), { format: 'ndjson' });
     expect(empty).toMatchObject({ received: 0, accepted: 0, quarantined: 0, duplicates: 0 });
-    await expect(client.ingestFile(ORDERS, { kind: 'file', path: path.join(dir, 'missing.ndjson') }, { format: 'ndjson' })).rejects.toMatchObject({
+    await expect(
+      client.ingestFile(ORDERS, { kind: 'file', path: path.join(dir, 'missing.ndjson') }, { format: 'ndjson' }),
+    ).rejects.toMatchObject({
       cause: { cause: { type: 'SLUICE_INGEST_FILE_UNREADABLE', nonRetryable: true } },
     });
     const after = await client.ingest(ORDERS, [{ id: 'after-missing', ts: TS, amount: 1 }]);

@@ -36,7 +36,10 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
   });
   afterAll(async () => {
     await http?.close();
-    await stack?.client.workflow.getHandle(ingestWorkflowId(ORDERS)).terminate('test over').catch(() => undefined);
+    await stack?.client.workflow
+      .getHandle(ingestWorkflowId(ORDERS))
+      .terminate('test over')
+      .catch(() => undefined);
     await client?.close();
     await stack?.close();
     fs.rmSync(artifactsDir, { recursive: true, force: true });
@@ -90,7 +93,11 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
   });
 
   it('answers a body over the limit with 413, with or without Content-Length, and keeps no spool', async () => {
-    const small = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN, maxBodyBytes: 1_000 } }, client, log: () => undefined });
+    const small = await startIngestHttpServer({
+      config: { artifactsDir, httpIngest: { port: 0, token: TOKEN, maxBodyBytes: 1_000 } },
+      client,
+      log: () => undefined,
+    });
     try {
       const at = `http://127.0.0.1:${small.port}/v1/sources/${ORDERS}/events`;
       const body = `${JSON.stringify({ id: 'big', note: 'x'.repeat(200) })}\n`.repeat(20_000); // 4 MB: still being sent when the limit is found
@@ -116,7 +123,9 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
   });
 
   it('refuses to start without a configured token', async () => {
-    await expect(startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: undefined } }, client, port: 0 })).rejects.toThrow(/SLUICE_INGEST_TOKEN/);
+    await expect(
+      startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: undefined } }, client, port: 0 }),
+    ).rejects.toThrow(/SLUICE_INGEST_TOKEN/);
   });
 
   // Through the endpoint with exact headers (fetch would add a Content-Type of its own).
@@ -131,7 +140,10 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
       expect(r.status).toBe(200);
       expect(r.json).toMatchObject({ received: 2, accepted: 2, quarantined: 0, duplicates: 0 });
       const landed = (await logRows(stack.db.pool, ORDERS)).filter((l) => l.event_id.startsWith('bom-'));
-      expect(landed.map((l) => l.payload)).toEqual([{ id: 'bom-1', ts: TS, amount: 1 }, { id: 'bom-2', ts: TS, amount: 1 }]);
+      expect(landed.map((l) => l.payload)).toEqual([
+        { id: 'bom-1', ts: TS, amount: 1 },
+        { id: 'bom-2', ts: TS, amount: 1 },
+      ]);
     });
 
     it('drops only the leading BOM: a BOM character inside a record is kept, and the bytes of every other record are unchanged', async () => {
@@ -151,7 +163,10 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
       expect(r.status).toBe(200);
       expect(r.json).toMatchObject({ received: 2, accepted: 2, quarantined: 0 });
       const landed = (await logRows(stack.db.pool, ORDERS)).filter((l) => l.event_id.startsWith('bom-csv-'));
-      expect(landed.map((l) => l.payload)).toEqual([{ id: 'bom-csv-1', ts: TS, amount: 5 }, { id: 'bom-csv-2', ts: TS, amount: 6 }]);
+      expect(landed.map((l) => l.payload)).toEqual([
+        { id: 'bom-csv-1', ts: TS, amount: 5 },
+        { id: 'bom-csv-2', ts: TS, amount: 6 },
+      ]);
     });
   });
 
@@ -166,7 +181,9 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
 
       const reused = await postRaw(other, headers);
       expect(reused.status).toBe(422);
-      expect(reused.json).toEqual({ error: { code: 'SLUICE_IDEMPOTENCY_KEY_REUSED', message: expect.stringMatching(/order-batch-42.*different body/) } });
+      expect(reused.json).toEqual({
+        error: { code: 'SLUICE_IDEMPOTENCY_KEY_REUSED', message: expect.stringMatching(/order-batch-42.*different body/) },
+      });
       const ids = async () => (await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id).filter((id) => id.startsWith('idem-'));
       expect(await ids()).toEqual(['idem-1', 'idem-2']);
 
@@ -176,11 +193,21 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
       expect(again.json).toEqual(a.json);
 
       // A new process on the same artifacts directory remembers the key.
-      const restarted = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN } }, client, log: () => undefined });
+      const restarted = await startIngestHttpServer({
+        config: { artifactsDir, httpIngest: { port: 0, token: TOKEN } },
+        client,
+        log: () => undefined,
+      });
       try {
-        const after = await httpRequest(restarted.port, `/v1/sources/${ORDERS}/events`, { body: other, headers: { authorization: `Bearer ${TOKEN}`, ...headers } });
+        const after = await httpRequest(restarted.port, `/v1/sources/${ORDERS}/events`, {
+          body: other,
+          headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+        });
         expect(after.status).toBe(422);
-        const same = await httpRequest(restarted.port, `/v1/sources/${ORDERS}/events`, { body: first, headers: { authorization: `Bearer ${TOKEN}`, ...headers } });
+        const same = await httpRequest(restarted.port, `/v1/sources/${ORDERS}/events`, {
+          body: first,
+          headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+        });
         expect(same.json).toEqual(a.json);
       } finally {
         await restarted.close();
@@ -210,23 +237,36 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
       const deflated = await postRaw(zlib.deflateSync(order('deflate-1')), { 'content-type': NDJSON, 'content-encoding': 'deflate' });
       expect(deflated.json).toMatchObject({ received: 1, accepted: 1, quarantined: 0 });
       // gzip + BOM: the mark is dropped from the decoded bytes.
-      const both = await postRaw(zlib.gzipSync(Buffer.concat([BOM, Buffer.from(order('gz-bom'))])), { 'content-type': NDJSON, 'content-encoding': 'gzip' });
+      const both = await postRaw(zlib.gzipSync(Buffer.concat([BOM, Buffer.from(order('gz-bom'))])), {
+        'content-type': NDJSON,
+        'content-encoding': 'gzip',
+      });
       expect(both.json).toMatchObject({ received: 1, accepted: 1, quarantined: 0 });
       const landed = (await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id).filter((id) => /^(gz|deflate)-/.test(id));
       expect(landed).toEqual(['gz-1', 'gz-2', 'deflate-1', 'gz-bom']);
     });
 
     it('refuses a compressed body whose decoded size is over the limit (a zip bomb) with 413, without filling the disk', async () => {
-      const small = await startIngestHttpServer({ config: { artifactsDir, httpIngest: { port: 0, token: TOKEN, maxBodyBytes: 64 * 1024 } }, client, log: () => undefined });
+      const small = await startIngestHttpServer({
+        config: { artifactsDir, httpIngest: { port: 0, token: TOKEN, maxBodyBytes: 64 * 1024 } },
+        client,
+        log: () => undefined,
+      });
       try {
         const bomb = await promisify(zlib.gzip)(Buffer.alloc(256 * 1024 * 1024, 0x20)); // 256 MiB of spaces in ~250 KB
         expect(bomb.length).toBeLessThan(1024 * 1024);
-        const r = await httpRequest(small.port, `/v1/sources/${ORDERS}/events`, { body: bomb, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': NDJSON, 'content-encoding': 'gzip' } });
+        const r = await httpRequest(small.port, `/v1/sources/${ORDERS}/events`, {
+          body: bomb,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': NDJSON, 'content-encoding': 'gzip' },
+        });
         expect(r.status).toBe(413);
         expect((r.json as ErrorBody).error).toMatchObject({ code: 'SLUICE_BODY_TOO_LARGE', message: expect.stringMatching(/65536 bytes/) });
         // Sent bytes count too: empty gzip members one after another decode to nothing, for ever.
         const endless = Buffer.concat(Array.from({ length: 5_000 }, () => zlib.gzipSync(Buffer.alloc(0))));
-        const e = await httpRequest(small.port, `/v1/sources/${ORDERS}/events`, { body: endless, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': NDJSON, 'content-encoding': 'gzip' } });
+        const e = await httpRequest(small.port, `/v1/sources/${ORDERS}/events`, {
+          body: endless,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': NDJSON, 'content-encoding': 'gzip' },
+        });
         expect(e.status).toBe(413);
         expect(spoolLeft()).toEqual([]);
       } finally {
@@ -237,8 +277,14 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
     it('answers 415 for another Content-Encoding and 400 for a body that is not what its encoding says', async () => {
       const br = await postRaw(zlib.brotliCompressSync(order('br-1')), { 'content-type': NDJSON, 'content-encoding': 'br' });
       expect(br.status).toBe(415);
-      expect((br.json as ErrorBody).error).toMatchObject({ code: 'SLUICE_UNSUPPORTED_MEDIA_TYPE', message: expect.stringMatching(/br.*gzip or deflate/) });
-      const twice = await postRaw(zlib.gzipSync(zlib.gzipSync(order('gz2-1'))), { 'content-type': NDJSON, 'content-encoding': 'gzip, gzip' });
+      expect((br.json as ErrorBody).error).toMatchObject({
+        code: 'SLUICE_UNSUPPORTED_MEDIA_TYPE',
+        message: expect.stringMatching(/br.*gzip or deflate/),
+      });
+      const twice = await postRaw(zlib.gzipSync(zlib.gzipSync(order('gz2-1'))), {
+        'content-type': NDJSON,
+        'content-encoding': 'gzip, gzip',
+      });
       expect(twice.status).toBe(415);
       const notGzip = await postRaw(order('not-gz'), { 'content-type': NDJSON, 'content-encoding': 'gzip' });
       expect(notGzip.status).toBe(400);

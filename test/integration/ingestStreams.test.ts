@@ -114,9 +114,15 @@ describe('ingest with parallel COPY streams', () => {
     await expectInvariants(three, parallel);
     const quarantined = Array.from({ length: RECORDS }, (_, i) => i).filter(invalid).length;
     expect(parallel).toMatchObject({ quarantined, duplicates: RECORDS - quarantined - expectedLog().length });
-    const counts = (r: IngestBatchResult) => ({ received: r.received, accepted: r.accepted, quarantined: r.quarantined, duplicates: r.duplicates });
+    const counts = (r: IngestBatchResult) => ({
+      received: r.received,
+      accepted: r.accepted,
+      quarantined: r.quarantined,
+      duplicates: r.duplicates,
+    });
     expect(counts(parallel)).toEqual(counts(single));
-    const quarantine = async (db: TestDatabase) => (await quarantineRows(db.pool, ORDERS)).map(({ event_id, payload, raw, reason }) => ({ event_id, payload, raw, reason }));
+    const quarantine = async (db: TestDatabase) =>
+      (await quarantineRows(db.pool, ORDERS)).map(({ event_id, payload, raw, reason }) => ({ event_id, payload, raw, reason }));
     expect(await quarantine(three)).toEqual(await quarantine(one));
 
     // Sent again: every event is a duplicate now, and the batch id has nothing left to write.
@@ -131,16 +137,22 @@ describe('ingest with parallel COPY streams', () => {
     attempt.catch(() => undefined); // awaited below
     // Once a chunk has committed, cancel a COPY that is running: its chunk fails while the chunks
     // after it are being written. (A process killed in the middle: ingestCrash.test.ts.)
-    await pollUntil('a committed chunk and a running COPY', async () => {
-      const { rows } = await db.pool.query<{ killed: number }>(
-        `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid))::int AS killed FROM pg_stat_activity
+    await pollUntil(
+      'a committed chunk and a running COPY',
+      async () => {
+        const { rows } = await db.pool.query<{ killed: number }>(
+          `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid))::int AS killed FROM pg_stat_activity
           WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY sluice.raw_events%'
             AND EXISTS (SELECT 1 FROM sluice.ingest_chunks WHERE batch_id = 'streams')`,
-      );
-      return rows[0]?.killed ? true : undefined;
-    }, { intervalMs: 5 });
+        );
+        return rows[0]?.killed ? true : undefined;
+      },
+      { intervalMs: 5 },
+    );
     await expect(attempt).rejects.toThrow(/canceling statement/);
-    const committed = await db.pool.query<{ records: string | null }>("SELECT sum(records)::text AS records FROM sluice.ingest_chunks WHERE batch_id = 'streams'");
+    const committed = await db.pool.query<{ records: string | null }>(
+      "SELECT sum(records)::text AS records FROM sluice.ingest_chunks WHERE batch_id = 'streams'",
+    );
     expect(Number(committed.rows[0]?.records)).toBeLessThan(RECORDS);
 
     const retried = await appendBatch(target(db, 3), ndjsonRecords(file));

@@ -54,9 +54,7 @@ describe('migrations', () => {
            VALUES ('s', 'e1', 'c', '1.0.0', '{"a":1}', 'b1')`,
         );
       } else if (table === 'quarantine') {
-        await db.pool.query(
-          `INSERT INTO sluice.quarantine (source, event_id, batch_id, reason) VALUES ('s', 'e1', 'b1', '{"code":"x"}')`,
-        );
+        await db.pool.query(`INSERT INTO sluice.quarantine (source, event_id, batch_id, reason) VALUES ('s', 'e1', 'b1', '{"code":"x"}')`);
       } else {
         await db.pool.query(
           `INSERT INTO sluice.run_events (workflow_id, run_id, workflow_type, step, status) VALUES ('w', 'r', 't', 's', 'started')`,
@@ -69,15 +67,20 @@ describe('migrations', () => {
       expect(rows[0].n).toBe(1);
     });
     it('refuses UPDATE', async () => {
-      await expect(db.pool.query(`UPDATE sluice.${table} SET workflow_id = workflow_id`.replace(/workflow_id/g, table === 'run_events' ? 'workflow_id' : 'source')))
-        .rejects.toThrow(`sluice.${table} is append-only: UPDATE is not allowed`);
+      await expect(
+        db.pool.query(
+          `UPDATE sluice.${table} SET workflow_id = workflow_id`.replace(/workflow_id/g, table === 'run_events' ? 'workflow_id' : 'source'),
+        ),
+      ).rejects.toThrow(`sluice.${table} is append-only: UPDATE is not allowed`);
     });
     it('refuses DELETE', async () => {
       await expect(db.pool.query(`DELETE FROM sluice.${table}`)).rejects.toThrow(`sluice.${table} is append-only: DELETE is not allowed`);
     });
     it('refuses TRUNCATE', async () => {
       // CASCADE, so that a referencing table (quarantine_resolutions) does not refuse it first for another reason
-      await expect(db.pool.query(`TRUNCATE sluice.${table} CASCADE`)).rejects.toThrow(/sluice\.\w+ is append-only: TRUNCATE is not allowed/);
+      await expect(db.pool.query(`TRUNCATE sluice.${table} CASCADE`)).rejects.toThrow(
+        /sluice\.\w+ is append-only: TRUNCATE is not allowed/,
+      );
       await expect(db.pool.query(`TRUNCATE sluice.${table}`)).rejects.toThrow();
       const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.${table}`);
       expect(rows[0].n).toBe(1);

@@ -19,10 +19,15 @@ interface Run {
 /** Runs a command without blocking the event loop (the workers of this process keep polling meanwhile). */
 function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr: err && typeof err.code !== 'number' ? `${stderr}\n${err.message}` : stderr });
-    });
+    execFile(
+      command,
+      args,
+      { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr: err && typeof err.code !== 'number' ? `${stderr}\n${err.message}` : stderr });
+      },
+    );
   });
 }
 
@@ -147,17 +152,24 @@ describe('the npm package, installed into another Node project', () => {
 
     const install = async (): Promise<void> => {
       // prepack builds dist/ from a clean slate (npm run build), then npm packs what `files` lists.
-      const pack = await timed('pack (build included)', () => run('npm', ['pack', '--pack-destination', path.join(work, 'pack')], { cwd: root }));
+      const pack = await timed('pack (build included)', () =>
+        run('npm', ['pack', '--pack-destination', path.join(work, 'pack')], { cwd: root }),
+      );
       expectExit(pack);
       const tarballs = fs.readdirSync(path.join(work, 'pack')).filter((f) => f.endsWith('.tgz'));
       expect(tarballs).toHaveLength(1);
       const tarball = path.join(work, 'pack', tarballs[0]!);
 
-      fs.writeFileSync(path.join(project, 'package.json'), `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2)}\n`);
+      fs.writeFileSync(
+        path.join(project, 'package.json'),
+        `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2)}\n`,
+      );
       fs.writeFileSync(path.join(project, 'package-lock.json'), `${JSON.stringify(scratchLockfile('consumer'), null, 2)}\n`);
       // onnxruntime-node's install script would fetch CUDA libraries; its CPU binaries are in the package.
       const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' };
-      const installed = await timed('npm install --offline', () => run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: project, env }));
+      const installed = await timed('npm install --offline', () =>
+        run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: project, env }),
+      );
       expectExit(installed);
     };
     // Side by side; whatever started is closed by afterAll even when the other one failed.
@@ -169,7 +181,11 @@ describe('the npm package, installed into another Node project', () => {
   afterAll(async () => {
     await stack?.close();
     if (work && !process.env.SLUICE_KEEP_TEST_DIR) fs.rmSync(work, { recursive: true, force: true });
-    process.stderr.write(`[package test] ${Object.entries(timings).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`).join(', ')}\n`);
+    process.stderr.write(
+      `[package test] ${Object.entries(timings)
+        .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`)
+        .join(', ')}\n`,
+    );
   });
 
   it('ships the compiled code with its run-time files, not the sources', () => {
@@ -198,18 +214,40 @@ describe('the npm package, installed into another Node project', () => {
       name: 'sluice',
       deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
     });
-    const esm = await run(process.execPath, ['--input-type=module', '-e', "import { SluiceClient, loadConfig } from 'sluice/client'; console.log(typeof SluiceClient.connect, typeof loadConfig);"], { cwd: project });
+    const esm = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { SluiceClient, loadConfig } from 'sluice/client'; console.log(typeof SluiceClient.connect, typeof loadConfig);",
+      ],
+      { cwd: project },
+    );
     expectExit(esm);
     expect(esm.stdout.trim()).toBe('function function');
   });
 
   it('gives TypeScript consumers its types (a wrong field is a compile error)', async () => {
     const tsc = require.resolve('typescript/bin/tsc');
-    const tsconfig = { compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['consumer.ts'] };
+    const tsconfig = {
+      compilerOptions: {
+        module: 'node16',
+        moduleResolution: 'node16',
+        target: 'ES2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: [],
+      },
+      files: ['consumer.ts'],
+    };
     fs.writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify(tsconfig));
     fs.writeFileSync(path.join(project, 'consumer.ts'), TS_CONSUMER);
     expectExit(await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project }));
-    fs.writeFileSync(path.join(project, 'consumer.ts'), TS_CONSUMER.replace('result.database.migrations', 'result.database.migrationCount'));
+    fs.writeFileSync(
+      path.join(project, 'consumer.ts'),
+      TS_CONSUMER.replace('result.database.migrations', 'result.database.migrationCount'),
+    );
     const wrong = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project });
     expect(wrong.code).not.toBe(0);
     expect(wrong.stdout).toMatch(/Property 'migrationCount' does not exist on type/);
@@ -238,7 +276,11 @@ describe('the npm package, installed into another Node project', () => {
     expect(result.gpu.inferenceOk).toBe(true);
     // It ran on this process's workers: Temporal recorded it in the test namespace, on the test queue.
     const description = await stack.client.workflow.getHandle(workflowId).describe();
-    expect([description.type, description.status.name, description.taskQueue]).toEqual(['healthCheck', 'COMPLETED', stack.config.taskQueues.cpu]);
+    expect([description.type, description.status.name, description.taskQueue]).toEqual([
+      'healthCheck',
+      'COMPLETED',
+      stack.config.taskQueues.cpu,
+    ]);
   });
 
   describe('workers from the package', () => {
@@ -287,7 +329,9 @@ describe('the npm package, installed into another Node project', () => {
     const check = await run(path.join(project, 'node_modules', '.bin', 'sluice'), ['contracts', 'check', '--json'], { cwd: project });
     expectExit(check);
     // It reads the contract files shipped in the package.
-    const contracts = new Set(fs.readdirSync(path.join(root, 'contracts', 'sources')).map((f) => f.replace(/\.v\d+\.\d+\.\d+\.(json|ya?ml)$/, '')));
+    const contracts = new Set(
+      fs.readdirSync(path.join(root, 'contracts', 'sources')).map((f) => f.replace(/\.v\d+\.\d+\.\d+\.(json|ya?ml)$/, '')),
+    );
     expect(JSON.parse(check.stdout)).toMatchObject({ contracts: contracts.size, warnings: [] });
   });
 });

@@ -63,7 +63,10 @@ describe('Temporal provisioning', () => {
 
   it('starts a dev server: stale state removed, a port in use replaced, a running server reused', async () => {
     const dataDir = tmpDir('sluice-t-');
-    fs.writeFileSync(path.join(dataDir, 'server.json'), JSON.stringify({ pid: 2 ** 22 + 12345, address: '127.0.0.1:1', uiUrl: '', namespace: 'x', cli: '' }));
+    fs.writeFileSync(
+      path.join(dataDir, 'server.json'),
+      JSON.stringify({ pid: 2 ** 22 + 12345, address: '127.0.0.1:1', uiUrl: '', namespace: 'x', cli: '' }),
+    );
     const busy = net.createServer();
     const busyPort = await findFreePort();
     await new Promise<void>((r) => busy.listen(busyPort, '127.0.0.1', () => r()));
@@ -105,7 +108,9 @@ describe('PostgreSQL provisioning', () => {
     const cfg = loadConfig({ DATABASE_URL: `postgres://u:secret@127.0.0.1:${port}/db` });
     const err = await ensurePostgres(cfg, { dataDir: tmpDir('sluice-pg-'), connectTimeoutMs: 1_000 }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(new RegExp(`Cannot reach PostgreSQL at postgres://u:\\*\\*\\*@127\\.0\\.0\\.1:${port}/db.*set DATABASE_URL`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`Cannot reach PostgreSQL at postgres://u:\\*\\*\\*@127\\.0\\.0\\.1:${port}/db.*set DATABASE_URL`),
+    );
     expect((err as Error).message).not.toContain('secret');
   });
 

@@ -7,7 +7,12 @@ import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
-import { createTrainActivities, type TrainingProgress, type TrainModelStepInput, type TrainModelStepResult } from '../../activities/train/activities';
+import {
+  createTrainActivities,
+  type TrainingProgress,
+  type TrainModelStepInput,
+  type TrainModelStepResult,
+} from '../../activities/train/activities';
 import { mixedDataset } from '../helpers/trainData';
 
 describe('trainModel activity', () => {
@@ -21,9 +26,11 @@ describe('trainModel activity', () => {
     store = new LocalArtifactStore(dir);
     const parts = Array.from({ length: data.rowCount }, (_, i) => (i % 10 < 7 ? 'train' : i % 10 < 9 ? 'validation' : 'test'));
     const columns: Record<string, unknown> = { __split: parts };
-    for (const [name, values] of Object.entries(data.columns)) columns[name] = values instanceof Float64Array ? values : Array.from(values as ArrayLike<unknown>);
+    for (const [name, values] of Object.entries(data.columns))
+      columns[name] = values instanceof Float64Array ? values : Array.from(values as ArrayLike<unknown>);
     const table = tableFromArrays(columns as Parameters<typeof tableFromArrays>[0]);
-    datasetId = (await store.put(tableToIPC(table, 'file'), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' })).sha256;
+    datasetId = (await store.put(tableToIPC(table, 'file'), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' }))
+      .sha256;
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -58,7 +65,10 @@ describe('trainModel activity', () => {
     await env.run(activities().trainModel, input());
     const lastBeforeCrash = beats.find((b) => b.epoch === 7);
     expect(lastBeforeCrash?.checkpoint).toBeDefined();
-    const retried: TrainModelStepResult = await new MockActivityEnvironment({ heartbeatDetails: lastBeforeCrash, attempt: 2 }).run(activities().trainModel, input());
+    const retried: TrainModelStepResult = await new MockActivityEnvironment({ heartbeatDetails: lastBeforeCrash, attempt: 2 }).run(
+      activities().trainModel,
+      input(),
+    );
     expect(retried.resumedFromEpoch).toBe(6);
     expect(retried.onnxSha256).toBe(straight.onnxSha256);
   });

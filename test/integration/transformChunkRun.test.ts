@@ -16,19 +16,24 @@ import { createTestDatabase, type TestDatabase } from '../helpers/env';
 const EVENTS = 20_000;
 const ROWS = 15_000;
 /** Statements writing into table $1 that run now. */
-const ACTIVE_INSERTS = "SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND starts_with(query, 'INSERT INTO ' || $1)";
+const ACTIVE_INSERTS =
+  "SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND starts_with(query, 'INSERT INTO ' || $1)";
 
 describe('runs of incremental chunks (real PostgreSQL)', () => {
   let db: TestDatabase;
   let reference: Awaited<ReturnType<typeof contentHash>>;
   const table = derivedTable('meter', 1);
-  const count = async (sql: string, params: unknown[] = []): Promise<number> => Number((await db.pool.query<{ n: string }>(sql, params)).rows[0]?.n);
+  const count = async (sql: string, params: unknown[] = []): Promise<number> =>
+    Number((await db.pool.query<{ n: string }>(sql, params)).rows[0]?.n);
   const watermark = async (): Promise<string> =>
-    (await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter' AND version = 1")).rows[0]?.s ?? '';
+    (await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter' AND version = 1"))
+      .rows[0]?.s ?? '';
   const chunkLog = async () =>
-    (await db.pool.query<{ from_seq: string; to_seq: string; rows_read: number; rows_written: number }>(
-      "SELECT from_seq::text, to_seq::text, rows_read::int, rows_written::int FROM sluice.transform_chunks WHERE name = 'meter' ORDER BY id",
-    )).rows;
+    (
+      await db.pool.query<{ from_seq: string; to_seq: string; rows_read: number; rows_written: number }>(
+        "SELECT from_seq::text, to_seq::text, rows_read::int, rows_written::int FROM sluice.transform_chunks WHERE name = 'meter' ORDER BY id",
+      )
+    ).rows;
   /** The chunk log in commit order tiles [1, upTo] with no gap and no overlap. */
   const expectTiles = (log: { from_seq: string; to_seq: string }[], upTo: string): void => {
     log.forEach((c, i) => expect(c.from_seq).toBe(i === 0 ? '1' : String(Number(log[i - 1]?.to_seq) + 1)));
@@ -49,13 +54,17 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
   it('a run stopped mid-chunk cancels its statements and keeps a prefix; the next run writes every row exactly once, in log order', async () => {
     const stop = new AbortController();
     const seen: ChunkRunProgress[] = [];
-    const stopped = runIncrementalChunks(db.pool, { transform: 'meter', maxRows: 750, parallelism: 3, runSeconds: 600 }, {
-      signal: stop.signal,
-      progress: (p) => {
-        seen.push(p);
-        if (p.chunks === 3) stop.abort(new Error('worker lost'));
+    const stopped = runIncrementalChunks(
+      db.pool,
+      { transform: 'meter', maxRows: 750, parallelism: 3, runSeconds: 600 },
+      {
+        signal: stop.signal,
+        progress: (p) => {
+          seen.push(p);
+          if (p.chunks === 3) stop.abort(new Error('worker lost'));
+        },
       },
-    });
+    );
     await expect(stopped).rejects.toThrow('worker lost');
     // Nothing is left running: the chunks in flight were cancelled in the server, not left to finish.
     expect(await count(ACTIVE_INSERTS, [table])).toBe(0);
@@ -63,11 +72,17 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
     expect(BigInt(wm)).toBeGreaterThan(0n);
     expect(BigInt(wm)).toBeLessThan(BigInt(EVENTS));
     // The table holds exactly the log up to the watermark.
-    expect(await count(`SELECT count(*)::text AS n FROM ${table}`)).toBe(await count("SELECT count(*)::text AS n FROM sluice.raw_events WHERE source = 'meter' AND seq <= $1", [wm]));
+    expect(await count(`SELECT count(*)::text AS n FROM ${table}`)).toBe(
+      await count("SELECT count(*)::text AS n FROM sluice.raw_events WHERE source = 'meter' AND seq <= $1", [wm]),
+    );
     expect(await count(`SELECT count(*)::text AS n FROM ${table} WHERE seq > $1`, [wm])).toBe(0);
 
     const last = seen.at(-1) as ChunkRunProgress;
-    const again = await runIncrementalChunks(db.pool, { transform: 'meter', maxRows: 750, parallelism: 3, runSeconds: 600 }, { resume: last });
+    const again = await runIncrementalChunks(
+      db.pool,
+      { transform: 'meter', maxRows: 750, parallelism: 3, runSeconds: 600 },
+      { resume: last },
+    );
     expect(again).toMatchObject({ caughtUp: true, version: 'v1', watermark: String(EVENTS), chunksInFlight: 0 });
     const log = await chunkLog();
     expectTiles(log, String(EVENTS));
@@ -84,9 +99,18 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
 
   it('cancelling a run cancels the INSERTs running in the server and gives their connections back', async () => {
     // Every chunk's statement sleeps 30 s: only a cancel in the server ends it sooner.
-    await registerTransformVersion(db.pool, { name: 'meter_sleepy', version: 1, sources: ['meter'], sql: `${METER_SQL} AND (SELECT pg_sleep(30)) IS NOT NULL` });
+    await registerTransformVersion(db.pool, {
+      name: 'meter_sleepy',
+      version: 1,
+      sources: ['meter'],
+      sql: `${METER_SQL} AND (SELECT pg_sleep(30)) IS NOT NULL`,
+    });
     const stop = new AbortController();
-    const run = runIncrementalChunks(db.pool, { transform: 'meter_sleepy', maxRows: 5_000, parallelism: 2, runSeconds: 600 }, { signal: stop.signal });
+    const run = runIncrementalChunks(
+      db.pool,
+      { transform: 'meter_sleepy', maxRows: 5_000, parallelism: 2, runSeconds: 600 },
+      { signal: stop.signal },
+    );
     const sleeping = (): Promise<number> => count(ACTIVE_INSERTS, [derivedTable('meter_sleepy', 1)]);
     for (let i = 0; i < 100 && (await sleeping()) < 2; i++) await new Promise((r) => setTimeout(r, 50));
     expect(await sleeping()).toBe(2);
@@ -102,12 +126,23 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
 
   it('a chunk whose SQL fails on the data stops the run: the chunks beside it roll back, the log prefix before it stays', async () => {
     // Fails on every row past seq 5,000 (the text is not a number); chunks of 1,000 rows end at 1,333, 2,666, 3,999, 5,333 ...: the 4th fails.
-    const failing = METER_SQL.replace("payload->>'k' AS k", "CASE WHEN seq > 5000 THEN (payload->>'k')::int::text ELSE payload->>'k' END AS k");
+    const failing = METER_SQL.replace(
+      "payload->>'k' AS k",
+      "CASE WHEN seq > 5000 THEN (payload->>'k')::int::text ELSE payload->>'k' END AS k",
+    );
     await registerTransformVersion(db.pool, { name: 'meter_bad', version: 1, sources: ['meter'], sql: failing });
     const run = runIncrementalChunks(db.pool, { transform: 'meter_bad', maxRows: 1_000, parallelism: 3, runSeconds: 600 });
-    await expect(run).rejects.toMatchObject({ type: 'SLUICE_INVALID_TRANSFORM', nonRetryable: true, message: expect.stringMatching(/meter_bad v1 failed on log range \[4000, 5333\]/) });
-    const wm = (await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter_bad'")).rows[0]?.s;
-    expect(wm).toBe((await db.pool.query<{ s: string }>("SELECT max(to_seq)::text AS s FROM sluice.transform_chunks WHERE name = 'meter_bad'")).rows[0]?.s);
+    await expect(run).rejects.toMatchObject({
+      type: 'SLUICE_INVALID_TRANSFORM',
+      nonRetryable: true,
+      message: expect.stringMatching(/meter_bad v1 failed on log range \[4000, 5333\]/),
+    });
+    const wm = (await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter_bad'"))
+      .rows[0]?.s;
+    expect(wm).toBe(
+      (await db.pool.query<{ s: string }>("SELECT max(to_seq)::text AS s FROM sluice.transform_chunks WHERE name = 'meter_bad'")).rows[0]
+        ?.s,
+    );
     expect(Number(wm)).toBeLessThanOrEqual(5_000);
     expect(await count(`SELECT count(*)::text AS n FROM ${derivedTable('meter_bad', 1)} WHERE seq > $1`, [wm])).toBe(0);
     expect(await count(ACTIVE_INSERTS, [derivedTable('meter_bad', 1)])).toBe(0);
@@ -118,10 +153,20 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
     // As if the attempt before had heartbeated after its 2nd chunk, then committed more and died.
     const second = log[1] as { to_seq: string; rows_read: number; rows_written: number };
     const heartbeat: ChunkRunProgress = {
-      version: 'v1', watermark: second.to_seq, chunks: 2, replayed: 0, deferred: 0, chunksInFlight: 2,
-      rowsRead: (log[0]?.rows_read ?? 0) + second.rows_read, rowsWritten: (log[0]?.rows_written ?? 0) + second.rows_written,
+      version: 'v1',
+      watermark: second.to_seq,
+      chunks: 2,
+      replayed: 0,
+      deferred: 0,
+      chunksInFlight: 2,
+      rowsRead: (log[0]?.rows_read ?? 0) + second.rows_read,
+      rowsWritten: (log[0]?.rows_written ?? 0) + second.rows_written,
     };
-    const retry = await runIncrementalChunks(db.pool, { transform: 'meter', maxRows: 750, parallelism: 2, runSeconds: 600 }, { resume: heartbeat });
+    const retry = await runIncrementalChunks(
+      db.pool,
+      { transform: 'meter', maxRows: 750, parallelism: 2, runSeconds: 600 },
+      { resume: heartbeat },
+    );
     expect(retry).toMatchObject({ caughtUp: true, chunks: log.length, rowsRead: ROWS, rowsWritten: ROWS, watermark: String(EVENTS) });
   });
 
@@ -132,7 +177,7 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
     expect(first).toMatchObject({ caughtUp: false, chunks: 1, rowsRead: 1_000 });
     const rest = await runIncrementalChunks(db.pool, { transform: 'meter_b', maxRows: 1_000, parallelism: 2, runSeconds: 600 });
     expect(rest).toMatchObject({ caughtUp: true, rowsRead: ROWS - 1_000, rowsWritten: ROWS - 1_000, watermark: String(EVENTS) });
-    expect(rest.chunks).toBe(await count("SELECT count(*)::text AS n FROM sluice.transform_chunks WHERE name = 'meter_b'") - 1);
+    expect(rest.chunks).toBe((await count("SELECT count(*)::text AS n FROM sluice.transform_chunks WHERE name = 'meter_b'")) - 1);
     expect(await count(`SELECT count(*)::text AS n FROM ${derivedTable('meter_b', 1)}`)).toBe(ROWS);
   });
 });

@@ -4,7 +4,13 @@
  * nothing, and chunks that roll back when their turn does not come.
  */
 import { Client as PgClient } from 'pg';
-import { planIncrementalChunks, processBuildChunk, runPlannedChunk, type PlannedChunk, type RunChunkResult } from '../../activities/transform/chunks';
+import {
+  planIncrementalChunks,
+  processBuildChunk,
+  runPlannedChunk,
+  type PlannedChunk,
+  type RunChunkResult,
+} from '../../activities/transform/chunks';
 import { finishBackfill, prepareBackfill } from '../../activities/transform/backfill';
 import { registerTransformVersion } from '../../activities/transform/registry';
 import { derivedTable } from '../../activities/transform/sqlText';
@@ -23,7 +29,8 @@ describe('planned incremental chunks (real PostgreSQL)', () => {
   const chunk = (c: PlannedChunk) => ({ transform: 'meter', version: 1, ...c });
   const count = async (sql: string): Promise<number> => Number((await db.pool.query<{ n: string }>(sql)).rows[0]?.n);
   const watermark = async (name = 'meter'): Promise<string> =>
-    (await db.pool.query<{ s: string }>('SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = $1 AND version = 1', [name])).rows[0]?.s ?? '';
+    (await db.pool.query<{ s: string }>('SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = $1 AND version = 1', [name]))
+      .rows[0]?.s ?? '';
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -52,15 +59,31 @@ describe('planned incremental chunks (real PostgreSQL)', () => {
     const rest = await planIncrementalChunks(db.pool, { transform: 'meter', maxRows: 300, count: 3, after: { version: 1, toSeq: '1124' } });
     expect(rest.chunks).toEqual([{ fromSeq: '1125', toSeq: String(EVENTS), rowsRead: 100 }]);
     plan.push(...rest.chunks);
-    const none = await planIncrementalChunks(db.pool, { transform: 'meter', maxRows: 300, count: 3, after: { version: 1, toSeq: String(EVENTS) } });
+    const none = await planIncrementalChunks(db.pool, {
+      transform: 'meter',
+      maxRows: 300,
+      count: 3,
+      after: { version: 1, toSeq: String(EVENTS) },
+    });
     expect(none.chunks).toEqual([]);
     // `after` of another version is ignored: planning starts from this version's watermark.
-    const otherVersion = await planIncrementalChunks(db.pool, { transform: 'meter', maxRows: 300, count: 1, after: { version: 7, toSeq: '1124' } });
+    const otherVersion = await planIncrementalChunks(db.pool, {
+      transform: 'meter',
+      maxRows: 300,
+      count: 1,
+      after: { version: 7, toSeq: '1124' },
+    });
     expect(otherVersion.chunks).toEqual([plan[0]]);
     // Below the horizon of an earlier plan no new one is taken: planning stops there.
     const belowKnown = await planIncrementalChunks(db.pool, { transform: 'meter', maxRows: 300, count: 5, horizon: '749' });
     expect(belowKnown).toMatchObject({ horizon: '749', chunks: [plan[0], plan[1]] });
-    const pastKnown = await planIncrementalChunks(db.pool, { transform: 'meter', maxRows: 300, count: 1, after: { version: 1, toSeq: '749' }, horizon: '749' });
+    const pastKnown = await planIncrementalChunks(db.pool, {
+      transform: 'meter',
+      maxRows: 300,
+      count: 1,
+      after: { version: 1, toSeq: '749' },
+      horizon: '749',
+    });
     expect(pastKnown).toMatchObject({ horizon: String(EVENTS), chunks: [plan[2]] });
     // Planning reads only.
     expect(await watermark()).toBe('0');
@@ -83,7 +106,9 @@ describe('planned incremental chunks (real PostgreSQL)', () => {
     expect(await count(`SELECT count(*) AS n FROM ${table}`)).toBe(600);
     expect(await count(`SELECT count(DISTINCT seq) AS n FROM ${table}`)).toBe(600);
     // The chunk log has both, in commit order.
-    const log = await db.pool.query("SELECT from_seq::text, to_seq::text, rows_read::int, rows_written::int FROM sluice.transform_chunks WHERE name = 'meter' ORDER BY id");
+    const log = await db.pool.query(
+      "SELECT from_seq::text, to_seq::text, rows_read::int, rows_written::int FROM sluice.transform_chunks WHERE name = 'meter' ORDER BY id",
+    );
     expect(log.rows).toEqual([
       { from_seq: '1', to_seq: '374', rows_read: 300, rows_written: 300 },
       { from_seq: '375', to_seq: '749', rows_read: 300, rows_written: 300 },
@@ -112,7 +137,9 @@ describe('planned incremental chunks (real PostgreSQL)', () => {
     // Planning again from the watermark picks both up; they finish the log exactly once.
     const again = await planIncrementalChunks(db.pool, { transform: 'meter', maxRows: 300, count: 5 });
     expect(again.chunks).toEqual([c3, c4]);
-    const results: RunChunkResult[] = await Promise.all(again.chunks.map((c) => runPlannedChunk(db.pool, chunk(c), undefined, { turnWaitMs: 20_000 })));
+    const results: RunChunkResult[] = await Promise.all(
+      again.chunks.map((c) => runPlannedChunk(db.pool, chunk(c), undefined, { turnWaitMs: 20_000 })),
+    );
     expect(results.map((r) => r.outcome)).toEqual(['committed', 'committed']);
     expect(await watermark()).toBe(String(EVENTS));
     expect(await count(`SELECT count(*) AS n FROM ${table}`)).toBe(1_000);
@@ -150,7 +177,7 @@ describe('planned incremental chunks (real PostgreSQL)', () => {
     const [, c2] = p.chunks as [PlannedChunk, PlannedChunk];
     // The rebuild of the whole log, ready to switch.
     const prepared = await prepareBackfill(db.pool, { buildId: 'b0c0ffee0123456789', transform: 'meter_c', version: 1 });
-    for (let from = 1n, done = false; !done;) {
+    for (let from = 1n, done = false; !done; ) {
       const r = await processBuildChunk(db.pool, { ...prepared, fromSeq: from.toString(), maxRows: 5_000 });
       done = r.done;
       from = BigInt(r.chunkToSeq) + 1n;

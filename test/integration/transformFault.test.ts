@@ -28,7 +28,10 @@ describe('incremental transform survives SIGKILL of its worker mid-chunk', () =>
     client = new Client({ connection, namespace: testNamespace() });
   });
   afterAll(async () => {
-    await client?.workflow.getHandle(transformWorkflowId('meter')).terminate('test done').catch(() => undefined);
+    await client?.workflow
+      .getHandle(transformWorkflowId('meter'))
+      .terminate('test done')
+      .catch(() => undefined);
     await stopWorkerProcesses(workers);
     await connection?.close();
     await db?.drop();
@@ -63,15 +66,21 @@ describe('incremental transform survives SIGKILL of its worker mid-chunk', () =>
     // Wait until both chunks in flight are mid-transaction with their rows written: the first on
     // our lock (its chunk-log row), the second on the first (its turn).
     let waiting: { log: string; turn: string } | undefined;
-    await pollUntil('both chunks in flight to wait at their commit', async () => {
-      waiting = (await db.pool.query<{ log: string; turn: string }>(
-        `SELECT count(*) FILTER (WHERE query LIKE 'INSERT INTO sluice.transform_chunks%')::text AS log,
+    await pollUntil(
+      'both chunks in flight to wait at their commit',
+      async () => {
+        waiting = (
+          await db.pool.query<{ log: string; turn: string }>(
+            `SELECT count(*) FILTER (WHERE query LIKE 'INSERT INTO sluice.transform_chunks%')::text AS log,
                 count(*) FILTER (WHERE query LIKE 'SELECT pg_advisory_lock_shared%')::text AS turn
          FROM pg_stat_activity WHERE datname = $1 AND application_name = 'sluice-worker-cpu' AND wait_event_type = 'Lock'`,
-        [db.name],
-      )).rows[0];
-      return Number(waiting?.log) >= 1 && Number(waiting?.turn) >= 1 ? true : undefined;
-    }, { intervalMs: 100, lastSeen: () => JSON.stringify(waiting) });
+            [db.name],
+          )
+        ).rows[0];
+        return Number(waiting?.log) >= 1 && Number(waiting?.turn) >= 1 ? true : undefined;
+      },
+      { intervalMs: 100, lastSeen: () => JSON.stringify(waiting) },
+    );
     const uncommitted = await db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${derivedTable('meter', 1)}`);
     expect(uncommitted.rows[0]?.n).toBe('0');
     first.child.kill('SIGKILL');
@@ -81,12 +90,19 @@ describe('incremental transform survives SIGKILL of its worker mid-chunk', () =>
 
     workers.push(await startTestCpuWorker(db.url, queue));
     let watermark: string | undefined;
-    await pollUntil('the transform to finish after the restart', async () => {
-      watermark = (await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter'")).rows[0]?.s;
-      return watermark === String(EVENTS) ? true : undefined;
-    }, { timeoutMs: 90_000, lastSeen: () => `watermark ${watermark}` });
+    await pollUntil(
+      'the transform to finish after the restart',
+      async () => {
+        watermark = (await db.pool.query<{ s: string }>("SELECT min(last_seq)::text AS s FROM sluice.watermarks WHERE name = 'meter'"))
+          .rows[0]?.s;
+        return watermark === String(EVENTS) ? true : undefined;
+      },
+      { timeoutMs: 90_000, lastSeen: () => `watermark ${watermark}` },
+    );
 
-    const table = await db.pool.query<{ c: string; d: string }>(`SELECT count(*)::text AS c, count(DISTINCT seq)::text AS d FROM ${derivedTable('meter', 1)}`);
+    const table = await db.pool.query<{ c: string; d: string }>(
+      `SELECT count(*)::text AS c, count(DISTINCT seq)::text AS d FROM ${derivedTable('meter', 1)}`,
+    );
     expect(table.rows[0]).toEqual({ c: String(ROWS), d: String(ROWS) });
     expect(await contentHash(db.pool, derivedTable('meter', 1))).toEqual(reference);
     // Every range was committed once, in log order, the ranges tile the log, and the killed chunks ran again.
@@ -105,10 +121,14 @@ describe('incremental transform survives SIGKILL of its worker mid-chunk', () =>
     expect(Number(events.rows[0]?.started) - Number(events.rows[0]?.completed)).toBeGreaterThanOrEqual(1);
     // The workflow sees the totals when the run returns (a moment after the watermark moved).
     let status: TransformStatus | undefined;
-    await pollUntil('the status to show the whole log', async () => {
-      status = await client.workflow.getHandle(transformWorkflowId('meter')).query<TransformStatus>('status');
-      return status.watermark === String(EVENTS) ? true : undefined;
-    }, { lastSeen: () => JSON.stringify(status) });
+    await pollUntil(
+      'the status to show the whole log',
+      async () => {
+        status = await client.workflow.getHandle(transformWorkflowId('meter')).query<TransformStatus>('status');
+        return status.watermark === String(EVENTS) ? true : undefined;
+      },
+      { lastSeen: () => JSON.stringify(status) },
+    );
     expect(status).toMatchObject({ chunks: chunks.rows.length, rowsRead: ROWS, rowsWritten: ROWS, watermark: String(EVENTS) });
   });
 });

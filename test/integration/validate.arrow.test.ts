@@ -11,14 +11,20 @@ import { createTestDatabase, type TestDatabase } from '../helpers/env';
 import { toFailure } from '../../activities/failures';
 
 /** The Arrow engine gives the same observed values and statuses as the PostgreSQL engine on the same rows. */
-interface Row { id: string | null; amount: number | null; status: string | null; email: string | null; created_at: number | null }
+interface Row {
+  id: string | null;
+  amount: number | null;
+  status: string | null;
+  email: string | null;
+  created_at: number | null;
+}
 
 function rows(n: number, shift: boolean): Row[] {
   const now = Date.now();
   return Array.from({ length: n }, (_, i) => ({
     id: i === 7 ? 'r3' : `r${i}`, // one duplicate
     amount: i % 50 === 0 ? null : i === 13 ? -5 : (shift ? 2 : 1) * ((i * 37) % 101),
-    status: i === 21 ? 'lost' : shift && i % 3 ? 'paid' : ['new', 'paid', 'shipped'][i % 3] ?? null,
+    status: i === 21 ? 'lost' : shift && i % 3 ? 'paid' : (['new', 'paid', 'shipped'][i % 3] ?? null),
     email: i === 30 ? 'broken' : i % 40 === 0 ? null : `u${i}@example.com`,
     created_at: now - i * 1000,
   }));
@@ -26,11 +32,26 @@ function rows(n: number, shift: boolean): Row[] {
 
 function arrowOf(rs: Row[]): Table {
   return new Table({
-    id: vectorFromArray(rs.map((r) => r.id), new Utf8()),
-    amount: vectorFromArray(rs.map((r) => r.amount), new Float64()),
-    status: vectorFromArray(rs.map((r) => r.status), new Utf8()),
-    email: vectorFromArray(rs.map((r) => r.email), new Utf8()),
-    created_at: vectorFromArray(rs.map((r) => (r.created_at === null ? null : new Date(r.created_at))), new TimestampMillisecond()),
+    id: vectorFromArray(
+      rs.map((r) => r.id),
+      new Utf8(),
+    ),
+    amount: vectorFromArray(
+      rs.map((r) => r.amount),
+      new Float64(),
+    ),
+    status: vectorFromArray(
+      rs.map((r) => r.status),
+      new Utf8(),
+    ),
+    email: vectorFromArray(
+      rs.map((r) => r.email),
+      new Utf8(),
+    ),
+    created_at: vectorFromArray(
+      rs.map((r) => (r.created_at === null ? null : new Date(r.created_at))),
+      new TimestampMillisecond(),
+    ),
   });
 }
 
@@ -53,7 +74,16 @@ const contract: Contract = {
   version: '1.0.0',
   owner: 'o',
   pii: ['/email'],
-  schema: { type: 'object', properties: { id: { type: 'string' }, amount: { type: 'number' }, status: { type: 'string' }, email: { type: 'string' }, created_at: { type: 'string', format: 'date-time' } } },
+  schema: {
+    type: 'object',
+    properties: {
+      id: { type: 'string' },
+      amount: { type: 'number' },
+      status: { type: 'string' },
+      email: { type: 'string' },
+      created_at: { type: 'string', format: 'date-time' },
+    },
+  },
   expectations,
   file: 'test',
 };
@@ -65,7 +95,10 @@ describe('expectation suites over an Arrow snapshot', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    for (const [name, rs] of [['snap_cur', current], ['snap_base', baseline]] as const) {
+    for (const [name, rs] of [
+      ['snap_cur', current],
+      ['snap_base', baseline],
+    ] as const) {
       await db.pool.query(`CREATE TABLE public.${name} (id text, amount float8, status text, email text, created_at timestamptz)`);
       await db.pool.query(
         `INSERT INTO public.${name} SELECT id, amount, status, email, to_timestamp(ms / 1000.0) FROM jsonb_to_recordset($1::jsonb) AS x(id text, amount float8, status text, email text, ms float8)`,
@@ -78,7 +111,11 @@ describe('expectation suites over an Arrow snapshot', () => {
   });
 
   it('agrees with the PostgreSQL engine: same statuses, observed values and counts', async () => {
-    const arrow = runSuiteOnArrow(contract, { table: arrowOf(current), describe: 'cur' }, { baseline: { table: arrowOf(baseline), describe: 'base' }, profile: false });
+    const arrow = runSuiteOnArrow(
+      contract,
+      { table: arrowOf(current), describe: 'cur' },
+      { baseline: { table: arrowOf(baseline), describe: 'base' }, profile: false },
+    );
     const { run: pg } = await runSuiteOnDataset(db.pool, contract, {
       dataset: { kind: 'table', table: 'snap_cur', schema: 'public' },
       baseline: { kind: 'table', table: 'snap_base', schema: 'public' },
@@ -115,17 +152,32 @@ describe('expectation suites over an Arrow snapshot', () => {
     const c = { ...contract, expectations: shared };
     // The same instant for both (freshness ages), and the same names for the datasets (drift messages name the baseline).
     const now = Date.now();
-    const arrow = runSuiteOnArrow(c, { table: arrowOf(current), describe: 'table public.snap_cur' }, {
-      baseline: { table: arrowOf(baseline), describe: 'table public.snap_base' }, profile: false, now,
-    });
+    const arrow = runSuiteOnArrow(
+      c,
+      { table: arrowOf(current), describe: 'table public.snap_cur' },
+      {
+        baseline: { table: arrowOf(baseline), describe: 'table public.snap_base' },
+        profile: false,
+        now,
+      },
+    );
     const { run: pg } = await runSuiteOnDataset(db.pool, c, {
       dataset: { kind: 'table', table: 'snap_cur', schema: 'public' },
       baseline: { kind: 'table', table: 'snap_base', schema: 'public' },
       profile: false,
       now,
     });
-    const verdictOf = ({ name, type, severity, status, passed, threshold, unexpected, total, message }: (typeof pg.results)[number]) =>
-      ({ name, type, severity, status, passed, threshold, unexpected, total, message });
+    const verdictOf = ({ name, type, severity, status, passed, threshold, unexpected, total, message }: (typeof pg.results)[number]) => ({
+      name,
+      type,
+      severity,
+      status,
+      passed,
+      threshold,
+      unexpected,
+      total,
+      message,
+    });
     expect(arrow.results.map(verdictOf)).toEqual(pg.results.map(verdictOf));
     expect(new Set(pg.results.map((r) => r.status))).toEqual(new Set(['passed', 'failed', 'error']));
     const range = pg.results.find((r) => r.name === 'range:amount');
@@ -133,13 +185,16 @@ describe('expectation suites over an Arrow snapshot', () => {
   });
 
   it('what needs SQL, or a safe regex engine, is an error result there, never a pass', () => {
-    const c = { ...contract, expectations: [
-      { type: 'regex', column: 'email', pattern: '^(a+)+$' },
-      { type: 'custom_sql', failingRowsWhere: 'amount < 0' },
-      { type: 'referential_integrity', column: 'id', references: { table: 'x', column: 'id' } },
-      { type: 'not_null', column: 'nope' },
-      { type: 'drift', column: 'status', kind: 'categorical', method: 'psi', threshold: 0.1 },
-    ] as Expectation[] };
+    const c = {
+      ...contract,
+      expectations: [
+        { type: 'regex', column: 'email', pattern: '^(a+)+$' },
+        { type: 'custom_sql', failingRowsWhere: 'amount < 0' },
+        { type: 'referential_integrity', column: 'id', references: { table: 'x', column: 'id' } },
+        { type: 'not_null', column: 'nope' },
+        { type: 'drift', column: 'status', kind: 'categorical', method: 'psi', threshold: 0.1 },
+      ] as Expectation[],
+    };
     const r = runSuiteOnArrow(c, { table: arrowOf(current), describe: 'cur' });
     expect(r.results.map((x) => x.status)).toEqual(['error', 'error', 'error', 'error', 'error']);
     expect(r.results.map((x) => x.message)).toEqual([
@@ -149,7 +204,11 @@ describe('expectation suites over an Arrow snapshot', () => {
       expect.stringMatching(/column\(s\) nope not in cur/),
       expect.stringMatching(/no baseline dataset/),
     ]);
-    const empty = runSuiteOnArrow(contract, { table: arrowOf([]), describe: 'empty' }, { baseline: { table: arrowOf(baseline), describe: 'base' } });
+    const empty = runSuiteOnArrow(
+      contract,
+      { table: arrowOf([]), describe: 'empty' },
+      { baseline: { table: arrowOf(baseline), describe: 'base' } },
+    );
     expect(empty.results.map((x) => x.status)).toEqual(['failed', ...new Array(10).fill('no_data')]);
   });
 
@@ -160,12 +219,18 @@ describe('expectation suites over an Arrow snapshot', () => {
       const snap = await store.put(tableToIPC(arrowOf(current)), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' });
       const activities = createValidateActivities({ pool: db.pool, artifacts: store, contracts: new ContractRegistry([contract]) });
       const env = new MockActivityEnvironment();
-      const result: RunExpectationSuiteResult = await env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow' as const, sha256: snap.sha256 } });
+      const result: RunExpectationSuiteResult = await env.run(activities.runExpectationSuite, {
+        contract: 'snap',
+        dataset: { kind: 'arrow' as const, sha256: snap.sha256 },
+      });
       expect(result).toMatchObject({ rowCount: 300, passed: false });
       expect(result.failedErrors).toEqual(expect.arrayContaining(['unique:id', 'format:email', 'drift:status']));
       expect((await store.get(result.htmlSha256)).toString()).toMatch(/arrow snapshot [0-9a-f]{12}/);
       // The activity throws the domain error; the wrapper every registered activity goes through maps it (activities/failures.ts).
-      const missing = env.run(activities.runExpectationSuite, { contract: 'snap', dataset: { kind: 'arrow' as const, sha256: 'a'.repeat(64) } });
+      const missing = env.run(activities.runExpectationSuite, {
+        contract: 'snap',
+        dataset: { kind: 'arrow' as const, sha256: 'a'.repeat(64) },
+      });
       await expect(missing.catch((err: unknown) => Promise.reject(toFailure(err)))).rejects.toMatchObject({
         type: 'SLUICE_DATASET_NOT_FOUND',
         message: expect.stringMatching(/Arrow snapshot a{64} is not in the artifact store/),

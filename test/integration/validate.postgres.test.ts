@@ -37,8 +37,11 @@ const table = (t: string): SqlRef => ({ kind: 'table', table: t, schema: 'public
 
 describe('expectation suites pushed down to PostgreSQL', () => {
   let db: TestDatabase;
-  const run = async (expectations: Expectation[], dataset: SqlRef, opts: { baseline?: SqlRef; profile?: boolean; sampleSize?: number } = {}) =>
-    (await runSuiteOnDataset(db.pool, contract(expectations), { dataset, profile: opts.profile ?? false, ...opts })).run;
+  const run = async (
+    expectations: Expectation[],
+    dataset: SqlRef,
+    opts: { baseline?: SqlRef; profile?: boolean; sampleSize?: number } = {},
+  ) => (await runSuiteOnDataset(db.pool, contract(expectations), { dataset, profile: opts.profile ?? false, ...opts })).run;
   const byName = (results: ExpectationResult[]) => Object.fromEntries(results.map((r) => [r.name, r]));
 
   beforeAll(async () => {
@@ -94,7 +97,10 @@ describe('expectation suites pushed down to PostgreSQL', () => {
     expect(r.results.map((x) => x.status)).toEqual(new Array(12).fill('passed'));
     // probes of the user's regex and custom SQL + ONE combined aggregate + a GROUP BY per unique key + referential integrity (catalog check + anti-join)
     expect(r.queries).toBe(1 + 1 + 1 + 2 + 2);
-    const rowLevel = await run(suite.filter((e) => !['referential_integrity', 'regex', 'custom_sql', 'unique'].includes(e.type)), table('clean'));
+    const rowLevel = await run(
+      suite.filter((e) => !['referential_integrity', 'regex', 'custom_sql', 'unique'].includes(e.type)),
+      table('clean'),
+    );
     expect(rowLevel.results).toHaveLength(7);
     expect(rowLevel.queries).toBe(1);
   });
@@ -102,7 +108,13 @@ describe('expectation suites pushed down to PostgreSQL', () => {
   it('the planted defects fail with observed value, threshold, severity and a bounded sample (PII masked)', async () => {
     const r = byName((await run(suite, table('dirty'), { sampleSize: 2 })).results);
     expect(r.row_count).toMatchObject({ passed: false, observed: 1004, threshold: { min: 1000, max: 1000 } });
-    expect(r['not_null:email']).toMatchObject({ passed: false, unexpected: 2, total: 1004, threshold: { maxNullRate: 0 }, severity: 'error' });
+    expect(r['not_null:email']).toMatchObject({
+      passed: false,
+      unexpected: 2,
+      total: 1004,
+      threshold: { maxNullRate: 0 },
+      severity: 'error',
+    });
     expect(r['not_null:email']?.observed).toBeCloseTo(2 / 1004, 10);
     expect(r.status_mostly_set).toMatchObject({ passed: true, unexpected: 1 });
     expect(r['unique:id']).toMatchObject({ passed: false, observed: 1, unexpected: 1 });
@@ -121,7 +133,7 @@ describe('expectation suites pushed down to PostgreSQL', () => {
     expect(r.shipped_orders_cost_money).toMatchObject({ passed: true, observed: 0 });
   });
 
-  it('samples say which row failed (context columns), show a custom predicate\'s whole row, and are plain JSON', async () => {
+  it("samples say which row failed (context columns), show a custom predicate's whole row, and are plain JSON", async () => {
     const [r] = (await run([{ type: 'custom_sql', name: 'negative', failingRowsWhere: 'amount < 0' }], table('dirty'))).results;
     expect(r).toMatchObject({ status: 'failed', observed: 1 });
     expect(r?.sample).toHaveLength(1);
@@ -135,10 +147,17 @@ describe('expectation suites pushed down to PostgreSQL', () => {
   });
 
   it('warn and error severities are kept apart, and thresholds on rates work both ways', async () => {
-    const r = byName((await run([
-      { type: 'not_null', column: 'email', maxNullRate: 0.01, name: 'lenient' },
-      { type: 'format', column: 'email', format: 'email', minRate: 0.9999, severity: 'warn', name: 'strict_warn' },
-    ], table('dirty'))).results);
+    const r = byName(
+      (
+        await run(
+          [
+            { type: 'not_null', column: 'email', maxNullRate: 0.01, name: 'lenient' },
+            { type: 'format', column: 'email', format: 'email', minRate: 0.9999, severity: 'warn', name: 'strict_warn' },
+          ],
+          table('dirty'),
+        )
+      ).results,
+    );
     expect(r.lenient).toMatchObject({ passed: true, severity: 'error' });
     expect(r.strict_warn).toMatchObject({ passed: false, severity: 'warn', status: 'failed' });
   });
@@ -146,12 +165,18 @@ describe('expectation suites pushed down to PostgreSQL', () => {
   describe('bad input: a clear error or a defined result, never a crash or a silent pass', () => {
     it('a column the dataset lacks', async () => {
       const [r] = (await run([{ type: 'not_null', column: 'discount' } as Expectation], table('clean'))).results;
-      expect(r).toMatchObject({ status: 'error', passed: false, message: expect.stringMatching(/column\(s\) discount not in table public.clean \(columns: id, customer_id/) });
+      expect(r).toMatchObject({
+        status: 'error',
+        passed: false,
+        message: expect.stringMatching(/column\(s\) discount not in table public.clean \(columns: id, customer_id/),
+      });
     });
 
     it('a table that does not exist is a DatasetError naming it', async () => {
       await expect(run(suite, table('nope'))).rejects.toThrow(/Table public.nope does not exist/);
-      await expect(run(suite, { kind: 'table', table: 'clean', schema: 'pg_catalog' } as unknown as SqlRef)).rejects.toThrow(/not one of sluice_derived, public/);
+      await expect(run(suite, { kind: 'table', table: 'clean', schema: 'pg_catalog' } as unknown as SqlRef)).rejects.toThrow(
+        /not one of sluice_derived, public/,
+      );
     });
 
     it('an empty dataset: row_count judges it, every other expectation reports no_data (a failure)', async () => {
@@ -164,45 +189,82 @@ describe('expectation suites pushed down to PostgreSQL', () => {
 
     it('an invalid regex is reported, and a catastrophic one runs in PostgreSQL without backtracking', async () => {
       const bad = (await run([{ type: 'regex', column: 'code', pattern: '^(ABC' }], table('clean'))).results[0];
-      expect(bad).toMatchObject({ status: 'error', message: expect.stringMatching(/not a valid PostgreSQL regular expression: .*parenthes/) });
+      expect(bad).toMatchObject({
+        status: 'error',
+        message: expect.stringMatching(/not a valid PostgreSQL regular expression: .*parenthes/),
+      });
       const t0 = Date.now();
-      const evil = (await runSuiteOnDataset(db.pool, { ...contract([{ type: 'regex', column: 'code', pattern: '^(a+)+$' }]), schema: { type: 'object', properties: { code: { type: 'string' } } } }, { dataset: table('evil'), profile: false })).run.results[0];
+      const evil = (
+        await runSuiteOnDataset(
+          db.pool,
+          {
+            ...contract([{ type: 'regex', column: 'code', pattern: '^(a+)+$' }]),
+            schema: { type: 'object', properties: { code: { type: 'string' } } },
+          },
+          { dataset: table('evil'), profile: false },
+        )
+      ).run.results[0];
       expect(Date.now() - t0).toBeLessThan(5_000); // /^(a+)+$/ on 'a'*5000+'!' would not finish in V8
       expect(evil).toMatchObject({ status: 'failed', unexpected: 1 });
     });
 
     it('a custom SQL predicate that does not compile, or tries a second statement, is an error result', async () => {
-      const r = byName((await run([
-        { type: 'custom_sql', name: 'typo', failingRowsWhere: 'amout < 0' },
-        { type: 'custom_sql', name: 'two_statements', failingRowsWhere: 'true; DROP TABLE public.clean' },
-        { type: 'row_count', min: 1 },
-      ], table('clean'))).results);
+      const r = byName(
+        (
+          await run(
+            [
+              { type: 'custom_sql', name: 'typo', failingRowsWhere: 'amout < 0' },
+              { type: 'custom_sql', name: 'two_statements', failingRowsWhere: 'true; DROP TABLE public.clean' },
+              { type: 'row_count', min: 1 },
+            ],
+            table('clean'),
+          )
+        ).results,
+      );
       expect(r.typo).toMatchObject({ status: 'error', message: expect.stringMatching(/column "amout" does not exist/) });
       expect(r.two_statements).toMatchObject({ status: 'error', message: expect.stringMatching(/no ";"/) });
       expect(r.row_count).toMatchObject({ status: 'passed' }); // the suite went on after the probe failed
     });
 
     it('type mismatches: range on text, accepted numbers on text are fine, booleans on numbers are not', async () => {
-      const r = byName((await run([
-        { type: 'range', column: 'status', min: 0 },
-        { type: 'accepted_values', column: 'amount', values: ['x'] },
-        { type: 'freshness', column: 'amount', maxAgeSeconds: 1 },
-      ], table('clean'))).results);
+      const r = byName(
+        (
+          await run(
+            [
+              { type: 'range', column: 'status', min: 0 },
+              { type: 'accepted_values', column: 'amount', values: ['x'] },
+              { type: 'freshness', column: 'amount', maxAgeSeconds: 1 },
+            ],
+            table('clean'),
+          )
+        ).results,
+      );
       expect(r['range:status']).toMatchObject({ status: 'error', message: 'range needs a numeric column; status is text' });
       expect(r['accepted_values:amount']).toMatchObject({ status: 'error' });
       expect(r['freshness:amount']).toMatchObject({ status: 'error' });
     });
 
     it('drift without a baseline is an error result, not a pass', async () => {
-      const [r] = (await run([{ type: 'drift', column: 'country', kind: 'categorical', method: 'psi', threshold: 0.1 }], table('clean'))).results;
+      const [r] = (await run([{ type: 'drift', column: 'country', kind: 'categorical', method: 'psi', threshold: 0.1 }], table('clean')))
+        .results;
       expect(r).toMatchObject({ status: 'error', passed: false, message: expect.stringMatching(/no baseline dataset/) });
-      const [empty] = (await run([{ type: 'drift', column: 'country', kind: 'categorical', method: 'psi', threshold: 0.1 }], table('clean'), { baseline: table('empty') })).results;
+      const [empty] = (
+        await run([{ type: 'drift', column: 'country', kind: 'categorical', method: 'psi', threshold: 0.1 }], table('clean'), {
+          baseline: table('empty'),
+        })
+      ).results;
       expect(empty).toMatchObject({ status: 'error', message: expect.stringMatching(/has no non-null country/) });
-      const numeric = (await run([
-        { type: 'drift', column: 'amount', kind: 'numeric', method: 'psi', threshold: 0.1 },
-        { type: 'drift', column: 'country', kind: 'numeric', method: 'ks', threshold: 0.1 },
-        { type: 'drift', column: 'country', kind: 'categorical', method: 'ks', threshold: 0.1, name: 'ks_on_categories' },
-      ], table('clean'), { baseline: table('empty') })).results;
+      const numeric = (
+        await run(
+          [
+            { type: 'drift', column: 'amount', kind: 'numeric', method: 'psi', threshold: 0.1 },
+            { type: 'drift', column: 'country', kind: 'numeric', method: 'ks', threshold: 0.1 },
+            { type: 'drift', column: 'country', kind: 'categorical', method: 'ks', threshold: 0.1, name: 'ks_on_categories' },
+          ],
+          table('clean'),
+          { baseline: table('empty') },
+        )
+      ).results;
       expect(numeric.map((x) => `${x.status}: ${x.message}`)).toEqual([
         'error: baseline table public.empty has no non-null amount: nothing to compare against',
         'error: numeric drift needs numeric columns; country is text here and text in the baseline',
@@ -241,7 +303,11 @@ describe('expectation suites pushed down to PostgreSQL', () => {
       expect(r.amount_psi?.passed).toBe(false);
       expect((r.amount_psi?.details?.bins as unknown[]).length).toBe(10);
       // a PII column's drift keeps its counts, not its values
-      const [email] = (await run([{ type: 'drift', column: 'email', kind: 'categorical', method: 'psi', threshold: 0.1 }], table('shifted'), { baseline: table('clean') })).results;
+      const [email] = (
+        await run([{ type: 'drift', column: 'email', kind: 'categorical', method: 'psi', threshold: 0.1 }], table('shifted'), {
+          baseline: table('clean'),
+        })
+      ).results;
       const labels = (email?.details?.bins as { label: string }[]).map((b) => b.label);
       expect(labels.slice(0, 3)).toEqual(['value 1', 'value 2', 'value 3']);
       expect(JSON.stringify(email)).not.toMatch(/@example\.com/);
@@ -249,15 +315,26 @@ describe('expectation suites pushed down to PostgreSQL', () => {
   });
 
   it('a cancelled activity stops its running statement in PostgreSQL', async () => {
-    await db.pool.query('CREATE TABLE IF NOT EXISTS public.one (id text); INSERT INTO public.one VALUES (\'a\')');
-    const slow = { ...contract([{ type: 'custom_sql', name: 'slow', failingRowsWhere: '(SELECT false FROM pg_sleep(30))' }], 'slow'), schema: { type: 'object', properties: { id: { type: 'string' } } } };
+    await db.pool.query("CREATE TABLE IF NOT EXISTS public.one (id text); INSERT INTO public.one VALUES ('a')");
+    const slow = {
+      ...contract([{ type: 'custom_sql', name: 'slow', failingRowsWhere: '(SELECT false FROM pg_sleep(30))' }], 'slow'),
+      schema: { type: 'object', properties: { id: { type: 'string' } } },
+    };
     const artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-cancel-'));
-    const activities = createValidateActivities({ pool: db.pool, artifacts: new LocalArtifactStore(artifactsDir), contracts: new ContractRegistry([slow]) });
+    const activities = createValidateActivities({
+      pool: db.pool,
+      artifacts: new LocalArtifactStore(artifactsDir),
+      contracts: new ContractRegistry([slow]),
+    });
     const env = new MockActivityEnvironment();
     const t0 = Date.now();
     const running = env.run(activities.runExpectationSuite, { contract: 'slow', dataset: table('one') });
     const sleeping = async (): Promise<number> =>
-      (await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")).rows[0]?.n ?? 0;
+      (
+        await db.pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+        )
+      ).rows[0]?.n ?? 0;
     while ((await sleeping()) === 0 && Date.now() - t0 < 5_000) await new Promise((r) => setTimeout(r, 50));
     expect(await sleeping()).toBe(1);
     env.cancel();
@@ -272,7 +349,17 @@ describe('expectation suites pushed down to PostgreSQL', () => {
     const pageViews = registry.get('page_views', '1.0.0');
     const values: string[] = [];
     for (let i = 1; i <= 40; i++) {
-      const payload = { id: `pv${i}`, ts: '2026-01-01T00:00:00Z', user_id: i, page: '/p', duration_ms: i * 1000, country: i % 2 ? 'DE' : 'FR', device: 'mobile', converted: i % 5 === 0, revenue: i % 5 === 0 ? 9.5 : 0 };
+      const payload = {
+        id: `pv${i}`,
+        ts: '2026-01-01T00:00:00Z',
+        user_id: i,
+        page: '/p',
+        duration_ms: i * 1000,
+        country: i % 2 ? 'DE' : 'FR',
+        device: 'mobile',
+        converted: i % 5 === 0,
+        revenue: i % 5 === 0 ? 9.5 : 0,
+      };
       values.push(`('page_views', 'pv${i}', '2026-01-01T00:00:00Z', 'page_views', '1.0.0', '${JSON.stringify(payload)}'::jsonb, 'b1')`);
     }
     const { rows } = await db.pool.query<{ seq: string }>(
@@ -281,7 +368,10 @@ describe('expectation suites pushed down to PostgreSQL', () => {
     const seqs = rows.map((x) => Number(x.seq)).sort((a, b) => a - b);
     const from = String(seqs[10]);
     const to = String(seqs[29]);
-    const result = await runSuiteOnDataset(db.pool, pageViews, { dataset: { kind: 'log', source: 'page_views', fromSeq: from, toSeq: to }, profile: true });
+    const result = await runSuiteOnDataset(db.pool, pageViews, {
+      dataset: { kind: 'log', source: 'page_views', fromSeq: from, toSeq: to },
+      profile: true,
+    });
     expect(result.dataset).toBe(`log page_views seq ${from}..${to}`);
     expect(result.run.rowCount).toBe(20);
     const r = byName(result.run.results);

@@ -17,7 +17,11 @@ describe('validate workflow', () => {
   let clean: { from: string; to: string };
   let bad: { from: string; to: string };
 
-  async function landPageViews(batch: string, n: number, payloadOf: (i: number) => Record<string, unknown>): Promise<{ from: string; to: string }> {
+  async function landPageViews(
+    batch: string,
+    n: number,
+    payloadOf: (i: number) => Record<string, unknown>,
+  ): Promise<{ from: string; to: string }> {
     const rows = Array.from({ length: n }, (_, i) => payloadOf(i));
     const { rows: seqs } = await stack.db.pool.query<{ from: string; to: string }>(
       `WITH ins AS (
@@ -63,7 +67,11 @@ describe('validate workflow', () => {
   const recordHistory = async (workflowId: string, name: string): Promise<void> => {
     if (process.env.SLUICE_RECORD_HISTORIES !== '1') return;
     const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
-    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
+    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), {
+      longs: String,
+      enums: String,
+      bytes: String,
+    });
     fs.writeFileSync(path.resolve(__dirname, '../histories', `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
   };
 
@@ -76,19 +84,30 @@ describe('validate workflow', () => {
 
   it('passes on clean data: warnings recorded, report in the artifact store, linked from memo and run event', async () => {
     const workflowId = `validate-clean-${Date.now()}`;
-    const result = await execute({ contract: 'page_views', dataset: { kind: 'log', source: 'page_views', fromSeq: clean.from, toSeq: clean.to } }, workflowId);
+    const result = await execute(
+      { contract: 'page_views', dataset: { kind: 'log', source: 'page_views', fromSeq: clean.from, toSeq: clean.to } },
+      workflowId,
+    );
     expect(result).toMatchObject({ passed: true, rowCount: 60, errors: 0, contractVersion: '1.0.0' });
     // the drift expectations are `warn` and have no baseline here: recorded, not blocking
     expect(result.failedWarnings.sort()).toEqual(['drift:country', 'drift:duration_ms']);
 
     const handle = stack.client.workflow.getHandle(workflowId);
     const description = await handle.describe();
-    expect(description.memo).toMatchObject({ report: { uri: result.reportUri, sha256: result.reportSha256 }, html: { uri: result.htmlUri, sha256: result.htmlSha256 }, passed: true });
+    expect(description.memo).toMatchObject({
+      report: { uri: result.reportUri, sha256: result.reportSha256 },
+      html: { uri: result.htmlUri, sha256: result.htmlSha256 },
+      passed: true,
+    });
     expect(description.typedSearchAttributes.get(SluiceStatus)).toBe('completed');
 
     const report = JSON.parse(readArtifact(result.reportUri, result.reportSha256)) as ValidationReport;
     expect(report).toMatchObject({ contract: 'page_views', workflowId, rowCount: 60, passed: true });
-    expect(report.results.find((r) => r.name === 'drift:country')).toMatchObject({ status: 'error', severity: 'warn', message: expect.stringMatching(/no baseline/) });
+    expect(report.results.find((r) => r.name === 'drift:country')).toMatchObject({
+      status: 'error',
+      severity: 'warn',
+      message: expect.stringMatching(/no baseline/),
+    });
 
     const { rows } = await stack.db.pool.query<{ status: string; counts: Record<string, number>; details: Record<string, unknown> }>(
       "SELECT status, counts, details FROM sluice.run_events WHERE workflow_id = $1 AND step = 'runExpectationSuite' ORDER BY id",
@@ -96,17 +115,30 @@ describe('validate workflow', () => {
     );
     expect(rows.map((r) => r.status)).toEqual(['started', 'completed']);
     expect(rows[1]?.counts).toMatchObject({ rowCount: 60, errors: 0, warnings: 2, expectations: 9 });
-    expect(rows[1]?.details).toMatchObject({ contract: 'page_views', contractVersion: '1.0.0', html: { sha256: result.htmlSha256, uri: result.htmlUri } });
-    const v = await stack.db.pool.query('SELECT contract_version, passed, html_sha256 FROM sluice.validations WHERE workflow_id = $1', [workflowId]);
+    expect(rows[1]?.details).toMatchObject({
+      contract: 'page_views',
+      contractVersion: '1.0.0',
+      html: { sha256: result.htmlSha256, uri: result.htmlUri },
+    });
+    const v = await stack.db.pool.query('SELECT contract_version, passed, html_sha256 FROM sluice.validations WHERE workflow_id = $1', [
+      workflowId,
+    ]);
     expect(v.rows).toEqual([{ contract_version: '1.0.0', passed: true, html_sha256: result.htmlSha256 }]);
     await recordHistory(workflowId, 'validate.passed');
   });
 
   it('an error-severity failure fails the workflow with SLUICE_EXPECTATION_FAILED naming the expectation; the report says why', async () => {
     const workflowId = `validate-bad-${Date.now()}`;
-    const run = execute({ contract: 'page_views', dataset: { kind: 'log', source: 'page_views', fromSeq: bad.from, toSeq: bad.to }, sampleSize: 2 }, workflowId);
+    const run = execute(
+      { contract: 'page_views', dataset: { kind: 'log', source: 'page_views', fromSeq: bad.from, toSeq: bad.to }, sampleSize: 2 },
+      workflowId,
+    );
     await expect(run).rejects.toMatchObject({
-      cause: { type: 'SLUICE_EXPECTATION_FAILED', nonRetryable: true, message: expect.stringMatching(/^1 expectation\(s\) failed on page_views@1\.0\.0: revenue_needs_conversion \(report: file:\/\//) },
+      cause: {
+        type: 'SLUICE_EXPECTATION_FAILED',
+        nonRetryable: true,
+        message: expect.stringMatching(/^1 expectation\(s\) failed on page_views@1\.0\.0: revenue_needs_conversion \(report: file:\/\//),
+      },
     });
     const description = await stack.client.workflow.getHandle(workflowId).describe();
     expect(description.typedSearchAttributes.get(SluiceStatus)).toBe('failed');
@@ -118,7 +150,9 @@ describe('validate workflow', () => {
     expect(html).not.toMatch(/<script|<link|src="http|href="http/);
     expect(html).toMatch(/<p class="verdict fail">FAILED: 1 error\(s\), 2 warning\(s\)<\/p>/);
     expect(html).toMatch(/<tr class="error" id="exp-revenue_needs_conversion">[\s\S]*?<span class="status failed">failed<\/span>/);
-    expect(html).toMatch(/<section class="failure error"><h3>revenue_needs_conversion[\s\S]*?3 of 30 rows failed[\s\S]*?<table class="sample">/);
+    expect(html).toMatch(
+      /<section class="failure error"><h3>revenue_needs_conversion[\s\S]*?3 of 30 rows failed[\s\S]*?<table class="sample">/,
+    );
     const sampleRows = /<section class="failure error">[\s\S]*?<tbody>([\s\S]*?)<\/tbody>/.exec(html)?.[1]?.match(/<tr>/g) ?? [];
     expect(sampleRows).toHaveLength(2); // bounded by sampleSize
     expect((html.match(/<svg /g) ?? []).length).toBeGreaterThanOrEqual(3); // histograms and top values
@@ -129,7 +163,11 @@ describe('validate workflow', () => {
   it('drift with a baseline: judged and drawn as a baseline-vs-current chart', async () => {
     const workflowId = `validate-baseline-${Date.now()}`;
     const result = await execute(
-      { contract: 'page_views', dataset: { kind: 'log', source: 'page_views', fromSeq: clean.from, toSeq: clean.to }, baseline: { kind: 'log', source: 'page_views', fromSeq: bad.from, toSeq: bad.to } },
+      {
+        contract: 'page_views',
+        dataset: { kind: 'log', source: 'page_views', fromSeq: clean.from, toSeq: clean.to },
+        baseline: { kind: 'log', source: 'page_views', fromSeq: bad.from, toSeq: bad.to },
+      },
       workflowId,
     );
     expect(result.failedWarnings).not.toContain('drift:country');
@@ -144,15 +182,27 @@ describe('validate workflow', () => {
   it('refuses a bad input in the client and an unknown contract or table in the workflow, with typed failures', async () => {
     const client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
     try {
-      await expect(client.start(workflows.validate, { contract: 'page_views', dataset: { kind: 'table' } } as unknown as ValidateInput, { workflowId: `validate-input-${Date.now()}` })).rejects.toBeInstanceOf(InvalidWorkflowInputError);
+      await expect(
+        client.start(workflows.validate, { contract: 'page_views', dataset: { kind: 'table' } } as unknown as ValidateInput, {
+          workflowId: `validate-input-${Date.now()}`,
+        }),
+      ).rejects.toBeInstanceOf(InvalidWorkflowInputError);
     } finally {
       await client.close();
     }
-    await expect(execute({ contract: 'no_such_contract', dataset: { kind: 'log', source: 'x' } }, `validate-unknown-${Date.now()}`)).rejects.toMatchObject({
-      cause: { cause: { type: 'SLUICE_UNKNOWN_CONTRACT', nonRetryable: true, message: expect.stringMatching(/Unknown contract no_such_contract/) } },
+    await expect(
+      execute({ contract: 'no_such_contract', dataset: { kind: 'log', source: 'x' } }, `validate-unknown-${Date.now()}`),
+    ).rejects.toMatchObject({
+      cause: {
+        cause: { type: 'SLUICE_UNKNOWN_CONTRACT', nonRetryable: true, message: expect.stringMatching(/Unknown contract no_such_contract/) },
+      },
     });
-    await expect(execute({ contract: 'page_views', dataset: { kind: 'table', table: 'page_views__v9' } }, `validate-missing-${Date.now()}`)).rejects.toMatchObject({
-      cause: { cause: { type: 'SLUICE_DATASET_NOT_FOUND', message: expect.stringMatching(/sluice_derived\.page_views__v9 does not exist/) } },
+    await expect(
+      execute({ contract: 'page_views', dataset: { kind: 'table', table: 'page_views__v9' } }, `validate-missing-${Date.now()}`),
+    ).rejects.toMatchObject({
+      cause: {
+        cause: { type: 'SLUICE_DATASET_NOT_FOUND', message: expect.stringMatching(/sluice_derived\.page_views__v9 does not exist/) },
+      },
     });
   });
 });

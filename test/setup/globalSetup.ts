@@ -45,5 +45,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.SLUICE_TEST_DATABASE_URL = stack.postgres.url;
   process.env.SLUICE_TEST_DIR = dir;
   process.env.SLUICE_WORKFLOW_BUNDLE = bundlePath;
-  log(`ready in ${Date.now() - started} ms: Temporal ${stack.temporal.address} (${stack.temporal.source}), PostgreSQL (${stack.postgres.source})`);
+  log(
+    `ready in ${Date.now() - started} ms: Temporal ${stack.temporal.address} (${stack.temporal.source}), PostgreSQL (${stack.postgres.source})`,
+  );
 }

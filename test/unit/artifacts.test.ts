@@ -17,7 +17,12 @@ describe('local artifact store (put/get/stat by sha256)', () => {
     const text = '<!DOCTYPE html><p>report</p>';
     const sha = createHash('sha256').update(text).digest('hex');
     const a = await store.put(text, { mediaType: 'text/html', extension: '.html' });
-    expect(a).toEqual({ sha256: sha, size: Buffer.byteLength(text), uri: `file://${path.join(root, 'sha256', sha.slice(0, 2), `${sha}.html`)}`, mediaType: 'text/html' });
+    expect(a).toEqual({
+      sha256: sha,
+      size: Buffer.byteLength(text),
+      uri: `file://${path.join(root, 'sha256', sha.slice(0, 2), `${sha}.html`)}`,
+      mediaType: 'text/html',
+    });
     const b = await store.put(Buffer.from(text), { mediaType: 'text/html', extension: '.html' });
     expect(b.uri).toBe(a.uri);
     expect(fs.readdirSync(path.dirname(fileURLToPath(a.uri)))).toEqual([`${sha}.html`]); // no temp files left
@@ -32,7 +37,12 @@ describe('local artifact store (put/get/stat by sha256)', () => {
     const sha = createHash('sha256').update(whole).digest('hex');
     const w = await store.openWriter({ mediaType: 'application/octet-stream', extension: '.bin' });
     for (const p of pieces) await w.write(Buffer.from(p));
-    expect(await w.finish()).toEqual({ sha256: sha, size: whole.length, uri: `file://${path.join(root, 'sha256', sha.slice(0, 2), `${sha}.bin`)}`, mediaType: 'application/octet-stream' });
+    expect(await w.finish()).toEqual({
+      sha256: sha,
+      size: whole.length,
+      uri: `file://${path.join(root, 'sha256', sha.slice(0, 2), `${sha}.bin`)}`,
+      mediaType: 'application/octet-stream',
+    });
     expect((await store.get(sha)).toString()).toBe(whole);
     // The same bytes again: the stored file is reused.
     const again = await store.openWriter({ mediaType: 'application/octet-stream', extension: '.bin' });

@@ -14,7 +14,11 @@ describe('Temporal connection options', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-tls-'));
     fs.writeFileSync(path.join(dir, 'c.pem'), 'CERT');
     fs.writeFileSync(path.join(dir, 'k.pem'), 'KEY');
-    const cfg = loadConfig({ TEMPORAL_TLS_CERT: path.join(dir, 'c.pem'), TEMPORAL_TLS_KEY: path.join(dir, 'k.pem'), TEMPORAL_TLS_SERVER_NAME: 'ns.tmprl.cloud' });
+    const cfg = loadConfig({
+      TEMPORAL_TLS_CERT: path.join(dir, 'c.pem'),
+      TEMPORAL_TLS_KEY: path.join(dir, 'k.pem'),
+      TEMPORAL_TLS_SERVER_NAME: 'ns.tmprl.cloud',
+    });
     const opts = temporalConnectOptions(cfg.temporal, 'ns.tmprl.cloud:7233');
     expect(opts.tls?.clientCertPair?.crt.toString()).toBe('CERT');
     expect(opts.tls?.clientCertPair?.key.toString()).toBe('KEY');
@@ -48,9 +52,13 @@ describe('connectWithBackoff', () => {
 
   it('gives up with the service, address, attempts and variable', async () => {
     await expect(
-      connectWithBackoff({ service: 'thing', address: 'a:1', variable: 'THING' }, async () => {
-        throw new Error('refused');
-      }, { timeoutMs: 50, initialDelayMs: 10 }),
+      connectWithBackoff(
+        { service: 'thing', address: 'a:1', variable: 'THING' },
+        async () => {
+          throw new Error('refused');
+        },
+        { timeoutMs: 50, initialDelayMs: 10 },
+      ),
     ).rejects.toThrow(/Cannot reach thing at a:1 after \d+ attempt\(s\): refused\. .*set THING/);
   });
 });

@@ -3,7 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../../client/cli';
 import { checkContractEvolution, diffContracts, diffSchemas } from '../../contracts/diff';
-import { ContractRegistry, CONTRACTS_DIR, hasNestedQuantifier, parseContractFile, secureSchemaWarnings, type Contract } from '../../contracts/registry';
+import {
+  ContractRegistry,
+  CONTRACTS_DIR,
+  hasNestedQuantifier,
+  parseContractFile,
+  secureSchemaWarnings,
+  type Contract,
+} from '../../contracts/registry';
 
 const schema = {
   type: 'object',
@@ -42,7 +49,10 @@ describe('contract files', () => {
   it('a record schema ajv rejects fails with file, path and reason', () => {
     const r = parse({ schema: { type: 'object', properties: { a: { type: 'strin' } } } }, 'bad.json');
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.issues).toEqual([expect.objectContaining({ file: 'bad.json', path: '/schema', code: 'schema', message: expect.stringMatching(/type/) })]);
+    if (!r.ok)
+      expect(r.issues).toEqual([
+        expect.objectContaining({ file: 'bad.json', path: '/schema', code: 'schema', message: expect.stringMatching(/type/) }),
+      ]);
   });
 
   it('an unknown keyword in the record schema is refused (ajv strict mode)', () => {
@@ -51,11 +61,22 @@ describe('contract files', () => {
     if (!r.ok) expect(r.issues[0]?.message).toMatch(/unknown keyword: "maxLenght"/);
   });
 
-  it('an expectation naming a missing field fails at the expectation\'s path', () => {
-    const r = parse({ expectations: [{ type: 'row_count', min: 1 }, { type: 'not_null', column: 'amount_usd' }] });
+  it("an expectation naming a missing field fails at the expectation's path", () => {
+    const r = parse({
+      expectations: [
+        { type: 'row_count', min: 1 },
+        { type: 'not_null', column: 'amount_usd' },
+      ],
+    });
     expect(r.ok).toBe(false);
     if (!r.ok) {
-      expect(r.issues).toEqual([expect.objectContaining({ path: '/expectations/1/column', code: 'unknown_field', message: expect.stringMatching(/"amount_usd".*fields: id, amount, status, code/) })]);
+      expect(r.issues).toEqual([
+        expect.objectContaining({
+          path: '/expectations/1/column',
+          code: 'unknown_field',
+          message: expect.stringMatching(/"amount_usd".*fields: id, amount, status, code/),
+        }),
+      ]);
     }
   });
 
@@ -76,12 +97,19 @@ describe('contract files', () => {
   });
 
   it('duplicate expectation names and PII pointers to missing fields are refused', () => {
-    const r = parse({ pii: ['/email'], expectations: [{ type: 'not_null', column: 'id' }, { type: 'not_null', column: 'id', severity: 'warn' }] });
+    const r = parse({
+      pii: ['/email'],
+      expectations: [
+        { type: 'not_null', column: 'id' },
+        { type: 'not_null', column: 'id', severity: 'warn' },
+      ],
+    });
     expect(!r.ok && r.issues.map((i) => `${i.path} ${i.code}`)).toEqual(['/pii/0 unknown_field', '/expectations/1/name duplicate']);
   });
 
   it('YAML contracts are read like JSON ones; a YAML syntax error names the file', () => {
-    const yaml = 'contract: orders\nversion: 1.0.0\nowner: o\nschema:\n  type: object\n  properties:\n    id: { type: string, maxLength: 9 }\nexpectations:\n  - { type: unique, columns: [id] }\n';
+    const yaml =
+      'contract: orders\nversion: 1.0.0\nowner: o\nschema:\n  type: object\n  properties:\n    id: { type: string, maxLength: 9 }\nexpectations:\n  - { type: unique, columns: [id] }\n';
     const ok = parseContractFile('orders.yaml', yaml);
     expect(ok.ok && ok.value.expectations).toEqual([{ type: 'unique', columns: ['id'] }]);
     const bad = parseContractFile('orders.yaml', 'contract: [unclosed\n');
@@ -129,13 +157,29 @@ describe('contract evolution (diff)', () => {
     ['field removed', withProps((p) => delete p.status), 'breaking', 'field_removed'],
     ['type narrowed', withProps((p) => (p.amount = { ...p.amount, type: 'integer' })), 'breaking', 'type_narrowed'],
     ['type widened', withProps((p) => (p.id = { ...p.id, type: ['string', 'null'] })), 'compatible', 'type_widened'],
-    ['new required field', withProps((p, s) => { p.currency = { type: 'string', maxLength: 3 }; (s.required as string[]).push('currency'); }), 'breaking', 'required_field_added'],
+    [
+      'new required field',
+      withProps((p, s) => {
+        p.currency = { type: 'string', maxLength: 3 };
+        (s.required as string[]).push('currency');
+      }),
+      'breaking',
+      'required_field_added',
+    ],
     ['existing field made required', withProps((_p, s) => (s.required as string[]).push('status')), 'breaking', 'field_made_required'],
     ['optional field added', withProps((p) => (p.note = { type: 'string', maxLength: 100 })), 'compatible', 'optional_field_added'],
     ['enum narrowed', withProps((p) => (p.status = { ...p.status, enum: ['new'] })), 'breaking', 'enum_narrowed'],
     ['enum widened', withProps((p) => (p.status = { ...p.status, enum: ['new', 'paid', 'refunded'] })), 'compatible', 'enum_widened'],
     ['pattern tightened', withProps((p) => (p.code = { ...p.code, pattern: '^[A-Z]{3}X?$' })), 'breaking', 'pattern_tightened'],
-    ['pattern removed', withProps((p) => { const { pattern: _x, ...rest } = p.code as Record<string, unknown>; p.code = rest; }), 'compatible', 'pattern_removed'],
+    [
+      'pattern removed',
+      withProps((p) => {
+        const { pattern: _x, ...rest } = p.code as Record<string, unknown>;
+        p.code = rest;
+      }),
+      'compatible',
+      'pattern_removed',
+    ],
     ['max lowered', withProps((p) => (p.amount = { ...p.amount, maximum: 500 })), 'breaking', 'maximum_lowered'],
     ['max raised', withProps((p) => (p.amount = { ...p.amount, maximum: 5000 })), 'compatible', 'maximum_raised'],
     ['min raised', withProps((p) => (p.amount = { ...p.amount, minimum: 1 })), 'breaking', 'minimum_raised'],
@@ -157,8 +201,18 @@ describe('contract evolution (diff)', () => {
   });
 
   it('closing additionalProperties is breaking; nested objects and array items are compared too', () => {
-    const open = { type: 'object', properties: { a: { type: 'object', properties: { b: { type: 'integer' } } }, xs: { type: 'array', maxItems: 5, items: { type: 'string', maxLength: 5 } } } };
-    const next = { type: 'object', additionalProperties: false, properties: { a: { type: 'object', properties: {} }, xs: { type: 'array', maxItems: 5, items: { type: 'string', maxLength: 4 } } } };
+    const open = {
+      type: 'object',
+      properties: {
+        a: { type: 'object', properties: { b: { type: 'integer' } } },
+        xs: { type: 'array', maxItems: 5, items: { type: 'string', maxLength: 5 } },
+      },
+    };
+    const next = {
+      type: 'object',
+      additionalProperties: false,
+      properties: { a: { type: 'object', properties: {} }, xs: { type: 'array', maxItems: 5, items: { type: 'string', maxLength: 4 } } },
+    };
     expect(diffSchemas(open, next).map((c) => `${c.kind} ${c.field} ${c.code}`)).toEqual([
       'breaking /a/b field_removed',
       'breaking /xs/* maxLength_lowered',
@@ -168,15 +222,42 @@ describe('contract evolution (diff)', () => {
 
   it('a breaking change needs a major version bump; a compatible one does not', () => {
     const removed = withProps((p) => delete p.status);
-    expect(diffContracts(contract('1.0.0'), contract('1.1.0', removed)).violation).toMatch(/1 breaking change\(s\) from 1.0.0 to 1.1.0 need a major version bump \(2.0.0\)/);
-    expect(diffContracts(contract('1.0.0'), contract('2.0.0', removed))).toMatchObject({ breaking: true, majorBumped: true, violation: undefined });
-    expect(diffContracts(contract('1.0.0'), contract('1.1.0', withProps((p) => (p.note = { type: 'string', maxLength: 9 }))))).toMatchObject({ breaking: false, violation: undefined });
+    expect(diffContracts(contract('1.0.0'), contract('1.1.0', removed)).violation).toMatch(
+      /1 breaking change\(s\) from 1.0.0 to 1.1.0 need a major version bump \(2.0.0\)/,
+    );
+    expect(diffContracts(contract('1.0.0'), contract('2.0.0', removed))).toMatchObject({
+      breaking: true,
+      majorBumped: true,
+      violation: undefined,
+    });
+    expect(
+      diffContracts(
+        contract('1.0.0'),
+        contract(
+          '1.1.0',
+          withProps((p) => (p.note = { type: 'string', maxLength: 9 })),
+        ),
+      ),
+    ).toMatchObject({ breaking: false, violation: undefined });
     expect(diffContracts(contract('1.1.0'), contract('1.0.0')).violation).toMatch(/does not come after/);
   });
 
   it('the evolution check compares each version with its predecessor', () => {
-    const diffs = checkContractEvolution([contract('2.0.0', withProps((p) => delete p.code)), contract('1.0.0'), contract('2.1.0', withProps((p) => delete p.status))]);
-    expect(diffs.map((d) => `${d.from}->${d.to} ${d.violation ? 'violation' : 'ok'}`)).toEqual(['1.0.0->2.0.0 ok', '2.0.0->2.1.0 violation']);
+    const diffs = checkContractEvolution([
+      contract(
+        '2.0.0',
+        withProps((p) => delete p.code),
+      ),
+      contract('1.0.0'),
+      contract(
+        '2.1.0',
+        withProps((p) => delete p.status),
+      ),
+    ]);
+    expect(diffs.map((d) => `${d.from}->${d.to} ${d.violation ? 'violation' : 'ok'}`)).toEqual([
+      '1.0.0->2.0.0 ok',
+      '2.0.0->2.1.0 violation',
+    ]);
   });
 });
 
@@ -203,7 +284,9 @@ describe('sluice contracts CLI', () => {
     const c = write('orders.v2.0.0.json', { version: '2.0.0', schema: withProps((p) => (p.status = { ...p.status, enum: ['new'] })) });
     const r1 = io();
     expect(await runCli(['contracts', 'diff', a, b], r1.io)).toBe(1);
-    expect(r1.out.join('')).toMatch(/orders 1.0.0 -> 1.1.0: BREAKING[\s\S]*breaking\s+enum_narrowed\s+\/status: enum lost "paid"[\s\S]*ERROR: 1 breaking change/);
+    expect(r1.out.join('')).toMatch(
+      /orders 1.0.0 -> 1.1.0: BREAKING[\s\S]*breaking\s+enum_narrowed\s+\/status: enum lost "paid"[\s\S]*ERROR: 1 breaking change/,
+    );
     expect(r1.out.join('')).toMatch(/set DATABASE_URL to list/);
     const r2 = io();
     expect(await runCli(['contracts', 'diff', a, c, '--json'], r2.io)).toBe(0);

@@ -24,14 +24,17 @@ const composeText = fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8
  * and `$$` for a `$`.
  */
 function interpolate(text: string, env: Record<string, string | undefined>): string {
-  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[?-])([^}]*))?\}/g, (match, name: string, op: string | undefined, arg: string | undefined) => {
-    if (match === '$$') return '$';
-    const value = env[name];
-    const missing = op?.startsWith(':') ? !value : value === undefined;
-    if (missing && op?.endsWith('?')) throw new Error(`required variable ${name} is missing a value: ${arg ?? ''}`);
-    if (missing && op?.endsWith('-')) return arg ?? '';
-    return value ?? '';
-  });
+  return text.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[?-])([^}]*))?\}/g,
+    (match, name: string, op: string | undefined, arg: string | undefined) => {
+      if (match === '$$') return '$';
+      const value = env[name];
+      const missing = op?.startsWith(':') ? !value : value === undefined;
+      if (missing && op?.endsWith('?')) throw new Error(`required variable ${name} is missing a value: ${arg ?? ''}`);
+      if (missing && op?.endsWith('-')) return arg ?? '';
+      return value ?? '';
+    },
+  );
 }
 
 function mapStrings(value: unknown, f: (s: string) => string): unknown {
@@ -61,7 +64,15 @@ const raw = rawDoc.services;
 
 describe('docker-compose.yml', () => {
   it('has PostgreSQL, Temporal, its UI and both workers', () => {
-    expect(Object.keys(services).sort()).toEqual(['ingest-http', 'postgres', 'temporal', 'temporal-setup', 'temporal-ui', 'worker-cpu', 'worker-gpu']);
+    expect(Object.keys(services).sort()).toEqual([
+      'ingest-http',
+      'postgres',
+      'temporal',
+      'temporal-setup',
+      'temporal-ui',
+      'worker-cpu',
+      'worker-gpu',
+    ]);
   });
 
   it('pins every image and builds the workers from the Dockerfile in this repo', () => {
@@ -96,7 +107,8 @@ describe('docker-compose.yml', () => {
     expect(services['temporal-ui']?.ports).toEqual(['127.0.0.1:8080:8080']);
     expect(services['ingest-http']?.ports).toEqual(['127.0.0.1:8088:8080']);
     for (const [name, s] of Object.entries(services)) {
-      for (const port of s.ports ?? []) expect({ name, port, loopback: port.startsWith('127.0.0.1:') }).toEqual({ name, port, loopback: true });
+      for (const port of s.ports ?? [])
+        expect({ name, port, loopback: port.startsWith('127.0.0.1:') }).toEqual({ name, port, loopback: true });
     }
     // Exposing one is a deliberate act, documented in the file.
     expect(composeText).toMatch(/docker-compose\.override\.yml/);
@@ -124,10 +136,15 @@ describe('docker-compose.yml', () => {
     const requires = (value: string | undefined, name: string) => expect(value).toMatch(new RegExp(`\\$\\{${name}:\\?`));
     requires(raw.postgres?.environment?.POSTGRES_PASSWORD, 'SLUICE_POSTGRES_PASSWORD');
     requires(raw.temporal?.environment?.POSTGRES_PWD, 'SLUICE_POSTGRES_PASSWORD');
-    for (const name of ['worker-cpu', 'worker-gpu', 'ingest-http']) requires(raw[name]?.environment?.DATABASE_URL, 'SLUICE_POSTGRES_PASSWORD');
+    for (const name of ['worker-cpu', 'worker-gpu', 'ingest-http'])
+      requires(raw[name]?.environment?.DATABASE_URL, 'SLUICE_POSTGRES_PASSWORD');
     requires(raw['ingest-http']?.environment?.SLUICE_INGEST_TOKEN, 'SLUICE_INGEST_TOKEN');
     expect(composeText).not.toMatch(/sluice:sluice@|PASSWORD: sluice|PWD: sluice/);
-    const lines = (file: string) => fs.readFileSync(path.join(root, file), 'utf8').split('\n').map((l) => l.trim());
+    const lines = (file: string) =>
+      fs
+        .readFileSync(path.join(root, file), 'utf8')
+        .split('\n')
+        .map((l) => l.trim());
     expect(lines('.gitignore')).toContain('.env');
     expect(lines('.dockerignore')).toContain('.env');
   });
@@ -151,12 +168,17 @@ describe('docker-compose.yml', () => {
       expect(parsed.ok).toBe(true);
       expect(env.TEMPORAL_ADDRESS).toBe('temporal:7233');
       const db = new URL(env.DATABASE_URL!);
-      expect([db.hostname, db.username, db.password, db.pathname]).toEqual(['postgres', pg.POSTGRES_USER, pg.POSTGRES_PASSWORD, `/${pg.POSTGRES_DB}`]);
+      expect([db.hostname, db.username, db.password, db.pathname]).toEqual([
+        'postgres',
+        pg.POSTGRES_USER,
+        pg.POSTGRES_PASSWORD,
+        `/${pg.POSTGRES_DB}`,
+      ]);
     }
     expect(services['worker-gpu']!.environment!.SLUICE_GPU_COUNT).toBe('1');
   });
 
-  it('the HTTP ingest endpoint shares the artifacts volume with the CPU worker, requires a token, and listens on the container\'s interfaces', () => {
+  it("the HTTP ingest endpoint shares the artifacts volume with the CPU worker, requires a token, and listens on the container's interfaces", () => {
     const http = services['ingest-http']!;
     expect(raw['ingest-http']!.environment!.SLUICE_INGEST_TOKEN).toMatch(/^\$\{SLUICE_INGEST_TOKEN:\?/);
     expect(http.environment!.SLUICE_ARTIFACTS).toBe(services['worker-cpu']!.environment!.SLUICE_ARTIFACTS);

@@ -9,7 +9,11 @@ import { InvalidIdentifierError } from '../../db/sql';
 describe('toFailure', () => {
   it.each([
     ['an unknown contract (ingest and validate alike)', new UnknownContractError('orders', '9.9.9', ['orders']), 'SLUICE_UNKNOWN_CONTRACT'],
-    ['a broken contract file', new ContractFileError([{ file: 'x.json', path: '/', code: 'schema', message: 'bad' }]), 'SLUICE_CONTRACT_INVALID'],
+    [
+      'a broken contract file',
+      new ContractFileError([{ file: 'x.json', path: '/', code: 'schema', message: 'bad' }]),
+      'SLUICE_CONTRACT_INVALID',
+    ],
     ['an identifier outside the allow-list', new InvalidIdentifierError('a"b'), 'SLUICE_INVALID_INPUT'],
     ['a missing artifact', new ArtifactNotFoundError('a'.repeat(64)), 'SLUICE_DATASET_NOT_FOUND'],
     ['a missing dataset', new DatasetError('Table public.nope does not exist'), 'SLUICE_DATASET_NOT_FOUND'],
@@ -21,7 +25,9 @@ describe('toFailure', () => {
   });
 
   it("keeps the error's own data as the failure's details (what the caller needs to fix the input)", () => {
-    expect(toFailure(new UnknownContractError('orders', '9.9.9', ['orders']))).toMatchObject({ details: [{ contract: 'orders', version: '9.9.9' }] });
+    expect(toFailure(new UnknownContractError('orders', '9.9.9', ['orders']))).toMatchObject({
+      details: [{ contract: 'orders', version: '9.9.9' }],
+    });
   });
 
   it('a retryable coded error stays retryable; an unknown error passes through unchanged (Temporal retries it)', () => {

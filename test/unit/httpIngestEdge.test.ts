@@ -19,7 +19,12 @@ describe('utf8BomStripper', () => {
     expect(await strip([[0x61]])).toEqual(Buffer.from('a'));
     expect(await strip([[0xef, 0xbb]])).toEqual(Buffer.from([0xef, 0xbb]));
     expect(await strip([[0xef, 0xbb, 0x41, 0x42]])).toEqual(Buffer.from([0xef, 0xbb, 0x41, 0x42]));
-    expect(await strip([[0x61, 0xef, 0xbb, 0xbf], [0xef, 0xbb, 0xbf]])).toEqual(Buffer.from([0x61, 0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf]));
+    expect(
+      await strip([
+        [0x61, 0xef, 0xbb, 0xbf],
+        [0xef, 0xbb, 0xbf],
+      ]),
+    ).toEqual(Buffer.from([0x61, 0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf]));
     expect(await strip([])).toEqual(Buffer.alloc(0));
   });
 });
@@ -63,8 +68,20 @@ describe('HTTP ingest settings', () => {
   });
 
   it('reads SLUICE_HTTP_HOST and the limits, and refuses values that cannot work, naming the variable', () => {
-    const r = parseConfig({ SLUICE_HTTP_HOST: '0.0.0.0', SLUICE_HTTP_MAX_BODY_BYTES: '1000', SLUICE_HTTP_MAX_SPOOL_BYTES: '5000', SLUICE_HTTP_MAX_HEADER_BYTES: '8192', SLUICE_HTTP_MAX_URL_BYTES: '2048' });
-    expect(r.ok && r.value.httpIngest).toMatchObject({ host: '0.0.0.0', maxBodyBytes: 1000, maxSpoolBytes: 5000, maxHeaderBytes: 8192, maxUrlBytes: 2048 });
+    const r = parseConfig({
+      SLUICE_HTTP_HOST: '0.0.0.0',
+      SLUICE_HTTP_MAX_BODY_BYTES: '1000',
+      SLUICE_HTTP_MAX_SPOOL_BYTES: '5000',
+      SLUICE_HTTP_MAX_HEADER_BYTES: '8192',
+      SLUICE_HTTP_MAX_URL_BYTES: '2048',
+    });
+    expect(r.ok && r.value.httpIngest).toMatchObject({
+      host: '0.0.0.0',
+      maxBodyBytes: 1000,
+      maxSpoolBytes: 5000,
+      maxHeaderBytes: 8192,
+      maxUrlBytes: 2048,
+    });
     expect(parseConfig({ SLUICE_HTTP_HOST: '::' }).ok).toBe(true);
     expect(parseConfig({ SLUICE_HTTP_HOST: 'ingest.internal' }).ok).toBe(true);
     const variables = (env: Record<string, string>) => {
@@ -76,6 +93,8 @@ describe('HTTP ingest settings', () => {
     expect(variables({ SLUICE_HTTP_MAX_BODY_BYTES: '3000', SLUICE_HTTP_MAX_SPOOL_BYTES: '2000' })).toEqual(['SLUICE_HTTP_MAX_BODY_BYTES']);
     // A URL longer than the headers never reaches the handler.
     expect(variables({ SLUICE_HTTP_MAX_HEADER_BYTES: '4096', SLUICE_HTTP_MAX_URL_BYTES: '8192' })).toEqual(['SLUICE_HTTP_MAX_URL_BYTES']);
-    expect(parseConfig({ SLUICE_HTTP_MAX_HEADER_BYTES: '2048' }).ok && parseConfig({ SLUICE_HTTP_MAX_HEADER_BYTES: '2048' })).toMatchObject({ value: { httpIngest: { maxUrlBytes: 2048 } } });
+    expect(parseConfig({ SLUICE_HTTP_MAX_HEADER_BYTES: '2048' }).ok && parseConfig({ SLUICE_HTTP_MAX_HEADER_BYTES: '2048' })).toMatchObject(
+      { value: { httpIngest: { maxUrlBytes: 2048 } } },
+    );
   });
 });

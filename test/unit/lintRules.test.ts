@@ -29,7 +29,9 @@ describe('workflow sandbox lint rules', () => {
   });
 
   it('allows type-only imports of activities and the same code outside workflows/', () => {
-    expect(lintAs('workflows/planted.ts', "import type { CpuActivities } from '../activities';\nexport type A = CpuActivities;\n").messages).toEqual([]);
+    expect(
+      lintAs('workflows/planted.ts', "import type { CpuActivities } from '../activities';\nexport type A = CpuActivities;\n").messages,
+    ).toEqual([]);
     expect(lintAs('activities/planted.ts', "import { Pool } from 'pg';\nexport const p = Pool;\n").messages).toEqual([]);
   });
 });
@@ -45,17 +47,33 @@ describe('layer and cycle lint rules (docs/architecture.md, "Layers")', () => {
     ['client/planted.ts', "import { createWorkerSet } from '../workers/bootstrap';\nexport const w = createWorkerSet;\n", 'sluice/layers'],
     ['api/planted.ts', "import * as fs from 'node:fs';\nexport const f = fs;\n", 'no-restricted-imports'],
     // A cycle through real files: runEvents.ts imports failures.ts, so failures.ts may not import it back.
-    ['activities/failures.ts', "import { recordRunEvents } from './runEvents';\nexport const r = recordRunEvents;\n", 'sluice/no-import-cycle'],
-    ['activities/failures.ts', "import type { RunEventInput } from './runEvents';\nexport type R = RunEventInput;\n", 'sluice/no-import-cycle'],
+    [
+      'activities/failures.ts',
+      "import { recordRunEvents } from './runEvents';\nexport const r = recordRunEvents;\n",
+      'sluice/no-import-cycle',
+    ],
+    [
+      'activities/failures.ts',
+      "import type { RunEventInput } from './runEvents';\nexport type R = RunEventInput;\n",
+      'sluice/no-import-cycle',
+    ],
   ])('refuses in %s: %j', (file, code, rule) => {
     const { messages } = lintAs(file, code);
     expect(messages.map((m) => m.ruleId)).toContain(rule);
   });
 
   it('allows imports down the floors, and types from below in workflows/', () => {
-    expect(lintAs('activities/planted.ts', "import { ErrorCodes } from '../api/errors';\nexport const e = ErrorCodes;\n").messages).toEqual([]);
-    expect(lintAs('workflows/planted.ts', "import type { SluiceConfig } from '../config';\nexport type C = SluiceConfig;\n").messages).toEqual([]);
-    expect(lintAs('workflows/planted.ts', "import { ErrorCodes } from '../api/errors';\nexport const e = ErrorCodes;\n").messages).toEqual([]);
-    expect(lintAs('scripts/planted.ts', "import { SluiceClient } from '../client';\nexport const c = SluiceClient;\n").messages).toEqual([]);
+    expect(lintAs('activities/planted.ts', "import { ErrorCodes } from '../api/errors';\nexport const e = ErrorCodes;\n").messages).toEqual(
+      [],
+    );
+    expect(
+      lintAs('workflows/planted.ts', "import type { SluiceConfig } from '../config';\nexport type C = SluiceConfig;\n").messages,
+    ).toEqual([]);
+    expect(lintAs('workflows/planted.ts', "import { ErrorCodes } from '../api/errors';\nexport const e = ErrorCodes;\n").messages).toEqual(
+      [],
+    );
+    expect(lintAs('scripts/planted.ts', "import { SluiceClient } from '../client';\nexport const c = SluiceClient;\n").messages).toEqual(
+      [],
+    );
   });
 });

@@ -20,44 +20,59 @@ const CASES: { name: string; task: TaskKind; trainer: TrainerParams }[] = [
   { name: 'multiclass logistic regression', task: 'multiclass', trainer: { trainer: 'logistic_regression' } },
   { name: 'ridge regression', task: 'regression', trainer: { trainer: 'ridge' } },
   { name: 'MLP, 1 hidden layer, binary', task: 'binary', trainer: { trainer: 'mlp', hiddenLayers: [16], maxEpochs: 15, batchSize: 32 } },
-  { name: 'MLP, 2 hidden layers, multiclass', task: 'multiclass', trainer: { trainer: 'mlp', hiddenLayers: [16, 8], maxEpochs: 15, batchSize: 32 } },
-  { name: 'MLP, 2 hidden layers, regression', task: 'regression', trainer: { trainer: 'mlp', hiddenLayers: [12, 6], maxEpochs: 15, batchSize: 32 } },
+  {
+    name: 'MLP, 2 hidden layers, multiclass',
+    task: 'multiclass',
+    trainer: { trainer: 'mlp', hiddenLayers: [16, 8], maxEpochs: 15, batchSize: 32 },
+  },
+  {
+    name: 'MLP, 2 hidden layers, regression',
+    task: 'regression',
+    trainer: { trainer: 'mlp', hiddenLayers: [12, 6], maxEpochs: 15, batchSize: 32 },
+  },
 ];
 
 describe(`ONNX export (opset ${ONNX_EXPORT_OPSET}) scored by onnxruntime-node`, () => {
-  it.each(CASES)('$name: ONNX Runtime predicts what the trainer predicts, within 1e-5, from raw numeric and categorical values', async ({ task, trainer }) => {
-    const { data, spec } = mixedDataset(700, task);
-    const train = sliceRows(data, 0, 500);
-    const test = sliceRows(data, 500, 700);
-    // an unseen category and missing values must encode as zeros in both
-    (test.columns.color as (string | null)[])[0] = 'purple';
-    (test.columns.size as (string | null)[])[1] = null;
-    const model = trainModel({ data: train, spec, trainer, seed: 3 });
-    const mine = predict(model, test);
-    const { out } = await score(model, test);
-    const label = out.label;
-    expect(label).toBeDefined();
-    if (mine.task === 'regression') {
-      expect(label?.type).toBe('float32');
-      expect(label?.dims).toEqual([200]);
-      const got = label?.data as Float32Array;
-      for (let i = 0; i < 200; i++) expect(Math.abs((got[i] as number) - (mine.value[i] as number))).toBeLessThanOrEqual(TOLERANCE * Math.max(1, Math.abs(mine.value[i] as number)));
-      return;
-    }
-    const probs = out.probabilities?.data as Float32Array;
-    expect(out.probabilities?.dims).toEqual([200, mine.classCount]);
-    expect(label?.type).toBe('int64');
-    let maxDiff = 0;
-    for (let i = 0; i < probs.length; i++) maxDiff = Math.max(maxDiff, Math.abs((probs[i] as number) - (mine.probabilities[i] as number)));
-    expect(maxDiff).toBeLessThanOrEqual(TOLERANCE);
-    const labels = label?.data as BigInt64Array;
-    for (let i = 0; i < 200; i++) {
-      const k = mine.classCount;
-      const sorted = Array.from(mine.probabilities.subarray(i * k, i * k + k)).sort((a, b) => b - a);
-      // a class can only differ where the top two probabilities are closer than float32 can tell
-      if ((sorted[0] as number) - (sorted[1] as number) > TOLERANCE) expect(Number(labels[i])).toBe(mine.classIndex[i]);
-    }
-  });
+  it.each(CASES)(
+    '$name: ONNX Runtime predicts what the trainer predicts, within 1e-5, from raw numeric and categorical values',
+    async ({ task, trainer }) => {
+      const { data, spec } = mixedDataset(700, task);
+      const train = sliceRows(data, 0, 500);
+      const test = sliceRows(data, 500, 700);
+      // an unseen category and missing values must encode as zeros in both
+      (test.columns.color as (string | null)[])[0] = 'purple';
+      (test.columns.size as (string | null)[])[1] = null;
+      const model = trainModel({ data: train, spec, trainer, seed: 3 });
+      const mine = predict(model, test);
+      const { out } = await score(model, test);
+      const label = out.label;
+      expect(label).toBeDefined();
+      if (mine.task === 'regression') {
+        expect(label?.type).toBe('float32');
+        expect(label?.dims).toEqual([200]);
+        const got = label?.data as Float32Array;
+        for (let i = 0; i < 200; i++)
+          expect(Math.abs((got[i] as number) - (mine.value[i] as number))).toBeLessThanOrEqual(
+            TOLERANCE * Math.max(1, Math.abs(mine.value[i] as number)),
+          );
+        return;
+      }
+      const probs = out.probabilities?.data as Float32Array;
+      expect(out.probabilities?.dims).toEqual([200, mine.classCount]);
+      expect(label?.type).toBe('int64');
+      let maxDiff = 0;
+      for (let i = 0; i < probs.length; i++)
+        maxDiff = Math.max(maxDiff, Math.abs((probs[i] as number) - (mine.probabilities[i] as number)));
+      expect(maxDiff).toBeLessThanOrEqual(TOLERANCE);
+      const labels = label?.data as BigInt64Array;
+      for (let i = 0; i < 200; i++) {
+        const k = mine.classCount;
+        const sorted = Array.from(mine.probabilities.subarray(i * k, i * k + k)).sort((a, b) => b - a);
+        // a class can only differ where the top two probabilities are closer than float32 can tell
+        if ((sorted[0] as number) - (sorted[1] as number) > TOLERANCE) expect(Number(labels[i])).toBe(mine.classIndex[i]);
+      }
+    },
+  );
 
   it('writes the same bytes for the same model, and the model for the same data, parameters and seed', () => {
     const { data, spec } = mixedDataset(300, 'multiclass');
@@ -88,10 +103,20 @@ describe(`ONNX export (opset ${ONNX_EXPORT_OPSET}) scored by onnxruntime-node`, 
 
   it('refuses a categorical feature whose name is one of the graph’s own input or output names', () => {
     const { data, spec } = mixedDataset(100, 'binary');
-    const renamed = { rowCount: data.rowCount, columns: { ...data.columns, label2: data.columns.label, numeric: data.columns.color } } as typeof data;
+    const renamed = {
+      rowCount: data.rowCount,
+      columns: { ...data.columns, label2: data.columns.label, numeric: data.columns.color },
+    } as typeof data;
     const model = trainModel({
       data: renamed,
-      spec: { ...spec, label: 'label2', features: [{ name: 'age', kind: 'numeric' }, { name: 'numeric', kind: 'categorical' }] },
+      spec: {
+        ...spec,
+        label: 'label2',
+        features: [
+          { name: 'age', kind: 'numeric' },
+          { name: 'numeric', kind: 'categorical' },
+        ],
+      },
       trainer: { trainer: 'logistic_regression' },
       seed: 1,
     });

@@ -9,7 +9,10 @@ import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 
 const dir = path.resolve(__dirname, '../histories');
-const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const files = fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 function load(file: string) {
   const { workflowId, ...history } = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as { workflowId?: string };
@@ -37,6 +40,8 @@ describe('recorded histories replay against the current workflow code', () => {
       workflowsPath: require.resolve('../histories/planted'),
       logger: { trace() {}, debug() {}, info() {}, log() {}, warn() {}, error() {} },
     });
-    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, load('healthCheck.json').history)).rejects.toBeInstanceOf(DeterminismViolationError);
+    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, load('healthCheck.json').history)).rejects.toBeInstanceOf(
+      DeterminismViolationError,
+    );
   });
 });

@@ -25,7 +25,9 @@ describe('recordRunEvents (MockActivityEnvironment)', () => {
     });
     const env = new MockActivityEnvironment(info(1));
     await expect(env.run(acts.appendBatch, 5)).resolves.toEqual({ accepted: 5, quarantined: 1, note: 'not a count' });
-    const { rows } = await db.pool.query("SELECT step, status, attempt, counts, workflow_type FROM sluice.run_events WHERE step = 'appendBatch' ORDER BY id");
+    const { rows } = await db.pool.query(
+      "SELECT step, status, attempt, counts, workflow_type FROM sluice.run_events WHERE step = 'appendBatch' ORDER BY id",
+    );
     expect(rows).toEqual([
       { step: 'appendBatch', status: 'started', attempt: 1, counts: {}, workflow_type: 'ingest' },
       { step: 'appendBatch', status: 'completed', attempt: 1, counts: { accepted: 5, quarantined: 1 }, workflow_type: 'ingest' },

@@ -15,7 +15,9 @@ describe('Temporal CLI build lock', () => {
     const bin = path.join(dir, 'bin');
     fs.mkdirSync(bin);
     // `go install` that "builds" the CLI into $GOBIN at once.
-    fs.writeFileSync(path.join(bin, 'go'), '#!/bin/sh\nprintf "#!/bin/sh\\n" > "$GOBIN/temporal"\nchmod +x "$GOBIN/temporal"\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(bin, 'go'), '#!/bin/sh\nprintf "#!/bin/sh\\n" > "$GOBIN/temporal"\nchmod +x "$GOBIN/temporal"\n', {
+      mode: 0o755,
+    });
     savedPath = process.env.PATH;
     process.env.PATH = `${bin}:${savedPath ?? ''}`;
   });

@@ -13,10 +13,34 @@ import {
 import { mixedDataset, parameterBits } from '../helpers/trainData';
 
 const CASES: { name: string; task: TaskKind; trainer: TrainerParams; epochs: number; stopAt: number }[] = [
-  { name: 'binary logistic regression (L-BFGS history)', task: 'binary', trainer: { trainer: 'logistic_regression', maxEpochs: 12 }, epochs: 12, stopAt: 5 },
-  { name: 'multiclass logistic regression', task: 'multiclass', trainer: { trainer: 'logistic_regression', maxEpochs: 12 }, epochs: 12, stopAt: 7 },
-  { name: 'MLP with one hidden layer (Adam moments, PRNG, best-so-far)', task: 'binary', trainer: { trainer: 'mlp', hiddenLayers: [16], maxEpochs: 8, batchSize: 32 }, epochs: 8, stopAt: 3 },
-  { name: 'MLP with two hidden layers', task: 'multiclass', trainer: { trainer: 'mlp', hiddenLayers: [12, 8], maxEpochs: 8, batchSize: 32 }, epochs: 8, stopAt: 5 },
+  {
+    name: 'binary logistic regression (L-BFGS history)',
+    task: 'binary',
+    trainer: { trainer: 'logistic_regression', maxEpochs: 12 },
+    epochs: 12,
+    stopAt: 5,
+  },
+  {
+    name: 'multiclass logistic regression',
+    task: 'multiclass',
+    trainer: { trainer: 'logistic_regression', maxEpochs: 12 },
+    epochs: 12,
+    stopAt: 7,
+  },
+  {
+    name: 'MLP with one hidden layer (Adam moments, PRNG, best-so-far)',
+    task: 'binary',
+    trainer: { trainer: 'mlp', hiddenLayers: [16], maxEpochs: 8, batchSize: 32 },
+    epochs: 8,
+    stopAt: 3,
+  },
+  {
+    name: 'MLP with two hidden layers',
+    task: 'multiclass',
+    trainer: { trainer: 'mlp', hiddenLayers: [12, 8], maxEpochs: 8, batchSize: 32 },
+    epochs: 8,
+    stopAt: 5,
+  },
   { name: 'ridge regression (one epoch)', task: 'regression', trainer: { trainer: 'ridge' }, epochs: 1, stopAt: 0 },
 ];
 
@@ -52,7 +76,11 @@ describe('training resumes from a checkpoint bit for bit', () => {
     expect(Buffer.from(bytes.subarray(0, 8)).toString('latin1')).toBe('SLUICECK');
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     expect(view.getUint32(8, true)).toBe(CHECKPOINT_FORMAT_VERSION);
-    const header = JSON.parse(Buffer.from(bytes.subarray(16, 16 + view.getUint32(12, true))).toString('utf8')) as { trainer: string; ints: [string, number][]; arrays: [string, number][] };
+    const header = JSON.parse(Buffer.from(bytes.subarray(16, 16 + view.getUint32(12, true))).toString('utf8')) as {
+      trainer: string;
+      ints: [string, number][];
+      arrays: [string, number][];
+    };
     expect(header.trainer).toBe('mlp');
     expect(header.ints.map(([k]) => k)).toEqual(['epoch', 'done', 'adamStep', 'sinceBest', 'rng0', 'rng1', 'rng2', 'rng3']);
     const floats = header.arrays.reduce((s, [, n]) => s + n, 0);
@@ -82,7 +110,9 @@ describe('training resumes from a checkpoint bit for bit', () => {
     new DataView(v2.buffer).setUint32(8, 2, true);
     expect(issue(() => ModelTraining.resume(input, v2))).toBe('UNSUPPORTED_VERSION');
     expect(issue(() => ModelTraining.resume({ ...input, seed: 43 }, bytes))).toBe('DIFFERENT_RUN');
-    expect(issue(() => ModelTraining.resume({ ...input, trainer: { trainer: 'logistic_regression', maxEpochs: 5, l2: 2 } }, bytes))).toBe('DIFFERENT_RUN');
+    expect(issue(() => ModelTraining.resume({ ...input, trainer: { trainer: 'logistic_regression', maxEpochs: 5, l2: 2 } }, bytes))).toBe(
+      'DIFFERENT_RUN',
+    );
     const other = mixedDataset(401, 'binary');
     expect(issue(() => ModelTraining.resume({ ...input, data: other.data }, bytes))).toBe('DIFFERENT_RUN');
   });

@@ -65,11 +65,23 @@ describe('MLP backpropagation', () => {
     const l2 = 0.3;
     const net = sizes.slice(1).map((nOut, l) => {
       const nIn = sizes[l] as number;
-      return { inputs: nIn, outputs: nOut, weights: Float64Array.from({ length: nIn * nOut }, () => rng.nextNormal()), bias: Float64Array.from({ length: nOut }, () => 0.1 * rng.nextNormal()) };
+      return {
+        inputs: nIn,
+        outputs: nOut,
+        weights: Float64Array.from({ length: nIn * nOut }, () => rng.nextNormal()),
+        bias: Float64Array.from({ length: nOut }, () => 0.1 * rng.nextNormal()),
+      };
     });
-    const work = net.map((layer) => ({ gradW: new Float64Array(layer.weights.length), gradB: new Float64Array(layer.outputs), act: new Float64Array(rows * layer.outputs), delta: new Float64Array(rows * layer.outputs) }));
+    const work = net.map((layer) => ({
+      gradW: new Float64Array(layer.weights.length),
+      gradB: new Float64Array(layer.outputs),
+      act: new Float64Array(rows * layer.outputs),
+      delta: new Float64Array(rows * layer.outputs),
+    }));
     const x = Float64Array.from({ length: rows * 4 }, () => rng.nextNormal());
-    const y = Float64Array.from({ length: rows }, () => (task === 'regression' ? rng.nextNormal() : rng.nextInt(task === 'binary' ? 2 : k)));
+    const y = Float64Array.from({ length: rows }, () =>
+      task === 'regression' ? rng.nextNormal() : rng.nextInt(task === 'binary' ? 2 : k),
+    );
     const objective = (): number => {
       const loss = batchGradient(net, work, task, l2, x, y, rows);
       const penalty = net.reduce((s, layer) => s + layer.weights.reduce((a, w) => a + w * w, 0), 0);

@@ -10,7 +10,13 @@ describe('training on a given split', () => {
 
   it('validates on the given rows and is bit-reproducible', () => {
     const run = () => {
-      const r = ModelTraining.start({ data, spec, trainer: { trainer: 'mlp', hiddenLayers: [8], maxEpochs: 3 }, seed: 5, split: { train, validation } });
+      const r = ModelTraining.start({
+        data,
+        spec,
+        trainer: { trainer: 'mlp', hiddenLayers: [8], maxEpochs: 3 },
+        seed: 5,
+        split: { train, validation },
+      });
       const reports = [];
       while (!r.done) reports.push(r.runEpoch());
       return { reports, bits: parameterBits(r.model().layers) };
@@ -19,7 +25,13 @@ describe('training on a given split', () => {
     expect(a.reports[0]?.validationLoss).toBeDefined();
     expect(run()).toEqual(a);
     // Another split of the same rows is another run.
-    const other = ModelTraining.start({ data, spec, trainer: { trainer: 'mlp', hiddenLayers: [8], maxEpochs: 3 }, seed: 5, split: { train: validation, validation: train } });
+    const other = ModelTraining.start({
+      data,
+      spec,
+      trainer: { trainer: 'mlp', hiddenLayers: [8], maxEpochs: 3 },
+      seed: 5,
+      split: { train: validation, validation: train },
+    });
     while (!other.done) other.runEpoch();
     expect(parameterBits(other.model().layers)).not.toBe(a.bits);
   });
@@ -27,6 +39,8 @@ describe('training on a given split', () => {
   it('refuses an empty training split and rows outside the data', () => {
     const params = { data, spec, trainer: { trainer: 'logistic_regression' as const }, seed: 1 };
     expect(() => ModelTraining.start({ ...params, split: { train: new Uint32Array(0), validation } })).toThrow(TrainingDataError);
-    expect(() => ModelTraining.start({ ...params, split: { train: Uint32Array.of(0, 1, 999), validation } })).toThrow(/outside the 300 rows/);
+    expect(() => ModelTraining.start({ ...params, split: { train: Uint32Array.of(0, 1, 999), validation } })).toThrow(
+      /outside the 300 rows/,
+    );
   });
 });
