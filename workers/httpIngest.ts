@@ -541,7 +541,10 @@ function answerClientError(err: Error & { code?: string; rawPacket?: Buffer }, s
   );
 }
 
-/** Bytes of the URL in the request line at the start of `raw` (the whole rest when the line has not ended yet); 0 when `raw` does not start with one. */
+/**
+ * Bytes of the URL in the request line at the start of `raw` (the whole rest when the line has not
+ * ended yet); 0 when `raw` does not start with one.
+ */
 function requestLineUrlBytes(raw: Buffer | undefined): number {
   if (!raw) return 0;
   const space = raw.indexOf(0x20);

@@ -37,7 +37,10 @@ export interface SplitOptions {
   maxRecordBytes?: number;
 }
 
-/** A single record larger than this is quarantined by its first bytes and digest, its bytes in the artifact store (memory stays bounded). */
+/**
+ * A single record larger than this is quarantined by its first bytes and digest, its bytes in the
+ * artifact store (memory stays bounded).
+ */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 const OVERSIZE_KEEP_BYTES = 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;

@@ -119,7 +119,10 @@ export function createTransformActivities(deps: Pick<ActivityDeps, 'pool' | 'tem
       return processIncrementalChunk(deps.pool, input.transform, input.maxRows);
     },
 
-    /** Resolves a backfill's version and range and creates its build table. Idempotent. Throws SLUICE_UNKNOWN_TRANSFORM, SLUICE_INVALID_RANGE. */
+    /**
+     * Resolves a backfill's version and range and creates its build table. Idempotent.
+     * Throws SLUICE_UNKNOWN_TRANSFORM, SLUICE_INVALID_RANGE.
+     */
     async prepareBackfill(input: PrepareBackfillInput): Promise<PreparedBackfill> {
       return prepareBackfill(deps.pool, input);
     },

@@ -9,7 +9,10 @@
 import { TRANSFORM_NAME_PATTERN } from '../../api/names';
 import { quoteIdent } from '../../db/sql';
 
-/** Lower-case letter, then letters, digits or underscores; at most 48 characters (api/names.ts, the same rule as the CHECK on sluice.transforms). */
+/**
+ * Lower-case letter, then letters, digits or underscores; at most 48 characters (api/names.ts, the
+ * same rule as the CHECK on sluice.transforms).
+ */
 export { TRANSFORM_NAME_PATTERN };
 /** Schema of derived tables `<name>__v<N>` and the views `<name>`. */
 export const DERIVED_SCHEMA = 'sluice_derived';

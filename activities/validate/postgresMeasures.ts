@@ -89,7 +89,10 @@ async function binCounts(ctx: MeasureContext, ds: ResolvedDataset, column: strin
   return counts;
 }
 
-/** Bins of current vs baseline (categorical: value counts; numeric: the baseline's quantiles as edges), and the exact KS statistic when asked. */
+/**
+ * Bins of current vs baseline (categorical: value counts; numeric: the baseline's quantiles as
+ * edges), and the exact KS statistic when asked.
+ */
 export async function measureDrift(ctx: MeasureContext, e: DriftExpectation): Promise<Measurement> {
   const base = ctx.baseline;
   // The planner refuses drift without a baseline before anything runs.

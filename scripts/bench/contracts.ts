@@ -33,7 +33,10 @@ const CURRENCIES = ['EUR', 'USD', 'GBP', 'JPY'];
 const COUNTRIES = ['DE', 'FR', 'GB', 'NL', 'US', 'JP', 'BR', 'IN'];
 const DEVICES = ['desktop', 'mobile', 'tablet'];
 
-/** 20 fields: strings with bounds, a date-time and an email format, integers and numbers with ranges, enums, booleans, nullable fields, an array. */
+/**
+ * 20 fields: strings with bounds, a date-time and an email format, integers and numbers with ranges,
+ * enums, booleans, nullable fields, an array.
+ */
 const recordSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   type: 'object',

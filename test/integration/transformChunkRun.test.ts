@@ -125,7 +125,8 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
   });
 
   it('a chunk whose SQL fails on the data stops the run: the chunks beside it roll back, the log prefix before it stays', async () => {
-    // Fails on every row past seq 5,000 (the text is not a number); chunks of 1,000 rows end at 1,333, 2,666, 3,999, 5,333 ...: the 4th fails.
+    // Fails on every row past seq 5,000 (the text is not a number); chunks of 1,000 rows end at
+    // 1,333, 2,666, 3,999, 5,333 ...: the 4th fails.
     const failing = METER_SQL.replace(
       "payload->>'k' AS k",
       "CASE WHEN seq > 5000 THEN (payload->>'k')::int::text ELSE payload->>'k' END AS k",

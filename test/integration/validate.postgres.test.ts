@@ -95,7 +95,8 @@ describe('expectation suites pushed down to PostgreSQL', () => {
     expect(r.rowCount).toBe(1000);
     expect(r.results.filter((x) => !x.passed).map((x) => `${x.name}: ${x.message}`)).toEqual([]);
     expect(r.results.map((x) => x.status)).toEqual(new Array(12).fill('passed'));
-    // probes of the user's regex and custom SQL + ONE combined aggregate + a GROUP BY per unique key + referential integrity (catalog check + anti-join)
+    // probes of the user's regex and custom SQL + ONE combined aggregate + a GROUP BY per unique key
+    // + referential integrity (catalog check + anti-join)
     expect(r.queries).toBe(1 + 1 + 1 + 2 + 2);
     const rowLevel = await run(
       suite.filter((e) => !['referential_integrity', 'regex', 'custom_sql', 'unique'].includes(e.type)),
