@@ -35,6 +35,20 @@ const PERMANENT: [new (...args: never[]) => Error, ErrorCode][] = [
   [CheckpointError, ErrorCodes.InvalidInput],
 ];
 
+/**
+ * Node's file-system errors that retrying cannot fix: the path is what it is (a directory, missing,
+ * not readable, a symlink loop). Before this table, EISDIR was retried for 14 minutes while every
+ * later batch of its source waited. Errors of the machine (EMFILE, ENOSPC, EIO, EAGAIN, EBUSY …)
+ * and of the network stay retryable.
+ */
+export const PERMANENT_FS_ERRORS: ReadonlySet<string> = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG', 'EINVAL', 'ENXIO']);
+
+function fsErrorOf(err: unknown): { code: string; path?: string; syscall?: string } | undefined {
+  const e = err as { code?: unknown; syscall?: unknown; path?: unknown; errno?: unknown };
+  if (!(err instanceof Error) || typeof e.code !== 'string' || typeof e.syscall !== 'string' || typeof e.errno !== 'number') return undefined;
+  return { code: e.code, syscall: e.syscall, path: typeof e.path === 'string' ? e.path : undefined };
+}
+
 /** The error's own data (an issue code, a column, a row…), kept as the failure's details for callers. */
 function ownFields(err: Error): Record<string, unknown> | undefined {
   const fields = Object.fromEntries(Object.entries(err).filter(([k, v]) => k !== 'name' && k !== 'message' && typeof v !== 'function'));
@@ -51,6 +65,16 @@ export function toFailure(err: unknown): unknown {
       nonRetryable: !err.options.retryable,
       details: err.options.details === undefined ? undefined : [err.options.details],
       cause: err,
+    });
+  }
+  const fsError = fsErrorOf(err);
+  if (fsError && PERMANENT_FS_ERRORS.has(fsError.code)) {
+    return ApplicationFailure.create({
+      type: ErrorCodes.IngestFileUnreadable,
+      message: `Cannot read ${fsError.path ?? 'a file'}: ${fsError.code} (${fsError.syscall}); retrying cannot change that`,
+      nonRetryable: true,
+      details: [fsError],
+      cause: err as Error,
     });
   }
   for (const [cls, code] of PERMANENT) {

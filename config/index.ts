@@ -33,6 +33,11 @@ export interface SluiceConfig {
   cpuActivityConcurrency: number;
   /** Chunks of a file batch written at once, each on its own connection (1: one at a time); unset: the log writer's default. */
   ingestCopyStreams: number | undefined;
+  /**
+   * Directories file ingestion may read from (absolute, symlinks resolved when checked); any other
+   * path that reaches a worker in a workflow input is refused (SLUICE_INGEST_ROOTS).
+   */
+  ingestRoots: string[];
   shutdownGraceSeconds: number;
   devServer: { port: number; uiPort: number; embeddedPostgresPort: number };
   httpIngest: HttpIngestConfig;
@@ -195,6 +200,28 @@ function httpIngestConfig(r: EnvReader): HttpIngestConfig {
   return c;
 }
 
+/** The HTTP endpoint spools request bodies here, under the artifact store's directory. */
+export function httpSpoolDir(artifactsDir: string): string {
+  return path.join(artifactsDir, 'ingest-spool');
+}
+
+/**
+ * SLUICE_INGEST_ROOTS: directories separated like PATH (":" here); default the HTTP spool and
+ * `<SLUICE_DATA_DIR>/data`. Each must be absolute (a relative root would move with the worker's
+ * working directory).
+ */
+function ingestRoots(r: EnvReader, cwd: string, dataDir: string, artifactsDir: string): string[] {
+  const raw = r.string('SLUICE_INGEST_ROOTS');
+  if (raw === undefined) return [httpSpoolDir(artifactsDir), path.join(dataDir, 'data')];
+  const roots = raw.split(path.delimiter).filter((p) => p !== '');
+  const relative = roots.find((p) => !path.isAbsolute(p));
+  if (relative !== undefined || roots.length === 0) {
+    r.issues.push({ variable: 'SLUICE_INGEST_ROOTS', value: raw, expected: `absolute directories separated by "${path.delimiter}"` });
+    return [httpSpoolDir(artifactsDir), path.join(dataDir, 'data')];
+  }
+  return roots.map((p) => path.resolve(cwd, p));
+}
+
 /** Parses the environment; never throws. */
 export function parseConfig(env: Env = process.env, cwd: string = process.cwd()): ConfigResult {
   const r = new EnvReader(env);
@@ -220,6 +247,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     ? undefined
     : { certPath, keyPath, caPath, serverName };
 
+  const artifactsDir = path.resolve(cwd, r.string('SLUICE_ARTIFACTS') ?? path.join(dataDir, 'artifacts'));
   const value: SluiceConfig = {
     temporal: {
       address: r.hostPort('TEMPORAL_ADDRESS'),
@@ -231,7 +259,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     databaseUrl: r.postgresUrl('DATABASE_URL'),
     dataDir,
     cacheDir: defaultCacheDir(env),
-    artifactsDir: path.resolve(cwd, r.string('SLUICE_ARTIFACTS') ?? path.join(dataDir, 'artifacts')),
+    artifactsDir,
     taskQueues: {
       cpu: r.identifier('SLUICE_TASK_QUEUE_CPU', DEFAULT_TASK_QUEUES.cpu),
       gpu: r.identifier('SLUICE_TASK_QUEUE_GPU', DEFAULT_TASK_QUEUES.gpu),
@@ -239,6 +267,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     gpuCount: r.int('SLUICE_GPU_COUNT', 1, 1, 64),
     cpuActivityConcurrency: r.int('SLUICE_CPU_CONCURRENCY', Math.max(2, os.cpus().length * 2), 1, 1024),
     ingestCopyStreams: r.string('SLUICE_INGEST_COPY_STREAMS') === undefined ? undefined : r.int('SLUICE_INGEST_COPY_STREAMS', 1, 1, 16),
+    ingestRoots: ingestRoots(r, cwd, dataDir, artifactsDir),
     shutdownGraceSeconds: r.int('SLUICE_SHUTDOWN_GRACE_SECONDS', 30, 0, 3600),
     devServer: {
       port: r.int('SLUICE_TEMPORAL_PORT', 7233, 1, 65535),

@@ -43,7 +43,7 @@ const out = (m = ''): void => {
   process.stdout.write(`${m}\n`);
 };
 
-async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: string) => string): Promise<boolean> {
+async function runPipeline(client: SluiceClient, dataDir: string, ui: (id: string) => string): Promise<boolean> {
   const started = Date.now();
   out('1. healthCheck: database and ONNX Runtime on sluice-cpu and sluice-gpu');
   const health = await client.healthCheck();
@@ -64,7 +64,8 @@ async function runPipeline(client: SluiceClient, artifactsDir: string, ui: (id: 
     `   ${reg.created ? 'registered' : 'already registered'}: sluice_derived.${TRANSFORM}__v${reg.version}, sql sha256 ${reg.sqlSha256.slice(0, 12)}…, live v${reg.liveVersion}`,
   );
 
-  const file = path.join(artifactsDir, 'demo', 'page_views.ndjson');
+  // Under <SLUICE_DATA_DIR>/data, one of the default ingest roots (workers read files only under their roots).
+  const file = path.join(dataDir, 'data', 'demo', 'page_views.ndjson');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const planted = writePageViews(file, SAMPLE_EVENTS);
   const fileSha = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -150,7 +151,7 @@ async function main(): Promise<void> {
     const client = await SluiceClient.connect({ config: workerConfig });
     try {
       out('');
-      ok = await runPipeline(client, config.artifactsDir, ui);
+      ok = await runPipeline(client, config.dataDir, ui);
     } finally {
       await client.close();
     }

@@ -35,7 +35,7 @@ import * as path from 'node:path';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { HTTP_INGEST_DEFAULTS, type HttpIngestConfig, type SluiceConfig } from '../config';
+import { HTTP_INGEST_DEFAULTS, httpSpoolDir, type HttpIngestConfig, type SluiceConfig } from '../config';
 import { SluiceClient } from '../client/sluiceClient';
 import { ContractRegistry } from '../contracts/registry';
 import { ErrorCodes } from '../api/errors';
@@ -393,7 +393,7 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
   const token: string = configured;
   const settings = { ...HTTP_INGEST_DEFAULTS, ...definedOnly(opts.config.httpIngest) };
   let contracts = opts.contracts;
-  const spoolDir = path.join(opts.config.artifactsDir, 'ingest-spool');
+  const spoolDir = httpSpoolDir(opts.config.artifactsDir);
   const keysDir = path.join(opts.config.artifactsDir, 'ingest-keys');
   const budget = new SpoolBudget(settings.maxSpoolBytes);
   const log = opts.log ?? ((m: string) => process.stderr.write(`[sluice http] ${m}\n`));

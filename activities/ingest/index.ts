@@ -2,7 +2,6 @@
  * Ingest activities: append batches to the log (or quarantine), re-drive quarantine, and tell the
  * transforms that read a source that data landed.
  */
-import * as fs from 'node:fs';
 import { ErrorCodes } from '../../api/errors';
 import type { DataLanded, IngestBatchRequest, IngestBatchResult } from '../../api/workflows/ingest';
 import type { Contract } from '../../contracts/registry';
@@ -13,6 +12,7 @@ import { wakeTransform } from '../transform/wake';
 import { RecordClassifier } from './classify';
 import { appendBatch } from './logWriter';
 import { arrowRecords, csvRecords, inlineRecords, ndjsonRecords, type OversizeSpill, type SourceRecord } from './readers';
+import { resolveIngestPath } from './paths';
 import { redriveQuarantine } from './redrive';
 
 export type IngestDeps = Pick<ActivityDeps, 'pool' | 'temporal' | 'config' | 'artifacts' | 'contracts'>;
@@ -63,16 +63,13 @@ export function createIngestActivities(deps: IngestDeps) {
     /**
      * Streams a file (NDJSON, CSV or Arrow IPC) into the log with COPY, in chunks of one
      * transaction each; heartbeats per chunk and resumes after the last committed chunk on retry.
-     * Idempotent per (source, batchId). Throws SLUICE_UNKNOWN_SOURCE, SLUICE_INGEST_FILE_UNREADABLE.
+     * Idempotent per (source, batchId). Reads only regular files under the ingest roots. Throws
+     * SLUICE_UNKNOWN_SOURCE, SLUICE_INVALID_INPUT (a refused location, naming the rule), SLUICE_INGEST_FILE_UNREADABLE.
      */
     async ingestFile(source: string, req: Extract<IngestBatchRequest, { kind: 'file' }>): Promise<IngestBatchResult> {
       const contract = contractOf(source, req.contractVersion);
-      const { path } = req.location;
-      try {
-        await fs.promises.access(path, fs.constants.R_OK);
-      } catch (err) {
-        throw new SluiceError(ErrorCodes.IngestFileUnreadable, `Cannot read ${path}: ${(err as Error).message}`);
-      }
+      // Only regular files under the ingest roots, by their real path (activities/ingest/paths.ts).
+      const path = await resolveIngestPath(req.location.path, deps.config.ingestRoots);
       let records: AsyncIterable<SourceRecord>;
       switch (req.format) {
         case 'ndjson':

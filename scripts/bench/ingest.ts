@@ -134,7 +134,8 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
   const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_ingest', applicationName: 'sluice-bench-ingest' });
   const { url, pool } = db;
   const queues = { cpu: `bench-ingest-${randomBytes(3).toString('hex')}`, gpu: `bench-ingest-gpu-${randomBytes(3).toString('hex')}` };
-  const config: SluiceConfig = { ...ctx.config, taskQueues: queues, cpuActivityConcurrency: 4 };
+  // The generated file is the workers' one ingest root here.
+  const config: SluiceConfig = { ...ctx.config, taskQueues: queues, cpuActivityConcurrency: 4, ingestRoots: [dir] };
   try {
     ctx.log(`generating ${n.toLocaleString('en-US')} events of 20 fields`);
     const ndjson = path.join(dir, 'events.ndjson');

@@ -44,6 +44,9 @@ export default async function globalSetup(): Promise<void> {
   process.env.SLUICE_TEST_NAMESPACE = stack.temporal.namespace;
   process.env.SLUICE_TEST_DATABASE_URL = stack.postgres.url;
   process.env.SLUICE_TEST_DIR = dir;
+  // Test files write their input files under the system's temporary directory: that is the
+  // workers' ingest root in tests (test/integration/ingestPaths.test.ts checks the roots themselves).
+  process.env.SLUICE_INGEST_ROOTS ??= fs.realpathSync(os.tmpdir());
   process.env.SLUICE_WORKFLOW_BUNDLE = bundlePath;
   log(
     `ready in ${Date.now() - started} ms: Temporal ${stack.temporal.address} (${stack.temporal.source}), PostgreSQL (${stack.postgres.source})`,
