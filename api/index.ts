@@ -35,3 +35,4 @@ export type {
 } from './workflows/backfill';
 export type { DatasetRef, ValidateInput, ValidateResult } from './workflows/validate';
 export type { DatabaseHealth, HealthCheckInput, HealthCheckResult, RuntimeHealth } from './workflows/healthCheck';
+export type { DatasetSpecInput, TrainerParamsInput, TrainInput, TrainResult } from './workflows/train';

@@ -115,6 +115,9 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
     connection,
     namespace: cfg.temporal.namespace,
     shutdownGraceTime: `${cfg.shutdownGraceSeconds}s`,
+    // Heartbeat details are where a retried activity resumes (a training checkpoint, a file's last
+    // committed chunk): send them at least every 5 s, not the SDK's up to 60 s.
+    maxHeartbeatThrottleInterval: '5 seconds',
   } as const;
   const workers: Worker[] = [];
   try {

@@ -46,6 +46,16 @@ export const ACTIVITY_OPTIONS = {
     heartbeatTimeout: '15 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   },
+  /**
+   * Training: as long as it needs (a day at most), heartbeating every epoch, so a dead worker is
+   * noticed within a minute and the retry resumes from the last checkpoint. An epoch longer than
+   * the heartbeat timeout would look dead: the trainers keep epochs short or report within them.
+   */
+  training: {
+    startToCloseTimeout: '24 hours',
+    heartbeatTimeout: '1 minute',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+  },
   /** A suite scans the whole dataset: long, but it heartbeats. */
   suite: {
     startToCloseTimeout: '2 hours',

@@ -6,5 +6,6 @@ export { backfill, backfillRange } from './backfill';
 export { healthCheck } from './healthCheck';
 export { ingest } from './ingest';
 export { registerTransform } from './registerTransform';
+export { train } from './train';
 export { transform } from './transform';
 export { validate } from './validate';

@@ -3,9 +3,10 @@ import { backfill, backfillRange } from './backfill';
 import { healthCheck } from './healthCheck';
 import { ingest } from './ingest';
 import { registerTransform } from './registerTransform';
+import { train } from './train';
 import { transform } from './transform';
 import { validate } from './validate';
 
-export const workflows = { healthCheck, ingest, transform, registerTransform, backfill, backfillRange, validate } as const;
+export const workflows = { healthCheck, ingest, transform, registerTransform, backfill, backfillRange, validate, train } as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];

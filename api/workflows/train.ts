@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Sha256 } from '../names';
+import { defineWorkflow, returns } from './define';
 
 /** A column of a dataset snapshot. */
 export const ColumnName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,62}$' });
@@ -65,4 +66,53 @@ export const TrainerParamsSchema = Type.Union([
 ]);
 export type TrainerParamsInput = Static<typeof TrainerParamsSchema>;
 
-export { Sha256 as DatasetId };
+
+const QueueName = Type.String({ minLength: 1, maxLength: 200 });
+
+export const TrainInputSchema = Type.Object(
+  {
+    /** The registered model's name; each run registers its next version. */
+    model: ModelName,
+    /** The snapshot to train on (its id is the sha256 of its Arrow file). */
+    datasetId: Sha256,
+    spec: DatasetSpecSchema,
+    trainer: TrainerParamsSchema,
+    /** Seeds the initial weights and the batch order: the same seed gives the same model bytes. */
+    seed: Type.Integer({ minimum: 0, maximum: 4294967295 }),
+    /** Checkpoint every this many epochs (default 5; 0: never). */
+    checkpointEveryEpochs: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
+    /**
+     * Seconds without a heartbeat before the training attempt counts as dead and is retried from
+     * its last checkpoint (default 60); it must exceed the longest epoch.
+     */
+    heartbeatSeconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600 })),
+    /** Where training runs: the GPU queue (default), or the CPU queue where no GPU worker runs. */
+    device: Type.Optional(Type.Union([Type.Literal('gpu'), Type.Literal('cpu')])),
+    /** Task queues, when the workers use other names than sluice-cpu / sluice-gpu. */
+    queues: Type.Optional(Type.Object({ cpu: Type.Optional(QueueName), gpu: Type.Optional(QueueName) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+export type TrainInput = Static<typeof TrainInputSchema>;
+
+export interface TrainResult {
+  model: string;
+  datasetId: string;
+  onnxSha256: string;
+  onnxUri: string;
+  epochs: number;
+  /** Epoch of the checkpoint the last attempt resumed from (0: it ran from the start). */
+  resumedFromEpoch: number;
+  finalLoss: number;
+  validationMetric: number | null;
+  validationMetricName: string | null;
+  device: string;
+}
+
+export const train = defineWorkflow({
+  name: 'train',
+  description:
+    'Trains a built-in model on a dataset snapshot on the GPU queue (or the CPU queue): heartbeats every epoch, checkpoints to the artifact store, resumes from the last checkpoint after a crash, stores the ONNX model by sha256.',
+  input: TrainInputSchema,
+  result: returns<TrainResult>(),
+});

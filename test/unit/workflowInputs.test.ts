@@ -70,6 +70,9 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
   { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'table', table: 't', schema: 'public' } }, valid: true },
   { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'table' } }, valid: false },
   { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'arrow', sha256: 'a'.repeat(64) }, sampleSize: 101 }, valid: false },
+  { name: 'train', input: { model: 'churn', datasetId: 'a'.repeat(64), spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' }, trainer: { trainer: 'logistic_regression' }, seed: 1 }, valid: true },
+  { name: 'train', input: { model: 'churn', datasetId: 'a'.repeat(64), spec: { features: [], label: 'y', task: 'binary' }, trainer: { trainer: 'mlp', hiddenLayers: [8, 8, 8] }, seed: 1 }, valid: false },
+  { name: 'train', input: { model: 'churn', datasetId: 'a'.repeat(64), spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' }, trainer: { trainer: 'xgboost' }, seed: 1 }, valid: false },
 ];
 
 describe('published schemas agree with the declarations', () => {

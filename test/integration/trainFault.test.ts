@@ -1,0 +1,110 @@
+// Resume, not restart: SIGKILL the GPU worker process in the middle of training; a new worker
+// picks the activity up, resumes from the checkpoint named in the last heartbeat, and the model it
+// stores has the same bytes as an uninterrupted run with the same seed.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { LocalArtifactStore } from '../../activities/artifacts';
+import { createTrainActivities, type TrainingProgress, type TrainModelStepResult } from '../../activities/train/activities';
+import { workflows, type TrainInput } from '../../api';
+import { SluiceClient } from '../../client';
+import { pollUntil } from '../../client/poll';
+import { mixedDataset } from '../helpers/trainData';
+import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
+import { startWorkerProcess, stopWorkerProcesses, type WorkerProcess } from '../helpers/workerProcess';
+
+describe('train: SIGKILL of the GPU worker mid-training', () => {
+  let stack: TestStack;
+  let client: SluiceClient;
+  let artifactsDir: string;
+  let datasetId: string;
+  const gpuWorkers: WorkerProcess[] = [];
+  const { data, spec } = mixedDataset(30_000, 'multiclass');
+
+  const startGpuWorker = async (): Promise<WorkerProcess> => {
+    const w = startWorkerProcess('workers/gpu.ts', {
+      ...process.env,
+      DATABASE_URL: stack.db.url,
+      TEMPORAL_ADDRESS: testTemporalAddress(),
+      TEMPORAL_NAMESPACE: stack.config.temporal.namespace,
+      SLUICE_TASK_QUEUE_CPU: stack.config.taskQueues.cpu,
+      SLUICE_TASK_QUEUE_GPU: stack.config.taskQueues.gpu,
+      SLUICE_ARTIFACTS: artifactsDir,
+      SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
+    });
+    gpuWorkers.push(w);
+    await w.ready;
+    return w;
+  };
+
+  beforeAll(async () => {
+    artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-train-fault-'));
+    const parts = Array.from({ length: data.rowCount }, (_, i) => (i % 10 < 8 ? 'train' : i % 10 < 9 ? 'validation' : 'test'));
+    const columns: Record<string, unknown> = { __split: parts };
+    for (const [name, values] of Object.entries(data.columns)) columns[name] = values instanceof Float64Array ? values : Array.from(values as ArrayLike<unknown>);
+    const store = new LocalArtifactStore(artifactsDir);
+    datasetId = (await store.put(tableToIPC(tableFromArrays(columns as Parameters<typeof tableFromArrays>[0]), 'file'), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' })).sha256;
+    // The CPU worker (workflows) runs here; the GPU queue only in worker processes.
+    stack = await startTestStack({ queues: ['cpu'], config: { artifactsDir } });
+    client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
+  });
+  afterAll(async () => {
+    await stopWorkerProcesses(gpuWorkers);
+    await client?.close();
+    await stack?.close();
+    fs.rmSync(artifactsDir, { recursive: true, force: true });
+  });
+
+  it('a new worker resumes after epoch > 0 and stores the same model bytes as an uninterrupted run', async () => {
+    const input: TrainInput = {
+      model: 'fault_mlp',
+      datasetId,
+      spec,
+      trainer: { trainer: 'mlp', hiddenLayers: [64, 64], maxEpochs: 40, patience: 100, batchSize: 64 },
+      seed: 3,
+      checkpointEveryEpochs: 2,
+      heartbeatSeconds: 5,
+      queues: { cpu: stack.config.taskQueues.cpu, gpu: stack.config.taskQueues.gpu },
+    };
+    // The reference: the same training uninterrupted, in this process.
+    const straight: TrainModelStepResult = await new MockActivityEnvironment().run(
+      createTrainActivities({ artifacts: new LocalArtifactStore(artifactsDir), log: () => undefined }).trainModel,
+      { datasetId, spec, trainer: input.trainer, seed: input.seed, checkpointEveryEpochs: 2 },
+    );
+
+    const first = await startGpuWorker();
+    const handle = await client.start(workflows.train, input, { workflowId: `train-fault-${Date.now()}` });
+    // Wait until the server holds a heartbeat with a checkpoint past epoch 0, then kill the worker.
+    const beforeKill = await pollUntil(
+      'a heartbeat with a checkpoint',
+      async () => {
+        const d = await handle.describe();
+        const details = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0]?.data;
+        if (!details) return undefined;
+        const progress = JSON.parse(Buffer.from(details).toString('utf8')) as TrainingProgress;
+        return (progress.checkpoint?.epoch ?? 0) >= 4 ? progress : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    first.child.kill('SIGKILL');
+    await first.exit;
+    expect(beforeKill.epoch).toBeLessThan(40);
+
+    await startGpuWorker();
+    const result = await handle.result();
+    expect(result.resumedFromEpoch).toBeGreaterThan(0);
+    expect(result.resumedFromEpoch).toBeGreaterThanOrEqual(beforeKill.checkpoint!.epoch);
+    expect(result.epochs).toBe(straight.epochs);
+    expect(result.onnxSha256).toBe(straight.onnxSha256);
+
+    // The run events tell the same story: a failed or abandoned first attempt, a completed second one that resumed.
+    const { rows } = await stack.db.pool.query<{ attempt: number; status: string; resumed: string | null }>(
+      "SELECT attempt, status, details->>'resumedFromEpoch' AS resumed FROM sluice.run_events WHERE workflow_id = $1 AND step = 'trainModel' ORDER BY id",
+      [handle.workflowId],
+    );
+    expect(rows.at(-1)).toMatchObject({ status: 'completed', resumed: String(result.resumedFromEpoch) });
+    expect(rows.at(-1)!.attempt).toBeGreaterThan(1);
+  });
+});
