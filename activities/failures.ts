@@ -17,7 +17,13 @@ export class SluiceError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly options: { retryable?: boolean; details?: unknown } = {},
+    readonly options: {
+      retryable?: boolean;
+      /** Sent with the failure (workflow history, the UI, the caller). */
+      details?: unknown;
+      /** Kept inside: recorded in the run event (the database) only, never sent to Temporal. */
+      internal?: string;
+    } = {},
   ) {
     super(message);
     this.name = 'SluiceError';

@@ -5,7 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
-import { toFailure } from './failures';
+import { SluiceError, toFailure } from './failures';
 
 export interface RunEventInput {
   workflowId: string;
@@ -16,7 +16,7 @@ export interface RunEventInput {
   status: 'started' | 'completed' | 'failed';
   counts?: Record<string, number>;
   durationMs?: number;
-  error?: { type: string; message: string };
+  error?: { type: string; message: string; internal?: string };
   details?: Record<string, unknown>;
 }
 
@@ -104,7 +104,12 @@ export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Poo
           ...base,
           status: 'failed',
           durationMs: Date.now() - started,
-          error: { type: (e as { type?: string }).type ?? e.name, message: e.message.slice(0, 4000) },
+          error: {
+            type: (e as { type?: string }).type ?? e.name,
+            message: e.message.slice(0, 4000),
+            // What the failure leaves out on purpose (e.g. row values quoted by user SQL) stays in the database.
+            ...(err instanceof SluiceError && err.options.internal ? { internal: err.options.internal.slice(0, 4000) } : {}),
+          },
         }).catch((recordErr: Error) => {
           // The step's own error is what matters to Temporal; the lost run event is reported with it.
           e.message += ` (and its run event could not be recorded: ${recordErr.message})`;

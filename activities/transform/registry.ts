@@ -9,6 +9,7 @@ import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from '../../db/transaction';
 import { ErrorCodes } from '../../api/errors';
 import { SOURCE_NAME_PATTERN } from '../../api/names';
+import { SluiceError } from '../failures';
 import { SEQ_COLUMN, checkTransformName, checkTransformSqlText, checkVersion, derivedTable, derivedView, quoteIdent } from './sqlText';
 
 import type { RegisterTransformInput, RegisterTransformResult, TransformColumn } from '../../api/workflows/registerTransform';
@@ -35,13 +36,25 @@ function invalid(message: string, details?: unknown): ApplicationFailure {
   });
 }
 
+/**
+ * SQLSTATE classes whose messages speak of the SQL text (syntax, names, features), which the
+ * transform's author wrote: kept whole. Every other class (data exceptions, constraint violations,
+ * RAISE …) may quote the values of the rows, which can be anything that landed in the log, even a
+ * secret in a quarantined payload: those messages are cut to the code, the position and the column
+ * before they reach workflow history; the whole message goes to the worker log and the run event.
+ */
+const SQL_TEXT_SQLSTATE_CLASSES = ['42', '0A', '25', '2B', '3F', '44'];
+
 /** Turns a PostgreSQL error caused by the transform's SQL into a permanent failure; others stay retryable. */
 export function sqlFailure(err: unknown, what: string): Error {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && PERMANENT_SQLSTATE_CLASSES.includes(code.slice(0, 2))) {
-    return invalid(`${what}: ${(err as Error).message} (SQLSTATE ${code})`);
-  }
-  return err as Error;
+  const e = err as { code?: unknown; message?: string; position?: string; column?: string; routine?: string };
+  const code = e.code;
+  if (typeof code !== 'string' || !PERMANENT_SQLSTATE_CLASSES.includes(code.slice(0, 2))) return err as Error;
+  if (SQL_TEXT_SQLSTATE_CLASSES.includes(code.slice(0, 2))) return invalid(`${what}: ${e.message ?? ''} (SQLSTATE ${code})`);
+  const where = [e.position ? `at position ${e.position}` : '', e.column ? `column ${e.column}` : ''].filter(Boolean).join(', ');
+  const safe = `${what}: SQLSTATE ${code}${where ? ` (${where})` : ''}; the message quotes row values, so it is only in the worker log and the run event`;
+  process.stderr.write(`[sluice worker] ${what}: ${e.message ?? ''} (SQLSTATE ${code})\n`);
+  return new SluiceError(ErrorCodes.InvalidTransform, safe, { details: { sqlstate: code, position: e.position, column: e.column }, internal: `${e.message ?? ''} (SQLSTATE ${code})` });
 }
 
 export function sqlSha256(sql: string): string {

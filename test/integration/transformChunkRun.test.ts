@@ -11,6 +11,7 @@ import { registerTransformVersion } from '../../activities/transform/registry';
 import { derivedTable } from '../../activities/transform/sqlText';
 import { METER_SQL, seedMeterLog } from '../helpers/meterLog';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
+import { toFailure } from '../../activities/failures';
 
 /** 20,000 events, 3 in 4 of source `meter`: 15,000 rows. */
 const EVENTS = 20_000;
@@ -133,7 +134,8 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
     );
     await registerTransformVersion(db.pool, { name: 'meter_bad', version: 1, sources: ['meter'], sql: failing });
     const run = runIncrementalChunks(db.pool, { transform: 'meter_bad', maxRows: 1_000, parallelism: 3, runSeconds: 600 });
-    await expect(run).rejects.toMatchObject({
+    // The failure Temporal sees (activities/failures.ts maps the domain error in the activity wrapper).
+    await expect(run.catch((err: unknown) => Promise.reject(toFailure(err)))).rejects.toMatchObject({
       type: 'SLUICE_INVALID_TRANSFORM',
       nonRetryable: true,
       message: expect.stringMatching(/meter_bad v1 failed on log range \[4000, 5333\]/),
