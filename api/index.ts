@@ -35,3 +35,27 @@ export type {
 } from './workflows/backfill';
 export type { DatasetRef, ValidateInput, ValidateResult } from './workflows/validate';
 export type { DatabaseHealth, HealthCheckInput, HealthCheckResult, RuntimeHealth } from './workflows/healthCheck';
+export type {
+  CalibrationBin,
+  ClassificationMetrics,
+  ClassMetrics,
+  EvaluateModelInput,
+  EvaluateModelResult,
+  ExecutionProviderName,
+  InferenceCost,
+  LatencyStats,
+  ModelAliasEvent,
+  ModelCardLineage,
+  ModelClassLabel,
+  ModelLineage,
+  ModelMetrics,
+  ModelsUsingQuery,
+  ModelTask,
+  ModelVersionRef,
+  RegisterModelInput,
+  RegisterModelResult,
+  RegressionMetrics,
+  SetModelAliasInput,
+  SetModelAliasResult,
+  TestSplitRef,
+} from './models';
