@@ -5,8 +5,10 @@
  * Workflows proxy the per-domain types (`IngestActivities`, …), never all of them.
  */
 import type { ActivityDeps } from './deps';
+import { createEvaluateActivities } from './evaluate';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
+import { createRegistryActivities } from './registry';
 import { createValidateActivities } from './validate';
 import { recordRunEvents } from './runEvents';
 import { createTransformActivities } from './transform';
@@ -20,6 +22,8 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createIngestActivities(deps),
     ...createTransformActivities(deps),
     ...createValidateActivities(deps),
+    ...createEvaluateActivities(deps),
+    ...createRegistryActivities(deps),
   });
 }
 
@@ -36,6 +40,8 @@ export type HealthActivities = ReturnType<typeof createHealthActivities>;
 export type IngestActivities = ReturnType<typeof createIngestActivities>;
 export type { TransformActivities } from './transform';
 export type ValidateActivities = ReturnType<typeof createValidateActivities>;
+export type EvaluateActivities = ReturnType<typeof createEvaluateActivities>;
+export type RegistryActivities = ReturnType<typeof createRegistryActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';
