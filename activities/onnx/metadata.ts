@@ -34,7 +34,11 @@ class Reader {
   skip(wireType: number): void {
     if (wireType === 0) this.varint();
     else if (wireType === 1) this.pos += 8;
-    else if (wireType === 2) this.pos += this.varint();
+    else if (wireType === 2) {
+      // read the length first: `this.pos += this.varint()` would add it to the position before the varint
+      const len = this.varint();
+      this.pos += len;
+    }
     else if (wireType === 5) this.pos += 4;
     else throw new OnnxFormatError(`unsupported protobuf wire type ${wireType}`);
     if (this.pos > this.end) throw new OnnxFormatError('field runs past the end of the message');
