@@ -1,59 +1,15 @@
 /**
  * The public shapes of the model steps (evaluate, register, aliases, lineage): inputs and results
- * of the activities the `train` workflow calls, and what the client and CLI read back. Types only:
- * they carry digests, URIs and numbers, never rows or tensors.
+ * of the activities the `train` workflow calls, and what the client and CLI read back. Types only
+ * (the evaluate input is declared once, as a schema, in api/workflows/evaluate.ts): they carry
+ * digests, URIs and numbers, never rows or tensors.
  */
 
 export type ModelTask = 'binary' | 'multiclass' | 'regression';
 /** A class label as the dataset has it; class index k is classes[k]. */
 export type ModelClassLabel = string | number;
 
-/** Where the test rows are: an Arrow IPC file in the artifact store with a split column. */
-export interface TestSplitRef {
-  /** sha256 of the Arrow IPC file (file or stream format) in the artifact store. */
-  arrowSha256: string;
-  /** Column that marks the split (default `__split`). */
-  splitColumn?: string;
-  /** Values of the split column that mark a test row, compared as text (default ['test', 2]). */
-  testValues?: (string | number)[];
-  /** Label column (default: the model's `sluice.label` metadata). */
-  labelColumn?: string;
-}
-
-/** What produced a model: shown in its card and recorded by registerModel. Every field is optional. */
-export interface ModelCardLineage {
-  model?: string;
-  version?: number;
-  datasetId?: string;
-  transform?: { name: string; version: number; buildSha256?: string };
-  /** Per source: {"page_views": {"fromSeq": "1", "toSeq": "900"}}. */
-  logRange?: Record<string, { fromSeq?: string; toSeq?: string }>;
-  /** Per contract: the versions of the rows. */
-  contracts?: Record<string, string[]>;
-  codeVersion?: string;
-  codeDirty?: boolean | null;
-  trainer?: string;
-  parameters?: Record<string, unknown>;
-  seed?: number;
-  workflowId?: string;
-  runId?: string;
-}
-
-export interface EvaluateModelInput {
-  /** sha256 of the ONNX file in the artifact store (checked against the bytes before loading). */
-  onnxSha256: string;
-  testSplit: TestSplitRef;
-  task: ModelTask;
-  /** The model's classes in class-index order (classification); must match the file's metadata. */
-  classes?: ModelClassLabel[];
-  /** Shown on the card; e.g. "churn" (default: the file's label name). */
-  modelName?: string;
-  lineage?: ModelCardLineage;
-  /** Rows per inference call while scoring (default 4096). */
-  batchSize?: number;
-  /** Latency measurement: timed runs per batch size (default 200) and a time cap per batch size (default 3000 ms). */
-  latency?: { runs?: number; budgetMs?: number };
-}
+export type { EvaluateModelInput, ModelCardLineage, TestSplitRef } from './workflows/evaluate';
 
 export interface ClassMetrics {
   label: ModelClassLabel;

@@ -8,3 +8,4 @@ export { ingest } from './ingest';
 export { registerTransform } from './registerTransform';
 export { transform } from './transform';
 export { validate } from './validate';
+export { evaluate } from './evaluate';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { InferenceSession } from 'onnxruntime-node';
-import type { ClassificationMetrics, EvaluateModelInput, RegressionMetrics } from '../../api/models';
+import type { ClassificationMetrics, EvaluateModelInput, EvaluateModelResult, RegressionMetrics } from '../../api/models';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { createEvaluateActivities, openInferenceSession, percentile, rocAuc, type CreateSession, type EvaluateModelActivityResult } from '../../activities/evaluate';
 import { toFailure } from '../../activities/failures';
@@ -14,6 +14,7 @@ import { predict, trainModel } from '../../activities/train';
 import { loadConfig } from '../../config';
 import { arrowTestFile, knownModel, logit } from '../helpers/models';
 import { mixedDataset, sliceRows } from '../helpers/trainData';
+import { startTestStack, type TestStack } from '../helpers/env';
 
 const FAST_LATENCY = { runs: 20, budgetMs: 300 };
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -287,5 +288,47 @@ describe('evaluateModel', () => {
     expect(rocAuc(scores, pos)).toBeCloseTo(pairwiseAuc(scores, pos), 15);
     expect(percentile([5, 1, 4, 2, 3], 0.5)).toBe(3);
     expect(percentile(Array.from({ length: 200 }, (_, i) => i + 1), 0.99)).toBe(198);
+  });
+});
+
+describe('the evaluate workflow on a real worker', () => {
+  let stack: TestStack;
+  let artifactsDir: string;
+  let store: LocalArtifactStore;
+  beforeAll(async () => {
+    artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-artifacts-'));
+    store = new LocalArtifactStore(artifactsDir);
+    stack = await startTestStack({ queues: ['cpu'], config: { artifactsDir } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    fs.rmSync(artifactsDir, { recursive: true, force: true });
+  });
+  const execute = (input: EvaluateModelInput, workflowId: string) =>
+    stack.client.workflow.execute('evaluate', { taskQueue: stack.config.taskQueues.cpu, workflowId, args: [input] }) as Promise<EvaluateModelResult>;
+
+  it('scores the test split, links the card from the memo and the run event, and fails fast on a bad input or a missing model', async () => {
+    const onnx = await store.put(exportModelToOnnx(knownModel('binary')), { mediaType: 'application/onnx', extension: '.onnx' });
+    const p = [0.93, 0.85, 0.75, 0.65, 0.45, 0.25];
+    const arrow = await store.put(arrowTestFile({ rowCount: 6, columns: { x: p.map(logit), y: ['pos', 'pos', 'neg', 'pos', 'neg', 'neg'] } }, ['test', 'test', 'test', 'test', 'test', 'test']), { mediaType: 'application/vnd.apache.arrow.file' });
+    const workflowId = `evaluate-${Date.now()}`;
+    const input: EvaluateModelInput = { onnxSha256: onnx.sha256, testSplit: { arrowSha256: arrow.sha256 }, task: 'binary', latency: FAST_LATENCY };
+    const result = await execute(input, workflowId);
+    expect(result).not.toHaveProperty('runEventDetails');
+    expect(result.metrics).toMatchObject({ task: 'binary', rows: 6 });
+    expect((result.metrics as ClassificationMetrics).rocAuc).toBeCloseTo(8 / 9, 12);
+    expect(result.executionProvider).toBe('cpu');
+    expect(fileURLToPath(result.cardUri).startsWith(artifactsDir)).toBe(true);
+    const memo = (await stack.client.workflow.getHandle(workflowId).describe()).memo as { card?: { sha256: string } };
+    expect(memo.card?.sha256).toBe(result.cardSha256);
+    const { rows } = await stack.db.pool.query("SELECT details FROM sluice.run_events WHERE workflow_id = $1 AND step = 'evaluateModel' AND status = 'completed'", [workflowId]);
+    expect(rows[0]?.details).toMatchObject({ onnxSha256: onnx.sha256, executionProvider: 'cpu', card: { sha256: result.cardSha256 } });
+
+    await expect(execute({ ...input, task: 'ranking' } as unknown as EvaluateModelInput, `${workflowId}-bad`)).rejects.toMatchObject({
+      cause: { cause: { type: 'SLUICE_INVALID_INPUT', nonRetryable: true, message: expect.stringMatching(/Invalid input for workflow evaluate/) } },
+    });
+    await expect(execute({ ...input, onnxSha256: 'a'.repeat(64) }, `${workflowId}-missing`)).rejects.toMatchObject({
+      cause: { cause: { type: 'SLUICE_ARTIFACT_NOT_FOUND', nonRetryable: true } },
+    });
   });
 });
