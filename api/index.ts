@@ -39,13 +39,11 @@ export type {
   CalibrationBin,
   ClassificationMetrics,
   ClassMetrics,
-  EvaluateModelInput,
   EvaluateModelResult,
   ExecutionProviderName,
   InferenceCost,
   LatencyStats,
   ModelAliasEvent,
-  ModelCardLineage,
   ModelClassLabel,
   ModelLineage,
   ModelMetrics,
@@ -57,5 +55,5 @@ export type {
   RegressionMetrics,
   SetModelAliasInput,
   SetModelAliasResult,
-  TestSplitRef,
 } from './models';
+export type { EvaluateModelInput, ModelCardLineage, TestSplitRef } from './workflows/evaluate';

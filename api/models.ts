@@ -1,15 +1,14 @@
 /**
  * The public shapes of the model steps (evaluate, register, aliases, lineage): inputs and results
  * of the activities the `train` workflow calls, and what the client and CLI read back. Types only
- * (the evaluate input is declared once, as a schema, in api/workflows/evaluate.ts): they carry
+ * (the evaluate input is declared once, as a schema, in api/workflows/evaluate.ts, which uses
+ * these): they carry
  * digests, URIs and numbers, never rows or tensors.
  */
 
 export type ModelTask = 'binary' | 'multiclass' | 'regression';
 /** A class label as the dataset has it; class index k is classes[k]. */
 export type ModelClassLabel = string | number;
-
-export type { EvaluateModelInput, ModelCardLineage, TestSplitRef } from './workflows/evaluate';
 
 export interface ClassMetrics {
   label: ModelClassLabel;

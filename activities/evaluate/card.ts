@@ -4,7 +4,8 @@
  * calibration, the confusion matrix, its inference cost and where it came from. A pure function of
  * the evaluation.
  */
-import type { ClassificationMetrics, EvaluateModelResult, ModelCardLineage, ModelClassLabel, ModelMetrics } from '../../api/models';
+import type { ClassificationMetrics, EvaluateModelResult, ModelClassLabel, ModelMetrics } from '../../api/models';
+import type { ModelCardLineage } from '../../api/workflows/evaluate';
 import { esc, fmt } from '../validate/report';
 
 export interface ModelCard {

@@ -1,6 +1,7 @@
 /** The evaluate step's activity: a model's metrics and inference cost on a test split, and its model card. */
 import { ErrorCodes } from '../../api/errors';
-import type { EvaluateModelInput, EvaluateModelResult, LatencyStats, ModelClassLabel, ModelMetrics } from '../../api/models';
+import type { EvaluateModelResult, LatencyStats, ModelClassLabel, ModelMetrics } from '../../api/models';
+import type { EvaluateModelInput } from '../../api/workflows/evaluate';
 import { canonicalJson } from '../../contracts/canonical';
 import type { ActivityDeps } from '../deps';
 import { SluiceError } from '../failures';
