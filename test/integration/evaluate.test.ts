@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { temporal } from '@temporalio/proto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { ClassificationMetrics, EvaluateModelResult, RegressionMetrics } from '../../api/models';
@@ -315,6 +316,12 @@ describe('the evaluate workflow on a real worker', () => {
     const workflowId = `evaluate-${Date.now()}`;
     const input: EvaluateModelInput = { onnxSha256: onnx.sha256, testSplit: { arrowSha256: arrow.sha256 }, task: 'binary', latency: FAST_LATENCY };
     const result = await execute(input, workflowId);
+    // SLUICE_RECORD_HISTORIES=1 refreshes test/histories/evaluate.json (the replay test's input) from this run
+    if (process.env.SLUICE_RECORD_HISTORIES === '1') {
+      const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
+      const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
+      fs.writeFileSync(path.resolve(__dirname, '../histories/evaluate.json'), `${JSON.stringify(json, null, 2)}\n`);
+    }
     expect(result).not.toHaveProperty('runEventDetails');
     expect(result.metrics).toMatchObject({ task: 'binary', rows: 6 });
     expect((result.metrics as ClassificationMetrics).rocAuc).toBeCloseTo(8 / 9, 12);
