@@ -10,7 +10,7 @@ import type { EvaluateModelInput } from '../../api/workflows/evaluate';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { createEvaluateActivities, openInferenceSession, percentile, rocAuc, type CreateSession, type EvaluateModelActivityResult } from '../../activities/evaluate';
 import { toFailure } from '../../activities/failures';
-import { exportModelToOnnx } from '../../activities/onnx';
+import { buildAddModel, exportModelToOnnx } from '../../activities/onnx';
 import { readOnnxMetadata } from '../../activities/onnx/metadata';
 import { predict, trainModel } from '../../activities/train';
 import { loadConfig } from '../../config';
@@ -222,6 +222,14 @@ describe('evaluateModel', () => {
         nonRetryable: true,
         message: expect.stringMatching(new RegExp(`ONNX model ${tampered.sha256} in the artifact store has sha256 ${good.onnxSha256}`)),
       });
+    });
+
+    it('a file that is not ONNX, or an ONNX model sluice did not export (no feature metadata)', async () => {
+      // field 1, length-delimited, 16 bytes announced, 1 present
+      const junk = await store.put(Buffer.from([0x0a, 0x10, 0x01]), { mediaType: 'application/onnx' });
+      await expect(run({ ...good, onnxSha256: junk.sha256 })).rejects.toMatchObject({ type: 'SLUICE_INVALID_INPUT', message: `ONNX model ${junk.sha256} is not an ONNX file: field runs past the end of the message` });
+      const foreign = await store.put(buildAddModel(), { mediaType: 'application/onnx' });
+      await expect(run({ ...good, onnxSha256: foreign.sha256 })).rejects.toMatchObject({ type: 'SLUICE_INVALID_INPUT', message: expect.stringMatching(/lacks sluice's metadata .*only models exported by sluice's trainers can be evaluated/) });
     });
 
     it('a model or test file that is not in the artifact store', async () => {
