@@ -5,8 +5,10 @@
  * Workflows proxy the per-domain types (`IngestActivities`, …), never all of them.
  */
 import type { ActivityDeps } from './deps';
+import { createEvaluateActivities } from './evaluate';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
+import { createRegistryActivities } from './registry';
 import { createValidateActivities } from './validate';
 import { recordRunEvents } from './runEvents';
 import { createTrainActivities } from './train/activities';
@@ -23,6 +25,8 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createValidateActivities(deps),
     // CPU fallback for training where no GPU worker runs (the workflow picks the queue).
     ...createTrainActivities(deps),
+    ...createEvaluateActivities(deps),
+    ...createRegistryActivities(deps),
   });
 }
 
@@ -41,6 +45,8 @@ export type IngestActivities = ReturnType<typeof createIngestActivities>;
 export type { TransformActivities } from './transform';
 export type { TrainActivities } from './train/activities';
 export type ValidateActivities = ReturnType<typeof createValidateActivities>;
+export type EvaluateActivities = ReturnType<typeof createEvaluateActivities>;
+export type RegistryActivities = ReturnType<typeof createRegistryActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';

@@ -19,5 +19,11 @@ export const ErrorCodes = {
   InvalidRange: 'SLUICE_INVALID_RANGE',
   UnknownContract: 'SLUICE_UNKNOWN_CONTRACT',
   DatasetNotFound: 'SLUICE_DATASET_NOT_FOUND',
+  /** A model name/version (or alias) that is not registered. */
+  UnknownModel: 'SLUICE_UNKNOWN_MODEL',
+  /** A file a step needs (an ONNX model, a model card) is not in the artifact store. */
+  ArtifactNotFound: 'SLUICE_ARTIFACT_NOT_FOUND',
+  /** An artifact's bytes do not hash to the sha256 it was asked for. */
+  ArtifactCorrupt: 'SLUICE_ARTIFACT_CORRUPT',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

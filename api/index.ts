@@ -36,3 +36,25 @@ export type {
 export type { DatasetRef, ValidateInput, ValidateResult } from './workflows/validate';
 export type { DatabaseHealth, HealthCheckInput, HealthCheckResult, RuntimeHealth } from './workflows/healthCheck';
 export type { DatasetSpecInput, TrainerParamsInput, TrainInput, TrainResult } from './workflows/train';
+export type {
+  CalibrationBin,
+  ClassificationMetrics,
+  ClassMetrics,
+  EvaluateModelResult,
+  ExecutionProviderName,
+  InferenceCost,
+  LatencyStats,
+  ModelAliasEvent,
+  ModelClassLabel,
+  ModelLineage,
+  ModelMetrics,
+  ModelsUsingQuery,
+  ModelTask,
+  ModelVersionRef,
+  RegisterModelInput,
+  RegisterModelResult,
+  RegressionMetrics,
+  SetModelAliasInput,
+  SetModelAliasResult,
+} from './models';
+export type { EvaluateModelInput, ModelCardLineage, TestSplitRef } from './workflows/evaluate';

@@ -30,6 +30,12 @@ export interface SluiceConfig {
   artifactsDir: string;
   taskQueues: { cpu: string; gpu: string };
   gpuCount: number;
+  /**
+   * Score with ONNX Runtime's CUDA provider (SLUICE_ONNX_CUDA=true) on this worker. Off by default:
+   * the npm build of onnxruntime-node has no CUDA provider, and a GPU host says so on purpose.
+   * Steps that score fall back to the CPU, and say so, when the provider does not load.
+   */
+  onnxCuda: boolean;
   cpuActivityConcurrency: number;
   /** Chunks of a file batch written at once, each on its own connection (1: one at a time); unset: the log writer's default. */
   ingestCopyStreams: number | undefined;
@@ -112,6 +118,15 @@ class EnvReader {
       return fallback;
     }
     return n;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if (['true', '1'].includes(raw)) return true;
+    if (['false', '0'].includes(raw)) return false;
+    this.issues.push({ variable: name, value: raw, expected: 'true or false' });
+    return fallback;
   }
 
   hostPort(name: string): string | undefined {
@@ -265,6 +280,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
       gpu: r.identifier('SLUICE_TASK_QUEUE_GPU', DEFAULT_TASK_QUEUES.gpu),
     },
     gpuCount: r.int('SLUICE_GPU_COUNT', 1, 1, 64),
+    onnxCuda: r.bool('SLUICE_ONNX_CUDA', false),
     cpuActivityConcurrency: r.int('SLUICE_CPU_CONCURRENCY', Math.max(2, os.cpus().length * 2), 1, 1024),
     ingestCopyStreams: r.string('SLUICE_INGEST_COPY_STREAMS') === undefined ? undefined : r.int('SLUICE_INGEST_COPY_STREAMS', 1, 1, 16),
     ingestRoots: ingestRoots(r, cwd, dataDir, artifactsDir),

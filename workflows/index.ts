@@ -9,3 +9,4 @@ export { registerTransform } from './registerTransform';
 export { train } from './train';
 export { transform } from './transform';
 export { validate } from './validate';
+export { evaluate } from './evaluate';

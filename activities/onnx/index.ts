@@ -1,4 +1,5 @@
 /** ONNX graphs sluice writes itself: the runtime probe and the export of trained models. */
 export { exportModelToOnnx, NUMERIC_INPUT, ONNX_EXPORT_OPSET } from './trainedModel';
 export { onnxFeeds } from './feeds';
+export { OnnxFormatError, readOnnxMetadata } from './metadata';
 export { buildAddModel } from './tinyModel';

@@ -22,11 +22,13 @@ export interface ValidationReport {
   profiles: ColumnProfile[];
 }
 
-const esc = (v: unknown): string =>
+/** HTML-escapes a value (text and attribute values). */
+export const esc = (v: unknown): string =>
   String(v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 
 const compact = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 4 });
-const fmt = (v: unknown): string => {
+/** A number with 4 significant digits (integers grouped), other values as text. */
+export const fmt = (v: unknown): string => {
   if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : compact.format(v);
   if (v === null || v === undefined) return '–';
   return typeof v === 'object' ? JSON.stringify(v) : String(v);

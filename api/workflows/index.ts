@@ -1,5 +1,6 @@
 /** Every public workflow of sluice, by name: `client.start(workflows.backfill, input, …)`. */
 import { backfill, backfillRange } from './backfill';
+import { evaluate } from './evaluate';
 import { healthCheck } from './healthCheck';
 import { ingest } from './ingest';
 import { registerTransform } from './registerTransform';
@@ -7,6 +8,6 @@ import { train } from './train';
 import { transform } from './transform';
 import { validate } from './validate';
 
-export const workflows = { healthCheck, ingest, transform, registerTransform, backfill, backfillRange, validate, train } as const;
+export const workflows = { healthCheck, ingest, transform, registerTransform, backfill, backfillRange, validate, evaluate, train } as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];

@@ -12,6 +12,13 @@ describe('configuration from the environment', () => {
     expect(r.value.dataDir).toBe('/srv/app/.sluice');
     expect(r.value.artifactsDir).toBe('/srv/app/.sluice/artifacts');
     expect(r.value.temporal.tls).toBeUndefined();
+    expect(r.value.onnxCuda).toBe(false);
+  });
+
+  it('reads SLUICE_ONNX_CUDA as true or false, and refuses anything else', () => {
+    expect(loadConfig({ SLUICE_ONNX_CUDA: 'true' }).onnxCuda).toBe(true);
+    expect(loadConfig({ SLUICE_ONNX_CUDA: '0' }).onnxCuda).toBe(false);
+    expect(() => loadConfig({ SLUICE_ONNX_CUDA: 'yes' })).toThrow(/SLUICE_ONNX_CUDA="yes": expected true or false/);
   });
 
   it('reads every variable', () => {

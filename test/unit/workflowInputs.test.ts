@@ -73,6 +73,22 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
   { name: 'train', input: { model: 'churn', datasetId: 'a'.repeat(64), spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' }, trainer: { trainer: 'logistic_regression' }, seed: 1 }, valid: true },
   { name: 'train', input: { model: 'churn', datasetId: 'a'.repeat(64), spec: { features: [], label: 'y', task: 'binary' }, trainer: { trainer: 'mlp', hiddenLayers: [8, 8, 8] }, seed: 1 }, valid: false },
   { name: 'train', input: { model: 'churn', datasetId: 'a'.repeat(64), spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' }, trainer: { trainer: 'xgboost' }, seed: 1 }, valid: false },
+  { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64) }, task: 'binary' }, valid: true },
+  {
+    name: 'evaluate',
+    input: {
+      onnxSha256: 'a'.repeat(64),
+      testSplit: { arrowSha256: 'b'.repeat(64), splitColumn: 'fold', testValues: ['holdout', 3] },
+      task: 'multiclass',
+      classes: [0, 1, 'two'],
+      lineage: { model: 'churn', version: 2, logRange: { orders: { fromSeq: '1', toSeq: '900' } }, contracts: { orders: ['1.0.0'] }, parameters: { l2: 1 }, codeDirty: null },
+      latency: { runs: 50, budgetMs: 1000 },
+    },
+    valid: true,
+  },
+  { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64) }, task: 'ranking' }, valid: false },
+  { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64), testValues: [] }, task: 'binary' }, valid: false },
+  { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64) }, task: 'binary', lineage: { logRange: { orders: { fromSeq: 'one' } } } }, valid: false },
 ];
 
 describe('published schemas agree with the declarations', () => {
