@@ -1,10 +1,13 @@
 /**
- * `train`: a built-in model from a dataset snapshot. The training activity runs on the GPU queue
- * (or the CPU queue), heartbeats every epoch and checkpoints to the artifact store, so a retry
- * after a worker crash resumes from the last checkpoint and ends with the same model bytes.
+ * `train`: a built-in model from a dataset snapshot: train → evaluate → register, each its own
+ * activity, so a failure in evaluation retries evaluation only. Training runs on the GPU queue (or
+ * the CPU queue), heartbeats every epoch and checkpoints to the artifact store, so a retry after a
+ * worker crash resumes from the last checkpoint and ends with the same model bytes. Evaluation
+ * scores the snapshot's test rows with ONNX Runtime and writes the model card; registration gives
+ * the model its version in sluice.models, with its lineage.
  */
 import { proxyActivities, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { InputCheckActivities, TrainActivities } from '../activities';
+import type { EvaluateActivities, InputCheckActivities, RegistryActivities, TrainActivities } from '../activities';
 import { DEFAULT_TASK_QUEUES } from '../api/queues';
 import { SluiceDataset, SluiceModel, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { TrainInput, TrainResult } from '../api/workflows/train';
@@ -38,12 +41,53 @@ export async function train(input: TrainInput): Promise<TrainResult> {
       seed: input.seed,
       checkpointEveryEpochs: input.checkpointEveryEpochs,
     });
+    const cpuQueue = input.queues?.cpu ?? workflowInfo().taskQueue;
+    upsertSearchAttributes([{ key: SluiceStep, value: 'evaluate' }]);
+    const { evaluateModel } = proxyActivities<EvaluateActivities>({ ...ACTIVITY_OPTIONS.evaluate, taskQueue: cpuQueue });
+    const { runEventDetails: _details, ...evaluation } = await evaluateModel({
+      onnxSha256: r.onnxSha256,
+      testSplit: { arrowSha256: input.datasetId },
+      task: input.spec.task,
+      ...(r.classes ? { classes: r.classes } : {}),
+      modelName: input.model,
+      lineage: {
+        model: input.model,
+        datasetId: input.datasetId,
+        trainer: input.trainer.trainer,
+        parameters: { ...input.trainer },
+        seed: input.seed,
+        workflowId: workflowInfo().workflowId,
+        runId: workflowInfo().runId,
+      },
+    });
+    upsertSearchAttributes([{ key: SluiceStep, value: 'register' }]);
+    const { registerModel } = proxyActivities<RegistryActivities>({ ...ACTIVITY_OPTIONS.dbQuick, taskQueue: cpuQueue });
+    const registered = await registerModel({
+      name: input.model,
+      datasetId: input.datasetId,
+      task: input.spec.task,
+      trainer: { kind: input.trainer.trainer, parameters: { ...input.trainer } },
+      seed: input.seed,
+      metrics: evaluation.metrics,
+      onnxSha256: r.onnxSha256,
+      card: { sha256: evaluation.cardSha256, uri: evaluation.cardUri },
+    });
     upsertSearchAttributes([
-      { key: SluiceModel, value: `${input.model}@sha256:${r.onnxSha256.slice(0, 12)}` },
+      { key: SluiceModel, value: `${input.model}@${registered.version}` },
       { key: SluiceStatus, value: 'completed' },
     ]);
-    upsertMemo({ model: { onnx: { sha256: r.onnxSha256, uri: r.onnxUri }, epochs: r.epochs, resumedFromEpoch: r.resumedFromEpoch } });
+    upsertMemo({
+      model: `${input.model}@${registered.version}`,
+      card: { uri: evaluation.cardUri, sha256: evaluation.cardSha256 },
+      onnx: { uri: r.onnxUri, sha256: r.onnxSha256 },
+      epochs: r.epochs,
+      resumedFromEpoch: r.resumedFromEpoch,
+    });
     return {
+      version: registered.version,
+      metrics: evaluation.metrics,
+      cardUri: evaluation.cardUri,
+      cardSha256: evaluation.cardSha256,
       model: input.model,
       datasetId: input.datasetId,
       onnxSha256: r.onnxSha256,

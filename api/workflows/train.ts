@@ -3,6 +3,7 @@
  * runs): train (checkpointed, resumable) → evaluate → register, each a separate activity.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import type { ModelMetrics } from '../models';
 import { Sha256 } from '../names';
 import { defineWorkflow, returns } from './define';
 
@@ -97,6 +98,13 @@ export type TrainInput = Static<typeof TrainInputSchema>;
 
 export interface TrainResult {
   model: string;
+  /** The registered version: `<model>@<version>`. */
+  version: number;
+  /** Test-split metrics of the evaluation (api/models.ts). */
+  metrics: ModelMetrics;
+  /** The model card (HTML) in the artifact store. */
+  cardUri: string;
+  cardSha256: string;
   datasetId: string;
   onnxSha256: string;
   onnxUri: string;
@@ -112,7 +120,7 @@ export interface TrainResult {
 export const train = defineWorkflow({
   name: 'train',
   description:
-    'Trains a built-in model on a dataset snapshot on the GPU queue (or the CPU queue): heartbeats every epoch, checkpoints to the artifact store, resumes from the last checkpoint after a crash, stores the ONNX model by sha256.',
+    'Trains a built-in model on a dataset snapshot on the GPU queue (or the CPU queue), evaluates it on the test split and registers it: training heartbeats every epoch, checkpoints to the artifact store and resumes from the last checkpoint after a crash.',
   input: TrainInputSchema,
   result: returns<TrainResult>(),
 });

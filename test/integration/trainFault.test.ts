@@ -46,8 +46,10 @@ describe('train: SIGKILL of the GPU worker mid-training', () => {
     for (const [name, values] of Object.entries(data.columns)) columns[name] = values instanceof Float64Array ? values : Array.from(values as ArrayLike<unknown>);
     const store = new LocalArtifactStore(artifactsDir);
     datasetId = (await store.put(tableToIPC(tableFromArrays(columns as Parameters<typeof tableFromArrays>[0]), 'file'), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' })).sha256;
-    // The CPU worker (workflows) runs here; the GPU queue only in worker processes.
+    // The CPU worker (workflows, evaluation, registration) runs here; the GPU queue only in worker processes.
     stack = await startTestStack({ queues: ['cpu'], config: { artifactsDir } });
+    // The registry row of the snapshot the model is trained on (written by the snapshot step in a pipeline).
+    await stack.db.pool.query('INSERT INTO sluice.datasets (id, row_count, artifact_uri) VALUES ($1, $2, $3)', [datasetId, data.rowCount, `sha256:${datasetId}`]);
     client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
   });
   afterAll(async () => {
@@ -57,7 +59,7 @@ describe('train: SIGKILL of the GPU worker mid-training', () => {
     fs.rmSync(artifactsDir, { recursive: true, force: true });
   });
 
-  it('a new worker resumes after epoch > 0 and stores the same model bytes as an uninterrupted run', async () => {
+  it('a new worker resumes after epoch > 0, stores the same model bytes as an uninterrupted run, then evaluates and registers it', async () => {
     const input: TrainInput = {
       model: 'fault_mlp',
       datasetId,
@@ -98,6 +100,13 @@ describe('train: SIGKILL of the GPU worker mid-training', () => {
     expect(result.resumedFromEpoch).toBeGreaterThanOrEqual(beforeKill.checkpoint!.epoch);
     expect(result.epochs).toBe(straight.epochs);
     expect(result.onnxSha256).toBe(straight.onnxSha256);
+    // Then evaluated on the snapshot's test rows and registered as version 1 with its card.
+    expect(result.version).toBe(1);
+    expect(result.metrics).toMatchObject({ task: 'multiclass' });
+    const model = await stack.db.pool.query<{ onnx_sha256: string; dataset_id: string; card_sha256: string }>(
+      "SELECT onnx_sha256, dataset_id, card_sha256 FROM sluice.models WHERE name = 'fault_mlp' AND version = 1",
+    );
+    expect(model.rows).toEqual([{ onnx_sha256: straight.onnxSha256, dataset_id: datasetId, card_sha256: result.cardSha256 }]);
 
     // The run events tell the same story: a failed or abandoned first attempt, a completed second one that resumed.
     const { rows } = await stack.db.pool.query<{ attempt: number; status: string; resumed: string | null }>(
