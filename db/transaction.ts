@@ -8,7 +8,17 @@ export interface TransactionOptions {
   isolation?: 'read committed' | 'repeatable read' | 'serializable';
   /** `SET LOCAL` settings of the transaction, sent with BEGIN in one round trip (names and values from code, not from users). */
   settings?: Record<string, string | number>;
+  /**
+   * For transactions that run user SQL (transforms, custom expectations): afterwards, undo what
+   * it may have changed for the rest of the session (`set_config(…, false)`, session advisory
+   * locks) before the connection goes back to the pool; a connection that cannot be reset is
+   * destroyed.
+   */
+  resetSession?: boolean;
 }
+
+/** Session state a SELECT can change and keep past its transaction: every setting, and session advisory locks. */
+const RESET_SESSION = 'RESET ALL; SELECT pg_advisory_unlock_all()';
 
 const SETTING_NAME = /^[a-z_][a-z0-9_.]*$/;
 const SETTING_VALUE = /^[A-Za-z0-9_.-]+$/;
@@ -50,6 +60,13 @@ export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => P
       throw err;
     }
   } finally {
+    if (options.resetSession && !broken) {
+      try {
+        await client.query(RESET_SESSION);
+      } catch (resetErr) {
+        broken = resetErr as Error; // destroyed below rather than pooled with unknown session state
+      }
+    }
     client.release(broken);
   }
 }

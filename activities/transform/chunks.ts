@@ -15,7 +15,13 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { cancelStatementOnAbort } from '../../db/cancel';
+import { DEFAULT_TRANSFORM_LIMITS } from '../../api/workflows/registerTransform';
 import { inTransaction } from '../../db/transaction';
+
+/** A chunk's transaction runs the transform's SQL: the session is reset before the connection is pooled again. */
+function inUserSqlTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, fn, { resetSession: true });
+}
 import { buildTable, derivedTable } from './sqlText';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadLiveTransform, loadTransform, sqlFailure, type TransformDefinition } from './registry';
@@ -27,7 +33,7 @@ import { loadLiveTransform, loadTransform, sqlFailure, type TransformDefinition 
  * The lock is held for one index lookup.
  */
 export async function commitHorizon(pool: Pool): Promise<bigint> {
-  return inTransaction(pool, async (client) => {
+  return inUserSqlTransaction(pool, async (client) => {
     // A waiting SHARE request queues the log's writers behind it: give up soon and let Temporal
     // retry the chunk (a retryable error) rather than stall ingestion behind a long write.
     await client.query("SET LOCAL lock_timeout = '3s'");
@@ -79,12 +85,30 @@ async function countSourceRows(client: PoolClient, sources: string[], from: bigi
   return Number(r.rows[0]?.n ?? 0);
 }
 
+/** SET LOCAL of the transform's limits, around its statement only (the chunk's own waits for its turn are not user SQL). */
+function limitStatements(def: TransformDefinition): { set: string; reset: string } {
+  const l = { ...DEFAULT_TRANSFORM_LIMITS, ...def.limits };
+  const settings: [string, string][] = [
+    ['statement_timeout', `${Math.round(l.statementTimeoutMs)}ms`],
+    ['lock_timeout', `${Math.round(l.lockTimeoutMs)}ms`],
+    ['idle_in_transaction_session_timeout', `${Math.round(l.idleInTransactionMs)}ms`],
+    ['work_mem', `${Math.round(l.workMemMb)}MB`],
+  ];
+  return {
+    set: settings.map(([k, v]) => `SET LOCAL ${k} = '${v}'`).join('; '),
+    reset: settings.map(([k]) => `SET LOCAL ${k} TO DEFAULT`).join('; '),
+  };
+}
+
 async function insertRange(client: PoolClient, def: TransformDefinition, target: string, from: bigint, to: bigint): Promise<number> {
+  const limits = limitStatements(def);
   try {
+    await client.query(limits.set);
     const r = await client.query(`INSERT INTO ${target} SELECT * FROM (\n${def.sql}\n) AS transform_output`, [
       from.toString(),
       to.toString(),
     ]);
+    await client.query(limits.reset);
     return r.rowCount ?? 0;
   } catch (err) {
     throw sqlFailure(err, `transform ${def.name} v${def.version} failed on log range [${from}, ${to}]`);
@@ -115,7 +139,7 @@ export async function processIncrementalChunk(pool: Pool, transform: string, max
   const def = await loadLiveTransform(pool, transform);
   const { version } = def;
   const horizon = await commitHorizon(pool);
-  return inTransaction(pool, async (client) => {
+  return inUserSqlTransaction(pool, async (client) => {
     await lockVersionTable(client, transform, version, 'ROW EXCLUSIVE');
     const last = await readWatermark(client, transform, version, true);
     const from = last + 1n;
@@ -306,7 +330,7 @@ export async function runPlannedChunk(
       : await loadTransform(pool, input.transform, input.version);
   signal?.throwIfAborted();
   try {
-    return await inTransaction(pool, async (client) => {
+    return await inUserSqlTransaction(pool, async (client) => {
       const session = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid, set_config('lock_timeout', $1, true)", [
         TURN_LOCK_TIMEOUT,
       ]);
@@ -395,7 +419,7 @@ export async function processBuildChunk(pool: Pool, input: BuildChunkInput): Pro
   const def = await loadTransform(pool, input.transform, input.version);
   const from = BigInt(input.fromSeq);
   const to = BigInt(input.toSeq);
-  return inTransaction(pool, async (client) => {
+  return inUserSqlTransaction(pool, async (client) => {
     const marker = await client.query<{ to_seq: string; rows_read: string; rows_written: string }>(
       'SELECT to_seq::text, rows_read::text, rows_written::text FROM sluice.transform_build_chunks WHERE build_id = $1 AND from_seq = $2',
       [input.buildId, from.toString()],

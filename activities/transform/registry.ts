@@ -12,7 +12,7 @@ import { SOURCE_NAME_PATTERN } from '../../api/names';
 import { SluiceError } from '../failures';
 import { SEQ_COLUMN, checkTransformName, checkTransformSqlText, checkVersion, derivedTable, derivedView, quoteIdent } from './sqlText';
 
-import type { RegisterTransformInput, RegisterTransformResult, TransformColumn } from '../../api/workflows/registerTransform';
+import type { RegisterTransformInput, RegisterTransformResult, TransformColumn, TransformLimits } from '../../api/workflows/registerTransform';
 
 export type { RegisterTransformInput, RegisterTransformResult, TransformColumn };
 
@@ -21,6 +21,8 @@ export interface TransformDefinition {
   version: number;
   sources: string[];
   sql: string;
+  /** As registered; unset ones take DEFAULT_TRANSFORM_LIMITS. */
+  limits?: TransformLimits;
 }
 
 const COLUMN_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -49,6 +51,11 @@ const SQL_TEXT_SQLSTATE_CLASSES = ['42', '0A', '25', '2B', '3F', '44'];
 export function sqlFailure(err: unknown, what: string): Error {
   const e = err as { code?: unknown; message?: string; position?: string; column?: string; routine?: string };
   const code = e.code;
+  // The transform's own statement_timeout (limits.statementTimeoutMs): the same range would run as
+  // long again. A cancel by the activity's cancellation has the same SQLSTATE but another message.
+  if (code === '57014' && /statement timeout/.test(e.message ?? '')) {
+    return invalid(`${what}: the statement ran past its statement_timeout (raise limits.statementTimeoutMs when registering, or split the work) (SQLSTATE 57014)`);
+  }
   if (typeof code !== 'string' || !PERMANENT_SQLSTATE_CLASSES.includes(code.slice(0, 2))) return err as Error;
   if (SQL_TEXT_SQLSTATE_CLASSES.includes(code.slice(0, 2))) return invalid(`${what}: ${e.message ?? ''} (SQLSTATE ${code})`);
   const where = [e.position ? `at position ${e.position}` : '', e.column ? `column ${e.column}` : ''].filter(Boolean).join(', ');
@@ -171,8 +178,8 @@ export async function registerTransformVersion(pool: Pool, input: RegisterTransf
         };
       }
       await client.query(
-        'INSERT INTO sluice.transforms (name, version, sources, sql, sql_sha256, description) VALUES ($1, $2, $3, $4, $5, $6)',
-        [input.name, input.version, sources, sql, sha, input.description ?? null],
+        'INSERT INTO sluice.transforms (name, version, sources, sql, sql_sha256, description, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        [input.name, input.version, sources, sql, sha, input.description ?? null, JSON.stringify(input.limits ?? {})],
       );
       await client.query(createTableSql(derivedTable(input.name, input.version), columns));
       // Reading back in seq order (content hash, consumers' incremental reads) walks this index.
@@ -198,8 +205,8 @@ export async function registerTransformVersion(pool: Pool, input: RegisterTransf
 export async function loadTransform(db: Pool | PoolClient, name: string, version?: number): Promise<TransformDefinition> {
   const check = checkTransformName(name);
   if (!check.ok) throw invalid(check.message);
-  const r = await db.query<{ version: number; sources: string[]; sql: string }>(
-    `SELECT version, sources, sql FROM sluice.transforms WHERE name = $1 AND ($2::int IS NULL OR version = $2) ORDER BY version DESC LIMIT 1`,
+  const r = await db.query<{ version: number; sources: string[]; sql: string; limits: TransformLimits }>(
+    `SELECT version, sources, sql, limits FROM sluice.transforms WHERE name = $1 AND ($2::int IS NULL OR version = $2) ORDER BY version DESC LIMIT 1`,
     [name, version ?? null],
   );
   const row = r.rows[0];
@@ -210,7 +217,7 @@ export async function loadTransform(db: Pool | PoolClient, name: string, version
       message: `unknown transform ${name}${version === undefined ? '' : ` version ${version}`}: register it first`,
     });
   }
-  return { name, version: row.version, sources: row.sources, sql: row.sql };
+  return { name, version: row.version, sources: row.sources, sql: row.sql, limits: row.limits };
 }
 
 /**
@@ -218,13 +225,13 @@ export async function loadTransform(db: Pool | PoolClient, name: string, version
  * when no version was made live yet); SLUICE_UNKNOWN_TRANSFORM when the transform was never registered.
  */
 export async function loadLiveTransform(db: Pool | PoolClient, name: string): Promise<TransformDefinition> {
-  const r = await db.query<{ version: number; sources: string[]; sql: string }>(
-    `SELECT t.version, t.sources, t.sql
+  const r = await db.query<{ version: number; sources: string[]; sql: string; limits: TransformLimits }>(
+    `SELECT t.version, t.sources, t.sql, t.limits
      FROM sluice.transforms t JOIN sluice.transform_live l ON l.name = t.name AND l.version = t.version
      WHERE t.name = $1`,
     [name],
   );
   const row = r.rows[0];
   if (!row) return loadTransform(db, name); // no live pointer yet: the latest version (throws when unknown)
-  return { name, version: row.version, sources: row.sources, sql: row.sql };
+  return { name, version: row.version, sources: row.sources, sql: row.sql, limits: row.limits };
 }
