@@ -8,6 +8,7 @@ import type { ActivityDeps } from './deps';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
 import { createValidateActivities } from './validate';
+import { createSnapshotActivities } from './snapshot';
 import { recordRunEvents } from './runEvents';
 import { createTransformActivities } from './transform';
 import { createWorkflowInputActivities } from './workflowInput';
@@ -20,6 +21,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createIngestActivities(deps),
     ...createTransformActivities(deps),
     ...createValidateActivities(deps),
+    ...createSnapshotActivities(deps),
   });
 }
 
@@ -36,6 +38,7 @@ export type HealthActivities = ReturnType<typeof createHealthActivities>;
 export type IngestActivities = ReturnType<typeof createIngestActivities>;
 export type { TransformActivities } from './transform';
 export type ValidateActivities = ReturnType<typeof createValidateActivities>;
+export type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';

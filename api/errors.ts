@@ -19,5 +19,7 @@ export const ErrorCodes = {
   InvalidRange: 'SLUICE_INVALID_RANGE',
   UnknownContract: 'SLUICE_UNKNOWN_CONTRACT',
   DatasetNotFound: 'SLUICE_DATASET_NOT_FOUND',
+  /** A dataset spec that does not fit the data (missing or constant column, one class, empty split, NaN…). */
+  DatasetInvalid: 'SLUICE_DATASET_INVALID',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -34,4 +34,5 @@ export type {
   FinishBackfillResult,
 } from './workflows/backfill';
 export type { DatasetRef, ValidateInput, ValidateResult } from './workflows/validate';
+export type { DatasetFile, DatasetNpyFiles, DatasetSpecInput, SnapshotInput, SnapshotResult, SplitName } from './workflows/snapshot';
 export type { DatabaseHealth, HealthCheckInput, HealthCheckResult, RuntimeHealth } from './workflows/healthCheck';

@@ -6,5 +6,6 @@ export { backfill, backfillRange } from './backfill';
 export { healthCheck } from './healthCheck';
 export { ingest } from './ingest';
 export { registerTransform } from './registerTransform';
+export { snapshot } from './snapshot';
 export { transform } from './transform';
 export { validate } from './validate';

@@ -3,9 +3,10 @@ import { backfill, backfillRange } from './backfill';
 import { healthCheck } from './healthCheck';
 import { ingest } from './ingest';
 import { registerTransform } from './registerTransform';
+import { snapshot } from './snapshot';
 import { transform } from './transform';
 import { validate } from './validate';
 
-export const workflows = { healthCheck, ingest, transform, registerTransform, backfill, backfillRange, validate } as const;
+export const workflows = { healthCheck, ingest, transform, registerTransform, backfill, backfillRange, validate, snapshot } as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];
