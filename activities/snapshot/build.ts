@@ -16,8 +16,8 @@ import { canonicalJson } from '../../contracts/canonical';
 import type { ArtifactRef, ArtifactStore, ArtifactWriter } from '../artifacts';
 import { SluiceError } from '../failures';
 import { derivedTable, SEQ_COLUMN } from '../transform/sqlText';
-import { arrowSchema, arrowType, ColumnBuilder, planColumn, SPLIT_COLUMN, type ColumnKind, type ColumnPlan } from './columns';
-import { BinaryCopyRows } from './copyBinary';
+import { arrowSchema, arrowType, ColumnBuilder, makeRowDecoder, planColumn, SPLIT_COLUMN, type ColumnKind, type ColumnPlan } from './columns';
+import { BinaryCopyReader } from './copyBinary';
 import { DatasetInvalidError } from './errors';
 import { npyHeader } from './npy';
 import { murmur3, murmur3OfInteger, SPLIT_NAMES, splitOf, splitRule } from './split';
@@ -249,29 +249,29 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
       temps.push(xTemp[xTemp.length - 1] as TempMatrix, yTemp[yTemp.length - 1] as TempMatrix);
     }
 
+    const decoderFor = makeRowDecoder(plans);
     let builders = plans.map((p) => new ColumnBuilder(p, BATCH_ROWS));
+    let decodeRow = decoderFor(builders);
     let rowInBatch = 0;
     let rowCount = 0;
     let firstSeq: string | null = null;
     let lastSeq: string | null = null;
     let peakBatchBytes = 0;
     const ready: { builders: ColumnBuilder[]; n: number }[] = [];
+    /** Builders whose batch is written, ready for another (the batch being filled and one being written at most). */
+    const spare: ColumnBuilder[][] = [];
     const seqText = (b: ColumnBuilder, i: number): string => String((b.values as BigInt64Array)[i]);
 
-    const onRow = (buf: Buffer, start: number): void => {
-      let p = start;
-      const i = rowInBatch;
-      for (let c = 0; c < builders.length; c++) {
-        const len = buf.readInt32BE(p);
-        p += 4;
-        (builders[c] as ColumnBuilder).set(i, buf, p, len);
-        if (len > 0) p += len;
-      }
+    const readRow = (buf: Buffer, view: DataView, start: number): number => {
+      const end = decodeRow(buf, view, start, rowInBatch);
+      if (end < 0) return end;
       if (++rowInBatch === BATCH_ROWS) {
         ready.push({ builders, n: rowInBatch });
-        builders = plans.map((pl) => new ColumnBuilder(pl, BATCH_ROWS));
+        builders = spare.pop() ?? plans.map((pl) => new ColumnBuilder(pl, BATCH_ROWS));
+        decodeRow = decoderFor(builders);
         rowInBatch = 0;
       }
+      return end;
     };
 
     const processBatch = async (bs: ColumnBuilder[], n: number): Promise<void> => {
@@ -283,6 +283,8 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
       // The split, from the key's text.
       const key = bs[keyIndex] as ColumnBuilder;
       const split = new Int8Array(n);
+      /** Each row's index within its part of the split (its row in that part's .npy matrices). */
+      const pos = new Int32Array(n);
       const perSplit = [0, 0, 0];
       for (let i = 0; i < n; i++) {
         if (key.nullCount > 0 && !key.isValid(i)) {
@@ -298,6 +300,7 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
         }
         const s = splitOf(h, rule);
         split[i] = s;
+        pos[i] = perSplit[s] as number;
         perSplit[s] = (perSplit[s] as number) + 1;
       }
       for (let s = 0; s < 3; s++) splitCounts[s] = (splitCounts[s] as number) + (perSplit[s] as number);
@@ -312,6 +315,7 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
           }
         }
       }
+      const nums = bs.map((b) => (isNumericKind(b.plan.kind) || b.plan.kind === 'bool' ? b.toFloat64(n) : undefined));
       // The label: class codes in first-seen order (renumbered in sorted order at the end), or the value.
       const lab = bs[labelIndex] as ColumnBuilder;
       const labBytes = labelKind === 'utf8' ? Buffer.from((lab.values as Uint8Array).buffer, (lab.values as Uint8Array).byteOffset, (lab.values as Uint8Array).byteLength) : undefined;
@@ -321,7 +325,7 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
           throw new DatasetInvalidError('MISSING_LABEL', `label "${spec.label}" is null in the row with seq ${rowSeq(i)}; every row of a dataset needs a label`, spec.label);
         }
         if (!classification) {
-          const v = lab.numberAt(i);
+          const v = (nums[labelIndex] as Float64Array)[i] as number;
           if (!Number.isFinite(v)) throw new DatasetInvalidError('MISSING_LABEL', `label "${spec.label}" is ${v} in the row with seq ${rowSeq(i)}; a regression label must be a finite number`, spec.label);
           y[i] = v;
           continue;
@@ -330,7 +334,7 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
         if (labelKind === 'utf8') {
           const offs = lab.offsets as Int32Array;
           k = (labBytes as Buffer).toString('latin1', offs[i] as number, offs[i + 1] as number);
-        } else k = lab.numberAt(i);
+        } else k = (nums[labelIndex] as Float64Array)[i] as number;
         let code = classCodes.get(k);
         if (code === undefined) {
           code = classCodes.size;
@@ -342,36 +346,28 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
         y[i] = code;
       }
       // Statistics and the quantile sample.
-      for (let c = 0; c < bs.length; c++) (accumulators[c] as ColumnAccumulator).addBatch(bs[c] as ColumnBuilder, n);
+      for (let c = 0; c < bs.length; c++) (accumulators[c] as ColumnAccumulator).addBatch(bs[c] as ColumnBuilder, n, nums[c]);
+      const sampledNums = sampled.map((c) => nums[c] as Float64Array);
       for (let i = 0; i < n; i++) {
         const p = sample.admits(rowCount + i);
-        if (p === undefined) continue;
-        sample.add(p, (j) => {
-          const b = bs[sampled[j] as number] as ColumnBuilder;
-          return b.isValid(i) ? b.numberAt(i) : Number.NaN;
-        });
+        if (p !== undefined) sample.add(p, (j) => (sampledNums[j] as Float64Array)[i] as number);
       }
       // The .npy rows of each split: X (numeric features, NaN = null) and y.
       const d = numericFeatures.length;
+      const xs = perSplit.map((m) => new Float32Array(m * d));
+      const ys = perSplit.map((m) => new Float64Array(m));
+      for (let j = 0; j < d; j++) {
+        const v = nums[numericFeatures[j] as number] as Float64Array;
+        for (let i = 0; i < n; i++) (xs[split[i] as number] as Float32Array)[(pos[i] as number) * d + j] = v[i] as number;
+      }
+      for (let i = 0; i < n; i++) (ys[split[i] as number] as Float64Array)[pos[i] as number] = y[i] as number;
       for (let s = 0; s < 3; s++) {
         const m = perSplit[s] as number;
         if (m === 0) continue;
-        const x = new Float32Array(m * d);
-        const ys = new Float64Array(m);
-        let r = 0;
-        for (let i = 0; i < n; i++) {
-          if (split[i] !== s) continue;
-          for (let j = 0; j < d; j++) {
-            const b = bs[numericFeatures[j] as number] as ColumnBuilder;
-            x[r * d + j] = b.isValid(i) ? b.numberAt(i) : Number.NaN;
-          }
-          ys[r] = y[i] as number;
-          r++;
-        }
         const xt = xTemp[s] as TempMatrix;
         const yt = yTemp[s] as TempMatrix;
-        await xt.handle.write(new Uint8Array(x.buffer));
-        await yt.handle.write(new Uint8Array(ys.buffer));
+        await xt.handle.write(new Uint8Array((xs[s] as Float32Array).buffer));
+        await yt.handle.write(new Uint8Array((ys[s] as Float64Array).buffer));
         xt.rows += m;
         yt.rows += m;
       }
@@ -385,19 +381,28 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
       await out.write(bytes);
       rowCount += n;
       options.onProgress?.(rowCount);
+      // The writer's bytes were copied out by take(): the arrays can hold the next batch.
+      if (bs !== builders) {
+        for (const b of bs) b.reset();
+        spare.push(bs);
+      }
     };
 
-    const parser = new BinaryCopyRows(plans.length);
-    const copySql = `COPY (SELECT ${plans.map((p) => p.select).join(', ')} FROM ${table} WHERE seq BETWEEN ${from} AND ${to} ORDER BY seq) TO STDOUT (FORMAT binary)`;
+    const reader = new BinaryCopyReader(plans.length);
+    // Rows that share a seq (a transform may emit several per event) are ordered by their values
+    // too, so that the same rows always give the same bytes; PostgreSQL does it with an
+    // incremental sort over the seq index, in its own process (text in byte order, COLLATE "C").
+    const orderBy = plans.map((p) => `${p.expression}${p.kind === 'utf8' ? ' COLLATE "C"' : ''}`).join(', ');
+    const copySql = `COPY (SELECT ${plans.map((p) => p.select).join(', ')} FROM ${table} WHERE seq BETWEEN ${from} AND ${to} ORDER BY ${orderBy}) TO STDOUT (FORMAT binary)`;
     const stream = client.query(copyTo(copySql));
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      parser.push(chunk, onRow);
+      reader.push(chunk, readRow);
       while (ready.length > 0) {
         const b = ready.shift() as { builders: ColumnBuilder[]; n: number };
         await processBatch(b.builders, b.n);
       }
     }
-    parser.finish(onRow);
+    reader.finish();
     for (const b of ready.splice(0)) await processBatch(b.builders, b.n);
     if (rowInBatch > 0) await processBatch(builders, rowInBatch);
     if (rowCount === 0) {

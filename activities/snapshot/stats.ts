@@ -115,18 +115,24 @@ function quantileEdges(sorted: Float64Array, min: number, max: number): number[]
 
 /** Misra–Gries with batched decrements: when 2·capacity counters exist, all lose the capacity-th largest count. */
 export class TopCounter {
-  readonly counts = new Map<string, number>();
+  /** A counter object per key: one Map lookup per value, not a get and a set. */
+  readonly counts = new Map<string, { c: number }>();
   decremented = 0;
 
   add(key: string): void {
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    const entry = this.counts.get(key);
+    if (entry) {
+      entry.c++;
+      return;
+    }
+    this.counts.set(key, { c: 1 });
     if (this.counts.size >= 2 * TOP_CAPACITY) {
-      const sorted = [...this.counts.values()].sort((a, b) => b - a);
+      const sorted = [...this.counts.values()].map((e) => e.c).sort((a, b) => b - a);
       const cut = sorted[TOP_CAPACITY] as number;
       this.decremented += cut;
-      for (const [k, c] of this.counts) {
-        if (c <= cut) this.counts.delete(k);
-        else this.counts.set(k, c - cut);
+      for (const [k, e] of this.counts) {
+        if (e.c <= cut) this.counts.delete(k);
+        else e.c -= cut;
       }
     }
   }
@@ -134,7 +140,7 @@ export class TopCounter {
   summary(decode: (key: string) => string): TopValues {
     const exact = this.decremented === 0;
     const top = [...this.counts.entries()]
-      .map(([k, c]) => ({ value: decode(k), count: c }))
+      .map(([k, e]) => ({ value: decode(k), count: e.c }))
       .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
       .slice(0, TOP_K);
     return { distinct: this.counts.size, exact, top, maxUndercount: this.decremented };
@@ -163,35 +169,47 @@ export class ColumnAccumulator {
     if (kind === 'utf8') this.top = new TopCounter();
   }
 
-  addBatch(col: ColumnBuilder, n: number): void {
+  /**
+   * Adds a batch. Numeric and bool columns come as doubles with NaN for null (`asNumbers`): the
+   * batch's own count, mean and squared deviations are computed in two tight loops and merged
+   * with Chan et al.'s formula, in batch order, so the result depends only on the rows.
+   */
+  addBatch(col: ColumnBuilder, n: number, asNumbers?: Float64Array): void {
     this.nulls += col.nullCount;
     const kind = this.kind;
-    if (NUMERIC_KINDS.has(kind) || kind === 'bool') {
-      let count = this.count;
-      let mean = this.mean;
-      let m2 = this.m2;
+    if (asNumbers) {
+      const v = asNumbers;
+      let bc = 0;
+      let sum = 0;
       let min = this.min;
       let max = this.max;
-      const allValid = col.nullCount === 0;
-      const f64 = kind === 'float64' ? (col.values as Float64Array) : undefined;
+      let nonFinite = 0;
       for (let i = 0; i < n; i++) {
-        if (!allValid && !col.isValid(i)) continue;
-        const x = f64 ? (f64[i] as number) : col.numberAt(i);
-        if (f64 && !Number.isFinite(x)) {
-          this.nonFinite++;
+        const x = v[i] as number;
+        if (x - x !== 0) {
+          nonFinite++;
           continue;
         }
-        count++;
-        if (x === 1 && kind === 'bool') this.trueCount++;
-        const d = x - mean;
-        mean += d / count;
-        m2 += d * (x - mean);
+        bc++;
+        sum += x;
         if (x < min) min = x;
         if (x > max) max = x;
       }
-      this.count = count;
-      this.mean = mean;
-      this.m2 = m2;
+      // NaN stands for null here too: what is left are NaN and ±Infinity values.
+      this.nonFinite += nonFinite - col.nullCount;
+      if (bc === 0) return;
+      const bm = sum / bc;
+      let bm2 = 0;
+      for (let i = 0; i < n; i++) {
+        const x = v[i] as number;
+        if (x - x === 0) bm2 += (x - bm) * (x - bm);
+      }
+      if (kind === 'bool') this.trueCount += sum;
+      const total = this.count + bc;
+      const delta = bm - this.mean;
+      this.mean += (delta * bc) / total;
+      this.m2 += bm2 + (delta * delta * this.count * bc) / total;
+      this.count = total;
       this.min = min;
       this.max = max;
       return;

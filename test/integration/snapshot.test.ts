@@ -335,9 +335,10 @@ describe('snapshot', () => {
       // The whole table as Arrow is ~50 MB (and several times that as JS values); one batch is a few MB.
       expect(r.arrow.size).toBeGreaterThan(40 * 2 ** 20);
       expect(r.peakBatchBytes).toBeLessThan(16 * 2 ** 20);
-      // The exact bound is the batch buffers'; RSS is the loose guard (the garbage of finished
-      // batches lingers until V8 collects it: about 65 MB of growth measured on this 1M-row run).
-      expect((peakRss - rssBefore) / 2 ** 20).toBeLessThan(128);
+      // The exact bound is the batch buffers' (above); RSS is a loose guard, because garbage (COPY
+      // chunks, finished batches' bytes) lingers until V8 collects it: 65 to 150 MB of growth
+      // measured on this run, whatever the table's size; a table held whole would add its size.
+      expect((peakRss - rssBefore) / 2 ** 20).toBeLessThan(256);
       const t = arrowOf(r.arrow.uri);
       expect(t.batches.length).toBe(Math.ceil(1_000_000 / 65_536));
       expect(t.getChild('note')?.get(999_999)).toBe('note number 1000000');
