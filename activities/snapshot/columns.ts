@@ -112,6 +112,12 @@ export function makeRowDecoder(plans: readonly ColumnPlan[]): (builders: ColumnB
       case 'int16': lines.push(`${mark} D${c}[i] = view.getInt16(p);`); break;
       case 'float64': lines.push(`${mark} D${c}[i] = view.getFloat64(p);`); break;
       case 'bool': lines.push(`${mark} if (buf[p] !== 0) D${c}[i >> 3] |= 1 << (i & 7);`); break;
+      case 'utf8':
+        // Short strings (most categories) byte by byte: cheaper than Buffer#copy's call.
+        lines.push(
+          `${mark} const u = B${c}.used; const a = B${c}.values; if (len <= 32 && u + len <= a.length) { for (let k = 0; k < len; k++) a[u + k] = buf[p + k]; B${c}.used = u + len; O${c}[i + 1] = u + len; } else B${c}.set(i, buf, p, len);`,
+        );
+        break;
       default: lines.push(`B${c}.set(i, buf, p, len);`);
     }
     lines.push(`p += len; }`);

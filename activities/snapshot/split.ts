@@ -97,6 +97,17 @@ const scratch = new Uint8Array(24);
 
 /** murmur3 of the decimal text of an integer (exact for |v| ≤ 2^53; larger int64 keys come as bigint). */
 export function murmur3OfInteger(v: number | bigint): number {
+  if (typeof v === 'number' && v >= 0 && v <= 0x7fffffff) {
+    // Digits written right to left without making a string: most keys are small ids.
+    let x = v;
+    let at = scratch.length;
+    do {
+      const q = (x / 10) | 0;
+      scratch[--at] = 48 + x - q * 10;
+      x = q;
+    } while (x > 0);
+    return murmur3(scratch, at, scratch.length);
+  }
   const text = String(v);
   for (let j = 0; j < text.length; j++) scratch[j] = text.charCodeAt(j);
   return murmur3(scratch, 0, text.length);

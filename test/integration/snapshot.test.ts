@@ -315,6 +315,27 @@ describe('snapshot', () => {
       expect(before.splitCounts.train / 2_000).toBeLessThan(0.9);
     });
 
+    it('orders rows that share a seq by their values, so the physical order of the table does not matter', async () => {
+      for (const [name, order] of [['ties_fwd', 'ASC'], ['ties_rev', 'DESC']] as const) {
+        await stack.db.pool.query(`CREATE TABLE sluice_derived.${name}__v1 (seq bigint, k text, x double precision, label boolean)`);
+        // the same rows (three per seq), written in opposite physical orders
+        await stack.db.pool.query(
+          `INSERT INTO sluice_derived.${name}__v1 SELECT (g + 2) / 3, substr(md5(g::text), 1, 2), g % 7, g % 2 = 0 FROM generate_series(1, 300) g ORDER BY g ${order}`,
+        );
+      }
+      const spec: SnapshotInput['spec'] = { features: [{ name: 'x', kind: 'numeric' }], label: 'label', task: 'binary' };
+      const content = async (name: string): Promise<[string, string, number][]> => {
+        const t = arrowOf((await build(name, spec)).arrow.uri);
+        return [...t].map((row) => [String(row.seq), row.k as string, row.x as number]);
+      };
+      const fwd = await content('ties_fwd');
+      expect(await content('ties_rev')).toEqual(fwd);
+      fwd.forEach((r, i) => {
+        const prev = fwd[i - 1];
+        if (prev && prev[0] === r[0]) expect(prev[1] < r[1] || (prev[1] === r[1] && prev[2] <= r[2])).toBe(true);
+      });
+    });
+
     it('streams a 1M-row table in bounded memory', async () => {
       await makeTable(
         'big',
