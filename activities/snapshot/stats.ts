@@ -4,7 +4,7 @@
  * standard deviation by Welford's method in row order); quantile bin edges from a deterministic
  * uniform sample of at most {@link SAMPLE_ROWS} rows (every row when the dataset is smaller, so
  * small datasets get exact quantiles); top values by the Misra–Gries "frequent items" summary,
- * exact while a column has at most {@link TOP_CAPACITY} distinct values.
+ * exact while a column has fewer than 2 × {@link TOP_CAPACITY} distinct values.
  */
 import { fmix32 } from './split';
 import type { ColumnBuilder, ColumnKind } from './columns';
