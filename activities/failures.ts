@@ -10,6 +10,7 @@ import { UnknownContractError, ContractFileError } from '../contracts/registry';
 import { InvalidIdentifierError } from '../db/sql';
 import { ArtifactNotFoundError } from './artifacts';
 import { DatasetError } from './validate/dataset';
+import { DatasetInvalidError } from './snapshot/errors';
 import { CheckpointError, TrainingDataError } from './train/errors';
 
 /** A domain error of an activity that already knows its code; permanent unless said otherwise. */
@@ -37,6 +38,7 @@ const PERMANENT: [new (...args: never[]) => Error, ErrorCode][] = [
   [InvalidIdentifierError, ErrorCodes.InvalidInput],
   [ArtifactNotFoundError, ErrorCodes.DatasetNotFound],
   [DatasetError, ErrorCodes.DatasetNotFound],
+  [DatasetInvalidError, ErrorCodes.DatasetInvalid],
   [TrainingDataError, ErrorCodes.InvalidInput],
   [CheckpointError, ErrorCodes.InvalidInput],
 ];

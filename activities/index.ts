@@ -10,6 +10,7 @@ import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
 import { createRegistryActivities } from './registry';
 import { createValidateActivities } from './validate';
+import { createSnapshotActivities } from './snapshot';
 import { recordRunEvents } from './runEvents';
 import { createTrainActivities } from './train/activities';
 import { createTransformActivities } from './transform';
@@ -27,6 +28,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createTrainActivities(deps),
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
+    ...createSnapshotActivities(deps),
   });
 }
 
@@ -47,6 +49,7 @@ export type { TrainActivities } from './train/activities';
 export type ValidateActivities = ReturnType<typeof createValidateActivities>;
 export type EvaluateActivities = ReturnType<typeof createEvaluateActivities>;
 export type RegistryActivities = ReturnType<typeof createRegistryActivities>;
+export type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';

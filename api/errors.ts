@@ -25,5 +25,7 @@ export const ErrorCodes = {
   ArtifactNotFound: 'SLUICE_ARTIFACT_NOT_FOUND',
   /** An artifact's bytes do not hash to the sha256 it was asked for. */
   ArtifactCorrupt: 'SLUICE_ARTIFACT_CORRUPT',
+  /** A dataset spec that does not fit the data (missing or constant column, one class, empty split, NaN…). */
+  DatasetInvalid: 'SLUICE_DATASET_INVALID',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

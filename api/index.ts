@@ -34,8 +34,9 @@ export type {
   FinishBackfillResult,
 } from './workflows/backfill';
 export type { DatasetRef, ValidateInput, ValidateResult } from './workflows/validate';
+export type { DatasetFile, DatasetNpyFiles, DatasetSpecInput, SnapshotInput, SnapshotResult, SplitName } from './workflows/snapshot';
 export type { DatabaseHealth, HealthCheckInput, HealthCheckResult, RuntimeHealth } from './workflows/healthCheck';
-export type { DatasetSpecInput, TrainerParamsInput, TrainInput, TrainResult } from './workflows/train';
+export type { TrainerParamsInput, TrainInput, TrainResult, TrainSpecInput } from './workflows/train';
 export type {
   CalibrationBin,
   ClassificationMetrics,

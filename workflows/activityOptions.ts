@@ -68,6 +68,15 @@ export const ACTIVITY_OPTIONS = {
     heartbeatTimeout: '1 minute',
     retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
   },
+  /**
+   * A snapshot streams the whole table version (minutes for tens of millions of rows) and
+   * heartbeats every batch; a retry starts over and stores the same bytes.
+   */
+  snapshot: {
+    startToCloseTimeout: '4 hours',
+    heartbeatTimeout: '1 minute',
+    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
+  },
 } as const satisfies Record<string, ActivityOptions>;
 
 export const LOCAL_ACTIVITY_OPTIONS = {

@@ -10,13 +10,13 @@ import { TrainingDataError } from './errors';
 export interface SplitColumn {
   /** Column naming each row's part (default `__split`). */
   name: string;
-  /** Its values for the training, validation and test rows (default 'train', 'validation', 'test'). */
+  /** Its values for the training, validation and test rows (default 0, 1, 2: the snapshot's Int8 `__split`). */
   train: string | number;
   validation: string | number;
   test: string | number;
 }
 
-export const DEFAULT_SPLIT_COLUMN: SplitColumn = { name: '__split', train: 'train', validation: 'validation', test: 'test' };
+export const DEFAULT_SPLIT_COLUMN: SplitColumn = { name: '__split', train: 0, validation: 1, test: 2 };
 
 export interface TrainingRows {
   data: TabularData;
@@ -66,7 +66,8 @@ export function trainingRowsFromArrow(bytes: Uint8Array, spec: DatasetSpec, spli
   const isValidation: boolean[] = [];
   let testRows = 0;
   for (let i = 0; i < table.numRows; i++) {
-    const part: unknown = parts.get(i);
+    const raw: unknown = parts.get(i);
+    const part = typeof raw === 'bigint' ? Number(raw) : raw;
     if (part === splitColumn.train || part === splitColumn.validation) {
       keep.push(i);
       isValidation.push(part === splitColumn.validation);

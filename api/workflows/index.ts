@@ -4,10 +4,11 @@ import { evaluate } from './evaluate';
 import { healthCheck } from './healthCheck';
 import { ingest } from './ingest';
 import { registerTransform } from './registerTransform';
+import { snapshot } from './snapshot';
 import { train } from './train';
 import { transform } from './transform';
 import { validate } from './validate';
 
-export const workflows = { healthCheck, ingest, transform, registerTransform, backfill, backfillRange, validate, evaluate, train } as const;
+export const workflows = { healthCheck, ingest, transform, registerTransform, backfill, backfillRange, validate, snapshot, evaluate, train } as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];

@@ -6,27 +6,14 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { ModelMetrics } from '../models';
 import { Sha256 } from '../names';
 import { defineWorkflow, returns } from './define';
+import { DatasetSpecSchema } from './snapshot';
 
-/** A column of a dataset snapshot. */
-export const ColumnName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,62}$' });
 /** A model name: `<name>@<version>` names one registered model. */
 export const ModelName = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}$' });
 
-export const DatasetSpecSchema = Type.Object(
-  {
-    features: Type.Array(
-      Type.Object(
-        { name: ColumnName, kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical')]) },
-        { additionalProperties: false },
-      ),
-      { minItems: 1, maxItems: 1000 },
-    ),
-    label: ColumnName,
-    task: Type.Union([Type.Literal('binary'), Type.Literal('multiclass'), Type.Literal('regression')]),
-  },
-  { additionalProperties: false },
-);
-export type DatasetSpecInput = Static<typeof DatasetSpecSchema>;
+/** What training reads of a snapshot: features, label and task (the split is the snapshot's own). */
+export const TrainSpecSchema = Type.Omit(DatasetSpecSchema, ['split'], { additionalProperties: false });
+export type TrainSpecInput = Static<typeof TrainSpecSchema>;
 
 const Fraction = Type.Number({ minimum: 0, exclusiveMaximum: 1 });
 const Positive = Type.Number({ exclusiveMinimum: 0 });
@@ -76,7 +63,7 @@ export const TrainInputSchema = Type.Object(
     model: ModelName,
     /** The snapshot to train on (its id is the sha256 of its Arrow file). */
     datasetId: Sha256,
-    spec: DatasetSpecSchema,
+    spec: TrainSpecSchema,
     trainer: TrainerParamsSchema,
     /** Seeds the initial weights and the batch order: the same seed gives the same model bytes. */
     seed: Type.Integer({ minimum: 0, maximum: 4294967295 }),

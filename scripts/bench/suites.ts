@@ -3,6 +3,7 @@ import { contractsSuite } from './contracts';
 import type { BenchSuite } from './harness';
 import { benchIngestVsCopy, ingestFileSuite } from './ingest';
 import { mlSuite } from './ml';
+import { snapshotSuite } from './snapshot';
 import { benchReplay, benchTransformVsSql, replaySuite, transformSuite, transformVsSqlSuite } from './transform';
 
 /**
@@ -25,4 +26,4 @@ export const ingestSuite: BenchSuite = {
   },
 };
 
-export const SUITES: BenchSuite[] = [ingestSuite, contractsSuite, ingestFileSuite, transformSuite, transformVsSqlSuite, replaySuite, mlSuite];
+export const SUITES: BenchSuite[] = [ingestSuite, contractsSuite, ingestFileSuite, transformSuite, transformVsSqlSuite, replaySuite, mlSuite, snapshotSuite];

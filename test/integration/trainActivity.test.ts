@@ -24,8 +24,8 @@ describe('trainModel activity', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-train-'));
     store = new LocalArtifactStore(dir);
-    const parts = Array.from({ length: data.rowCount }, (_, i) => (i % 10 < 7 ? 'train' : i % 10 < 9 ? 'validation' : 'test'));
-    const columns: Record<string, unknown> = { __split: parts };
+    const parts = Array.from({ length: data.rowCount }, (_, i) => (i % 10 < 7 ? 0 : i % 10 < 9 ? 1 : 2));
+    const columns: Record<string, unknown> = { __split: Int8Array.from(parts) };
     for (const [name, values] of Object.entries(data.columns))
       columns[name] = values instanceof Float64Array ? values : Array.from(values as ArrayLike<unknown>);
     const table = tableFromArrays(columns as Parameters<typeof tableFromArrays>[0]);

@@ -41,8 +41,8 @@ describe('train: SIGKILL of the GPU worker mid-training', () => {
 
   beforeAll(async () => {
     artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-train-fault-'));
-    const parts = Array.from({ length: data.rowCount }, (_, i) => (i % 10 < 8 ? 'train' : i % 10 < 9 ? 'validation' : 'test'));
-    const columns: Record<string, unknown> = { __split: parts };
+    const parts = Array.from({ length: data.rowCount }, (_, i) => (i % 10 < 8 ? 0 : i % 10 < 9 ? 1 : 2));
+    const columns: Record<string, unknown> = { __split: Int8Array.from(parts) };
     for (const [name, values] of Object.entries(data.columns)) columns[name] = values instanceof Float64Array ? values : Array.from(values as ArrayLike<unknown>);
     const store = new LocalArtifactStore(artifactsDir);
     datasetId = (await store.put(tableToIPC(tableFromArrays(columns as Parameters<typeof tableFromArrays>[0]), 'file'), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' })).sha256;

@@ -89,6 +89,13 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
   { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64) }, task: 'ranking' }, valid: false },
   { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64), testValues: [] }, task: 'binary' }, valid: false },
   { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64) }, task: 'binary', lineage: { logRange: { orders: { fromSeq: 'one' } } } }, valid: false },
+  { name: 'snapshot', input: { transform: 'orders', spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary' } }, valid: true },
+  { name: 'snapshot', input: { transform: 'orders', version: 2, fromSeq: '1', toSeq: '900', columns: ['amount', 'churned'], spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'regression', split: { key: 'user_id', train: 0.7, validation: 0.15, test: 0.15 } } }, valid: true },
+  { name: 'snapshot', input: { transform: 'orders', spec: { features: [], label: 'churned', task: 'binary' } }, valid: false },
+  { name: 'snapshot', input: { transform: 'orders', spec: { features: [{ name: 'amount', kind: 'ordinal' }], label: 'churned', task: 'binary' } }, valid: false },
+  { name: 'snapshot', input: { transform: 'orders', fromSeq: '0', spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary' } }, valid: false },
+  { name: 'snapshot', input: { transform: 'orders', spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary', split: { train: 0 } } }, valid: false },
+  { name: 'snapshot', input: { transform: 'orders', spec: { features: [{ name: 'Amount"; DROP', kind: 'numeric' }], label: 'churned', task: 'binary' } }, valid: false },
 ];
 
 describe('published schemas agree with the declarations', () => {
