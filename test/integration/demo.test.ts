@@ -53,6 +53,13 @@ describe('npm run demo', () => {
     expect([log.rows[0]!.n, quarantine.rows[0]!.n]).toEqual([accepted, quarantined]);
     const derived = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice_derived.page_views_typed');
     expect(derived.rows[0]!.n).toBe(accepted);
+    // and the ML steps: one dataset snapshot of the derived table, one model trained on it and registered
+    const models = await db.pool.query<{ name: string; version: number; dataset_id: string }>('SELECT name, version, dataset_id FROM sluice.models');
+    const datasets = await db.pool.query<{ id: string; row_count: string }>('SELECT id, row_count::text FROM sluice.datasets');
+    expect(datasets.rows).toHaveLength(1);
+    expect(Number(datasets.rows[0]!.row_count)).toBe(accepted);
+    expect(models.rows).toEqual([{ name: 'page_views_device', version: 1, dataset_id: datasets.rows[0]!.id }]);
+    expect(out).toMatch(/page_views_device@1: \d+ epochs, test accuracy 0\.\d{3}/);
     expect(out).toMatch(/5\. validate page_views[\s\S]*passed/);
     expect(out).toMatch(new RegExp(`${accepted} rows, sha256 [0-9a-f]{16}…`));
     fs.rmSync(dataDir, { recursive: true, force: true });
