@@ -49,11 +49,22 @@ const PERMANENT: [new (...args: never[]) => Error, ErrorCode][] = [
  * later batch of its source waited. Errors of the machine (EMFILE, ENOSPC, EIO, EAGAIN, EBUSY …)
  * and of the network stay retryable.
  */
-export const PERMANENT_FS_ERRORS: ReadonlySet<string> = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG', 'EINVAL', 'ENXIO']);
+export const PERMANENT_FS_ERRORS: ReadonlySet<string> = new Set([
+  'ENOENT',
+  'EISDIR',
+  'ENOTDIR',
+  'EACCES',
+  'EPERM',
+  'ELOOP',
+  'ENAMETOOLONG',
+  'EINVAL',
+  'ENXIO',
+]);
 
 function fsErrorOf(err: unknown): { code: string; path?: string; syscall?: string } | undefined {
   const e = err as { code?: unknown; syscall?: unknown; path?: unknown; errno?: unknown };
-  if (!(err instanceof Error) || typeof e.code !== 'string' || typeof e.syscall !== 'string' || typeof e.errno !== 'number') return undefined;
+  if (!(err instanceof Error) || typeof e.code !== 'string' || typeof e.syscall !== 'string' || typeof e.errno !== 'number')
+    return undefined;
   return { code: e.code, syscall: e.syscall, path: typeof e.path === 'string' ? e.path : undefined };
 }
 
@@ -88,7 +99,13 @@ export function toFailure(err: unknown): unknown {
   for (const [cls, code] of PERMANENT) {
     if (err instanceof cls) {
       const fields = ownFields(err as Error);
-      return ApplicationFailure.create({ type: code, message: (err as Error).message, nonRetryable: true, details: fields ? [fields] : undefined, cause: err as Error });
+      return ApplicationFailure.create({
+        type: code,
+        message: (err as Error).message,
+        nonRetryable: true,
+        details: fields ? [fields] : undefined,
+        cause: err as Error,
+      });
     }
   }
   return err;

@@ -15,14 +15,19 @@ export async function readVerifiedArtifact(store: ArtifactStore, sha256: string,
   try {
     bytes = await store.get(sha256);
   } catch (err) {
-    if (err instanceof ArtifactNotFoundError) throw new SluiceError(ErrorCodes.ArtifactNotFound, `${what} ${sha256} is not in the artifact store`, { details: { sha256 } });
+    if (err instanceof ArtifactNotFoundError)
+      throw new SluiceError(ErrorCodes.ArtifactNotFound, `${what} ${sha256} is not in the artifact store`, { details: { sha256 } });
     throw err;
   }
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== sha256) {
-    throw new SluiceError(ErrorCodes.ArtifactCorrupt, `${what} ${sha256} in the artifact store has sha256 ${actual}: the file was changed or damaged; refusing to use it`, {
-      details: { expected: sha256, actual },
-    });
+    throw new SluiceError(
+      ErrorCodes.ArtifactCorrupt,
+      `${what} ${sha256} in the artifact store has sha256 ${actual}: the file was changed or damaged; refusing to use it`,
+      {
+        details: { expected: sha256, actual },
+      },
+    );
   }
   return bytes;
 }

@@ -5,9 +5,24 @@
  */
 export { ErrorCodes, type ErrorCode } from './errors';
 export { DEFAULT_TASK_QUEUES, type QueueKind, type TaskQueues } from './queues';
-export { SluiceDataset, SluiceModel, SluicePipeline, SluiceStatus, SluiceStep, SEARCH_ATTRIBUTE_KEYS, SEARCH_ATTRIBUTE_NAMES } from './searchAttributes';
+export {
+  SluiceDataset,
+  SluiceModel,
+  SluicePipeline,
+  SluiceStatus,
+  SluiceStep,
+  SEARCH_ATTRIBUTE_KEYS,
+  SEARCH_ATTRIBUTE_NAMES,
+} from './searchAttributes';
 export { ingestWorkflowId, registerTransformWorkflowId, transformWorkflowId } from './ids';
-export { backfillProgressQuery, dataLandedSignal, ingestBatchSignal, ingestBatchUpdate, ingestStatusQuery, transformStatusQuery } from './messages';
+export {
+  backfillProgressQuery,
+  dataLandedSignal,
+  ingestBatchSignal,
+  ingestBatchUpdate,
+  ingestStatusQuery,
+  transformStatusQuery,
+} from './messages';
 export { checkValue, checkWorkflowInput, describeIssues, type CheckResult, type InputIssue } from './check';
 export { SOURCE_NAME_PATTERN, TRANSFORM_NAME_PATTERN } from './names';
 export { workflows, type AnyWorkflowDef, type WorkflowName } from './workflows';

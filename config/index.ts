@@ -158,7 +158,11 @@ class EnvReader {
     const raw = this.string(name);
     if (raw === undefined) return fallback;
     if (isIP(raw) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(raw)) {
-      this.issues.push({ variable: name, value: raw, expected: 'an IP address or host name to listen on, e.g. 127.0.0.1 (this host only) or 0.0.0.0 (every interface)' });
+      this.issues.push({
+        variable: name,
+        value: raw,
+        expected: 'an IP address or host name to listen on, e.g. 127.0.0.1 (this host only) or 0.0.0.0 (every interface)',
+      });
       return fallback;
     }
     return raw;
@@ -210,7 +214,11 @@ function httpIngestConfig(r: EnvReader): HttpIngestConfig {
   };
   // A body the spool can never hold would be answered "retry later" forever.
   if (c.maxBodyBytes > c.maxSpoolBytes) {
-    r.issues.push({ variable: 'SLUICE_HTTP_MAX_BODY_BYTES', value: String(c.maxBodyBytes), expected: `at most SLUICE_HTTP_MAX_SPOOL_BYTES (${c.maxSpoolBytes})` });
+    r.issues.push({
+      variable: 'SLUICE_HTTP_MAX_BODY_BYTES',
+      value: String(c.maxBodyBytes),
+      expected: `at most SLUICE_HTTP_MAX_SPOOL_BYTES (${c.maxSpoolBytes})`,
+    });
   }
   return c;
 }
@@ -258,9 +266,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
   }
   const apiKey = r.string('TEMPORAL_API_KEY');
   const wantsTls = tlsFlag === 'true' || tlsFlag === '1' || certPath !== undefined || caPath !== undefined || apiKey !== undefined;
-  const tls = tlsFlag === 'false' || tlsFlag === '0' || !wantsTls
-    ? undefined
-    : { certPath, keyPath, caPath, serverName };
+  const tls = tlsFlag === 'false' || tlsFlag === '0' || !wantsTls ? undefined : { certPath, keyPath, caPath, serverName };
 
   const artifactsDir = path.resolve(cwd, r.string('SLUICE_ARTIFACTS') ?? path.join(dataDir, 'artifacts'));
   const value: SluiceConfig = {

@@ -31,7 +31,8 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   ]);
   const taskQueue =
     input.device === 'cpu' ? (input.queues?.cpu ?? workflowInfo().taskQueue) : (input.queues?.gpu ?? DEFAULT_TASK_QUEUES.gpu);
-  const heartbeatTimeout = input.heartbeatSeconds === undefined ? ACTIVITY_OPTIONS.training.heartbeatTimeout : `${input.heartbeatSeconds} seconds`;
+  const heartbeatTimeout =
+    input.heartbeatSeconds === undefined ? ACTIVITY_OPTIONS.training.heartbeatTimeout : `${input.heartbeatSeconds} seconds`;
   const { trainModel } = proxyActivities<TrainActivities>({ ...ACTIVITY_OPTIONS.training, heartbeatTimeout, taskQueue });
   try {
     const r = await trainModel({

@@ -61,7 +61,10 @@ function calibrationChart(m: ClassificationMetrics): string {
   });
   const filled = bins.filter((b) => b.count > 0);
   const pts = filled.map((b) => `${px(b.meanPredicted as number)},${py(b.observed as number)}`).join(' ');
-  const dots = filled.map((b) => `<circle cx="${px(b.meanPredicted as number)}" cy="${py(b.observed as number)}" r="3.5" fill="#d62728"><title>predicted ${esc(fmt(b.meanPredicted))}, observed ${esc(fmt(b.observed))} (${esc(fmt(b.count))} rows)</title></circle>`);
+  const dots = filled.map(
+    (b) =>
+      `<circle cx="${px(b.meanPredicted as number)}" cy="${py(b.observed as number)}" r="3.5" fill="#d62728"><title>predicted ${esc(fmt(b.meanPredicted))}, observed ${esc(fmt(b.observed))} (${esc(fmt(b.count))} rows)</title></circle>`,
+  );
   const what = m.calibration.kind === 'positive_class' ? 'predicted P(positive)' : 'predicted class probability';
   return `<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="calibration" width="${SIZE}" height="${SIZE}" viewBox="0 0 ${SIZE} ${SIZE}" role="img" aria-label="calibration">
 ${axes(`Calibration (ECE ${fmt(m.calibration.expectedCalibrationError)})`, what, m.calibration.kind === 'positive_class' ? 'observed frequency' : 'observed accuracy')}
@@ -73,16 +76,34 @@ ${dots.join('\n')}</svg>`;
 function confusionTable(m: ClassificationMetrics): string {
   const labels = m.perClass.map((c) => String(c.label));
   const max = Math.max(1, ...m.confusion.flat());
-  const rows = m.confusion.map((row, a) => `<tr><th>${esc(labels[a])}</th>${row
-    .map((v, p) => `<td class="${a === p ? 'diag' : ''}" style="background:rgba(31,119,180,${(0.08 + 0.6 * (v / max)).toFixed(2)})">${esc(fmt(v))}</td>`)
-    .join('')}</tr>`);
+  const rows = m.confusion.map(
+    (row, a) =>
+      `<tr><th>${esc(labels[a])}</th>${row
+        .map(
+          (v, p) =>
+            `<td class="${a === p ? 'diag' : ''}" style="background:rgba(31,119,180,${(0.08 + 0.6 * (v / max)).toFixed(2)})">${esc(fmt(v))}</td>`,
+        )
+        .join('')}</tr>`,
+  );
   return `<table id="confusion"><thead><tr><th>actual ↓ / predicted →</th>${labels.map((l) => `<th>${esc(l)}</th>`).join('')}</tr></thead>
 <tbody>${rows.join('\n')}</tbody></table>`;
 }
 
 function headline(m: ModelMetrics): [string, unknown][] {
-  if (m.task === 'regression') return [['RMSE', m.rmse], ['MAE', m.mae], ['R²', m.r2], ['test rows', m.rows]];
-  return [['accuracy', m.accuracy], [m.task === 'binary' ? 'ROC AUC' : 'ROC AUC (macro, one vs rest)', m.rocAuc], ['log loss', m.logLoss], ['macro F1', m.macroF1], ['test rows', m.rows]];
+  if (m.task === 'regression')
+    return [
+      ['RMSE', m.rmse],
+      ['MAE', m.mae],
+      ['R²', m.r2],
+      ['test rows', m.rows],
+    ];
+  return [
+    ['accuracy', m.accuracy],
+    [m.task === 'binary' ? 'ROC AUC' : 'ROC AUC (macro, one vs rest)', m.rocAuc],
+    ['log loss', m.logLoss],
+    ['macro F1', m.macroF1],
+    ['test rows', m.rows],
+  ];
 }
 
 function lineageList(l: ModelCardLineage | undefined): string {
@@ -90,27 +111,57 @@ function lineageList(l: ModelCardLineage | undefined): string {
   const entries: [string, unknown][] = [
     ['model', l.model !== undefined ? `${l.model}${l.version !== undefined ? `@${l.version}` : ''}` : undefined],
     ['dataset', l.datasetId],
-    ['transform', l.transform ? `${l.transform.name} v${l.transform.version}${l.transform.buildSha256 ? ` (build sha256 ${l.transform.buildSha256})` : ''}` : undefined],
-    ['log range', l.logRange ? Object.entries(l.logRange).map(([s, r]) => `${s}: ${r.fromSeq ?? '…'}–${r.toSeq ?? '…'}`).join('; ') : undefined],
-    ['contracts', l.contracts ? Object.entries(l.contracts).map(([c, v]) => `${c}@${v.join(', ')}`).join('; ') : undefined],
+    [
+      'transform',
+      l.transform
+        ? `${l.transform.name} v${l.transform.version}${l.transform.buildSha256 ? ` (build sha256 ${l.transform.buildSha256})` : ''}`
+        : undefined,
+    ],
+    [
+      'log range',
+      l.logRange
+        ? Object.entries(l.logRange)
+            .map(([s, r]) => `${s}: ${r.fromSeq ?? '…'}–${r.toSeq ?? '…'}`)
+            .join('; ')
+        : undefined,
+    ],
+    [
+      'contracts',
+      l.contracts
+        ? Object.entries(l.contracts)
+            .map(([c, v]) => `${c}@${v.join(', ')}`)
+            .join('; ')
+        : undefined,
+    ],
     ['code', l.codeVersion !== undefined ? `${l.codeVersion}${l.codeDirty ? ' (uncommitted changes)' : ''}` : undefined],
     ['trainer', l.trainer],
     ['parameters', l.parameters],
     ['seed', l.seed],
     ['produced by', l.workflowId !== undefined ? `${l.workflowId}${l.runId ? ` / ${l.runId}` : ''}` : undefined],
   ];
-  return `<dl id="lineage">${entries.filter(([, v]) => v !== undefined).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === 'object' ? JSON.stringify(v) : String(v))}</dd>`).join('')}</dl>`;
+  return `<dl id="lineage">${entries
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === 'object' ? JSON.stringify(v) : String(v))}</dd>`)
+    .join('')}</dl>`;
 }
 
 export function renderModelCard(c: ModelCard): string {
   const m = c.metrics;
-  const cards = headline(m).map(([k, v]) => `<div class="metric"><div class="k">${esc(k)}</div><div class="v">${esc(fmt(v))}</div></div>`).join('');
+  const cards = headline(m)
+    .map(([k, v]) => `<div class="metric"><div class="k">${esc(k)}</div><div class="v">${esc(fmt(v))}</div></div>`)
+    .join('');
   let details: string;
   if (m.task === 'regression') {
     details = `<table id="regression"><tr><th>RMSE</th><td>${esc(fmt(m.rmse))}</td></tr><tr><th>MAE</th><td>${esc(fmt(m.mae))}</td></tr><tr><th>R²</th><td>${esc(fmt(m.r2))}</td></tr></table>`;
   } else {
-    const aucOf = (label: ModelClassLabel): number | null => (m.task === 'binary' ? m.rocAuc : (m.perClass.find((x) => x.label === label)?.rocAuc ?? null));
-    const perClass = m.perClass.map((x) => `<tr><td>${esc(String(x.label))}</td><td>${esc(fmt(x.support))}</td><td>${esc(fmt(x.precision))}</td><td>${esc(fmt(x.recall))}</td><td>${esc(fmt(x.f1))}</td><td>${esc(fmt(x.rocAuc))}</td></tr>`).join('\n');
+    const aucOf = (label: ModelClassLabel): number | null =>
+      m.task === 'binary' ? m.rocAuc : (m.perClass.find((x) => x.label === label)?.rocAuc ?? null);
+    const perClass = m.perClass
+      .map(
+        (x) =>
+          `<tr><td>${esc(String(x.label))}</td><td>${esc(fmt(x.support))}</td><td>${esc(fmt(x.precision))}</td><td>${esc(fmt(x.recall))}</td><td>${esc(fmt(x.f1))}</td><td>${esc(fmt(x.rocAuc))}</td></tr>`,
+      )
+      .join('\n');
     details = `<h2>Per class</h2>
 <table id="per-class"><thead><tr><th>class</th><th>support</th><th>precision</th><th>recall</th><th>F1</th><th>ROC AUC (one vs rest)</th></tr></thead><tbody>
 ${perClass}
@@ -120,7 +171,12 @@ ${confusionTable(m)}
 <h2>ROC and calibration</h2>
 <figure>${rocChart(c.rocCurves, aucOf)}</figure><figure>${calibrationChart(m)}</figure>`;
   }
-  const latency = c.cost.latency.map((l) => `<tr><td>${esc(fmt(l.batchSize))}</td><td>${esc(fmt(l.runs))}</td><td>${esc(fmt(l.p50Ms))}</td><td>${esc(fmt(l.p99Ms))}</td></tr>`).join('');
+  const latency = c.cost.latency
+    .map(
+      (l) =>
+        `<tr><td>${esc(fmt(l.batchSize))}</td><td>${esc(fmt(l.runs))}</td><td>${esc(fmt(l.p50Ms))}</td><td>${esc(fmt(l.p99Ms))}</td></tr>`,
+    )
+    .join('');
   const title = `${c.modelName}${c.lineage?.version !== undefined ? `@${c.lineage.version}` : ''}`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

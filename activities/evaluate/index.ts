@@ -52,17 +52,25 @@ function modelContract(onnx: Uint8Array, input: EvaluateModelInput): { inputs: M
   const categoricalFeatures = parseJsonList<string>(meta, 'sluice.categorical_features');
   const task = meta.get('sluice.task');
   if (!numericFeatures || !categoricalFeatures || !task) {
-    throw invalid(`ONNX model ${input.onnxSha256} lacks sluice's metadata (sluice.task, sluice.numeric_features, sluice.categorical_features): only models exported by sluice's trainers can be evaluated`);
+    throw invalid(
+      `ONNX model ${input.onnxSha256} lacks sluice's metadata (sluice.task, sluice.numeric_features, sluice.categorical_features): only models exported by sluice's trainers can be evaluated`,
+    );
   }
   if (task !== input.task) throw invalid(`the model is a ${task} model (its metadata says so), not ${input.task}`);
   const fileClasses = parseJsonList<ModelClassLabel>(meta, 'sluice.classes') ?? [];
   if (input.task !== 'regression') {
     if (input.classes && JSON.stringify(input.classes) !== JSON.stringify(fileClasses)) {
-      throw invalid(`the classes given ${JSON.stringify(input.classes)} are not the model's ${JSON.stringify(fileClasses)} (class index order matters)`);
+      throw invalid(
+        `the classes given ${JSON.stringify(input.classes)} are not the model's ${JSON.stringify(fileClasses)} (class index order matters)`,
+      );
     }
     if (fileClasses.length < 2) throw invalid(`ONNX model ${input.onnxSha256} records no class list (sluice.classes)`);
   }
-  return { inputs: { numericFeatures, categoricalFeatures }, classes: input.task === 'regression' ? [] : fileClasses, label: meta.get('sluice.label') ?? 'label' };
+  return {
+    inputs: { numericFeatures, categoricalFeatures },
+    classes: input.task === 'regression' ? [] : fileClasses,
+    label: meta.get('sluice.label') ?? 'label',
+  };
 }
 
 export function createEvaluateActivities(deps: EvaluateDeps, options: { createSession?: CreateSession } = {}) {
@@ -100,7 +108,10 @@ export function createEvaluateActivities(deps: EvaluateDeps, options: { createSe
 
         const wantCuda = deps.config.onnxCuda && deps.config.gpuCount > 0;
         const { session, provider, note } = await openInferenceSession(onnx, wantCuda, options.createSession);
-        deps.log(`evaluateModel: scoring on ${provider.toUpperCase()}${note ? ` (${note})` : ''}`, { onnxSha256: input.onnxSha256, testRows: rows.rows });
+        deps.log(`evaluateModel: scoring on ${provider.toUpperCase()}${note ? ` (${note})` : ''}`, {
+          onnxSha256: input.onnxSha256,
+          testRows: rows.rows,
+        });
         try {
           const classCount = model.classes.length;
           const scores = await scoreRows(session, rows, model.inputs, {
@@ -116,25 +127,35 @@ export function createEvaluateActivities(deps: EvaluateDeps, options: { createSe
           if (input.task === 'regression') {
             metrics = regressionMetrics(rows.value as Float64Array, scores.value as Float32Array);
           } else {
-            detail = classificationMetrics({ classes: model.classes, actual: rows.classIndex as Int32Array, predicted: scores.predicted as Int32Array, probabilities: scores.probabilities as Float32Array });
+            detail = classificationMetrics({
+              classes: model.classes,
+              actual: rows.classIndex as Int32Array,
+              predicted: scores.predicted as Int32Array,
+              probabilities: scores.probabilities as Float32Array,
+            });
             metrics = detail.metrics;
           }
           const latency: LatencyStats[] = [];
           for (const batchSize of LATENCY_BATCH_SIZES) {
             hb.checkCancelled();
             hb.progress({ step: 'latency', batchSize });
-            latency.push(await measureLatency(session, rows, model.inputs, {
-              batchSize,
-              runs: input.latency?.runs ?? DEFAULT_LATENCY_RUNS,
-              budgetMs: input.latency?.budgetMs ?? DEFAULT_LATENCY_BUDGET_MS,
-            }));
+            latency.push(
+              await measureLatency(session, rows, model.inputs, {
+                batchSize,
+                runs: input.latency?.runs ?? DEFAULT_LATENCY_RUNS,
+                budgetMs: input.latency?.budgetMs ?? DEFAULT_LATENCY_BUDGET_MS,
+              }),
+            );
           }
           const cost = { modelBytes: onnx.length, latency };
           const testSplit = { arrowSha256: split.arrowSha256, splitColumn, testValues, fileRows: rows.fileRows };
           const evaluatedAt = deps.now().toISOString();
           // latencies vary run to run; the metrics file holds only what the same inputs always give
           const metricsDoc = { onnxSha256: input.onnxSha256, testSplit, metrics };
-          const metricsRef = await deps.artifacts.put(`${canonicalJson(metricsDoc)}\n`, { mediaType: 'application/json', extension: '.json' });
+          const metricsRef = await deps.artifacts.put(`${canonicalJson(metricsDoc)}\n`, {
+            mediaType: 'application/json',
+            extension: '.json',
+          });
           const card: ModelCard = {
             modelName: input.modelName ?? input.lineage?.model ?? model.label,
             onnxSha256: input.onnxSha256,

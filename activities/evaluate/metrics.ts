@@ -74,7 +74,11 @@ export function rocCurve(scores: ArrayLike<number>, positive: ArrayLike<boolean>
 }
 
 /** Equal-width probability bins; `event[i]` is whether what `predicted[i]` predicts happened. */
-export function calibrationBins(predicted: ArrayLike<number>, event: ArrayLike<boolean>, bins = CALIBRATION_BINS): { bins: CalibrationBin[]; expectedCalibrationError: number } {
+export function calibrationBins(
+  predicted: ArrayLike<number>,
+  event: ArrayLike<boolean>,
+  bins = CALIBRATION_BINS,
+): { bins: CalibrationBin[]; expectedCalibrationError: number } {
   const count = new Float64Array(bins);
   const sumP = new Float64Array(bins);
   const hits = new Float64Array(bins);

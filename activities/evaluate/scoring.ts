@@ -24,7 +24,11 @@ export interface OpenedSession {
  * throws "Failed to load shared library" here), otherwise on the CPU. A CPU failure is the
  * model's own problem and is thrown.
  */
-export async function openInferenceSession(model: Uint8Array, wantCuda: boolean, create: CreateSession = (m, o) => InferenceSession.create(m, o)): Promise<OpenedSession> {
+export async function openInferenceSession(
+  model: Uint8Array,
+  wantCuda: boolean,
+  create: CreateSession = (m, o) => InferenceSession.create(m, o),
+): Promise<OpenedSession> {
   if (wantCuda) {
     try {
       return { session: await create(model, { executionProviders: ['cuda'] }), provider: 'cuda' };
@@ -50,7 +54,11 @@ export function feedsFor(data: TestRows, inputs: ModelInputs, count: number, row
   }
   for (const name of inputs.categoricalFeatures) {
     const col = data.categorical.get(name) ?? [];
-    feeds[name] = new Tensor('string', Array.from({ length: count }, (_, r) => col[rowIndex(r)] ?? ''), [count, 1]);
+    feeds[name] = new Tensor(
+      'string',
+      Array.from({ length: count }, (_, r) => col[rowIndex(r)] ?? ''),
+      [count, 1],
+    );
   }
   return feeds;
 }
@@ -65,7 +73,12 @@ export interface Scores {
 }
 
 /** Scores every test row, `batchSize` rows per call; `onBatch` after each (heartbeats, cancellation). */
-export async function scoreRows(session: InferenceSession, data: TestRows, inputs: ModelInputs, options: { classCount: number; batchSize: number; onBatch: (done: number) => void }): Promise<Scores> {
+export async function scoreRows(
+  session: InferenceSession,
+  data: TestRows,
+  inputs: ModelInputs,
+  options: { classCount: number; batchSize: number; onBatch: (done: number) => void },
+): Promise<Scores> {
   const n = data.rows;
   const k = options.classCount;
   const out: Scores = k > 0 ? { predicted: new Int32Array(n), probabilities: new Float32Array(n * k) } : { value: new Float32Array(n) };
@@ -92,7 +105,12 @@ export async function scoreRows(session: InferenceSession, data: TestRows, input
  * Latency of one `session.run` at `batchSize` rows (the test rows, repeated when there are fewer):
  * a few untimed warm-up runs, then up to `runs` timed runs or `budgetMs`, whichever comes first.
  */
-export async function measureLatency(session: InferenceSession, data: TestRows, inputs: ModelInputs, options: { batchSize: number; runs: number; budgetMs: number; warmup?: number }): Promise<{ batchSize: number; runs: number; p50Ms: number; p99Ms: number }> {
+export async function measureLatency(
+  session: InferenceSession,
+  data: TestRows,
+  inputs: ModelInputs,
+  options: { batchSize: number; runs: number; budgetMs: number; warmup?: number },
+): Promise<{ batchSize: number; runs: number; p50Ms: number; p99Ms: number }> {
   const feeds = feedsFor(data, inputs, options.batchSize, (r) => r % data.rows);
   for (let i = 0; i < (options.warmup ?? 5); i++) await session.run(feeds);
   const times: number[] = [];

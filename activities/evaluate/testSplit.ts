@@ -47,7 +47,15 @@ export function readTable(bytes: Uint8Array, describe: string): Table {
 
 export function readTestRows(
   table: Table,
-  options: { describe: string; inputs: ModelInputs; splitColumn: string; testValues: (string | number)[]; labelColumn: string; task: ModelTask; classes?: ModelClassLabel[] },
+  options: {
+    describe: string;
+    inputs: ModelInputs;
+    splitColumn: string;
+    testValues: (string | number)[];
+    labelColumn: string;
+    task: ModelTask;
+    classes?: ModelClassLabel[];
+  },
 ): TestRows {
   const { describe, inputs } = options;
   const columnNames = table.schema.fields.map((f) => f.name);
@@ -65,7 +73,9 @@ export function readTestRows(
   }
   const n = rowsOf.length;
   if (n === 0) {
-    throw invalid(`${describe} has no test rows: no value of column "${options.splitColumn}" is one of ${JSON.stringify(options.testValues)} in its ${table.numRows} rows`);
+    throw invalid(
+      `${describe} has no test rows: no value of column "${options.splitColumn}" is one of ${JSON.stringify(options.testValues)} in its ${table.numRows} rows`,
+    );
   }
 
   const d = inputs.numericFeatures.length;
@@ -76,7 +86,9 @@ export function readTestRows(
       const x = cell(v.get(row));
       // sluice does not impute (activities/train/preprocessing.ts): a missing value is the data's problem, said as such
       if (typeof x !== 'number' || !Number.isFinite(x)) {
-        throw invalid(`numeric feature "${name}" is ${x === null || x === undefined ? 'missing' : JSON.stringify(x)} in row ${row} of ${describe}; the model needs a finite number`);
+        throw invalid(
+          `numeric feature "${name}" is ${x === null || x === undefined ? 'missing' : JSON.stringify(x)} in row ${row} of ${describe}; the model needs a finite number`,
+        );
       }
       numeric[r * d + j] = x;
     });
@@ -84,10 +96,13 @@ export function readTestRows(
   const categorical = new Map<string, string[]>();
   for (const name of inputs.categoricalFeatures) {
     const v = column(name, 'feature');
-    categorical.set(name, rowsOf.map((row) => {
-      const x = cell(v.get(row));
-      return x === null || x === undefined ? '' : String(x);
-    }));
+    categorical.set(
+      name,
+      rowsOf.map((row) => {
+        const x = cell(v.get(row));
+        return x === null || x === undefined ? '' : String(x);
+      }),
+    );
   }
 
   const label = column(options.labelColumn, 'label');
@@ -95,7 +110,10 @@ export function readTestRows(
     const value = new Float64Array(n);
     rowsOf.forEach((row, r) => {
       const y = cell(label.get(row));
-      if (typeof y !== 'number' || !Number.isFinite(y)) throw invalid(`label "${options.labelColumn}" is ${JSON.stringify(y ?? null)} in row ${row} of ${describe}; a regression label must be a finite number`);
+      if (typeof y !== 'number' || !Number.isFinite(y))
+        throw invalid(
+          `label "${options.labelColumn}" is ${JSON.stringify(y ?? null)} in row ${row} of ${describe}; a regression label must be a finite number`,
+        );
       value[r] = y;
     });
     return { rows: n, numeric, categorical, value, fileRows: table.numRows };
@@ -107,7 +125,9 @@ export function readTestRows(
     const y = cell(label.get(row));
     const k = y === null || y === undefined ? undefined : indexOf.get(String(y));
     if (k === undefined) {
-      throw invalid(`label "${options.labelColumn}" is ${JSON.stringify(y ?? null)} in row ${row} of ${describe}, which is not one of the model's classes ${JSON.stringify(classes)}`);
+      throw invalid(
+        `label "${options.labelColumn}" is ${JSON.stringify(y ?? null)} in row ${row} of ${describe}, which is not one of the model's classes ${JSON.stringify(classes)}`,
+      );
     }
     classIndex[r] = k;
   });

@@ -19,7 +19,9 @@ export type PathRule = 'absolute' | 'exists' | 'under-root' | 'regular-file' | '
  */
 function refused(rule: PathRule, given: string, message: string): SluiceError {
   const code = rule === 'exists' || rule === 'readable' ? ErrorCodes.IngestFileUnreadable : ErrorCodes.InvalidInput;
-  return new SluiceError(code, `Refused file location ${JSON.stringify(given)} (rule ${rule}): ${message}`, { details: { rule, path: given } });
+  return new SluiceError(code, `Refused file location ${JSON.stringify(given)} (rule ${rule}): ${message}`, {
+    details: { rule, path: given },
+  });
 }
 
 function inside(root: string, candidate: string): boolean {
@@ -49,7 +51,11 @@ export async function resolveIngestPath(given: string, roots: readonly string[])
     }
   }
   if (!realRoots.some((root) => inside(root, real))) {
-    throw refused('under-root', given, `it is not under an ingest root (${roots.join(', ') || 'none configured'}); set SLUICE_INGEST_ROOTS to allow a directory`);
+    throw refused(
+      'under-root',
+      given,
+      `it is not under an ingest root (${roots.join(', ') || 'none configured'}); set SLUICE_INGEST_ROOTS to allow a directory`,
+    );
   }
   const stat = await fs.promises.stat(real);
   if (!stat.isFile()) {

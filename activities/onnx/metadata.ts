@@ -15,7 +15,10 @@ export class OnnxFormatError extends Error {
 
 class Reader {
   pos = 0;
-  constructor(readonly bytes: Uint8Array, readonly end = bytes.length) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly end = bytes.length,
+  ) {}
 
   varint(): number {
     let result = 0;
@@ -38,8 +41,7 @@ class Reader {
       // read the length first: `this.pos += this.varint()` would add it to the position before the varint
       const len = this.varint();
       this.pos += len;
-    }
-    else if (wireType === 5) this.pos += 4;
+    } else if (wireType === 5) this.pos += 4;
     else throw new OnnxFormatError(`unsupported protobuf wire type ${wireType}`);
     if (this.pos > this.end) throw new OnnxFormatError('field runs past the end of the message');
   }

@@ -35,7 +35,8 @@ export function readCodeVersion(env: Record<string, string | undefined> = proces
   try {
     // Only sluice's own checkout counts: installed as a dependency inside another repository,
     // git would answer with that repository's commit.
-    if (path.resolve(git(['rev-parse', '--show-toplevel'], root)) !== path.resolve(root)) return { version: 'unknown', dirty: null, source: 'unknown' };
+    if (path.resolve(git(['rev-parse', '--show-toplevel'], root)) !== path.resolve(root))
+      return { version: 'unknown', dirty: null, source: 'unknown' };
     const commit = git(['rev-parse', 'HEAD'], root);
     const dirty = git(['status', '--porcelain'], root) !== '';
     return { version: commit, dirty, source: 'git' };

@@ -62,8 +62,20 @@ export function createRegistryActivities(deps: RegistryDeps, options: { codeVers
         workflowId: input.workflowId ?? caller.workflowId,
         runId: input.runId ?? caller.runId,
       });
-      if (code.dirty) deps.log('registerModel: the worker runs code with uncommitted changes; the model records it', { name: input.name, version, code: code.version });
-      return { name: input.name, version, created, onnxUri: onnx?.uri ?? `sha256:${input.onnxSha256}`, codeVersion: code.version, codeDirty: code.dirty };
+      if (code.dirty)
+        deps.log('registerModel: the worker runs code with uncommitted changes; the model records it', {
+          name: input.name,
+          version,
+          code: code.version,
+        });
+      return {
+        name: input.name,
+        version,
+        created,
+        onnxUri: onnx?.uri ?? `sha256:${input.onnxSha256}`,
+        codeVersion: code.version,
+        codeDirty: code.dirty,
+      };
     },
 
     /**

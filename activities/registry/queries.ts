@@ -5,7 +5,15 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { ErrorCodes } from '../../api/errors';
-import type { ModelAliasEvent, ModelLineage, ModelsUsingQuery, ModelTask, ModelVersionRef, SetModelAliasInput, SetModelAliasResult } from '../../api/models';
+import type {
+  ModelAliasEvent,
+  ModelLineage,
+  ModelsUsingQuery,
+  ModelTask,
+  ModelVersionRef,
+  SetModelAliasInput,
+  SetModelAliasResult,
+} from '../../api/models';
 import { inTransaction } from '../../db/transaction';
 import { SluiceError } from '../failures';
 
@@ -15,11 +23,15 @@ export const ALIAS_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 const invalid = (message: string): SluiceError => new SluiceError(ErrorCodes.InvalidInput, message);
 
 export function checkModelName(name: string): void {
-  if (!MODEL_NAME_PATTERN.test(name)) throw invalid(`model name ${JSON.stringify(name)} must be lower-case letters, digits, "_" or "-", starting with a letter, at most 63`);
+  if (!MODEL_NAME_PATTERN.test(name))
+    throw invalid(`model name ${JSON.stringify(name)} must be lower-case letters, digits, "_" or "-", starting with a letter, at most 63`);
 }
 
 function checkAlias(alias: string): void {
-  if (!ALIAS_PATTERN.test(alias)) throw invalid(`alias ${JSON.stringify(alias)} must be lower-case letters, digits, "_" or "-", starting with a letter, at most 32 (e.g. champion, challenger)`);
+  if (!ALIAS_PATTERN.test(alias))
+    throw invalid(
+      `alias ${JSON.stringify(alias)} must be lower-case letters, digits, "_" or "-", starting with a letter, at most 32 (e.g. champion, challenger)`,
+    );
 }
 
 export interface ModelRow {
@@ -55,15 +67,37 @@ export async function insertModelVersion(pool: Pool, row: ModelRow): Promise<{ v
     );
     if (prior.rows[0]) return { version: prior.rows[0].version, created: false };
     const dataset = await c.query('SELECT 1 FROM sluice.datasets WHERE id = $1', [row.datasetId]);
-    if (dataset.rowCount === 0) throw new SluiceError(ErrorCodes.DatasetNotFound, `dataset ${row.datasetId} is not registered in sluice.datasets; a model must name the dataset it was trained on`);
-    const next = await c.query<{ v: number }>('SELECT coalesce(max(version), 0)::int + 1 AS v FROM sluice.models WHERE name = $1', [row.name]);
+    if (dataset.rowCount === 0)
+      throw new SluiceError(
+        ErrorCodes.DatasetNotFound,
+        `dataset ${row.datasetId} is not registered in sluice.datasets; a model must name the dataset it was trained on`,
+      );
+    const next = await c.query<{ v: number }>('SELECT coalesce(max(version), 0)::int + 1 AS v FROM sluice.models WHERE name = $1', [
+      row.name,
+    ]);
     const version = next.rows[0]?.v ?? 1;
     await c.query(
       `INSERT INTO sluice.models (name, version, dataset_id, code_version, code_dirty, task, trainer, parameters, seed, metrics,
                                   onnx_uri, onnx_sha256, card_uri, card_sha256, workflow_id, run_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-      [row.name, version, row.datasetId, row.codeVersion, row.codeDirty, row.task, row.trainer, JSON.stringify(row.parameters), row.seed,
-        JSON.stringify(row.metrics), row.onnxUri, row.onnxSha256, row.cardUri, row.cardSha256, row.workflowId, row.runId],
+      [
+        row.name,
+        version,
+        row.datasetId,
+        row.codeVersion,
+        row.codeDirty,
+        row.task,
+        row.trainer,
+        JSON.stringify(row.parameters),
+        row.seed,
+        JSON.stringify(row.metrics),
+        row.onnxUri,
+        row.onnxSha256,
+        row.cardUri,
+        row.cardSha256,
+        row.workflowId,
+        row.runId,
+      ],
     );
     return { version, created: true };
   });
@@ -81,7 +115,10 @@ export async function moveModelAlias(pool: Pool, input: SetModelAliasInput): Pro
     // the alias row may not exist yet, so FOR UPDATE cannot serialise the first two moves; the lock can
     await c.query("SELECT pg_advisory_xact_lock(hashtext('sluice.model_aliases'), hashtext($1))", [`${input.name}@${input.alias}`]);
     await requireModelVersion(c, input.name, input.version);
-    const current = await c.query<{ version: number }>('SELECT version FROM sluice.model_aliases WHERE name = $1 AND alias = $2', [input.name, input.alias]);
+    const current = await c.query<{ version: number }>('SELECT version FROM sluice.model_aliases WHERE name = $1 AND alias = $2', [
+      input.name,
+      input.alias,
+    ]);
     const previousVersion = current.rows[0]?.version ?? null;
     const base = { name: input.name, alias: input.alias, version: input.version, previousVersion };
     if (previousVersion === input.version) return { ...base, changed: false };
@@ -93,7 +130,16 @@ export async function moveModelAlias(pool: Pool, input: SetModelAliasInput): Pro
     await c.query(
       `INSERT INTO sluice.model_alias_events (name, alias, version, previous_version, actor, reason, workflow_id, run_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [input.name, input.alias, input.version, previousVersion, input.actor, input.reason ?? '', input.workflowId ?? null, input.runId ?? null],
+      [
+        input.name,
+        input.alias,
+        input.version,
+        previousVersion,
+        input.actor,
+        input.reason ?? '',
+        input.workflowId ?? null,
+        input.runId ?? null,
+      ],
     );
     return { ...base, changed: true };
   });
@@ -107,7 +153,8 @@ async function requireModelVersion(c: PoolClient | Pool, name: string, version: 
 /** `name@3` or `name@champion` → name and version (an alias is resolved now). */
 export async function resolveModelRef(pool: Pool, ref: string): Promise<{ name: string; version: number }> {
   const at = ref.lastIndexOf('@');
-  if (at <= 0 || at === ref.length - 1) throw invalid(`model reference ${JSON.stringify(ref)} must look like <model>@<version> or <model>@<alias>`);
+  if (at <= 0 || at === ref.length - 1)
+    throw invalid(`model reference ${JSON.stringify(ref)} must look like <model>@<version> or <model>@<alias>`);
   const name = ref.slice(0, at);
   const tail = ref.slice(at + 1);
   checkModelName(name);
@@ -116,12 +163,24 @@ export async function resolveModelRef(pool: Pool, ref: string): Promise<{ name: 
     return { name, version: Number(tail) };
   }
   checkAlias(tail);
-  const { rows } = await pool.query<{ version: number }>('SELECT version FROM sluice.model_aliases WHERE name = $1 AND alias = $2', [name, tail]);
+  const { rows } = await pool.query<{ version: number }>('SELECT version FROM sluice.model_aliases WHERE name = $1 AND alias = $2', [
+    name,
+    tail,
+  ]);
   if (!rows[0]) throw new SluiceError(ErrorCodes.UnknownModel, `model ${name} has no alias ${tail}`);
   return { name, version: rows[0].version };
 }
 
-interface AliasEventRow { alias: string; version: number; previous_version: number | null; actor: string; reason: string; workflow_id: string | null; run_id: string | null; at: Date }
+interface AliasEventRow {
+  alias: string;
+  version: number;
+  previous_version: number | null;
+  actor: string;
+  reason: string;
+  workflow_id: string | null;
+  run_id: string | null;
+  at: Date;
+}
 
 const aliasEvent = (r: AliasEventRow): ModelAliasEvent => ({
   alias: r.alias,
@@ -159,10 +218,28 @@ function spanOf(range: LogRange): { lo: string; hi: string } | undefined {
 export async function modelLineage(pool: Pool, ref: string): Promise<ModelLineage> {
   const { name, version } = await resolveModelRef(pool, ref);
   const { rows } = await pool.query<{
-    task: ModelTask | null; created_at: Date; onnx_uri: string; onnx_sha256: string; card_uri: string | null; card_sha256: string | null;
-    metrics: Record<string, unknown>; code_version: string; code_dirty: boolean | null; trainer: string; parameters: Record<string, unknown>;
-    seed: string | null; workflow_id: string; run_id: string; dataset_id: string; transform: string | null; transform_version: number | null;
-    log_range: LogRange; contract_versions: Record<string, string[]>; row_count: string; artifact_uri: string | null; dataset_created_at: Date;
+    task: ModelTask | null;
+    created_at: Date;
+    onnx_uri: string;
+    onnx_sha256: string;
+    card_uri: string | null;
+    card_sha256: string | null;
+    metrics: Record<string, unknown>;
+    code_version: string;
+    code_dirty: boolean | null;
+    trainer: string;
+    parameters: Record<string, unknown>;
+    seed: string | null;
+    workflow_id: string;
+    run_id: string;
+    dataset_id: string;
+    transform: string | null;
+    transform_version: number | null;
+    log_range: LogRange;
+    contract_versions: Record<string, string[]>;
+    row_count: string;
+    artifact_uri: string | null;
+    dataset_created_at: Date;
   }>(
     `SELECT m.task, m.created_at, m.onnx_uri, m.onnx_sha256, m.card_uri, m.card_sha256, m.metrics, m.code_version, m.code_dirty,
             m.trainer, m.parameters, m.seed::text AS seed, m.workflow_id, m.run_id, m.dataset_id,
@@ -178,21 +255,33 @@ export async function modelLineage(pool: Pool, ref: string): Promise<ModelLineag
   if (m.transform !== null && m.transform_version !== null) {
     const span = spanOf(m.log_range);
     const builds = span
-      ? (await pool.query<{ build_id: string; sha256: string; from_seq: string; to_seq: string; rows: string; exact: boolean }>(
-          `SELECT build_id, sha256, from_seq::text, to_seq::text, rows::text, (from_seq = $3::bigint AND to_seq = $4::bigint) AS exact
+      ? (
+          await pool.query<{ build_id: string; sha256: string; from_seq: string; to_seq: string; rows: string; exact: boolean }>(
+            `SELECT build_id, sha256, from_seq::text, to_seq::text, rows::text, (from_seq = $3::bigint AND to_seq = $4::bigint) AS exact
              FROM sluice.transform_builds
             WHERE name = $1 AND version = $2 AND from_seq <= $3::bigint AND to_seq >= $4::bigint
             ORDER BY exact DESC, finished_at DESC, build_id`,
-          [m.transform, m.transform_version, span.lo, span.hi],
-        )).rows
+            [m.transform, m.transform_version, span.lo, span.hi],
+          )
+        ).rows
       : [];
     transform = {
       name: m.transform,
       version: m.transform_version,
-      builds: builds.map((b) => ({ buildId: b.build_id, sha256: b.sha256, fromSeq: b.from_seq, toSeq: b.to_seq, rows: Number(b.rows), exactRange: b.exact })),
+      builds: builds.map((b) => ({
+        buildId: b.build_id,
+        sha256: b.sha256,
+        fromSeq: b.from_seq,
+        toSeq: b.to_seq,
+        rows: Number(b.rows),
+        exactRange: b.exact,
+      })),
     };
   }
-  const aliases = await pool.query<{ alias: string }>('SELECT alias FROM sluice.model_aliases WHERE name = $1 AND version = $2 ORDER BY alias', [name, version]);
+  const aliases = await pool.query<{ alias: string }>(
+    'SELECT alias FROM sluice.model_aliases WHERE name = $1 AND version = $2 ORDER BY alias',
+    [name, version],
+  );
   const history = await pool.query<AliasEventRow>(
     `SELECT alias, version, previous_version, actor, reason, workflow_id, run_id, at FROM sluice.model_alias_events
       WHERE name = $1 AND (version = $2 OR previous_version = $2) ORDER BY id`,
@@ -215,7 +304,9 @@ export async function modelLineage(pool: Pool, ref: string): Promise<ModelLineag
       artifactUri: m.artifact_uri,
       createdAt: m.dataset_created_at.toISOString(),
       logRange: m.log_range,
-      contracts: Object.entries(m.contract_versions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([contract, versions]) => ({ name: contract, versions })),
+      contracts: Object.entries(m.contract_versions)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([contract, versions]) => ({ name: contract, versions })),
     },
     transform,
     aliases: aliases.rows.map((r) => r.alias),

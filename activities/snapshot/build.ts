@@ -16,7 +16,16 @@ import { canonicalJson } from '../../contracts/canonical';
 import type { ArtifactRef, ArtifactStore, ArtifactWriter } from '../artifacts';
 import { SluiceError } from '../failures';
 import { derivedTable, SEQ_COLUMN } from '../transform/sqlText';
-import { arrowSchema, arrowType, ColumnBuilder, makeRowDecoder, planColumn, SPLIT_COLUMN, type ColumnKind, type ColumnPlan } from './columns';
+import {
+  arrowSchema,
+  arrowType,
+  ColumnBuilder,
+  makeRowDecoder,
+  planColumn,
+  SPLIT_COLUMN,
+  type ColumnKind,
+  type ColumnPlan,
+} from './columns';
 import { BinaryCopyReader } from './copyBinary';
 import { DatasetInvalidError } from './errors';
 import { npyHeader } from './npy';
@@ -73,7 +82,8 @@ class CollectingSink extends AsyncByteQueue {
 /** COPY takes no bind parameters: the bounds are inlined, after this check, as integer literals. */
 function seqLiteral(v: string | undefined, fallback: string): string {
   if (v === undefined) return fallback;
-  if (!/^[0-9]{1,19}$/.test(v) || BigInt(v) > 9223372036854775807n) throw new SluiceError(ErrorCodes.InvalidInput, `log offset ${JSON.stringify(v)} is not a bigint`);
+  if (!/^[0-9]{1,19}$/.test(v) || BigInt(v) > 9223372036854775807n)
+    throw new SluiceError(ErrorCodes.InvalidInput, `log offset ${JSON.stringify(v)} is not a bigint`);
   return BigInt(v).toString();
 }
 
@@ -81,7 +91,11 @@ async function resolveVersion(db: Pool | PoolClient, transform: string, version:
   if (version !== undefined) return version;
   const r = await db.query<{ version: number }>('SELECT version FROM sluice.transform_live WHERE name = $1', [transform]);
   const live = r.rows[0]?.version;
-  if (live === undefined) throw new SluiceError(ErrorCodes.DatasetNotFound, `transform ${transform} has no live version: register it, or name the version to snapshot`);
+  if (live === undefined)
+    throw new SluiceError(
+      ErrorCodes.DatasetNotFound,
+      `transform ${transform} has no live version: register it, or name the version to snapshot`,
+    );
   return live;
 }
 
@@ -93,7 +107,11 @@ interface TableColumn {
 
 async function tableColumns(client: PoolClient, table: string, label: string): Promise<TableColumn[]> {
   const exists = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid::text AS oid', [table]);
-  if (!exists.rows[0]?.oid) throw new SluiceError(ErrorCodes.DatasetNotFound, `there is no derived table ${label} (sluice_derived.${label}): register that transform version first`);
+  if (!exists.rows[0]?.oid)
+    throw new SluiceError(
+      ErrorCodes.DatasetNotFound,
+      `there is no derived table ${label} (sluice_derived.${label}): register that transform version first`,
+    );
   const r = await client.query<TableColumn>(
     `SELECT a.attname AS name, t.typname, format_type(a.atttypid, a.atttypmod) AS "pgType"
        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -109,7 +127,12 @@ function planDataset(available: TableColumn[], input: SnapshotInput, label: stri
   const list = (): string => available.map((c) => c.name).join(', ');
   const missing = (role: string, name: string): DatasetInvalidError =>
     new DatasetInvalidError('UNKNOWN_COLUMN', `${role} "${name}" is not a column of ${label} (it has: ${list()})`, name);
-  if (!byName.has(SEQ_COLUMN)) throw new DatasetInvalidError('UNKNOWN_COLUMN', `${label} has no "${SEQ_COLUMN}" column: only derived tables of transforms can be snapshotted`, SEQ_COLUMN);
+  if (!byName.has(SEQ_COLUMN))
+    throw new DatasetInvalidError(
+      'UNKNOWN_COLUMN',
+      `${label} has no "${SEQ_COLUMN}" column: only derived tables of transforms can be snapshotted`,
+      SEQ_COLUMN,
+    );
   const requested = input.columns ?? available.map((c) => c.name);
   for (const name of requested) if (!byName.has(name)) throw missing('column', name);
   const names = [SEQ_COLUMN, ...requested.filter((n) => n !== SEQ_COLUMN)];
@@ -127,16 +150,29 @@ function planDataset(available: TableColumn[], input: SnapshotInput, label: stri
     const p = planOf.get(f.name);
     if (!p) throw byName.has(f.name) ? missing('feature (left out by `columns`)', f.name) : missing('feature', f.name);
     if (f.kind === 'numeric' && !(isNumericKind(p.kind) || p.kind === 'bool')) {
-      throw new DatasetInvalidError('WRONG_KIND', `numeric feature "${f.name}" has type ${p.pgType}; numeric features must be numbers or booleans (declare it categorical?)`, f.name);
+      throw new DatasetInvalidError(
+        'WRONG_KIND',
+        `numeric feature "${f.name}" has type ${p.pgType}; numeric features must be numbers or booleans (declare it categorical?)`,
+        f.name,
+      );
     }
     if (f.kind === 'categorical' && !(p.kind === 'utf8' || p.kind === 'bool' || INTEGER_KINDS.has(p.kind))) {
-      throw new DatasetInvalidError('WRONG_KIND', `categorical feature "${f.name}" has type ${p.pgType}; categorical features must be text, integers or booleans`, f.name);
+      throw new DatasetInvalidError(
+        'WRONG_KIND',
+        `categorical feature "${f.name}" has type ${p.pgType}; categorical features must be text, integers or booleans`,
+        f.name,
+      );
     }
   }
-  if (seen.has(spec.label)) throw new DatasetInvalidError('DUPLICATE_COLUMN', `"${spec.label}" is both the label and a feature`, spec.label);
+  if (seen.has(spec.label))
+    throw new DatasetInvalidError('DUPLICATE_COLUMN', `"${spec.label}" is both the label and a feature`, spec.label);
   const labelPlan = planOf.get(spec.label);
   if (!labelPlan) throw missing('label', spec.label);
-  if (spec.task === 'regression' ? !isNumericKind(labelPlan.kind) : !(labelPlan.kind === 'utf8' || labelPlan.kind === 'bool' || INTEGER_KINDS.has(labelPlan.kind))) {
+  if (
+    spec.task === 'regression'
+      ? !isNumericKind(labelPlan.kind)
+      : !(labelPlan.kind === 'utf8' || labelPlan.kind === 'bool' || INTEGER_KINDS.has(labelPlan.kind))
+  ) {
     throw new DatasetInvalidError(
       'WRONG_KIND',
       `label "${spec.label}" has type ${labelPlan.pgType}, which does not fit a ${spec.task} task (${spec.task === 'regression' ? 'regression needs a number' : 'classes must be text, integers or booleans'})`,
@@ -146,7 +182,11 @@ function planDataset(available: TableColumn[], input: SnapshotInput, label: stri
   const keyPlan = planOf.get(rule.key);
   if (!keyPlan) throw missing('split key', rule.key);
   if (!(keyPlan.kind === 'utf8' || INTEGER_KINDS.has(keyPlan.kind))) {
-    throw new DatasetInvalidError('WRONG_KIND', `split key "${rule.key}" has type ${keyPlan.pgType}; the key must be a text or integer column`, rule.key);
+    throw new DatasetInvalidError(
+      'WRONG_KIND',
+      `split key "${rule.key}" has type ${keyPlan.pgType}; the key must be a text or integer column`,
+      rule.key,
+    );
   }
   return { plans, rule };
 }
@@ -159,7 +199,12 @@ interface TempMatrix {
 }
 
 /** Writes header + the bytes of a temporary file (transformed chunk by chunk) as one artifact. */
-async function storeNpy(store: ArtifactStore, header: Uint8Array, temp: TempMatrix, transform?: (chunk: Buffer) => Uint8Array): Promise<DatasetFile> {
+async function storeNpy(
+  store: ArtifactStore,
+  header: Uint8Array,
+  temp: TempMatrix,
+  transform?: (chunk: Buffer) => Uint8Array,
+): Promise<DatasetFile> {
   const out = await store.openWriter({ mediaType: 'application/x-npy', extension: '.npy' });
   try {
     await out.write(header);
@@ -192,7 +237,12 @@ function compareClass(a: ClassKey, b: ClassKey): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, input: SnapshotInput, options: BuildOptions): Promise<SnapshotOutcome> {
+export async function buildDatasetSnapshot(
+  pool: Pool,
+  store: ArtifactStore,
+  input: SnapshotInput,
+  options: BuildOptions,
+): Promise<SnapshotOutcome> {
   const version = await resolveVersion(pool, input.transform, input.version);
   const label = `${input.transform}__v${version}`;
   const table = derivedTable(input.transform, version);
@@ -288,7 +338,11 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
       const perSplit = [0, 0, 0];
       for (let i = 0; i < n; i++) {
         if (key.nullCount > 0 && !key.isValid(i)) {
-          throw new DatasetInvalidError('MISSING_KEY', `split key "${rule.key}" is null in the row with seq ${rowSeq(i)}; every row needs a key to be assigned a split`, rule.key);
+          throw new DatasetInvalidError(
+            'MISSING_KEY',
+            `split key "${rule.key}" is null in the row with seq ${rowSeq(i)}; every row needs a key to be assigned a split`,
+            rule.key,
+          );
         }
         let h: number;
         if (key.plan.kind === 'utf8') {
@@ -296,7 +350,7 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
           h = murmur3(key.values as Uint8Array, offs[i] as number, offs[i + 1] as number);
         } else {
           const v = key.numberAt(i);
-          h = murmur3OfInteger(Number.isSafeInteger(v) ? v : (key.values as BigInt64Array)[i] as bigint);
+          h = murmur3OfInteger(Number.isSafeInteger(v) ? v : ((key.values as BigInt64Array)[i] as bigint));
         }
         const s = splitOf(h, rule);
         split[i] = s;
@@ -311,22 +365,38 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
         const v = b.values as Float64Array;
         for (let i = 0; i < n; i++) {
           if (!Number.isFinite(v[i] as number) && b.isValid(i)) {
-            throw new DatasetInvalidError('NON_FINITE_FEATURE', `numeric feature "${b.plan.name}" is ${String(v[i])} in the row with seq ${rowSeq(i)}; fix it in the transform (NULL is allowed)`, b.plan.name);
+            throw new DatasetInvalidError(
+              'NON_FINITE_FEATURE',
+              `numeric feature "${b.plan.name}" is ${String(v[i])} in the row with seq ${rowSeq(i)}; fix it in the transform (NULL is allowed)`,
+              b.plan.name,
+            );
           }
         }
       }
       const nums = bs.map((b) => (isNumericKind(b.plan.kind) || b.plan.kind === 'bool' ? b.toFloat64(n) : undefined));
       // The label: class codes in first-seen order (renumbered in sorted order at the end), or the value.
       const lab = bs[labelIndex] as ColumnBuilder;
-      const labBytes = labelKind === 'utf8' ? Buffer.from((lab.values as Uint8Array).buffer, (lab.values as Uint8Array).byteOffset, (lab.values as Uint8Array).byteLength) : undefined;
+      const labBytes =
+        labelKind === 'utf8'
+          ? Buffer.from((lab.values as Uint8Array).buffer, (lab.values as Uint8Array).byteOffset, (lab.values as Uint8Array).byteLength)
+          : undefined;
       const y = new Float64Array(n);
       for (let i = 0; i < n; i++) {
         if (lab.nullCount > 0 && !lab.isValid(i)) {
-          throw new DatasetInvalidError('MISSING_LABEL', `label "${spec.label}" is null in the row with seq ${rowSeq(i)}; every row of a dataset needs a label`, spec.label);
+          throw new DatasetInvalidError(
+            'MISSING_LABEL',
+            `label "${spec.label}" is null in the row with seq ${rowSeq(i)}; every row of a dataset needs a label`,
+            spec.label,
+          );
         }
         if (!classification) {
           const v = (nums[labelIndex] as Float64Array)[i] as number;
-          if (!Number.isFinite(v)) throw new DatasetInvalidError('MISSING_LABEL', `label "${spec.label}" is ${v} in the row with seq ${rowSeq(i)}; a regression label must be a finite number`, spec.label);
+          if (!Number.isFinite(v))
+            throw new DatasetInvalidError(
+              'MISSING_LABEL',
+              `label "${spec.label}" is ${v} in the row with seq ${rowSeq(i)}; a regression label must be a finite number`,
+              spec.label,
+            );
           y[i] = v;
           continue;
         }
@@ -338,7 +408,12 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
         let code = classCodes.get(k);
         if (code === undefined) {
           code = classCodes.size;
-          if (code >= MAX_CLASSES) throw new DatasetInvalidError('TOO_MANY_CLASSES', `label "${spec.label}" has more than ${MAX_CLASSES} classes; is it a regression target?`, spec.label);
+          if (code >= MAX_CLASSES)
+            throw new DatasetInvalidError(
+              'TOO_MANY_CLASSES',
+              `label "${spec.label}" has more than ${MAX_CLASSES} classes; is it a regression target?`,
+              spec.label,
+            );
           classCodes.set(k, code);
           classCounts.push(0);
         }
@@ -377,7 +452,10 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
       const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children }));
       writer.write(batch);
       const bytes = sink.take();
-      peakBatchBytes = Math.max(peakBatchBytes, bytes.length + bs.reduce((a, b) => a + b.values.byteLength + b.validity.byteLength + (b.offsets?.byteLength ?? 0), 0));
+      peakBatchBytes = Math.max(
+        peakBatchBytes,
+        bytes.length + bs.reduce((a, b) => a + b.values.byteLength + b.validity.byteLength + (b.offsets?.byteLength ?? 0), 0),
+      );
       await out.write(bytes);
       rowCount += n;
       options.onProgress?.(rowCount);
@@ -406,7 +484,10 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
     for (const b of ready.splice(0)) await processBatch(b.builders, b.n);
     if (rowInBatch > 0) await processBatch(builders, rowInBatch);
     if (rowCount === 0) {
-      throw new DatasetInvalidError('EMPTY_DATASET', `${label} has no rows${input.fromSeq || input.toSeq ? ` with seq in [${input.fromSeq ?? '1'}, ${input.toSeq ?? '∞'}]` : ''}: nothing to snapshot`);
+      throw new DatasetInvalidError(
+        'EMPTY_DATASET',
+        `${label} has no rows${input.fromSeq || input.toSeq ? ` with seq in [${input.fromSeq ?? '1'}, ${input.toSeq ?? '∞'}]` : ''}: nothing to snapshot`,
+      );
     }
 
     // The contract versions of the events the rows come from, and the log range per source.
@@ -424,18 +505,36 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
       const a = accumulators[col(f.name)] as ColumnAccumulator;
       if (a.count === 0) throw new DatasetInvalidError('ALL_NULL', `feature "${f.name}" is null in every row`, f.name);
       const constant = a.kind === 'utf8' ? a.top?.decremented === 0 && a.top.counts.size === 1 : a.constant;
-      if (constant) throw new DatasetInvalidError('CONSTANT_FEATURE', `feature "${f.name}" has the same value in every row: it cannot inform a model`, f.name);
+      if (constant)
+        throw new DatasetInvalidError(
+          'CONSTANT_FEATURE',
+          `feature "${f.name}" has the same value in every row: it cannot inform a model`,
+          f.name,
+        );
     }
     if (classification) {
-      if (classCodes.size < 2) throw new DatasetInvalidError('SINGLE_CLASS', `label "${spec.label}" has a single class (${classCodes.size === 1 ? 'every row has the same label' : 'no labels'}): a ${spec.task} task needs two or more`, spec.label);
+      if (classCodes.size < 2)
+        throw new DatasetInvalidError(
+          'SINGLE_CLASS',
+          `label "${spec.label}" has a single class (${classCodes.size === 1 ? 'every row has the same label' : 'no labels'}): a ${spec.task} task needs two or more`,
+          spec.label,
+        );
       if (spec.task === 'binary' && classCodes.size > 2) {
-        throw new DatasetInvalidError('TOO_MANY_CLASSES', `label "${spec.label}" has ${classCodes.size} classes, a binary task needs exactly 2 (use task "multiclass")`, spec.label);
+        throw new DatasetInvalidError(
+          'TOO_MANY_CLASSES',
+          `label "${spec.label}" has ${classCodes.size} classes, a binary task needs exactly 2 (use task "multiclass")`,
+          spec.label,
+        );
       }
     }
     const fractions = [rule.train, rule.validation, rule.test];
     for (let s = 0; s < 3; s++) {
       if ((fractions[s] as number) > 0 && splitCounts[s] === 0) {
-        throw new DatasetInvalidError('EMPTY_SPLIT', `the ${SPLIT_NAMES[s]} part of the split is empty (${rowCount} rows, fraction ${fractions[s]}); more rows, or other fractions or key "${rule.key}", are needed`, rule.key);
+        throw new DatasetInvalidError(
+          'EMPTY_SPLIT',
+          `the ${SPLIT_NAMES[s]} part of the split is empty (${rowCount} rows, fraction ${fractions[s]}); more rows, or other fractions or key "${rule.key}", are needed`,
+          rule.key,
+        );
       }
     }
 
@@ -445,7 +544,10 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
     const arrow = await out.finish();
 
     // Classes in sorted order (the trainer's order: numbers numerically, then text by code unit).
-    const entries = [...classCodes.entries()].map(([k, code]) => ({ k: labelKind === 'utf8' ? Buffer.from(k as string, 'latin1').toString('utf8') : k, code }));
+    const entries = [...classCodes.entries()].map(([k, code]) => ({
+      k: labelKind === 'utf8' ? Buffer.from(k as string, 'latin1').toString('utf8') : k,
+      code,
+    }));
     entries.sort((a, b) => compareClass(a.k, b.k));
     const remap = new Float32Array(entries.length);
     entries.forEach((e, i) => (remap[e.code] = i));
@@ -470,7 +572,9 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
     const stats: Record<string, ColumnStats> = {};
     plans.forEach((p, i) => {
       const j = sampled.indexOf(i);
-      const st = (accumulators[i] as ColumnAccumulator).stats(j >= 0 ? (sample.values[j] as Float64Array).subarray(0, sample.n) : undefined);
+      const st = (accumulators[i] as ColumnAccumulator).stats(
+        j >= 0 ? (sample.values[j] as Float64Array).subarray(0, sample.n) : undefined,
+      );
       if (i === labelIndex && classification) st.classes = classes;
       stats[p.name] = st;
     });
@@ -483,11 +587,20 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
       contractVersions[e.contract] = [...new Set([...(contractVersions[e.contract] ?? []), ...e.versions])].sort();
     }
     const encoding = {
-      X: { columns: numericFeatures.map((c) => (plans[c] as ColumnPlan).name), dtype: 'float32', order: 'C', missing: 'NaN', booleans: '0/1' },
+      X: {
+        columns: numericFeatures.map((c) => (plans[c] as ColumnPlan).name),
+        dtype: 'float32',
+        order: 'C',
+        missing: 'NaN',
+        booleans: '0/1',
+      },
       y: classification
         ? { column: spec.label, dtype: 'float32', meaning: 'class index into classes', classes: classes.map((c) => c.value) }
         : { column: spec.label, dtype: 'float32', meaning: 'value' },
-      categorical: { columns: categoricalFeatures.map((c) => (plans[c] as ColumnPlan).name), where: 'Arrow file only (the trainer builds vocabularies on the train split)' },
+      categorical: {
+        columns: categoricalFeatures.map((c) => (plans[c] as ColumnPlan).name),
+        where: 'Arrow file only (the trainer builds vocabularies on the train split)',
+      },
       split: { column: SPLIT_COLUMN, codes: rule.codes },
     };
     const arrowSchemaJson = {
@@ -498,20 +611,39 @@ export async function buildDatasetSnapshot(pool: Pool, store: ArtifactStore, inp
       metadata: { 'sluice.dataset': datasetMeta },
     };
     const files = { arrow: { sha256: arrow.sha256, uri: arrow.uri, size: arrow.size }, npy };
-    const seqRange = { requested: { fromSeq: input.fromSeq ?? null, toSeq: input.toSeq ?? null }, covered: { fromSeq: firstSeq, toSeq: lastSeq } };
+    const seqRange = {
+      requested: { fromSeq: input.fromSeq ?? null, toSeq: input.toSeq ?? null },
+      covered: { fromSeq: firstSeq, toSeq: lastSeq },
+    };
     const inserted = await pool.query(
       `INSERT INTO sluice.datasets (id, transform, transform_version, log_range, contract_versions, row_count, schema, column_stats, artifact_uri,
                                     workflow_id, run_id, seq_range, spec, split, encoding, files, size_bytes)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
        ON CONFLICT (id) DO NOTHING`,
       [
-        arrow.sha256, input.transform, version, JSON.stringify(logRange), JSON.stringify(contractVersions), rowCount, JSON.stringify(arrowSchemaJson),
-        JSON.stringify(stats), arrow.uri, options.workflowId, options.runId, JSON.stringify(seqRange),
-        JSON.stringify({ ...datasetMeta.spec, columns: plans.map((p) => p.name) }), JSON.stringify({ ...rule, counts: splitCountsByName }),
-        JSON.stringify(encoding), JSON.stringify(files), arrow.size,
+        arrow.sha256,
+        input.transform,
+        version,
+        JSON.stringify(logRange),
+        JSON.stringify(contractVersions),
+        rowCount,
+        JSON.stringify(arrowSchemaJson),
+        JSON.stringify(stats),
+        arrow.uri,
+        options.workflowId,
+        options.runId,
+        JSON.stringify(seqRange),
+        JSON.stringify({ ...datasetMeta.spec, columns: plans.map((p) => p.name) }),
+        JSON.stringify({ ...rule, counts: splitCountsByName }),
+        JSON.stringify(encoding),
+        JSON.stringify(files),
+        arrow.size,
       ],
     );
-    const row = await pool.query<{ workflow_id: string | null; run_id: string | null }>('SELECT workflow_id, run_id FROM sluice.datasets WHERE id = $1', [arrow.sha256]);
+    const row = await pool.query<{ workflow_id: string | null; run_id: string | null }>(
+      'SELECT workflow_id, run_id FROM sluice.datasets WHERE id = $1',
+      [arrow.sha256],
+    );
     return {
       datasetId: arrow.sha256,
       transform: input.transform,

@@ -4,7 +4,22 @@
  * Arrow's record batches are made of (no per-value objects, so a batch of 65,536 rows costs its
  * arrays and nothing else).
  */
-import { Bool, DateDay, Field, Float64, Int8, Int16, Int32, Int64, makeData, Schema, TimestampMicrosecond, Utf8, type Data, type DataType } from 'apache-arrow';
+import {
+  Bool,
+  DateDay,
+  Field,
+  Float64,
+  Int8,
+  Int16,
+  Int32,
+  Int64,
+  makeData,
+  Schema,
+  TimestampMicrosecond,
+  Utf8,
+  type Data,
+  type DataType,
+} from 'apache-arrow';
 import { quoteIdent } from '../../db/sql';
 import { DatasetInvalidError } from './errors';
 
@@ -61,15 +76,24 @@ export function planColumn(name: string, typname: string, pgType: string): Colum
 
 export function arrowType(kind: ColumnKind): DataType {
   switch (kind) {
-    case 'int64': return new Int64();
-    case 'int32': return new Int32();
-    case 'int16': return new Int16();
-    case 'float64': return new Float64();
-    case 'bool': return new Bool();
-    case 'utf8': return new Utf8();
-    case 'timestamptz': return new TimestampMicrosecond('UTC');
-    case 'timestamp': return new TimestampMicrosecond();
-    case 'date': return new DateDay();
+    case 'int64':
+      return new Int64();
+    case 'int32':
+      return new Int32();
+    case 'int16':
+      return new Int16();
+    case 'float64':
+      return new Float64();
+    case 'bool':
+      return new Bool();
+    case 'utf8':
+      return new Utf8();
+    case 'timestamptz':
+      return new TimestampMicrosecond('UTC');
+    case 'timestamp':
+      return new TimestampMicrosecond();
+    case 'date':
+      return new DateDay();
   }
 }
 
@@ -104,30 +128,46 @@ export function makeRowDecoder(plans: readonly ColumnPlan[]): (builders: ColumnB
   const undo: string[] = [];
   plans.forEach((plan, c) => {
     lines.push(`if (p + 4 > end) return cut(i); len = view.getInt32(p); p += 4;`);
-    lines.push(`if (len < 0) { B${c}.nullCount++;${plan.kind === 'utf8' ? ` O${c}[i + 1] = B${c}.used;` : ''} } else { if (p + len > end) return cut(i);`);
+    lines.push(
+      `if (len < 0) { B${c}.nullCount++;${plan.kind === 'utf8' ? ` O${c}[i + 1] = B${c}.used;` : ''} } else { if (p + len > end) return cut(i);`,
+    );
     const mark = `V${c}[i >> 3] |= 1 << (i & 7);`;
     switch (plan.kind) {
-      case 'int64': lines.push(`${mark} W${c}[2 * i] = view.getInt32(p + 4); W${c}[2 * i + 1] = view.getInt32(p);`); break;
-      case 'int32': lines.push(`${mark} D${c}[i] = view.getInt32(p);`); break;
-      case 'int16': lines.push(`${mark} D${c}[i] = view.getInt16(p);`); break;
-      case 'float64': lines.push(`${mark} D${c}[i] = view.getFloat64(p);`); break;
-      case 'bool': lines.push(`${mark} if (buf[p] !== 0) D${c}[i >> 3] |= 1 << (i & 7);`); break;
+      case 'int64':
+        lines.push(`${mark} W${c}[2 * i] = view.getInt32(p + 4); W${c}[2 * i + 1] = view.getInt32(p);`);
+        break;
+      case 'int32':
+        lines.push(`${mark} D${c}[i] = view.getInt32(p);`);
+        break;
+      case 'int16':
+        lines.push(`${mark} D${c}[i] = view.getInt16(p);`);
+        break;
+      case 'float64':
+        lines.push(`${mark} D${c}[i] = view.getFloat64(p);`);
+        break;
+      case 'bool':
+        lines.push(`${mark} if (buf[p] !== 0) D${c}[i >> 3] |= 1 << (i & 7);`);
+        break;
       case 'utf8':
         // Short strings (most categories) byte by byte: cheaper than Buffer#copy's call.
         lines.push(
           `${mark} const u = B${c}.used; const a = B${c}.values; if (len <= 32 && u + len <= a.length) { for (let k = 0; k < len; k++) a[u + k] = buf[p + k]; B${c}.used = u + len; O${c}[i + 1] = u + len; } else B${c}.set(i, buf, p, len);`,
         );
         break;
-      default: lines.push(`B${c}.set(i, buf, p, len);`);
+      default:
+        lines.push(`B${c}.set(i, buf, p, len);`);
     }
     lines.push(`p += len; }`);
-    undo.push(`B${c}.nullCount = n${c}; V${c}[i >> 3] &= ~(1 << (i & 7));${plan.kind === 'bool' ? ` D${c}[i >> 3] &= ~(1 << (i & 7));` : ''}${plan.kind === 'utf8' ? ` B${c}.used = u${c};` : ''}`);
+    undo.push(
+      `B${c}.nullCount = n${c}; V${c}[i >> 3] &= ~(1 << (i & 7));${plan.kind === 'bool' ? ` D${c}[i >> 3] &= ~(1 << (i & 7));` : ''}${plan.kind === 'utf8' ? ` B${c}.used = u${c};` : ''}`,
+    );
   });
   const locals = plans
     .map((plan, c) => {
       const parts = [`const B${c} = B[${c}];`, `const V${c} = B${c}.validity;`];
       if (plan.kind === 'int64') parts.push(`const W${c} = B${c}.words;`);
-      else if (plan.kind === 'int32' || plan.kind === 'int16' || plan.kind === 'float64' || plan.kind === 'bool') parts.push(`const D${c} = B${c}.values;`);
+      else if (plan.kind === 'int32' || plan.kind === 'int16' || plan.kind === 'float64' || plan.kind === 'bool')
+        parts.push(`const D${c} = B${c}.values;`);
       else if (plan.kind === 'utf8') parts.push(`const O${c} = B${c}.offsets;`);
       return parts.join(' ');
     })
@@ -159,7 +199,10 @@ export class ColumnBuilder {
   /** {@link toFloat64}'s output, reused batch after batch. */
   private doubles?: Float64Array;
 
-  constructor(readonly plan: ColumnPlan, readonly capacity: number) {
+  constructor(
+    readonly plan: ColumnPlan,
+    readonly capacity: number,
+  ) {
     this.validity = new Uint8Array((capacity + 7) >> 3);
     switch (plan.kind) {
       case 'int64':
@@ -171,10 +214,18 @@ export class ColumnBuilder {
         break;
       }
       case 'int32':
-      case 'date': this.values = new Int32Array(capacity); break;
-      case 'int16': this.values = new Int16Array(capacity); break;
-      case 'float64': this.values = new Float64Array(capacity); break;
-      case 'bool': this.values = new Uint8Array((capacity + 7) >> 3); break;
+      case 'date':
+        this.values = new Int32Array(capacity);
+        break;
+      case 'int16':
+        this.values = new Int16Array(capacity);
+        break;
+      case 'float64':
+        this.values = new Float64Array(capacity);
+        break;
+      case 'bool':
+        this.values = new Uint8Array((capacity + 7) >> 3);
+        break;
       case 'utf8':
         this.values = new Uint8Array(Math.max(1024, capacity * 16));
         this.offsets = new Int32Array(capacity + 1);
@@ -204,7 +255,11 @@ export class ColumnBuilder {
         const hi = buf.readInt32BE(p);
         const lo = buf.readUInt32BE(p + 4);
         if ((hi === INT32_MAX && lo === 0xffffffff) || (hi === INT32_MIN && lo === 0)) {
-          throw new DatasetInvalidError('UNREPRESENTABLE_VALUE', `column "${this.plan.name}" holds an infinite timestamp, which Arrow cannot represent`, this.plan.name);
+          throw new DatasetInvalidError(
+            'UNREPRESENTABLE_VALUE',
+            `column "${this.plan.name}" holds an infinite timestamp, which Arrow cannot represent`,
+            this.plan.name,
+          );
         }
         // 64-bit addition of PostgreSQL's epoch offset, in 32-bit words.
         const sumLo = lo + PG_EPOCH_US_LO;
@@ -214,17 +269,27 @@ export class ColumnBuilder {
         w[2 * i + 1] = (hi + PG_EPOCH_US_HI + carry) | 0;
         return;
       }
-      case 'int32': (this.values as Int32Array)[i] = buf.readInt32BE(p); return;
+      case 'int32':
+        (this.values as Int32Array)[i] = buf.readInt32BE(p);
+        return;
       case 'date': {
         const d = buf.readInt32BE(p);
         if (d === INT32_MAX || d === INT32_MIN) {
-          throw new DatasetInvalidError('UNREPRESENTABLE_VALUE', `column "${this.plan.name}" holds an infinite date, which Arrow cannot represent`, this.plan.name);
+          throw new DatasetInvalidError(
+            'UNREPRESENTABLE_VALUE',
+            `column "${this.plan.name}" holds an infinite date, which Arrow cannot represent`,
+            this.plan.name,
+          );
         }
         (this.values as Int32Array)[i] = d + PG_EPOCH_DAYS;
         return;
       }
-      case 'int16': (this.values as Int16Array)[i] = buf.readInt16BE(p); return;
-      case 'float64': (this.values as Float64Array)[i] = buf.readDoubleBE(p); return;
+      case 'int16':
+        (this.values as Int16Array)[i] = buf.readInt16BE(p);
+        return;
+      case 'float64':
+        (this.values as Float64Array)[i] = buf.readDoubleBE(p);
+        return;
       case 'bool':
         if (buf[p] !== 0) (this.values[i >> 3] as number) |= 1 << (i & 7);
         return;
@@ -266,8 +331,10 @@ export class ColumnBuilder {
         const w = this.words as Int32Array;
         return (w[2 * i + 1] as number) * 4294967296 + ((w[2 * i] as number) >>> 0);
       }
-      case 'bool': return ((this.values[i >> 3] as number) >> (i & 7)) & 1;
-      default: return this.values[i] as number;
+      case 'bool':
+        return ((this.values[i >> 3] as number) >> (i & 7)) & 1;
+      default:
+        return this.values[i] as number;
     }
   }
 
@@ -314,7 +381,14 @@ export class ColumnBuilder {
     const type = arrowType(this.plan.kind);
     const nullBitmap = this.nullCount > 0 ? this.validity.subarray(0, (n + 7) >> 3) : undefined;
     if (this.plan.kind === 'utf8') {
-      return makeData({ type: type as Utf8, length: n, nullCount: this.nullCount, nullBitmap, valueOffsets: (this.offsets as Int32Array).subarray(0, n + 1), data: (this.values as Uint8Array).subarray(0, this.used) });
+      return makeData({
+        type: type as Utf8,
+        length: n,
+        nullCount: this.nullCount,
+        nullBitmap,
+        valueOffsets: (this.offsets as Int32Array).subarray(0, n + 1),
+        data: (this.values as Uint8Array).subarray(0, this.used),
+      });
     }
     const data = this.plan.kind === 'bool' ? (this.values as Uint8Array).subarray(0, (n + 7) >> 3) : this.values.subarray(0, n);
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one call for every fixed-width type

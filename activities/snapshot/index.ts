@@ -29,7 +29,13 @@ export function createSnapshotActivities(deps: SnapshotDeps) {
       const workflowId = info.workflowExecution?.workflowId ?? `activity:${info.activityId}`;
       const runId = info.workflowExecution?.runId ?? '';
       const r = await withHeartbeat(
-        (hb) => buildDatasetSnapshot(deps.pool, deps.artifacts, input, { workflowId, runId, onProgress: (rows) => hb.progress({ rows }), signal: hb.signal }),
+        (hb) =>
+          buildDatasetSnapshot(deps.pool, deps.artifacts, input, {
+            workflowId,
+            runId,
+            onProgress: (rows) => hb.progress({ rows }),
+            signal: hb.signal,
+          }),
         { everyMs: 5_000 },
       );
       return {

@@ -37,7 +37,10 @@ export function splitRule(input: { key?: string; train?: number; validation?: nu
   const test = input?.test ?? Math.max(0, Math.round((1 - train - validation) * 1e12) / 1e12);
   const sum = train + validation + test;
   if (!(train > 0) || validation < 0 || test < 0 || Math.abs(sum - 1) > 1e-9) {
-    throw new DatasetInvalidError('INVALID_SPLIT', `split fractions must be ≥ 0 (train > 0) and add up to 1; got train ${train}, validation ${validation}, test ${test} (sum ${sum})`);
+    throw new DatasetInvalidError(
+      'INVALID_SPLIT',
+      `split fractions must be ≥ 0 (train > 0) and add up to 1; got train ${train}, validation ${validation}, test ${test} (sum ${sum})`,
+    );
   }
   const t0 = Math.min(2 ** 32, Math.floor(train * 2 ** 32));
   const t1 = test === 0 ? 2 ** 32 : Math.min(2 ** 32, Math.floor((train + validation) * 2 ** 32));

@@ -165,7 +165,12 @@ export class ColumnAccumulator {
   private tMax: bigint | number | undefined;
   readonly top?: TopCounter;
 
-  constructor(readonly kind: ColumnKind, readonly name: string, readonly pgType: string, readonly arrowTypeName: string) {
+  constructor(
+    readonly kind: ColumnKind,
+    readonly name: string,
+    readonly pgType: string,
+    readonly arrowTypeName: string,
+  ) {
     if (kind === 'utf8') this.top = new TopCounter();
   }
 

@@ -12,7 +12,12 @@ import { SOURCE_NAME_PATTERN } from '../../api/names';
 import { SluiceError } from '../failures';
 import { SEQ_COLUMN, checkTransformName, checkTransformSqlText, checkVersion, derivedTable, derivedView, quoteIdent } from './sqlText';
 
-import type { RegisterTransformInput, RegisterTransformResult, TransformColumn, TransformLimits } from '../../api/workflows/registerTransform';
+import type {
+  RegisterTransformInput,
+  RegisterTransformResult,
+  TransformColumn,
+  TransformLimits,
+} from '../../api/workflows/registerTransform';
 
 export type { RegisterTransformInput, RegisterTransformResult, TransformColumn };
 
@@ -54,14 +59,19 @@ export function sqlFailure(err: unknown, what: string): Error {
   // The transform's own statement_timeout (limits.statementTimeoutMs): the same range would run as
   // long again. A cancel by the activity's cancellation has the same SQLSTATE but another message.
   if (code === '57014' && /statement timeout/.test(e.message ?? '')) {
-    return invalid(`${what}: the statement ran past its statement_timeout (raise limits.statementTimeoutMs when registering, or split the work) (SQLSTATE 57014)`);
+    return invalid(
+      `${what}: the statement ran past its statement_timeout (raise limits.statementTimeoutMs when registering, or split the work) (SQLSTATE 57014)`,
+    );
   }
   if (typeof code !== 'string' || !PERMANENT_SQLSTATE_CLASSES.includes(code.slice(0, 2))) return err as Error;
   if (SQL_TEXT_SQLSTATE_CLASSES.includes(code.slice(0, 2))) return invalid(`${what}: ${e.message ?? ''} (SQLSTATE ${code})`);
   const where = [e.position ? `at position ${e.position}` : '', e.column ? `column ${e.column}` : ''].filter(Boolean).join(', ');
   const safe = `${what}: SQLSTATE ${code}${where ? ` (${where})` : ''}; the message quotes row values, so it is only in the worker log and the run event`;
   process.stderr.write(`[sluice worker] ${what}: ${e.message ?? ''} (SQLSTATE ${code})\n`);
-  return new SluiceError(ErrorCodes.InvalidTransform, safe, { details: { sqlstate: code, position: e.position, column: e.column }, internal: `${e.message ?? ''} (SQLSTATE ${code})` });
+  return new SluiceError(ErrorCodes.InvalidTransform, safe, {
+    details: { sqlstate: code, position: e.position, column: e.column },
+    internal: `${e.message ?? ''} (SQLSTATE ${code})`,
+  });
 }
 
 export function sqlSha256(sql: string): string {

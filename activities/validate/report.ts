@@ -56,16 +56,26 @@ function barChart(title: string, labels: string[], series: { name: string; value
       const v = s.values[i] ?? 0;
       const h = (v / max) * plotH;
       const x = left + i * groupW + groupW * 0.1 + j * barW;
-      bars.push(`<rect x="${x.toFixed(1)}" y="${(top + plotH - h).toFixed(1)}" width="${barW.toFixed(1)}" height="${h.toFixed(1)}" fill="${s.color}"><title>${esc(label)} · ${esc(s.name)}: ${esc(fmt(v))}</title></rect>`);
+      bars.push(
+        `<rect x="${x.toFixed(1)}" y="${(top + plotH - h).toFixed(1)}" width="${barW.toFixed(1)}" height="${h.toFixed(1)}" fill="${s.color}"><title>${esc(label)} · ${esc(s.name)}: ${esc(fmt(v))}</title></rect>`,
+      );
     });
     if (i % labelEvery === 0) {
       const x = left + i * groupW + groupW / 2;
-      bars.push(`<text x="${x.toFixed(1)}" y="${H - bottom + 14}" font-size="9" text-anchor="middle">${esc(label.length > 14 ? `${label.slice(0, 13)}…` : label)}</text>`);
+      bars.push(
+        `<text x="${x.toFixed(1)}" y="${H - bottom + 14}" font-size="9" text-anchor="middle">${esc(label.length > 14 ? `${label.slice(0, 13)}…` : label)}</text>`,
+      );
     }
   });
-  const legend = series.length > 1
-    ? series.map((s, j) => `<rect x="${left + j * 110}" y="${H - 14}" width="10" height="10" fill="${s.color}"/><text x="${left + j * 110 + 14}" y="${H - 5}" font-size="10">${esc(s.name)}</text>`).join('')
-    : '';
+  const legend =
+    series.length > 1
+      ? series
+          .map(
+            (s, j) =>
+              `<rect x="${left + j * 110}" y="${H - 14}" width="10" height="10" fill="${s.color}"/><text x="${left + j * 110 + 14}" y="${H - 5}" font-size="10">${esc(s.name)}</text>`,
+          )
+          .join('')
+      : '';
   return `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">
 <text x="${left}" y="14" font-size="12" font-weight="bold">${esc(title)}</text>
 <line x1="${left}" y1="${top + plotH}" x2="${W - 10}" y2="${top + plotH}" stroke="#999"/>
@@ -78,21 +88,34 @@ function driftChart(r: ExpectationResult): string {
   if (!bins.length) return '';
   const nc = bins.reduce((s, b) => s + b.current, 0) || 1;
   const nb = bins.reduce((s, b) => s + b.baseline, 0) || 1;
-  return barChart(`${r.name}: share per bin, baseline vs current`, bins.map((b) => b.label), [
-    { name: 'baseline', values: bins.map((b) => b.baseline / nb), color: '#8da0cb' },
-    { name: 'current', values: bins.map((b) => b.current / nc), color: '#fc8d62' },
-  ]);
+  return barChart(
+    `${r.name}: share per bin, baseline vs current`,
+    bins.map((b) => b.label),
+    [
+      { name: 'baseline', values: bins.map((b) => b.baseline / nb), color: '#8da0cb' },
+      { name: 'current', values: bins.map((b) => b.current / nc), color: '#fc8d62' },
+    ],
+  );
 }
 
 function profileChart(p: ColumnProfile): string {
   if (p.histogram) {
     const { lo, hi, counts } = p.histogram;
     const step = (hi - lo) / counts.length;
-    return barChart(`${p.column}: histogram (${fmt(p.nonNull)} non-null)`, counts.map((_, i) => fmt(lo + i * step)), [{ name: 'rows', values: counts, color: '#66c2a5' }]);
+    return barChart(
+      `${p.column}: histogram (${fmt(p.nonNull)} non-null)`,
+      counts.map((_, i) => fmt(lo + i * step)),
+      [{ name: 'rows', values: counts, color: '#66c2a5' }],
+    );
   }
-  if (p.topValues && (p.topValues[0]?.count ?? 0) <= 1) return `<p class="muted">${esc(p.column)}: every value is distinct (no top values)</p>`;
+  if (p.topValues && (p.topValues[0]?.count ?? 0) <= 1)
+    return `<p class="muted">${esc(p.column)}: every value is distinct (no top values)</p>`;
   if (p.topValues) {
-    return barChart(`${p.column}: top values`, p.topValues.map((t) => t.value ?? '(null)'), [{ name: 'rows', values: p.topValues.map((t) => t.count), color: '#66c2a5' }]);
+    return barChart(
+      `${p.column}: top values`,
+      p.topValues.map((t) => t.value ?? '(null)'),
+      [{ name: 'rows', values: p.topValues.map((t) => t.count), color: '#66c2a5' }],
+    );
   }
   return `<p class="muted">${esc(p.column)}: ${p.pii ? 'PII field, values not shown' : 'no chart for this type'}</p>`;
 }
@@ -106,20 +129,32 @@ function sampleTable(rows: Record<string, unknown>[]): string {
 }
 
 export function renderHtmlReport(r: ValidationReport): string {
-  const verdict = r.passed ? (r.warnings ? `PASSED with ${r.warnings} warning(s)` : 'PASSED') : `FAILED: ${r.errors} error(s), ${r.warnings} warning(s)`;
+  const verdict = r.passed
+    ? r.warnings
+      ? `PASSED with ${r.warnings} warning(s)`
+      : 'PASSED'
+    : `FAILED: ${r.errors} error(s), ${r.warnings} warning(s)`;
   const rows = r.results
     .map(
-      (x) => `<tr class="${x.passed ? 'ok' : x.severity}" id="exp-${esc(x.name)}"><td>${esc(x.name)}</td><td>${esc(x.type)}</td><td>${esc(x.columns.join(', '))}</td><td>${esc(x.severity)}</td>
+      (
+        x,
+      ) => `<tr class="${x.passed ? 'ok' : x.severity}" id="exp-${esc(x.name)}"><td>${esc(x.name)}</td><td>${esc(x.type)}</td><td>${esc(x.columns.join(', '))}</td><td>${esc(x.severity)}</td>
 <td><span class="status ${esc(x.status)}">${esc(x.status)}</span></td><td>${esc(fmt(x.observed))}</td><td>${esc(fmt(x.threshold))}</td><td>${esc(x.message)}</td></tr>`,
     )
     .join('\n');
   const failures = r.results.filter((x) => !x.passed);
   const failureSections = failures
-    .map((x) => `<section class="failure ${esc(x.severity)}"><h3>${esc(x.name)} <small>(${esc(x.severity)}, ${esc(x.status)})</small></h3><p>${esc(x.message)}</p>${
-      x.unexpected !== undefined ? `<p>${esc(fmt(x.unexpected))} of ${esc(fmt(x.total))} rows failed.</p>` : ''
-    }${sampleTable(x.sample)}</section>`)
+    .map(
+      (x) =>
+        `<section class="failure ${esc(x.severity)}"><h3>${esc(x.name)} <small>(${esc(x.severity)}, ${esc(x.status)})</small></h3><p>${esc(x.message)}</p>${
+          x.unexpected !== undefined ? `<p>${esc(fmt(x.unexpected))} of ${esc(fmt(x.total))} rows failed.</p>` : ''
+        }${sampleTable(x.sample)}</section>`,
+    )
     .join('\n');
-  const drifts = r.results.filter((x) => x.type === 'drift' && x.details?.bins).map((x) => `<figure>${driftChart(x)}<figcaption>${esc(x.message)}</figcaption></figure>`).join('\n');
+  const drifts = r.results
+    .filter((x) => x.type === 'drift' && x.details?.bins)
+    .map((x) => `<figure>${driftChart(x)}<figcaption>${esc(x.message)}</figcaption></figure>`)
+    .join('\n');
   const profiles = r.profiles.map((p) => `<figure>${profileChart(p)}</figure>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

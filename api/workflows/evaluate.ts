@@ -27,9 +27,16 @@ export const ModelCardLineageSchema = Type.Object(
     model: Type.Optional(Type.String({ maxLength: 200 })),
     version: Type.Optional(Type.Integer({ minimum: 1 })),
     datasetId: Type.Optional(Sha256),
-    transform: Type.Optional(Type.Object({ name: TransformName, version: TransformVersion, buildSha256: Type.Optional(Sha256) }, { additionalProperties: false })),
+    transform: Type.Optional(
+      Type.Object({ name: TransformName, version: TransformVersion, buildSha256: Type.Optional(Sha256) }, { additionalProperties: false }),
+    ),
     /** Per source: {"page_views": {"fromSeq": "1", "toSeq": "900"}}. */
-    logRange: Type.Optional(Type.Record(SourceName, Type.Object({ fromSeq: Type.Optional(SeqOrZero), toSeq: Type.Optional(SeqOrZero) }, { additionalProperties: false }))),
+    logRange: Type.Optional(
+      Type.Record(
+        SourceName,
+        Type.Object({ fromSeq: Type.Optional(SeqOrZero), toSeq: Type.Optional(SeqOrZero) }, { additionalProperties: false }),
+      ),
+    ),
     /** Per contract: the versions of the rows. */
     contracts: Type.Optional(Type.Record(ContractName, Type.Array(SemVer, { maxItems: 100 }))),
     codeVersion: Type.Optional(Type.String({ maxLength: 200 })),
@@ -59,7 +66,13 @@ export const EvaluateInputSchema = Type.Object(
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
     /** Latency measurement per batch size (1 and 1024): timed runs (default 200) and a time cap (default 3000 ms). */
     latency: Type.Optional(
-      Type.Object({ runs: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })), budgetMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })) }, { additionalProperties: false }),
+      Type.Object(
+        {
+          runs: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          budgetMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
+        },
+        { additionalProperties: false },
+      ),
     ),
   },
   { additionalProperties: false },
@@ -68,7 +81,8 @@ export type EvaluateModelInput = Static<typeof EvaluateInputSchema>;
 
 export const evaluate = defineWorkflow({
   name: 'evaluate',
-  description: "Scores a model (ONNX, in the artifact store) on the test split of an Arrow file: metrics, inference latency and a self-contained HTML model card.",
+  description:
+    'Scores a model (ONNX, in the artifact store) on the test split of an Arrow file: metrics, inference latency and a self-contained HTML model card.',
   input: EvaluateInputSchema,
   result: returns<EvaluateModelResult>(),
 });

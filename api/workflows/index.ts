@@ -9,6 +9,17 @@ import { train } from './train';
 import { transform } from './transform';
 import { validate } from './validate';
 
-export const workflows = { healthCheck, ingest, transform, registerTransform, backfill, backfillRange, validate, snapshot, evaluate, train } as const;
+export const workflows = {
+  healthCheck,
+  ingest,
+  transform,
+  registerTransform,
+  backfill,
+  backfillRange,
+  validate,
+  snapshot,
+  evaluate,
+  train,
+} as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];

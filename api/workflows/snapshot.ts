@@ -11,7 +11,10 @@ const Fraction = Type.Number({ minimum: 0, maximum: 1 });
 export const DatasetSpecSchema = Type.Object(
   {
     features: Type.Array(
-      Type.Object({ name: ColumnName, kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical')]) }, { additionalProperties: false }),
+      Type.Object(
+        { name: ColumnName, kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical')]) },
+        { additionalProperties: false },
+      ),
       { minItems: 1, maxItems: 1000 },
     ),
     label: ColumnName,

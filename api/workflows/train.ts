@@ -54,7 +54,6 @@ export const TrainerParamsSchema = Type.Union([
 ]);
 export type TrainerParamsInput = Static<typeof TrainerParamsSchema>;
 
-
 const QueueName = Type.String({ minLength: 1, maxLength: 200 });
 
 export const TrainInputSchema = Type.Object(

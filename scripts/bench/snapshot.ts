@@ -33,7 +33,9 @@ export async function benchSnapshotVsCopy(ctx: BenchContext): Promise<Omit<Bench
   try {
     const load0 = os.loadavg()[0];
     ctx.log(`snapshot: generating ${rows.toLocaleString('en-US')} rows`);
-    await db.pool.query('CREATE TABLE sluice_derived.bench_rows__v1 (seq bigint, user_id bigint, amount double precision, items int, country text, label boolean, at timestamptz)');
+    await db.pool.query(
+      'CREATE TABLE sluice_derived.bench_rows__v1 (seq bigint, user_id bigint, amount double precision, items int, country text, label boolean, at timestamptz)',
+    );
     const step = 1_000_000;
     for (let from = 1; from <= rows; from += step) {
       await db.pool.query(
@@ -52,8 +54,17 @@ export async function benchSnapshotVsCopy(ctx: BenchContext): Promise<Omit<Bench
         let bytes = 0;
         const [, s] = await timed(() =>
           pipeline(
-            client.query(copyTo(`COPY (SELECT ${COLUMNS} FROM sluice_derived.bench_rows__v1 WHERE seq BETWEEN 1 AND 9223372036854775807 ORDER BY seq) TO STDOUT (FORMAT binary)`)),
-            new Writable({ write(chunk: Buffer, _enc, done) { bytes += chunk.length; done(); } }),
+            client.query(
+              copyTo(
+                `COPY (SELECT ${COLUMNS} FROM sluice_derived.bench_rows__v1 WHERE seq BETWEEN 1 AND 9223372036854775807 ORDER BY seq) TO STDOUT (FORMAT binary)`,
+              ),
+            ),
+            new Writable({
+              write(chunk: Buffer, _enc, done) {
+                bytes += chunk.length;
+                done();
+              },
+            }),
           ),
         );
         ctx.log(`copy: ${s.toFixed(2)} s, ${(bytes / 2 ** 20).toFixed(0)} MiB`);
@@ -75,7 +86,11 @@ export async function benchSnapshotVsCopy(ctx: BenchContext): Promise<Omit<Bench
           transform: 'bench_rows',
           version: 1,
           spec: {
-            features: [{ name: 'amount', kind: 'numeric' }, { name: 'items', kind: 'numeric' }, { name: 'country', kind: 'categorical' }],
+            features: [
+              { name: 'amount', kind: 'numeric' },
+              { name: 'items', kind: 'numeric' },
+              { name: 'country', kind: 'categorical' },
+            ],
             label: 'label',
             task: 'binary',
             split: { key: 'user_id' },
@@ -84,7 +99,9 @@ export async function benchSnapshotVsCopy(ctx: BenchContext): Promise<Omit<Bench
         { workflowId: 'bench', runId: 'bench', onProgress: () => (peakRss = Math.max(peakRss, process.memoryUsage().rss)) },
       ),
     );
-    ctx.log(`snapshot: ${snapS.toFixed(2)} s, ${(snap.arrow.size / 2 ** 20).toFixed(0)} MiB Arrow, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+    ctx.log(
+      `snapshot: ${snapS.toFixed(2)} s, ${(snap.arrow.size / 2 ** 20).toFixed(0)} MiB Arrow, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`,
+    );
     const copy2 = await copyOnce();
     const copyS = (copy1 + copy2) / 2;
     return {

@@ -15,7 +15,8 @@ import { benchReplay, benchTransformVsSql, replaySuite, transformSuite, transfor
  */
 export const ingestSuite: BenchSuite = {
   name: 'ingest',
-  description: 'ingest_vs_copy, transform_serial_vs_sql, transform_parallel_vs_split_sql and replay_rows_per_s (the log-then-transform figures)',
+  description:
+    'ingest_vs_copy, transform_serial_vs_sql, transform_parallel_vs_split_sql and replay_rows_per_s (the log-then-transform figures)',
   async run(ctx) {
     const parts = [await benchIngestVsCopy(ctx), await benchTransformVsSql(ctx), await benchReplay(ctx)];
     return {
@@ -26,4 +27,13 @@ export const ingestSuite: BenchSuite = {
   },
 };
 
-export const SUITES: BenchSuite[] = [ingestSuite, contractsSuite, ingestFileSuite, transformSuite, transformVsSqlSuite, replaySuite, mlSuite, snapshotSuite];
+export const SUITES: BenchSuite[] = [
+  ingestSuite,
+  contractsSuite,
+  ingestFileSuite,
+  transformSuite,
+  transformVsSqlSuite,
+  replaySuite,
+  mlSuite,
+  snapshotSuite,
+];

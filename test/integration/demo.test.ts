@@ -54,7 +54,9 @@ describe('npm run demo', () => {
     const derived = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice_derived.page_views_typed');
     expect(derived.rows[0]!.n).toBe(accepted);
     // and the ML steps: one dataset snapshot of the derived table, one model trained on it and registered
-    const models = await db.pool.query<{ name: string; version: number; dataset_id: string }>('SELECT name, version, dataset_id FROM sluice.models');
+    const models = await db.pool.query<{ name: string; version: number; dataset_id: string }>(
+      'SELECT name, version, dataset_id FROM sluice.models',
+    );
     const datasets = await db.pool.query<{ id: string; row_count: string }>('SELECT id, row_count::text FROM sluice.datasets');
     expect(datasets.rows).toHaveLength(1);
     expect(Number(datasets.rows[0]!.row_count)).toBe(accepted);

@@ -3,7 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { ModelLineage, ModelVersionRef, RegisterModelInput, RegisterModelResult, SetModelAliasInput, SetModelAliasResult } from '../../api/models';
+import type {
+  ModelLineage,
+  ModelVersionRef,
+  RegisterModelInput,
+  RegisterModelResult,
+  SetModelAliasInput,
+  SetModelAliasResult,
+} from '../../api/models';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { toFailure } from '../../activities/failures';
 import { exportModelToOnnx } from '../../activities/onnx';
@@ -26,8 +33,10 @@ describe('model registry', () => {
   const code = { version: 'c0ffee', dirty: true, source: 'git' as const };
   let acts: ReturnType<typeof createRegistryActivities>;
   const envOf = (workflowId: string, runId: string) => new MockActivityEnvironment({ workflowExecution: { workflowId, runId } });
-  const register = (env: MockActivityEnvironment, input: RegisterModelInput) => env.run(acts.registerModel, input) as Promise<RegisterModelResult>;
-  const setAlias = (input: SetModelAliasInput) => envOf('deploy-churn', 'run-9').run(acts.setModelAlias, input) as Promise<SetModelAliasResult>;
+  const register = (env: MockActivityEnvironment, input: RegisterModelInput) =>
+    env.run(acts.registerModel, input) as Promise<RegisterModelResult>;
+  const setAlias = (input: SetModelAliasInput) =>
+    envOf('deploy-churn', 'run-9').run(acts.setModelAlias, input) as Promise<SetModelAliasResult>;
   const base = (): RegisterModelInput => ({
     name: 'churn',
     datasetId: DATASET,
@@ -48,7 +57,10 @@ describe('model registry', () => {
     card = await store.put('<!DOCTYPE html><title>card</title>', { mediaType: 'text/html', extension: '.html' });
     acts = createRegistryActivities({ pool: db.pool, artifacts: store, log: (m) => void logs.push(m) }, { codeVersion: code });
     // a transform, two of its builds (one over exactly the dataset's range) and the two datasets
-    await db.pool.query(`INSERT INTO sluice.transforms (name, version, sources, sql, sql_sha256) VALUES ('orders_clean', 2, '{orders}', 'SELECT 1', $1)`, ['f'.repeat(64)]);
+    await db.pool.query(
+      `INSERT INTO sluice.transforms (name, version, sources, sql, sql_sha256) VALUES ('orders_clean', 2, '{orders}', 'SELECT 1', $1)`,
+      ['f'.repeat(64)],
+    );
     await db.pool.query(
       `INSERT INTO sluice.transform_builds (build_id, name, version, from_seq, to_seq, rows, sha256, switched, workflow_id) VALUES
          ('b0000000000000001', 'orders_clean', 2, 1, 900, 880, $1, true, 'backfill-1'),
@@ -74,17 +86,36 @@ describe('model registry', () => {
     // the activity retried (same run, same file): the same version, no second row
     await expect(register(envOf('train-churn', 'run-1'), base())).resolves.toMatchObject({ version: 1, created: false });
     // another run, another model: version 2; another name starts at 1
-    await expect(register(envOf('train-churn', 'run-2'), { ...base(), onnxSha256: onnx2.sha256 })).resolves.toMatchObject({ version: 2, created: true });
-    await expect(register(envOf('train-fraud', 'run-1'), { ...base(), name: 'fraud', datasetId: OTHER_DATASET })).resolves.toMatchObject({ version: 1, created: true });
+    await expect(register(envOf('train-churn', 'run-2'), { ...base(), onnxSha256: onnx2.sha256 })).resolves.toMatchObject({
+      version: 2,
+      created: true,
+    });
+    await expect(register(envOf('train-fraud', 'run-1'), { ...base(), name: 'fraud', datasetId: OTHER_DATASET })).resolves.toMatchObject({
+      version: 1,
+      created: true,
+    });
     const { rows } = await db.pool.query(
       `SELECT name, version, dataset_id, code_version, code_dirty, task, trainer, parameters, seed::int AS seed, metrics, onnx_sha256, onnx_uri, card_sha256, card_uri, workflow_id, run_id
          FROM sluice.models ORDER BY name, version`,
     );
     expect(rows).toHaveLength(3);
     expect(rows[0]).toEqual({
-      name: 'churn', version: 1, dataset_id: DATASET, code_version: 'c0ffee', code_dirty: true, task: 'binary', trainer: 'logistic_regression',
-      parameters: { l2: 1, maxEpochs: 100 }, seed: 42, metrics: { accuracy: 0.9 }, onnx_sha256: onnx.sha256, onnx_uri: onnx.uri,
-      card_sha256: card.sha256, card_uri: card.uri, workflow_id: 'train-churn', run_id: 'run-1',
+      name: 'churn',
+      version: 1,
+      dataset_id: DATASET,
+      code_version: 'c0ffee',
+      code_dirty: true,
+      task: 'binary',
+      trainer: 'logistic_regression',
+      parameters: { l2: 1, maxEpochs: 100 },
+      seed: 42,
+      metrics: { accuracy: 0.9 },
+      onnx_sha256: onnx.sha256,
+      onnx_uri: onnx.uri,
+      card_sha256: card.sha256,
+      card_uri: card.uri,
+      workflow_id: 'train-churn',
+      run_id: 'run-1',
     });
     expect(logs.some((l) => l.includes('uncommitted changes'))).toBe(true);
   });
@@ -98,36 +129,95 @@ describe('model registry', () => {
     const count = async () => Number((await db.pool.query('SELECT count(*) FROM sluice.models')).rows[0].count);
     const before = await count();
     const env = envOf('train-churn', 'run-bad');
-    await expect(failureOf(register(env, { ...base(), onnxSha256: 'a'.repeat(64) }))).rejects.toMatchObject({ type: 'SLUICE_ARTIFACT_NOT_FOUND', nonRetryable: true, message: `ONNX model ${'a'.repeat(64)} is not in the artifact store` });
-    await expect(failureOf(register(env, { ...base(), card: { sha256: 'c'.repeat(64) } }))).rejects.toMatchObject({ type: 'SLUICE_ARTIFACT_NOT_FOUND', message: expect.stringMatching(/^model card c{64}/) });
-    await expect(failureOf(register(env, { ...base(), datasetId: '9'.repeat(64) }))).rejects.toMatchObject({ type: 'SLUICE_DATASET_NOT_FOUND', message: expect.stringMatching(/dataset 9{64} is not registered/) });
+    await expect(failureOf(register(env, { ...base(), onnxSha256: 'a'.repeat(64) }))).rejects.toMatchObject({
+      type: 'SLUICE_ARTIFACT_NOT_FOUND',
+      nonRetryable: true,
+      message: `ONNX model ${'a'.repeat(64)} is not in the artifact store`,
+    });
+    await expect(failureOf(register(env, { ...base(), card: { sha256: 'c'.repeat(64) } }))).rejects.toMatchObject({
+      type: 'SLUICE_ARTIFACT_NOT_FOUND',
+      message: expect.stringMatching(/^model card c{64}/),
+    });
+    await expect(failureOf(register(env, { ...base(), datasetId: '9'.repeat(64) }))).rejects.toMatchObject({
+      type: 'SLUICE_DATASET_NOT_FOUND',
+      message: expect.stringMatching(/dataset 9{64} is not registered/),
+    });
     await expect(failureOf(register(env, { ...base(), name: 'Churn Model' }))).rejects.toMatchObject({ type: 'SLUICE_INVALID_INPUT' });
-    const damaged = await store.put(exportModelToOnnx(knownModel('binary', ['a', 'b'])), { mediaType: 'application/onnx', extension: '.onnx' });
+    const damaged = await store.put(exportModelToOnnx(knownModel('binary', ['a', 'b'])), {
+      mediaType: 'application/onnx',
+      extension: '.onnx',
+    });
     fs.writeFileSync(new URL(damaged.uri), 'not the model');
-    await expect(failureOf(register(env, { ...base(), onnxSha256: damaged.sha256 }))).rejects.toMatchObject({ type: 'SLUICE_ARTIFACT_CORRUPT' });
+    await expect(failureOf(register(env, { ...base(), onnxSha256: damaged.sha256 }))).rejects.toMatchObject({
+      type: 'SLUICE_ARTIFACT_CORRUPT',
+    });
     expect(await count()).toBe(before);
   });
 
   it('moves aliases in one transaction with the alias history; a move to where it points writes nothing', async () => {
-    await expect(setAlias({ name: 'churn', alias: 'champion', version: 1, actor: 'alice', reason: 'first model' })).resolves.toEqual({ name: 'churn', alias: 'champion', version: 1, previousVersion: null, changed: true });
-    await expect(setAlias({ name: 'churn', alias: 'challenger', version: 2, actor: 'train-churn' })).resolves.toMatchObject({ previousVersion: null, changed: true });
-    await expect(setAlias({ name: 'churn', alias: 'champion', version: 2, actor: 'bob', reason: 'beat v1 by 2 points' })).resolves.toEqual({ name: 'churn', alias: 'champion', version: 2, previousVersion: 1, changed: true });
-    await expect(setAlias({ name: 'churn', alias: 'champion', version: 2, actor: 'bob' })).resolves.toMatchObject({ changed: false, previousVersion: 2 });
+    await expect(setAlias({ name: 'churn', alias: 'champion', version: 1, actor: 'alice', reason: 'first model' })).resolves.toEqual({
+      name: 'churn',
+      alias: 'champion',
+      version: 1,
+      previousVersion: null,
+      changed: true,
+    });
+    await expect(setAlias({ name: 'churn', alias: 'challenger', version: 2, actor: 'train-churn' })).resolves.toMatchObject({
+      previousVersion: null,
+      changed: true,
+    });
+    await expect(setAlias({ name: 'churn', alias: 'champion', version: 2, actor: 'bob', reason: 'beat v1 by 2 points' })).resolves.toEqual({
+      name: 'churn',
+      alias: 'champion',
+      version: 2,
+      previousVersion: 1,
+      changed: true,
+    });
+    await expect(setAlias({ name: 'churn', alias: 'champion', version: 2, actor: 'bob' })).resolves.toMatchObject({
+      changed: false,
+      previousVersion: 2,
+    });
     const { rows } = await db.pool.query("SELECT alias, version FROM sluice.model_aliases WHERE name = 'churn' ORDER BY alias");
-    expect(rows).toEqual([{ alias: 'challenger', version: 2 }, { alias: 'champion', version: 2 }]);
+    expect(rows).toEqual([
+      { alias: 'challenger', version: 2 },
+      { alias: 'champion', version: 2 },
+    ]);
     const history = await envOf('cli', 'r').run(acts.listModelAliasHistory, { name: 'churn', alias: 'champion' });
     expect(history).toEqual([
-      { alias: 'champion', version: 1, previousVersion: null, actor: 'alice', reason: 'first model', workflowId: 'deploy-churn', runId: 'run-9', at: expect.any(String) },
-      { alias: 'champion', version: 2, previousVersion: 1, actor: 'bob', reason: 'beat v1 by 2 points', workflowId: 'deploy-churn', runId: 'run-9', at: expect.any(String) },
+      {
+        alias: 'champion',
+        version: 1,
+        previousVersion: null,
+        actor: 'alice',
+        reason: 'first model',
+        workflowId: 'deploy-churn',
+        runId: 'run-9',
+        at: expect.any(String),
+      },
+      {
+        alias: 'champion',
+        version: 2,
+        previousVersion: 1,
+        actor: 'bob',
+        reason: 'beat v1 by 2 points',
+        workflowId: 'deploy-churn',
+        runId: 'run-9',
+        at: expect.any(String),
+      },
     ]);
-    await expect(failureOf(setAlias({ name: 'churn', alias: 'champion', version: 99, actor: 'bob' }))).rejects.toMatchObject({ type: 'SLUICE_UNKNOWN_MODEL', message: 'model churn@99 is not registered' });
-    await expect(failureOf(setAlias({ name: 'churn', alias: 'Champion!', version: 1, actor: 'bob' }))).rejects.toMatchObject({ type: 'SLUICE_INVALID_INPUT' });
+    await expect(failureOf(setAlias({ name: 'churn', alias: 'champion', version: 99, actor: 'bob' }))).rejects.toMatchObject({
+      type: 'SLUICE_UNKNOWN_MODEL',
+      message: 'model churn@99 is not registered',
+    });
+    await expect(failureOf(setAlias({ name: 'churn', alias: 'Champion!', version: 1, actor: 'bob' }))).rejects.toMatchObject({
+      type: 'SLUICE_INVALID_INPUT',
+    });
     // the history is a fact table: it never changes
     await expect(db.pool.query('DELETE FROM sluice.model_alias_events')).rejects.toThrow(/append-only/);
   });
 
   it('answers lineage of <model>@<version> and <model>@<alias>: dataset, transform builds, log range, contracts, code, trainer, run, aliases', async () => {
-    const lineage = await envOf('cli', 'r').run(acts.describeModelLineage, 'churn@1') as ModelLineage;
+    const lineage = (await envOf('cli', 'r').run(acts.describeModelLineage, 'churn@1')) as ModelLineage;
     expect(lineage).toMatchObject({
       name: 'churn',
       version: 1,
@@ -157,12 +247,20 @@ describe('model registry', () => {
       ],
     });
     // v1 lost champion to v2: the move is in v1's history too
-    expect(lineage.aliasHistory.map((e) => [e.alias, e.previousVersion, e.version])).toEqual([['champion', null, 1], ['champion', 1, 2]]);
+    expect(lineage.aliasHistory.map((e) => [e.alias, e.previousVersion, e.version])).toEqual([
+      ['champion', null, 1],
+      ['champion', 1, 2],
+    ]);
     const champion = await modelLineage(db.pool, 'churn@champion');
     expect(champion).toMatchObject({ version: 2, aliases: ['challenger', 'champion'] });
     const fraud = await modelLineage(db.pool, 'fraud@1');
     expect(fraud.transform).toBeNull();
-    for (const [ref, type] of [['churn@42', 'SLUICE_UNKNOWN_MODEL'], ['churn@staging', 'SLUICE_UNKNOWN_MODEL'], ['churn', 'SLUICE_INVALID_INPUT'], ['nope@1', 'SLUICE_UNKNOWN_MODEL']] as const) {
+    for (const [ref, type] of [
+      ['churn@42', 'SLUICE_UNKNOWN_MODEL'],
+      ['churn@staging', 'SLUICE_UNKNOWN_MODEL'],
+      ['churn', 'SLUICE_INVALID_INPUT'],
+      ['nope@1', 'SLUICE_UNKNOWN_MODEL'],
+    ] as const) {
       await expect(failureOf(modelLineage(db.pool, ref))).rejects.toMatchObject({ type });
     }
   });

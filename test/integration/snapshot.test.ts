@@ -21,12 +21,19 @@ function readNpy(uri: string): { shape: number[]; data: Float32Array } {
   const header = bytes.subarray(10, 10 + headerLength).toString('latin1');
   expect((10 + headerLength) % 64).toBe(0);
   expect(header).toMatch(/^\{'descr': '<f4', 'fortran_order': False, 'shape': \(/);
-  const shape = (/'shape': \(([^)]*)\)/.exec(header)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = (/'shape': \(([^)]*)\)/.exec(header)?.[1] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const body = bytes.subarray(10 + headerLength);
   return { shape, data: new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.length)) };
 }
 
-const sha256Of = (uri: string): string => createHash('sha256').update(fs.readFileSync(fileURLToPath(uri))).digest('hex');
+const sha256Of = (uri: string): string =>
+  createHash('sha256')
+    .update(fs.readFileSync(fileURLToPath(uri)))
+    .digest('hex');
 const arrowOf = (uri: string): Table => tableFromIPC(fs.readFileSync(fileURLToPath(uri)));
 
 /** The `snapshot` step end to end: real workers, Temporal, PostgreSQL and the local artifact store. */
@@ -66,7 +73,11 @@ describe('snapshot', () => {
   const recordHistory = async (workflowId: string, name: string): Promise<void> => {
     if (process.env.SLUICE_RECORD_HISTORIES !== '1') return;
     const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
-    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
+    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), {
+      longs: String,
+      enums: String,
+      bytes: String,
+    });
     fs.writeFileSync(path.resolve(__dirname, '../histories', `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
   };
 
@@ -79,14 +90,16 @@ describe('snapshot', () => {
     await stack.client.workflow.execute('registerTransform', {
       taskQueue: stack.config.taskQueues.cpu,
       workflowId: 'register-orders-typed',
-      args: [{
-        name: 'orders_typed',
-        version: 1,
-        sources: ['orders'],
-        sql: `SELECT seq, payload->>'customer' AS customer, (payload->>'amount')::double precision AS amount, (payload->>'items')::int AS items,
+      args: [
+        {
+          name: 'orders_typed',
+          version: 1,
+          sources: ['orders'],
+          sql: `SELECT seq, payload->>'customer' AS customer, (payload->>'amount')::double precision AS amount, (payload->>'items')::int AS items,
                      payload->>'country' AS country, (payload->>'churned')::boolean AS churned, event_time
                 FROM sluice.raw_events WHERE source = 'orders' AND seq BETWEEN $1 AND $2`,
-      }],
+        },
+      ],
     });
     await pollUntil('orders_typed has all 500 rows', async () => {
       const r = await stack.db.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM sluice_derived.orders_typed__v1');
@@ -94,9 +107,12 @@ describe('snapshot', () => {
     });
   });
   afterAll(async () => {
-    await stack?.client.workflow.getHandle('transform-orders_typed').terminate('test over').catch((err: Error) => {
-      if (!/not found|already completed/i.test(err.message)) throw err;
-    });
+    await stack?.client.workflow
+      .getHandle('transform-orders_typed')
+      .terminate('test over')
+      .catch((err: Error) => {
+        if (!/not found|already completed/i.test(err.message)) throw err;
+      });
     await stack?.close();
     fs.rmSync(artifactsDir, { recursive: true, force: true });
   });
@@ -104,14 +120,29 @@ describe('snapshot', () => {
   it('snapshots a registered transform into an Arrow file, .npy matrices and a dataset row, found by search attributes', async () => {
     const workflowId = `snapshot-orders-${Date.now()}`;
     const result = await execute({ transform: 'orders_typed', spec: SPEC }, workflowId);
-    expect(result).toMatchObject({ transform: 'orders_typed', version: 1, rowCount: 500, created: true, workflowId, coveredFromSeq: '1', coveredToSeq: '500' });
+    expect(result).toMatchObject({
+      transform: 'orders_typed',
+      version: 1,
+      rowCount: 500,
+      created: true,
+      workflowId,
+      coveredFromSeq: '1',
+      coveredToSeq: '500',
+    });
     expect(result.splitCounts.train + result.splitCounts.validation + result.splitCounts.test).toBe(500);
     expect(sha256Of(result.uri)).toBe(result.datasetId);
 
     const table = arrowOf(result.uri);
     expect(table.numRows).toBe(500);
     expect(table.schema.fields.map((f) => `${f.name}:${String(f.type)}`)).toEqual([
-      'seq:Int64', 'customer:Utf8', 'amount:Float64', 'items:Int32', 'country:Utf8', 'churned:Bool', 'event_time:Timestamp<MICROSECOND, UTC>', '__split:Int8',
+      'seq:Int64',
+      'customer:Utf8',
+      'amount:Float64',
+      'items:Int32',
+      'country:Utf8',
+      'churned:Bool',
+      'event_time:Timestamp<MICROSECOND, UTC>',
+      '__split:Int8',
     ]);
     const seqs = table.getChild('seq')?.toArray() as BigInt64Array;
     expect([...seqs.slice(0, 3)]).toEqual([1n, 2n, 3n]);
@@ -121,7 +152,9 @@ describe('snapshot', () => {
     expect(table.getChild('amount')?.nullCount).toBe(45);
     expect(table.getChild('event_time')?.get(0)).toBe(Date.parse('2026-01-01T00:01:00Z'));
     // the split column follows the rule recorded with the dataset: murmur3 of the key's text against the thresholds
-    const meta = JSON.parse(table.schema.metadata.get('sluice.dataset') ?? '{}') as { split: { thresholds: [number, number]; key: string } };
+    const meta = JSON.parse(table.schema.metadata.get('sluice.dataset') ?? '{}') as {
+      split: { thresholds: [number, number]; key: string };
+    };
     expect(meta.split.key).toBe('customer');
     const customers = table.getChild('customer')?.toArray() as string[];
     const splits = table.getChild('__split')?.toArray() as Int8Array;
@@ -144,13 +177,25 @@ describe('snapshot', () => {
       log_range: { orders: { fromSeq: '1', toSeq: '500' } },
       contract_versions: { orders: ['1.0.0', '1.1.0'] },
       seq_range: { requested: { fromSeq: null, toSeq: null }, covered: { fromSeq: '1', toSeq: '500' } },
-      spec: { features: SPEC.features, label: 'churned', task: 'binary', columns: ['seq', 'customer', 'amount', 'items', 'country', 'churned', 'event_time'] },
+      spec: {
+        features: SPEC.features,
+        label: 'churned',
+        task: 'binary',
+        columns: ['seq', 'customer', 'amount', 'items', 'country', 'churned', 'event_time'],
+      },
       split: { key: 'customer', train: 0.8, validation: 0.1, test: 0.1, counts: result.splitCounts },
-      encoding: { X: { columns: ['amount', 'items'], dtype: 'float32', missing: 'NaN' }, y: { classes: [false, true] }, categorical: { columns: ['country'] } },
+      encoding: {
+        X: { columns: ['amount', 'items'], dtype: 'float32', missing: 'NaN' },
+        y: { classes: [false, true] },
+        categorical: { columns: ['country'] },
+      },
       files: { arrow: { sha256: result.datasetId }, npy: JSON.parse(JSON.stringify(result.npy)) },
     });
     expect(row.schema.fields.map((f: { name: string }) => f.name)).toContain('__split');
-    expect(row.column_stats.churned.classes).toEqual([{ value: false, count: 334 }, { value: true, count: 166 }]);
+    expect(row.column_stats.churned.classes).toEqual([
+      { value: false, count: 334 },
+      { value: true, count: 166 },
+    ]);
 
     // .npy: X (amount, items) and y (class index) of the training rows, in file order
     const train = [...splits].flatMap((s, i) => (s === 0 ? [i] : []));
@@ -195,7 +240,9 @@ describe('snapshot', () => {
     expect(b.workflowId).toMatch(/^snapshot-orders-/);
     expect(fs.readFileSync(fileURLToPath(b.uri)).equals(bytesA)).toBe(true);
     expect(b.npy).toEqual(a.npy);
-    const { rows } = await stack.db.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM sluice.datasets WHERE id = $1', [a.datasetId]);
+    const { rows } = await stack.db.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM sluice.datasets WHERE id = $1', [
+      a.datasetId,
+    ]);
     expect(rows[0]?.n).toBe('1');
   });
 
@@ -204,7 +251,9 @@ describe('snapshot', () => {
     expect(r).toMatchObject({ rowCount: 150, coveredFromSeq: '101', coveredToSeq: '250', created: true });
     const seqs = arrowOf(r.uri).getChild('seq')?.toArray() as BigInt64Array;
     expect([seqs[0], seqs[seqs.length - 1]]).toEqual([101n, 250n]);
-    const { rows } = await stack.db.pool.query('SELECT contract_versions, log_range, seq_range FROM sluice.datasets WHERE id = $1', [r.datasetId]);
+    const { rows } = await stack.db.pool.query('SELECT contract_versions, log_range, seq_range FROM sluice.datasets WHERE id = $1', [
+      r.datasetId,
+    ]);
     expect(rows[0]).toEqual({
       contract_versions: { orders: ['1.0.0'] },
       log_range: { orders: { fromSeq: '101', toSeq: '250' } },
@@ -213,8 +262,19 @@ describe('snapshot', () => {
   });
 
   it('fails a spec that does not fit the data with a non-retryable SLUICE_DATASET_INVALID naming the column', async () => {
-    await expect(execute({ transform: 'orders_typed', spec: { ...SPEC, features: [...SPEC.features, { name: 'discount', kind: 'numeric' }] } }, `snapshot-bad-${Date.now()}`)).rejects.toMatchObject({
-      cause: { cause: { type: 'SLUICE_DATASET_INVALID', nonRetryable: true, message: expect.stringMatching(/^feature "discount" is not a column of orders_typed__v1 \(it has: seq, customer, amount/) } },
+    await expect(
+      execute(
+        { transform: 'orders_typed', spec: { ...SPEC, features: [...SPEC.features, { name: 'discount', kind: 'numeric' }] } },
+        `snapshot-bad-${Date.now()}`,
+      ),
+    ).rejects.toMatchObject({
+      cause: {
+        cause: {
+          type: 'SLUICE_DATASET_INVALID',
+          nonRetryable: true,
+          message: expect.stringMatching(/^feature "discount" is not a column of orders_typed__v1 \(it has: seq, customer, amount/),
+        },
+      },
     });
     await expect(execute({ transform: 'nope', spec: SPEC }, `snapshot-missing-${Date.now()}`)).rejects.toMatchObject({
       cause: { cause: { type: 'SLUICE_DATASET_NOT_FOUND', message: expect.stringMatching(/transform nope has no live version/) } },
@@ -238,10 +298,20 @@ describe('snapshot', () => {
         `g, CASE WHEN g = 7 THEN NULL ELSE g * 1.5 END, g % 4, CASE WHEN g <= 10 THEN 'a' WHEN g <= 16 THEN 'b' ELSE 'c' END, g % 2 = 0, CASE WHEN g % 3 = 0 THEN 'yes' ELSE 'no' END`,
         20,
       );
-      const r = await build('known', { features: [{ name: 'x', kind: 'numeric' }, { name: 'c', kind: 'categorical' }], label: 'label', task: 'binary', split: { train: 0.5, validation: 0.25 } });
+      const r = await build('known', {
+        features: [
+          { name: 'x', kind: 'numeric' },
+          { name: 'c', kind: 'categorical' },
+        ],
+        label: 'label',
+        task: 'binary',
+        split: { train: 0.5, validation: 0.25 },
+      });
       const { rows } = await stack.db.pool.query('SELECT column_stats FROM sluice.datasets WHERE id = $1', [r.datasetId]);
       const stats = rows[0].column_stats;
-      const xs = Array.from({ length: 20 }, (_, i) => i + 1).filter((g) => g !== 7).map((g) => g * 1.5);
+      const xs = Array.from({ length: 20 }, (_, i) => i + 1)
+        .filter((g) => g !== 7)
+        .map((g) => g * 1.5);
       const mean = xs.reduce((a, v) => a + v, 0) / xs.length;
       const std = Math.sqrt(xs.reduce((a, v) => a + (v - mean) ** 2, 0) / xs.length);
       // numpy.quantile (linear) of the 19 values, at 0, 0.1, …, 1
@@ -250,14 +320,33 @@ describe('snapshot', () => {
         const lo = Math.floor(pos);
         return (xs[lo] as number) + ((xs[Math.min(lo + 1, xs.length - 1)] as number) - (xs[lo] as number)) * (pos - lo);
       };
-      expect(stats.x).toMatchObject({ count: 19, nulls: 1, numeric: { min: 1.5, max: 30, nonFinite: 0, quantiles: { exact: true, sampleRows: 19 } } });
+      expect(stats.x).toMatchObject({
+        count: 19,
+        nulls: 1,
+        numeric: { min: 1.5, max: 30, nonFinite: 0, quantiles: { exact: true, sampleRows: 19 } },
+      });
       expect(stats.x.numeric.mean).toBeCloseTo(mean, 12);
       expect(stats.x.numeric.std).toBeCloseTo(std, 12);
       stats.x.numeric.quantiles.edges.forEach((e: number, i: number) => expect(e).toBeCloseTo(q(i / 10), 12));
       expect(stats.k.numeric).toMatchObject({ min: 0, max: 3, mean: 1.5 });
-      expect(stats.c).toMatchObject({ count: 20, nulls: 0, text: { distinct: 3, exact: true, top: [{ value: 'a', count: 10 }, { value: 'b', count: 6 }, { value: 'c', count: 4 }] } });
+      expect(stats.c).toMatchObject({
+        count: 20,
+        nulls: 0,
+        text: {
+          distinct: 3,
+          exact: true,
+          top: [
+            { value: 'a', count: 10 },
+            { value: 'b', count: 6 },
+            { value: 'c', count: 4 },
+          ],
+        },
+      });
       expect(stats.b).toMatchObject({ count: 20, trueCount: 10 });
-      expect(stats.label.classes).toEqual([{ value: 'no', count: 14 }, { value: 'yes', count: 6 }]);
+      expect(stats.label.classes).toEqual([
+        { value: 'no', count: 14 },
+        { value: 'yes', count: 6 },
+      ]);
       const { rows: enc } = await stack.db.pool.query('SELECT encoding FROM sluice.datasets WHERE id = $1', [r.datasetId]);
       expect(enc[0].encoding.y.classes).toEqual(['no', 'yes']);
     });
@@ -269,7 +358,14 @@ describe('snapshot', () => {
         `g, 1.0, NULL, g, CASE WHEN g = 5 THEN 'NaN'::float8 ELSE g END, 'x', g % 2, now()`,
         50,
       );
-      const feature = (name: string, kind: 'numeric' | 'categorical' = 'numeric') => ({ features: [{ name: 'x', kind: 'numeric' as const }, { name, kind }], label: 'label', task: 'binary' as const });
+      const feature = (name: string, kind: 'numeric' | 'categorical' = 'numeric') => ({
+        features: [
+          { name: 'x', kind: 'numeric' as const },
+          { name, kind },
+        ],
+        label: 'label',
+        task: 'binary' as const,
+      });
       const cases: [SnapshotInput['spec'], string, string, RegExp][] = [
         [feature('missing'), 'UNKNOWN_COLUMN', 'missing', /feature "missing" is not a column of bad__v1/],
         [feature('flat'), 'CONSTANT_FEATURE', 'flat', /feature "flat" has the same value in every row/],
@@ -278,12 +374,30 @@ describe('snapshot', () => {
         [feature('nan'), 'NON_FINITE_FEATURE', 'nan', /numeric feature "nan" is NaN in the row with seq 5/],
         [feature('same'), 'WRONG_KIND', 'same', /numeric feature "same" has type text/],
         [feature('t', 'categorical'), 'WRONG_KIND', 't', /categorical feature "t" has type timestamp with time zone/],
-        [{ ...feature('flat'), features: [{ name: 'x', kind: 'numeric' }], label: 'same' }, 'SINGLE_CLASS', 'same', /label "same" has a single class/],
-        [{ features: [{ name: 'x', kind: 'numeric' }], label: 'label', task: 'regression', split: { train: 0.998, validation: 0.001 } }, 'EMPTY_SPLIT', 'seq', /the (validation|test) part of the split is empty \(50 rows/],
-        [{ features: [{ name: 'x', kind: 'numeric' }], label: 'label', task: 'binary', split: { train: 0.9, validation: 0.3 } }, 'INVALID_SPLIT', '', /split fractions must be ≥ 0 \(train > 0\) and add up to 1/],
+        [
+          { ...feature('flat'), features: [{ name: 'x', kind: 'numeric' }], label: 'same' },
+          'SINGLE_CLASS',
+          'same',
+          /label "same" has a single class/,
+        ],
+        [
+          { features: [{ name: 'x', kind: 'numeric' }], label: 'label', task: 'regression', split: { train: 0.998, validation: 0.001 } },
+          'EMPTY_SPLIT',
+          'seq',
+          /the (validation|test) part of the split is empty \(50 rows/,
+        ],
+        [
+          { features: [{ name: 'x', kind: 'numeric' }], label: 'label', task: 'binary', split: { train: 0.9, validation: 0.3 } },
+          'INVALID_SPLIT',
+          '',
+          /split fractions must be ≥ 0 \(train > 0\) and add up to 1/,
+        ],
       ];
       for (const [spec, issue, column, message] of cases) {
-        const err = await build('bad', spec).then(() => undefined, (e: unknown) => e);
+        const err = await build('bad', spec).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err).toBeInstanceOf(DatasetInvalidError);
         expect(err).toMatchObject({ issue, message: expect.stringMatching(message), ...(column ? { column } : {}) });
         expect(toFailure(err)).toMatchObject({ type: 'SLUICE_DATASET_INVALID', nonRetryable: true, details: [{ issue }] });
@@ -295,9 +409,16 @@ describe('snapshot', () => {
 
     it("keeps every row's split when rows are added", async () => {
       await makeTable('grow', 'seq bigint, user_id bigint, x double precision, label boolean', 'g, g % 500, random(), g % 2 = 0', 2_000);
-      const spec: SnapshotInput['spec'] = { features: [{ name: 'x', kind: 'numeric' }], label: 'label', task: 'binary', split: { key: 'user_id' } };
+      const spec: SnapshotInput['spec'] = {
+        features: [{ name: 'x', kind: 'numeric' }],
+        label: 'label',
+        task: 'binary',
+        split: { key: 'user_id' },
+      };
       const before = await build('grow', spec);
-      await stack.db.pool.query('INSERT INTO sluice_derived.grow__v1 SELECT g, g % 700, random(), g % 2 = 0 FROM generate_series(2001, 5000) g');
+      await stack.db.pool.query(
+        'INSERT INTO sluice_derived.grow__v1 SELECT g, g % 700, random(), g % 2 = 0 FROM generate_series(2001, 5000) g',
+      );
       const after = await build('grow', spec);
       expect(after.datasetId).not.toBe(before.datasetId);
       const splitBySeq = (uri: string): Map<bigint, number> => {
@@ -316,7 +437,10 @@ describe('snapshot', () => {
     });
 
     it('orders rows that share a seq by their values, so the physical order of the table does not matter', async () => {
-      for (const [name, order] of [['ties_fwd', 'ASC'], ['ties_rev', 'DESC']] as const) {
+      for (const [name, order] of [
+        ['ties_fwd', 'ASC'],
+        ['ties_rev', 'DESC'],
+      ] as const) {
         await stack.db.pool.query(`CREATE TABLE sluice_derived.${name}__v1 (seq bigint, k text, x double precision, label boolean)`);
         // the same rows (three per seq), written in opposite physical orders
         await stack.db.pool.query(
@@ -349,7 +473,20 @@ describe('snapshot', () => {
       const r = await buildDatasetSnapshot(
         stack.db.pool,
         store,
-        { transform: 'big', version: 1, spec: { features: [{ name: 'amount', kind: 'numeric' }, { name: 'items', kind: 'numeric' }, { name: 'country', kind: 'categorical' }], label: 'label', task: 'binary', split: { key: 'user_id' } } },
+        {
+          transform: 'big',
+          version: 1,
+          spec: {
+            features: [
+              { name: 'amount', kind: 'numeric' },
+              { name: 'items', kind: 'numeric' },
+              { name: 'country', kind: 'categorical' },
+            ],
+            label: 'label',
+            task: 'binary',
+            split: { key: 'user_id' },
+          },
+        },
         { workflowId: 'test', runId: 'test', onProgress: () => (peakRss = Math.max(peakRss, process.memoryUsage().rss)) },
       );
       expect(r.rowCount).toBe(1_000_000);

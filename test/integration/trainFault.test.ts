@@ -43,13 +43,23 @@ describe('train: SIGKILL of the GPU worker mid-training', () => {
     artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-train-fault-'));
     const parts = Array.from({ length: data.rowCount }, (_, i) => (i % 10 < 8 ? 0 : i % 10 < 9 ? 1 : 2));
     const columns: Record<string, unknown> = { __split: Int8Array.from(parts) };
-    for (const [name, values] of Object.entries(data.columns)) columns[name] = values instanceof Float64Array ? values : Array.from(values as ArrayLike<unknown>);
+    for (const [name, values] of Object.entries(data.columns))
+      columns[name] = values instanceof Float64Array ? values : Array.from(values as ArrayLike<unknown>);
     const store = new LocalArtifactStore(artifactsDir);
-    datasetId = (await store.put(tableToIPC(tableFromArrays(columns as Parameters<typeof tableFromArrays>[0]), 'file'), { mediaType: 'application/vnd.apache.arrow.file', extension: '.arrow' })).sha256;
+    datasetId = (
+      await store.put(tableToIPC(tableFromArrays(columns as Parameters<typeof tableFromArrays>[0]), 'file'), {
+        mediaType: 'application/vnd.apache.arrow.file',
+        extension: '.arrow',
+      })
+    ).sha256;
     // The CPU worker (workflows, evaluation, registration) runs here; the GPU queue only in worker processes.
     stack = await startTestStack({ queues: ['cpu'], config: { artifactsDir } });
     // The registry row of the snapshot the model is trained on (written by the snapshot step in a pipeline).
-    await stack.db.pool.query('INSERT INTO sluice.datasets (id, row_count, artifact_uri) VALUES ($1, $2, $3)', [datasetId, data.rowCount, `sha256:${datasetId}`]);
+    await stack.db.pool.query('INSERT INTO sluice.datasets (id, row_count, artifact_uri) VALUES ($1, $2, $3)', [
+      datasetId,
+      data.rowCount,
+      `sha256:${datasetId}`,
+    ]);
     client = await SluiceClient.connect({ config: stack.config, address: testTemporalAddress() });
   });
   afterAll(async () => {

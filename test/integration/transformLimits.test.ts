@@ -28,7 +28,9 @@ describe('limits and session hygiene of transform SQL (real PostgreSQL)', () => 
     const clients = await Promise.all(Array.from({ length: db.pool.totalCount || 1 }, () => db.pool.connect()));
     try {
       for (const c of clients) {
-        const s = await c.query<{ st: string; app: string }>("SELECT current_setting('statement_timeout') AS st, current_setting('application_name') AS app");
+        const s = await c.query<{ st: string; app: string }>(
+          "SELECT current_setting('statement_timeout') AS st, current_setting('application_name') AS app",
+        );
         expect(s.rows[0]).not.toMatchObject({ st: '1234ms' });
         expect(s.rows[0]?.app).not.toBe('pwned');
       }

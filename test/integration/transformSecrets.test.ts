@@ -30,7 +30,9 @@ describe('failures of user SQL keep row values out of workflow history', () => {
       sql: "SELECT seq, (payload->>'note')::int AS n FROM sluice.raw_events WHERE source = 'ingest_test_orders' AND seq BETWEEN $1 AND $2",
     });
     const handle = stack.client.workflow.getHandle(transformWorkflowId('leaky'));
-    await pollUntil('the transform to fail', async () => ((await handle.describe()).status.name === 'FAILED' ? true : undefined), { timeoutMs: 60_000 });
+    await pollUntil('the transform to fail', async () => ((await handle.describe()).status.name === 'FAILED' ? true : undefined), {
+      timeoutMs: 60_000,
+    });
     const history = JSON.stringify(await handle.fetchHistory());
     expect(history).not.toContain(SECRET);
     expect(history).toContain('SQLSTATE 22P02');

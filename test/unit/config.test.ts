@@ -37,7 +37,12 @@ describe('configuration from the environment', () => {
   });
 
   it('names every bad variable, its value and what was expected', () => {
-    const r = parseConfig({ SLUICE_GPU_COUNT: 'two', TEMPORAL_ADDRESS: 'http://x', DATABASE_URL: 'mysql://a:secret@b/c', TEMPORAL_TLS_CERT: '/c.pem' });
+    const r = parseConfig({
+      SLUICE_GPU_COUNT: 'two',
+      TEMPORAL_ADDRESS: 'http://x',
+      DATABASE_URL: 'mysql://a:secret@b/c',
+      TEMPORAL_TLS_CERT: '/c.pem',
+    });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.issues.map((i) => i.variable).sort()).toEqual(['DATABASE_URL', 'SLUICE_GPU_COUNT', 'TEMPORAL_ADDRESS', 'TEMPORAL_TLS_KEY']);

@@ -45,12 +45,22 @@ describe('toFailure', () => {
     ['an unreadable file (EACCES)', fsError('EACCES', 'open'), 'SLUICE_INGEST_FILE_UNREADABLE', true],
     ['a symlink loop (ELOOP)', fsError('ELOOP', 'open'), 'SLUICE_INGEST_FILE_UNREADABLE', true],
     ['a path through a file (ENOTDIR)', fsError('ENOTDIR', 'open'), 'SLUICE_INGEST_FILE_UNREADABLE', true],
-    ['a refused location', new SluiceError('SLUICE_INVALID_INPUT', 'Refused file location (rule under-root)'), 'SLUICE_INVALID_INPUT', true],
+    [
+      'a refused location',
+      new SluiceError('SLUICE_INVALID_INPUT', 'Refused file location (rule under-root)'),
+      'SLUICE_INVALID_INPUT',
+      true,
+    ],
     ['too many open files (EMFILE)', fsError('EMFILE', 'open'), undefined, false],
     ['a full disk (ENOSPC)', fsError('ENOSPC', 'write'), undefined, false],
     ['an I/O error (EIO)', fsError('EIO'), undefined, false],
     ['a dropped database connection', Object.assign(new Error('Connection terminated unexpectedly'), {}), undefined, false],
-    ['a server shutting down (57P01)', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }), undefined, false],
+    [
+      'a server shutting down (57P01)',
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      undefined,
+      false,
+    ],
   ])('%s → %s, permanent: %s', (_what, err, code, permanent) => {
     const failure = toFailure(err) as { type?: string; nonRetryable?: boolean };
     if (permanent) expect(failure).toMatchObject({ type: code, nonRetryable: true });

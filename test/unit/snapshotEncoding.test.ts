@@ -20,7 +20,13 @@ describe('split rule', () => {
   });
 
   it('defaults to 0.8/0.1/0.1 keyed by seq, takes the rest as test, and refuses parts that do not add up to 1', () => {
-    expect(splitRule(undefined)).toMatchObject({ key: 'seq', train: 0.8, validation: 0.1, test: 0.1, thresholds: [3435973836, 3865470566] });
+    expect(splitRule(undefined)).toMatchObject({
+      key: 'seq',
+      train: 0.8,
+      validation: 0.1,
+      test: 0.1,
+      thresholds: [3435973836, 3865470566],
+    });
     expect(splitRule({ key: 'user_id', train: 0.7, validation: 0.2 })).toMatchObject({ key: 'user_id', test: 0.1 });
     expect(splitRule({ train: 0.9, validation: 0.1 }).thresholds).toEqual([3865470566, 2 ** 32]);
     expect(() => splitRule({ train: 0.9, validation: 0.3 })).toThrow(DatasetInvalidError);
@@ -85,18 +91,32 @@ describe('binary COPY rows', () => {
     reader.finish();
     const [seq, v] = builders as [ColumnBuilder, ColumnBuilder];
     expect(v.nullCount).toBe(0);
-    return Array.from({ length: i }, (_, r) => `${(seq.values as BigInt64Array)[r]}:${Buffer.from(v.values as Uint8Array).toString('utf8', v.offsets![r], v.offsets![r + 1])}`);
+    return Array.from(
+      { length: i },
+      (_, r) =>
+        `${(seq.values as BigInt64Array)[r]}:${Buffer.from(v.values as Uint8Array).toString('utf8', v.offsets![r], v.offsets![r + 1])}`,
+    );
   }
 
   it('decodes every row once, in order, however the stream is cut (a cut row is undone and decoded again)', () => {
-    const rows: [number, string][] = [[1, 'a'], [2, 'zz'], [2, 'b'], [3, 'héllo wörld'], [4, ''], [5, 'x'.repeat(700)]];
+    const rows: [number, string][] = [
+      [1, 'a'],
+      [2, 'zz'],
+      [2, 'b'],
+      [3, 'héllo wörld'],
+      [4, ''],
+      [5, 'x'.repeat(700)],
+    ];
     const out = copyOutput(rows);
     const expected = rows.map(([s, v]) => `${s}:${v}`);
     for (const size of [1, 3, 7, 16, 64, 300, out.length]) expect(decoded(out, size)).toEqual(expected);
   });
 
   it('refuses output that ends in the middle of a row', () => {
-    const out = copyOutput([[1, 'a'], [2, 'b']]);
+    const out = copyOutput([
+      [1, 'a'],
+      [2, 'b'],
+    ]);
     expect(() => decoded(out.subarray(0, out.length - 5), 8)).toThrow(/ended without its trailer/);
   });
 });

@@ -21,11 +21,14 @@ describe('workflow input declarations', () => {
     expect(names.sort()).toEqual(Object.keys(workflowFunctions).sort());
   });
 
-  it.each(names)('contracts/workflows/%s.input.json is its declaration, byte for byte (run `npm run schemas` after changing one)', (name) => {
-    const file = inputSchemaPath(name);
-    expect(fs.existsSync(file)).toBe(true);
-    expect(fs.readFileSync(file, 'utf8')).toBe(publishedInputSchemaText(workflows[name]));
-  });
+  it.each(names)(
+    'contracts/workflows/%s.input.json is its declaration, byte for byte (run `npm run schemas` after changing one)',
+    (name) => {
+      const file = inputSchemaPath(name);
+      expect(fs.existsSync(file)).toBe(true);
+      expect(fs.readFileSync(file, 'utf8')).toBe(publishedInputSchemaText(workflows[name]));
+    },
+  );
 
   it('publishes no schema for a workflow that is not declared', () => {
     expect(workflowsWithInputSchemas()).toEqual([...names].sort());
@@ -52,8 +55,16 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
   { name: 'ingest', input: { source: 'a'.repeat(64) }, valid: false },
   { name: 'ingest', input: { source: 'a'.repeat(63) }, valid: true },
   { name: 'ingest', input: { source: 's', pending: [{ kind: 'inline', batchId: 'b1', events: [{ a: 1 }] }] }, valid: true },
-  { name: 'ingest', input: { source: 's', pending: [{ kind: 'file', batchId: 'b1', location: { kind: 'file', path: '/x' }, format: 'csv' }] }, valid: true },
-  { name: 'ingest', input: { source: 's', pending: [{ kind: 'file', batchId: 'b1', location: { kind: 'file', path: '/x' }, format: 'xml' }] }, valid: false },
+  {
+    name: 'ingest',
+    input: { source: 's', pending: [{ kind: 'file', batchId: 'b1', location: { kind: 'file', path: '/x' }, format: 'csv' }] },
+    valid: true,
+  },
+  {
+    name: 'ingest',
+    input: { source: 's', pending: [{ kind: 'file', batchId: 'b1', location: { kind: 'file', path: '/x' }, format: 'xml' }] },
+    valid: false,
+  },
   { name: 'ingest', input: { source: 's', pending: [{ kind: 'redrive', batchId: 'b1', events: [] }] }, valid: false },
   { name: 'ingest', input: { source: 's', continueAsNewAfterEvents: 10 }, valid: false },
   { name: 'transform', input: { transform: 'clicks', parallelism: 2 }, valid: true },
@@ -64,15 +75,53 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
   { name: 'backfill', input: { transform: 'clicks', fromSeq: '1', toSeq: '0' }, valid: true },
   { name: 'backfill', input: { transform: 'clicks', fromSeq: '0' }, valid: false },
   { name: 'backfill', input: { transform: 'clicks', expectedSha256: 'ABC' }, valid: false },
-  { name: 'backfillRange', input: { buildId: 'ab'.repeat(8), transform: 't', version: 1, fromSeq: '1', toSeq: '9', chunkRows: 10 }, valid: true },
+  {
+    name: 'backfillRange',
+    input: { buildId: 'ab'.repeat(8), transform: 't', version: 1, fromSeq: '1', toSeq: '9', chunkRows: 10 },
+    valid: true,
+  },
   { name: 'backfillRange', input: { buildId: 'xyz', transform: 't', version: 1, fromSeq: '1', toSeq: '9', chunkRows: 10 }, valid: false },
   { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'log', source: 'page_views' } }, valid: true },
   { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'table', table: 't', schema: 'public' } }, valid: true },
   { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'table' } }, valid: false },
-  { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'arrow', sha256: 'a'.repeat(64) }, sampleSize: 101 }, valid: false },
-  { name: 'train', input: { model: 'churn', datasetId: 'a'.repeat(64), spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' }, trainer: { trainer: 'logistic_regression' }, seed: 1 }, valid: true },
-  { name: 'train', input: { model: 'churn', datasetId: 'a'.repeat(64), spec: { features: [], label: 'y', task: 'binary' }, trainer: { trainer: 'mlp', hiddenLayers: [8, 8, 8] }, seed: 1 }, valid: false },
-  { name: 'train', input: { model: 'churn', datasetId: 'a'.repeat(64), spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' }, trainer: { trainer: 'xgboost' }, seed: 1 }, valid: false },
+  {
+    name: 'validate',
+    input: { contract: 'page_views', dataset: { kind: 'arrow', sha256: 'a'.repeat(64) }, sampleSize: 101 },
+    valid: false,
+  },
+  {
+    name: 'train',
+    input: {
+      model: 'churn',
+      datasetId: 'a'.repeat(64),
+      spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' },
+      trainer: { trainer: 'logistic_regression' },
+      seed: 1,
+    },
+    valid: true,
+  },
+  {
+    name: 'train',
+    input: {
+      model: 'churn',
+      datasetId: 'a'.repeat(64),
+      spec: { features: [], label: 'y', task: 'binary' },
+      trainer: { trainer: 'mlp', hiddenLayers: [8, 8, 8] },
+      seed: 1,
+    },
+    valid: false,
+  },
+  {
+    name: 'train',
+    input: {
+      model: 'churn',
+      datasetId: 'a'.repeat(64),
+      spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' },
+      trainer: { trainer: 'xgboost' },
+      seed: 1,
+    },
+    valid: false,
+  },
   { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64) }, task: 'binary' }, valid: true },
   {
     name: 'evaluate',
@@ -81,21 +130,84 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
       testSplit: { arrowSha256: 'b'.repeat(64), splitColumn: 'fold', testValues: ['holdout', 3] },
       task: 'multiclass',
       classes: [0, 1, 'two'],
-      lineage: { model: 'churn', version: 2, logRange: { orders: { fromSeq: '1', toSeq: '900' } }, contracts: { orders: ['1.0.0'] }, parameters: { l2: 1 }, codeDirty: null },
+      lineage: {
+        model: 'churn',
+        version: 2,
+        logRange: { orders: { fromSeq: '1', toSeq: '900' } },
+        contracts: { orders: ['1.0.0'] },
+        parameters: { l2: 1 },
+        codeDirty: null,
+      },
       latency: { runs: 50, budgetMs: 1000 },
     },
     valid: true,
   },
   { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64) }, task: 'ranking' }, valid: false },
-  { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64), testValues: [] }, task: 'binary' }, valid: false },
-  { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64) }, task: 'binary', lineage: { logRange: { orders: { fromSeq: 'one' } } } }, valid: false },
-  { name: 'snapshot', input: { transform: 'orders', spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary' } }, valid: true },
-  { name: 'snapshot', input: { transform: 'orders', version: 2, fromSeq: '1', toSeq: '900', columns: ['amount', 'churned'], spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'regression', split: { key: 'user_id', train: 0.7, validation: 0.15, test: 0.15 } } }, valid: true },
+  {
+    name: 'evaluate',
+    input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64), testValues: [] }, task: 'binary' },
+    valid: false,
+  },
+  {
+    name: 'evaluate',
+    input: {
+      onnxSha256: 'a'.repeat(64),
+      testSplit: { arrowSha256: 'b'.repeat(64) },
+      task: 'binary',
+      lineage: { logRange: { orders: { fromSeq: 'one' } } },
+    },
+    valid: false,
+  },
+  {
+    name: 'snapshot',
+    input: { transform: 'orders', spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary' } },
+    valid: true,
+  },
+  {
+    name: 'snapshot',
+    input: {
+      transform: 'orders',
+      version: 2,
+      fromSeq: '1',
+      toSeq: '900',
+      columns: ['amount', 'churned'],
+      spec: {
+        features: [{ name: 'amount', kind: 'numeric' }],
+        label: 'churned',
+        task: 'regression',
+        split: { key: 'user_id', train: 0.7, validation: 0.15, test: 0.15 },
+      },
+    },
+    valid: true,
+  },
   { name: 'snapshot', input: { transform: 'orders', spec: { features: [], label: 'churned', task: 'binary' } }, valid: false },
-  { name: 'snapshot', input: { transform: 'orders', spec: { features: [{ name: 'amount', kind: 'ordinal' }], label: 'churned', task: 'binary' } }, valid: false },
-  { name: 'snapshot', input: { transform: 'orders', fromSeq: '0', spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary' } }, valid: false },
-  { name: 'snapshot', input: { transform: 'orders', spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary', split: { train: 0 } } }, valid: false },
-  { name: 'snapshot', input: { transform: 'orders', spec: { features: [{ name: 'Amount"; DROP', kind: 'numeric' }], label: 'churned', task: 'binary' } }, valid: false },
+  {
+    name: 'snapshot',
+    input: { transform: 'orders', spec: { features: [{ name: 'amount', kind: 'ordinal' }], label: 'churned', task: 'binary' } },
+    valid: false,
+  },
+  {
+    name: 'snapshot',
+    input: {
+      transform: 'orders',
+      fromSeq: '0',
+      spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary' },
+    },
+    valid: false,
+  },
+  {
+    name: 'snapshot',
+    input: {
+      transform: 'orders',
+      spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary', split: { train: 0 } },
+    },
+    valid: false,
+  },
+  {
+    name: 'snapshot',
+    input: { transform: 'orders', spec: { features: [{ name: 'Amount"; DROP', kind: 'numeric' }], label: 'churned', task: 'binary' } },
+    valid: false,
+  },
 ];
 
 describe('published schemas agree with the declarations', () => {
