@@ -1,6 +1,7 @@
 /** `npm run bench -- <suite...> [--scale 0.1]`; with no suite, lists them. */
 import { loadConfig } from '../../config';
 import { provisionLocalStack, withStackEndpoint } from '../provision';
+import { GOALS } from './goals';
 import { formatTable, runInfo, writeResult, type BenchSuite } from './harness';
 import { SUITES } from './suites';
 
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
     for (const suite of chosen) {
       log(`suite ${suite.name} (scale ${scale})`);
       const r = await suite.run({ config: withStackEndpoint(config, stack), stack, scale, log });
-      const result = { suite: suite.name, ...r, run: runInfo(scale) };
+      const result = { suite: suite.name, ...r, goals: { ...GOALS[suite.name], ...r.goals }, run: runInfo(scale) };
       process.stdout.write(`${formatTable(result)}\n`);
       log(`wrote ${writeResult(result)}`);
     }
