@@ -13,7 +13,7 @@ const scoring = proxyActivities<EvaluateActivities>(ACTIVITY_OPTIONS.evaluate);
 /**
  * Evaluates a model on its own: scores the test split of an Arrow file with the ONNX model, and
  * publishes the metrics (JSON) and the model card (HTML) in the artifact store, linked from the
- * memo and the run event. The `train` workflow (PLANNED) calls the same activity between training
+ * memo and the run event. The `train` workflow calls the same activity between training
  * and registration. Writes only artifacts. Throws SLUICE_INVALID_INPUT, SLUICE_ARTIFACT_NOT_FOUND,
  * SLUICE_ARTIFACT_CORRUPT.
  */
