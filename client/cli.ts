@@ -1,15 +1,26 @@
 #!/usr/bin/env node
 /** The `sluice` command line: `npm run sluice -- contracts diff a b`. */
 import { contractsCommand, type CliIo } from './contracts';
+import { datasetsCommand, lineageCommand, MODEL_USAGE, modelsCommand, ModelsUsageError } from './models';
 
 const USAGE = `usage: sluice <command> ...
   contracts diff <old> <new> [--json] [--dir D]   classify changes; exit 1 on a breaking change without a major bump
   contracts check [dir] [--json]                  every contract version vs its predecessor
+${MODEL_USAGE}exit codes: 0 fine, 1 a check failed or a model is not found, 2 usage or setup error (DATABASE_URL for the registry commands)
 `;
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === 'contracts') return contractsCommand(rest, io);
+  try {
+    if (command === 'contracts') return await contractsCommand(rest, io);
+    if (command === 'models') return await modelsCommand(rest, io);
+    if (command === 'datasets') return await datasetsCommand(rest, io);
+    if (command === 'lineage') return await lineageCommand(rest, io);
+  } catch (err) {
+    if (!(err instanceof ModelsUsageError)) throw err;
+    io.err(`sluice: ${err.message}\n`);
+    return 2;
+  }
   io.err(USAGE);
   return 2;
 }

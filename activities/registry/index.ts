@@ -107,4 +107,14 @@ export function createRegistryActivities(deps: RegistryDeps, options: { codeVers
 }
 
 export { readCodeVersion, workerCodeVersion, type CodeVersion } from './codeVersion';
-export { modelAliasHistory, modelLineage, modelsUsing, resolveModelRef, MODEL_NAME_PATTERN, ALIAS_PATTERN } from './queries';
+export {
+  listDatasets,
+  listModels,
+  modelAliasHistory,
+  modelLineage,
+  modelsUsing,
+  resolveModelRef,
+  MODEL_NAME_PATTERN,
+  ALIAS_PATTERN,
+} from './queries';
+export type { DatasetListEntry, ModelListEntry } from './queries';

@@ -350,3 +350,93 @@ export async function modelsUsing(pool: Pool, q: ModelsUsingQuery): Promise<Mode
   );
   return rows.map((r) => ({ name: r.name, version: r.version, datasetId: r.dataset_id, createdAt: r.created_at.toISOString() }));
 }
+
+export interface ModelListEntry {
+  name: string;
+  version: number;
+  task: ModelTask | null;
+  trainer: string;
+  datasetId: string;
+  /** The headline metric: accuracy (classification) or RMSE (regression), when evaluated. */
+  metric: { name: string; value: number } | null;
+  aliases: string[];
+  createdAt: string;
+}
+
+/** Every registered model version (optionally of one name), newest first, with its aliases. */
+export async function listModels(pool: Pool, name?: string): Promise<ModelListEntry[]> {
+  const { rows } = await pool.query<{
+    name: string;
+    version: number;
+    task: ModelTask | null;
+    trainer: string;
+    dataset_id: string;
+    metrics: Record<string, unknown>;
+    aliases: string[];
+    created_at: Date;
+  }>(
+    `SELECT m.name, m.version, m.task, m.trainer, m.dataset_id, m.metrics, m.created_at,
+            coalesce(array_agg(a.alias ORDER BY a.alias) FILTER (WHERE a.alias IS NOT NULL), '{}') AS aliases
+       FROM sluice.models m LEFT JOIN sluice.model_aliases a ON a.name = m.name AND a.version = m.version
+      WHERE $1::text IS NULL OR m.name = $1
+      GROUP BY m.name, m.version ORDER BY m.name, m.version DESC`,
+    [name ?? null],
+  );
+  return rows.map((r) => {
+    const accuracy = r.metrics.accuracy;
+    const rmse = r.metrics.rmse;
+    const metric =
+      typeof accuracy === 'number'
+        ? { name: 'accuracy', value: accuracy }
+        : typeof rmse === 'number'
+          ? { name: 'rmse', value: rmse }
+          : null;
+    return {
+      name: r.name,
+      version: r.version,
+      task: r.task,
+      trainer: r.trainer,
+      datasetId: r.dataset_id,
+      metric,
+      aliases: r.aliases,
+      createdAt: r.created_at.toISOString(),
+    };
+  });
+}
+
+export interface DatasetListEntry {
+  id: string;
+  transform: string | null;
+  transformVersion: number | null;
+  rowCount: number;
+  artifactUri: string | null;
+  /** Models trained on it. */
+  models: number;
+  createdAt: string;
+}
+
+/** Every registered dataset snapshot, newest first, with how many models used it. */
+export async function listDatasets(pool: Pool): Promise<DatasetListEntry[]> {
+  const { rows } = await pool.query<{
+    id: string;
+    transform: string | null;
+    transform_version: number | null;
+    row_count: string;
+    artifact_uri: string | null;
+    models: number;
+    created_at: Date;
+  }>(
+    `SELECT d.id, d.transform, d.transform_version, d.row_count::text, d.artifact_uri, d.created_at,
+            (SELECT count(*)::int FROM sluice.models m WHERE m.dataset_id = d.id) AS models
+       FROM sluice.datasets d ORDER BY d.created_at DESC, d.id`,
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    transform: r.transform,
+    transformVersion: r.transform_version,
+    rowCount: Number(r.row_count),
+    artifactUri: r.artifact_uri,
+    models: r.models,
+    createdAt: r.created_at.toISOString(),
+  }));
+}
