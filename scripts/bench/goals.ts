@@ -21,6 +21,9 @@ export const GOALS: Record<string, Record<string, Goal>> = {
     train_time_vs_sklearn: atMost(2),
     ort_rows_per_s_10k: atLeast(1_000_000),
   },
+  'train-resume': {
+    resume_overhead: atMost(1.1),
+  },
   snapshot: {
     snapshot_vs_copy: atLeast(0.5),
     snapshot_peak_rss_mb: atMost(1024),

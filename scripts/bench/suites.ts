@@ -3,6 +3,7 @@ import { contractsSuite } from './contracts';
 import type { BenchSuite } from './harness';
 import { benchIngestVsCopy, ingestFileSuite } from './ingest';
 import { mlSuite } from './ml';
+import { trainResumeSuite } from './resume';
 import { snapshotSuite } from './snapshot';
 import { benchReplay, benchTransformVsSql, replaySuite, transformSuite, transformVsSqlSuite } from './transform';
 
@@ -36,4 +37,5 @@ export const SUITES: BenchSuite[] = [
   replaySuite,
   mlSuite,
   snapshotSuite,
+  trainResumeSuite,
 ];

@@ -1,0 +1,159 @@
+/**
+ * `resume_overhead` (suite `train-resume`): the wall time of a `train` workflow whose GPU worker
+ * process is killed (SIGKILL) half-way and replaced by a new one, which resumes from the last
+ * checkpoint, ÷ the same training uninterrupted. Both on a worker process of their own
+ * (workers/gpu.ts), the workflow on a CPU worker in this process; the killed run includes the
+ * restart of the worker and the heartbeat timeout after which Temporal retries the activity.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { LocalArtifactStore } from '../../activities/artifacts';
+import type { TrainingProgress } from '../../activities/train/activities';
+import { makeClassification } from '../../activities/train';
+import { workflows, type TrainInput } from '../../api';
+import { SluiceClient } from '../../client';
+import { pollUntil } from '../../client/poll';
+import type { SluiceConfig } from '../../config';
+import { createScratchDatabase } from '../../db/scratch';
+import { createWorkerSet } from '../../workers/bootstrap';
+import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
+
+const root = path.resolve(__dirname, '../..');
+
+function startGpuWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/gpu.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (/worker ready on task queue/.test(out)) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`workers/gpu.ts exited with ${code} before it was ready:\n${out}`)));
+  });
+}
+
+async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await exited;
+}
+
+export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 'metrics' | 'ratios' | 'notes'>> {
+  // About a minute of training here: a crash costs a fixed few seconds (the heartbeat timeout, 5 s,
+  // and a worker restart) plus the epochs since the last checkpoint, so the ratio is only meaningful
+  // against a training of realistic length.
+  const rows = Math.max(5_000, Math.round(300_000 * ctx.scale));
+  const maxEpochs = 30;
+  const artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-resume-'));
+  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_resume', applicationName: 'sluice-bench-resume' });
+  const queues = { cpu: `bench-resume-${randomBytes(3).toString('hex')}`, gpu: `bench-resume-gpu-${randomBytes(3).toString('hex')}` };
+  const config: SluiceConfig = { ...ctx.config, taskQueues: queues, artifactsDir };
+  const env = {
+    ...process.env,
+    DATABASE_URL: db.url,
+    TEMPORAL_ADDRESS: ctx.stack.temporal.address,
+    TEMPORAL_NAMESPACE: ctx.stack.temporal.namespace,
+    SLUICE_TASK_QUEUE_CPU: queues.cpu,
+    SLUICE_TASK_QUEUE_GPU: queues.gpu,
+    SLUICE_ARTIFACTS: artifactsDir,
+    SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
+  };
+  const children: ChildProcess[] = [];
+  const workers = await createWorkerSet({ config, databaseUrl: db.url, queues: ['cpu'], migrate: false, log: () => undefined });
+  const running = workers.run();
+  const client = await SluiceClient.connect({ config, address: ctx.stack.temporal.address, namespace: ctx.stack.temporal.namespace });
+  try {
+    ctx.log(`dataset: ${rows.toLocaleString('en-US')} rows × 20 features`);
+    const { x, y } = makeClassification({ rows, features: 20, informative: 10, classes: 3, seed: 5 });
+    const columns: Record<string, unknown> = {
+      __split: Int8Array.from({ length: rows }, (_, i) => (i % 10 < 8 ? 0 : i % 10 < 9 ? 1 : 2)),
+      label: Int32Array.from(y),
+    };
+    const features = Array.from({ length: 20 }, (_, j) => `f${j}`);
+    features.forEach((f, j) => (columns[f] = Float64Array.from({ length: rows }, (_, i) => x[i * 20 + j] as number)));
+    const store = new LocalArtifactStore(artifactsDir);
+    const datasetId = (
+      await store.put(tableToIPC(tableFromArrays(columns as Parameters<typeof tableFromArrays>[0]), 'file'), {
+        mediaType: 'application/vnd.apache.arrow.file',
+      })
+    ).sha256;
+    await db.pool.query('INSERT INTO sluice.datasets (id, row_count, artifact_uri) VALUES ($1, $2, $3)', [
+      datasetId,
+      rows,
+      `sha256:${datasetId}`,
+    ]);
+    const input = (model: string): TrainInput => ({
+      model,
+      datasetId,
+      spec: { features: features.map((name) => ({ name, kind: 'numeric' as const })), label: 'label', task: 'multiclass' },
+      trainer: { trainer: 'mlp', hiddenLayers: [64, 64], maxEpochs, patience: 1000, batchSize: 64 },
+      seed: 9,
+      checkpointEveryEpochs: 1,
+      heartbeatSeconds: 5,
+      queues,
+    });
+
+    ctx.log('uninterrupted training');
+    const first = await startGpuWorker(env);
+    children.push(first);
+    const [straight, straightS] = await timed(() =>
+      client.execute(workflows.train, input('resume_straight'), { workflowId: `bench-resume-straight-${queues.cpu}` }),
+    );
+    await stop(first);
+
+    ctx.log(`training killed after epoch ${maxEpochs / 2} and resumed by a new worker`);
+    const second = await startGpuWorker(env);
+    children.push(second);
+    const [resumed, resumedS] = await timed(async () => {
+      const handle = await client.start(workflows.train, input('resume_killed'), { workflowId: `bench-resume-killed-${queues.cpu}` });
+      await pollUntil(
+        'half of the epochs',
+        async () => {
+          const d = await handle.describe();
+          const data = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0]?.data;
+          // The first heartbeats may carry no details yet (null is encoded as an empty payload).
+          if (!data || data.length === 0) return undefined;
+          return (JSON.parse(Buffer.from(data).toString('utf8')) as TrainingProgress).epoch >= maxEpochs / 2 ? true : undefined;
+        },
+        { timeoutMs: 600_000, intervalMs: 100 },
+      );
+      await stop(second, 'SIGKILL');
+      children.push(await startGpuWorker(env));
+      return handle.result();
+    });
+    if (resumed.onnxSha256 !== straight.onnxSha256)
+      throw new Error('the resumed training stored other model bytes than the uninterrupted one');
+    ctx.log(
+      `straight ${straightS.toFixed(1)} s, killed and resumed ${resumedS.toFixed(1)} s (resumed from epoch ${resumed.resumedFromEpoch})`,
+    );
+    return {
+      metrics: {
+        train_uninterrupted_s: { value: straightS, unit: 's' },
+        train_killed_and_resumed_s: { value: resumedS, unit: 's' },
+        resumed_from_epoch: { value: resumed.resumedFromEpoch, unit: 'epoch' },
+      },
+      ratios: { resume_overhead: resumedS / straightS },
+      notes: { rows, maxEpochs, heartbeatSeconds: 5, checkpointEveryEpochs: 1, sameModelBytes: true },
+    };
+  } finally {
+    for (const c of children) await stop(c);
+    await client.close();
+    workers.shutdown();
+    await running;
+    await db.drop();
+    fs.rmSync(artifactsDir, { recursive: true, force: true });
+  }
+}
+
+export const trainResumeSuite: BenchSuite = {
+  name: 'train-resume',
+  description: 'resume_overhead: training killed half-way (SIGKILL of the GPU worker) and resumed ÷ the same training uninterrupted',
+  run: benchResume,
+};
