@@ -29,3 +29,20 @@ export const ErrorCodes = {
   DatasetInvalid: 'SLUICE_DATASET_INVALID',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Error codes of the HTTP ingest endpoint's answers (`{ error: { code, message } }`), beside the workflows' own. */
+export const HttpErrorCodes = {
+  NotFound: 'SLUICE_NOT_FOUND',
+  MethodNotAllowed: 'SLUICE_METHOD_NOT_ALLOWED',
+  Unauthorized: 'SLUICE_UNAUTHORIZED',
+  BadRequest: 'SLUICE_BAD_REQUEST',
+  BodyTooLarge: 'SLUICE_BODY_TOO_LARGE',
+  UrlTooLong: 'SLUICE_URL_TOO_LONG',
+  HeadersTooLarge: 'SLUICE_HEADERS_TOO_LARGE',
+  RequestTimeout: 'SLUICE_REQUEST_TIMEOUT',
+  UnsupportedMediaType: 'SLUICE_UNSUPPORTED_MEDIA_TYPE',
+  BadContentEncoding: 'SLUICE_BAD_CONTENT_ENCODING',
+  IdempotencyKeyReused: 'SLUICE_IDEMPOTENCY_KEY_REUSED',
+  Busy: 'SLUICE_BUSY',
+  Internal: 'SLUICE_INTERNAL',
+} as const;

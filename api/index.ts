@@ -3,7 +3,7 @@
  * error codes, workflow ids, signal/query/update definitions, queue and search-attribute names,
  * and the public input and result types of every workflow, each declared once.
  */
-export { ErrorCodes, type ErrorCode } from './errors';
+export { ErrorCodes, HttpErrorCodes, type ErrorCode } from './errors';
 export { DEFAULT_TASK_QUEUES, type QueueKind, type TaskQueues } from './queues';
 export {
   SluiceDataset,

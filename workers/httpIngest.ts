@@ -38,7 +38,7 @@ import * as zlib from 'node:zlib';
 import { HTTP_INGEST_DEFAULTS, httpSpoolDir, type HttpIngestConfig, type SluiceConfig } from '../config';
 import { SluiceClient } from '../client/sluiceClient';
 import { ContractRegistry } from '../contracts/registry';
-import { ErrorCodes } from '../api/errors';
+import { ErrorCodes, HttpErrorCodes } from '../api/errors';
 import { SOURCE_NAME_PATTERN } from '../api/names';
 import type { IngestFormat } from '../api/workflows/ingest';
 
@@ -47,23 +47,6 @@ const ROUTE = /^\/v1\/sources\/([^/]+)\/events\/?$/;
 export const SPOOL_BUSY_RETRY_AFTER_SECONDS = 10;
 /** Payment APIs (Stripe) allow keys of up to 255 characters; a UUID needs 36. */
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
-
-/** Error codes of the HTTP edge (the workflow's own codes are in api/errors.ts). */
-export const HttpErrorCodes = {
-  NotFound: 'SLUICE_NOT_FOUND',
-  MethodNotAllowed: 'SLUICE_METHOD_NOT_ALLOWED',
-  Unauthorized: 'SLUICE_UNAUTHORIZED',
-  BadRequest: 'SLUICE_BAD_REQUEST',
-  BodyTooLarge: 'SLUICE_BODY_TOO_LARGE',
-  UrlTooLong: 'SLUICE_URL_TOO_LONG',
-  HeadersTooLarge: 'SLUICE_HEADERS_TOO_LARGE',
-  RequestTimeout: 'SLUICE_REQUEST_TIMEOUT',
-  UnsupportedMediaType: 'SLUICE_UNSUPPORTED_MEDIA_TYPE',
-  BadContentEncoding: 'SLUICE_BAD_CONTENT_ENCODING',
-  IdempotencyKeyReused: 'SLUICE_IDEMPOTENCY_KEY_REUSED',
-  Busy: 'SLUICE_BUSY',
-  Internal: 'SLUICE_INTERNAL',
-} as const;
 
 /**
  * Accepted `Content-Type`s and the ingest format each one is read as. NDJSON has no registered
