@@ -12,6 +12,7 @@ import {
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { checkValue, checkWorkflowInput, describeIssues, type InputIssue } from '../api/check';
 import { ingestWorkflowId, registerTransformWorkflowId, transformWorkflowId } from '../api/ids';
 import { backfillProgressQuery, dataLandedSignal, ingestBatchUpdate, transformStatusQuery } from '../api/messages';
@@ -113,6 +114,19 @@ export class SluiceClient {
   /** A handle on a running or finished workflow, typed by its declaration. */
   handle<D extends WorkflowDef>(_def: D, workflowId: string, runId?: string): WorkflowHandle<WorkflowFn<D>> {
     return this.temporal.workflow.getHandle<WorkflowFn<D>>(workflowId, runId);
+  }
+
+  /**
+   * What the workflow's running activity last reported in its heartbeat (a training's epoch and
+   * checkpoint, a file batch's chunk), decoded; undefined before it has reported anything. The
+   * server holds what the worker last flushed (workers flush at least every 5 s).
+   */
+  async activityProgress<T>(workflowId: string): Promise<T | undefined> {
+    const description = await this.temporal.workflow.getHandle(workflowId).describe();
+    const payload = description.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+    // A heartbeat without details is an empty (null) payload.
+    if (!payload?.data?.length) return undefined;
+    return defaultPayloadConverter.fromPayload<T>(payload);
   }
 
   /** Runs the `healthCheck` workflow and waits for its result. */

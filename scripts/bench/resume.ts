@@ -5,7 +5,6 @@
  * (workers/gpu.ts), the workflow on a CPU worker in this process; the killed run includes the
  * restart of the worker and the heartbeat timeout after which Temporal retries the activity.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,30 +19,8 @@ import { pollUntil } from '../../client/poll';
 import type { SluiceConfig } from '../../config';
 import { createScratchDatabase } from '../../db/scratch';
 import { createWorkerSet } from '../../workers/bootstrap';
+import { startWorkerProcess, stopWorkerProcesses, type WorkerProcess } from '../workerProcess';
 import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
-
-const root = path.resolve(__dirname, '../..');
-
-function startGpuWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/gpu.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (/worker ready on task queue/.test(out)) resolve(child);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`workers/gpu.ts exited with ${code} before it was ready:\n${out}`)));
-  });
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  await exited;
-}
 
 export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 'metrics' | 'ratios' | 'notes'>> {
   // About a minute of training here: a crash costs a fixed few seconds (the heartbeat timeout, 5 s,
@@ -65,7 +42,13 @@ export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 
     SLUICE_ARTIFACTS: artifactsDir,
     SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
   };
-  const children: ChildProcess[] = [];
+  const children: WorkerProcess[] = [];
+  const startGpuWorker = async (): Promise<WorkerProcess> => {
+    const w = startWorkerProcess('workers/gpu.ts', env);
+    children.push(w);
+    await w.ready;
+    return w;
+  };
   const workers = await createWorkerSet({ config, databaseUrl: db.url, queues: ['cpu'], migrate: false, log: () => undefined });
   const running = workers.run();
   const client = await SluiceClient.connect({ config, address: ctx.stack.temporal.address, namespace: ctx.stack.temporal.namespace });
@@ -101,31 +84,27 @@ export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 
     });
 
     ctx.log('uninterrupted training');
-    const first = await startGpuWorker(env);
-    children.push(first);
+    const first = await startGpuWorker();
     const [straight, straightS] = await timed(() =>
       client.execute(workflows.train, input('resume_straight'), { workflowId: `bench-resume-straight-${queues.cpu}` }),
     );
-    await stop(first);
+    await stopWorkerProcesses([first]);
 
     ctx.log(`training killed after epoch ${maxEpochs / 2} and resumed by a new worker`);
-    const second = await startGpuWorker(env);
-    children.push(second);
+    const second = await startGpuWorker();
     const [resumed, resumedS] = await timed(async () => {
       const handle = await client.start(workflows.train, input('resume_killed'), { workflowId: `bench-resume-killed-${queues.cpu}` });
       await pollUntil(
         'half of the epochs',
         async () => {
-          const d = await handle.describe();
-          const data = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0]?.data;
-          // The first heartbeats may carry no details yet (null is encoded as an empty payload).
-          if (!data || data.length === 0) return undefined;
-          return (JSON.parse(Buffer.from(data).toString('utf8')) as TrainingProgress).epoch >= maxEpochs / 2 ? true : undefined;
+          const progress = await client.activityProgress<TrainingProgress>(handle.workflowId);
+          return (progress?.epoch ?? 0) >= maxEpochs / 2 ? true : undefined;
         },
         { timeoutMs: 600_000, intervalMs: 100 },
       );
-      await stop(second, 'SIGKILL');
-      children.push(await startGpuWorker(env));
+      second.child.kill('SIGKILL');
+      await second.exit;
+      await startGpuWorker();
       return handle.result();
     });
     if (resumed.onnxSha256 !== straight.onnxSha256)
@@ -143,7 +122,7 @@ export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 
       notes: { rows, maxEpochs, heartbeatSeconds: 5, checkpointEveryEpochs: 1, sameModelBytes: true },
     };
   } finally {
-    for (const c of children) await stop(c);
+    await stopWorkerProcesses(children);
     await client.close();
     workers.shutdown();
     await running;

@@ -92,12 +92,8 @@ describe('train: SIGKILL of the GPU worker mid-training', () => {
     const beforeKill = await pollUntil(
       'a heartbeat with a checkpoint',
       async () => {
-        const d = await handle.describe();
-        const details = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0]?.data;
-        // The first heartbeats may carry no details yet (null is encoded as an empty payload).
-        if (!details || details.length === 0) return undefined;
-        const progress = JSON.parse(Buffer.from(details).toString('utf8')) as TrainingProgress;
-        return (progress.checkpoint?.epoch ?? 0) >= 4 ? progress : undefined;
+        const progress = await client.activityProgress<TrainingProgress>(handle.workflowId);
+        return (progress?.checkpoint?.epoch ?? 0) >= 4 ? progress : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     );
