@@ -3,3 +3,4 @@ export { exportModelToOnnx, NUMERIC_INPUT, ONNX_EXPORT_OPSET } from './trainedMo
 export { onnxFeeds } from './feeds';
 export { OnnxFormatError, readOnnxMetadata } from './metadata';
 export { buildAddModel } from './tinyModel';
+export { ModelSignatureError, readModelSignature, rowSchema, signatureMismatch, type ModelSignature } from './signature';
