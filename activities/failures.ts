@@ -7,6 +7,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { ErrorCodes, type ErrorCode } from '../api/errors';
 import { UnknownContractError, ContractFileError } from '../contracts/registry';
+import { UserSqlRoleError } from '../db/roles';
 import { InvalidIdentifierError } from '../db/sql';
 import { ArtifactNotFoundError } from './artifacts';
 import { DatasetError } from './validate/dataset';
@@ -36,6 +37,7 @@ const PERMANENT: [new (...args: never[]) => Error, ErrorCode][] = [
   [UnknownContractError, ErrorCodes.UnknownContract],
   [ContractFileError, ErrorCodes.ContractInvalid],
   [InvalidIdentifierError, ErrorCodes.InvalidInput],
+  [UserSqlRoleError, ErrorCodes.InvalidInput],
   [ArtifactNotFoundError, ErrorCodes.DatasetNotFound],
   [DatasetError, ErrorCodes.DatasetNotFound],
   [DatasetInvalidError, ErrorCodes.DatasetInvalid],

@@ -25,6 +25,13 @@ export interface SluiceConfig {
   /** Temporal CLI binary to run `temporal server start-dev` with, when no address is given. */
   temporalCliPath: string | undefined;
   databaseUrl: string | undefined;
+  /**
+   * The sluice_owner URL migrations run with (SLUICE_DATABASE_OWNER_URL), when DATABASE_URL is the
+   * worker's. Not needed when DATABASE_URL is a superuser: sluice then creates the roles itself.
+   */
+  databaseOwnerUrl: string | undefined;
+  /** Where the passwords of the roles sluice creates are kept (mode 0600): `<SLUICE_DATA_DIR>/postgres-roles.json`. */
+  rolePasswordsFile: string;
   dataDir: string;
   cacheDir: string;
   artifactsDir: string;
@@ -278,6 +285,8 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     },
     temporalCliPath: r.string('TEMPORAL_CLI_PATH'),
     databaseUrl: r.postgresUrl('DATABASE_URL'),
+    databaseOwnerUrl: r.postgresUrl('SLUICE_DATABASE_OWNER_URL'),
+    rolePasswordsFile: path.resolve(cwd, r.string('SLUICE_ROLE_PASSWORDS_FILE') ?? path.join(dataDir, 'postgres-roles.json')),
     dataDir,
     cacheDir: defaultCacheDir(env),
     artifactsDir,

@@ -18,6 +18,7 @@ import { connectWithBackoff } from '../config/retry';
 import { temporalConnectOptions } from '../config/temporal';
 import { createPool, waitForPostgres } from '../db/pool';
 import { migrate } from '../db/migrate';
+import { resolveDatabaseAccess } from '../db/roles';
 
 export type Logger = (message: string) => void;
 const defaultLog: Logger = (m) => process.stderr.write(`[sluice worker] ${m}\n`);
@@ -66,19 +67,28 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
       log(`waiting for ${what} (attempt ${attempt}, next in ${delayMs} ms): ${err.message.split('\n')[0]}`),
   });
   await waitForPostgres(opts.databaseUrl, retry(`PostgreSQL at ${redactUrl(opts.databaseUrl)} (DATABASE_URL)`));
-  const pool = createPool(opts.databaseUrl, {
+  // A superuser DATABASE_URL creates the roles and is not used again; the worker connects as sluice_worker.
+  const access =
+    (opts.migrate ?? true)
+      ? await resolveDatabaseAccess(opts.databaseUrl, { passwordsFile: cfg.rolePasswordsFile, ownerUrl: cfg.databaseOwnerUrl })
+      : { workerUrl: opts.databaseUrl, ownerUrl: undefined };
+  if (opts.migrate ?? true) {
+    if (access.ownerUrl) {
+      const ownerPool = createPool(access.ownerUrl, { max: 1, applicationName: 'sluice-migrate' });
+      try {
+        const result = await migrate(ownerPool, { log });
+        if (result.applied.length === 0) log(`database schema up to date (${result.alreadyApplied} migrations)`);
+      } finally {
+        await ownerPool.end();
+      }
+    } else {
+      log('not migrating: DATABASE_URL is not a superuser and SLUICE_DATABASE_OWNER_URL is not set');
+    }
+  }
+  const pool = createPool(access.workerUrl, {
     max: Math.max(4, cfg.cpuActivityConcurrency),
     applicationName: `sluice-worker-${opts.queues.join('+')}`,
   });
-  try {
-    if (opts.migrate ?? true) {
-      const result = await migrate(pool, { log });
-      if (result.applied.length === 0) log(`database schema up to date (${result.alreadyApplied} migrations)`);
-    }
-  } catch (err) {
-    await pool.end();
-    throw err;
-  }
   // Whatever was opened is closed again when a later step fails.
   const opened: { close(): Promise<void> }[] = [{ close: () => pool.end() }];
   const closeOpened = async (): Promise<void> => {

@@ -60,7 +60,7 @@ const CHUNK_TRANSACTION = { settings: { synchronous_commit: 'off' } } as const;
  * rows as it waits for any insert whose identity values are handed out; the direct COPY can be
  * undone back to the savepoint (the careful path), which keeps the lock and the reserved values.
  */
-const LOCK_LOG = 'LOCK TABLE sluice.raw_events IN ROW EXCLUSIVE MODE; SAVEPOINT direct_copy';
+const LOCK_LOG = 'SELECT sluice.lock_log_for_append(); SAVEPOINT direct_copy';
 /** `$1` values of the log's identity sequence, ascending, as comma-separated text. */
 const RESERVE_SEQS = `SELECT string_agg(v::text, ',' ORDER BY v) AS seqs
   FROM (SELECT nextval('sluice.raw_events_seq_seq') AS v FROM generate_series(1, $1::int)) s`;

@@ -16,6 +16,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { cancelStatementOnAbort } from '../../db/cancel';
 import { DEFAULT_TRANSFORM_LIMITS } from '../../api/workflows/registerTransform';
+import { asTransformRole } from '../../db/roles';
 import { inTransaction } from '../../db/transaction';
 
 /** A chunk's transaction runs the transform's SQL: the session is reset before the connection is pooled again. */
@@ -37,7 +38,7 @@ export async function commitHorizon(pool: Pool): Promise<bigint> {
     // A waiting SHARE request queues the log's writers behind it: give up soon and let Temporal
     // retry the chunk (a retryable error) rather than stall ingestion behind a long write.
     await client.query("SET LOCAL lock_timeout = '3s'");
-    await client.query('LOCK TABLE sluice.raw_events IN SHARE MODE');
+    await client.query('SELECT sluice.lock_log_for_horizon()');
     const r = await client.query<{ max: string }>('SELECT coalesce(max(seq), 0)::text AS max FROM sluice.raw_events');
     return BigInt(r.rows[0]?.max ?? '0');
   });
@@ -104,10 +105,9 @@ async function insertRange(client: PoolClient, def: TransformDefinition, target:
   const limits = limitStatements(def);
   try {
     await client.query(limits.set);
-    const r = await client.query(`INSERT INTO ${target} SELECT * FROM (\n${def.sql}\n) AS transform_output`, [
-      from.toString(),
-      to.toString(),
-    ]);
+    const r = await asTransformRole(client, () =>
+      client.query(`INSERT INTO ${target} SELECT * FROM (\n${def.sql}\n) AS transform_output`, [from.toString(), to.toString()]),
+    );
     await client.query(limits.reset);
     return r.rowCount ?? 0;
   } catch (err) {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool, PoolClient } from 'pg';
+import { asTransformRole, UserSqlRoleError } from '../../db/roles';
 import { inTransaction } from '../../db/transaction';
 import { ErrorCodes } from '../../api/errors';
 import { SOURCE_NAME_PATTERN } from '../../api/names';
@@ -56,6 +57,7 @@ const SQL_TEXT_SQLSTATE_CLASSES = ['42', '0A', '25', '2B', '3F', '44'];
 export function sqlFailure(err: unknown, what: string): Error {
   const e = err as { code?: unknown; message?: string; position?: string; column?: string; routine?: string };
   const code = e.code;
+  if (err instanceof UserSqlRoleError) return invalid(`${what}: ${err.message}`);
   // The transform's own statement_timeout (limits.statementTimeoutMs): the same range would run as
   // long again. A cancel by the activity's cancellation has the same SQLSTATE but another message.
   if (code === '57014' && /statement timeout/.test(e.message ?? '')) {
@@ -108,7 +110,9 @@ async function describeColumns(pool: Pool, sql: string): Promise<TransformColumn
       let fields: { name: string; dataTypeID: number; dataTypeModifier: number }[];
       try {
         // Wrapping in a subquery admits only SELECT / WITH ... SELECT / VALUES: anything else is a syntax error.
-        const r = await client.query({ text: `SELECT * FROM (\n${sql}\n) AS transform_output LIMIT 0`, values: ['0', '0'] });
+        const r = await asTransformRole(client, () =>
+          client.query({ text: `SELECT * FROM (\n${sql}\n) AS transform_output LIMIT 0`, values: ['0', '0'] }),
+        );
         fields = r.fields;
       } catch (err) {
         throw sqlFailure(err, 'transform SQL does not plan');

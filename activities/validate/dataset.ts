@@ -29,7 +29,7 @@ export interface ResolvedDataset {
 }
 
 /** Schemas a table dataset may live in (the allow-list for the schema identifier). */
-export const DATASET_SCHEMAS = ['sluice_derived', 'public'] as const;
+export const DATASET_SCHEMAS = ['sluice_derived', 'sluice_reference'] as const;
 /** Hidden column of a resolved dataset: where a row is, so that sampling can skip to the first failing row. */
 export const POSITION_COLUMN = '__sluice_pos';
 

@@ -10,6 +10,7 @@
  * custom SQL predicate that does not compile becomes a result with status `error`.
  */
 import { cancelStatementOnAbort } from '../../db/cancel';
+import { asTransformRole } from '../../db/roles';
 import { inTransaction, type TransactionOptions } from '../../db/transaction';
 import type { Pool, PoolClient } from 'pg';
 import { expectationColumns, expectationName } from '../../contracts/expectations';
@@ -330,15 +331,18 @@ export async function runSuiteOnDataset(
         try {
           const dataset = await resolveDataset(db, input.dataset, contract);
           const baseline = input.baseline ? await resolveDataset(db, input.baseline, contract) : undefined;
-          const run = await evaluateSuiteInPostgres(db, {
-            contract,
-            dataset,
-            baseline,
-            sampleSize: input.sampleSize,
-            profile: input.profile,
-            now: input.now,
-            progress,
-          });
+          // Expectations may carry user SQL (custom_sql): the suite runs as the transform role.
+          const run = await asTransformRole(db, () =>
+            evaluateSuiteInPostgres(db, {
+              contract,
+              dataset,
+              baseline,
+              sampleSize: input.sampleSize,
+              profile: input.profile,
+              now: input.now,
+              progress,
+            }),
+          );
           return { run, dataset: dataset.describe, baseline: baseline?.describe };
         } finally {
           detachCancel();

@@ -11,7 +11,7 @@ export const DatasetRefSchema = Type.Union([
     {
       kind: Type.Literal('table'),
       table: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,62}$', maxLength: 63 }),
-      schema: Type.Optional(Type.Union([Type.Literal('sluice_derived'), Type.Literal('public')])),
+      schema: Type.Optional(Type.Union([Type.Literal('sluice_derived'), Type.Literal('sluice_reference')])),
     },
     { additionalProperties: false },
   ),

@@ -213,8 +213,8 @@ const HAND_WRITTEN = `
 SELECT count(*) AS n,
   count(*) FILTER (WHERE customer_id IS NULL) AS customer_nulls,
   count(*) FILTER (WHERE email IS NULL) AS email_nulls,
-  (SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM public.bench_quality WHERE id IS NOT NULL GROUP BY id) g) AS dup_ids,
-  (SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM public.bench_quality WHERE customer_id IS NOT NULL AND order_no IS NOT NULL GROUP BY customer_id, order_no) g) AS dup_orders,
+  (SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM sluice_reference.bench_quality WHERE id IS NOT NULL GROUP BY id) g) AS dup_ids,
+  (SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM sluice_reference.bench_quality WHERE customer_id IS NOT NULL AND order_no IS NOT NULL GROUP BY customer_id, order_no) g) AS dup_orders,
   count(status) AS statuses, count(*) FILTER (WHERE status NOT IN ('new', 'paid', 'shipped', 'returned')) AS bad_status,
   count(amount) AS amounts, count(*) FILTER (WHERE amount < 0 OR amount > 10000) AS bad_amount, min(amount), max(amount),
   count(sku) AS skus, count(*) FILTER (WHERE sku !~ '^SKU-[0-9]{1,6}$') AS bad_sku,
@@ -222,7 +222,7 @@ SELECT count(*) AS n,
   extract(epoch FROM now() - max(created_at)) AS age,
   count(*) FILTER (WHERE status = 'shipped' AND amount <= 0) AS shipped_free,
   count(qty) AS qtys, count(*) FILTER (WHERE qty < 1 OR qty > 100) AS bad_qty, min(qty), max(qty)
-FROM public.bench_quality`;
+FROM sluice_reference.bench_quality`;
 
 /** The hand-written query in the session the suite runs in (runSuiteOnDataset): the same transaction mode and settings. */
 async function runHandWritten(pool: Pool): Promise<void> {
@@ -235,16 +235,16 @@ async function suiteVsSql(
   reps: number,
 ): Promise<{ suite: number; sql: number; profiled: number; failed: string[]; queries: number }> {
   // A database of its own: nothing is left in the user's database, even when the run fails.
-  const db = await createScratchDatabase(ctx.stack.postgres.url, {
+  const db = await createScratchDatabase(ctx.stack.postgres.adminUrl ?? ctx.stack.postgres.url, {
     prefix: 'sluice_bench_contracts',
     poolMax: 2,
     applicationName: 'sluice-bench-contracts',
   });
   const { pool } = db;
   try {
-    ctx.log(`creating public.bench_quality with ${rows} rows`);
-    await pool.query(
-      `CREATE TABLE public.bench_quality AS
+    ctx.log(`creating sluice_reference.bench_quality with ${rows} rows`);
+    await db.ownerPool().query(
+      `CREATE TABLE sluice_reference.bench_quality AS
       SELECT g AS id, 1 + g % 50000 AS customer_id, g / 50000 AS order_no,
              CASE WHEN g % 1000 = 0 THEN NULL ELSE 'user' || (g % 50000) || '@example.com' END AS email,
              (ARRAY['new','paid','shipped','returned'])[1 + g % 4] AS status,
@@ -254,8 +254,8 @@ async function suiteVsSql(
       [rows],
     );
     // a few defects, so the suite also samples failing rows
-    await pool.query(`INSERT INTO public.bench_quality VALUES (1, 1, 0, 'nope', 'lost', -1, 'sku?', 0, now())`);
-    await pool.query('ANALYZE public.bench_quality');
+    await db.ownerPool().query(`INSERT INTO sluice_reference.bench_quality VALUES (1, 1, 0, 'nope', 'lost', -1, 'sku?', 0, now())`);
+    await db.ownerPool().query('ANALYZE sluice_reference.bench_quality');
     const contract: Contract = {
       contract: 'bench_quality',
       version: '1.0.0',
@@ -269,7 +269,7 @@ async function suiteVsSql(
       expectations: suite,
       file: 'scripts/bench/contracts.ts',
     };
-    const dataset = { kind: 'table' as const, table: 'bench_quality', schema: 'public' as const };
+    const dataset = { kind: 'table' as const, table: 'bench_quality', schema: 'sluice_reference' as const };
     const runSuite = (profile: boolean) => runSuiteOnDataset(pool, contract, { dataset, profile, sampleSize: 5 });
     await runHandWritten(pool); // warm the cache
     const first = await runSuite(false);

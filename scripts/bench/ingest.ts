@@ -91,7 +91,7 @@ function runPsql(url: string, command: string): Promise<void> {
  * (an empty log, as the baseline COPY gets an empty table), and returns the seconds it took.
  */
 async function ingestThroughWorkflow(ctx: BenchContext, config: SluiceConfig, ndjson: string, n: number, label: string): Promise<number> {
-  const db = await createScratchDatabase(ctx.stack.postgres.url, {
+  const db = await createScratchDatabase(ctx.stack.postgres.adminUrl ?? ctx.stack.postgres.url, {
     prefix: `sluice_bench_ingest_${label}`,
     applicationName: 'sluice-bench-ingest',
   });
@@ -131,8 +131,10 @@ async function ingestThroughWorkflow(ctx: BenchContext, config: SluiceConfig, nd
 export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchResult, 'metrics' | 'ratios' | 'notes'>> {
   const n = Math.max(1000, Math.round(BASE_EVENTS * ctx.scale));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ingest-'));
-  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_ingest', applicationName: 'sluice-bench-ingest' });
-  const { url, pool } = db;
+  const db = await createScratchDatabase(ctx.stack.postgres.adminUrl ?? ctx.stack.postgres.url, {
+    prefix: 'sluice_bench_ingest',
+    applicationName: 'sluice-bench-ingest',
+  });
   const queues = { cpu: `bench-ingest-${randomBytes(3).toString('hex')}`, gpu: `bench-ingest-gpu-${randomBytes(3).toString('hex')}` };
   // The generated file is the workers' one ingest root here.
   const config: SluiceConfig = { ...ctx.config, taskQueues: queues, cpuActivityConcurrency: 4, ingestRoots: [dir] };
@@ -154,15 +156,20 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
     ctx.log(`NDJSON file: ${(bytes / 1e6).toFixed(1)} MB`);
 
     // Baseline: the same table definition as the log (identity, unique (source, event_id), indexes),
-    // a fresh table each time, dropped once counted.
+    // a fresh table each time, dropped once counted: a table of the user's own (sluice_owner's, in
+    // sluice_reference), filled by psql \copy as that role.
     const copyOnce = async (table: string): Promise<number> => {
-      await pool.query(`CREATE TABLE public.${table} (LIKE sluice.raw_events INCLUDING ALL)`);
+      const owner = db.ownerPool();
+      await owner.query(`CREATE TABLE sluice_reference.${table} (LIKE sluice.raw_events INCLUDING ALL)`);
       const [, seconds] = await timed(() =>
-        runPsql(url, `\\copy public.${table} (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM '${tsv}'`),
+        runPsql(
+          db.ownerUrl,
+          `\\copy sluice_reference.${table} (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM '${tsv}'`,
+        ),
       );
-      const copied = Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM public.${table}`)).rows[0]?.n);
+      const copied = Number((await owner.query<{ n: string }>(`SELECT count(*)::text AS n FROM sluice_reference.${table}`)).rows[0]?.n);
       if (copied !== n) throw new Error(`baseline copied ${copied} rows, expected ${n}`);
-      await pool.query(`DROP TABLE public.${table}`);
+      await owner.query(`DROP TABLE sluice_reference.${table}`);
       ctx.log(`psql \\copy into ${table}: ${seconds.toFixed(2)} s`);
       return seconds;
     };

@@ -29,7 +29,10 @@ export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 
   const rows = Math.max(5_000, Math.round(300_000 * ctx.scale));
   const maxEpochs = 30;
   const artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-resume-'));
-  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_resume', applicationName: 'sluice-bench-resume' });
+  const db = await createScratchDatabase(ctx.stack.postgres.adminUrl ?? ctx.stack.postgres.url, {
+    prefix: 'sluice_bench_resume',
+    applicationName: 'sluice-bench-resume',
+  });
   const queues = { cpu: `bench-resume-${randomBytes(3).toString('hex')}`, gpu: `bench-resume-gpu-${randomBytes(3).toString('hex')}` };
   const config: SluiceConfig = { ...ctx.config, taskQueues: queues, artifactsDir };
   const env = {

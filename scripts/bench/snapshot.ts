@@ -28,7 +28,10 @@ const COLUMNS = 'seq, user_id, amount, items, country, label, at';
 
 export async function benchSnapshotVsCopy(ctx: BenchContext): Promise<Omit<BenchResult, 'suite'>> {
   const rows = Math.max(10_000, Math.round(10_000_000 * ctx.scale));
-  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_snapshot', applicationName: 'sluice-bench' });
+  const db = await createScratchDatabase(ctx.stack.postgres.adminUrl ?? ctx.stack.postgres.url, {
+    prefix: 'sluice_bench_snapshot',
+    applicationName: 'sluice-bench',
+  });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-snapshot-'));
   try {
     const load0 = os.loadavg()[0];

@@ -83,7 +83,10 @@ interface Harness {
 }
 
 async function startHarness(ctx: BenchContext): Promise<Harness> {
-  const db = await createScratchDatabase(ctx.stack.postgres.url, { prefix: 'sluice_bench_transform', applicationName: 'sluice-bench' });
+  const db = await createScratchDatabase(ctx.stack.postgres.adminUrl ?? ctx.stack.postgres.url, {
+    prefix: 'sluice_bench_transform',
+    applicationName: 'sluice-bench',
+  });
   const runTag = randomBytes(4).toString('hex');
   const taskQueue = `bench-transform-${runTag}`;
   let workers: WorkerSet;

@@ -4,6 +4,7 @@ import type { SluiceConfig } from '../../config';
 import { redactUrl } from '../../config';
 import { createPool } from '../../db/pool';
 import { migrate } from '../../db/migrate';
+import { resolveDatabaseAccess } from '../../db/roles';
 import { ensurePostgres, type PostgresEndpoint } from './postgres';
 import { ensureTemporal, type TemporalEndpoint } from './temporal';
 import type { Logger } from './process';
@@ -36,17 +37,34 @@ export async function provisionLocalStack(
     throw new Error(reasons.map((r) => (r.reason as Error).message).join('\n'));
   }
   const temporal = temporalResult.value;
-  const postgres = postgresResult.value;
-  if (options.migrate ?? true) {
-    const pool = createPool(postgres.url, { max: 1 });
-    try {
-      await migrate(pool, { log });
-    } catch (err) {
-      await Promise.allSettled([temporal.stop(), postgres.stop()]);
-      throw err;
-    } finally {
-      await pool.end();
+  let postgres = postgresResult.value;
+  try {
+    // A superuser URL (the embedded server's, or DATABASE_URL) only creates the roles; from here on
+    // migrations run as sluice_owner and everything else as sluice_worker.
+    const access = await resolveDatabaseAccess(postgres.url, {
+      passwordsFile: config.rolePasswordsFile,
+      ownerUrl: config.databaseOwnerUrl,
+    });
+    if (access.adminUrl)
+      log('PostgreSQL roles sluice_owner, sluice_worker and sluice_transform are in place; sluice connects as sluice_worker');
+    postgres = { ...postgres, url: access.workerUrl, ownerUrl: access.ownerUrl, adminUrl: access.adminUrl };
+    if (options.migrate ?? true) {
+      if (!access.ownerUrl) {
+        log(
+          'not migrating: DATABASE_URL is not a superuser and SLUICE_DATABASE_OWNER_URL is not set (run `npm run migrate` with the owner role)',
+        );
+      } else {
+        const pool = createPool(access.ownerUrl, { max: 1, applicationName: 'sluice-migrate' });
+        try {
+          await migrate(pool, { log });
+        } finally {
+          await pool.end();
+        }
+      }
     }
+  } catch (err) {
+    await Promise.allSettled([temporal.stop(), postgres.stop()]);
+    throw err;
   }
   log(
     `Temporal ${temporal.address} (${temporal.source}), namespace ${temporal.namespace}; PostgreSQL ${redactUrl(postgres.url)} (${postgres.source})`,

@@ -11,7 +11,15 @@ import { waitForPostgres } from '../../db/pool';
 import { findFreePort, isPortFree, isProcessAlive, type Logger } from './process';
 
 export interface PostgresEndpoint {
+  /** After provisioning (provisionLocalStack): the sluice_worker URL everything connects with. */
   url: string;
+  /** The sluice_owner URL migrations run with, when known. */
+  ownerUrl?: string;
+  /**
+   * The superuser URL, when sluice was given one (the embedded server's, or a superuser
+   * DATABASE_URL): used to create roles and scratch databases only.
+   */
+  adminUrl?: string;
   source: 'DATABASE_URL' | 'embedded' | 'running embedded';
   stop(): Promise<void>;
 }

@@ -55,7 +55,7 @@ describe('backfill: rebuild a transform version from any log range, check determ
     expect(incremental.rows).toBe(2_600);
 
     // A consumer's view on the transform's view survives the switch (same columns: repointed in place).
-    await stack.db.pool.query('CREATE VIEW public.clicks_users AS SELECT DISTINCT user_id FROM sluice_derived.clicks');
+    await stack.db.ownerPool().query('CREATE VIEW sluice_reference.clicks_users AS SELECT DISTINCT user_id FROM sluice_derived.clicks');
     const h1 = await runBackfill({
       transform: 'clicks',
       version: 1,
@@ -79,8 +79,8 @@ describe('backfill: rebuild a transform version from any log range, check determ
       runs: 3,
     });
     expect(r1.sha256).toBe(incremental.sha256);
-    expect(await count('SELECT count(*) AS c FROM public.clicks_users')).toBe(7);
-    await stack.db.pool.query('DROP VIEW public.clicks_users');
+    expect(await count('SELECT count(*) AS c FROM sluice_reference.clicks_users')).toBe(7);
+    await stack.db.ownerPool().query('DROP VIEW sluice_reference.clicks_users');
     const progress = await h1.query<BackfillProgress>('progress');
     expect(progress).toMatchObject({ phase: 'done', rangesTotal: 9, rangesDone: 9, rowsWritten: 2_600, runs: 3 });
 

@@ -1,29 +1,34 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Pool } from 'pg';
 import { createPool } from '../../db/pool';
 import { migrate, readMigrations } from '../../db/migrate';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
 
 describe('migrations', () => {
   let db: TestDatabase;
+  /** Migrations run as sluice_owner; so do the checks that the triggers stop even the owner. */
+  let owner: Pool;
   beforeAll(async () => {
     db = await createTestDatabase({ migrate: false });
+    owner = createPool(db.ownerUrl, { max: 2 });
   });
   afterAll(async () => {
+    await owner?.end();
     await db?.drop();
   });
 
   it('apply once, in order, recorded, and are safe to run concurrently', async () => {
-    const second = createPool(db.url, { max: 2 });
+    const second = createPool(db.ownerUrl, { max: 2 });
     try {
-      const [a, b] = await Promise.all([migrate(db.pool), migrate(second)]);
+      const [a, b] = await Promise.all([migrate(owner), migrate(second)]);
       const total = readMigrations().length;
       // exactly one of the two runs applied everything; the other waited on the lock and found nothing to do
       expect([a.applied.length, b.applied.length].sort()).toEqual([0, total]);
       const { rows } = await db.pool.query<{ version: number }>('SELECT version FROM sluice.schema_migrations ORDER BY version');
       expect(rows.map((r) => r.version)).toEqual(readMigrations().map((m) => m.version));
-      const again = await migrate(db.pool);
+      const again = await migrate(owner);
       expect(again).toEqual({ applied: [], alreadyApplied: total });
     } finally {
       await second.end();
@@ -35,7 +40,7 @@ describe('migrations', () => {
     for (const m of readMigrations()) fs.writeFileSync(path.join(dir, m.name), m.sql);
     const first = readMigrations()[0]!;
     fs.appendFileSync(path.join(dir, first.name), '\n-- edited\n');
-    await expect(migrate(db.pool, { dir })).rejects.toThrow(/was changed after it was applied/);
+    await expect(migrate(owner, { dir })).rejects.toThrow(/was changed after it was applied/);
     fs.rmSync(dir, { recursive: true });
   });
 
@@ -46,7 +51,7 @@ describe('migrations', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
-  describe.each(['raw_events', 'quarantine', 'run_events'])('sluice.%s is append-only', (table) => {
+  describe.each(['raw_events', 'quarantine', 'run_events'])('sluice.%s is append-only, even for its owner', (table) => {
     beforeAll(async () => {
       if (table === 'raw_events') {
         await db.pool.query(
@@ -68,20 +73,18 @@ describe('migrations', () => {
     });
     it('refuses UPDATE', async () => {
       await expect(
-        db.pool.query(
+        owner.query(
           `UPDATE sluice.${table} SET workflow_id = workflow_id`.replace(/workflow_id/g, table === 'run_events' ? 'workflow_id' : 'source'),
         ),
       ).rejects.toThrow(`sluice.${table} is append-only: UPDATE is not allowed`);
     });
     it('refuses DELETE', async () => {
-      await expect(db.pool.query(`DELETE FROM sluice.${table}`)).rejects.toThrow(`sluice.${table} is append-only: DELETE is not allowed`);
+      await expect(owner.query(`DELETE FROM sluice.${table}`)).rejects.toThrow(`sluice.${table} is append-only: DELETE is not allowed`);
     });
     it('refuses TRUNCATE', async () => {
       // CASCADE, so that a referencing table (quarantine_resolutions) does not refuse it first for another reason
-      await expect(db.pool.query(`TRUNCATE sluice.${table} CASCADE`)).rejects.toThrow(
-        /sluice\.\w+ is append-only: TRUNCATE is not allowed/,
-      );
-      await expect(db.pool.query(`TRUNCATE sluice.${table}`)).rejects.toThrow();
+      await expect(owner.query(`TRUNCATE sluice.${table} CASCADE`)).rejects.toThrow(/sluice\.\w+ is append-only: TRUNCATE is not allowed/);
+      await expect(owner.query(`TRUNCATE sluice.${table}`)).rejects.toThrow();
       const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.${table}`);
       expect(rows[0].n).toBe(1);
     });

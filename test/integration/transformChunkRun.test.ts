@@ -44,9 +44,9 @@ describe('runs of incremental chunks (real PostgreSQL)', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     await seedMeterLog(db.pool, EVENTS);
-    await db.pool.query(`CREATE TABLE public.meter_reference (LIKE ${table})`);
-    await db.pool.query(`INSERT INTO public.meter_reference SELECT * FROM (${METER_SQL}) q`, ['1', String(EVENTS)]);
-    reference = await contentHash(db.pool, 'public.meter_reference');
+    await db.ownerPool().query(`CREATE TABLE sluice_reference.meter_reference (LIKE ${table})`);
+    await db.ownerPool().query(`INSERT INTO sluice_reference.meter_reference SELECT * FROM (${METER_SQL}) q`, ['1', String(EVENTS)]);
+    reference = await contentHash(db.pool, 'sluice_reference.meter_reference');
   });
   afterAll(async () => {
     await db?.drop();

@@ -40,9 +40,9 @@ describe('incremental transform survives SIGKILL of its worker mid-chunk', () =>
   it('finishes with the same rows and sha256 as the SQL in one statement, each chunk committed once', async () => {
     await seedMeterLog(db.pool, EVENTS);
     // The reference: the same SQL over the whole log in one statement, hashed the same way.
-    await db.pool.query(`CREATE TABLE public.meter_reference (LIKE ${derivedTable('meter', 1)})`);
-    await db.pool.query(`INSERT INTO public.meter_reference SELECT * FROM (${METER_SQL}) q`, ['1', String(EVENTS)]);
-    const reference = await contentHash(db.pool, 'public.meter_reference');
+    await db.ownerPool().query(`CREATE TABLE sluice_reference.meter_reference (LIKE ${derivedTable('meter', 1)})`);
+    await db.ownerPool().query(`INSERT INTO sluice_reference.meter_reference SELECT * FROM (${METER_SQL}) q`, ['1', String(EVENTS)]);
+    const reference = await contentHash(db.pool, 'sluice_reference.meter_reference');
     expect(reference.rows).toBe(ROWS);
 
     const queue = uniqueName('tfault');

@@ -99,11 +99,15 @@ describe('expectation suites over an Arrow snapshot', () => {
       ['snap_cur', current],
       ['snap_base', baseline],
     ] as const) {
-      await db.pool.query(`CREATE TABLE public.${name} (id text, amount float8, status text, email text, created_at timestamptz)`);
-      await db.pool.query(
-        `INSERT INTO public.${name} SELECT id, amount, status, email, to_timestamp(ms / 1000.0) FROM jsonb_to_recordset($1::jsonb) AS x(id text, amount float8, status text, email text, ms float8)`,
-        [JSON.stringify(rs.map((r) => ({ ...r, ms: r.created_at })))],
-      );
+      await db
+        .ownerPool()
+        .query(`CREATE TABLE sluice_reference.${name} (id text, amount float8, status text, email text, created_at timestamptz)`);
+      await db
+        .ownerPool()
+        .query(
+          `INSERT INTO sluice_reference.${name} SELECT id, amount, status, email, to_timestamp(ms / 1000.0) FROM jsonb_to_recordset($1::jsonb) AS x(id text, amount float8, status text, email text, ms float8)`,
+          [JSON.stringify(rs.map((r) => ({ ...r, ms: r.created_at })))],
+        );
     }
   });
   afterAll(async () => {
@@ -117,8 +121,8 @@ describe('expectation suites over an Arrow snapshot', () => {
       { baseline: { table: arrowOf(baseline), describe: 'base' }, profile: false },
     );
     const { run: pg } = await runSuiteOnDataset(db.pool, contract, {
-      dataset: { kind: 'table', table: 'snap_cur', schema: 'public' },
-      baseline: { kind: 'table', table: 'snap_base', schema: 'public' },
+      dataset: { kind: 'table', table: 'snap_cur', schema: 'sluice_reference' },
+      baseline: { kind: 'table', table: 'snap_base', schema: 'sluice_reference' },
       profile: false,
     });
     expect(arrow.rowCount).toBe(300);
@@ -154,16 +158,16 @@ describe('expectation suites over an Arrow snapshot', () => {
     const now = Date.now();
     const arrow = runSuiteOnArrow(
       c,
-      { table: arrowOf(current), describe: 'table public.snap_cur' },
+      { table: arrowOf(current), describe: 'table sluice_reference.snap_cur' },
       {
-        baseline: { table: arrowOf(baseline), describe: 'table public.snap_base' },
+        baseline: { table: arrowOf(baseline), describe: 'table sluice_reference.snap_base' },
         profile: false,
         now,
       },
     );
     const { run: pg } = await runSuiteOnDataset(db.pool, c, {
-      dataset: { kind: 'table', table: 'snap_cur', schema: 'public' },
-      baseline: { kind: 'table', table: 'snap_base', schema: 'public' },
+      dataset: { kind: 'table', table: 'snap_cur', schema: 'sluice_reference' },
+      baseline: { kind: 'table', table: 'snap_base', schema: 'sluice_reference' },
       profile: false,
       now,
     });

@@ -11,7 +11,7 @@ import { ContractRegistry, type Contract } from '../../contracts/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
 
 /**
- * The expectation engine against a real PostgreSQL: a table `public.orders` with planted defects,
+ * The expectation engine against a real PostgreSQL: a table `sluice_reference.orders` with planted defects,
  * a clean copy, reference and baseline tables, and a log range of page_views.
  */
 const ordersSchema = {
@@ -33,7 +33,7 @@ function contract(expectations: Expectation[], name = 'orders'): Contract {
 }
 
 type SqlRef = Exclude<DatasetRef, { kind: 'arrow' }>;
-const table = (t: string): SqlRef => ({ kind: 'table', table: t, schema: 'public' });
+const table = (t: string): SqlRef => ({ kind: 'table', table: t, schema: 'sluice_reference' });
 
 describe('expectation suites pushed down to PostgreSQL', () => {
   let db: TestDatabase;
@@ -48,27 +48,28 @@ describe('expectation suites pushed down to PostgreSQL', () => {
     db = await createTestDatabase();
     // 1000 clean orders: ids unique, amounts 1..100, statuses from the set, emails valid, fresh.
     const columns = `id text, customer_id integer, amount numeric, status text, email text, code text, country text, created_at timestamptz`;
-    await db.pool.query(`
-      CREATE TABLE public.customers (id integer PRIMARY KEY);
-      INSERT INTO public.customers SELECT g FROM generate_series(1, 50) g;
-      CREATE TABLE public.clean (${columns});
-      INSERT INTO public.clean SELECT 'o' || g, 1 + g % 50, 1 + g % 100, (ARRAY['new','paid','shipped'])[1 + g % 3],
+    // Reference tables belong to whoever administers the database (here sluice_owner); the suite reads them as sluice_transform.
+    await db.ownerPool().query(`
+      CREATE TABLE sluice_reference.customers (id integer PRIMARY KEY);
+      INSERT INTO sluice_reference.customers SELECT g FROM generate_series(1, 50) g;
+      CREATE TABLE sluice_reference.clean (${columns});
+      INSERT INTO sluice_reference.clean SELECT 'o' || g, 1 + g % 50, 1 + g % 100, (ARRAY['new','paid','shipped'])[1 + g % 3],
         'user' || g || '@example.com', 'ABC-' || g, (ARRAY['DE','FR','US','JP'])[1 + g % 4], now() - (g || ' seconds')::interval
         FROM generate_series(1, 1000) g;
-      CREATE TABLE public.dirty (${columns});
-      INSERT INTO public.dirty SELECT * FROM public.clean;
+      CREATE TABLE sluice_reference.dirty (${columns});
+      INSERT INTO sluice_reference.dirty SELECT * FROM sluice_reference.clean;
       -- planted defects
-      INSERT INTO public.dirty VALUES
+      INSERT INTO sluice_reference.dirty VALUES
         ('o1', 1, 5, 'new', 'not-an-email', 'ABC-1', 'DE', now()),
         ('x1', 999, -3, 'lost', NULL, 'zzz', 'DE', now()),
         ('x2', 998, 100000, 'new', NULL, 'ABC-2', 'DE', now()),
         ('x3', NULL, 10, NULL, 'secret@example.com', 'ABC-3', 'DE', now());
-      CREATE TABLE public.empty (${columns});
+      CREATE TABLE sluice_reference.empty (${columns});
       -- drift: the same columns with country shifted to mostly US and amounts doubled
-      CREATE TABLE public.shifted (${columns});
-      INSERT INTO public.shifted SELECT id, customer_id, amount * 2, status, email, code, CASE WHEN customer_id % 10 < 8 THEN 'US' ELSE country END, created_at FROM public.clean;
-      CREATE TABLE public.evil (code text);
-      INSERT INTO public.evil VALUES (repeat('a', 5000) || '!');
+      CREATE TABLE sluice_reference.shifted (${columns});
+      INSERT INTO sluice_reference.shifted SELECT id, customer_id, amount * 2, status, email, code, CASE WHEN customer_id % 10 < 8 THEN 'US' ELSE country END, created_at FROM sluice_reference.clean;
+      CREATE TABLE sluice_reference.evil (code text);
+      INSERT INTO sluice_reference.evil VALUES (repeat('a', 5000) || '!');
     `);
   });
   afterAll(async () => {
@@ -87,7 +88,7 @@ describe('expectation suites pushed down to PostgreSQL', () => {
     { type: 'format', column: 'email', format: 'email' },
     { type: 'freshness', column: 'created_at', maxAgeSeconds: 3600 },
     { type: 'custom_sql', failingRowsWhere: "status = 'shipped' AND amount <= 0", name: 'shipped_orders_cost_money' },
-    { type: 'referential_integrity', column: 'customer_id', references: { schema: 'public', table: 'customers', column: 'id' } },
+    { type: 'referential_integrity', column: 'customer_id', references: { schema: 'sluice_reference', table: 'customers', column: 'id' } },
   ];
 
   it('a clean table passes a 12-expectation suite; row-level expectations share ONE aggregate scan', async () => {
@@ -169,14 +170,14 @@ describe('expectation suites pushed down to PostgreSQL', () => {
       expect(r).toMatchObject({
         status: 'error',
         passed: false,
-        message: expect.stringMatching(/column\(s\) discount not in table public.clean \(columns: id, customer_id/),
+        message: expect.stringMatching(/column\(s\) discount not in table sluice_reference.clean \(columns: id, customer_id/),
       });
     });
 
     it('a table that does not exist is a DatasetError naming it', async () => {
-      await expect(run(suite, table('nope'))).rejects.toThrow(/Table public.nope does not exist/);
+      await expect(run(suite, table('nope'))).rejects.toThrow(/Table sluice_reference.nope does not exist/);
       await expect(run(suite, { kind: 'table', table: 'clean', schema: 'pg_catalog' } as unknown as SqlRef)).rejects.toThrow(
-        /not one of sluice_derived, public/,
+        /not one of sluice_derived, sluice_reference/,
       );
     });
 
@@ -215,7 +216,7 @@ describe('expectation suites pushed down to PostgreSQL', () => {
           await run(
             [
               { type: 'custom_sql', name: 'typo', failingRowsWhere: 'amout < 0' },
-              { type: 'custom_sql', name: 'two_statements', failingRowsWhere: 'true; DROP TABLE public.clean' },
+              { type: 'custom_sql', name: 'two_statements', failingRowsWhere: 'true; DROP TABLE sluice_reference.clean' },
               { type: 'row_count', min: 1 },
             ],
             table('clean'),
@@ -267,7 +268,7 @@ describe('expectation suites pushed down to PostgreSQL', () => {
         )
       ).results;
       expect(numeric.map((x) => `${x.status}: ${x.message}`)).toEqual([
-        'error: baseline table public.empty has no non-null amount: nothing to compare against',
+        'error: baseline table sluice_reference.empty has no non-null amount: nothing to compare against',
         'error: numeric drift needs numeric columns; country is text here and text in the baseline',
         'error: the KS statistic needs kind "numeric"',
       ]);
@@ -292,8 +293,8 @@ describe('expectation suites pushed down to PostgreSQL', () => {
       const r = byName((await run(drift, table('shifted'), { baseline: table('clean') })).results);
       // country: baseline 25% each; current: customer_id%10<8 -> US (80%), the rest keep theirs
       const { rows } = await db.pool.query<{ country: string; cur: string; base: string }>(
-        `SELECT c.country, c.n AS cur, coalesce(b.n, 0) AS base FROM (SELECT country, count(*) n FROM public.shifted GROUP BY 1) c
-           FULL JOIN (SELECT country, count(*) n FROM public.clean GROUP BY 1) b USING (country)`,
+        `SELECT c.country, c.n AS cur, coalesce(b.n, 0) AS base FROM (SELECT country, count(*) n FROM sluice_reference.shifted GROUP BY 1) c
+           FULL JOIN (SELECT country, count(*) n FROM sluice_reference.clean GROUP BY 1) b USING (country)`,
       );
       const expected = populationStabilityIndex(rows.map((x) => ({ label: x.country, current: Number(x.cur), baseline: Number(x.base) })));
       expect(r.country_psi?.observed).toBeCloseTo(expected, 12);
@@ -316,7 +317,7 @@ describe('expectation suites pushed down to PostgreSQL', () => {
   });
 
   it('a cancelled activity stops its running statement in PostgreSQL', async () => {
-    await db.pool.query("CREATE TABLE IF NOT EXISTS public.one (id text); INSERT INTO public.one VALUES ('a')");
+    await db.ownerPool().query("CREATE TABLE IF NOT EXISTS sluice_reference.one (id text); INSERT INTO sluice_reference.one VALUES ('a')");
     const slow = {
       ...contract([{ type: 'custom_sql', name: 'slow', failingRowsWhere: '(SELECT false FROM pg_sleep(30))' }], 'slow'),
       schema: { type: 'object', properties: { id: { type: 'string' } } },

@@ -24,6 +24,7 @@ export default async function globalSetup(): Promise<void> {
   const config = {
     ...base,
     dataDir: dir,
+    rolePasswordsFile: path.join(dir, 'postgres-roles.json'),
     devServer: { port: await findFreePort(), uiPort: await findFreePort(), embeddedPostgresPort: await findFreePort() },
   };
   const log = (m: string): void => {
@@ -42,7 +43,9 @@ export default async function globalSetup(): Promise<void> {
 
   process.env.SLUICE_TEST_TEMPORAL_ADDRESS = stack.temporal.address;
   process.env.SLUICE_TEST_NAMESPACE = stack.temporal.namespace;
-  process.env.SLUICE_TEST_DATABASE_URL = stack.postgres.url;
+  // Scratch databases are made with the superuser; each test file then connects as sluice_worker.
+  process.env.SLUICE_TEST_DATABASE_URL = stack.postgres.adminUrl ?? stack.postgres.url;
+  process.env.SLUICE_ROLE_PASSWORDS_FILE = config.rolePasswordsFile;
   process.env.SLUICE_TEST_DIR = dir;
   // Test files write their input files under the system's temporary directory: that is the
   // workers' ingest root in tests (test/integration/ingestPaths.test.ts checks the roots themselves).

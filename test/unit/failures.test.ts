@@ -4,6 +4,7 @@ import { ArtifactNotFoundError } from '../../activities/artifacts';
 import { SluiceError, toFailure } from '../../activities/failures';
 import { DatasetError } from '../../activities/validate/dataset';
 import { ContractFileError, UnknownContractError } from '../../contracts/registry';
+import { UserSqlRoleError } from '../../db/roles';
 import { InvalidIdentifierError } from '../../db/sql';
 
 describe('toFailure', () => {
@@ -15,6 +16,7 @@ describe('toFailure', () => {
       'SLUICE_CONTRACT_INVALID',
     ],
     ['an identifier outside the allow-list', new InvalidIdentifierError('a"b'), 'SLUICE_INVALID_INPUT'],
+    ['user SQL that changed its role', new UserSqlRoleError('sluice_worker'), 'SLUICE_INVALID_INPUT'],
     ['a missing artifact', new ArtifactNotFoundError('a'.repeat(64)), 'SLUICE_DATASET_NOT_FOUND'],
     ['a missing dataset', new DatasetError('Table public.nope does not exist'), 'SLUICE_DATASET_NOT_FOUND'],
     ['a coded domain error', new SluiceError('SLUICE_UNKNOWN_SOURCE', 'Unknown source "x"'), 'SLUICE_UNKNOWN_SOURCE'],

@@ -82,7 +82,7 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
   },
   { name: 'backfillRange', input: { buildId: 'xyz', transform: 't', version: 1, fromSeq: '1', toSeq: '9', chunkRows: 10 }, valid: false },
   { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'log', source: 'page_views' } }, valid: true },
-  { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'table', table: 't', schema: 'public' } }, valid: true },
+  { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'table', table: 't', schema: 'sluice_reference' } }, valid: true },
   { name: 'validate', input: { contract: 'page_views', dataset: { kind: 'table' } }, valid: false },
   {
     name: 'validate',
