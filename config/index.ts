@@ -32,6 +32,12 @@ export interface SluiceConfig {
   databaseOwnerUrl: string | undefined;
   /** Where the passwords of the roles sluice creates are kept (mode 0600): `<SLUICE_DATA_DIR>/postgres-roles.json`. */
   rolePasswordsFile: string;
+  /**
+   * The passwords to give sluice_owner and sluice_worker when creating them, from
+   * SLUICE_DB_OWNER_PASSWORD and SLUICE_DB_WORKER_PASSWORD (both or neither; hex, 32 to 128
+   * digits), instead of the file: containers that share a database share these.
+   */
+  rolePasswords: { owner: string; worker: string } | undefined;
   dataDir: string;
   cacheDir: string;
   artifactsDir: string;
@@ -240,6 +246,27 @@ export function httpSpoolDir(artifactsDir: string): string {
  * `<SLUICE_DATA_DIR>/data`. Each must be absolute (a relative root would move with the worker's
  * working directory).
  */
+function rolePasswords(r: EnvReader): { owner: string; worker: string } | undefined {
+  const owner = r.string('SLUICE_DB_OWNER_PASSWORD');
+  const worker = r.string('SLUICE_DB_WORKER_PASSWORD');
+  if (owner === undefined && worker === undefined) return undefined;
+  const hex = /^[0-9a-f]{32,128}$/;
+  for (const [name, v] of [
+    ['SLUICE_DB_OWNER_PASSWORD', owner],
+    ['SLUICE_DB_WORKER_PASSWORD', worker],
+  ] as const) {
+    if (v === undefined || !hex.test(v)) {
+      r.issues.push({
+        variable: name,
+        value: v === undefined ? '' : '<redacted>',
+        expected: '32 to 128 lower-case hex digits (e.g. openssl rand -hex 24), set together with the other role password',
+      });
+      return undefined;
+    }
+  }
+  return { owner: owner as string, worker: worker as string };
+}
+
 function ingestRoots(r: EnvReader, cwd: string, dataDir: string, artifactsDir: string): string[] {
   const raw = r.string('SLUICE_INGEST_ROOTS');
   if (raw === undefined) return [httpSpoolDir(artifactsDir), path.join(dataDir, 'data')];
@@ -287,6 +314,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     databaseUrl: r.postgresUrl('DATABASE_URL'),
     databaseOwnerUrl: r.postgresUrl('SLUICE_DATABASE_OWNER_URL'),
     rolePasswordsFile: path.resolve(cwd, r.string('SLUICE_ROLE_PASSWORDS_FILE') ?? path.join(dataDir, 'postgres-roles.json')),
+    rolePasswords: rolePasswords(r),
     dataDir,
     cacheDir: defaultCacheDir(env),
     artifactsDir,

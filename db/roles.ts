@@ -226,10 +226,10 @@ export interface DatabaseAccess {
  */
 export async function resolveDatabaseAccess(
   databaseUrl: string,
-  options: { passwordsFile: string; ownerUrl?: string },
+  options: { passwordsFile: string; passwords?: RolePasswords; ownerUrl?: string },
 ): Promise<DatabaseAccess> {
   const admin = await withClient(databaseUrl, canCreateRoles);
   if (!admin) return { workerUrl: databaseUrl, ownerUrl: options.ownerUrl };
-  const roles = await ensureRoles(databaseUrl, loadRolePasswords(options.passwordsFile));
+  const roles = await ensureRoles(databaseUrl, options.passwords ?? loadRolePasswords(options.passwordsFile));
   return { workerUrl: roles.workerUrl, ownerUrl: roles.ownerUrl, adminUrl: databaseUrl };
 }

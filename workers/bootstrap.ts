@@ -70,7 +70,7 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
   // A superuser DATABASE_URL creates the roles and is not used again; the worker connects as sluice_worker.
   const access =
     (opts.migrate ?? true)
-      ? await resolveDatabaseAccess(opts.databaseUrl, { passwordsFile: cfg.rolePasswordsFile, ownerUrl: cfg.databaseOwnerUrl })
+      ? await resolveDatabaseAccess(opts.databaseUrl, { passwordsFile: cfg.rolePasswordsFile, passwords: cfg.rolePasswords, ownerUrl: cfg.databaseOwnerUrl })
       : { workerUrl: opts.databaseUrl, ownerUrl: undefined };
   if (opts.migrate ?? true) {
     if (access.ownerUrl) {

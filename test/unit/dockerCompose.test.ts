@@ -53,7 +53,7 @@ const envExample = Object.fromEntries(
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
 );
 /** What a user's .env would hold: every listed variable set (letters and digits, as .env.example asks). */
-const dotEnv = Object.fromEntries(Object.keys(envExample).map((k, i) => [k, `secret${i}value`]));
+const dotEnv = Object.fromEntries(Object.keys(envExample).map((k, i) => [k, `${'5ec2e7'.repeat(8)}${i.toString(16).padStart(2, '0')}`]));
 type Compose = { services: Record<string, Service>; volumes: Record<string, unknown> };
 const rawDoc = YAML.parse(composeText, { merge: true }) as Compose;
 const composeWith = (env: Record<string, string | undefined>) => mapStrings(rawDoc, (v) => interpolate(v, env)) as Compose;
@@ -65,6 +65,7 @@ const raw = rawDoc.services;
 describe('docker-compose.yml', () => {
   it('has PostgreSQL, Temporal, its UI and both workers', () => {
     expect(Object.keys(services).sort()).toEqual([
+      'db-setup',
       'ingest-http',
       'postgres',
       'temporal',
@@ -126,18 +127,29 @@ describe('docker-compose.yml', () => {
     expect(references.length).toBeGreaterThan(0);
     for (const ref of references) expect(ref).toMatch(/^[A-Z_][A-Z0-9_]*:\?\S.*$/); // ${VAR:?message}: no default, no silent empty value
     const required = [...new Set(references.map((r) => r.slice(0, r.indexOf(':'))))].sort();
-    expect(required).toEqual(['SLUICE_INGEST_TOKEN', 'SLUICE_POSTGRES_PASSWORD']);
+    expect(required).toEqual(['SLUICE_DB_OWNER_PASSWORD', 'SLUICE_DB_WORKER_PASSWORD', 'SLUICE_INGEST_TOKEN', 'SLUICE_POSTGRES_PASSWORD']);
     expect(Object.keys(envExample).sort()).toEqual(required);
     // The example holds no secret to copy by mistake.
     for (const value of Object.values(envExample)) expect(value).toBe('');
-    expect(() => composeWith({})).toThrow(/SLUICE_POSTGRES_PASSWORD.*\.env/);
+    expect(() => composeWith({})).toThrow(/SLUICE_\w+_PASSWORD.*\.env/);
     expect(() => composeWith({ ...dotEnv, SLUICE_INGEST_TOKEN: '' })).toThrow(/SLUICE_INGEST_TOKEN.*\.env/);
     // Where each one goes.
     const requires = (value: string | undefined, name: string) => expect(value).toMatch(new RegExp(`\\$\\{${name}:\\?`));
     requires(raw.postgres?.environment?.POSTGRES_PASSWORD, 'SLUICE_POSTGRES_PASSWORD');
     requires(raw.temporal?.environment?.POSTGRES_PWD, 'SLUICE_POSTGRES_PASSWORD');
     for (const name of ['worker-cpu', 'worker-gpu', 'ingest-http'])
-      requires(raw[name]?.environment?.DATABASE_URL, 'SLUICE_POSTGRES_PASSWORD');
+      requires(raw[name]?.environment?.DATABASE_URL, 'SLUICE_DB_WORKER_PASSWORD');
+    // the superuser's password reaches only PostgreSQL, Temporal's persistence and the one-shot that creates the roles
+    requires(raw['db-setup']?.environment?.DATABASE_URL, 'SLUICE_POSTGRES_PASSWORD');
+    requires(raw['db-setup']?.environment?.SLUICE_DB_OWNER_PASSWORD, 'SLUICE_DB_OWNER_PASSWORD');
+    requires(raw['db-setup']?.environment?.SLUICE_DB_WORKER_PASSWORD, 'SLUICE_DB_WORKER_PASSWORD');
+    for (const [name, svc] of Object.entries(raw)) {
+      if (['postgres', 'temporal', 'db-setup'].includes(name)) continue;
+      expect({ name, superuser: JSON.stringify(svc.environment ?? {}).includes('SLUICE_POSTGRES_PASSWORD') }).toEqual({
+        name,
+        superuser: false,
+      });
+    }
     requires(raw['ingest-http']?.environment?.SLUICE_INGEST_TOKEN, 'SLUICE_INGEST_TOKEN');
     expect(composeText).not.toMatch(/sluice:sluice@|PASSWORD: sluice|PWD: sluice/);
     const lines = (file: string) =>
@@ -160,7 +172,7 @@ describe('docker-compose.yml', () => {
     expect(services['temporal-ui']!.environment!.TEMPORAL_ADDRESS).toBe('temporal:7233');
   });
 
-  it('gives the workers a valid sluice configuration pointing at the compose services', () => {
+  it('gives the workers a valid sluice configuration pointing at the compose services, as sluice_worker', () => {
     const pg = services.postgres!.environment!;
     for (const name of ['worker-cpu', 'worker-gpu']) {
       const env = services[name]!.environment!;
@@ -170,11 +182,22 @@ describe('docker-compose.yml', () => {
       const db = new URL(env.DATABASE_URL!);
       expect([db.hostname, db.username, db.password, db.pathname]).toEqual([
         'postgres',
-        pg.POSTGRES_USER,
-        pg.POSTGRES_PASSWORD,
+        'sluice_worker',
+        dotEnv.SLUICE_DB_WORKER_PASSWORD,
         `/${pg.POSTGRES_DB}`,
       ]);
+      expect(services[name]!.depends_on?.['db-setup']).toEqual({ condition: 'service_completed_successfully' });
     }
+    // db-setup creates the roles with the superuser, then migrates as sluice_owner
+    const setup = services['db-setup']!;
+    expect(setup.command).toEqual(['node', 'dist/scripts/migrate.js']);
+    expect(fs.existsSync(path.join(root, 'scripts/migrate.ts'))).toBe(true);
+    const parsedSetup = parseConfig(setup.environment!);
+    expect(parsedSetup.ok && parsedSetup.value.rolePasswords).toEqual({
+      owner: dotEnv.SLUICE_DB_OWNER_PASSWORD,
+      worker: dotEnv.SLUICE_DB_WORKER_PASSWORD,
+    });
+    expect(new URL(setup.environment!.DATABASE_URL!).username).toBe(pg.POSTGRES_USER);
     expect(services['worker-gpu']!.environment!.SLUICE_GPU_COUNT).toBe('1');
   });
 
@@ -203,7 +226,9 @@ describe('docker-compose.yml', () => {
       }
     }
     expect(services['worker-cpu']?.depends_on?.['temporal-setup']?.condition).toBe('service_completed_successfully');
-    expect(services['worker-cpu']?.depends_on?.postgres?.condition).toBe('service_healthy');
+    // PostgreSQL is healthy before the roles and migrations are set up, and they before any worker starts
+    expect(services['db-setup']?.depends_on?.postgres?.condition).toBe('service_healthy');
+    expect(services['worker-cpu']?.depends_on?.['db-setup']?.condition).toBe('service_completed_successfully');
   });
 
   it('registers the sluice namespace and every sluice search attribute', () => {
