@@ -70,8 +70,17 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
   // A superuser DATABASE_URL creates the roles and is not used again; the worker connects as sluice_worker.
   const access =
     (opts.migrate ?? true)
-      ? await resolveDatabaseAccess(opts.databaseUrl, { passwordsFile: cfg.rolePasswordsFile, passwords: cfg.rolePasswords, ownerUrl: cfg.databaseOwnerUrl })
+      ? await resolveDatabaseAccess(opts.databaseUrl, {
+          passwordsFile: cfg.rolePasswordsFile,
+          passwords: cfg.rolePasswords,
+          ownerUrl: cfg.databaseOwnerUrl,
+        })
       : { workerUrl: opts.databaseUrl, ownerUrl: undefined };
+  if ('adminUrl' in access && access.adminUrl) {
+    log(
+      'DATABASE_URL is a superuser: used only to create the roles sluice_owner, sluice_worker and sluice_transform; connecting as sluice_worker',
+    );
+  }
   if (opts.migrate ?? true) {
     if (access.ownerUrl) {
       const ownerPool = createPool(access.ownerUrl, { max: 1, applicationName: 'sluice-migrate' });

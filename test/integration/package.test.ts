@@ -299,7 +299,9 @@ describe('the npm package, installed into another Node project', () => {
         ...process.env,
         TEMPORAL_ADDRESS: testTemporalAddress(),
         TEMPORAL_NAMESPACE: stack.config.temporal.namespace,
-        DATABASE_URL: db.url,
+        // A superuser URL, as a first start on a fresh server: the packaged workers create the roles,
+        // migrate as sluice_owner and connect as sluice_worker.
+        DATABASE_URL: db.adminUrl,
         SLUICE_TASK_QUEUE_CPU: `${queue}-cpu`,
         SLUICE_TASK_QUEUE_GPU: `${queue}-gpu`,
         SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
@@ -318,6 +320,7 @@ describe('the npm package, installed into another Node project', () => {
       // webpack lists the bundled modules by path: the workflows come from the installed package, not from a source tree.
       expect(r.stderr).toMatch(/node_modules\/sluice\/dist\/workflows\//);
       expect(r.stderr).toMatch(/cpu worker ready on task queue/);
+      expect(r.stderr).toMatch(/used only to create the roles .*connecting as sluice_worker/);
     });
   });
 
