@@ -60,7 +60,12 @@ describe('transforms: registration, incremental processing (real Temporal, real 
     expect(await count("SELECT count(*) AS c FROM pg_views WHERE schemaname = 'sluice_derived' AND viewname = 'clicks'")).toBe(1);
     expect(await count('SELECT count(*) AS c FROM sluice_derived.clicks__v1')).toBe(0);
     // A version never changes: the database refuses an UPDATE of the registry too.
-    await expect(stack.db.pool.query("UPDATE sluice.transforms SET sql = 'SELECT 1' WHERE name = 'clicks'")).rejects.toThrow(/append-only/);
+    await expect(stack.db.pool.query("UPDATE sluice.transforms SET sql = 'SELECT 1' WHERE name = 'clicks'")).rejects.toThrow(
+      /permission denied/,
+    );
+    await expect(stack.db.ownerPool().query("UPDATE sluice.transforms SET sql = 'SELECT 1' WHERE name = 'clicks'")).rejects.toThrow(
+      /append-only/,
+    );
   });
 
   it('refuses bad transforms with clear non-retryable errors and creates nothing', async () => {

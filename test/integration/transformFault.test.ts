@@ -47,7 +47,7 @@ describe('incremental transform survives SIGKILL of its worker mid-chunk', () =>
 
     const queue = uniqueName('tfault');
     // Hold back the chunk log: a chunk writes its rows, then waits on this lock before it can commit.
-    const blocker = new PgClient({ connectionString: db.url });
+    const blocker = new PgClient({ connectionString: db.ownerUrl });
     await blocker.connect();
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE sluice.transform_chunks IN SHARE ROW EXCLUSIVE MODE');
