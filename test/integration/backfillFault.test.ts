@@ -41,7 +41,7 @@ describe('backfill survives SIGKILL of its worker mid-chunk', () => {
 
     const queue = uniqueName('fault');
     // Hold back the chunk markers: each chunk writes its rows, then waits on this lock before it can commit.
-    const blocker = new PgClient({ connectionString: db.url });
+    const blocker = new PgClient({ connectionString: db.ownerUrl });
     await blocker.connect();
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE sluice.transform_build_chunks IN SHARE ROW EXCLUSIVE MODE');
