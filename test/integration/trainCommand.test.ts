@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { buildAddModel, exportModelToOnnx, readOnnxMetadata } from '../../activities/onnx';
@@ -237,6 +237,22 @@ describe('train with a command trainer', () => {
       expect(pid).toBeGreaterThan(1);
       await expectGone(pid);
     }
+  }, 60_000);
+
+  it('cancelling the workflow kills the running trainer with its whole process group', async () => {
+    const pids = fs.mkdtempSync(path.join(scripts, 'pids-'));
+    const trainer = script('forever.sh', `sleep 300 &\necho $! > ${pids}/child\necho $$ > ${pids}/main\nwait`);
+    const { handle, result } = await runTrain(input('cancelled', { trainer: 'command', command: [trainer], timeoutSeconds: 600 }));
+    const mainPid = path.join(pids, 'main');
+    const deadline = Date.now() + 30_000;
+    while (!fs.existsSync(mainPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await handle.cancel();
+    const err: unknown = await result.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    for (const name of ['main', 'child']) await expectGone(Number(fs.readFileSync(path.join(pids, name), 'utf8')));
+    const models = await stack.db.pool.query("SELECT 1 FROM sluice.models WHERE name = 'cancelled'");
+    expect(models.rowCount).toBe(0);
   }, 60_000);
 
   it('a model with the wrong input names is refused with SLUICE_TRAINER_OUTPUT_INVALID and never stored', async () => {
