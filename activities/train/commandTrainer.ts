@@ -295,6 +295,11 @@ function runInGroup(
       exited = { code, signal };
       // Whatever the trainer started and left behind dies with it (and releases the pipes).
       if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+      // A descendant that left the group (setsid) may still hold the pipes open: stop reading them.
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, KILL_GRACE_MS).unref();
     });
     child.once('close', () => {
       cleanup();
