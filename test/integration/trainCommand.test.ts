@@ -203,6 +203,22 @@ describe('train with a command trainer', () => {
     });
   }, 60_000);
 
+  it("the GPU worker's runtime probe, configured for CUDA without it, runs on the CPU and says so in its result and run event", async () => {
+    const workflowId = `health-cuda-${Date.now()}`;
+    const result = await client.execute(workflows.healthCheck, { queues: stack.config.taskQueues }, { workflowId });
+    expect(result.gpu).toMatchObject({
+      inferenceOk: true,
+      executionProvider: 'cpu',
+      executionProviderNote: expect.stringMatching(/^CUDA was asked for but did not load/),
+    });
+    expect(result.gpu).not.toHaveProperty('runEventDetails');
+    const probes = (await runEvents(workflowId)).filter((e) => e.step === 'probeRuntime' && e.status === 'completed');
+    expect(probes.map((e) => e.details)).toEqual([
+      { executionProvider: 'cpu', executionProviderNote: expect.stringMatching(/^CUDA was asked for but did not load/) },
+      { executionProvider: 'cpu', executionProviderNote: expect.stringMatching(/^CUDA was asked for but did not load/) },
+    ]);
+  }, 60_000);
+
   it('a trainer that exits non-zero fails with SLUICE_TRAINER_FAILED and its last stderr line', async () => {
     const trainer = script('crash.sh', 'echo \'{"epoch":1,"loss":0.9}\'\necho "RuntimeError: CUDA out of memory (pretend)" >&2\nexit 3');
     const event = await expectRefused(
