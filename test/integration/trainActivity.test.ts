@@ -91,5 +91,12 @@ describe('trainModel activity', () => {
       message: expect.stringMatching(/^dataset e+ in the artifact store has sha256 [0-9a-f]{64}: the file was changed or damaged/),
     });
     await expect(env.run(activities().trainModel, { ...input(), spec: { ...spec, label: 'nope' } })).rejects.toThrow(/label column "nope"/);
+    // A worker whose operator did not enable command trainers runs none, whatever the input says.
+    await expect(
+      env.run(activities().trainModel, {
+        ...input(),
+        trainer: { trainer: 'command' as const, command: ['/bin/sh', '-c', 'touch /tmp/never'] },
+      }),
+    ).rejects.toMatchObject({ code: 'SLUICE_INVALID_INPUT', message: expect.stringMatching(/SLUICE_COMMAND_TRAINERS=true/) });
   });
 });

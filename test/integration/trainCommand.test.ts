@@ -155,7 +155,7 @@ describe('train with a command trainer', () => {
     // Seeded and deterministic on the CPU: the same input gives the same model bytes.
     const again = await (await runTrain(input('torch_logistic', trainer))).result;
     expect(again).toMatchObject({ version: 2, onnxSha256: r.onnxSha256 });
-  }, 120_000);
+  }, 240_000);
 
   it('tells the trainer its device (CUDA_VISIBLE_DEVICES and the manifest), logs garbage lines without failing, and registers a valid model', async () => {
     // A model with the right inputs and outputs, trained by sluice itself, for the script to "write".
