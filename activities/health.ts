@@ -2,9 +2,11 @@
 import * as os from 'node:os';
 import type { Pool } from 'pg';
 import type { DatabaseHealth, RuntimeHealth } from '../api/workflows/healthCheck';
+import type { ActivityDeps } from './deps';
+import { openInferenceSession } from './evaluate/scoring';
 import { buildAddModel } from './onnx/tinyModel';
 
-export function createHealthActivities(deps: { pool: Pool }) {
+export function createHealthActivities(deps: { pool: Pool } & Partial<Pick<ActivityDeps, 'config' | 'log'>>) {
   return {
     /** Reads the server version, the applied migrations and the size of the log. Read-only; idempotent. */
     async describeDatabase(): Promise<DatabaseHealth> {
@@ -21,10 +23,16 @@ export function createHealthActivities(deps: { pool: Pool }) {
       };
     },
 
-    /** Loads onnxruntime-node on this worker and lists its backends. No side effects; idempotent. */
-    async probeRuntime(): Promise<RuntimeHealth> {
+    /**
+     * Loads onnxruntime-node on this worker, lists its backends and runs a one-node graph: on CUDA
+     * when the worker is configured for it (SLUICE_ONNX_CUDA) and the provider loads, else on the
+     * CPU, and a fallback is said in the result, the log and the run event. No side effects; idempotent.
+     */
+    async probeRuntime(): Promise<RuntimeHealth & { runEventDetails: Record<string, unknown> }> {
       const ort = await import('onnxruntime-node');
-      const session = await ort.InferenceSession.create(buildAddModel());
+      const wantCuda = (deps.config?.onnxCuda ?? false) && (deps.config?.gpuCount ?? 0) > 0;
+      const { session, provider, note } = await openInferenceSession(buildAddModel(), wantCuda);
+      if (note) deps.log?.(`probeRuntime: ${note}`);
       const a = new ort.Tensor('float32', Float32Array.from([1, 2]), [2]);
       const b = new ort.Tensor('float32', Float32Array.from([3, 4]), [2]);
       const out = await session.run({ a, b });
@@ -38,6 +46,9 @@ export function createHealthActivities(deps: { pool: Pool }) {
         onnxruntime: ort.env.versions.common,
         backends,
         inferenceOk: sum !== undefined && sum[0] === 4 && sum[1] === 6,
+        executionProvider: provider,
+        ...(note ? { executionProviderNote: note } : {}),
+        runEventDetails: { executionProvider: provider, ...(note ? { executionProviderNote: note } : {}) },
       };
     },
   };

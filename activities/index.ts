@@ -13,6 +13,7 @@ import { createValidateActivities } from './validate';
 import { createSnapshotActivities } from './snapshot';
 import { recordRunEvents } from './runEvents';
 import { createTrainActivities } from './train/activities';
+import { DeviceSlots } from './train/deviceSlots';
 import { createTransformActivities } from './transform';
 import { createWorkflowInputActivities } from './workflowInput';
 
@@ -32,11 +33,12 @@ export function createCpuActivities(deps: ActivityDeps) {
   });
 }
 
-export function createGpuActivities(deps: ActivityDeps) {
+/** `devices`: the worker's GPU slots (SLUICE_GPU_COUNT), built once per worker; each command trainer holds one while it runs. */
+export function createGpuActivities(deps: ActivityDeps, options: { devices?: DeviceSlots } = {}) {
   const health = createHealthActivities(deps);
   return recordRunEvents(deps.pool, {
     probeRuntime: health.probeRuntime,
-    ...createTrainActivities(deps),
+    ...createTrainActivities(deps, { devices: options.devices ?? new DeviceSlots(deps.config.gpuCount) }),
   });
 }
 
@@ -53,5 +55,6 @@ export type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';
+export { DeviceSlots, type DeviceSlot } from './train/deviceSlots';
 export { insertRunEvent, recordRunEvents, type RunEventInput } from './runEvents';
 export type { ChunkPlan, ChunkRunResult, RunChunkResult } from './transform';

@@ -27,6 +27,10 @@ export const ErrorCodes = {
   ArtifactCorrupt: 'SLUICE_ARTIFACT_CORRUPT',
   /** A dataset spec that does not fit the data (missing or constant column, one class, empty split, NaN…). */
   DatasetInvalid: 'SLUICE_DATASET_INVALID',
+  /** A `command` trainer exited non-zero, timed out, or wrote no model file. */
+  TrainerFailed: 'SLUICE_TRAINER_FAILED',
+  /** A `command` trainer's model is not an ONNX model with the inputs and outputs the dataset spec expects. */
+  TrainerOutputInvalid: 'SLUICE_TRAINER_OUTPUT_INVALID',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

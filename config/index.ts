@@ -4,6 +4,7 @@
  * Every variable has a default that works on a laptop; a bad value fails fast with the variable's
  * name, the value and what was expected, before any connection is attempted.
  */
+import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -49,6 +50,14 @@ export interface SluiceConfig {
    * Steps that score fall back to the CPU, and say so, when the provider does not load.
    */
   onnxCuda: boolean;
+  /**
+   * Run `command` trainers (an executable named in the train input) on this worker
+   * (SLUICE_COMMAND_TRAINERS=true). Off by default: whoever can start a workflow could otherwise
+   * run any program on the worker's host.
+   */
+  commandTrainers: boolean;
+  /** The interpreter that a command trainer's `python3`/`python` stands for (SLUICE_PYTHON; default /usr/bin/python3 where it exists). */
+  python: string;
   cpuActivityConcurrency: number;
   /** Chunks of a file batch written at once, each on its own connection (1: one at a time); unset: the log writer's default. */
   ingestCopyStreams: number | undefined;
@@ -324,6 +333,9 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     },
     gpuCount: r.int('SLUICE_GPU_COUNT', 1, 1, 64),
     onnxCuda: r.bool('SLUICE_ONNX_CUDA', false),
+    commandTrainers: r.bool('SLUICE_COMMAND_TRAINERS', false),
+    // The system interpreter, not a pyenv/venv shim first on PATH: Debian's python3-torch lives there.
+    python: r.string('SLUICE_PYTHON') ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'),
     cpuActivityConcurrency: r.int('SLUICE_CPU_CONCURRENCY', Math.max(2, os.cpus().length * 2), 1, 1024),
     ingestCopyStreams: r.string('SLUICE_INGEST_COPY_STREAMS') === undefined ? undefined : r.int('SLUICE_INGEST_COPY_STREAMS', 1, 1, 16),
     ingestRoots: ingestRoots(r, cwd, dataDir, artifactsDir),

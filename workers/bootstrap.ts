@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
-import { createCpuActivities, createGpuActivities, stderrLogger, type ActivityDeps } from '../activities';
+import { createCpuActivities, createGpuActivities, DeviceSlots, stderrLogger, type ActivityDeps } from '../activities';
 import { LocalArtifactStore } from '../activities/artifacts';
 import { ContractRegistry } from '../contracts/registry';
 import { redactUrl, type QueueKind, type SluiceConfig } from '../config';
@@ -152,12 +152,13 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
           }),
         );
       } else {
-        // One activity per GPU at a time: training jobs must not share a device.
+        // One activity per GPU at a time: training jobs must not share a device. Each command
+        // trainer holds one of the device indexes 0..gpuCount-1 (its CUDA_VISIBLE_DEVICES).
         workers.push(
           await Worker.create({
             ...common,
             taskQueue: queues.gpu,
-            activities: createGpuActivities(deps),
+            activities: createGpuActivities(deps, { devices: new DeviceSlots(cfg.gpuCount) }),
             maxConcurrentActivityTaskExecutions: cfg.gpuCount,
           }),
         );

@@ -23,5 +23,8 @@ export async function healthCheck(input: HealthCheckInput = {}): Promise<HealthC
   const gpu = proxyActivities<HealthActivities>({ ...ACTIVITY_OPTIONS.probe, taskQueue: queues.gpu });
   const [database, cpuRuntime, gpuRuntime] = await Promise.all([cpu.describeDatabase(), cpu.probeRuntime(), gpu.probeRuntime()]);
   upsertSearchAttributes([{ key: SluiceStatus, value: 'completed' }]);
-  return { database, cpu: cpuRuntime, gpu: gpuRuntime };
+  // What the probes record in their run events stays there.
+  const { runEventDetails: _cpuDetails, ...cpuHealth } = cpuRuntime;
+  const { runEventDetails: _gpuDetails, ...gpuHealth } = gpuRuntime;
+  return { database, cpu: cpuHealth, gpu: gpuHealth };
 }

@@ -1,5 +1,6 @@
 /**
- * `train`: a built-in model from a dataset snapshot: train → evaluate → register, each its own
+ * `train`: a model (built-in trainer, or a `command` trainer: the user's executable) from a
+ * dataset snapshot: train → evaluate → register, each its own
  * activity, so a failure in evaluation retries evaluation only. Training runs on the GPU queue (or
  * the CPU queue), heartbeats every epoch and checkpoints to the artifact store, so a retry after a
  * worker crash resumes from the last checkpoint and ends with the same model bytes. Evaluation
@@ -19,7 +20,7 @@ export type { TrainInput, TrainResult };
  * Trains (see the module comment) and returns the model's digest and training figures. Side
  * effects: checkpoints and the ONNX file in the artifact store, run events. Idempotent: the same
  * input gives the same model bytes. Errors: SLUICE_INVALID_INPUT (data that cannot train a model),
- * SLUICE_DATASET_NOT_FOUND.
+ * SLUICE_DATASET_NOT_FOUND, SLUICE_TRAINER_FAILED and SLUICE_TRAINER_OUTPUT_INVALID (command trainers).
  */
 export async function train(input: TrainInput): Promise<TrainResult> {
   await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('train', input);

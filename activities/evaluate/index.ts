@@ -184,6 +184,8 @@ export function createEvaluateActivities(deps: EvaluateDeps, options: { createSe
               onnxSha256: input.onnxSha256,
               testSplit,
               executionProvider: provider,
+              // The fallback from CUDA to the CPU is part of the step's record, not only of its log.
+              ...(note ? { executionProviderNote: note } : {}),
               metrics: { sha256: metricsRef.sha256, uri: metricsRef.uri },
               card: { sha256: cardRef.sha256, uri: cardRef.uri },
             },

@@ -82,3 +82,68 @@ export function readOnnxMetadata(onnx: Uint8Array): Map<string, string> {
   }
   return out;
 }
+
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  let v = n;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return out;
+}
+
+function lengthDelimited(field: number, payload: Uint8Array): Uint8Array {
+  const head = [...varintBytes(field * 8 + 2), ...varintBytes(payload.length)];
+  const out = new Uint8Array(head.length + payload.length);
+  out.set(head, 0);
+  out.set(payload, head.length);
+  return out;
+}
+
+const utf8Encoder = new TextEncoder();
+
+/**
+ * The same model with `entries` as metadata_props: every existing entry whose key starts with
+ * `sluice.` is dropped first (only sluice says what a model's sluice metadata is), other entries
+ * and every other field are kept byte for byte. Throws {@link OnnxFormatError} on a malformed file.
+ */
+export function withSluiceMetadata(onnx: Uint8Array, entries: readonly (readonly [string, string])[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const r = new Reader(onnx);
+  while (r.pos < r.end) {
+    const start = r.pos;
+    const tag = r.varint();
+    const wireType = tag & 7;
+    if (Math.floor(tag / 8) === 14 && wireType === 2) {
+      const body = r.bytesField();
+      const entry = new Reader(body);
+      let key = '';
+      while (entry.pos < entry.end) {
+        const t = entry.varint();
+        if (t === (1 << 3) + 2) key = utf8.decode(entry.bytesField());
+        else entry.skip(t & 7);
+      }
+      if (key.startsWith('sluice.')) continue;
+    } else {
+      r.skip(wireType);
+    }
+    parts.push(onnx.subarray(start, r.pos));
+  }
+  for (const [key, value] of entries) {
+    const k = lengthDelimited(1, utf8Encoder.encode(key));
+    const v = lengthDelimited(2, utf8Encoder.encode(value));
+    const body = new Uint8Array(k.length + v.length);
+    body.set(k, 0);
+    body.set(v, k.length);
+    parts.push(lengthDelimited(14, body));
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

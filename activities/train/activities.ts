@@ -6,19 +6,26 @@
  * with the same model bytes as an uninterrupted run (activities/train/README.md, determinism).
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ErrorCodes } from '../../api/errors';
 import type { ActivityDeps } from '../deps';
+import type { CreateSession } from '../evaluate/scoring';
+import { SluiceError } from '../failures';
 import { withHeartbeat } from '../heartbeat';
 import { exportModelToOnnx } from '../onnx';
+import { readVerifiedArtifact } from '../verifiedArtifact';
 import { DEFAULT_SPLIT_COLUMN, trainingRowsFromArrow, type SplitColumn } from './arrowData';
+import { trainWithCommand, type CommandTrainerParams } from './commandTrainer';
 import type { DatasetSpec } from './data';
 import type { EpochReport } from './estimator';
+import type { DeviceSlots } from './deviceSlots';
 import { ModelTraining, type TrainerParams } from './train';
 
 export interface TrainModelStepInput {
   /** sha256 of the snapshot's Arrow IPC file in the artifact store (= the dataset id). */
   datasetId: string;
   spec: DatasetSpec;
-  trainer: TrainerParams;
+  /** A built-in trainer, or `command`: an executable of the user's (activities/train/README.md). */
+  trainer: TrainerParams | CommandTrainerParams;
   seed: number;
   /** Write a checkpoint every this many epochs (default 5; 0: never). */
   checkpointEveryEpochs?: number;
@@ -53,19 +60,107 @@ function isProgress(v: unknown): v is TrainingProgress {
   return v !== null && typeof v === 'object' && typeof (v as { epoch?: unknown }).epoch === 'number';
 }
 
-export function createTrainActivities(deps: Pick<ActivityDeps, 'artifacts' | 'log'>) {
+export type TrainDeps = Pick<ActivityDeps, 'artifacts' | 'log'> & {
+  config?: Pick<ActivityDeps['config'], 'commandTrainers' | 'python' | 'onnxCuda'>;
+};
+
+export interface TrainActivityOptions {
+  /** The GPU worker's device slots (SLUICE_GPU_COUNT): each command trainer holds one while it runs. None: a CPU worker. */
+  devices?: DeviceSlots;
+  /** How ONNX Runtime sessions are made (tests replace it). */
+  createSession?: CreateSession;
+}
+
+/** The snapshot's bytes, checked against its id; a missing one is SLUICE_DATASET_NOT_FOUND. */
+async function readDataset(deps: TrainDeps, datasetId: string): Promise<Buffer> {
+  try {
+    return await readVerifiedArtifact(deps.artifacts, datasetId, 'dataset');
+  } catch (err) {
+    if (err instanceof SluiceError && err.code === ErrorCodes.ArtifactNotFound)
+      throw new SluiceError(ErrorCodes.DatasetNotFound, `dataset ${datasetId} is not in the artifact store`, { details: { datasetId } });
+    throw err;
+  }
+}
+
+export function createTrainActivities(deps: TrainDeps, options: TrainActivityOptions = {}) {
+  /** A command trainer's run, holding a device slot (on a GPU worker) while it runs. */
+  async function trainCommandModel(
+    input: TrainModelStepInput,
+    trainer: CommandTrainerParams,
+    bytes: Buffer,
+  ): Promise<TrainModelStepResult> {
+    const splitColumn = input.splitColumn ?? DEFAULT_SPLIT_COLUMN;
+    const rows = trainingRowsFromArrow(bytes, input.spec, splitColumn);
+    return withHeartbeat(async (hb) => {
+      const slot = options.devices ? await options.devices.acquire(hb.signal) : undefined;
+      try {
+        const r = await trainWithCommand({
+          params: trainer,
+          spec: input.spec,
+          seed: input.seed,
+          datasetId: input.datasetId,
+          arrow: bytes,
+          rows,
+          splitColumn,
+          config: deps.config ?? { commandTrainers: false, python: 'python3', onnxCuda: false },
+          ...(slot ? { device: slot } : {}),
+          hb,
+          log: deps.log,
+          ...(options.createSession ? { createSession: options.createSession } : {}),
+        });
+        if (r.details.executionProviderNote)
+          deps.log(`trainModel: ${String(r.details.executionProviderNote)}`, { datasetId: input.datasetId });
+        // Stored only once it passed every check: a refused model leaves no file behind to register.
+        const onnx = await deps.artifacts.put(r.onnx, { mediaType: 'application/onnx', extension: '.onnx' });
+        return {
+          onnxSha256: onnx.sha256,
+          onnxUri: onnx.uri,
+          onnxBytes: onnx.size,
+          epochs: r.epochs,
+          resumedFromEpoch: 0,
+          finalLoss: r.finalLoss,
+          validationMetric: r.validationMetric,
+          validationMetricName: r.validationMetricName,
+          classes: r.classes,
+          trainRows: r.trainRows,
+          validationRows: r.validationRows,
+          device: r.device,
+          runEventDetails: {
+            datasetId: input.datasetId,
+            onnxSha256: onnx.sha256,
+            trainer: 'command',
+            seed: input.seed,
+            epochs: r.epochs,
+            device: r.device,
+            ...r.details,
+          },
+        };
+      } finally {
+        slot?.release();
+      }
+    });
+  }
+
   return {
     /**
      * Trains a model on the snapshot's training rows (validating on its validation rows), then
      * exports it to ONNX with its preprocessing and stores the file by sha256. Heartbeats every
      * epoch; checkpoints every `checkpointEveryEpochs`; resumes from the last checkpoint on retry.
-     * Idempotent: the same input gives the same model bytes. Throws SLUICE_INVALID_INPUT (data that
-     * cannot train a model, a checkpoint of another run), SLUICE_DATASET_NOT_FOUND.
+     * Idempotent: the same input gives the same model bytes. A `command` trainer runs the user's
+     * executable instead (commandTrainer.ts: heartbeats its progress lines, holds a GPU slot, no
+     * checkpoints: a retry starts it again) and stores its model only after checking it. The
+     * dataset's bytes are checked against its id first. Throws SLUICE_INVALID_INPUT (data that
+     * cannot train a model, a checkpoint of another run, command trainers not enabled),
+     * SLUICE_DATASET_NOT_FOUND, SLUICE_ARTIFACT_CORRUPT (dataset or checkpoint bytes changed),
+     * SLUICE_ARTIFACT_NOT_FOUND (checkpoint), SLUICE_TRAINER_FAILED (the executable exited non-zero,
+     * timed out or wrote no model), SLUICE_TRAINER_OUTPUT_INVALID (its model does not fit the spec).
      */
     async trainModel(input: TrainModelStepInput): Promise<TrainModelStepResult> {
-      const bytes = await deps.artifacts.get(input.datasetId);
+      const bytes = await readDataset(deps, input.datasetId);
+      const trainer = input.trainer;
+      if (trainer.trainer === 'command') return trainCommandModel(input, trainer, bytes);
       const rows = trainingRowsFromArrow(bytes, input.spec, input.splitColumn ?? DEFAULT_SPLIT_COLUMN);
-      const runInput = { data: rows.data, spec: input.spec, trainer: input.trainer, seed: input.seed, split: rows.split };
+      const runInput = { data: rows.data, spec: input.spec, trainer, seed: input.seed, split: rows.split };
       const every = input.checkpointEveryEpochs ?? 5;
       return withHeartbeat(async (hb) => {
         const previous = isProgress(hb.previous) ? hb.previous : undefined;
@@ -73,7 +168,7 @@ export function createTrainActivities(deps: Pick<ActivityDeps, 'artifacts' | 'lo
         let resumedFromEpoch = 0;
         let checkpoint = previous?.checkpoint;
         if (checkpoint) {
-          run = ModelTraining.resume(runInput, await deps.artifacts.get(checkpoint.sha256));
+          run = ModelTraining.resume(runInput, await readVerifiedArtifact(deps.artifacts, checkpoint.sha256, 'training checkpoint'));
           resumedFromEpoch = run.epoch;
           deps.log(`training resumes from the checkpoint of epoch ${resumedFromEpoch}`, { checkpoint: checkpoint.sha256 });
         } else {
@@ -111,7 +206,7 @@ export function createTrainActivities(deps: Pick<ActivityDeps, 'artifacts' | 'lo
             onnxSha256: onnx.sha256,
             resumedFromEpoch,
             epochs: run.epoch,
-            trainer: input.trainer.trainer,
+            trainer: trainer.trainer,
             seed: input.seed,
           },
         };

@@ -24,6 +24,10 @@ export interface RuntimeHealth {
   backends: string[];
   /** Result of a real inference through ONNX Runtime on a one-node graph (Add), as a liveness proof. */
   inferenceOk: boolean;
+  /** Where that inference ran: CUDA only when the worker is configured for it (SLUICE_ONNX_CUDA) and the provider loads. */
+  executionProvider?: 'cpu' | 'cuda';
+  /** Why CUDA was not used although the worker is configured for it. */
+  executionProviderNote?: string;
 }
 
 export interface HealthCheckResult {

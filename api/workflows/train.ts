@@ -19,7 +19,7 @@ const Fraction = Type.Number({ minimum: 0, exclusiveMaximum: 1 });
 const Positive = Type.Number({ exclusiveMinimum: 0 });
 const Epochs = Type.Integer({ minimum: 1, maximum: 100000 });
 
-/** The built-in trainers and their parameters (activities/train/README.md for their meaning and defaults). */
+/** The built-in trainers and their parameters, and the `command` trainer (activities/train/README.md for their meaning and defaults). */
 export const TrainerParamsSchema = Type.Union([
   Type.Object(
     {
@@ -48,6 +48,22 @@ export const TrainerParamsSchema = Type.Union([
       minDelta: Type.Optional(Type.Number({ minimum: 0 })),
       l2: Type.Optional(Type.Number({ minimum: 0 })),
       validationFraction: Type.Optional(Fraction),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      trainer: Type.Literal('command'),
+      /**
+       * Bring your own trainer: an executable and its arguments, run by a worker with
+       * SLUICE_COMMAND_TRAINERS=true; a first word `python3`/`python` stands for the worker's
+       * interpreter (SLUICE_PYTHON). activities/train/README.md says what it gets and must write.
+       */
+      command: Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 64 }),
+      /** Handed to the executable in its manifest, as given. */
+      params: Type.Optional(Type.Record(Type.String({ maxLength: 200 }), Type.Unknown())),
+      /** Kill its process group after this many seconds (default 3600). */
+      timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
     },
     { additionalProperties: false },
   ),
@@ -106,7 +122,7 @@ export interface TrainResult {
 export const train = defineWorkflow({
   name: 'train',
   description:
-    'Trains a built-in model on a dataset snapshot on the GPU queue (or the CPU queue), evaluates it on the test split and registers it: training heartbeats every epoch, checkpoints to the artifact store and resumes from the last checkpoint after a crash.',
+    'Trains a model (built-in, or a command trainer of your own) on a dataset snapshot on the GPU queue (or the CPU queue), evaluates it on the test split and registers it: training heartbeats every epoch, checkpoints to the artifact store and resumes from the last checkpoint after a crash.',
   input: TrainInputSchema,
   result: returns<TrainResult>(),
 });

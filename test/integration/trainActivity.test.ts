@@ -73,9 +73,30 @@ describe('trainModel activity', () => {
     expect(retried.onnxSha256).toBe(straight.onnxSha256);
   });
 
-  it('refuses a dataset that is not in the artifact store and data that cannot train a model', async () => {
+  it('refuses a dataset that is not in the artifact store or whose bytes changed, and data that cannot train a model', async () => {
     const env = new MockActivityEnvironment();
-    await expect(env.run(activities().trainModel, { ...input(), datasetId: 'f'.repeat(64) })).rejects.toThrow(/No artifact with sha256/);
+    await expect(env.run(activities().trainModel, { ...input(), datasetId: 'f'.repeat(64) })).rejects.toMatchObject({
+      code: 'SLUICE_DATASET_NOT_FOUND',
+      message: `dataset ${'f'.repeat(64)} is not in the artifact store`,
+    });
+    // The same bytes under another digest: what a damaged or replaced file looks like to the store.
+    const moved = 'e'.repeat(64);
+    fs.mkdirSync(path.join(dir, 'sha256', 'ee'), { recursive: true });
+    fs.copyFileSync(
+      path.join(dir, 'sha256', datasetId.slice(0, 2), `${datasetId}.arrow`),
+      path.join(dir, 'sha256', 'ee', `${moved}.arrow`),
+    );
+    await expect(env.run(activities().trainModel, { ...input(), datasetId: moved })).rejects.toMatchObject({
+      code: 'SLUICE_ARTIFACT_CORRUPT',
+      message: expect.stringMatching(/^dataset e+ in the artifact store has sha256 [0-9a-f]{64}: the file was changed or damaged/),
+    });
     await expect(env.run(activities().trainModel, { ...input(), spec: { ...spec, label: 'nope' } })).rejects.toThrow(/label column "nope"/);
+    // A worker whose operator did not enable command trainers runs none, whatever the input says.
+    await expect(
+      env.run(activities().trainModel, {
+        ...input(),
+        trainer: { trainer: 'command' as const, command: ['/bin/sh', '-c', 'touch /tmp/never'] },
+      }),
+    ).rejects.toMatchObject({ code: 'SLUICE_INVALID_INPUT', message: expect.stringMatching(/SLUICE_COMMAND_TRAINERS=true/) });
   });
 });

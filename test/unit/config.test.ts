@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { ConfigError, loadConfig, parseConfig } from '../../config';
 
 describe('configuration from the environment', () => {
@@ -19,6 +20,13 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ SLUICE_ONNX_CUDA: 'true' }).onnxCuda).toBe(true);
     expect(loadConfig({ SLUICE_ONNX_CUDA: '0' }).onnxCuda).toBe(false);
     expect(() => loadConfig({ SLUICE_ONNX_CUDA: 'yes' })).toThrow(/SLUICE_ONNX_CUDA="yes": expected true or false/);
+  });
+
+  it('runs command trainers only when SLUICE_COMMAND_TRAINERS says so, with SLUICE_PYTHON or the system python3', () => {
+    expect(loadConfig({}).commandTrainers).toBe(false);
+    expect(loadConfig({ SLUICE_COMMAND_TRAINERS: 'true' }).commandTrainers).toBe(true);
+    expect(loadConfig({ SLUICE_PYTHON: '/opt/venv/bin/python' }).python).toBe('/opt/venv/bin/python');
+    expect(loadConfig({}).python).toBe(fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   });
 
   it('reads every variable', () => {

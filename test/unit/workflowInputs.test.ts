@@ -122,6 +122,33 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
     },
     valid: false,
   },
+  {
+    name: 'train',
+    input: {
+      model: 'churn',
+      datasetId: 'a'.repeat(64),
+      spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' },
+      trainer: {
+        trainer: 'command',
+        command: ['python3', 'examples/trainers/torch_logistic.py'],
+        params: { epochs: 5 },
+        timeoutSeconds: 600,
+      },
+      seed: 1,
+    },
+    valid: true,
+  },
+  {
+    name: 'train',
+    input: {
+      model: 'churn',
+      datasetId: 'a'.repeat(64),
+      spec: { features: [{ name: 'x', kind: 'numeric' }], label: 'y', task: 'binary' },
+      trainer: { trainer: 'command', command: [], timeoutSeconds: 0 },
+      seed: 1,
+    },
+    valid: false,
+  },
   { name: 'evaluate', input: { onnxSha256: 'a'.repeat(64), testSplit: { arrowSha256: 'b'.repeat(64) }, task: 'binary' }, valid: true },
   {
     name: 'evaluate',
