@@ -9,6 +9,7 @@ import {
   WorkflowUpdateFailedError,
   type Client,
   type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorCodes, type ErrorCode } from '../api/errors';
@@ -38,7 +39,7 @@ export class DeployRefusedError extends Error {
   }
 }
 
-export type DeployHandle = WorkflowHandle<WorkflowFn<typeof workflows.deploy>>;
+export type DeployHandle = WorkflowHandleWithFirstExecutionRunId<WorkflowFn<typeof workflows.deploy>>;
 
 export interface DeploymentStatus {
   workflowId: string;
@@ -55,7 +56,9 @@ export interface DeploymentStatus {
 
 /** The ApplicationFailure behind a failed update or workflow, as a {@link DeployRefusedError}; other errors as they are. */
 function refusal(err: unknown): unknown {
-  const cause = err instanceof WorkflowUpdateFailedError ? err.cause : (err as { cause?: unknown })?.cause;
+  // a workflow's failure wraps the activity's (WorkflowFailedError → ActivityFailure → ApplicationFailure)
+  let cause: unknown = err instanceof WorkflowUpdateFailedError ? err.cause : (err as { cause?: unknown })?.cause;
+  for (let depth = 0; depth < 4 && cause instanceof Error && !(cause instanceof ApplicationFailure); depth++) cause = cause.cause;
   if (cause instanceof ApplicationFailure && cause.type) return new DeployRefusedError(cause.type, cause.message);
   return err;
 }
