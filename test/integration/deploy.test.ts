@@ -21,6 +21,7 @@ import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/
 import { arrowTestFile } from '../helpers/models';
 
 const D1 = 'd'.repeat(64);
+type ShadowPolicy = NonNullable<DeployInput['policy']['shadow']>;
 
 describe('deploy workflow', () => {
   let stack: TestStack;
@@ -310,17 +311,17 @@ describe('deploy workflow', () => {
     );
   });
 
-  it('shadow: a session is opened, waited out on prediction events from the log, compared, ended; disagreement rejects', async () => {
+  it('shadow: a session is opened, waited out on prediction events from the log, compared (agreement, latency, labels), ended; each threshold rejects', async () => {
     await register('shadowed', { accuracy: 0.8 });
     await deploy({ model: 'shadowed', version: 1, endpoint: SHADOW_ENDPOINT, policy: gatePolicy() });
     const v2 = await register('shadowed', { accuracy: 0.9 });
     const shadowPolicy = { maxRequests: 6, windowSeconds: 120, minAgreement: 0.8, maxLatencyRatio: 5 };
-    const run = async (agree: (i: number) => boolean) => {
+    const start = async (shadow: ShadowPolicy) => {
       const handle = await client.deploy({
         model: 'shadowed',
         version: v2.version,
         endpoint: SHADOW_ENDPOINT,
-        policy: gatePolicy({ shadow: shadowPolicy }),
+        policy: gatePolicy({ shadow }),
       });
       const sessionId = await pollUntil('a shadow session', async () => {
         const { rows } = await stack.db.pool.query<{ id: string }>('SELECT id::text FROM sluice.shadow_sessions WHERE run_id = $1', [
@@ -328,19 +329,53 @@ describe('deploy workflow', () => {
         ]);
         return rows[0]?.id;
       });
+      return { handle, sessionId };
+    };
+    const sessionEnd = async (sessionId: string) =>
+      (await stack.db.pool.query('SELECT outcome FROM sluice.shadow_session_ends WHERE session_id = $1', [sessionId])).rows;
+    const run = async (agree: (i: number) => boolean, shadow: ShadowPolicy = shadowPolicy, labelled = false) => {
+      const { handle, sessionId } = await start(shadow);
       expect((await handle.describe()).typedSearchAttributes.get(SluiceStep)).toBe('shadow');
-      await client.ingest(
-        `predictions_${SHADOW_ENDPOINT}`,
-        shadowedPredictions(sessionId, 6, { agree, championVersion: 1, candidateVersion: 2 }),
-      );
+      const predictions = shadowedPredictions(sessionId, 6, { agree, championVersion: 1, candidateVersion: 2 });
+      if (labelled) {
+        // the truth arrives later, in its own source: the champion's answers were right
+        const labels = predictions.map((p) => ({ request_id: p.request_id, label: (p.outputs as { label: string }).label }));
+        await client.ingest('labels_deploy_test', labels);
+      }
+      await client.ingest(`predictions_${SHADOW_ENDPOINT}`, predictions);
       const result = await handle.result();
-      const ends = await stack.db.pool.query('SELECT outcome FROM sluice.shadow_session_ends WHERE session_id = $1', [sessionId]);
-      expect(ends.rows).toEqual([{ outcome: 'completed' }]);
+      expect(await sessionEnd(sessionId)).toEqual([{ outcome: 'completed' }]);
       return result;
     };
     const disagreeing = await run((i) => i < 3);
     expect(disagreeing).toMatchObject({ status: 'rejected', shadow: { requests: 6, agreement: 0.5, passed: false }, championAfter: 1 });
-    expect(disagreeing.shadow?.reasons.join(' ')).toMatch(/agreement with the champion 0.5 is below the policy's 0.8/);
+    expect(disagreeing.shadow?.reasons).toEqual([expect.stringMatching(/agreement with the champion 0.5 is below the policy's 0.8/)]);
+
+    const worseOnLabels = await run(
+      (i) => i < 3,
+      { ...shadowPolicy, minAgreement: 0.4, labels: { source: 'labels_deploy_test', maxMetricWorsening: 0.1 } },
+      true,
+    );
+    expect(worseOnLabels).toMatchObject({
+      status: 'rejected',
+      shadow: { labelled: { requests: 6, metric: 'accuracy', champion: 1, candidate: 0.5, worsening: 0.5 }, passed: false },
+    });
+    expect(worseOnLabels.shadow?.reasons).toEqual([
+      expect.stringMatching(
+        /on 6 labelled requests the candidate's accuracy 0.5 is worse than the champion's 1 by 0.5; at most 0.1 allowed/,
+      ),
+    ]);
+
+    const slow = await run(() => true, { ...shadowPolicy, maxLatencyRatio: 1.1 });
+    expect(slow.shadow?.reasons).toEqual([expect.stringMatching(/candidate p99 latency is 1.\d+× the champion's; the policy allows 1.1×/)]);
+    expect(await champion('shadowed')).toBe(1);
+
+    // cancelled mid-shadow: the session still ends (cancelled), nothing is promoted
+    const cancelled = await start(shadowPolicy);
+    await cancelled.handle.cancel();
+    await expect(cancelled.handle.result()).rejects.toThrow();
+    await pollUntil('the cancelled session end', async () => ((await sessionEnd(cancelled.sessionId)).length > 0 ? true : undefined));
+    expect(await sessionEnd(cancelled.sessionId)).toEqual([{ outcome: 'cancelled' }]);
     expect(await champion('shadowed')).toBe(1);
 
     const agreeing = await run(() => true);
