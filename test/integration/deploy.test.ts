@@ -11,6 +11,7 @@ import { LocalArtifactStore } from '../../activities/artifacts';
 import { readModelSignature, rowSchema } from '../../activities/onnx';
 import { exportModelToOnnx } from '../../activities/onnx';
 import { ErrorCodes } from '../../api/errors';
+import { rollbackSignal } from '../../api/messages';
 import { SluiceModel, SluiceStatus, SluiceStep } from '../../api/searchAttributes';
 import { deployWorkflowId, type DeployInput, type DeployResult } from '../../api/workflows/deploy';
 import { DeployRefusedError, SluiceClient } from '../../client';
@@ -203,6 +204,10 @@ describe('deploy workflow', () => {
     });
     expect(listed).toBe(deployWorkflowId('approved'));
 
+    // a rollback while the deployment waits is refused, not raced
+    const early = await refusalOf(client.rollback('approved', { who: 'bob' }));
+    expect(early.type).toBe(ErrorCodes.DeployConflict);
+    expect(early.message).toMatch(/cannot roll back now \(status awaiting-approval, step approval\)/);
     expect((await refusalOf(client.approve('approved', { who: '  ', reason: 'ok' }))).type).toBe(ErrorCodes.InvalidInput);
     expect((await refusalOf(client.approve('approved', { who: 'bob', reason: '' }))).message).toMatch(/reason/);
     const decision = await client.approve('approved', { who: 'bob', reason: 'numbers look right' });
@@ -454,5 +459,19 @@ describe('deploy workflow', () => {
     expect(await handle.result()).toMatchObject({ status: 'rolled-back', championAfter: 1, rollback: { from: 2, to: 1 } });
     expect((await handle.describe()).typedSearchAttributes.get(SluiceStatus)).toBe('rolled-back');
     expect(await champion('watched')).toBe(1);
+
+    // the fire-and-forget form: a signal
+    const again = await client.deploy({
+      model: 'watched',
+      version: v2.version,
+      endpoint: 'watched',
+      policy: gatePolicy({ watchSeconds: 120 }),
+    });
+    await pollUntil('the watch period', async () =>
+      (await client.deploymentStatus('watched')).state?.step === 'watch' ? true : undefined,
+    );
+    await again.signal(rollbackSignal, { who: 'frank', reason: 'signal' });
+    expect(await again.result()).toMatchObject({ status: 'rolled-back', championAfter: 1, rollback: { from: 2, to: 1 } });
+    expect([await champion('watched'), await alias('watched', 'previous')]).toEqual([1, 1]);
   });
 });
