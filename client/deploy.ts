@@ -110,7 +110,7 @@ async function decide(
   } catch (err) {
     const r = refusal(err);
     if (r instanceof DeployRefusedError) throw r;
-    if (err instanceof WorkflowNotFoundError || (err as Error).message?.includes('completed')) {
+    if (err instanceof WorkflowNotFoundError) {
       const d = await handle.describe().catch(() => undefined);
       throw new DeployRefusedError(
         ErrorCodes.DeployNotPending,

@@ -63,7 +63,9 @@ function checkRequest(req: unknown, what: string): asserts req is ApprovalReques
  * Deploys `model@version` to `endpoint` through the policy's gates and returns how it ended:
  * promoted, rejected (gate, reviewer or shadow; with the numbers), expired (nobody decided in
  * time) or rolled-back (during the watch period). Side effects: shadow sessions, alias moves and
- * the endpoint row (all in the database, each notifying the scoring service), run events, memo.
+ * the endpoint row (all in the database, each notifying the scoring service), run events, memo;
+ * a re-scoring gate also writes both models' metrics files and model cards to the artifact store.
+ * Idempotent per run: every step is (a retried promotion finds the candidate champion and stops).
  * Throws SLUICE_UNKNOWN_MODEL, SLUICE_ARTIFACT_NOT_FOUND, SLUICE_ARTIFACT_CORRUPT,
  * SLUICE_SIGNATURE_MISMATCH, SLUICE_CHAMPION_MOVED, SLUICE_INVALID_INPUT; the champion is then unchanged.
  */
