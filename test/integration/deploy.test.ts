@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { LocalArtifactStore } from '../../activities/artifacts';
+import { promoteOnEndpoint, rollbackEndpoint } from '../../activities/deploy';
 import { readModelSignature, rowSchema } from '../../activities/onnx';
 import { exportModelToOnnx } from '../../activities/onnx';
 import { ErrorCodes } from '../../api/errors';
@@ -438,6 +439,52 @@ describe('deploy workflow', () => {
     expect(await champion('lonely')).toBe(1);
     expect((await cli(['rollback', 'nowhere', '--who', 'erin'])).err).toMatch(/endpoint nowhere does not exist/);
     expect((await cli(['rollback'])).code).toBe(2);
+  });
+
+  it('a promotion or a rollback retried after it had committed (a crash before the activity reported) moves nothing again', async () => {
+    for (const a of [0.7, 0.8]) await register('retried', { accuracy: a });
+    const schema = rowSchema(readModelSignature(exportModelToOnnx(signModel(1))));
+    const run = { actor: 'deploy', reason: 'deploy', workflowId: 'deploy-retried', runId: 'run-a' };
+    const promote = (version: number, expectedChampion: number | null, runId: string) =>
+      promoteOnEndpoint(stack.db.pool, {
+        ...run,
+        runId,
+        model: 'retried',
+        version,
+        endpoint: 'retried',
+        expectedChampion,
+        inputSchema: schema,
+      });
+    await promote(1, null, 'run-1');
+    expect(await promote(2, 1, 'run-2')).toMatchObject({ championBefore: 1, championAfter: 2, changed: true });
+    expect(await promote(2, 1, 'run-2')).toMatchObject({ championAfter: 2, changed: false });
+    const moves = async () =>
+      (await stack.db.pool.query('SELECT alias, version FROM sluice.model_alias_events WHERE name = $1 ORDER BY id', ['retried'])).rows;
+    expect(await moves()).toEqual([
+      { alias: 'champion', version: 1 },
+      { alias: 'champion', version: 2 },
+      { alias: 'previous', version: 1 },
+    ]);
+    // another promotion that gated against a champion that has moved since is refused
+    await expect(promote(1, null, 'run-3')).rejects.toMatchObject({ code: ErrorCodes.ChampionMoved });
+
+    const rb = { actor: 'erin', reason: 'p99', workflowId: 'deploy-retried', runId: 'run-rb' };
+    expect(await rollbackEndpoint(stack.db.pool, 'retried', rb)).toEqual({
+      endpoint: 'retried',
+      model: 'retried',
+      from: 2,
+      to: 1,
+      previous: 1,
+    });
+    expect(await rollbackEndpoint(stack.db.pool, 'retried', rb)).toEqual({
+      endpoint: 'retried',
+      model: 'retried',
+      from: 2,
+      to: 1,
+      previous: 1,
+    });
+    expect((await moves()).length).toBe(4); // champion → 1; previous already pointed at 1
+    expect([await champion('retried'), await alias('retried', 'previous')]).toEqual([1, 1]);
   });
 
   it('during the watch period, a rollback goes through the deployment itself (update), which ends rolled-back', async () => {
