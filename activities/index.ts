@@ -5,6 +5,7 @@
  * Workflows proxy the per-domain types (`IngestActivities`, …), never all of them.
  */
 import type { ActivityDeps } from './deps';
+import { createDeployActivities } from './deploy';
 import { createEvaluateActivities } from './evaluate';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
@@ -30,6 +31,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
     ...createSnapshotActivities(deps),
+    ...createDeployActivities(deps),
   });
 }
 
@@ -51,6 +53,7 @@ export type { TrainActivities } from './train/activities';
 export type ValidateActivities = ReturnType<typeof createValidateActivities>;
 export type EvaluateActivities = ReturnType<typeof createEvaluateActivities>;
 export type RegistryActivities = ReturnType<typeof createRegistryActivities>;
+export type { DeployActivities, PreparedDeployment, Rescored } from './deploy';
 export type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { ActivityDeps, ActivityLogger } from './deps';

@@ -31,6 +31,16 @@ export const ErrorCodes = {
   TrainerFailed: 'SLUICE_TRAINER_FAILED',
   /** A `command` trainer's model is not an ONNX model with the inputs and outputs the dataset spec expects. */
   TrainerOutputInvalid: 'SLUICE_TRAINER_OUTPUT_INVALID',
+  /** A candidate whose inputs (features, task, classes) differ from what the endpoint serves. */
+  SignatureMismatch: 'SLUICE_SIGNATURE_MISMATCH',
+  /** Another deploy or rollback of the endpoint is running (onConflict 'refuse'). */
+  DeployConflict: 'SLUICE_DEPLOY_CONFLICT',
+  /** The endpoint's champion moved under a deployment (another promotion or a rollback): nothing was promoted. */
+  ChampionMoved: 'SLUICE_CHAMPION_MOVED',
+  /** A rollback with no earlier champion to restore. */
+  NoPreviousChampion: 'SLUICE_NO_PREVIOUS_CHAMPION',
+  /** An approval, rejection or rollback sent when the deployment is not waiting for it (not pending, expired, not promoted). */
+  DeployNotPending: 'SLUICE_DEPLOY_NOT_PENDING',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

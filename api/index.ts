@@ -22,6 +22,11 @@ export {
   ingestBatchUpdate,
   ingestStatusQuery,
   transformStatusQuery,
+  approveUpdate,
+  rejectUpdate,
+  rollbackUpdate,
+  rollbackSignal,
+  deploymentStatusQuery,
 } from './messages';
 export { checkValue, checkWorkflowInput, describeIssues, type CheckResult, type InputIssue } from './check';
 export { SOURCE_NAME_PATTERN, TRANSFORM_NAME_PATTERN } from './names';
@@ -73,4 +78,22 @@ export type {
   SetModelAliasInput,
   SetModelAliasResult,
 } from './models';
+export { deployWorkflowId, GATE_METRICS, LOWER_IS_BETTER } from './workflows/deploy';
+export type {
+  ApprovalDecision,
+  ApprovalRequest,
+  DeployInput,
+  DeploymentState,
+  DeployPolicy,
+  DeployResult,
+  DeployStatus,
+  DeployStep,
+  GateComparison,
+  GateMetric,
+  GateResult,
+  RollbackInput,
+  RollbackRequest,
+  RollbackResult,
+  ShadowComparison,
+} from './workflows/deploy';
 export type { EvaluateModelInput, ModelCardLineage, TestSplitRef } from './workflows/evaluate';

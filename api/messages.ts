@@ -8,6 +8,7 @@ import type { QueryDefinition, SignalDefinition, UpdateDefinition } from '@tempo
 import type { DataLanded, IngestBatchRequest, IngestBatchResult, IngestStatus } from './workflows/ingest';
 import type { BackfillProgress } from './workflows/backfill';
 import type { TransformStatus } from './workflows/transform';
+import type { ApprovalDecision, ApprovalRequest, DeploymentState, RollbackRequest, RollbackResult } from './workflows/deploy';
 
 function signal<Args extends unknown[]>(name: string): SignalDefinition<Args> {
   return { type: 'signal', name } as SignalDefinition<Args>;
@@ -34,3 +35,14 @@ export const transformStatusQuery = query<TransformStatus>('status');
 
 /** Phase and counts of a `backfill` workflow. */
 export const backfillProgressQuery = query<BackfillProgress>('progress');
+
+/** Approves a deployment awaiting approval; answers with the decision. Refused when `who` or `reason` is empty, or nothing is pending. */
+export const approveUpdate = update<ApprovalDecision, [ApprovalRequest]>('approve');
+/** Rejects a deployment awaiting approval; answers with the decision. Same refusals as {@link approveUpdate}. */
+export const rejectUpdate = update<ApprovalDecision, [ApprovalRequest]>('reject');
+/** Rolls a promoted deployment back (during its watch period) and answers with what it did. */
+export const rollbackUpdate = update<RollbackResult, [RollbackRequest]>('rollback');
+/** Fire-and-forget form of {@link rollbackUpdate}. */
+export const rollbackSignal = signal<[RollbackRequest]>('rollbackAsync');
+/** Step, status, gate numbers, decision and shadow comparison of a `deploy` workflow. */
+export const deploymentStatusQuery = query<DeploymentState>('deploymentStatus');

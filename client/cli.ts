@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /** The `sluice` command line: `npm run sluice -- contracts diff a b`. */
 import { contractsCommand, type CliIo } from './contracts';
+import { ROLLBACK_USAGE, rollbackCommand } from './deployCli';
 import { datasetsCommand, lineageCommand, MODEL_USAGE, modelsCommand, ModelsUsageError } from './models';
 
 const USAGE = `usage: sluice <command> ...
   contracts diff <old> <new> [--json] [--dir D]   classify changes; exit 1 on a breaking change without a major bump
   contracts check [dir] [--json]                  every contract version vs its predecessor
-${MODEL_USAGE}exit codes: 0 fine, 1 a check failed or a model is not found, 2 usage or setup error (DATABASE_URL for the registry commands)
+${MODEL_USAGE}${ROLLBACK_USAGE}exit codes: 0 fine, 1 a check failed or a model is not found, 2 usage or setup error (DATABASE_URL for the registry commands)
 `;
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -16,6 +17,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (command === 'models') return await modelsCommand(rest, io);
     if (command === 'datasets') return await datasetsCommand(rest, io);
     if (command === 'lineage') return await lineageCommand(rest, io);
+    if (command === 'rollback') return await rollbackCommand(rest, io);
   } catch (err) {
     if (!(err instanceof ModelsUsageError)) throw err;
     io.err(`sluice: ${err.message}\n`);

@@ -12,5 +12,6 @@ export {
 } from './sluiceClient';
 export { IngestBatchTooLargeError, type IngestOptions, type IngestFileOptions } from './ingest';
 export { connectTemporal } from './connection';
+export { DeployRefusedError, type DeployHandle, type DeploymentStatus } from './deploy';
 export { loadConfig, parseConfig, ConfigError, type SluiceConfig, type ConfigIssue } from '../config';
 export * from '../api';

@@ -32,6 +32,16 @@ import type { TransformInput, TransformStatus } from '../api/workflows/transform
 import { loadConfig, type SluiceConfig } from '../config';
 import { connectTemporal } from './connection';
 import { fileBatch, inlineBatch, type IngestFileOptions, type IngestOptions } from './ingest';
+import {
+  approveDeployment,
+  deploymentStatus,
+  rejectDeployment,
+  rollbackDeployment,
+  startDeploy,
+  type DeployHandle,
+  type DeploymentStatus,
+} from './deploy';
+import type { ApprovalDecision, ApprovalRequest, DeployInput, RollbackRequest, RollbackResult } from '../api/workflows/deploy';
 
 export interface SluiceClientOptions {
   config?: SluiceConfig;
@@ -217,6 +227,36 @@ export class SluiceClient {
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
     return this.temporal.workflow.executeUpdateWithStart(ingestBatchUpdate, { args: [req], updateId: req.batchId, startWorkflowOperation });
+  }
+
+  /**
+   * Starts a `deploy` of `model@version` to its endpoint under the workflow id `deploy-<endpoint>`.
+   * Another change of the endpoint running: policy onConflict 'refuse' throws DeployRefusedError
+   * (SLUICE_DEPLOY_CONFLICT) at once, 'wait' waits for it to end (up to `waitTimeoutMs`) and starts then.
+   */
+  async deploy(input: DeployInput, options: { taskQueue?: string; waitTimeoutMs?: number } = {}): Promise<DeployHandle> {
+    this.assertValidInput(workflows.deploy, input);
+    return startDeploy(this.temporal, input, { taskQueue: options.taskQueue ?? this.taskQueue, waitTimeoutMs: options.waitTimeoutMs });
+  }
+
+  /** Approves the endpoint's deployment awaiting approval; answers with the decision (DeployRefusedError when nothing is pending). */
+  async approve(endpoint: string, req: ApprovalRequest): Promise<ApprovalDecision> {
+    return approveDeployment(this.temporal, endpoint, req);
+  }
+
+  /** Rejects the endpoint's deployment awaiting approval; answers with the recorded decision. */
+  async reject(endpoint: string, req: ApprovalRequest): Promise<ApprovalDecision> {
+    return rejectDeployment(this.temporal, endpoint, req);
+  }
+
+  /** Restores the endpoint's previous champion (see client/deploy.ts rollbackDeployment) and says what it did. */
+  async rollback(endpoint: string, req: RollbackRequest, options: { taskQueue?: string } = {}): Promise<RollbackResult> {
+    return rollbackDeployment(this.temporal, endpoint, req, { taskQueue: options.taskQueue ?? this.taskQueue });
+  }
+
+  /** The endpoint's latest deploy or rollback: live state while it runs, its result once ended. */
+  async deploymentStatus(endpoint: string): Promise<DeploymentStatus> {
+    return deploymentStatus(this.temporal, endpoint);
   }
 
   async close(): Promise<void> {

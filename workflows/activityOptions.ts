@@ -77,6 +77,22 @@ export const ACTIVITY_OPTIONS = {
     heartbeatTimeout: '1 minute',
     retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
   },
+  /**
+   * A deploy step's transaction (promote, rollback, shadow session open/end): short; it
+   * heartbeats, so a worker that dies inside it is noticed in seconds and the step retries
+   * (each is idempotent).
+   */
+  deployStep: {
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
+  },
+  /** Waiting out a shadow period (up to the policy's window, at most 30 days): a poll loop that heartbeats every second. */
+  shadowWait: {
+    startToCloseTimeout: '31 days',
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
+  },
 } as const satisfies Record<string, ActivityOptions>;
 
 export const LOCAL_ACTIVITY_OPTIONS = {

@@ -111,38 +111,53 @@ export async function moveModelAlias(pool: Pool, input: SetModelAliasInput): Pro
   checkModelName(input.name);
   checkAlias(input.alias);
   if (!input.actor.trim()) throw invalid('an alias move must say who made it (actor)');
-  return inTransaction(pool, async (c) => {
-    // the alias row may not exist yet, so FOR UPDATE cannot serialise the first two moves; the lock can
-    await c.query("SELECT pg_advisory_xact_lock(hashtext('sluice.model_aliases'), hashtext($1))", [`${input.name}@${input.alias}`]);
-    await requireModelVersion(c, input.name, input.version);
-    const current = await c.query<{ version: number }>('SELECT version FROM sluice.model_aliases WHERE name = $1 AND alias = $2', [
+  return inTransaction(pool, (c) => moveModelAliasIn(c, input));
+}
+
+/**
+ * {@link moveModelAlias} inside a transaction the caller holds (several moves that commit
+ * together: a promotion, a rollback). Locks `<name>@<alias>` until the transaction ends; callers
+ * that move several aliases lock them in one order (champion, then previous).
+ */
+export async function moveModelAliasIn(c: PoolClient, input: SetModelAliasInput): Promise<SetModelAliasResult> {
+  checkModelName(input.name);
+  checkAlias(input.alias);
+  if (!input.actor.trim()) throw invalid('an alias move must say who made it (actor)');
+  // the alias row may not exist yet, so FOR UPDATE cannot serialise the first two moves; the lock can
+  await lockModelAlias(c, input.name, input.alias);
+  await requireModelVersion(c, input.name, input.version);
+  const current = await c.query<{ version: number }>('SELECT version FROM sluice.model_aliases WHERE name = $1 AND alias = $2', [
+    input.name,
+    input.alias,
+  ]);
+  const previousVersion = current.rows[0]?.version ?? null;
+  const base = { name: input.name, alias: input.alias, version: input.version, previousVersion };
+  if (previousVersion === input.version) return { ...base, changed: false };
+  await c.query(
+    `INSERT INTO sluice.model_aliases (name, alias, version) VALUES ($1, $2, $3)
+     ON CONFLICT (name, alias) DO UPDATE SET version = EXCLUDED.version, updated_at = now()`,
+    [input.name, input.alias, input.version],
+  );
+  await c.query(
+    `INSERT INTO sluice.model_alias_events (name, alias, version, previous_version, actor, reason, workflow_id, run_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [
       input.name,
       input.alias,
-    ]);
-    const previousVersion = current.rows[0]?.version ?? null;
-    const base = { name: input.name, alias: input.alias, version: input.version, previousVersion };
-    if (previousVersion === input.version) return { ...base, changed: false };
-    await c.query(
-      `INSERT INTO sluice.model_aliases (name, alias, version) VALUES ($1, $2, $3)
-       ON CONFLICT (name, alias) DO UPDATE SET version = EXCLUDED.version, updated_at = now()`,
-      [input.name, input.alias, input.version],
-    );
-    await c.query(
-      `INSERT INTO sluice.model_alias_events (name, alias, version, previous_version, actor, reason, workflow_id, run_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [
-        input.name,
-        input.alias,
-        input.version,
-        previousVersion,
-        input.actor,
-        input.reason ?? '',
-        input.workflowId ?? null,
-        input.runId ?? null,
-      ],
-    );
-    return { ...base, changed: true };
-  });
+      input.version,
+      previousVersion,
+      input.actor,
+      input.reason ?? '',
+      input.workflowId ?? null,
+      input.runId ?? null,
+    ],
+  );
+  return { ...base, changed: true };
+}
+
+/** The transaction-scoped lock of one alias of one model (held until COMMIT or ROLLBACK). */
+export async function lockModelAlias(c: PoolClient, name: string, alias: string): Promise<void> {
+  await c.query("SELECT pg_advisory_xact_lock(hashtext('sluice.model_aliases'), hashtext($1))", [`${name}@${alias}`]);
 }
 
 async function requireModelVersion(c: PoolClient | Pool, name: string, version: number): Promise<void> {

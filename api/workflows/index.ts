@@ -1,5 +1,6 @@
 /** Every public workflow of sluice, by name: `client.start(workflows.backfill, input, …)`. */
 import { backfill, backfillRange } from './backfill';
+import { deploy, rollback } from './deploy';
 import { evaluate } from './evaluate';
 import { healthCheck } from './healthCheck';
 import { ingest } from './ingest';
@@ -20,6 +21,8 @@ export const workflows = {
   snapshot,
   evaluate,
   train,
+  deploy,
+  rollback,
 } as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];

@@ -235,6 +235,84 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
     input: { transform: 'orders', spec: { features: [{ name: 'Amount"; DROP', kind: 'numeric' }], label: 'churned', task: 'binary' } },
     valid: false,
   },
+  {
+    name: 'deploy',
+    input: { model: 'churn', version: 2, endpoint: 'churn', policy: { gate: { metric: 'accuracy', margin: 0.01 }, onConflict: 'refuse' } },
+    valid: true,
+  },
+  {
+    name: 'deploy',
+    input: {
+      model: 'churn',
+      version: 2,
+      endpoint: 'churn-eu',
+      actor: 'ci',
+      policy: {
+        gate: {
+          metric: 'rocAuc',
+          margin: 0,
+          guards: [
+            { metric: 'logLoss', maxWorsening: 0.01 },
+            { metric: 'p99LatencyMs', maxWorsening: 2 },
+          ],
+        },
+        approval: { required: true, timeoutSeconds: 3600 },
+        shadow: { maxRequests: 1000, windowSeconds: 600, minAgreement: 0.9, maxLatencyRatio: 1.5, labels: { source: 'churn_labels' } },
+        watchSeconds: 600,
+        onConflict: 'wait',
+      },
+    },
+    valid: true,
+  },
+  {
+    name: 'deploy',
+    input: { model: 'churn', version: 0, endpoint: 'churn', policy: { gate: { metric: 'accuracy', margin: 0 }, onConflict: 'wait' } },
+    valid: false,
+  },
+  {
+    name: 'deploy',
+    input: { model: 'churn', version: 1, endpoint: 'Churn', policy: { gate: { metric: 'accuracy', margin: 0 }, onConflict: 'wait' } },
+    valid: false,
+  },
+  {
+    name: 'deploy',
+    input: { model: 'churn', version: 1, endpoint: 'churn', policy: { gate: { metric: 'f2', margin: 0 }, onConflict: 'wait' } },
+    valid: false,
+  },
+  {
+    name: 'deploy',
+    input: { model: 'churn', version: 1, endpoint: 'churn', policy: { gate: { metric: 'accuracy', margin: -1 }, onConflict: 'wait' } },
+    valid: false,
+  },
+  {
+    name: 'deploy',
+    input: { model: 'churn', version: 1, endpoint: 'churn', policy: { gate: { metric: 'accuracy', margin: 0 }, onConflict: 'race' } },
+    valid: false,
+  },
+  {
+    name: 'deploy',
+    input: {
+      model: 'churn',
+      version: 1,
+      endpoint: 'churn',
+      policy: { gate: { metric: 'accuracy', margin: 0 }, approval: { required: true, timeoutSeconds: 0 }, onConflict: 'wait' },
+    },
+    valid: false,
+  },
+  {
+    name: 'deploy',
+    input: {
+      model: 'churn',
+      version: 1,
+      endpoint: 'churn',
+      actor: ' ',
+      policy: { gate: { metric: 'accuracy', margin: 0 }, onConflict: 'wait' },
+    },
+    valid: false,
+  },
+  { name: 'rollback', input: { endpoint: 'churn', actor: 'alice', reason: 'p99 regression' }, valid: true },
+  { name: 'rollback', input: { endpoint: 'churn', actor: '' }, valid: false },
+  { name: 'rollback', input: { endpoint: 'churn' }, valid: false },
 ];
 
 describe('published schemas agree with the declarations', () => {
