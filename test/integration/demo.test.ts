@@ -27,7 +27,8 @@ describe('npm run demo', () => {
       ...process.env,
       TEMPORAL_ADDRESS: testTemporalAddress(),
       TEMPORAL_NAMESPACE: namespace,
-      DATABASE_URL: db.url,
+      // a superuser, as on a first start: the demo creates the roles, migrates as sluice_owner and runs as sluice_worker
+      DATABASE_URL: db.adminUrl,
       SLUICE_DATA_DIR: dataDir,
       SLUICE_TASK_QUEUE_CPU: `${queue}-cpu`,
       SLUICE_TASK_QUEUE_GPU: `${queue}-gpu`,

@@ -20,7 +20,9 @@ describe('worker processes (workers/cpu.ts, workers/gpu.ts)', () => {
       ...process.env,
       TEMPORAL_ADDRESS: testTemporalAddress(),
       TEMPORAL_NAMESPACE: testNamespace(),
+      // the worker role's URL, with the owner's for migrations: how a deployment runs them
       DATABASE_URL: db.url,
+      SLUICE_DATABASE_OWNER_URL: db.ownerUrl,
       SLUICE_TASK_QUEUE_CPU: `${queue}-cpu`,
       SLUICE_TASK_QUEUE_GPU: `${queue}-gpu`,
       SLUICE_SHUTDOWN_GRACE_SECONDS: '5',
