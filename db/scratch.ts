@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, type Pool } from 'pg';
 import { migrate } from './migrate';
 import { createPool } from './pool';
+import { quoteIdent } from './sql';
 
 export interface ScratchDatabase {
   url: string;
@@ -31,14 +32,14 @@ export async function createScratchDatabase(
   options: { prefix: string; poolMax?: number; applicationName?: string; migrate?: boolean },
 ): Promise<ScratchDatabase> {
   const name = `${options.prefix}_${randomBytes(5).toString('hex')}`;
-  await onServer(adminUrl, `CREATE DATABASE "${name}"`);
+  await onServer(adminUrl, `CREATE DATABASE ${quoteIdent(name)}`);
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   const url = u.toString();
   const pool = createPool(url, { max: options.poolMax ?? 4, applicationName: options.applicationName ?? options.prefix });
   const drop = async (): Promise<void> => {
     await pool.end();
-    await onServer(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await onServer(adminUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   };
   try {
     if (options.migrate ?? true) await migrate(pool);

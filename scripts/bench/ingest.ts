@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SluiceClient } from '../../client';
 import { createScratchDatabase } from '../../db/scratch';
+import { quoteIdent } from '../../db/sql';
 import { createWorkerSet } from '../../workers/bootstrap';
 import { ingestWorkflowId } from '../../api';
 import { copyText } from '../../activities/ingest/classify';
@@ -156,13 +157,14 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
     // Baseline: the same table definition as the log (identity, unique (source, event_id), indexes),
     // a fresh table each time, dropped once counted.
     const copyOnce = async (table: string): Promise<number> => {
-      await pool.query(`CREATE TABLE public.${table} (LIKE sluice.raw_events INCLUDING ALL)`);
+      const quoted = quoteIdent(table);
+      await pool.query(`CREATE TABLE public.${quoted} (LIKE sluice.raw_events INCLUDING ALL)`);
       const [, seconds] = await timed(() =>
         runPsql(url, `\\copy public.${table} (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM '${tsv}'`),
       );
-      const copied = Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM public.${table}`)).rows[0]?.n);
+      const copied = Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM public.${quoted}`)).rows[0]?.n);
       if (copied !== n) throw new Error(`baseline copied ${copied} rows, expected ${n}`);
-      await pool.query(`DROP TABLE public.${table}`);
+      await pool.query(`DROP TABLE public.${quoted}`);
       ctx.log(`psql \\copy into ${table}: ${seconds.toFixed(2)} s`);
       return seconds;
     };

@@ -8,6 +8,7 @@ import { createValidateActivities, runSuiteOnArrow, runSuiteOnDataset, type RunE
 import type { Expectation } from '../../contracts/expectations';
 import { ContractRegistry, type Contract } from '../../contracts/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
+import { quoteIdent } from '../../db/sql';
 import { toFailure } from '../../activities/failures';
 
 /** The Arrow engine gives the same observed values and statuses as the PostgreSQL engine on the same rows. */
@@ -99,9 +100,11 @@ describe('expectation suites over an Arrow snapshot', () => {
       ['snap_cur', current],
       ['snap_base', baseline],
     ] as const) {
-      await db.pool.query(`CREATE TABLE public.${name} (id text, amount float8, status text, email text, created_at timestamptz)`);
       await db.pool.query(
-        `INSERT INTO public.${name} SELECT id, amount, status, email, to_timestamp(ms / 1000.0) FROM jsonb_to_recordset($1::jsonb) AS x(id text, amount float8, status text, email text, ms float8)`,
+        `CREATE TABLE public.${quoteIdent(name)} (id text, amount float8, status text, email text, created_at timestamptz)`,
+      );
+      await db.pool.query(
+        `INSERT INTO public.${quoteIdent(name)} SELECT id, amount, status, email, to_timestamp(ms / 1000.0) FROM jsonb_to_recordset($1::jsonb) AS x(id text, amount float8, status text, email text, ms float8)`,
         [JSON.stringify(rs.map((r) => ({ ...r, ms: r.created_at })))],
       );
     }
