@@ -9,6 +9,7 @@ import { loadConfig } from '../config';
 import { migrate } from './migrate';
 import { createPool } from './pool';
 import { ensureRoles, loadRolePasswords } from './roles';
+import { quoteIdent } from './sql';
 
 export interface ScratchDatabase {
   /** Connects as sluice_worker (what workers use). */
@@ -50,12 +51,12 @@ export async function createScratchDatabase(
   options: { prefix: string; poolMax?: number; applicationName?: string; migrate?: boolean; rolePasswordsFile?: string },
 ): Promise<ScratchDatabase> {
   const name = `${options.prefix}_${randomBytes(5).toString('hex')}`;
-  await onServer(adminUrl, `CREATE DATABASE "${name}"`);
+  await onServer(adminUrl, `CREATE DATABASE ${quoteIdent(name)}`);
   let owner: Pool | undefined;
   const drop = async (): Promise<void> => {
     await pool?.end();
     await owner?.end();
-    await onServer(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await onServer(adminUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   };
   let pool: Pool | undefined;
   try {

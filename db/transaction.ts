@@ -6,7 +6,7 @@ export interface TransactionOptions {
   readOnly?: boolean;
   /** Default READ COMMITTED; REPEATABLE READ gives every statement the same snapshot. */
   isolation?: 'read committed' | 'repeatable read' | 'serializable';
-  /** `SET LOCAL` settings of the transaction, sent with BEGIN in one round trip (names and values from code, not from users). */
+  /** Settings of the transaction (`SET LOCAL`), set right after BEGIN with bound names and values (`set_config(…, true)`). */
   settings?: Record<string, string | number>;
   /**
    * For transactions that run user SQL (transforms, custom expectations): afterwards, undo what
@@ -20,20 +20,16 @@ export interface TransactionOptions {
 /** Session state a SELECT can change and keep past its transaction: every setting, and session advisory locks. */
 const RESET_SESSION = 'RESET ALL; SELECT pg_advisory_unlock_all()';
 
-const SETTING_NAME = /^[a-z_][a-z0-9_.]*$/;
-const SETTING_VALUE = /^[A-Za-z0-9_.-]+$/;
+const ISOLATION_LEVELS = {
+  'read committed': ' ISOLATION LEVEL READ COMMITTED',
+  'repeatable read': ' ISOLATION LEVEL REPEATABLE READ',
+  serializable: ' ISOLATION LEVEL SERIALIZABLE',
+} as const;
+/** SET LOCAL of each (name, value): bound, so no setting can become SQL text. */
+const SET_LOCAL = 'SELECT set_config(s.name, s.value, true) FROM unnest($1::text[], $2::text[]) AS s(name, value)';
 
 function beginStatement(options: TransactionOptions): string {
-  const parts = ['BEGIN'];
-  if (options.isolation) parts.push(`ISOLATION LEVEL ${options.isolation.toUpperCase()}`);
-  if (options.readOnly) parts.push('READ ONLY');
-  const statements = [parts.join(' ')];
-  for (const [name, value] of Object.entries(options.settings ?? {})) {
-    if (!SETTING_NAME.test(name) || !SETTING_VALUE.test(String(value)))
-      throw new Error(`refusing the transaction setting ${name} = ${JSON.stringify(value)}`);
-    statements.push(`SET LOCAL ${name} = '${String(value)}'`);
-  }
-  return statements.join('; ');
+  return `BEGIN${options.isolation ? ISOLATION_LEVELS[options.isolation] : ''}${options.readOnly ? ' READ ONLY' : ''}`;
 }
 
 /**
@@ -47,6 +43,8 @@ export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => P
   try {
     await client.query(beginStatement(options));
     try {
+      const settings = Object.entries(options.settings ?? {});
+      if (settings.length > 0) await client.query(SET_LOCAL, [settings.map(([name]) => name), settings.map(([, value]) => String(value))]);
       const out = await fn(client);
       await client.query(options.readOnly ? 'ROLLBACK' : 'COMMIT');
       return out;

@@ -13,7 +13,11 @@ import { ensurePostgres } from './provision';
 async function main(): Promise<void> {
   const config = loadConfig();
   const pg = await ensurePostgres(config, { dataDir: path.join(config.dataDir, 'postgres') });
-  const access = await resolveDatabaseAccess(pg.url, { passwordsFile: config.rolePasswordsFile, passwords: config.rolePasswords, ownerUrl: config.databaseOwnerUrl });
+  const access = await resolveDatabaseAccess(pg.url, {
+    passwordsFile: config.rolePasswordsFile,
+    passwords: config.rolePasswords,
+    ownerUrl: config.databaseOwnerUrl,
+  });
   if (!access.ownerUrl) {
     await pg.stop();
     throw new Error(

@@ -2,7 +2,7 @@
  * HTTP ingest endpoint for services in other languages:
  *
  *   POST /v1/sources/:source/events   (`Authorization: Bearer <SLUICE_INGEST_TOKEN>`)
- *   -> 200 { received, accepted, quarantined, duplicates, batchId, fromSeq, toSeq }
+ *   -> 200 { received, accepted, quarantined, conflicting, duplicates, batchId, fromSeq, toSeq }
  *
  * It never writes around Temporal: the body is spooled, byte for byte, to a file under the
  * artifacts directory and handed to the source's `ingest` workflow by reference (every body, not

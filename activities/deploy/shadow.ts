@@ -12,6 +12,16 @@ import type { DeployPolicy, ShadowComparison } from '../../api/workflows/deploy'
 import { inTransaction } from '../../db/transaction';
 import { notifyEndpointChanged } from './endpoints';
 
+/** The metric on labelled shadow predictions, per task (RMSE, accuracy): SQL fragments from code, chosen by a key. */
+const CHAMPION_METRIC_SQL = {
+  regression: `sqrt(avg(power((champ->>'value')::float8 - label::float8, 2)))`,
+  classification: `avg(((champ->>'label') = label)::int)::float8`,
+} as const;
+const CANDIDATE_METRIC_SQL = {
+  regression: `sqrt(avg(power((cand->>'value')::float8 - label::float8, 2)))`,
+  classification: `avg(((cand->>'label') = label)::int)::float8`,
+} as const;
+
 export type ShadowPolicy = NonNullable<DeployPolicy['shadow']>;
 
 /** The log sources the scoring service may write an endpoint's predictions to. */
@@ -116,9 +126,7 @@ export async function compareShadow(
   let labelled: ShadowComparison['labelled'] = null;
   if (policy.labels) {
     const l = policy.labels;
-    const [champSql, candSql] = regression
-      ? [`sqrt(avg(power((champ->>'value')::float8 - label::float8, 2)))`, `sqrt(avg(power((cand->>'value')::float8 - label::float8, 2)))`]
-      : [`avg(((champ->>'label') = label)::int)::float8`, `avg(((cand->>'label') = label)::int)::float8`];
+    const task = regression ? 'regression' : 'classification';
     const joined = await pool.query<{ n: number; champion: number | null; candidate: number | null }>(
       `WITH p AS (
          SELECT payload->>'request_id' AS request_id, payload->'outputs' AS champ, payload->'shadow'->'outputs' AS cand
@@ -127,7 +135,7 @@ export async function compareShadow(
          SELECT p.champ, p.cand, lab.label FROM p
            JOIN LATERAL (SELECT e.payload->>$4 AS label FROM sluice.raw_events e
                           WHERE e.source = $3 AND e.payload->>$5 = p.request_id ORDER BY e.seq DESC LIMIT 1) lab ON lab.label IS NOT NULL)
-       SELECT count(*)::int AS n, ${champSql} AS champion, ${candSql} AS candidate FROM j`,
+       SELECT count(*)::int AS n, ${CHAMPION_METRIC_SQL[task]} AS champion, ${CANDIDATE_METRIC_SQL[task]} AS candidate FROM j`,
       [predictionSources(input.endpoint), input.sessionId, l.source, l.labelField ?? 'label', l.requestIdField ?? 'request_id'],
     );
     const j = joined.rows[0];

@@ -26,6 +26,18 @@ export interface QuarantineReason {
   record: number;
   /** A record over the size limit: its digest and size, and where all of its bytes are kept (`raw` holds the first MiB). */
   whole?: { sha256: string; size: number; artifact?: { sha256: string; size: number; uri: string } };
+  /**
+   * Set on a conflicting duplicate only (written by the log writer, activities/ingest/logWriter.ts):
+   * the event id was received before with another payload. `firstIn`/`firstSeq` name the row that
+   * holds the id (a log row, or the quarantine row of an invalid event); the digests are the sha256
+   * (hex) of each payload as stored, `payload::text` (of `raw` when jsonb cannot hold it).
+   */
+  code?: 'conflicting_duplicate';
+  firstIn?: 'log' | 'quarantine';
+  /** Decimal string, like every seq. */
+  firstSeq?: string;
+  firstDigest?: string;
+  digest?: string;
 }
 
 /** Longest producer event id kept as is (btree index entries must stay small). */

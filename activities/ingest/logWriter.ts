@@ -13,6 +13,14 @@
  * COPY; the chunk then rolls back to a savepoint and takes the careful path: COPY into a temporary
  * staging table and INSERT ... ON CONFLICT DO NOTHING. Invalid rows always take the careful path
  * into sluice.quarantine. While PostgreSQL writes chunks, the worker judges the next one.
+ *
+ * Duplicates: an event id the log (or the quarantine, for an invalid event) already holds is a
+ * duplicate when its payload is the same, byte for byte as PostgreSQL stores it (the sha256 of
+ * `payload::text`, which jsonb normalises: spacing, key order, repeated keys), and a conflicting
+ * duplicate otherwise: a quarantine row with the reason code `conflicting_duplicate`, the seq that
+ * holds the id first and both digests. Within a chunk, a repeated id with the same payload text is
+ * dropped where it is read; one with other text is judged in SQL with the rows the log refused
+ * (the careful path) and the invalid rows, never on the fast path.
  */
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
@@ -79,25 +87,82 @@ const LOG_STAGE_DDL = `CREATE TEMP TABLE IF NOT EXISTS sluice_ingest_log_stage (
 const LOG_STAGE_COPY =
   'COPY pg_temp.sluice_ingest_log_stage (seq, source, event_id, event_time, contract, contract_version, payload, batch_id) FROM STDIN';
 
+/**
+ * The careful path: the staged log rows go in, except those whose event id the log already holds;
+ * these are staged for {@link QUARANTINE_PASS} (same payload: a duplicate; another: a conflict),
+ * each with its record number (`$1`: seqs, `$2`: record numbers, in the same order).
+ */
 const INSERT_LOG = `WITH ins AS (
   INSERT INTO sluice.raw_events (seq, source, event_id, event_time, contract, contract_version, payload, batch_id)
   OVERRIDING SYSTEM VALUE
   SELECT s.seq, s.source, s.event_id, s.event_time, s.contract, s.contract_version, s.payload::jsonb, s.batch_id
     FROM pg_temp.sluice_ingest_log_stage s ORDER BY s.seq
   ON CONFLICT (source, event_id) DO NOTHING
-  RETURNING seq)
+  RETURNING seq),
+refused AS (
+  INSERT INTO pg_temp.sluice_ingest_stage (ordinal, valid, event_id, event_time, payload, raw, reason)
+  SELECT m.ordinal, true, s.event_id, s.event_time, s.payload, NULL, NULL
+    FROM pg_temp.sluice_ingest_log_stage s
+    JOIN unnest($1::bigint[], $2::bigint[]) AS m(seq, ordinal) ON m.seq = s.seq
+   WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.seq = s.seq)
+  RETURNING 1)
 SELECT count(*)::int AS n, min(seq)::text AS from_seq, max(seq)::text AS to_seq FROM ins`;
 
-const INSERT_QUARANTINE = `WITH ins AS (
+/** sha256 (hex) of a payload as PostgreSQL stores it (`payload::text`), or of the bytes kept when jsonb cannot hold it. */
+const STAGE_DIGEST = `CASE WHEN s.payload IS NULL THEN encode(sha256(coalesce(s.raw, ''::bytea)), 'hex')
+  ELSE encode(sha256(convert_to(s.payload::jsonb::text, 'UTF8')), 'hex') END`;
+const LOG_DIGEST = `encode(sha256(convert_to(r.payload::text, 'UTF8')), 'hex')`;
+const QUARANTINE_DIGEST = `CASE WHEN q.payload IS NULL THEN encode(sha256(coalesce(q.raw, ''::bytea)), 'hex')
+  ELSE encode(sha256(convert_to(q.payload::text, 'UTF8')), 'hex') END`;
+
+/**
+ * Quarantines the staged rows that are the `$5`-th of their event id in the stage (in record
+ * order; the next pass sees what this one wrote). A row whose id the log holds (or, failing that,
+ * an ordinary quarantine row) is a duplicate when the digests agree and a conflicting duplicate
+ * otherwise; an invalid row whose id is held nowhere is quarantined with its own reason. The unique
+ * indexes of sluice.quarantine (one ordinary row per id, one conflicting row per id and digest)
+ * make a resent batch add nothing. Answers the rows written, the conflicting ones among them, and
+ * whether a further pass is needed.
+ */
+const QUARANTINE_PASS = `WITH numbered AS (
+  SELECT s.*, row_number() OVER (PARTITION BY s.event_id ORDER BY s.ordinal) AS nth FROM pg_temp.sluice_ingest_stage s),
+staged AS (
+  SELECT s.ordinal, s.valid, s.event_id, s.event_time, s.payload::jsonb AS payload, s.raw, s.reason, ${STAGE_DIGEST} AS digest
+    FROM numbered s WHERE s.nth = $5),
+held AS (
+  SELECT s.*, h.seq AS first_seq, h.place AS first_in, h.digest AS first_digest
+    FROM staged s
+    LEFT JOIN LATERAL (
+      SELECT * FROM (
+        SELECT r.seq, 'log' AS place, ${LOG_DIGEST} AS digest
+          FROM sluice.raw_events r WHERE r.source = $1 AND r.event_id = s.event_id
+        UNION ALL
+        SELECT q.seq, 'quarantine', ${QUARANTINE_DIGEST}
+          FROM sluice.quarantine q
+         WHERE q.source = $1 AND q.event_id = s.event_id AND (q.reason ->> 'code') IS DISTINCT FROM 'conflicting_duplicate'
+      ) holders ORDER BY place LIMIT 1) h ON true),
+ins AS (
   INSERT INTO sluice.quarantine (source, event_id, event_time, contract, contract_version, payload, raw, batch_id, reason)
-  SELECT $1, s.event_id, s.event_time, $2, $3, s.payload::jsonb, s.raw, $4, s.reason
-    FROM pg_temp.sluice_ingest_stage s
-   WHERE NOT s.valid
-     AND NOT EXISTS (SELECT 1 FROM sluice.raw_events r WHERE r.source = $1 AND r.event_id = s.event_id)
+  SELECT $1, s.event_id, s.event_time, $2, $3, s.payload, s.raw, $4,
+         CASE WHEN s.first_seq IS NULL THEN s.reason ELSE jsonb_build_object(
+           'code', 'conflicting_duplicate',
+           'issues', jsonb_build_array(jsonb_build_object(
+               'contract', $2::text, 'version', $3::text, 'pointer', $6::text, 'keyword', 'conflicting_duplicate',
+               'message', format('event id %s was received before with another payload (%s seq %s)', s.event_id, s.first_in, s.first_seq)))
+             || coalesce(s.reason -> 'issues', '[]'::jsonb),
+           'record', s.ordinal,
+           'firstIn', s.first_in,
+           'firstSeq', s.first_seq::text,
+           'firstDigest', s.first_digest,
+           'digest', s.digest) END
+    FROM held s
+   WHERE (s.first_seq IS NULL AND NOT s.valid) OR (s.first_seq IS NOT NULL AND s.digest <> s.first_digest)
    ORDER BY s.ordinal
-  ON CONFLICT (source, event_id) DO NOTHING
-  RETURNING 1)
-SELECT count(*)::int AS n FROM ins`;
+  ON CONFLICT DO NOTHING
+  RETURNING (reason ->> 'code') = 'conflicting_duplicate' AS conflicting)
+SELECT (SELECT count(*) FROM ins)::int AS n,
+       (SELECT count(*) FROM ins WHERE conflicting)::int AS conflicting,
+       EXISTS (SELECT 1 FROM numbered WHERE nth > $5) AS more`;
 
 export interface BatchTarget {
   pool: Pool;
@@ -117,6 +182,8 @@ interface ChunkCounts {
   records: number;
   accepted: number;
   quarantined: number;
+  /** Conflicting duplicates: part of `quarantined`. */
+  conflicting: number;
   duplicates: number;
   fromSeq: string | null;
   toSeq: string | null;
@@ -184,15 +251,6 @@ function asDataFailure(err: unknown, t: BatchTarget, chunkNo: number): unknown {
   return err;
 }
 
-async function copyLines(client: PoolClient, sql: string, rows: StagedRow[], line: (row: StagedRow, i: number) => string): Promise<number> {
-  return copyStaged(
-    client,
-    rows.map((row, i): [number, StagedRow] => [i, row]),
-    sql,
-    line,
-  );
-}
-
 /** Sends prebuilt COPY text (built while the previous chunk was being written). */
 async function sendCopy(client: PoolClient, sql: string, pieces: readonly Buffer[]): Promise<void> {
   const copy = client.query(copyFrom(sql));
@@ -228,8 +286,15 @@ export class ChunkBuilder {
   /** Records of the chunk, valid or not. */
   records = 0;
   readonly invalid: StagedRow[] = [];
-  /** Event ids of the valid rows (a duplicate inside the chunk is counted, not written). */
-  readonly eventIds = new Set<string>();
+  /**
+   * Valid rows (with their record numbers) whose event id an earlier row of the chunk has, with
+   * other payload text: judged in SQL (a duplicate once jsonb has normalised it, or a conflict).
+   */
+  readonly repeats: [number, StagedRow][] = [];
+  /** Event ids of the valid rows and the index of each one's log row (a duplicate inside the chunk is counted, not written). */
+  readonly eventIds = new Map<string, number>();
+  /** Record number of each log row. */
+  readonly logOrdinals: number[] = [];
   /** Payload bytes (the chunk's size limit). */
   bytes = 0;
   /** The log rows, one after the other. */
@@ -260,9 +325,18 @@ export class ChunkBuilder {
       this.invalid.push(row);
       return;
     }
-    if (this.eventIds.has(row.eventId)) return;
-    this.eventIds.add(row.eventId);
     const line = `${this.prefix}${copyText(row.eventId)}\t${row.eventTime ?? '\\N'}${this.suffix}${copyText(row.payload ?? 'null')}${this.suffix2}`;
+    const seen = this.eventIds.get(row.eventId);
+    if (seen !== undefined) {
+      // The same line (past the seq room) is the same payload text: a duplicate, nothing to write.
+      const start = this.starts[seen] ?? 0;
+      const end = this.starts[seen + 1] ?? this.used;
+      if (this.body.toString('utf8', start + SEQ_WIDTH, end) !== line.slice(SEQ_WIDTH))
+        this.repeats.push([this.first + this.records - 1, row]);
+      return;
+    }
+    this.eventIds.set(row.eventId, this.starts.length);
+    this.logOrdinals.push(this.first + this.records - 1);
     // At most 3 bytes per UTF-16 unit.
     if (this.used + 3 * line.length > this.body.length) {
       const grown = Buffer.allocUnsafe(Math.max(2 * this.body.length, this.used + 3 * line.length));
@@ -305,6 +379,7 @@ export class ChunkBuilder {
     this.body = Buffer.alloc(0);
     this.used = 0;
     this.starts.length = 0;
+    this.logOrdinals.length = 0;
     return body;
   }
 }
@@ -319,7 +394,7 @@ interface ChunkTurn {
 
 async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, turn: ChunkTurn): Promise<ChunkCounts> {
   const params = [t.source, t.contract.contract, t.contract.version, t.batchId];
-  const { records, invalid, first } = chunk;
+  const { records, invalid, repeats, first } = chunk;
   try {
     return await inTransaction(
       t.pool,
@@ -348,30 +423,47 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, 
             careful = true;
           }
         }
+        // Rows judged in SQL: the invalid ones, the repeats of the chunk and the log rows the log refused.
+        const staging = careful || invalid.length > 0 || repeats.length > 0;
+        if (staging) await createStage(client);
         if (careful) {
           // The same rows, through a staging table, skipping those the log already holds.
           await client.query(LOG_STAGE_DDL);
           await sendCopy(client, LOG_STAGE_COPY, chunk.logCopyText(seqs));
-          const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG);
+          const log = await client.query<{ n: number; from_seq: string | null; to_seq: string | null }>(INSERT_LOG, [
+            seqs.slice(0, chunk.logRows),
+            chunk.logOrdinals,
+          ]);
           accepted = log.rows[0]?.n ?? 0;
           fromSeq = log.rows[0]?.from_seq ?? null;
           toSeq = log.rows[0]?.to_seq ?? null;
         }
-        if (invalid.length > 0) {
-          await createStage(client);
-          await copyLines(client, STAGE_COPY, invalid, (row, i) => stageLine(first + i, row));
+        if (invalid.length > 0 || repeats.length > 0) {
+          // Invalid rows carry their record number in their reason.
+          const rows: [number, StagedRow][] = [
+            ...invalid.map((row, i): [number, StagedRow] => [row.reason?.record ?? first + i, row]),
+            ...repeats,
+          ];
+          await copyStaged(client, rows);
         }
         // From here on in file order: quarantine (whose seq is handed out on insert, and which looks
         // up the log rows of the chunks before) and the chunk record, which must stay contiguous.
         await turn.previous;
-        if (invalid.length > 0) {
-          const q = await client.query<{ n: number }>(INSERT_QUARANTINE, params);
-          quarantined = q.rows[0]?.n ?? 0;
+        let conflicting = 0;
+        if (staging) {
+          const pointer = t.contract.eventId ?? '';
+          for (let nth = 1; ; nth++) {
+            const q = await client.query<{ n: number; conflicting: number; more: boolean }>(QUARANTINE_PASS, [...params, nth, pointer]);
+            quarantined += q.rows[0]?.n ?? 0;
+            conflicting += q.rows[0]?.conflicting ?? 0;
+            if (!q.rows[0]?.more) break;
+          }
         }
-        const counts: ChunkCounts = { records, accepted, quarantined, duplicates: records - accepted - quarantined, fromSeq, toSeq };
+        const duplicates = records - accepted - quarantined;
+        const counts: ChunkCounts = { records, accepted, quarantined, conflicting, duplicates, fromSeq, toSeq };
         await client.query(
-          `INSERT INTO sluice.ingest_chunks (source, batch_id, chunk_no, records, accepted, quarantined, duplicates, from_seq, to_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          `INSERT INTO sluice.ingest_chunks (source, batch_id, chunk_no, records, accepted, quarantined, conflicting, duplicates, from_seq, to_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
           [
             t.source,
             t.batchId,
@@ -379,6 +471,7 @@ async function writeChunk(t: BatchTarget, chunkNo: number, chunk: ChunkBuilder, 
             counts.records,
             counts.accepted,
             counts.quarantined,
+            counts.conflicting,
             counts.duplicates,
             counts.fromSeq,
             counts.toSeq,
@@ -408,9 +501,9 @@ function startChunk(
   return { reserved: Promise.race([reserved, committed.then(() => undefined)]), committed };
 }
 
-function sharesAny(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+function sharesAny(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): boolean {
   const [small, large] = a.size <= b.size ? [a, b] : [b, a];
-  for (const x of small) if (large.has(x)) return true;
+  for (const x of small.keys()) if (large.has(x)) return true;
   return false;
 }
 
@@ -420,12 +513,14 @@ export async function batchTotals(pool: Pool, source: string, batchId: string, c
     records: string;
     accepted: string;
     quarantined: string;
+    conflicting: string;
     duplicates: string;
     from_seq: string | null;
     to_seq: string | null;
   }>(
     `SELECT coalesce(sum(records), 0)::text AS records, coalesce(sum(accepted), 0)::text AS accepted,
-            coalesce(sum(quarantined), 0)::text AS quarantined, coalesce(sum(duplicates), 0)::text AS duplicates,
+            coalesce(sum(quarantined), 0)::text AS quarantined, coalesce(sum(conflicting), 0)::text AS conflicting,
+            coalesce(sum(duplicates), 0)::text AS duplicates,
             min(from_seq)::text AS from_seq, max(to_seq)::text AS to_seq
        FROM sluice.ingest_chunks WHERE source = $1 AND batch_id = $2`,
     [source, batchId],
@@ -439,6 +534,7 @@ export async function batchTotals(pool: Pool, source: string, batchId: string, c
     received: Number(r?.records ?? 0),
     accepted: Number(r?.accepted ?? 0),
     quarantined: Number(r?.quarantined ?? 0),
+    conflicting: Number(r?.conflicting ?? 0),
     duplicates: Number(r?.duplicates ?? 0),
     fromSeq: r?.from_seq ?? null,
     toSeq: r?.to_seq ?? null,

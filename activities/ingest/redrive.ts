@@ -56,7 +56,7 @@ export async function redriveQuarantine(t: RedriveTarget): Promise<IngestBatchRe
   ]);
   const until = top.rows[0]?.max ?? '0';
   let after = '0';
-  const totals = { received: 0, accepted: 0, quarantined: 0, duplicates: 0 };
+  const totals = { received: 0, accepted: 0, quarantined: 0, conflicting: 0, duplicates: 0 };
   let fromSeq: bigint | null = null;
   let toSeq: bigint | null = null;
   for (;;) {
@@ -68,6 +68,8 @@ export async function redriveQuarantine(t: RedriveTarget): Promise<IngestBatchRe
           AND NOT EXISTS (SELECT 1 FROM sluice.quarantine_resolutions r WHERE r.quarantine_seq = q.seq)
           -- A record over the size limit passes no contract, and raw holds only its first bytes: it stays.
           AND NOT q.reason @> '{"issues": [{"keyword": "maxRecordBytes"}]}'
+          -- A conflicting duplicate is no contract's fault: its id is in the log with another payload.
+          AND (q.reason ->> 'code') IS DISTINCT FROM 'conflicting_duplicate'
         ORDER BY q.seq LIMIT $4`,
       [t.source, after, until, REDRIVE_PAGE],
     );

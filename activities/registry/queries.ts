@@ -331,26 +331,29 @@ export async function modelLineage(pool: Pool, ref: string): Promise<ModelLineag
 
 const SEQ = /^(0|[1-9][0-9]{0,18})$/;
 
+/** The filter of each kind of reverse-lineage query (its values are bound: see {@link modelsUsing}). */
+const MODELS_USING_WHERE = {
+  dataset: 'm.dataset_id = $1',
+  // a dataset's range with an open end reaches the start or the end of the log
+  logRange: `EXISTS (SELECT 1 FROM jsonb_each(d.log_range) AS r(source, range)
+                        WHERE r.source = $1
+                          AND coalesce((r.range->>'fromSeq')::bigint, 0) <= $3::bigint
+                          AND coalesce((r.range->>'toSeq')::bigint, 9223372036854775807) >= $2::bigint)`,
+  contract: 'd.contract_versions @> jsonb_build_object($1::text, jsonb_build_array($2::text))',
+} as const;
+
 /** Reverse lineage: the model versions trained on a dataset, on data from a log range (any overlap), or on rows of a contract version. */
 export async function modelsUsing(pool: Pool, q: ModelsUsingQuery): Promise<ModelVersionRef[]> {
-  let where: string;
   let params: unknown[];
   switch (q.kind) {
     case 'dataset':
-      where = 'm.dataset_id = $1';
       params = [q.datasetId];
       break;
     case 'logRange':
       if (!SEQ.test(q.fromSeq) || !SEQ.test(q.toSeq)) throw invalid(`log range ${q.fromSeq}–${q.toSeq} must be two log offsets (decimal)`);
-      // a dataset's range with an open end reaches the start or the end of the log
-      where = `EXISTS (SELECT 1 FROM jsonb_each(d.log_range) AS r(source, range)
-                        WHERE r.source = $1
-                          AND coalesce((r.range->>'fromSeq')::bigint, 0) <= $3::bigint
-                          AND coalesce((r.range->>'toSeq')::bigint, 9223372036854775807) >= $2::bigint)`;
       params = [q.source, q.fromSeq, q.toSeq];
       break;
     case 'contract':
-      where = 'd.contract_versions @> jsonb_build_object($1::text, jsonb_build_array($2::text))';
       params = [q.contract, q.version];
       break;
     default: {
@@ -360,7 +363,7 @@ export async function modelsUsing(pool: Pool, q: ModelsUsingQuery): Promise<Mode
   }
   const { rows } = await pool.query<{ name: string; version: number; dataset_id: string; created_at: Date }>(
     `SELECT m.name, m.version, m.dataset_id, m.created_at FROM sluice.models m JOIN sluice.datasets d ON d.id = m.dataset_id
-      WHERE ${where} ORDER BY m.name, m.version`,
+      WHERE ${MODELS_USING_WHERE[q.kind]} ORDER BY m.name, m.version`,
     params,
   );
   return rows.map((r) => ({ name: r.name, version: r.version, datasetId: r.dataset_id, createdAt: r.created_at.toISOString() }));

@@ -122,6 +122,7 @@ export async function contentHash(pool: Pool, qualifiedTable: string, onProgress
       await client.query("SET LOCAL IntervalStyle = 'iso_8601'");
       await client.query('SET LOCAL extra_float_digits = 1');
       await client.query("SET LOCAL bytea_output = 'hex'");
+      // eslint-disable-next-line sluice/sql-values-bound -- qualifiedTable is derivedTable()/buildTable() output (quoteIdent)
       const shape = await client.query(`SELECT * FROM ${qualifiedTable} LIMIT 0`);
       const seqIndex = shape.fields.findIndex((f) => f.name === SEQ_COLUMN);
       if (seqIndex < 0) throw new Error(`${qualifiedTable} has no ${SEQ_COLUMN} column`);
@@ -133,6 +134,7 @@ export async function contentHash(pool: Pool, qualifiedTable: string, onProgress
           done();
         },
       });
+      // eslint-disable-next-line sluice/sql-values-bound -- as above; COPY takes no parameters
       await pipeline(client.query(copyTo(`COPY (SELECT * FROM ${qualifiedTable} ORDER BY ${quoteIdent(SEQ_COLUMN)}) TO STDOUT`)), sink);
       await client.query('COMMIT');
       return hasher.finish();

@@ -110,7 +110,9 @@ async function describeColumns(pool: Pool, sql: string): Promise<TransformColumn
       let fields: { name: string; dataTypeID: number; dataTypeModifier: number }[];
       try {
         // Wrapping in a subquery admits only SELECT / WITH ... SELECT / VALUES: anything else is a syntax error.
+        // The transform's own SQL (a registered, reviewed definition; it reads its range as $1, $2), read-only, as the transform role.
         const r = await asTransformRole(client, () =>
+          // eslint-disable-next-line sluice/sql-values-bound -- transform SQL is code by design
           client.query({ text: `SELECT * FROM (\n${sql}\n) AS transform_output LIMIT 0`, values: ['0', '0'] }),
         );
         fields = r.fields;
@@ -145,6 +147,7 @@ export function createTableSql(qualifiedTable: string, columns: TransformColumn[
   for (const c of columns) {
     if (!/^[a-z][a-z0-9 _,()"[\].]*$/i.test(c.type)) throw new Error(`unexpected column type text ${JSON.stringify(c.type)}`);
   }
+  // eslint-disable-next-line sluice/sql-values-bound -- names quoted, types checked above, table from derivedTable()/buildTable()
   return `CREATE TABLE ${qualifiedTable} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`;
 }
 

@@ -57,7 +57,11 @@ export const IngestInputSchema = Type.Object(
 );
 export type IngestInput = Static<typeof IngestInputSchema>;
 
-/** Counts of one batch. Invariant: received = accepted + quarantined + duplicates, exactly. */
+/**
+ * Counts of one batch. Invariant: received = accepted + quarantined + duplicates, exactly. A
+ * duplicate is an event id the log already holds with the same payload; one with another payload
+ * is quarantined (reason code `conflicting_duplicate`) and counted in `conflicting` as well.
+ */
 export interface IngestBatchResult {
   source: string;
   batchId: string;
@@ -66,6 +70,8 @@ export interface IngestBatchResult {
   received: number;
   accepted: number;
   quarantined: number;
+  /** The quarantined events whose id was received before with another payload: part of `quarantined`. */
+  conflicting: number;
   duplicates: number;
   /** First and last log offset (inclusive, decimal strings) of the accepted rows; null when none. */
   fromSeq: string | null;

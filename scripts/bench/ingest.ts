@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SluiceClient } from '../../client';
 import { createScratchDatabase } from '../../db/scratch';
+import { quoteIdent } from '../../db/sql';
 import { createWorkerSet } from '../../workers/bootstrap';
 import { ingestWorkflowId } from '../../api';
 import { copyText } from '../../activities/ingest/classify';
@@ -160,16 +161,18 @@ export async function benchIngestVsCopy(ctx: BenchContext): Promise<Pick<BenchRe
     // sluice_reference), filled by psql \copy as that role.
     const copyOnce = async (table: string): Promise<number> => {
       const owner = db.ownerPool();
-      await owner.query(`CREATE TABLE sluice_reference.${table} (LIKE sluice.raw_events INCLUDING ALL)`);
+      await owner.query(`CREATE TABLE sluice_reference.${quoteIdent(table)} (LIKE sluice.raw_events INCLUDING ALL)`);
       const [, seconds] = await timed(() =>
         runPsql(
           db.ownerUrl,
-          `\\copy sluice_reference.${table} (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM '${tsv}'`,
+          `\\copy sluice_reference.${quoteIdent(table)} (source, event_id, event_time, contract, contract_version, payload, batch_id) FROM '${tsv}'`,
         ),
       );
-      const copied = Number((await owner.query<{ n: string }>(`SELECT count(*)::text AS n FROM sluice_reference.${table}`)).rows[0]?.n);
+      const copied = Number(
+        (await owner.query<{ n: string }>(`SELECT count(*)::text AS n FROM sluice_reference.${quoteIdent(table)}`)).rows[0]?.n,
+      );
       if (copied !== n) throw new Error(`baseline copied ${copied} rows, expected ${n}`);
-      await owner.query(`DROP TABLE sluice_reference.${table}`);
+      await owner.query(`DROP TABLE sluice_reference.${quoteIdent(table)}`);
       ctx.log(`psql \\copy into ${table}: ${seconds.toFixed(2)} s`);
       return seconds;
     };

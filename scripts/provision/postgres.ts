@@ -70,7 +70,11 @@ async function createDatabaseIfMissing(adminUrl: string, database: string): Prom
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (!rowCount) await client.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
+    if (!rowCount) {
+      // The name comes from DATABASE_URL: PostgreSQL quotes it (format %I), bound as a value.
+      const create = await client.query<{ sql: string }>("SELECT format('CREATE DATABASE %I', $1::text) AS sql", [database]);
+      await client.query(create.rows[0]?.sql ?? '');
+    }
   } finally {
     await client.end();
   }

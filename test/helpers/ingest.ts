@@ -1,5 +1,6 @@
 /** Helpers for the ingest tests: the counting invariant, log and quarantine contents. */
 import type { Pool } from 'pg';
+import { quoteIdent } from '../../db/sql';
 import type { QuarantineReason } from '../../activities/ingest/classify';
 import type { IngestBatchResult } from '../../api';
 
@@ -37,6 +38,8 @@ export async function quarantineRows(pool: Pool, source: string): Promise<Quaran
 }
 
 export async function countRows(pool: Pool, table: 'raw_events' | 'quarantine', source: string): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM sluice.${table} WHERE source = $1`, [source]);
+  const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM sluice.${quoteIdent(table)} WHERE source = $1`, [
+    source,
+  ]);
   return rows[0]?.n ?? 0;
 }

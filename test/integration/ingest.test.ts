@@ -69,7 +69,11 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     expect(q[0]?.payload).toEqual({ id: 'a3', ts: '2026-01-02T03:04:05Z', amount: 'ten' });
 
     // The same events again (a producer retry): nothing new, all duplicates, quarantine included.
-    const r2 = await client.ingest(ORDERS, [order('a1', 10), order('a2', 20), { id: 'a3', ts: '2026-01-02T03:04:05Z', amount: 'ten' }]);
+    const r2 = await client.ingest(ORDERS, [
+      order('a1', 10),
+      order('a2', 20, '2025-12-31T23:59:59Z'),
+      { id: 'a3', ts: '2026-01-02T03:04:05Z', amount: 'ten' },
+    ]);
     expect(r2).toMatchObject({ received: 3, accepted: 0, quarantined: 0, duplicates: 3, fromSeq: null, toSeq: null });
     expect(await countRows(stack.db.pool, 'raw_events', ORDERS)).toBe(2);
     expect(await countRows(stack.db.pool, 'quarantine', ORDERS)).toBe(2);
@@ -203,8 +207,9 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     const source = ORDERS;
     const handle = stack.client.workflow.getHandle(ingestWorkflowId(source));
     await handle.terminate('restart with carried-over batches').catch(() => undefined);
-    // 30 batches carried over (as continue-as-new carries them), all re-sending event "carried":
-    // the first in arrival order is the one accepted.
+    // 30 batches carried over (as continue-as-new carries them), all re-sending event "carried",
+    // each with another amount: the first in arrival order is the one accepted, the others are
+    // conflicting duplicates.
     const pending = Array.from({ length: 30 }, (_, i) => ({
       kind: 'inline' as const,
       batchId: `carried-${i}`,
@@ -222,7 +227,13 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     const timeout = new Promise<never>((_, reject) =>
       setTimeout(() => reject(new Error('the update on a queued batch was never answered')), 60_000),
     );
-    await expect(Promise.race([answer, timeout])).resolves.toMatchObject({ batchId: last.batchId, received: 1, duplicates: 1 });
+    await expect(Promise.race([answer, timeout])).resolves.toMatchObject({
+      batchId: last.batchId,
+      received: 1,
+      quarantined: 1,
+      conflicting: 1,
+      duplicates: 0,
+    });
     const row = await stack.db.pool.query<{ batch_id: string; payload: unknown }>(
       "SELECT batch_id, payload FROM sluice.raw_events WHERE source = $1 AND event_id = 'carried'",
       [source],

@@ -25,7 +25,8 @@ const invalid = (i: number): boolean => i % 97 === 0;
 
 /**
  * Event i of the file, or a re-sent earlier one: the one before it (the same chunk, mostly) or one
- * from the chunk before, which may still be being written when this one is ready.
+ * from the chunk before, which may still be being written when this one is ready. A re-sent id
+ * comes with another amount: a conflicting duplicate (quarantined; test/integration/ingestConflicts.test.ts).
  */
 function sentId(i: number): number {
   if (i % 1000 === 999 && !invalid(i - 1)) return i - 1;
@@ -35,6 +36,20 @@ function sentId(i: number): number {
 
 function line(i: number): string {
   return JSON.stringify({ id: `o${sentId(i)}`, ts: TS, amount: invalid(i) ? 'bad' : i % 1000 });
+}
+
+/** Valid events of the file whose id the log holds already (the earlier batch, an earlier line) with another payload. */
+function expectedConflicts(): number {
+  const first = new Map(ALREADY_LOGGED.map((i) => [`o${i}`, line(i)]));
+  let conflicts = 0;
+  for (let i = 0; i < RECORDS; i++) {
+    const id = `o${sentId(i)}`;
+    const held = first.get(id);
+    if (invalid(i)) continue;
+    if (held === undefined) first.set(id, line(i));
+    else if (held !== line(i)) conflicts++;
+  }
+  return conflicts;
 }
 
 /** What the log must hold, in this order: each valid event id once, where the file first sends it. */
@@ -112,12 +127,15 @@ describe('ingest with parallel COPY streams', () => {
     const parallel = await appendBatch(target(three, 3), ndjsonRecords(file));
     await expectInvariants(one, single);
     await expectInvariants(three, parallel);
-    const quarantined = Array.from({ length: RECORDS }, (_, i) => i).filter(invalid).length;
-    expect(parallel).toMatchObject({ quarantined, duplicates: RECORDS - quarantined - expectedLog().length });
+    const conflicting = expectedConflicts();
+    const quarantined = Array.from({ length: RECORDS }, (_, i) => i).filter(invalid).length + conflicting;
+    expect(conflicting).toBeGreaterThan(0);
+    expect(parallel).toMatchObject({ quarantined, conflicting, duplicates: RECORDS - quarantined - expectedLog().length });
     const counts = (r: IngestBatchResult) => ({
       received: r.received,
       accepted: r.accepted,
       quarantined: r.quarantined,
+      conflicting: r.conflicting,
       duplicates: r.duplicates,
     });
     expect(counts(parallel)).toEqual(counts(single));
@@ -128,7 +146,7 @@ describe('ingest with parallel COPY streams', () => {
     // Sent again: every event is a duplicate now, and the batch id has nothing left to write.
     expect(await appendBatch(target(three, 3), ndjsonRecords(file))).toEqual(parallel);
     const resent = await appendBatch(target(three, 3, 'streams-again'), ndjsonRecords(file));
-    expect(resent).toMatchObject({ received: RECORDS, accepted: 0, quarantined: 0, duplicates: RECORDS });
+    expect(resent).toMatchObject({ received: RECORDS, accepted: 0, quarantined: 0, conflicting: 0, duplicates: RECORDS });
   });
 
   it('a COPY that fails in the middle of the batch: the retry writes the rest once, in file order', async () => {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { Pool } from 'pg';
 import { createPool } from '../../db/pool';
 import { migrate, readMigrations } from '../../db/migrate';
+import { quoteIdent } from '../../db/sql';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
 
 describe('migrations', () => {
@@ -68,24 +69,31 @@ describe('migrations', () => {
     });
 
     it('accepts INSERT', async () => {
-      const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.${table}`);
+      const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.${quoteIdent(table)}`);
       expect(rows[0].n).toBe(1);
     });
     it('refuses UPDATE', async () => {
       await expect(
         owner.query(
-          `UPDATE sluice.${table} SET workflow_id = workflow_id`.replace(/workflow_id/g, table === 'run_events' ? 'workflow_id' : 'source'),
+          `UPDATE sluice.${quoteIdent(table)} SET workflow_id = workflow_id`.replace(
+            /workflow_id/g,
+            table === 'run_events' ? 'workflow_id' : 'source',
+          ),
         ),
       ).rejects.toThrow(`sluice.${table} is append-only: UPDATE is not allowed`);
     });
     it('refuses DELETE', async () => {
-      await expect(owner.query(`DELETE FROM sluice.${table}`)).rejects.toThrow(`sluice.${table} is append-only: DELETE is not allowed`);
+      await expect(owner.query(`DELETE FROM sluice.${quoteIdent(table)}`)).rejects.toThrow(
+        `sluice.${table} is append-only: DELETE is not allowed`,
+      );
     });
     it('refuses TRUNCATE', async () => {
       // CASCADE, so that a referencing table (quarantine_resolutions) does not refuse it first for another reason
-      await expect(owner.query(`TRUNCATE sluice.${table} CASCADE`)).rejects.toThrow(/sluice\.\w+ is append-only: TRUNCATE is not allowed/);
-      await expect(owner.query(`TRUNCATE sluice.${table}`)).rejects.toThrow();
-      const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.${table}`);
+      await expect(owner.query(`TRUNCATE sluice.${quoteIdent(table)} CASCADE`)).rejects.toThrow(
+        /sluice\.\w+ is append-only: TRUNCATE is not allowed/,
+      );
+      await expect(owner.query(`TRUNCATE sluice.${quoteIdent(table)}`)).rejects.toThrow();
+      const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.${quoteIdent(table)}`);
       expect(rows[0].n).toBe(1);
     });
   });

@@ -6,6 +6,7 @@ import { runSuiteOnDataset } from '../../activities/validate';
 import { registerTransformVersion } from '../../activities/transform/registry';
 import { runPlannedChunk } from '../../activities/transform/chunks';
 import { DB_ROLES } from '../../db/roles';
+import { quoteIdent } from '../../db/sql';
 import type { Contract } from '../../contracts/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
 
@@ -21,7 +22,7 @@ const ATTEMPTS: [string, string][] = [
   ['running a server program', "COPY (SELECT 1) TO PROGRAM 'true'"],
   ['writing a server file', "COPY (SELECT 1) TO '/tmp/sluice-roles-test'"],
   ['turning triggers off for the session', "SELECT set_config('session_replication_role', 'replica', false)"],
-  ['becoming the owner', `SET ROLE ${DB_ROLES.owner}`],
+  ['becoming the owner', 'SET ROLE sluice_owner'],
 ];
 
 async function refused(client: PoolClient, sql: string): Promise<string> {
@@ -67,7 +68,7 @@ describe('PostgreSQL roles', () => {
       const client = await db.pool.connect();
       try {
         await client.query('BEGIN');
-        if (asTransform) await client.query(`SET LOCAL ROLE ${DB_ROLES.transform}`);
+        if (asTransform) await client.query('SET LOCAL ROLE sluice_transform');
         const message = await refused(client, sql);
         expect(message).toMatch(/permission denied|must be (owner|superuser)|must be a member|only superuser|privileges of/i);
         await client.query('ROLLBACK');
@@ -83,11 +84,11 @@ describe('PostgreSQL roles', () => {
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query(`SET LOCAL ROLE ${DB_ROLES.transform}`);
+      await client.query('SET LOCAL ROLE sluice_transform');
       const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice.raw_events');
       expect(rows[0]?.n).toBe(1);
-      for (const table of ['sluice.quarantine', 'sluice.transforms', 'sluice.run_events', 'sluice.models']) {
-        expect(await refused(client, `SELECT * FROM ${table}`)).toMatch(/permission denied/);
+      for (const table of ['quarantine', 'transforms', 'run_events', 'models']) {
+        expect(await refused(client, `SELECT * FROM sluice.${quoteIdent(table)}`)).toMatch(/permission denied/);
       }
       await client.query('ROLLBACK');
     } finally {
@@ -101,6 +102,7 @@ describe('PostgreSQL roles', () => {
         name,
         version: 1,
         sources: ['ingest_test_orders'],
+        // eslint-disable-next-line sluice/sql-values-bound -- the user SQL under test
         sql: `SELECT seq, ${select} AS x FROM sluice.raw_events WHERE source = 'ingest_test_orders' AND seq BETWEEN $1 AND $2`,
       });
     const runChunk = (name: string) =>

@@ -8,6 +8,7 @@ import { createValidateActivities, runSuiteOnArrow, runSuiteOnDataset, type RunE
 import type { Expectation } from '../../contracts/expectations';
 import { ContractRegistry, type Contract } from '../../contracts/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
+import { quoteIdent } from '../../db/sql';
 import { toFailure } from '../../activities/failures';
 
 /** The Arrow engine gives the same observed values and statuses as the PostgreSQL engine on the same rows. */
@@ -101,11 +102,13 @@ describe('expectation suites over an Arrow snapshot', () => {
     ] as const) {
       await db
         .ownerPool()
-        .query(`CREATE TABLE sluice_reference.${name} (id text, amount float8, status text, email text, created_at timestamptz)`);
+        .query(
+          `CREATE TABLE sluice_reference.${quoteIdent(name)} (id text, amount float8, status text, email text, created_at timestamptz)`,
+        );
       await db
         .ownerPool()
         .query(
-          `INSERT INTO sluice_reference.${name} SELECT id, amount, status, email, to_timestamp(ms / 1000.0) FROM jsonb_to_recordset($1::jsonb) AS x(id text, amount float8, status text, email text, ms float8)`,
+          `INSERT INTO sluice_reference.${quoteIdent(name)} SELECT id, amount, status, email, to_timestamp(ms / 1000.0) FROM jsonb_to_recordset($1::jsonb) AS x(id text, amount float8, status text, email text, ms float8)`,
           [JSON.stringify(rs.map((r) => ({ ...r, ms: r.created_at })))],
         );
     }

@@ -77,3 +77,81 @@ describe('layer and cycle lint rules (docs/architecture.md, "Layers")', () => {
     );
   });
 });
+
+describe('SQL text lint rule (sluice/sql-values-bound): values bound, identifiers through quoteIdent', () => {
+  const RULE = 'sluice/sql-values-bound';
+  const head = "import type { Pool } from 'pg';\nimport { quoteIdent } from '../db/sql';\ndeclare const pool: Pool;\n";
+  const fired = (code: string, file = 'activities/planted.ts') => lintAs(file, `${head}${code}`).messages.filter((m) => m.ruleId === RULE);
+
+  it.each([
+    [
+      'an interpolated variable',
+      "export async function f(id: string) {\n  await pool.query(`SELECT * FROM t WHERE id = '${id}'`);\n}\n",
+      'id',
+    ],
+    [
+      'a concatenated variable',
+      "export async function f(id: string) {\n  await pool.query('SELECT * FROM t WHERE id = ' + id);\n}\n",
+      'id',
+    ],
+    [
+      'a variable in a const built before the call',
+      'export async function f(table: string) {\n  const sql = `SELECT * FROM ${table}`;\n  await pool.query(sql);\n}\n',
+      'table',
+    ],
+    [
+      'a value in the text of a config object',
+      'export async function f(n: number) {\n  await pool.query({ text: `SELECT ${n}` });\n}\n',
+      'n',
+    ],
+    [
+      'a setting built away from any call',
+      "export function set(name: string, value: string): string {\n  return `SET LOCAL ${name} = '${value}'`;\n}\n",
+      'name',
+    ],
+    [
+      'a pg-copy-streams COPY',
+      "import { to as copyTo } from 'pg-copy-streams';\nexport const c = (t: string) => pool.query(copyTo('COPY ' + t + ' TO STDOUT'));\n",
+      't',
+    ],
+    [
+      'a let whose text may change',
+      "let table = 'a';\nexport const f = () => pool.query(`SELECT * FROM ${table}`);\ntable = 'b';\n",
+      'table',
+    ],
+  ])('fires on %s, naming it', (_, code, expr) => {
+    const messages = fired(code);
+    expect(messages).not.toHaveLength(0);
+    expect(messages[0]?.message).toContain(`\`${expr}\``);
+    expect(messages[0]?.message).toMatch(/bind it as a \$n parameter .* quoteIdent\(\)/);
+  });
+
+  it('fires in an identifier helper that returns a value unquoted', () => {
+    const code =
+      'export function derivedTable(name: string, version: number): string {\n  return `sluice_derived.${name}__v${version}`;\n}\n';
+    expect(fired(code, 'activities/transform/planted.ts').map((m) => m.message)).toEqual([
+      expect.stringContaining('derivedTable is an identifierHelper'),
+      expect.stringContaining('derivedTable is an identifierHelper'),
+    ]);
+  });
+
+  it('stays quiet on bound values, quoteIdent, constants of code, $n placeholders and checked helpers', () => {
+    const code = [
+      "const TABLE = 'sluice.raw_events';",
+      'const LIMIT = 100;',
+      'const COLUMNS = `seq, ${"source"}, event_id`;',
+      'export async function f(source: string, column: string, rows: string[], mode: boolean) {',
+      '  await pool.query(`SELECT ${COLUMNS} FROM ${TABLE} WHERE source = $1 LIMIT ${LIMIT}`, [source]);',
+      '  const col = quoteIdent(column);',
+      '  await pool.query(`SELECT ${quoteIdent(column)}, ${col} FROM ' + "t` + (mode ? ' FOR UPDATE' : ''), []);",
+      '  await pool.query(`SELECT $${rows.length + 1}::int`, [...rows, 1]);',
+      '  await pool.query(`SELECT * FROM ${derivedTable(source, 1)}`);',
+      '}',
+      'export function derivedTable(name: string, version: number): string {',
+      "  return `${quoteIdent('sluice_derived')}.${quoteIdent(`${name}__v${version}`)}`;",
+      '}',
+      '',
+    ].join('\n');
+    expect(fired(code, 'activities/transform/planted.ts')).toEqual([]);
+  });
+});
