@@ -29,7 +29,6 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Pool } from 'pg';
 import { ErrorCodes, HttpErrorCodes } from '../api/errors';
 import { loadConfig, SERVE_DEFAULTS, type ServeConfig } from '../config';
-import { canonicalJson, sha256Hex } from '../contracts/canonical';
 import { ContractRegistry } from '../contracts/registry';
 import { LocalArtifactStore, type ArtifactStore } from '../activities/artifacts';
 import {
@@ -245,7 +244,7 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
       row: i,
       answered_at: at,
       model: champion.ref,
-      inputs_digest: sha256Hex(canonicalJson(row)),
+      inputs_digest: champion.rows.digest(row),
       outputs: outputs[i] as RowOutputs,
       latency_ms: latencyMs,
     }));

@@ -4,7 +4,7 @@
  * refused, never run), its signature read from the file, and one session kept open while any
  * endpoint serves it.
  */
-import type { InferenceSession } from 'onnxruntime-node';
+import { InferenceSession } from 'onnxruntime-node';
 import type { ModelClassLabel } from '../../api/models';
 import type { ArtifactStore } from '../artifacts';
 import { openInferenceSession, scoreRows } from '../evaluate/scoring';
@@ -88,7 +88,11 @@ export async function loadModel(artifacts: ArtifactStore, ref: ModelRef): Promis
   const what = `ONNX model of ${ref.name}@${ref.version}`;
   const bytes = await readVerifiedArtifact(artifacts, ref.sha256, what);
   const signature = readModelSignature(bytes, `model ${ref.name}@${ref.version}`);
-  const opened = await openInferenceSession(bytes, false);
+  // One intra-op thread per session: a request holds few rows, and the service scores many requests
+  // at once; ONNX Runtime's default (a spinning thread per core) starves the event loop and PostgreSQL.
+  const opened = await openInferenceSession(bytes, false, (m, o) =>
+    InferenceSession.create(m, { ...o, intraOpNumThreads: 1, interOpNumThreads: 1 }),
+  );
   const model = new LoadedModel(ref, opened.session, new RowChecker(signature));
   // One run before it serves: a model that loads but cannot score is refused here, and the first
   // request after a switch does not pay for the session's lazy set-up.

@@ -5,8 +5,9 @@
  * `1e999` parses to Infinity and an Arrow body can carry NaN). A refused row is named by its index
  * and field: never a NaN prediction.
  */
+import { createHash } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
-import { tableFromIPC, type Table } from 'apache-arrow';
+import { DataType, tableFromIPC, type Table } from 'apache-arrow';
 import type { TestRows } from '../evaluate/testSplit';
 import { rowSchema, type ModelSignature } from '../onnx/signature';
 
@@ -60,13 +61,22 @@ export function arrowRows(body: Buffer): RowsResult {
     return { ok: false, issues: [{ row: -1, field: '', message: `the body is not an Arrow IPC stream: ${(err as Error).message}` }] };
   }
   const names = table.schema.fields.map((f) => f.name);
-  const columns = names.map((n) => table.getChild(n));
+  // A column without nulls is read as one array (Arrow's per-cell get is slow); others cell by cell.
+  const columns = names.map((n) => {
+    const col = table.getChild(n);
+    if (!col) return (): unknown => undefined;
+    if (col.nullCount === 0 && DataType.isFloat(col.type)) {
+      const values = col.toArray() as Float32Array | Float64Array;
+      return (i: number): unknown => values[i];
+    }
+    return (i: number): unknown => cell(col.get(i));
+  });
   const rows: Record<string, unknown>[] = new Array(table.numRows);
   const issues: RowIssue[] = [];
   for (let i = 0; i < table.numRows; i++) {
     const row: Record<string, unknown> = {};
     for (let j = 0; j < names.length; j++) {
-      const v = cell(columns[j]?.get(i));
+      const v = (columns[j] as (i: number) => unknown)(i);
       if (typeof v === 'number' && !Number.isFinite(v) && issues.length < MAX_ROW_ISSUES)
         issues.push({ row: i, field: names[j] ?? '', message: `${String(v)} is not a number a model can score` });
       row[names[j] ?? ''] = v;
@@ -79,9 +89,26 @@ export function arrowRows(body: Buffer): RowsResult {
 /** Checks request rows against one model's signature and turns them into its input tensors' data. */
 export class RowChecker {
   private readonly validate: ValidateFunction;
+  /** `"<feature>":` in code-point order of the names, as canonical JSON orders keys. */
+  private readonly canonicalKeys: [string, string][];
 
   constructor(readonly signature: ModelSignature) {
     this.validate = ajv.compile(rowSchema(signature));
+    this.canonicalKeys = [...signature.numericFeatures, ...signature.categoricalFeatures].sort().map((f) => [f, `${JSON.stringify(f)}:`]);
+  }
+
+  /**
+   * sha256 (hex) of a checked row's canonical JSON (keys sorted, no whitespace): the same text as
+   * contracts/canonical.ts canonicalJson gives, written directly because a checked row holds
+   * exactly the model's features, each a number, a string or null.
+   */
+  digest(row: Record<string, unknown>): string {
+    let text = '{';
+    for (let i = 0; i < this.canonicalKeys.length; i++) {
+      const [f, key] = this.canonicalKeys[i] as [string, string];
+      text += `${i === 0 ? '' : ','}${key}${JSON.stringify(row[f] ?? null)}`;
+    }
+    return createHash('sha256').update(`${text}}`).digest('hex');
   }
 
   /** Issues of the rows (at most {@link MAX_ROW_ISSUES}); empty when every row can be scored. */

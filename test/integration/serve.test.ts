@@ -276,7 +276,7 @@ describe('scoring service', () => {
   });
 
   it("writes every prediction to the log as an event of the endpoint's source, off the request path", async () => {
-    const rows = [rowOf(10), rowOf(11)];
+    const rows = [rowOf(10), { ...rowOf(11), color: null, size: 'M\u00e9' }];
     const a = await predictRows('churn', rows);
     expect(a.status).toBe(200);
     const events = await waitFor('the prediction events', async () => {
