@@ -432,12 +432,16 @@ describe('scoring service', () => {
 
   it('flushes the prediction buffer on shutdown', async () => {
     await service.close();
-    service = await start({ logFlushMs: 60_000, logFlushEvents: 1_000_000 });
+    service = await start({ logFlushMs: 60_000, logFlushEvents: 1_000_000, logMaxBufferedEvents: 3 });
     base = `http://127.0.0.1:${service.port}`;
     const a = await predictRows('churn', [rowOf(1), rowOf(2), rowOf(3)]);
     expect(a.status).toBe(200);
     await new Promise((r) => setTimeout(r, 100));
     expect(await logged(a.body.requestId)).toHaveLength(0); // still buffered: the timer is a minute
+    // the log is as far behind as it may be: no answer it could not record
+    const busy = await predictRows('churn', [rowOf(4)]);
+    expect([busy.status, busy.body.error.code, busy.headers.get('retry-after')]).toEqual([503, 'SLUICE_BUSY', '1']);
+    expect((await call('/healthz', { method: 'GET' })).status).toBe(503);
     await service.close();
     expect(await logged(a.body.requestId)).toHaveLength(3);
     service = await start();
