@@ -299,6 +299,7 @@ async function benchServe(ctx: BenchContext) {
           shadow_off_p50_ms: { value: median(off), unit: 'ms' },
           shadow_on_p50_ms: { value: median(on), unit: 'ms' },
           prediction_log_lag_ms: { value: percentile(lags, 0.99), unit: 'ms' },
+          prediction_log_lag_p50_ms: { value: percentile(lags, 0.5), unit: 'ms' },
           failed_requests: { value: failed, unit: 'requests' },
         },
         ratios: {
