@@ -174,7 +174,7 @@ export class EndpointTable {
     }
     this.listener = client;
     // A change between the last read and the LISTEN would otherwise wait for the next poll.
-    void this.refresh().catch(() => undefined);
+    this.refresh().catch((err: unknown) => this.o.log(`refreshing the endpoints failed (next poll retries): ${(err as Error).message}`));
   }
 
   private async model(endpoint: string, ref: ModelRef): Promise<{ model?: LoadedModel; problem?: string }> {
@@ -261,12 +261,21 @@ export class EndpointTable {
   async close(): Promise<void> {
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
-    await this.refreshing?.catch(() => undefined);
+    // a failed refresh was reported where it ran; closing goes on regardless
+    await this.refreshing?.then(
+      () => undefined,
+      () => undefined,
+    );
     if (this.listener) {
       const client = this.listener;
       this.listener = undefined;
-      await client.query(`UNLISTEN ${ENDPOINTS_CHANNEL}`).catch(() => undefined);
-      client.release();
+      try {
+        await client.query(`UNLISTEN ${ENDPOINTS_CHANNEL}`);
+        client.release();
+      } catch (err) {
+        // the connection is broken: the pool drops it instead of handing it out again
+        client.release(err as Error);
+      }
     }
     for (const model of this.models.values()) model.retire();
     this.models.clear();

@@ -316,6 +316,8 @@ async function benchServe(ctx: BenchContext) {
           shadowedEvents: shadowed.rows[0]?.n,
           quarantinedEvents: quarantined.rows[0]?.n,
           cpus: os.cpus().length,
+          // other work on the machine during the run (1, 5 and 15 minute load averages at its end)
+          loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
         },
       };
     } finally {
