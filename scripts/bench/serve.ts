@@ -232,7 +232,7 @@ async function benchServe(ctx: BenchContext) {
       log(`serve: json ${JSON.stringify(bulk)} arrow ${JSON.stringify(bulkArrow)}`);
 
       log('serve: onnxruntime-node directly, 1,000-row batches');
-      const session = await InferenceSession.create(champion, { executionProviders: ['cpu'] });
+      const session = await InferenceSession.create(champion, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
       let directRows = 0;
       const directFrom = performance.now();
       const directUntil = directFrom + seconds(5);
