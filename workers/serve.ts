@@ -83,7 +83,7 @@ export interface ScoringService {
   endpoints: EndpointTable;
   predictions: PredictionLog;
   /** Per event written to the log: ms from its answer to its commit (the bench reads them; the metric has them too). */
-  onLogLag?: (lagsMs: number[]) => void;
+  onLogLag?: (lagsMs: number[], writeMs: number) => void;
   /** Stops listening, finishes the requests and shadow scoring in flight, flushes the prediction log. */
   close(): Promise<void>;
 }
@@ -131,6 +131,11 @@ function serviceMetrics(endpoints: () => EndpointState[], predictions: () => Pre
       'sluice_serve_prediction_log_lag_seconds',
       'Time from an answer to its event committed in the log.',
       [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    ),
+    writes: new Histogram(
+      'sluice_serve_prediction_log_write_seconds',
+      'Time to write one batch of prediction events to the log.',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
     ),
     logged: new Counter(
       'sluice_serve_prediction_log_events_total',
@@ -209,10 +214,11 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
     },
     onWritten: (lags, result) => {
       for (const l of lags) metrics.lag.observe({}, l / 1000);
+      metrics.writes.observe({}, result.writeMs / 1000);
       metrics.logged.inc({ result: 'accepted' }, result.accepted);
       if (result.quarantined > 0) metrics.logged.inc({ result: 'quarantined' }, result.quarantined);
       if (result.duplicates > 0) metrics.logged.inc({ result: 'duplicate' }, result.duplicates);
-      service.onLogLag?.(lags);
+      service.onLogLag?.(lags, result.writeMs);
     },
   });
   const table = new EndpointTable({

@@ -68,7 +68,7 @@ export interface PredictionLogOptions {
   /** A write failed (it is retried at the next flush). */
   onWriteFailure: (err: unknown, batch: { source: string; events: number }) => void;
   /** A batch is in the log: per event, ms from its answer to the commit. */
-  onWritten?: (lagsMs: number[], result: { accepted: number; quarantined: number; duplicates: number }) => void;
+  onWritten?: (lagsMs: number[], result: { accepted: number; quarantined: number; duplicates: number; writeMs: number }) => void;
 }
 
 export class PredictionLog {
@@ -129,6 +129,7 @@ export class PredictionLog {
       this.pending.clear();
       while (this.unwritten.length > 0) {
         const batch = this.unwritten[0] as Batch;
+        const t0 = performance.now();
         try {
           const result = await appendBatch(
             { pool: this.o.pool, source: batch.source, batchId: batch.batchId, contract: this.contract, classifier: this.classifier },
@@ -139,7 +140,7 @@ export class PredictionLog {
           this.bufferedEvents -= batch.events.length;
           this.o.onWritten?.(
             batch.answeredAt.map((t) => now - t),
-            result,
+            { ...result, writeMs: performance.now() - t0 },
           );
         } catch (err) {
           this.o.onWriteFailure(err, { source: batch.source, events: batch.events.length });

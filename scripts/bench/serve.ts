@@ -186,8 +186,11 @@ async function benchServe(ctx: BenchContext) {
       port: 0,
       log,
     });
-    service.onLogLag = (l) => {
-      if (collectLags) for (const x of l) lags.push(x);
+    const writes: number[] = [];
+    service.onLogLag = (l, writeMs) => {
+      if (!collectLags) return;
+      for (const x of l) lags.push(x);
+      writes.push(writeMs);
     };
     try {
       const port = service.port;
@@ -312,6 +315,8 @@ async function benchServe(ctx: BenchContext) {
           connections: { rps: 100, rows: 4, shadow: 10 },
           statuses: { rps: rps.statuses, bulk: bulk.statuses, bulkArrow: bulkArrow.statuses },
           lagSamples: lags.length,
+          // where the lag goes: time to write one batch (appendBatch) during the serve_rps run
+          logWrites: { batches: writes.length, p50Ms: percentile(writes, 0.5), p99Ms: percentile(writes, 0.99) },
           loggedEvents: logged.rows[0]?.n,
           shadowedEvents: shadowed.rows[0]?.n,
           quarantinedEvents: quarantined.rows[0]?.n,
