@@ -44,7 +44,7 @@ export const ErrorCodes = {
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
-/** Error codes of the HTTP ingest endpoint's answers (`{ error: { code, message } }`), beside the workflows' own. */
+/** Error codes of the HTTP services' answers (`{ error: { code, message } }`: ingest, scoring), beside the workflows' own. */
 export const HttpErrorCodes = {
   NotFound: 'SLUICE_NOT_FOUND',
   MethodNotAllowed: 'SLUICE_METHOD_NOT_ALLOWED',
@@ -59,4 +59,12 @@ export const HttpErrorCodes = {
   IdempotencyKeyReused: 'SLUICE_IDEMPOTENCY_KEY_REUSED',
   Busy: 'SLUICE_BUSY',
   Internal: 'SLUICE_INTERNAL',
+  /** Scoring: no endpoint of that name. */
+  UnknownEndpoint: 'SLUICE_UNKNOWN_ENDPOINT',
+  /** Scoring: the endpoint has no model it can serve (none promoted, or its file was refused). */
+  ModelUnavailable: 'SLUICE_MODEL_UNAVAILABLE',
+  /** Scoring: more rows in one request than SLUICE_SERVE_MAX_ROWS. */
+  TooManyRows: 'SLUICE_TOO_MANY_ROWS',
+  /** Scoring: rows that do not fit the model's inputs (each issue names the row and field). */
+  InvalidRows: 'SLUICE_INVALID_ROWS',
 } as const;

@@ -69,7 +69,41 @@ export interface SluiceConfig {
   shutdownGraceSeconds: number;
   devServer: { port: number; uiPort: number; embeddedPostgresPort: number };
   httpIngest: HttpIngestConfig;
+  serve: ServeConfig;
 }
+
+/** The scoring service (`workers/serve.ts`). */
+export interface ServeConfig {
+  port: number;
+  /** Interface to listen on: loopback unless widened on purpose (SLUICE_SERVE_HOST=0.0.0.0 in a container). */
+  host: string;
+  /** Bearer token clients must send; the service refuses to start without one. */
+  token: string | undefined;
+  /** Largest request body; past it, 413. */
+  maxBodyBytes: number;
+  /** Most rows in one request; past it, 413. */
+  maxRows: number;
+  /** How often the service re-reads what every endpoint serves (the fallback when a NOTIFY is missed). */
+  pollMs: number;
+  /** The prediction log is written at least this often (ms)… */
+  logFlushMs: number;
+  /** …or as soon as this many events wait. */
+  logFlushEvents: number;
+  /** Past this many events waiting to be written, predict answers 503 (the log is behind). */
+  logMaxBufferedEvents: number;
+}
+
+/** Defaults of {@link ServeConfig}. */
+export const SERVE_DEFAULTS: Omit<ServeConfig, 'token'> = {
+  port: 8090,
+  host: '127.0.0.1',
+  maxBodyBytes: 8 * 1024 * 1024,
+  maxRows: 10_000,
+  pollMs: 5_000,
+  logFlushMs: 200,
+  logFlushEvents: 5_000,
+  logMaxBufferedEvents: 200_000,
+};
 
 /** The HTTP ingest endpoint (`workers/httpIngest.ts`). Byte limits answer 413/414/431/503, never a reset connection. */
 export interface HttpIngestConfig {
@@ -245,6 +279,21 @@ function httpIngestConfig(r: EnvReader): HttpIngestConfig {
   return c;
 }
 
+function serveConfig(r: EnvReader): ServeConfig {
+  const d = SERVE_DEFAULTS;
+  return {
+    port: r.int('SLUICE_SERVE_PORT', d.port, 0, 65535),
+    host: r.host('SLUICE_SERVE_HOST', d.host),
+    token: r.string('SLUICE_SERVE_TOKEN'),
+    maxBodyBytes: r.int('SLUICE_SERVE_MAX_BODY_BYTES', d.maxBodyBytes, 1024, 1024 * 1024 * 1024),
+    maxRows: r.int('SLUICE_SERVE_MAX_ROWS', d.maxRows, 1, 1_000_000),
+    pollMs: r.int('SLUICE_SERVE_POLL_MS', d.pollMs, 50, 3_600_000),
+    logFlushMs: r.int('SLUICE_SERVE_LOG_FLUSH_MS', d.logFlushMs, 1, 60_000),
+    logFlushEvents: r.int('SLUICE_SERVE_LOG_FLUSH_EVENTS', d.logFlushEvents, 1, 1_000_000),
+    logMaxBufferedEvents: r.int('SLUICE_SERVE_LOG_MAX_BUFFERED', d.logMaxBufferedEvents, 1, 100_000_000),
+  };
+}
+
 /** The HTTP endpoint spools request bodies here, under the artifact store's directory. */
 export function httpSpoolDir(artifactsDir: string): string {
   return path.join(artifactsDir, 'ingest-spool');
@@ -346,6 +395,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
       embeddedPostgresPort: r.int('SLUICE_PG_PORT', 54329, 1, 65535),
     },
     httpIngest: httpIngestConfig(r),
+    serve: serveConfig(r),
   };
   return r.issues.length > 0 ? { ok: false, issues: r.issues } : { ok: true, value };
 }

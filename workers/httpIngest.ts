@@ -27,7 +27,7 @@
  *
  * Listens on SLUICE_HTTP_HOST (default 127.0.0.1: this host only) and SLUICE_HTTP_PORT.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -41,6 +41,7 @@ import { ContractRegistry } from '../contracts/registry';
 import { ErrorCodes, HttpErrorCodes } from '../api/errors';
 import { SOURCE_NAME_PATTERN } from '../api/names';
 import type { IngestFormat } from '../api/workflows/ingest';
+import { answerClientError, bearerToken, definedOnly, describeFailure, HttpError, send, tokenMatches } from './httpCommon';
 
 const ROUTE = /^\/v1\/sources\/([^/]+)\/events\/?$/;
 /** Seconds a client is told to wait when the spool is full: time for the batches in flight to land. */
@@ -91,17 +92,6 @@ class IngestCallFailure extends Error {
   }
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
 const tooLarge = (max: number): HttpError =>
   new HttpError(
     413,
@@ -119,23 +109,6 @@ const busy = (): HttpError =>
       connection: 'close',
     },
   );
-
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-function tokenMatches(given: string, expected: string): boolean {
-  // Compare digests: equal length, constant time, no early exit on the first differing byte.
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -399,8 +372,7 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
     const match = ROUTE.exec(url.pathname);
     if (!match) throw new HttpError(404, HttpErrorCodes.NotFound, 'no such endpoint; POST /v1/sources/:source/events');
     if (req.method !== 'POST') throw new HttpError(405, HttpErrorCodes.MethodNotAllowed, 'use POST', { allow: 'POST' });
-    const auth = req.headers.authorization ?? '';
-    const given = /^Bearer (.+)$/i.exec(auth)?.[1];
+    const given = bearerToken(req.headers.authorization);
     if (!given || !tokenMatches(given, token))
       throw new HttpError(401, HttpErrorCodes.Unauthorized, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
     let source: string;
@@ -472,71 +444,6 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
   };
 }
 
-/** Own properties whose value is not undefined (so that `{ port: undefined }` keeps the default). */
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function describeFailure(err: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = err; e && parts.length < 5; e = (e as { cause?: unknown }).cause) {
-    const type = (e as { type?: unknown }).type;
-    parts.push(`${typeof type === 'string' ? `[${type}] ` : ''}${(e as Error).message ?? String(e)}`);
-  }
-  return parts.join(' <- ');
-}
-
-/**
- * Answers a request Node's parser refused (headers over maxHeaderSize, a malformed request, a
- * timeout) in HTTP instead of dropping the connection. A request line longer than the URL limit is
- * 414 even when the parser saw it as a header overflow (when that request line is in the packet
- * the parser stopped in, as it is unless the URL alone spans several reads; otherwise 431).
- */
-function answerClientError(err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket, maxUrlBytes: number): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  let status = 400;
-  let reason = 'Bad Request';
-  let code: string = HttpErrorCodes.BadRequest;
-  let message = 'the request is not valid HTTP/1.1';
-  if (err.code === 'HPE_HEADER_OVERFLOW' && requestLineUrlBytes(err.rawPacket) > maxUrlBytes) {
-    [status, reason, code, message] = [
-      414,
-      'URI Too Long',
-      HttpErrorCodes.UrlTooLong,
-      `the request URL is over ${maxUrlBytes} bytes; POST /v1/sources/:source/events`,
-    ];
-  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-    [status, reason, code, message] = [
-      431,
-      'Request Header Fields Too Large',
-      HttpErrorCodes.HeadersTooLarge,
-      'the request line and headers are over the size limit (SLUICE_HTTP_MAX_HEADER_BYTES)',
-    ];
-  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    [status, reason, code, message] = [408, 'Request Timeout', HttpErrorCodes.RequestTimeout, 'the request took too long to arrive'];
-  }
-  const body = JSON.stringify({ error: { code, message } });
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
-
-/**
- * Bytes of the URL in the request line at the start of `raw` (the whole rest when the line has not
- * ended yet); 0 when `raw` does not start with one.
- */
-function requestLineUrlBytes(raw: Buffer | undefined): number {
-  if (!raw) return 0;
-  const space = raw.indexOf(0x20);
-  if (space <= 0 || !/^[A-Z]+$/.test(raw.subarray(0, space).toString('latin1'))) return 0;
-  const lineEnd = raw.indexOf('\r\n');
-  const urlEnd = lineEnd < 0 ? raw.length : raw.lastIndexOf(0x20, lineEnd);
-  return Math.max(0, urlEnd - space - 1);
-}
-
 export interface IngestHttpServer {
   server: http.Server;
   port: number;
@@ -550,7 +457,9 @@ export async function startIngestHttpServer(opts: IngestHttpOptions & { port?: n
   const settings = { ...HTTP_INGEST_DEFAULTS, ...definedOnly(opts.config.httpIngest) };
   const server = http.createServer({ maxHeaderSize: settings.maxHeaderBytes }, ingestRequestHandler(opts));
   // A malformed request must not take the process down, and gets an answer rather than a reset.
-  server.on('clientError', (err: Error, socket: Socket) => answerClientError(err, socket, settings.maxUrlBytes));
+  server.on('clientError', (err: Error, socket: Socket) =>
+    answerClientError(err, socket, settings.maxUrlBytes, 'POST /v1/sources/:source/events'),
+  );
   server.listen(opts.port ?? settings.port, opts.host ?? settings.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

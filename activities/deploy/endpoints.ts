@@ -2,7 +2,7 @@
  * What an endpoint serves, changed only here: the first deploy creates the endpoint, a promotion
  * moves `champion` and `previous` together, a rollback moves them back, each in one transaction
  * that also appends the moves to sluice.model_alias_events and notifies the scoring service
- * (`pg_notify('sluice_endpoints', endpoint)`, delivered on commit).
+ * (activities/serve/notify.ts, delivered on commit).
  */
 import type { PoolClient } from 'pg';
 import type { Pool } from 'pg';
@@ -12,16 +12,12 @@ import { canonicalJson } from '../../contracts/canonical';
 import { inTransaction } from '../../db/transaction';
 import { SluiceError } from '../failures';
 import { lockModelAlias, moveModelAliasIn } from '../registry/queries';
+import { notifyEndpointChanged } from '../serve/notify';
 
 export const CHAMPION = 'champion';
 export const PREVIOUS = 'previous';
 /** Alias moves of a rollback carry this reason prefix: the history walk tells promotions from rollbacks by it. */
 export const ROLLBACK_REASON = 'rollback';
-
-/** Tells the scoring service that what `endpoint` serves changed (delivered when the transaction commits). */
-export async function notifyEndpointChanged(c: PoolClient, endpoint: string): Promise<void> {
-  await c.query("SELECT pg_notify('sluice_endpoints', $1)", [endpoint]);
-}
 
 export interface EndpointRow {
   endpoint: string;

@@ -267,6 +267,6 @@ export function createDeployActivities(deps: DeployDeps) {
 }
 
 export type DeployActivities = ReturnType<typeof createDeployActivities>;
-export { notifyEndpointChanged, promoteOnEndpoint, rollbackEndpoint, CHAMPION, PREVIOUS } from './endpoints';
+export { promoteOnEndpoint, rollbackEndpoint, CHAMPION, PREVIOUS } from './endpoints';
 export { judgeGate, gateNumbers, gateNeedsLatency } from './gate';
 export { predictionSources } from './shadow';

@@ -10,7 +10,8 @@ import type { Pool } from 'pg';
 import type { ModelTask } from '../../api/models';
 import type { DeployPolicy, ShadowComparison } from '../../api/workflows/deploy';
 import { inTransaction } from '../../db/transaction';
-import { notifyEndpointChanged } from './endpoints';
+import { notifyEndpointChanged } from '../serve/notify';
+import { predictionSource } from '../serve/predictionLog';
 
 /** The metric on labelled shadow predictions, per task (RMSE, accuracy): SQL fragments from code, chosen by a key. */
 const CHAMPION_METRIC_SQL = {
@@ -25,7 +26,8 @@ const CANDIDATE_METRIC_SQL = {
 export type ShadowPolicy = NonNullable<DeployPolicy['shadow']>;
 
 /** The log sources the scoring service may write an endpoint's predictions to. */
-export const predictionSources = (endpoint: string): string[] => [`predictions.${endpoint}`, `predictions_${endpoint}`];
+/** The log source(s) the scoring service writes an endpoint's predictions to (activities/serve/predictionLog.ts). */
+export const predictionSources = (endpoint: string): string[] => [predictionSource(endpoint)];
 
 export interface OpenShadowInput {
   endpoint: string;

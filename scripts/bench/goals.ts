@@ -24,6 +24,12 @@ export const GOALS: Record<string, Record<string, Goal>> = {
   'train-resume': {
     resume_overhead: atMost(1.1),
   },
+  serve: {
+    serve_p99_ms: atMost(10),
+    serve_vs_direct: atLeast(0.5),
+    shadow_overhead: atMost(1.3),
+    prediction_log_lag_ms: atMost(2_000),
+  },
   snapshot: {
     snapshot_vs_copy: atLeast(0.5),
     snapshot_peak_rss_mb: atMost(1024),

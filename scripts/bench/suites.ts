@@ -3,6 +3,7 @@ import { contractsSuite } from './contracts';
 import type { BenchSuite } from './harness';
 import { benchIngestVsCopy, ingestFileSuite } from './ingest';
 import { mlSuite } from './ml';
+import { serveSuite } from './serve';
 import { trainResumeSuite } from './resume';
 import { snapshotSuite } from './snapshot';
 import { benchReplay, benchTransformVsSql, replaySuite, transformSuite, transformVsSqlSuite } from './transform';
@@ -38,4 +39,5 @@ export const SUITES: BenchSuite[] = [
   mlSuite,
   snapshotSuite,
   trainResumeSuite,
+  serveSuite,
 ];

@@ -68,6 +68,7 @@ describe('docker-compose.yml', () => {
       'db-setup',
       'ingest-http',
       'postgres',
+      'serve',
       'temporal',
       'temporal-setup',
       'temporal-ui',
@@ -93,7 +94,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('worker entry points exist as sources of the compiled files they run', () => {
-    for (const name of ['worker-cpu', 'worker-gpu', 'ingest-http']) {
+    for (const name of ['worker-cpu', 'worker-gpu', 'ingest-http', 'serve']) {
       const cmd = services[name]?.command ?? [];
       expect(cmd[0]).toBe('node');
       const compiled = cmd[1] ?? '';
@@ -107,6 +108,7 @@ describe('docker-compose.yml', () => {
     expect(services.temporal?.ports).toEqual(['127.0.0.1:7233:7233']);
     expect(services['temporal-ui']?.ports).toEqual(['127.0.0.1:8080:8080']);
     expect(services['ingest-http']?.ports).toEqual(['127.0.0.1:8088:8080']);
+    expect(services.serve?.ports).toEqual(['127.0.0.1:8090:8090']);
     for (const [name, s] of Object.entries(services)) {
       for (const port of s.ports ?? [])
         expect({ name, port, loopback: port.startsWith('127.0.0.1:') }).toEqual({ name, port, loopback: true });
@@ -127,17 +129,24 @@ describe('docker-compose.yml', () => {
     expect(references.length).toBeGreaterThan(0);
     for (const ref of references) expect(ref).toMatch(/^[A-Z_][A-Z0-9_]*:\?\S.*$/); // ${VAR:?message}: no default, no silent empty value
     const required = [...new Set(references.map((r) => r.slice(0, r.indexOf(':'))))].sort();
-    expect(required).toEqual(['SLUICE_DB_OWNER_PASSWORD', 'SLUICE_DB_WORKER_PASSWORD', 'SLUICE_INGEST_TOKEN', 'SLUICE_POSTGRES_PASSWORD']);
+    expect(required).toEqual([
+      'SLUICE_DB_OWNER_PASSWORD',
+      'SLUICE_DB_WORKER_PASSWORD',
+      'SLUICE_INGEST_TOKEN',
+      'SLUICE_POSTGRES_PASSWORD',
+      'SLUICE_SERVE_TOKEN',
+    ]);
     expect(Object.keys(envExample).sort()).toEqual(required);
     // The example holds no secret to copy by mistake.
     for (const value of Object.values(envExample)) expect(value).toBe('');
     expect(() => composeWith({})).toThrow(/SLUICE_\w+_PASSWORD.*\.env/);
     expect(() => composeWith({ ...dotEnv, SLUICE_INGEST_TOKEN: '' })).toThrow(/SLUICE_INGEST_TOKEN.*\.env/);
+    expect(() => composeWith({ ...dotEnv, SLUICE_SERVE_TOKEN: '' })).toThrow(/SLUICE_SERVE_TOKEN.*\.env/);
     // Where each one goes.
     const requires = (value: string | undefined, name: string) => expect(value).toMatch(new RegExp(`\\$\\{${name}:\\?`));
     requires(raw.postgres?.environment?.POSTGRES_PASSWORD, 'SLUICE_POSTGRES_PASSWORD');
     requires(raw.temporal?.environment?.POSTGRES_PWD, 'SLUICE_POSTGRES_PASSWORD');
-    for (const name of ['worker-cpu', 'worker-gpu', 'ingest-http'])
+    for (const name of ['worker-cpu', 'worker-gpu', 'ingest-http', 'serve'])
       requires(raw[name]?.environment?.DATABASE_URL, 'SLUICE_DB_WORKER_PASSWORD');
     // the superuser's password reaches only PostgreSQL, Temporal's persistence and the one-shot that creates the roles
     requires(raw['db-setup']?.environment?.DATABASE_URL, 'SLUICE_POSTGRES_PASSWORD');
@@ -151,6 +160,7 @@ describe('docker-compose.yml', () => {
       });
     }
     requires(raw['ingest-http']?.environment?.SLUICE_INGEST_TOKEN, 'SLUICE_INGEST_TOKEN');
+    requires(raw.serve?.environment?.SLUICE_SERVE_TOKEN, 'SLUICE_SERVE_TOKEN');
     expect(composeText).not.toMatch(/sluice:sluice@|PASSWORD: sluice|PWD: sluice/);
     const lines = (file: string) =>
       fs
@@ -210,6 +220,16 @@ describe('docker-compose.yml', () => {
     const parsed = parseConfig(http.environment!);
     expect(parsed.ok && parsed.value.httpIngest).toMatchObject({ host: '0.0.0.0', port: 8080, token: dotEnv.SLUICE_INGEST_TOKEN });
     expect(http.ports).toEqual([`127.0.0.1:8088:${http.environment!.SLUICE_HTTP_PORT}`]);
+  });
+
+  it("the scoring service reads the shared artifacts volume, requires a token, and listens on the container's interfaces", () => {
+    const serve = services.serve!;
+    expect(serve.image).toBe(services['worker-cpu']?.image);
+    expect(serve.environment!.SLUICE_ARTIFACTS).toBe(services['worker-cpu']!.environment!.SLUICE_ARTIFACTS);
+    expect((serve as { volumes?: string[] }).volumes).toEqual((services['worker-cpu'] as { volumes?: string[] }).volumes);
+    const parsed = parseConfig(serve.environment!);
+    expect(parsed.ok && parsed.value.serve).toMatchObject({ host: '0.0.0.0', port: 8090, token: dotEnv.SLUICE_SERVE_TOKEN });
+    expect(serve.ports).toEqual([`127.0.0.1:8090:${serve.environment!.SLUICE_SERVE_PORT}`]);
   });
 
   it('reserves an NVIDIA GPU for the GPU worker only', () => {

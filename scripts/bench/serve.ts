@@ -1,0 +1,342 @@
+/**
+ * Scoring service benchmark (`npm run bench -- serve [--scale 0.1]`): the service (workers/serve.ts)
+ * in this process on a scratch database of the local stack, serving a logistic regression on 30
+ * numeric features (trained on make_classification rows, as in the ml suite), and a load generator
+ * in a worker thread (node:http with a keep-alive agent; one loop per connection, each sending its
+ * next request when the last one is answered):
+ *  - serve_rps, serve_p50_ms, serve_p99_ms: 1 row per request (JSON) under 100 connections.
+ *  - serve_rows_per_s: 1,000 rows per request (JSON) under 4 connections; serve_rows_per_s_arrow
+ *    the same rows as an Arrow IPC stream.
+ *  - direct_rows_per_s: what a user would otherwise do in-process: onnxruntime-node (the same
+ *    session options) on 1,000-row batches, the float32 tensor built from the same row objects
+ *    each time. serve_vs_direct = serve_rows_per_s ÷ direct_rows_per_s.
+ *  - shadow_overhead: p50 latency at 1 row per request under 10 connections with a shadow session
+ *    open (a second logistic regression scores every request after the answer) ÷ without; the two
+ *    runs alternate (off, on, off, on) and each side takes the median of its runs.
+ *  - prediction_log_lag_ms: p99 over every event of the serve_rps run of the time from its answer
+ *    to the commit of the batch that wrote it to the log.
+ * The service, the load generator and PostgreSQL share this machine's cores.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Float32, Table, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { LocalArtifactStore } from '../../activities/artifacts';
+import { exportModelToOnnx, NUMERIC_INPUT, rowSchema, readModelSignature } from '../../activities/onnx';
+import { insertModelVersion, moveModelAlias } from '../../activities/registry/queries';
+import { notifyEndpointChanged } from '../../activities/serve';
+import { makeClassification, trainModel, type DatasetSpec, type TabularData } from '../../activities/train';
+import { percentile } from '../../activities/evaluate/metrics';
+import { createScratchDatabase } from '../../db/scratch';
+import { startScoringService } from '../../workers/serve';
+import type { BenchContext, BenchSuite } from './harness';
+
+const FEATURES = 30;
+const ENDPOINT = 'bench';
+const TOKEN = 'bench-token';
+const DATASET = '0'.repeat(64);
+
+interface LoadResult {
+  requests: number;
+  seconds: number;
+  failed: number;
+  statuses: Record<string, number>;
+  p50: number;
+  p99: number;
+}
+
+/** The load generator, run in a worker thread (plain JS: the worker has no TypeScript loader). */
+const LOAD_GENERATOR = `
+const http = require('node:http');
+const { parentPort, workerData: w } = require('node:worker_threads');
+const agent = new http.Agent({ keepAlive: true, maxSockets: w.connections });
+const body = Buffer.from(w.body);
+const once = () => new Promise((resolve) => {
+  const t0 = process.hrtime.bigint();
+  const req = http.request({ host: '127.0.0.1', port: w.port, path: w.path, method: 'POST', agent,
+    headers: { authorization: 'Bearer ' + w.token, 'content-type': w.contentType, 'content-length': body.length } }, (res) => {
+    res.on('data', () => {});
+    res.on('end', () => resolve({ status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
+  });
+  req.on('error', (e) => resolve({ status: 'error:' + e.code, ms: 0 }));
+  req.end(body);
+});
+(async () => {
+  const start = Date.now();
+  const measureFrom = start + w.warmupMs;
+  const end = measureFrom + w.durationMs;
+  const latencies = [];
+  const statuses = {};
+  let failed = 0;
+  const loop = async () => {
+    while (Date.now() < end) {
+      const sent = Date.now();
+      const r = await once();
+      if (sent < measureFrom) continue;
+      statuses[r.status] = (statuses[r.status] || 0) + 1;
+      if (r.status !== 200) failed++;
+      else latencies.push(r.ms);
+    }
+  };
+  await Promise.all(Array.from({ length: w.connections }, loop));
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const pick = (q) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] : NaN;
+  parentPort.postMessage({ requests: latencies.length + failed, seconds: w.durationMs / 1000, failed, statuses, p50: pick(0.5), p99: pick(0.99) });
+})();
+`;
+
+function runLoad(o: {
+  port: number;
+  body: Uint8Array | string;
+  contentType: string;
+  connections: number;
+  durationMs: number;
+  warmupMs: number;
+}): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(LOAD_GENERATOR, {
+      eval: true,
+      workerData: {
+        ...o,
+        body: typeof o.body === 'string' ? Buffer.from(o.body) : o.body,
+        path: `/v1/endpoints/${ENDPOINT}/predict`,
+        token: TOKEN,
+      },
+    });
+    worker.once('message', (m: LoadResult) => resolve(m));
+    worker.once('error', reject);
+  });
+}
+
+const median = (xs: number[]): number => percentile(xs, 0.5);
+
+async function benchServe(ctx: BenchContext) {
+  const { log, scale } = ctx;
+  const seconds = (s: number): number => Math.max(1_000, Math.round(s * 1000 * scale));
+  const rows = 20_000;
+  const generated = makeClassification({ rows, features: FEATURES, informative: 15, redundant: 2, seed: 0 });
+  const names = Array.from({ length: FEATURES }, (_, j) => `f${j}`);
+  const spec: DatasetSpec = { features: names.map((name) => ({ name, kind: 'numeric' as const })), label: 'label', task: 'binary' };
+  const table = (from: number, to: number): TabularData => {
+    const columns: Record<string, Float64Array | Int32Array> = { label: generated.y.slice(from, to) };
+    names.forEach((name, j) => {
+      const c = new Float64Array(to - from);
+      for (let i = from; i < to; i++) c[i - from] = generated.x[i * FEATURES + j] as number;
+      columns[name] = c;
+    });
+    return { rowCount: to - from, columns };
+  };
+  // float32 values, as a client would send what the model takes
+  const rowOf = (i: number): Record<string, number> =>
+    Object.fromEntries(names.map((n, j) => [n, Math.fround(generated.x[(i % rows) * FEATURES + j] as number)]));
+  const champion = exportModelToOnnx(trainModel({ data: table(0, 10_000), spec, trainer: { trainer: 'logistic_regression' }, seed: 1 }));
+  const candidate = exportModelToOnnx(
+    trainModel({ data: table(10_000, 20_000), spec, trainer: { trainer: 'logistic_regression' }, seed: 2 }),
+  );
+
+  const db = await createScratchDatabase(ctx.stack.postgres.url, {
+    prefix: 'sluice_bench_serve',
+    applicationName: 'sluice-bench',
+    poolMax: 8,
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-serve-'));
+  const store = new LocalArtifactStore(dir);
+  try {
+    await db.pool.query(
+      `INSERT INTO sluice.datasets (id, transform, transform_version, log_range, contract_versions, row_count, artifact_uri)
+       VALUES ($1, NULL, NULL, '{}', '{}', $2, NULL)`,
+      [DATASET, rows],
+    );
+    for (const [i, bytes] of [champion, candidate].entries()) {
+      const onnx = await store.put(bytes, { mediaType: 'application/onnx', extension: '.onnx' });
+      await insertModelVersion(db.pool, {
+        name: ENDPOINT,
+        datasetId: DATASET,
+        codeVersion: 'bench',
+        codeDirty: null,
+        task: 'binary',
+        trainer: 'logistic_regression',
+        parameters: {},
+        seed: i + 1,
+        metrics: {},
+        onnxUri: onnx.uri,
+        onnxSha256: onnx.sha256,
+        cardUri: null,
+        cardSha256: null,
+        workflowId: 'bench-serve',
+        runId: `run-${i + 1}`,
+      });
+    }
+    await db.pool.query('INSERT INTO sluice.endpoints (endpoint, model_name, input_schema, created_by) VALUES ($1, $1, $2, $3)', [
+      ENDPOINT,
+      JSON.stringify(rowSchema(readModelSignature(champion))),
+      'bench',
+    ]);
+    await moveModelAlias(db.pool, { name: ENDPOINT, alias: 'champion', version: 1, actor: 'bench' });
+
+    const lags: number[] = [];
+    let collectLags = false;
+    const service = await startScoringService({
+      config: { serve: { token: TOKEN, maxRows: 10_000, logMaxBufferedEvents: 2_000_000 } },
+      pool: db.pool,
+      artifacts: store,
+      port: 0,
+      log,
+    });
+    const writes: number[] = [];
+    service.onLogLag = (l, writeMs) => {
+      if (!collectLags) return;
+      for (const x of l) lags.push(x);
+      writes.push(writeMs);
+    };
+    try {
+      const port = service.port;
+      const one = JSON.stringify({ rows: [rowOf(0)] });
+      const thousandRows = Array.from({ length: 1000 }, (_, i) => rowOf(i));
+      const thousand = JSON.stringify({ rows: thousandRows });
+      const arrow = tableToIPC(
+        new Table(
+          Object.fromEntries(
+            names.map((n) => [
+              n,
+              vectorFromArray(
+                thousandRows.map((r) => r[n] as number),
+                new Float32(),
+              ),
+            ]),
+          ),
+        ),
+        'stream',
+      );
+      const json = 'application/json';
+
+      log('serve: 1 row per request, 100 connections');
+      collectLags = true;
+      const rps = await runLoad({ port, body: one, contentType: json, connections: 100, durationMs: seconds(15), warmupMs: 2_000 });
+      await service.predictions.flush();
+      collectLags = false;
+      log(`serve: ${JSON.stringify(rps)}`);
+
+      log('serve: 1,000 rows per request, 4 connections (JSON, then Arrow)');
+      const bulk = await runLoad({ port, body: thousand, contentType: json, connections: 4, durationMs: seconds(10), warmupMs: 1_000 });
+      await service.predictions.flush();
+      const bulkArrow = await runLoad({
+        port,
+        body: arrow,
+        contentType: 'application/vnd.apache.arrow.stream',
+        connections: 4,
+        durationMs: seconds(10),
+        warmupMs: 1_000,
+      });
+      await service.predictions.flush();
+      log(`serve: json ${JSON.stringify(bulk)} arrow ${JSON.stringify(bulkArrow)}`);
+
+      log('serve: onnxruntime-node directly, 1,000-row batches');
+      const session = await InferenceSession.create(champion, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
+      let directRows = 0;
+      const directFrom = performance.now();
+      const directUntil = directFrom + seconds(5);
+      while (performance.now() < directUntil) {
+        const m = new Float32Array(thousandRows.length * FEATURES);
+        thousandRows.forEach((r, i) => names.forEach((n, j) => (m[i * FEATURES + j] = r[n] as number)));
+        await session.run({ [NUMERIC_INPUT]: new Tensor('float32', m, [thousandRows.length, FEATURES]) });
+        directRows += thousandRows.length;
+      }
+      const directRowsPerS = directRows / ((performance.now() - directFrom) / 1000);
+      await session.release();
+
+      log('serve: shadow off / on, 1 row per request, 10 connections');
+      const off: number[] = [];
+      const on: number[] = [];
+      const shadowRuns: Record<string, LoadResult[]> = { off: [], on: [] };
+      for (let round = 0; round < 2; round++) {
+        for (const shadow of [false, true]) {
+          if (shadow) {
+            await db.pool.query(
+              `INSERT INTO sluice.shadow_sessions (endpoint, candidate_version, champion_version, max_requests, ends_at, workflow_id, run_id)
+               VALUES ($1, 2, 1, 2000000000, now() + interval '1 hour', 'bench-shadow', $2)`,
+              [ENDPOINT, `round-${round}`],
+            );
+          } else {
+            await db.pool.query(
+              `INSERT INTO sluice.shadow_session_ends (session_id, outcome)
+               SELECT id, 'cancelled' FROM sluice.shadow_sessions s WHERE NOT EXISTS (SELECT 1 FROM sluice.shadow_session_ends e WHERE e.session_id = s.id)`,
+            );
+          }
+          await notifyEndpointChanged(db.pool, ENDPOINT);
+          await service.endpoints.refresh();
+          if ((service.endpoints.get(ENDPOINT)?.shadow !== undefined) !== shadow)
+            throw new Error(`the shadow session is not ${shadow ? 'open' : 'closed'}`);
+          const r = await runLoad({ port, body: one, contentType: json, connections: 10, durationMs: seconds(6), warmupMs: 1_000 });
+          await service.predictions.flush();
+          (shadow ? on : off).push(r.p50);
+          shadowRuns[shadow ? 'on' : 'off']?.push(r);
+        }
+      }
+      log(`serve: shadow ${JSON.stringify(shadowRuns)}`);
+      const shadowed = await db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM sluice.raw_events WHERE source = 'predictions_bench' AND payload ? 'shadow'`,
+      );
+      const logged = await db.pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM sluice.raw_events WHERE source = 'predictions_bench'",
+      );
+      const quarantined = await db.pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM sluice.quarantine WHERE source = 'predictions_bench'",
+      );
+
+      const rowsPerS = ((bulk.requests - bulk.failed) * 1000) / bulk.seconds;
+      const rowsPerSArrow = ((bulkArrow.requests - bulkArrow.failed) * 1000) / bulkArrow.seconds;
+      const failed =
+        rps.failed + bulk.failed + bulkArrow.failed + [...shadowRuns.off!, ...shadowRuns.on!].reduce((a, r) => a + r.failed, 0);
+      return {
+        metrics: {
+          serve_rps: { value: (rps.requests - rps.failed) / rps.seconds, unit: 'requests/s' },
+          serve_p50_ms: { value: rps.p50, unit: 'ms' },
+          serve_p99_ms: { value: rps.p99, unit: 'ms' },
+          serve_rows_per_s: { value: rowsPerS, unit: 'rows/s' },
+          serve_rows_per_s_arrow: { value: rowsPerSArrow, unit: 'rows/s' },
+          direct_rows_per_s: { value: directRowsPerS, unit: 'rows/s' },
+          shadow_off_p50_ms: { value: median(off), unit: 'ms' },
+          shadow_on_p50_ms: { value: median(on), unit: 'ms' },
+          prediction_log_lag_ms: { value: percentile(lags, 0.99), unit: 'ms' },
+          prediction_log_lag_p50_ms: { value: percentile(lags, 0.5), unit: 'ms' },
+          failed_requests: { value: failed, unit: 'requests' },
+        },
+        ratios: {
+          serve_vs_direct: rowsPerS / directRowsPerS,
+          serve_vs_direct_arrow: rowsPerSArrow / directRowsPerS,
+          shadow_overhead: median(on) / median(off),
+        },
+        notes: {
+          model: `logistic regression, ${FEATURES} numeric features (make_classification, seed 0)`,
+          connections: { rps: 100, rows: 4, shadow: 10 },
+          statuses: { rps: rps.statuses, bulk: bulk.statuses, bulkArrow: bulkArrow.statuses },
+          lagSamples: lags.length,
+          // where the lag goes: time to write one batch (appendBatch) during the serve_rps run
+          logWrites: { batches: writes.length, p50Ms: percentile(writes, 0.5), p99Ms: percentile(writes, 0.99) },
+          loggedEvents: logged.rows[0]?.n,
+          shadowedEvents: shadowed.rows[0]?.n,
+          quarantinedEvents: quarantined.rows[0]?.n,
+          cpus: os.cpus().length,
+          // other work on the machine during the run (1, 5 and 15 minute load averages at its end)
+          loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+        },
+      };
+    } finally {
+      await service.close();
+    }
+  } finally {
+    await db.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const serveSuite: BenchSuite = {
+  name: 'serve',
+  description:
+    'serve_rps, serve_p99_ms (1 row, 100 connections), serve_rows_per_s and serve_vs_direct (1,000 rows), shadow_overhead, prediction_log_lag_ms',
+  run: benchServe,
+};
