@@ -8,6 +8,7 @@ import type { ActivityDeps } from './deps';
 import { createEvaluateActivities } from './evaluate';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
+import { createPipelineActivities } from './pipeline';
 import { createRegistryActivities } from './registry';
 import { createValidateActivities } from './validate';
 import { createSnapshotActivities } from './snapshot';
@@ -29,6 +30,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
     ...createSnapshotActivities(deps),
+    ...createPipelineActivities(deps),
   });
 }
 
@@ -51,6 +53,7 @@ export type EvaluateActivities = ReturnType<typeof createEvaluateActivities>;
 export type RegistryActivities = ReturnType<typeof createRegistryActivities>;
 export type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
 export type { InputCheckActivities } from './workflowInput';
+export type { PipelineActivities } from './pipeline';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';
 export { insertRunEvent, recordRunEvents, type RunEventInput } from './runEvents';

@@ -8,6 +8,7 @@ import type { QueryDefinition, SignalDefinition, UpdateDefinition } from '@tempo
 import type { DataLanded, IngestBatchRequest, IngestBatchResult, IngestStatus } from './workflows/ingest';
 import type { BackfillProgress } from './workflows/backfill';
 import type { TransformStatus } from './workflows/transform';
+import type { PipelineStatus, RerunAnswer, RerunRequest } from './workflows/pipeline';
 
 function signal<Args extends unknown[]>(name: string): SignalDefinition<Args> {
   return { type: 'signal', name } as SignalDefinition<Args>;
@@ -34,3 +35,13 @@ export const transformStatusQuery = query<TransformStatus>('status');
 
 /** Phase and counts of a `backfill` workflow. */
 export const backfillProgressQuery = query<BackfillProgress>('progress');
+
+/**
+ * Reruns a pipeline run from a step (`{ fromStep, reason }`), reusing the recorded outputs of the
+ * steps before it. Fire-and-forget: a refused request is recorded in the run's memo, nobody is told.
+ */
+export const rerunSignal = signal<[RerunRequest]>('rerun');
+/** {@link rerunSignal} with an answer: accepted, or refused with why (unknown step, a run in progress, step not reached). */
+export const rerunUpdate = update<RerunAnswer, [RerunRequest]>('rerun');
+/** Each step of a pipeline run: state, attempt, counts, durations, links and references. */
+export const pipelineStatusQuery = query<PipelineStatus>('status');

@@ -5,6 +5,9 @@
 export {
   SluiceClient,
   InvalidWorkflowInputError,
+  InvalidPipelineSpecError,
+  type StartPipelineOptions,
+  type StartedPipeline,
   workflowUiUrl,
   type SluiceClientOptions,
   type SluiceWorkflowHandle,

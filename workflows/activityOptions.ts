@@ -77,6 +77,15 @@ export const ACTIVITY_OPTIONS = {
     heartbeatTimeout: '1 minute',
     retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
   },
+  /**
+   * A pipeline's catch-up waits (ingestion's queue drained, a transform past a log offset): as long
+   * as the data takes, heartbeating while they poll.
+   */
+  pipelineWait: {
+    startToCloseTimeout: '6 hours',
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+  },
 } as const satisfies Record<string, ActivityOptions>;
 
 export const LOCAL_ACTIVITY_OPTIONS = {
