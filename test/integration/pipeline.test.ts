@@ -398,4 +398,55 @@ describe('pipeline', () => {
     expect(cause.message).toContain('revenue_needs_conversion');
     expect(await runEventCount("workflow_type = 'snapshot' AND workflow_id LIKE $1", [`${run.workflowId}%`])).toBe(0);
   });
+  it('every workflow says failed in SluiceStatus before it fails: a transform whose SQL fails on the data (its status query too), a backfill, a registration, an ingest of an unknown source', async () => {
+    const sa = (workflowId: string) => client.temporal.workflow.getHandle(workflowId).describe();
+    await stack.db.pool.query(
+      `INSERT INTO sluice.raw_events (source, event_id, event_time, contract, contract_version, payload, batch_id)
+       SELECT 'sa_src', 'e' || g, now(), 'sa_src', '1.0.0', jsonb_build_object('k', CASE WHEN g = 3 THEN 'x' ELSE g::text END), 'b'
+         FROM generate_series(1, 5) g`,
+    );
+    await client.registerTransform({
+      name: 'bad_cast',
+      version: 1,
+      sources: ['sa_src'],
+      sql: "SELECT seq, (payload->>'k')::int AS k FROM sluice.raw_events WHERE source = 'sa_src' AND seq BETWEEN $1 AND $2",
+    });
+    const transform = await pollUntil(
+      'the transform to fail',
+      async () => {
+        const d = await sa('transform-bad_cast');
+        return d.status.name === 'FAILED' ? d : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 300 },
+    );
+    expect(transform.typedSearchAttributes.get(SluiceStatus)).toBe('failed');
+    expect((await client.transformStatus('bad_cast')).state).toBe('failed');
+
+    // a backfill: its progress query answers at once, and its failure is said
+    const backfill = await client.backfill({ transform: 'no_such_transform', version: 1 }, 'backfill-nope');
+    expect((await client.backfillProgress('backfill-nope')).phase).toMatch(/preparing|failed/);
+    await expect(backfill.result()).rejects.toThrow();
+    const b = await sa('backfill-nope');
+    expect([b.typedSearchAttributes.get(SluiceStatus), (await client.backfillProgress('backfill-nope')).phase]).toEqual([
+      'failed',
+      'failed',
+    ]);
+
+    await expect(
+      client.registerTransform({
+        name: 'bad_sql',
+        version: 1,
+        sources: ['sa_src'],
+        sql: 'SELECT seq, nope FROM sluice.raw_events WHERE seq BETWEEN $1 AND $2',
+      }),
+    ).rejects.toThrow();
+    expect((await sa('register-transform-bad_sql-v1')).typedSearchAttributes.get(SluiceStatus)).toBe('failed');
+
+    await expect(client.ingest('no_contract_here', [{ a: 1 }], { batchId: 'b1' })).rejects.toThrow();
+    const ingest = await pollUntil('the ingest workflow to fail', async () => {
+      const d = await sa('ingest-no_contract_here');
+      return d.status.name === 'FAILED' ? d : undefined;
+    });
+    expect(ingest.typedSearchAttributes.get(SluiceStatus)).toBe('failed');
+  });
 });
