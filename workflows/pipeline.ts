@@ -406,6 +406,9 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
       status.rerunUntil = null;
       const taken = pending;
       if (taken) {
+        // taken: from here on the run is in progress (a status read now must not see `waiting`)
+        running = true;
+        status.state = 'running';
         const i = status.steps.findIndex((s) => s.step === taken.req.fromStep);
         const rerun = status.reruns.length + 1;
         status.reruns.push({ fromStep: taken.req.fromStep, reason: taken.req.reason, at: new Date().toISOString(), via: taken.via });

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createHealthActivities } from '../../activities/health';
 import { LocalArtifactStore } from '../../activities/artifacts';
@@ -117,6 +118,18 @@ describe('pipeline', () => {
     await gpu.connection.close();
     gpu = undefined;
   }
+
+  /** SLUICE_RECORD_HISTORIES=1 writes test/histories/<name>.json (the replay test's input) from a run, with its workflow id. */
+  const recordHistory = async (workflowId: string, name: string): Promise<void> => {
+    if (process.env.SLUICE_RECORD_HISTORIES !== '1') return;
+    const history = await client.temporal.workflow.getHandle(workflowId).fetchHistory();
+    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), {
+      longs: String,
+      enums: String,
+      bytes: String,
+    });
+    fs.writeFileSync(path.resolve(__dirname, '../histories', `${name}.json`), `${JSON.stringify({ workflowId, ...json }, null, 2)}\n`);
+  };
 
   const runEventCount = async (where: string, params: unknown[] = []): Promise<number> =>
     (await stack.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM sluice.run_events WHERE ${where}`, params)).rows[0]!.n;
@@ -347,6 +360,7 @@ describe('pipeline', () => {
     // after its window the run completes with every step's references
     const result = await client.handle(workflows.pipeline, wf).result();
     expect(result.steps.map((s) => s.state)).toEqual(['completed', 'completed', 'completed', 'completed', 'completed']);
+    await recordHistory(wf, 'pipeline.rerun');
     expect(await client.startPipeline('demo', { triggerKey: 'manual-1', reason: 'after it closed' })).toMatchObject({
       started: false,
       runId: run.runId,
@@ -397,6 +411,7 @@ describe('pipeline', () => {
     expect(cause.type).toBe('SLUICE_PIPELINE_STEP_FAILED');
     expect(cause.message).toContain('revenue_needs_conversion');
     expect(await runEventCount("workflow_type = 'snapshot' AND workflow_id LIKE $1", [`${run.workflowId}%`])).toBe(0);
+    await recordHistory(run.workflowId, 'pipeline.blocked');
   });
   it('every workflow says failed in SluiceStatus before it fails: a transform whose SQL fails on the data (its status query too), a backfill, a registration, an ingest of an unknown source', async () => {
     const sa = (workflowId: string) => client.temporal.workflow.getHandle(workflowId).describe();
@@ -421,6 +436,7 @@ describe('pipeline', () => {
     );
     expect(transform.typedSearchAttributes.get(SluiceStatus)).toBe('failed');
     expect((await client.transformStatus('bad_cast')).state).toBe('failed');
+    await recordHistory('transform-bad_cast', 'transform.failed');
 
     // a backfill: its progress query answers at once, and its failure is said
     const backfill = await client.backfill({ transform: 'no_such_transform', version: 1 }, 'backfill-nope');
@@ -431,6 +447,7 @@ describe('pipeline', () => {
       'failed',
       'failed',
     ]);
+    await recordHistory('backfill-nope', 'backfill.failed');
 
     await expect(
       client.registerTransform({
