@@ -77,16 +77,26 @@ export function stepsOfSpec(spec: PipelineSpec): PipelineStepName[] {
   });
 }
 
+/** What the `deploy` step hands the deploy workflow: references and the spec's policy, nothing else. */
+export interface DeployStepArgs {
+  model: string;
+  candidateVersion: number;
+  endpoint: string;
+  policy: Record<string, unknown>;
+}
+
 /**
- * The `deploy` step: start the child workflow `deploy` with { model name, candidate version,
- * endpoint, policy } and return its references. TODO(deploy): wire it when the deploy workflow is
- * on this branch; until then a spec that asks for it fails here, typed, before anything deploys.
+ * The `deploy` step: start the child workflow `deploy` with {@link DeployStepArgs} under
+ * `options` and return its references. TODO(deploy): wire it when the deploy workflow is on this
+ * branch (`executeChild('deploy', { ...options, args: [args] })`, then the deployment's link and
+ * version as the step's output); until then a spec that asks for it fails here, typed, before
+ * anything deploys.
  */
-async function runDeployStep(spec: PipelineSpec, _model: { name: string; version: number }): Promise<PipelineStepOutput> {
+async function runDeployStep(args: DeployStepArgs, _options: { workflowId: string; taskQueue: string }): Promise<PipelineStepOutput> {
   throw ApplicationFailure.create({
     type: ErrorCodes.StepNotAvailable,
     nonRetryable: true,
-    message: `step deploy (endpoint ${spec.deploy?.endpoint ?? '?'}) is not available in this build: the deploy workflow is not registered yet`,
+    message: `step deploy (${args.model}@${args.candidateVersion} to endpoint ${args.endpoint}) is not available in this build: the deploy workflow is not registered yet`,
   });
 }
 
@@ -335,8 +345,9 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
       }
       case 'deploy': {
         const m = outputOf('train').model;
-        if (!m) throw new Error('unreachable: deploy without a model');
-        return runDeployStep(spec, m);
+        const d = spec.deploy;
+        if (!m || !d) throw new Error('unreachable: deploy without a model');
+        return runDeployStep({ model: m.name, candidateVersion: m.version, endpoint: d.endpoint, policy: d.policy }, childOptions(s));
       }
     }
   }

@@ -263,7 +263,8 @@ describe('pipeline', () => {
     expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
     expect(await page.text()).toContain('<html');
     expect((await fetch(dataDocs.replace(/\?.*$/, ''))).status).toBe(401);
-    expect((await fetch(dataDocs.replace(/sig=./, 'sig=0'))).status).toBe(401);
+    const forged = dataDocs.slice(0, -1) + (dataDocs.endsWith('0') ? '1' : '0');
+    expect((await fetch(forged)).status).toBe(401);
     expect(
       (await fetch(`http://127.0.0.1:${http.port}/v1/artifacts/${'0'.repeat(64)}`, { headers: { authorization: `Bearer ${TOKEN}` } }))
         .status,
@@ -340,6 +341,9 @@ describe('pipeline', () => {
     const card = (done.memo as { links: Record<string, string> }).links.modelCard!;
     const cardPage = await fetch(card);
     expect([cardPage.status, cardPage.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    const onnx = await fetch((done.memo as { links: Record<string, string> }).links.onnx!);
+    expect([onnx.status, onnx.headers.get('content-type')]).toEqual([200, 'application/octet-stream']);
+    expect(Buffer.from(await onnx.arrayBuffer()).length).toBeGreaterThan(0);
 
     // a finished run takes a rerun too: by update, with an answer; a second one while it runs is refused
     expect(await client.rerun(wf, { fromStep: 'train', reason: 'retrain on the same snapshot' })).toEqual({ accepted: true, rerun: 2 });
@@ -365,6 +369,31 @@ describe('pipeline', () => {
       started: false,
       runId: run.runId,
     });
+  });
+
+  it('a spec with a deploy step runs up to it and fails there, typed: the deploy workflow is not in this build', async () => {
+    await stopGpuWorker();
+    await startGpuWorker(false);
+    if ((await stack.db.pool.query("SELECT 1 FROM sluice.raw_events WHERE source = 'page_views'")).rowCount === 0)
+      await client.ingest('page_views', pageViews(400, 1), { batchId: 'pv-1' });
+    const applied = await client.applyPipeline({ ...spec('with_deploy'), deploy: { endpoint: 'pv', policy: { approval: 'required' } } });
+    const run = await client.startPipeline('with_deploy', {
+      triggerKey: 'k',
+      reason: 'deploy',
+      version: applied.version,
+      rerunWindowAfterFailureSeconds: 0,
+    });
+    const err = await client
+      .handle(workflows.pipeline, run.workflowId)
+      .result()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+    expect(cause.type).toBe('SLUICE_PIPELINE_STEP_FAILED');
+    expect(cause.message).toContain('step deploy (pv_device@');
+    expect(cause.details?.[0]).toMatchObject({ step: 'deploy', error: { type: 'SLUICE_STEP_NOT_AVAILABLE' } });
+    const s = await client.pipelineStatus(run.workflowId);
+    expect(s.steps.map((x) => x.state)).toEqual(['completed', 'completed', 'completed', 'completed', 'completed', 'failed']);
   });
 
   it('a validation with failed error expectations stops the run before snapshot, naming them in the failure and the memo', async () => {
