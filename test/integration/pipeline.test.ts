@@ -429,6 +429,15 @@ describe('pipeline', () => {
     expect(await runCli(['pipelines', 'status', 'blocked', '--key', 'tick-1'], io)).toBe(0);
     expect(io.out.mock.calls.join('')).toMatch(/validate\s+failed\s+attempt 1/);
     expect(await runCli(['pipelines', 'rerun', run.workflowId, '--from', 'snapshot', '--reason', 'x'], io)).toBe(1);
+    // the same trigger key from the CLI: the existing run, not a second one
+    io.out.mockClear();
+    expect(
+      await runCli(['pipelines', 'start', 'blocked', '--key', 'tick-1', '--json'], {
+        ...io,
+        env: { ...io.env, DATABASE_URL: stack.db.url },
+      }),
+    ).toBe(0);
+    expect(JSON.parse(io.out.mock.calls.join(''))).toMatchObject({ workflowId: run.workflowId, runId: run.runId, started: false });
     const memo = (await client.temporal.workflow.getHandle(run.workflowId).describe()).memo as Record<string, unknown>;
     expect(memo.failedExpectations).toContain('revenue_needs_conversion');
     const err = await client.temporal.workflow
