@@ -15,5 +15,7 @@ export {
 } from './sluiceClient';
 export { IngestBatchTooLargeError, type IngestOptions, type IngestFileOptions } from './ingest';
 export { connectTemporal } from './connection';
+export { checkPipelineSpec, formatSpecIssues, loadPipelineSpecFile, type SpecIssue, type SpecResult } from '../contracts/pipelineSpec';
+export type { AppliedPipelineSpec } from '../activities/pipeline';
 export { loadConfig, parseConfig, ConfigError, type SluiceConfig, type ConfigIssue } from '../config';
 export * from '../api';
