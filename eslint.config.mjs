@@ -128,6 +128,7 @@ export default tseslint.config(
       'test/integration/backfillFault.test.ts',
       'test/integration/transformFault.test.ts',
       'test/integration/transformChunkRun.test.ts',
+      'test/integration/pipeline.test.ts',
       'scripts/bench/transform.ts',
     ],
     rules: { 'sluice/sql-values-bound': 'off' },

@@ -9,6 +9,7 @@ import { createDeployActivities } from './deploy';
 import { createEvaluateActivities } from './evaluate';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
+import { createPipelineActivities } from './pipeline';
 import { createRegistryActivities } from './registry';
 import { createValidateActivities } from './validate';
 import { createSnapshotActivities } from './snapshot';
@@ -32,6 +33,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createRegistryActivities(deps),
     ...createSnapshotActivities(deps),
     ...createDeployActivities(deps),
+    ...createPipelineActivities(deps),
   });
 }
 
@@ -56,6 +58,7 @@ export type RegistryActivities = ReturnType<typeof createRegistryActivities>;
 export type { DeployActivities, PreparedDeployment, Rescored } from './deploy';
 export type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
 export type { InputCheckActivities } from './workflowInput';
+export type { PipelineActivities } from './pipeline';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';
 export { DeviceSlots, type DeviceSlot } from './train/deviceSlots';

@@ -41,6 +41,14 @@ export const ErrorCodes = {
   NoPreviousChampion: 'SLUICE_NO_PREVIOUS_CHAMPION',
   /** An approval, rejection or rollback sent when the deployment is not waiting for it (not pending, expired, not promoted). */
   DeployNotPending: 'SLUICE_DEPLOY_NOT_PENDING',
+  /** A pipeline spec that breaks its schema or its own references (file, line and field named). */
+  PipelineSpecInvalid: 'SLUICE_PIPELINE_SPEC_INVALID',
+  /** A pipeline name/version that was never applied. */
+  UnknownPipeline: 'SLUICE_UNKNOWN_PIPELINE',
+  /** A pipeline step this build cannot run yet (e.g. `deploy` before the deploy workflow lands). */
+  StepNotAvailable: 'SLUICE_STEP_NOT_AVAILABLE',
+  /** A step of a pipeline run failed; details name the step and its cause. */
+  PipelineStepFailed: 'SLUICE_PIPELINE_STEP_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -17,3 +17,8 @@ export function transformWorkflowId(transform: string): string {
 export function registerTransformWorkflowId(name: string, version: number): string {
   return `register-transform-${name}-v${version}`;
 }
+
+/** Workflow id of a pipeline run: one per pipeline and trigger key (an event, a schedule tick, a request). */
+export function pipelineWorkflowId(pipeline: string, triggerKey: string): string {
+  return `pipeline-${pipeline}-${triggerKey}`;
+}

@@ -13,14 +13,19 @@ export {
   SluiceStep,
   SEARCH_ATTRIBUTE_KEYS,
   SEARCH_ATTRIBUTE_NAMES,
+  SLUICE_STATUS,
+  type SluiceStatusValue,
 } from './searchAttributes';
-export { ingestWorkflowId, registerTransformWorkflowId, transformWorkflowId } from './ids';
+export { ingestWorkflowId, pipelineWorkflowId, registerTransformWorkflowId, transformWorkflowId } from './ids';
 export {
   backfillProgressQuery,
   dataLandedSignal,
   ingestBatchSignal,
   ingestBatchUpdate,
   ingestStatusQuery,
+  pipelineStatusQuery,
+  rerunSignal,
+  rerunUpdate,
   transformStatusQuery,
   approveUpdate,
   rejectUpdate,
@@ -97,3 +102,16 @@ export type {
   ShadowComparison,
 } from './workflows/deploy';
 export type { EvaluateModelInput, ModelCardLineage, TestSplitRef } from './workflows/evaluate';
+export type {
+  PipelineInput,
+  PipelineResult,
+  PipelineRerunRecord,
+  PipelineSpec,
+  PipelineStatus,
+  PipelineStepName,
+  PipelineStepOutput,
+  PipelineStepStatus,
+  RerunAnswer,
+  RerunRequest,
+} from './workflows/pipeline';
+export { PIPELINE_STEPS, PipelineSpecSchema } from './workflows/pipeline';

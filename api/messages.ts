@@ -9,6 +9,7 @@ import type { DataLanded, IngestBatchRequest, IngestBatchResult, IngestStatus } 
 import type { BackfillProgress } from './workflows/backfill';
 import type { TransformStatus } from './workflows/transform';
 import type { ApprovalDecision, ApprovalRequest, DeploymentState, RollbackRequest, RollbackResult } from './workflows/deploy';
+import type { PipelineStatus, RerunAnswer, RerunRequest } from './workflows/pipeline';
 
 function signal<Args extends unknown[]>(name: string): SignalDefinition<Args> {
   return { type: 'signal', name } as SignalDefinition<Args>;
@@ -46,3 +47,12 @@ export const rollbackUpdate = update<RollbackResult, [RollbackRequest]>('rollbac
 export const rollbackSignal = signal<[RollbackRequest]>('rollbackAsync');
 /** Step, status, gate numbers, decision and shadow comparison of a `deploy` workflow. */
 export const deploymentStatusQuery = query<DeploymentState>('deploymentStatus');
+/**
+ * Reruns a pipeline run from a step (`{ fromStep, reason }`), reusing the recorded outputs of the
+ * steps before it. Fire-and-forget: a refused request is recorded in the run's memo, nobody is told.
+ */
+export const rerunSignal = signal<[RerunRequest]>('rerun');
+/** {@link rerunSignal} with an answer: accepted, or refused with why (unknown step, a run in progress, step not reached). */
+export const rerunUpdate = update<RerunAnswer, [RerunRequest]>('rerun');
+/** Each step of a pipeline run: state, attempt, counts, durations, links and references. */
+export const pipelineStatusQuery = query<PipelineStatus>('status');

@@ -12,3 +12,7 @@ export const SluiceModel = defineSearchAttributeKey('SluiceModel', SearchAttribu
 
 export const SEARCH_ATTRIBUTE_KEYS = [SluicePipeline, SluiceStep, SluiceStatus, SluiceDataset, SluiceModel] as const;
 export const SEARCH_ATTRIBUTE_NAMES = SEARCH_ATTRIBUTE_KEYS.map((k) => k.name);
+
+/** Values of SluiceStatus: every workflow sets `running`, then `completed` or `failed` (before it fails). */
+export const SLUICE_STATUS = { running: 'running', completed: 'completed', failed: 'failed', cancelled: 'cancelled' } as const;
+export type SluiceStatusValue = (typeof SLUICE_STATUS)[keyof typeof SLUICE_STATUS];

@@ -5,6 +5,9 @@
 export {
   SluiceClient,
   InvalidWorkflowInputError,
+  InvalidPipelineSpecError,
+  type StartPipelineOptions,
+  type StartedPipeline,
   workflowUiUrl,
   type SluiceClientOptions,
   type SluiceWorkflowHandle,
@@ -13,5 +16,7 @@ export {
 export { IngestBatchTooLargeError, type IngestOptions, type IngestFileOptions } from './ingest';
 export { connectTemporal } from './connection';
 export { DeployRefusedError, type DeployHandle, type DeploymentStatus } from './deploy';
+export { checkPipelineSpec, formatSpecIssues, loadPipelineSpecFile, type SpecIssue, type SpecResult } from '../contracts/pipelineSpec';
+export type { AppliedPipelineSpec } from '../activities/pipeline';
 export { loadConfig, parseConfig, ConfigError, type SluiceConfig, type ConfigIssue } from '../config';
 export * from '../api';

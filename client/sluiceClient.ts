@@ -7,15 +7,26 @@ import { randomUUID } from 'node:crypto';
 import {
   Client,
   WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateFailedError,
   WorkflowIdReusePolicy,
   type Connection,
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import type { Pool } from 'pg';
 import { checkValue, checkWorkflowInput, describeIssues, type InputIssue } from '../api/check';
-import { ingestWorkflowId, registerTransformWorkflowId, transformWorkflowId } from '../api/ids';
-import { backfillProgressQuery, dataLandedSignal, ingestBatchUpdate, transformStatusQuery } from '../api/messages';
+import { ingestWorkflowId, pipelineWorkflowId, registerTransformWorkflowId, transformWorkflowId } from '../api/ids';
+import {
+  backfillProgressQuery,
+  dataLandedSignal,
+  ingestBatchUpdate,
+  pipelineStatusQuery,
+  rerunUpdate,
+  transformStatusQuery,
+} from '../api/messages';
+import { SluicePipeline } from '../api/searchAttributes';
 import { workflows } from '../api/workflows';
 import type { BackfillInput, BackfillProgress } from '../api/workflows/backfill';
 import type { InputOf, ResultOf, WorkflowDef, WorkflowFn } from '../api/workflows/define';
@@ -28,7 +39,11 @@ import {
   type IngestLocation,
 } from '../api/workflows/ingest';
 import type { RegisterTransformInput, RegisterTransformResult } from '../api/workflows/registerTransform';
+import type { PipelineInput, PipelineSpec, PipelineStatus, RerunAnswer, RerunRequest } from '../api/workflows/pipeline';
 import type { TransformInput, TransformStatus } from '../api/workflows/transform';
+import { applyPipelineSpec, getPipelineSpec, type AppliedPipelineSpec } from '../activities/pipeline';
+import { checkPipelineSpec, formatSpecIssues, type SpecIssue } from '../contracts/pipelineSpec';
+import { createPool } from '../db/pool';
 import { loadConfig, type SluiceConfig } from '../config';
 import { connectTemporal } from './connection';
 import { fileBatch, inlineBatch, type IngestFileOptions, type IngestOptions } from './ingest';
@@ -68,6 +83,32 @@ export class InvalidWorkflowInputError extends Error {
     super(`Invalid input for workflow ${workflowType}: ${describeIssues(issues)}`);
     this.name = 'InvalidWorkflowInputError';
   }
+}
+
+/** A pipeline spec that breaks its schema or its references; each issue names the file, line and field. */
+export class InvalidPipelineSpecError extends Error {
+  constructor(readonly issues: SpecIssue[]) {
+    super(`Invalid pipeline spec:\n${formatSpecIssues(issues)}`);
+    this.name = 'InvalidPipelineSpecError';
+  }
+}
+
+export interface StartPipelineOptions {
+  /** What started it (an event id, a schedule tick, a request id): one run per pipeline and key. */
+  triggerKey: string;
+  reason: string;
+  /** Spec version (default: the newest applied). */
+  version?: number;
+  rerunWindowAfterFailureSeconds?: number;
+  rerunWindowAfterSuccessSeconds?: number;
+}
+
+export interface StartedPipeline {
+  workflowId: string;
+  runId: string;
+  specVersion: number;
+  /** false when a run with this trigger key exists already: that run is the answer, none is started. */
+  started: boolean;
 }
 
 export interface StartOptions {
@@ -257,6 +298,88 @@ export class SluiceClient {
   /** The endpoint's latest deploy or rollback: live state while it runs, its result once ended. */
   async deploymentStatus(endpoint: string): Promise<DeploymentStatus> {
     return deploymentStatus(this.temporal, endpoint);
+  }
+
+  /** A short-lived pool on the sluice database (DATABASE_URL): pipeline specs live beside the log. */
+  private async withDatabase<T>(fn: (pool: Pool) => Promise<T>): Promise<T> {
+    const url = this.config.databaseUrl;
+    if (!url) throw new Error('DATABASE_URL is not set: pipeline specs are stored in the PostgreSQL that holds the sluice log');
+    const pool = createPool(url, { max: 1, applicationName: 'sluice-client' });
+    try {
+      return await fn(pool);
+    } finally {
+      await pool.end();
+    }
+  }
+
+  /**
+   * Registers a pipeline spec version (append-only): checked against contracts/pipelines/pipeline.schema.json
+   * and its own references first ({@link InvalidPipelineSpecError}); the same spec applied again
+   * returns its existing version (`created: false`). Files: `loadPipelineSpecFile` (contracts/pipelineSpec.ts).
+   */
+  async applyPipeline(spec: PipelineSpec, options: { appliedBy?: string } = {}): Promise<AppliedPipelineSpec> {
+    const checked = checkPipelineSpec(spec);
+    if (!checked.ok) throw new InvalidPipelineSpecError(checked.issues);
+    const appliedBy = options.appliedBy ?? process.env.USER ?? 'sluice-client';
+    return this.withDatabase((pool) => applyPipelineSpec(pool, checked.spec, appliedBy));
+  }
+
+  /**
+   * Starts a run of an applied pipeline under workflow id `pipeline-<name>-<trigger key>`. The same
+   * key never starts a second run, not even after the first has closed: the existing run is returned
+   * with `started: false`.
+   */
+  async startPipeline(name: string, options: StartPipelineOptions): Promise<StartedPipeline> {
+    const specVersion = options.version ?? (await this.withDatabase((pool) => getPipelineSpec(pool, name))).version;
+    const input: PipelineInput = {
+      pipeline: name,
+      specVersion,
+      triggerKey: options.triggerKey,
+      reason: options.reason,
+      queues: { cpu: this.taskQueue, gpu: this.config.taskQueues.gpu },
+      ...(options.rerunWindowAfterFailureSeconds === undefined
+        ? {}
+        : { rerunWindowAfterFailureSeconds: options.rerunWindowAfterFailureSeconds }),
+      ...(options.rerunWindowAfterSuccessSeconds === undefined
+        ? {}
+        : { rerunWindowAfterSuccessSeconds: options.rerunWindowAfterSuccessSeconds }),
+    };
+    this.assertValidInput(workflows.pipeline, input);
+    const workflowId = pipelineWorkflowId(name, options.triggerKey);
+    try {
+      const handle = await this.temporal.workflow.start(workflows.pipeline.name, {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [input],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        workflowIdConflictPolicy: 'FAIL',
+        typedSearchAttributes: [{ key: SluicePipeline, value: name }],
+      });
+      return { workflowId, runId: handle.firstExecutionRunId, specVersion, started: true };
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      const d = await this.temporal.workflow.getHandle(workflowId).describe();
+      const existing = (d.memo?.specVersion as number | undefined) ?? specVersion;
+      return { workflowId, runId: d.runId, specVersion: existing, started: false };
+    }
+  }
+
+  /**
+   * Asks a pipeline run to run again from a step (the `rerun` update): answers accepted, or
+   * refused with why (unknown step, a run in progress, step not reached).
+   */
+  async rerun(workflowId: string, request: RerunRequest): Promise<RerunAnswer> {
+    try {
+      return await this.temporal.workflow.getHandle(workflowId).executeUpdate(rerunUpdate, { args: [request] });
+    } catch (err) {
+      if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+      return { accepted: false, reason: err.cause?.message ?? err.message };
+    }
+  }
+
+  /** Each step of a pipeline run: state, attempt, counts, durations, links and references. */
+  async pipelineStatus(workflowId: string): Promise<PipelineStatus> {
+    return this.temporal.workflow.getHandle(workflowId).query(pipelineStatusQuery);
   }
 
   async close(): Promise<void> {

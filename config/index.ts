@@ -120,6 +120,11 @@ export interface HttpIngestConfig {
   maxHeaderBytes: number;
   /** Largest request URL (path and query); past it, 414. */
   maxUrlBytes: number;
+  /**
+   * Base URL browsers reach the HTTP service at (SLUICE_PUBLIC_URL), for the artifact links in
+   * workflow memos; default http://<host>:<port> of the listener.
+   */
+  publicUrl?: string;
 }
 
 const GIB = 1024 * 1024 * 1024;
@@ -262,6 +267,7 @@ function httpIngestConfig(r: EnvReader): HttpIngestConfig {
     port: r.int('SLUICE_HTTP_PORT', d.port, 0, 65535),
     host: r.host('SLUICE_HTTP_HOST', d.host),
     token: r.string('SLUICE_INGEST_TOKEN'),
+    publicUrl: r.string('SLUICE_PUBLIC_URL')?.replace(/\/+$/, ''),
     maxBodyBytes: r.int('SLUICE_HTTP_MAX_BODY_BYTES', d.maxBodyBytes, 1, Number.MAX_SAFE_INTEGER),
     maxSpoolBytes: r.int('SLUICE_HTTP_MAX_SPOOL_BYTES', d.maxSpoolBytes, 1, Number.MAX_SAFE_INTEGER),
     maxHeaderBytes,

@@ -25,6 +25,9 @@
  * - Every answer has an `x-request-id` header; a 5xx says only that and a generic message, the
  *   details go to the server log under the same id.
  *
+ *   GET /v1/artifacts/:sha256   (the bearer token, or a signed link `?sig=` from a workflow memo)
+ *   -> the artifact's bytes: text/html for reports and model cards, application/octet-stream otherwise; 404 unknown, 401 unauthenticated
+ *
  * Listens on SLUICE_HTTP_HOST (default 127.0.0.1: this host only) and SLUICE_HTTP_PORT.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -34,7 +37,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
+import { LocalArtifactStore } from '../activities/artifacts';
+import { artifactSignatureMatches } from '../activities/pipeline/links';
 import { HTTP_INGEST_DEFAULTS, httpSpoolDir, type HttpIngestConfig, type SluiceConfig } from '../config';
 import { SluiceClient } from '../client/sluiceClient';
 import { ContractRegistry } from '../contracts/registry';
@@ -44,6 +50,12 @@ import type { IngestFormat } from '../api/workflows/ingest';
 import { answerClientError, bearerToken, definedOnly, describeFailure, HttpError, send, tokenMatches } from './httpCommon';
 
 const ROUTE = /^\/v1\/sources\/([^/]+)\/events\/?$/;
+/** Read-only artifacts by digest: the links of workflow memos (data docs, model cards) open here. */
+const ARTIFACT_ROUTE = /^\/v1\/artifacts\/([^/]+)\/?$/;
+const ARTIFACT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.json': 'application/json',
+};
 /** Seconds a client is told to wait when the spool is full: time for the batches in flight to land. */
 export const SPOOL_BUSY_RETRY_AFTER_SECONDS = 10;
 /** Payment APIs (Stripe) allow keys of up to 255 characters; a UUID needs 36. */
@@ -352,6 +364,7 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
   const spoolDir = httpSpoolDir(opts.config.artifactsDir);
   const keysDir = path.join(opts.config.artifactsDir, 'ingest-keys');
   const budget = new SpoolBudget(settings.maxSpoolBytes);
+  const artifacts = new LocalArtifactStore(opts.config.artifactsDir);
   const log = opts.log ?? ((m: string) => process.stderr.write(`[sluice http] ${m}\n`));
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -369,6 +382,8 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
     } catch {
       throw new HttpError(400, HttpErrorCodes.BadRequest, 'the request URL is not valid; POST /v1/sources/:source/events');
     }
+    const artifact = ARTIFACT_ROUTE.exec(url.pathname);
+    if (artifact) return serveArtifact(req, res, artifact[1] ?? '', url);
     const match = ROUTE.exec(url.pathname);
     if (!match) throw new HttpError(404, HttpErrorCodes.NotFound, 'no such endpoint; POST /v1/sources/:source/events');
     if (req.method !== 'POST') throw new HttpError(405, HttpErrorCodes.MethodNotAllowed, 'use POST', { allow: 'POST' });
@@ -414,6 +429,45 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
       share.release();
     }
     send(res, 200, result);
+  }
+
+  /**
+   * GET /v1/artifacts/:sha256 with the bearer token, or with the link's own signature (`?sig=`, see
+   * activities/pipeline/links.ts): a browser opening a link from the Temporal UI cannot send a header.
+   * HTML reports are served as text/html in a sandbox (no scripts, nothing fetched), anything else
+   * as a download.
+   */
+  async function serveArtifact(req: http.IncomingMessage, res: http.ServerResponse, sha256: string, url: URL): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      throw new HttpError(405, HttpErrorCodes.MethodNotAllowed, 'artifacts are read-only: use GET', { allow: 'GET, HEAD' });
+    const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const sig = url.searchParams.get('sig');
+    const digest = /^[0-9a-f]{64}$/.test(sha256) ? sha256 : undefined;
+    const allowed =
+      (given !== undefined && tokenMatches(given, token)) ||
+      (sig !== null && digest !== undefined && artifactSignatureMatches(token, digest, sig));
+    if (!allowed)
+      throw new HttpError(401, HttpErrorCodes.Unauthorized, 'missing or wrong bearer token (or link signature)', {
+        'www-authenticate': 'Bearer',
+      });
+    const found = digest === undefined ? undefined : await artifacts.stat(digest);
+    if (!found) throw new HttpError(404, HttpErrorCodes.NotFound, `no artifact with sha256 ${JSON.stringify(sha256)}`);
+    const file = fileURLToPath(found.uri);
+    const type = ARTIFACT_TYPES[path.extname(file)] ?? 'application/octet-stream';
+    res.writeHead(200, {
+      'content-type': type,
+      'content-length': found.size,
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'private, max-age=31536000, immutable',
+      ...(type.startsWith('text/html')
+        ? { 'content-security-policy': "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:" }
+        : { 'content-disposition': `attachment; filename="${digest}${path.extname(file)}"` }),
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    await pipeline(fs.createReadStream(file), res);
   }
 
   return (req, res) => {
@@ -477,7 +531,9 @@ export async function startIngestHttpServer(opts: IngestHttpOptions & { port?: n
 async function main(): Promise<void> {
   const client = await SluiceClient.connect();
   const http = await startIngestHttpServer({ config: client.config, client });
-  process.stderr.write(`[sluice http] ingest endpoint on ${http.host}:${http.port} (POST /v1/sources/:source/events)\n`);
+  process.stderr.write(
+    `[sluice http] ingest endpoint on ${http.host}:${http.port} (POST /v1/sources/:source/events, GET /v1/artifacts/:sha256)\n`,
+  );
   const stop = (): void => {
     void http.close().then(() => client.close());
   };

@@ -93,6 +93,15 @@ export const ACTIVITY_OPTIONS = {
     heartbeatTimeout: '10 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
   },
+  /**
+   * A pipeline's catch-up waits (ingestion's queue drained, a transform past a log offset): as long
+   * as the data takes, heartbeating while they poll.
+   */
+  pipelineWait: {
+    startToCloseTimeout: '6 hours',
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+  },
 } as const satisfies Record<string, ActivityOptions>;
 
 export const LOCAL_ACTIVITY_OPTIONS = {

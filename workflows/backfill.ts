@@ -32,6 +32,7 @@ import type {
   FinishBackfillResult,
 } from '../api/workflows/backfill';
 import { ACTIVITY_OPTIONS } from './activityOptions';
+import { sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { BackfillInput, BackfillProgress, BackfillRangeInput, BackfillRangeResult, BackfillResult, BackfillResume };
 
@@ -90,6 +91,17 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
   // Before the first await: a progress query right after the start must find its handler (a
   // handler makes no command, so recorded histories replay the same).
   setHandler(backfillProgressQuery, () => progress);
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(
+    statusPatched,
+    () => runBackfill(input, progress),
+    () => {
+      progress.phase = 'failed';
+    },
+  );
+}
+
+async function runBackfill(input: BackfillInput, progress: BackfillProgress): Promise<BackfillResult> {
   await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('backfill', input);
   const db = proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.dbQuick);
   upsertSearchAttributes([
@@ -228,12 +240,18 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult> {
  * marker row per chunk). Continues-as-new when its history grows. Errors as {@link backfill}.
  */
 export async function backfillRange(input: BackfillRangeInput): Promise<BackfillRangeResult> {
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(statusPatched, () => buildRange(input, statusPatched));
+}
+
+async function buildRange(input: BackfillRangeInput, statusPatched: boolean): Promise<BackfillRangeResult> {
   await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('backfillRange', input);
   const { buildTransformChunk } = proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.buildChunk);
   upsertSearchAttributes([
     { key: SluicePipeline, value: input.transform },
     { key: SluiceStep, value: 'backfillRange' },
     { key: SluiceDataset, value: `${input.transform}__v${input.version}` },
+    ...(statusPatched ? [{ key: SluiceStatus, value: 'running' }] : []),
   ]);
   const totals: BackfillRangeResult = { rowsRead: input.rowsRead ?? 0, rowsWritten: input.rowsWritten ?? 0, chunks: input.chunks ?? 0 };
   let cursor = input.fromSeq;
@@ -249,7 +267,10 @@ export async function backfillRange(input: BackfillRangeInput): Promise<Backfill
     totals.rowsRead += r.rowsRead;
     totals.rowsWritten += r.rowsWritten;
     totals.chunks += 1;
-    if (r.done) return totals;
+    if (r.done) {
+      if (statusPatched) upsertSearchAttributes([{ key: SluiceStatus, value: 'completed' }]);
+      return totals;
+    }
     cursor = (BigInt(r.chunkToSeq) + 1n).toString();
     if (workflowInfo().historyLength > MAX_HISTORY_EVENTS) {
       await continueAsNew<typeof backfillRange>({ ...input, fromSeq: cursor, ...totals });

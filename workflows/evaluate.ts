@@ -1,9 +1,10 @@
 import { proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { EvaluateActivities, InputCheckActivities } from '../activities';
 import type { EvaluateModelResult } from '../api/models';
-import { SluiceStatus, SluiceStep } from '../api/searchAttributes';
+import { SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { EvaluateModelInput } from '../api/workflows/evaluate';
 import { ACTIVITY_OPTIONS } from './activityOptions';
+import { pipelineOf, sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { EvaluateModelInput, EvaluateModelResult };
 
@@ -18,8 +19,14 @@ const scoring = proxyActivities<EvaluateActivities>(ACTIVITY_OPTIONS.evaluate);
  * SLUICE_ARTIFACT_CORRUPT.
  */
 export async function evaluate(input: EvaluateModelInput): Promise<EvaluateModelResult> {
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(statusPatched, () => evaluateBody(input, statusPatched));
+}
+
+async function evaluateBody(input: EvaluateModelInput, statusPatched: boolean): Promise<EvaluateModelResult> {
   await check.checkWorkflowInput('evaluate', input);
   upsertSearchAttributes([
+    ...(statusPatched && input.modelName ? [{ key: SluicePipeline, value: pipelineOf(input.modelName) }] : []),
     { key: SluiceStep, value: 'evaluate' },
     { key: SluiceStatus, value: 'running' },
   ]);

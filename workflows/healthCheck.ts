@@ -4,6 +4,7 @@ import { DEFAULT_TASK_QUEUES } from '../api/queues';
 import { SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { HealthCheckInput, HealthCheckResult } from '../api/workflows/healthCheck';
 import { ACTIVITY_OPTIONS } from './activityOptions';
+import { sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { HealthCheckInput, HealthCheckResult };
 
@@ -12,6 +13,11 @@ export type { HealthCheckInput, HealthCheckResult };
  * ONNX Runtime on both the CPU and the GPU queue. Read-only; safe to run any time.
  */
 export async function healthCheck(input: HealthCheckInput = {}): Promise<HealthCheckResult> {
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(statusPatched, () => checkHealth(input));
+}
+
+async function checkHealth(input: HealthCheckInput): Promise<HealthCheckResult> {
   const queues = { ...DEFAULT_TASK_QUEUES, ...input.queues };
   await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('healthCheck', input);
   upsertSearchAttributes([

@@ -13,7 +13,7 @@ import type { IngestActivities, InputCheckActivities } from '../activities';
 import { checkValue, describeIssues } from '../api/check';
 import { ErrorCodes } from '../api/errors';
 import { ingestBatchSignal, ingestBatchUpdate, ingestStatusQuery } from '../api/messages';
-import { SluicePipeline, SluiceStep } from '../api/searchAttributes';
+import { SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import {
   INGEST_HISTORY_LIMIT,
   IngestBatchRequestSchema,
@@ -22,6 +22,7 @@ import {
   type IngestInput,
 } from '../api/workflows/ingest';
 import { ACTIVITY_OPTIONS } from './activityOptions';
+import { sluiceStatusPatched, withSluiceStatus } from './status';
 
 const check = proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck);
 const db = proxyActivities<IngestActivities>(ACTIVITY_OPTIONS.dbQuick);
@@ -54,6 +55,8 @@ export async function ingest(input: IngestInput): Promise<void> {
   let batchesDone = 0;
   let batchesFailed = 0;
   let lastResult: IngestBatchResult | null = null;
+  // Set by the `ingest-queue-order` patch once the input is checked (the update handler reads it later).
+  let queueFixes = false;
 
   // Handlers first, before any await: an update-with-start is delivered in the first activation.
   setHandler(
@@ -89,48 +92,55 @@ export async function ingest(input: IngestInput): Promise<void> {
   });
   setHandler(ingestStatusQuery, () => ({ source: input.source, batchesDone, batchesFailed, queued: queue.length, lastResult }));
 
-  await check.checkWorkflowInput('ingest', input);
-  upsertSearchAttributes([
-    { key: SluicePipeline, value: 'ingest' },
-    { key: SluiceStep, value: `ingest:${input.source}` },
-  ]);
-  // Runs recorded before this patch took carried-over batches in reverse order and could leave an
-  // update waiting on a batch queued by signal (docs/architecture.md, determinism 1).
-  const queueFixes = patched(INGEST_QUEUE_PATCH);
-  const carried = (input.pending ?? []).map((req) => ({ req, awaited: false }));
-  if (queueFixes) queue.unshift(...carried);
-  else for (const item of carried) queue.unshift(item);
-  try {
-    await db.describeIngestSource(input.source);
-  } catch (err) {
-    const cause = (err as { cause?: { type?: string } }).cause;
-    if (cause?.type !== ErrorCodes.UnknownSource) throw err;
-    sourceFailure = ApplicationFailure.create({
-      type: ErrorCodes.UnknownSource,
-      nonRetryable: true,
-      message: (cause as { message?: string }).message ?? `unknown source ${input.source}`,
-    });
-    ready = true;
-    await condition(allHandlersFinished);
-    throw sourceFailure;
-  }
-  ready = true;
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(statusPatched, run);
 
-  const limit = input.continueAsNewAfterEvents ?? INGEST_HISTORY_LIMIT;
-  const historyIsLong = (): boolean => workflowInfo().historyLength >= limit || workflowInfo().continueAsNewSuggested;
-
-  for (;;) {
-    await condition(() => queue.length > 0 || historyIsLong());
-    // Batches awaited by an update go first: their handlers must finish before continue-as-new.
-    const next = historyIsLong() ? queue.findIndex((q) => q.awaited) : 0;
-    if (next >= 0 && queue.length > 0) {
-      const [item] = queue.splice(next, 1);
-      if (item) await processBatch(item.req);
-      continue;
+  async function run(): Promise<void> {
+    await check.checkWorkflowInput('ingest', input);
+    upsertSearchAttributes([
+      { key: SluicePipeline, value: 'ingest' },
+      { key: SluiceStep, value: `ingest:${input.source}` },
+      // a long-lived ingest workflow is `running` until it fails (an unknown source); it never completes
+      ...(statusPatched ? [{ key: SluiceStatus, value: 'running' }] : []),
+    ]);
+    // Runs recorded before this patch took carried-over batches in reverse order and could leave an
+    // update waiting on a batch queued by signal (docs/architecture.md, determinism 1).
+    queueFixes = patched(INGEST_QUEUE_PATCH);
+    const carried = (input.pending ?? []).map((req) => ({ req, awaited: false }));
+    if (queueFixes) queue.unshift(...carried);
+    else for (const item of carried) queue.unshift(item);
+    try {
+      await db.describeIngestSource(input.source);
+    } catch (err) {
+      const cause = (err as { cause?: { type?: string } }).cause;
+      if (cause?.type !== ErrorCodes.UnknownSource) throw err;
+      sourceFailure = ApplicationFailure.create({
+        type: ErrorCodes.UnknownSource,
+        nonRetryable: true,
+        message: (cause as { message?: string }).message ?? `unknown source ${input.source}`,
+      });
+      ready = true;
+      await condition(allHandlersFinished);
+      throw sourceFailure;
     }
-    await condition(() => allHandlersFinished() || queue.some((q) => q.awaited));
-    if (queue.some((q) => q.awaited)) continue;
-    await continueAsNew<typeof ingest>({ ...input, pending: queue.map((q) => q.req) });
+    ready = true;
+
+    const limit = input.continueAsNewAfterEvents ?? INGEST_HISTORY_LIMIT;
+    const historyIsLong = (): boolean => workflowInfo().historyLength >= limit || workflowInfo().continueAsNewSuggested;
+
+    for (;;) {
+      await condition(() => queue.length > 0 || historyIsLong());
+      // Batches awaited by an update go first: their handlers must finish before continue-as-new.
+      const next = historyIsLong() ? queue.findIndex((q) => q.awaited) : 0;
+      if (next >= 0 && queue.length > 0) {
+        const [item] = queue.splice(next, 1);
+        if (item) await processBatch(item.req);
+        continue;
+      }
+      await condition(() => allHandlersFinished() || queue.some((q) => q.awaited));
+      if (queue.some((q) => q.awaited)) continue;
+      await continueAsNew<typeof ingest>({ ...input, pending: queue.map((q) => q.req) });
+    }
   }
 
   async function processBatch(req: IngestBatchRequest): Promise<void> {

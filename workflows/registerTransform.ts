@@ -7,6 +7,7 @@ import type { InputCheckActivities, TransformActivities } from '../activities';
 import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { RegisterTransformInput, RegisterTransformResult } from '../api/workflows/registerTransform';
 import { ACTIVITY_OPTIONS } from './activityOptions';
+import { sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { RegisterTransformInput, RegisterTransformResult };
 
@@ -20,11 +21,17 @@ export const REGISTER_STARTS_TRANSFORM_PATCH = 'register-starts-transform';
  * Errors: SLUICE_INVALID_INPUT, SLUICE_INVALID_TRANSFORM, SLUICE_TRANSFORM_VERSION_CONFLICT.
  */
 export async function registerTransform(input: RegisterTransformInput): Promise<RegisterTransformResult> {
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(statusPatched, () => register(input, statusPatched));
+}
+
+async function register(input: RegisterTransformInput, statusPatched: boolean): Promise<RegisterTransformResult> {
   await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('registerTransform', input);
   upsertSearchAttributes([
     { key: SluicePipeline, value: input.name },
     { key: SluiceStep, value: 'registerTransform' },
     { key: SluiceDataset, value: `${input.name}__v${input.version}` },
+    ...(statusPatched ? [{ key: SluiceStatus, value: 'running' }] : []),
   ]);
   const result = await proxyActivities<TransformActivities>(ACTIVITY_OPTIONS.register).registerTransformVersion(input);
   // Without this, a transform registered on a source whose data had already landed stayed empty

@@ -3,6 +3,7 @@ import type { InputCheckActivities, SnapshotActivities } from '../activities';
 import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { SnapshotInput, SnapshotResult } from '../api/workflows/snapshot';
 import { ACTIVITY_OPTIONS } from './activityOptions';
+import { pipelineOf, sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { SnapshotInput, SnapshotResult };
 
@@ -19,9 +20,14 @@ const datasets = proxyActivities<SnapshotActivities>(ACTIVITY_OPTIONS.snapshot);
  * SLUICE_INVALID_INPUT, SLUICE_DATASET_INVALID, SLUICE_DATASET_NOT_FOUND.
  */
 export async function snapshot(input: SnapshotInput): Promise<SnapshotResult> {
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(statusPatched, () => snapshotBody(input, statusPatched));
+}
+
+async function snapshotBody(input: SnapshotInput, statusPatched: boolean): Promise<SnapshotResult> {
   await check.checkWorkflowInput('snapshot', input);
   upsertSearchAttributes([
-    { key: SluicePipeline, value: input.transform },
+    { key: SluicePipeline, value: statusPatched ? pipelineOf(input.transform) : input.transform },
     { key: SluiceStep, value: 'snapshot' },
     { key: SluiceStatus, value: 'running' },
   ]);

@@ -13,6 +13,7 @@ import { DEFAULT_TASK_QUEUES } from '../api/queues';
 import { SluiceDataset, SluiceModel, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { TrainInput, TrainResult } from '../api/workflows/train';
 import { ACTIVITY_OPTIONS } from './activityOptions';
+import { pipelineOf, sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { TrainInput, TrainResult };
 
@@ -23,9 +24,14 @@ export type { TrainInput, TrainResult };
  * SLUICE_DATASET_NOT_FOUND, SLUICE_TRAINER_FAILED and SLUICE_TRAINER_OUTPUT_INVALID (command trainers).
  */
 export async function train(input: TrainInput): Promise<TrainResult> {
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(statusPatched, () => trainBody(input, statusPatched));
+}
+
+async function trainBody(input: TrainInput, statusPatched: boolean): Promise<TrainResult> {
   await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('train', input);
   upsertSearchAttributes([
-    { key: SluicePipeline, value: input.model },
+    { key: SluicePipeline, value: statusPatched ? pipelineOf(input.model) : input.model },
     { key: SluiceStep, value: 'train' },
     { key: SluiceStatus, value: 'running' },
     { key: SluiceDataset, value: input.datasetId },

@@ -29,6 +29,7 @@ import { dataLandedSignal, transformStatusQuery } from '../api/messages';
 import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { TransformInput, TransformStatus, TransformTotals } from '../api/workflows/transform';
 import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS } from './activityOptions';
+import { sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { TransformInput, TransformStatus, TransformTotals };
 /**
@@ -78,6 +79,18 @@ export async function transform(input: TransformInput): Promise<never> {
   // Answerable from the first workflow task on (state `starting`), not only after the input check;
   // a query handler makes no command, so histories recorded before replay the same.
   setHandler(transformStatusQuery, () => status);
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(
+    statusPatched,
+    () => runTransform(input, status),
+    () => {
+      status.state = 'failed';
+      status.chunksInFlight = 0;
+    },
+  );
+}
+
+async function runTransform(input: TransformInput, status: TransformStatus): Promise<never> {
   // Since `chunk-runs` the input check is a local activity: the first run of chunks is scheduled
   // in the first workflow task, one server round trip (~100 ms here) sooner.
   const chunkRunsPath = patched(CHUNK_RUNS_PATCH);

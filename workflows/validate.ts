@@ -1,9 +1,10 @@
 import { ApplicationFailure, proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { InputCheckActivities, ValidateActivities } from '../activities';
 import { ErrorCodes } from '../api/errors';
-import { SluiceStatus, SluiceStep } from '../api/searchAttributes';
-import type { ValidateInput, ValidateResult } from '../api/workflows/validate';
+import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
+import type { DatasetRef, ValidateInput, ValidateResult } from '../api/workflows/validate';
 import { ACTIVITY_OPTIONS } from './activityOptions';
+import { pipelineOf, sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { ValidateInput, ValidateResult };
 
@@ -18,8 +19,32 @@ const quality = proxyActivities<ValidateActivities>(ACTIVITY_OPTIONS.suite);
  * the data. Also throws SLUICE_INVALID_INPUT, SLUICE_UNKNOWN_CONTRACT, SLUICE_DATASET_NOT_FOUND.
  */
 export async function validate(input: ValidateInput): Promise<ValidateResult> {
+  const statusPatched = sluiceStatusPatched();
+  return withSluiceStatus(statusPatched, () => validateBody(input, statusPatched));
+}
+
+/** SluiceDataset of a validated dataset: the table, the source's log, or the snapshot's first 12 hex digits. */
+function datasetName(d: DatasetRef): string {
+  switch (d.kind) {
+    case 'table':
+      return d.table;
+    case 'log':
+      return `log:${d.source}`;
+    case 'arrow':
+      return d.sha256.slice(0, 12);
+  }
+}
+
+async function validateBody(input: ValidateInput, statusPatched: boolean): Promise<ValidateResult> {
   await check.checkWorkflowInput('validate', input);
   upsertSearchAttributes([
+    // since the patch a pipeline filter finds validations too (a pipeline's own, or the contract's)
+    ...(statusPatched
+      ? [
+          { key: SluicePipeline, value: pipelineOf(input.contract) },
+          { key: SluiceDataset, value: datasetName(input.dataset) },
+        ]
+      : []),
     { key: SluiceStep, value: 'validate' },
     { key: SluiceStatus, value: 'running' },
   ]);

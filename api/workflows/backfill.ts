@@ -46,7 +46,8 @@ export const BackfillInputSchema = Type.Object(
 export type BackfillInput = Static<typeof BackfillInputSchema>;
 
 export interface BackfillProgress {
-  phase: 'preparing' | 'building' | 'hashing' | 'done';
+  /** `failed`: the run failed (its build was discarded); set before the failure leaves the workflow. */
+  phase: 'preparing' | 'building' | 'hashing' | 'done' | 'failed';
   transform: string;
   version: number | null;
   buildId: string | null;

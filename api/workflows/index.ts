@@ -4,6 +4,7 @@ import { deploy, rollback } from './deploy';
 import { evaluate } from './evaluate';
 import { healthCheck } from './healthCheck';
 import { ingest } from './ingest';
+import { pipeline } from './pipeline';
 import { registerTransform } from './registerTransform';
 import { snapshot } from './snapshot';
 import { train } from './train';
@@ -23,6 +24,7 @@ export const workflows = {
   train,
   deploy,
   rollback,
+  pipeline,
 } as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];

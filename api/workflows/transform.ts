@@ -31,7 +31,8 @@ export type TransformInput = Static<typeof TransformInputSchema>;
 
 export interface TransformStatus extends TransformTotals {
   transform: string;
-  state: 'starting' | 'processing' | 'idle';
+  /** `failed`: the workflow failed (its SQL failed on the data…); set before the failure leaves it. */
+  state: 'starting' | 'processing' | 'idle' | 'failed';
   /** Live version written by the last chunk, e.g. "v2". */
   version: string | null;
   /** Watermark after the last chunk (decimal string). */

@@ -313,6 +313,23 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
   { name: 'rollback', input: { endpoint: 'churn', actor: 'alice', reason: 'p99 regression' }, valid: true },
   { name: 'rollback', input: { endpoint: 'churn', actor: '' }, valid: false },
   { name: 'rollback', input: { endpoint: 'churn' }, valid: false },
+  { name: 'pipeline', input: { pipeline: 'demo', specVersion: 1, triggerKey: 'manual-1', reason: 'first run' }, valid: true },
+  {
+    name: 'pipeline',
+    input: {
+      pipeline: 'demo',
+      specVersion: 3,
+      triggerKey: 'schedule:nightly@2026-12-01T02:15Z',
+      reason: 'tick',
+      rerunWindowAfterFailureSeconds: 600,
+      queues: { gpu: 'g' },
+    },
+    valid: true,
+  },
+  { name: 'pipeline', input: { pipeline: 'Demo', specVersion: 1, triggerKey: 'k', reason: 'r' }, valid: false },
+  { name: 'pipeline', input: { pipeline: 'demo', specVersion: 0, triggerKey: 'k', reason: 'r' }, valid: false },
+  { name: 'pipeline', input: { pipeline: 'demo', specVersion: 1, triggerKey: 'has space', reason: 'r' }, valid: false },
+  { name: 'pipeline', input: { pipeline: 'demo', specVersion: 1, triggerKey: 'k' }, valid: false },
 ];
 
 describe('published schemas agree with the declarations', () => {
