@@ -45,8 +45,6 @@ export const ErrorCodes = {
   PipelineSpecInvalid: 'SLUICE_PIPELINE_SPEC_INVALID',
   /** A pipeline name/version that was never applied. */
   UnknownPipeline: 'SLUICE_UNKNOWN_PIPELINE',
-  /** A pipeline step this build cannot run yet (e.g. `deploy` before the deploy workflow lands). */
-  StepNotAvailable: 'SLUICE_STEP_NOT_AVAILABLE',
   /** A step of a pipeline run failed; details name the step and its cause. */
   PipelineStepFailed: 'SLUICE_PIPELINE_STEP_FAILED',
 } as const;

@@ -37,10 +37,12 @@ import {
   type RerunAnswer,
   type RerunRequest,
 } from '../api/workflows/pipeline';
+import { deployWorkflowId, type DeployInput } from '../api/workflows/deploy';
 import type { SnapshotInput } from '../api/workflows/snapshot';
 import type { TrainInput } from '../api/workflows/train';
 import type { ValidateInput } from '../api/workflows/validate';
 import { ACTIVITY_OPTIONS } from './activityOptions';
+import { deploy } from './deploy';
 import { snapshot } from './snapshot';
 import { train } from './train';
 import { validate } from './validate';
@@ -86,18 +88,26 @@ export interface DeployStepArgs {
 }
 
 /**
- * The `deploy` step: start the child workflow `deploy` with {@link DeployStepArgs} under
- * `options` and return its references. TODO(deploy): wire it when the deploy workflow is on this
- * branch (`executeChild('deploy', { ...options, args: [args] })`, then the deployment's link and
- * version as the step's output); until then a spec that asks for it fails here, typed, before
- * anything deploys.
+ * The `deploy` step: the child workflow `deploy` under the endpoint's own id (`deploy-<endpoint>`,
+ * so a pipeline's deploy and any other change of the endpoint never run at once, and approvals
+ * reach it by endpoint), with the trained model as the candidate and the spec's policy (checked by
+ * the deploy workflow's input check). Its outcome (promoted, rejected, expired, rolled back) is the
+ * step's output; only a failure fails the step.
  */
-async function runDeployStep(args: DeployStepArgs, _options: { workflowId: string; taskQueue: string }): Promise<PipelineStepOutput> {
-  throw ApplicationFailure.create({
-    type: ErrorCodes.StepNotAvailable,
-    nonRetryable: true,
-    message: `step deploy (${args.model}@${args.candidateVersion} to endpoint ${args.endpoint}) is not available in this build: the deploy workflow is not registered yet`,
-  });
+async function runDeployStep(
+  args: DeployStepArgs,
+  options: { taskQueue: string; typedSearchAttributes: { key: typeof SluicePipeline; value: string }[] },
+  actor: string,
+): Promise<PipelineStepOutput> {
+  const input: DeployInput = {
+    model: args.model,
+    version: args.candidateVersion,
+    endpoint: args.endpoint,
+    policy: args.policy as DeployInput['policy'],
+    actor,
+  };
+  const r = await executeChild(deploy, { ...options, workflowId: deployWorkflowId(args.endpoint), args: [input] });
+  return { deployment: { endpoint: r.endpoint, model: r.model, version: r.version, status: r.status, championAfter: r.championAfter } };
 }
 
 function sha256In(uri: string): string | undefined {
@@ -347,7 +357,11 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
         const m = outputOf('train').model;
         const d = spec.deploy;
         if (!m || !d) throw new Error('unreachable: deploy without a model');
-        return runDeployStep({ model: m.name, candidateVersion: m.version, endpoint: d.endpoint, policy: d.policy }, childOptions(s));
+        return runDeployStep(
+          { model: m.name, candidateVersion: m.version, endpoint: d.endpoint, policy: d.policy },
+          childOptions(s),
+          `pipeline ${input.pipeline} (${workflowId})`,
+        );
       }
     }
   }
@@ -364,7 +378,12 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
     for (const s of status.steps.slice(from)) {
       s.state = 'running';
       s.attempt += 1;
-      s.workflowId = s.step === 'ingest' || s.step === 'transform' ? null : `${workflowId}/${s.step}/${s.attempt}`;
+      s.workflowId =
+        s.step === 'ingest' || s.step === 'transform'
+          ? null
+          : s.step === 'deploy' && spec.deploy
+            ? deployWorkflowId(spec.deploy.endpoint)
+            : `${workflowId}/${s.step}/${s.attempt}`;
       s.startedAt = new Date().toISOString();
       s.finishedAt = null;
       s.durationMs = null;

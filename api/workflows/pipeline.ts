@@ -221,6 +221,8 @@ export interface PipelineStepOutput {
   datasetId?: string;
   rowCount?: number;
   model?: { name: string; version: number; cardSha256: string; onnxSha256: string };
+  /** The deploy step's outcome: what the endpoint serves afterwards. */
+  deployment?: { endpoint: string; model: string; version: number; status: string; championAfter: number | null };
 }
 
 export interface PipelineStepStatus {

@@ -371,29 +371,40 @@ describe('pipeline', () => {
     });
   });
 
-  it('a spec with a deploy step runs up to it and fails there, typed: the deploy workflow is not in this build', async () => {
+  it('a spec with a deploy step trains, then deploys the model to its endpoint through the deploy workflow (deploy-<endpoint>)', async () => {
     await stopGpuWorker();
     await startGpuWorker(false);
     if ((await stack.db.pool.query("SELECT 1 FROM sluice.raw_events WHERE source = 'page_views'")).rowCount === 0)
       await client.ingest('page_views', pageViews(400, 1), { batchId: 'pv-1' });
-    const applied = await client.applyPipeline({ ...spec('with_deploy'), deploy: { endpoint: 'pv', policy: { approval: 'required' } } });
+    const applied = await client.applyPipeline({
+      ...spec('with_deploy'),
+      deploy: { endpoint: 'pv', policy: { gate: { metric: 'accuracy', margin: 0 }, onConflict: 'refuse' } },
+    });
     const run = await client.startPipeline('with_deploy', {
       triggerKey: 'k',
       reason: 'deploy',
       version: applied.version,
+      rerunWindowAfterSuccessSeconds: 0,
       rerunWindowAfterFailureSeconds: 0,
     });
-    const err = await client
-      .handle(workflows.pipeline, run.workflowId)
-      .result()
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
-    expect(cause.type).toBe('SLUICE_PIPELINE_STEP_FAILED');
-    expect(cause.message).toContain('step deploy (pv_device@');
-    expect(cause.details?.[0]).toMatchObject({ step: 'deploy', error: { type: 'SLUICE_STEP_NOT_AVAILABLE' } });
+    await client.handle(workflows.pipeline, run.workflowId).result();
     const s = await client.pipelineStatus(run.workflowId);
-    expect(s.steps.map((x) => x.state)).toEqual(['completed', 'completed', 'completed', 'completed', 'completed', 'failed']);
+    expect(s.steps.map((x) => x.state)).toEqual(['completed', 'completed', 'completed', 'completed', 'completed', 'completed']);
+    const trained = s.steps.find((x) => x.step === 'train')?.output?.model;
+    const deployStep = s.steps.find((x) => x.step === 'deploy');
+    expect(deployStep?.workflowId).toBe('deploy-pv');
+    // no champion before: the gate passes, says so, and the trained version is promoted
+    expect(deployStep?.output?.deployment).toEqual({
+      endpoint: 'pv',
+      model: 'pv_device',
+      version: trained?.version,
+      status: 'promoted',
+      championAfter: trained?.version,
+    });
+    const { rows } = await stack.db.pool.query<{ version: number }>(
+      "SELECT version FROM sluice.model_aliases WHERE name = 'pv_device' AND alias = 'champion'",
+    );
+    expect(rows).toEqual([{ version: trained?.version }]);
   });
 
   it('a validation with failed error expectations stops the run before snapshot, naming them in the failure and the memo', async () => {
