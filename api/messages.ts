@@ -10,6 +10,7 @@ import type { BackfillProgress } from './workflows/backfill';
 import type { TransformStatus } from './workflows/transform';
 import type { ApprovalDecision, ApprovalRequest, DeploymentState, RollbackRequest, RollbackResult } from './workflows/deploy';
 import type { PipelineStatus, RerunAnswer, RerunRequest } from './workflows/pipeline';
+import type { PipelineDataLanded, PipelineTriggerState } from './workflows/pipelineTrigger';
 
 function signal<Args extends unknown[]>(name: string): SignalDefinition<Args> {
   return { type: 'signal', name } as SignalDefinition<Args>;
@@ -56,3 +57,8 @@ export const rerunSignal = signal<[RerunRequest]>('rerun');
 export const rerunUpdate = update<RerunAnswer, [RerunRequest]>('rerun');
 /** Each step of a pipeline run: state, attempt, counts, durations, links and references. */
 export const pipelineStatusQuery = query<PipelineStatus>('status');
+
+/** Rows landed on a source a pipeline subscribes to (sent by ingestion to `pipeline-trigger-<name>`). */
+export const pipelineDataLandedSignal = signal<[PipelineDataLanded]>('pipelineDataLanded');
+/** Pending rows and the runs a pipeline's trigger has started. */
+export const pipelineTriggerQuery = query<PipelineTriggerState>('triggerState');

@@ -6,6 +6,7 @@ export { backfill, backfillRange } from './backfill';
 export { healthCheck } from './healthCheck';
 export { ingest } from './ingest';
 export { pipeline } from './pipeline';
+export { pipelineTrigger } from './pipelineTrigger';
 export { registerTransform } from './registerTransform';
 export { snapshot } from './snapshot';
 export { train } from './train';

@@ -8,6 +8,7 @@ import type { Contract } from '../../contracts/registry';
 import type { ActivityDeps } from '../deps';
 import { SluiceError } from '../failures';
 import { withHeartbeat } from '../heartbeat';
+import { signalPipelineTriggers } from '../pipeline/triggers';
 import { wakeTransform } from '../transform/wake';
 import { RecordClassifier } from './classify';
 import { appendBatch } from './logWriter';
@@ -20,6 +21,8 @@ export type IngestDeps = Pick<ActivityDeps, 'pool' | 'temporal' | 'config' | 'ar
 export interface DataLandedResult {
   /** Transforms that were signalled. */
   transforms: number;
+  /** Pipeline triggers signalled (pipelines whose latest spec subscribes to the source). */
+  pipelines: number;
 }
 
 function unknownSource(source: string, known: string[]): SluiceError {
@@ -120,7 +123,9 @@ export function createIngestActivities(deps: IngestDeps) {
 
     /**
      * Signals `dataLanded` (signal-with-start) to the `transform` workflow of every transform whose
-     * sources include `landed.source`. Safe to retry: transforms read from their watermark.
+     * sources include `landed.source`, and to the trigger of every pipeline whose latest spec
+     * subscribes to it (`triggers.dataLanded`). Safe to retry: transforms read from their
+     * watermark, and a pipeline run is keyed by the log offset it covers.
      */
     async emitDataLanded(landed: DataLanded): Promise<DataLandedResult> {
       const { rows } = await deps.pool.query<{ name: string }>(
@@ -128,7 +133,8 @@ export function createIngestActivities(deps: IngestDeps) {
         [landed.source],
       );
       for (const { name } of rows) await wakeTransform(deps.temporal, deps.config.taskQueues.cpu, { transform: name }, landed);
-      return { transforms: rows.length };
+      const pipelines = await signalPipelineTriggers(deps, landed);
+      return { transforms: rows.length, pipelines };
     },
   };
 }

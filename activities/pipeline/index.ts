@@ -68,6 +68,12 @@ export function createPipelineActivities(deps: Pick<ActivityDeps, 'pool' | 'temp
       return { spec: withoutSql(row.spec), sha256: row.sha256 };
     },
 
+    /** The latest applied version of a pipeline (what an event-triggered run runs). Read only; SLUICE_UNKNOWN_PIPELINE. */
+    async latestPipelineVersion(input: { pipeline: string }): Promise<{ version: number }> {
+      const row = await getPipelineSpec(deps.pool, input.pipeline);
+      return { version: row.version };
+    },
+
     /**
      * Catch-up of ingestion for one source: waits until the source's long-lived ingest workflow
      * has no batch queued (batches sent before the run started are in the log), then returns the

@@ -5,6 +5,7 @@ import { evaluate } from './evaluate';
 import { healthCheck } from './healthCheck';
 import { ingest } from './ingest';
 import { pipeline } from './pipeline';
+import { pipelineTrigger } from './pipelineTrigger';
 import { registerTransform } from './registerTransform';
 import { snapshot } from './snapshot';
 import { train } from './train';
@@ -25,6 +26,7 @@ export const workflows = {
   deploy,
   rollback,
   pipeline,
+  pipelineTrigger,
 } as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];

@@ -330,6 +330,11 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
   { name: 'pipeline', input: { pipeline: 'demo', specVersion: 0, triggerKey: 'k', reason: 'r' }, valid: false },
   { name: 'pipeline', input: { pipeline: 'demo', specVersion: 1, triggerKey: 'has space', reason: 'r' }, valid: false },
   { name: 'pipeline', input: { pipeline: 'demo', specVersion: 1, triggerKey: 'k' }, valid: false },
+  { name: 'pipelineTrigger', input: { pipeline: 'demo' }, valid: true },
+  { name: 'pipelineTrigger', input: { pipeline: 'demo', minRows: 1000, maxWaitSeconds: 300 }, valid: true },
+  { name: 'pipelineTrigger', input: { pipeline: 'demo', pending: { rows: 3, toSeq: '42', sinceMs: 1 } }, valid: true },
+  { name: 'pipelineTrigger', input: { pipeline: 'demo', minRows: 0 }, valid: false },
+  { name: 'pipelineTrigger', input: { pipeline: 'demo', pending: { rows: 3, toSeq: '-1', sinceMs: 1 } }, valid: false },
 ];
 
 describe('published schemas agree with the declarations', () => {

@@ -1,0 +1,80 @@
+// The dataLanded trigger of a pipeline: batches landing on a subscribed source start runs of the
+// pipeline's latest spec, debounced by rows, one run per landed log offset, never two for the same.
+import { workflows, type PipelineSpec } from '../../api';
+import { pipelineTriggerQuery } from '../../api/messages';
+import { pipelineTriggerWorkflowId } from '../../api/workflows/pipelineTrigger';
+import { intervalSeconds, triggerInputOf } from '../../activities/pipeline/triggers';
+import { pollUntil } from '../../client/poll';
+import { SluiceClient } from '../../client/sluiceClient';
+import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
+
+const event = (i: number) => ({
+  id: `t-${i}`,
+  ts: new Date(Date.UTC(2026, 10, 1) + i * 60_000).toISOString(),
+  user_id: i,
+  user_email: `u${i}@example.com`,
+  page: '/home',
+  duration_ms: 1000 + i,
+  country: 'DE',
+  device: 'mobile',
+  converted: false,
+  revenue: 0,
+});
+
+describe('pipeline triggers: dataLanded', () => {
+  let stack: TestStack;
+  let client: SluiceClient;
+  beforeAll(async () => {
+    stack = await startTestStack({ queues: ['cpu'] });
+    client = await SluiceClient.connect({ config: { ...stack.config, databaseUrl: stack.db.url }, address: testTemporalAddress() });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await stack?.close();
+  });
+
+  it('reads the debounce of a spec', () => {
+    expect(intervalSeconds('90s')).toBe(90);
+    expect(intervalSeconds('2h')).toBe(7200);
+    expect(() => intervalSeconds('2w')).toThrow(/not an interval/);
+    const spec: PipelineSpec = { name: 'p', sources: [{ source: 'page_views' }], triggers: { dataLanded: { minRows: 5, maxWait: '10m' } } };
+    expect(triggerInputOf(spec)).toEqual({ pipeline: 'p', minRows: 5, maxWaitSeconds: 600 });
+    expect(triggerInputOf({ name: 'p', sources: [{ source: 'page_views' }] })).toBeUndefined();
+  });
+
+  it('starts one run once minRows rows have landed, keyed by the last log offset; a re-sent batch starts nothing', async () => {
+    await client.applyPipeline({ name: 'on_landing', sources: [{ source: 'page_views' }], triggers: { dataLanded: { minRows: 5 } } });
+    // a pipeline that does not subscribe is not started
+    await client.applyPipeline({ name: 'not_subscribed', sources: [{ source: 'page_views' }] });
+    const trigger = stack.client.workflow.getHandle(pipelineTriggerWorkflowId('on_landing'));
+
+    const first = await client.ingest('page_views', [event(1), event(2), event(3)], { batchId: 'b1' });
+    expect(first.accepted).toBe(3);
+    const afterFirst = await pollUntil('the trigger to count the first batch', async () => {
+      const s = await trigger.query(pipelineTriggerQuery).catch(() => undefined);
+      return s && s.pendingRows === 3 ? s : undefined;
+    });
+    expect(afterFirst.started).toEqual([]);
+
+    const second = await client.ingest('page_views', [event(4), event(5), event(6)], { batchId: 'b2' });
+    const runId = `pipeline-on_landing-landed-${second.toSeq}`;
+    const state = await pollUntil('the trigger to start a run', async () => {
+      const s = await trigger.query(pipelineTriggerQuery);
+      return s.started.length > 0 ? s : undefined;
+    });
+    expect(state).toMatchObject({ pendingRows: 0, lastToSeq: second.toSeq, started: [runId] });
+    const result = await client.handle(workflows.pipeline, runId).result();
+    expect(result).toBeDefined();
+    const desc = await stack.client.workflow.getHandle(runId).describe();
+    expect(desc.memo).toBeDefined();
+
+    // the same events again: duplicates land nothing, so nothing is signalled and nothing starts
+    const again = await client.ingest('page_views', [event(4), event(5), event(6)], { batchId: 'b3' });
+    expect(again.duplicates).toBe(3);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await trigger.query(pipelineTriggerQuery)).started).toEqual([runId]);
+    const list = [];
+    for await (const w of stack.client.workflow.list({ query: `WorkflowType = 'pipeline'` })) list.push(w.workflowId);
+    expect(list).toEqual([runId]);
+  });
+});
