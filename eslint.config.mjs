@@ -113,15 +113,11 @@ export default tseslint.config(
     // - activities/validate/: the expectation compiler composes SQL from fragments built by col() /
     //   quoteIdent and bound through Params (postgresSql.ts) across functions and arrays, which the
     //   rule does not follow (PLANNED: a fragment type the rule can follow);
-    // - activities/transform/chunks.ts: SET LOCAL of the transform limits is being moved to bound
-    //   set_config() (and the target table and lock mode to checked helpers) in another change;
-    //   remove it from this list then;
     // - tests and benchmarks that build fixture SQL from their own literals or run the transform SQL under test.
     files: [
       'activities/validate/postgres.ts',
       'activities/validate/postgresMeasures.ts',
       'activities/validate/postgresSamples.ts',
-      'activities/transform/chunks.ts',
       'test/integration/snapshot.test.ts',
       'test/integration/contracts.impact.test.ts',
       'test/integration/validate.postgres.test.ts',

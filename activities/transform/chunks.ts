@@ -86,29 +86,42 @@ async function countSourceRows(client: PoolClient, sources: string[], from: bigi
   return Number(r.rows[0]?.n ?? 0);
 }
 
-/** SET LOCAL of the transform's limits, around its statement only (the chunk's own waits for its turn are not user SQL). */
-function limitStatements(def: TransformDefinition): { set: string; reset: string } {
+/**
+ * Sets the transform's limits (bound values, transaction-local), around its statement only (the
+ * chunk's own waits for its turn are not user SQL).
+ */
+const SET_LIMITS = 'SELECT set_config(s.name, s.value, true) FROM unnest($1::text[], $2::text[]) AS s(name, value)';
+/** Back to the session's values for the rest of the chunk's transaction. */
+const RESET_LIMITS =
+  'SET LOCAL statement_timeout TO DEFAULT; SET LOCAL lock_timeout TO DEFAULT; ' +
+  'SET LOCAL idle_in_transaction_session_timeout TO DEFAULT; SET LOCAL work_mem TO DEFAULT';
+
+function limitSettings(def: TransformDefinition): [string[], string[]] {
   const l = { ...DEFAULT_TRANSFORM_LIMITS, ...def.limits };
-  const settings: [string, string][] = [
-    ['statement_timeout', `${Math.round(l.statementTimeoutMs)}ms`],
-    ['lock_timeout', `${Math.round(l.lockTimeoutMs)}ms`],
-    ['idle_in_transaction_session_timeout', `${Math.round(l.idleInTransactionMs)}ms`],
-    ['work_mem', `${Math.round(l.workMemMb)}MB`],
+  return [
+    ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'work_mem'],
+    [
+      `${Math.round(l.statementTimeoutMs)}ms`,
+      `${Math.round(l.lockTimeoutMs)}ms`,
+      `${Math.round(l.idleInTransactionMs)}ms`,
+      `${Math.round(l.workMemMb)}MB`,
+    ],
   ];
-  return {
-    set: settings.map(([k, v]) => `SET LOCAL ${k} = '${v}'`).join('; '),
-    reset: settings.map(([k]) => `SET LOCAL ${k} TO DEFAULT`).join('; '),
-  };
 }
 
-async function insertRange(client: PoolClient, def: TransformDefinition, target: string, from: bigint, to: bigint): Promise<number> {
-  const limits = limitStatements(def);
+/** Where a chunk's rows go: the version's table (incremental) or a backfill's build table. */
+type ChunkTarget = { kind: 'version'; transform: string; version: number } | { kind: 'build'; buildId: string };
+
+async function insertRange(client: PoolClient, def: TransformDefinition, into: ChunkTarget, from: bigint, to: bigint): Promise<number> {
+  const target = into.kind === 'version' ? derivedTable(into.transform, into.version) : buildTable(into.buildId);
   try {
-    await client.query(limits.set);
+    await client.query(SET_LIMITS, limitSettings(def));
     const r = await asTransformRole(client, () =>
+      // the transform's SQL is code by design (registered, reviewed); it runs as sluice_transform
+      // eslint-disable-next-line sluice/sql-values-bound
       client.query(`INSERT INTO ${target} SELECT * FROM (\n${def.sql}\n) AS transform_output`, [from.toString(), to.toString()]),
     );
-    await client.query(limits.reset);
+    await client.query(RESET_LIMITS);
     return r.rowCount ?? 0;
   } catch (err) {
     throw sqlFailure(err, `transform ${def.name} v${def.version} failed on log range [${from}, ${to}]`);
@@ -146,7 +159,7 @@ export async function processIncrementalChunk(pool: Pool, transform: string, max
     const base = { transform, version: `v${version}`, fromSeq: from.toString() };
     if (from > horizon) return { ...base, toSeq: last.toString(), rowsRead: 0, rowsWritten: 0, caughtUp: true };
     const { upper, rowsRead } = await chunkBounds(client, def.sources, from, horizon, maxRows);
-    const rowsWritten = await insertRange(client, def, derivedTable(transform, version), from, upper);
+    const rowsWritten = await insertRange(client, def, { kind: 'version', transform, version }, from, upper);
     await advanceWatermark(client, transform, version, upper);
     return { ...base, toSeq: upper.toString(), rowsRead, rowsWritten, caughtUp: upper === horizon };
   });
@@ -210,8 +223,10 @@ export async function lockVersionTable(
   version: number,
   mode: 'ROW EXCLUSIVE' | 'ACCESS EXCLUSIVE',
 ): Promise<void> {
-  await client.query(`LOCK TABLE ${derivedTable(transform, version)} IN ${mode} MODE`);
+  await client.query(`LOCK TABLE ${derivedTable(transform, version)} IN ${LOCK_MODES[mode]} MODE`);
 }
+
+const LOCK_MODES = { 'ROW EXCLUSIVE': 'ROW EXCLUSIVE', 'ACCESS EXCLUSIVE': 'ACCESS EXCLUSIVE' } as const;
 
 /** The advisory-lock key a running chunk holds for the end of its range: the chunk after it waits on it. */
 function chunkKey(transform: string, version: number, toSeq: bigint): string {
@@ -364,7 +379,7 @@ export async function runPlannedChunk(
       seen = await readWatermark(client, input.transform, input.version, true);
       if (judge(seen) !== 'turn') throw new ChunkOutcome('deferred', seen); // moved back meanwhile (a backfill switch)
     }
-    const rowsWritten = await insertRange(client, def, derivedTable(input.transform, input.version), from, to);
+    const rowsWritten = await insertRange(client, def, { kind: 'version', transform: input.transform, version: input.version }, from, to);
     const before = chunkKey(input.transform, input.version, from - 1n);
     const deadline = Date.now() + (options.turnWaitMs ?? TURN_WAIT_MS);
     while (!ready) {
@@ -437,7 +452,7 @@ export async function processBuildChunk(pool: Pool, input: BuildChunkInput): Pro
       };
     }
     const { upper, rowsRead } = await chunkBounds(client, def.sources, from, to, input.maxRows);
-    const rowsWritten = await insertRange(client, def, buildTable(input.buildId), from, upper);
+    const rowsWritten = await insertRange(client, def, { kind: 'build', buildId: input.buildId }, from, upper);
     // A concurrent attempt of the same chunk that committed first makes this insert fail on the
     // primary key: the transaction rolls back and the retry finds the marker.
     await client.query(
