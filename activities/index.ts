@@ -8,6 +8,7 @@ import type { ActivityDeps } from './deps';
 import { createEvaluateActivities } from './evaluate';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
+import { createMonitorActivities } from './monitor';
 import { createRegistryActivities } from './registry';
 import { createValidateActivities } from './validate';
 import { createSnapshotActivities } from './snapshot';
@@ -30,6 +31,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
     ...createSnapshotActivities(deps),
+    ...createMonitorActivities(deps),
   });
 }
 
@@ -53,6 +55,7 @@ export type EvaluateActivities = ReturnType<typeof createEvaluateActivities>;
 export type RegistryActivities = ReturnType<typeof createRegistryActivities>;
 export type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
 export type { InputCheckActivities } from './workflowInput';
+export type { MonitorActivities } from './monitor';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';
 export { DeviceSlots, type DeviceSlot } from './train/deviceSlots';

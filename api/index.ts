@@ -74,3 +74,11 @@ export type {
   SetModelAliasResult,
 } from './models';
 export type { EvaluateModelInput, ModelCardLineage, TestSplitRef } from './workflows/evaluate';
+export type {
+  FeatureDrift,
+  MonitorInput,
+  MonitorMeasurement,
+  MonitorPerformance,
+  MonitorResult,
+  MonitorTrigger,
+} from './workflows/monitor';

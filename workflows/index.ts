@@ -11,3 +11,4 @@ export { train } from './train';
 export { transform } from './transform';
 export { validate } from './validate';
 export { evaluate } from './evaluate';
+export { monitor } from './monitor';

@@ -3,6 +3,7 @@ import { backfill, backfillRange } from './backfill';
 import { evaluate } from './evaluate';
 import { healthCheck } from './healthCheck';
 import { ingest } from './ingest';
+import { monitor } from './monitor';
 import { registerTransform } from './registerTransform';
 import { snapshot } from './snapshot';
 import { train } from './train';
@@ -20,6 +21,7 @@ export const workflows = {
   snapshot,
   evaluate,
   train,
+  monitor,
 } as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];

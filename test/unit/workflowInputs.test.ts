@@ -235,6 +235,44 @@ const samples: { name: WorkflowName; input: unknown; valid: boolean }[] = [
     input: { transform: 'orders', spec: { features: [{ name: 'Amount"; DROP', kind: 'numeric' }], label: 'churned', task: 'binary' } },
     valid: false,
   },
+  { name: 'monitor', input: { monitorId: 'churn', model: { name: 'churn' }, recent: { transform: 'orders' } }, valid: true },
+  {
+    name: 'monitor',
+    input: {
+      monitorId: 'churn-daily',
+      model: { name: 'churn', alias: 'champion' },
+      recent: { transform: 'orders', version: 2, lastRows: 5000, fromSeq: '900', sinceMinutes: 60, timeColumn: 'event_time' },
+      features: ['amount', 'country'],
+      thresholds: { psi: 0.2, ks: 0.1, metricDrop: 0.05 },
+      performance: { predictionsSource: 'predictions_churn', labelsSource: 'churn_labels', labelField: 'churned' },
+      trigger: {
+        kind: 'train',
+        input: {
+          model: 'churn',
+          datasetId: 'a'.repeat(64),
+          spec: { features: [{ name: 'amount', kind: 'numeric' }], label: 'churned', task: 'binary' },
+          trainer: { trainer: 'logistic_regression' },
+          seed: 1,
+        },
+      },
+    },
+    valid: true,
+  },
+  {
+    name: 'monitor',
+    input: { monitorId: 'churn', model: { name: 'churn' }, recent: { transform: 'orders' }, thresholds: { psi: 0 } },
+    valid: false,
+  },
+  {
+    name: 'monitor',
+    input: { monitorId: 'churn', model: { name: 'churn' }, recent: { transform: 'orders' }, trigger: { kind: 'pipeline', input: {} } },
+    valid: false,
+  },
+  {
+    name: 'monitor',
+    input: { monitorId: 'churn', model: { name: 'churn' }, recent: { transform: 'orders', timeColumn: 'x"; DROP' } },
+    valid: false,
+  },
 ];
 
 describe('published schemas agree with the declarations', () => {
