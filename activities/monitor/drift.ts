@@ -12,15 +12,16 @@ export interface DriftThresholds {
 }
 
 /**
- * PSI of numeric values against a column's decile edges (min, p10…p90, max): each decile holds a
- * tenth of the baseline, and a decile [q_k, q_k+1) lies wholly in the bin of its lower end (the
- * bins' edges are the distinct inner deciles), so the baseline counts are exact up to the
- * quantiles' own sampling (exact for datasets under 32,768 rows).
+ * PSI of numeric values in bins whose edges are a column's recorded deciles (min, p10…p90, max;
+ * repeated deciles are one edge), the baseline counted from the dataset's `baseline` values, as
+ * the validate step bins them. Without baseline values, each decile counts as a tenth of the
+ * baseline in the bin of its lower end: right for continuous columns, not for discrete ones
+ * (ties between deciles put the mass in the wrong bin), hence the values when there are any.
  */
-export function numericPsi(edges: number[], recent: number[]): number {
+export function numericPsi(edges: number[], recent: number[], baseline: number[] = []): number {
   const inner = binEdges(edges.slice(1, -1));
-  const baseline = binCounts(edges.slice(0, -1), inner);
-  return populationStabilityIndex(numericBins(inner, binCounts(recent, inner), baseline));
+  const base = baseline.length > 0 ? binCounts(baseline, inner) : binCounts(edges.slice(0, -1), inner);
+  return populationStabilityIndex(numericBins(inner, binCounts(recent, inner), base));
 }
 
 /** PSI of category values against a column's top values (the rest of its rows count as "(other)"). */

@@ -183,20 +183,22 @@ export function createMonitorActivities(deps: MonitorDeps) {
       const select = present.map(
         (f) => `${quoteIdent(f.name)}::${f.kind === 'numeric' ? 'double precision' : 'text'} AS ${quoteIdent(f.name)}`,
       );
-      const where = ['($1::bigint IS NULL OR seq >= $1::bigint)'];
+      const where = ['($1::bigint IS NULL OR seq >= $1::bigint)', '($4::bigint IS NULL OR seq <= $4::bigint)'];
       if (input.recent.sinceMinutes !== undefined) where.push(`${quoteIdent(timeColumn)} >= now() - make_interval(mins => $3::int)`);
+      else where.push('$3::int IS NULL');
       const rows = await deps.pool.query<Record<string, unknown>>(
-        `SELECT seq::text AS seq${select.map((s) => `, ${s}`).join('')} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $2`,
+        `SELECT seq::text AS __seq${select.map((s) => `, ${s}`).join('')} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $2`,
         [
           input.recent.fromSeq ?? null,
           input.recent.lastRows ?? DEFAULT_RECENT_ROWS,
-          ...(input.recent.sinceMinutes !== undefined ? [input.recent.sinceMinutes] : []),
+          input.recent.sinceMinutes ?? null,
+          input.recent.toSeq ?? null,
         ],
       );
       const recent = rows.rows;
       const logRange = {
-        fromSeq: recent.length ? String(recent[recent.length - 1]?.seq) : null,
-        toSeq: recent.length ? String(recent[0]?.seq) : null,
+        fromSeq: recent.length ? String(recent[recent.length - 1]?.__seq) : null,
+        toSeq: recent.length ? String(recent[0]?.__seq) : null,
       };
 
       const thresholds = { ...DEFAULT_THRESHOLDS, ...input.thresholds };
@@ -215,8 +217,8 @@ export function createMonitorActivities(deps: MonitorDeps) {
         if (f.kind === 'numeric') {
           const xs = (values as number[]).filter((x) => Number.isFinite(x));
           const edges = f.stats.numeric?.quantiles.edges ?? [];
-          const psi = edges.length >= 2 ? numericPsi(edges, xs) : null;
           const bl = baseline.get(f.name) ?? [];
+          const psi = edges.length >= 2 ? numericPsi(edges, xs, bl) : null;
           const ks =
             bl.length && xs.length
               ? ksStatistic(

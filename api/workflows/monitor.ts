@@ -38,6 +38,8 @@ export const MonitorInputSchema = Type.Object(
         version: Type.Optional(TransformVersion),
         lastRows: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
         fromSeq: Type.Optional(Seq),
+        /** Rows up to this `seq` only (a past tick, checked again). */
+        toSeq: Type.Optional(Seq),
         /** Rows whose `timeColumn` (default `event_time`) is within the last this many minutes. */
         sinceMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 525_600 })),
         timeColumn: Type.Optional(ColumnName),
