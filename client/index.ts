@@ -14,3 +14,14 @@ export { IngestBatchTooLargeError, type IngestOptions, type IngestFileOptions } 
 export { connectTemporal } from './connection';
 export { loadConfig, parseConfig, ConfigError, type SluiceConfig, type ConfigIssue } from '../config';
 export * from '../api';
+export {
+  applySchedules,
+  pauseSchedule,
+  resumeSchedule,
+  backfillSchedule,
+  listSchedules,
+  InvalidScheduleError,
+  type ScheduleDeclaration,
+  type ApplySchedulesResult,
+  type ScheduleListEntry,
+} from './schedules';
