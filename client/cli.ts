@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /** The `sluice` command line: `npm run sluice -- contracts diff a b`. */
 import { contractsCommand, type CliIo } from './contracts';
+import { SCHEDULES_USAGE, schedulesCommand, SchedulesUsageError } from './schedulesCli';
 import { datasetsCommand, lineageCommand, MODEL_USAGE, modelsCommand, ModelsUsageError } from './models';
 
 const USAGE = `usage: sluice <command> ...
   contracts diff <old> <new> [--json] [--dir D]   classify changes; exit 1 on a breaking change without a major bump
   contracts check [dir] [--json]                  every contract version vs its predecessor
-${MODEL_USAGE}exit codes: 0 fine, 1 a check failed or a model is not found, 2 usage or setup error (DATABASE_URL for the registry commands)
+${MODEL_USAGE}${SCHEDULES_USAGE}exit codes: 0 fine, 1 a check failed or a model or schedule is not found, 2 usage or setup error (DATABASE_URL for the registry commands)
 `;
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -16,8 +17,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (command === 'models') return await modelsCommand(rest, io);
     if (command === 'datasets') return await datasetsCommand(rest, io);
     if (command === 'lineage') return await lineageCommand(rest, io);
+    if (command === 'schedules') return await schedulesCommand(rest, io);
   } catch (err) {
-    if (!(err instanceof ModelsUsageError)) throw err;
+    if (!(err instanceof ModelsUsageError) && !(err instanceof SchedulesUsageError)) throw err;
     io.err(`sluice: ${err.message}\n`);
     return 2;
   }

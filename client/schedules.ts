@@ -221,15 +221,27 @@ export interface ScheduleListEntry {
   nextActionTimes: Date[];
 }
 
+/**
+ * Every schedule of the namespace. The ids come from the server's list, which lags a write by up to
+ * a second or so (it is read from visibility); each schedule's state is then described, so paused,
+ * note and next ticks are current.
+ */
 export async function listSchedules(client: Client): Promise<ScheduleListEntry[]> {
   const out: ScheduleListEntry[] = [];
   for await (const s of client.schedule.list()) {
+    let d: ScheduleDescription;
+    try {
+      d = await client.schedule.getHandle(s.scheduleId).describe();
+    } catch (err) {
+      if (err instanceof ScheduleNotFoundError) continue; // deleted since it was listed
+      throw err;
+    }
     out.push({
-      id: s.scheduleId,
-      workflowType: s.action?.workflowType,
-      paused: s.state.paused,
-      note: s.state.note,
-      nextActionTimes: s.info.nextActionTimes,
+      id: d.scheduleId,
+      workflowType: d.action.workflowType,
+      paused: d.state.paused,
+      note: d.state.note,
+      nextActionTimes: d.info.nextActionTimes,
     });
   }
   return out.sort((a, b) => (a.id < b.id ? -1 : 1));

@@ -1,4 +1,5 @@
 import type { MonitorInput } from '../../api';
+import { runCli } from '../../client/cli';
 import { pollUntil } from '../../client/poll';
 import {
   applySchedules,
@@ -9,7 +10,7 @@ import {
   type ScheduleDeclaration,
 } from '../../client/schedules';
 import { InvalidWorkflowInputError } from '../../client/sluiceClient';
-import { startTestStack, type TestStack } from '../helpers/env';
+import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 
 /** Schedules applied from a declarative list against the real dev server. */
 describe('schedules', () => {
@@ -135,4 +136,31 @@ describe('schedules', () => {
     const backfilled = taken.filter((a) => a.scheduledAt.getTime() < end.getTime());
     expect(backfilled).toHaveLength(3);
   }, 60_000);
+
+  it('sluice schedules list|pause|resume|backfill: the same from the command line, with exit codes', async () => {
+    const cli = async (...argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+      let out = '';
+      let err = '';
+      const env = { TEMPORAL_ADDRESS: testTemporalAddress(), TEMPORAL_NAMESPACE: stack.config.temporal.namespace };
+      const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t), env });
+      return { code, out, err };
+    };
+    expect(await cli('schedules', 'pause', 'monitor-churn', '--note', 'maintenance')).toMatchObject({
+      code: 0,
+      out: 'paused monitor-churn\n',
+    });
+    const listed = await cli('schedules', 'list', '--json');
+    expect(listed.code).toBe(0);
+    const entries = JSON.parse(listed.out) as { id: string; paused: boolean; note: string; workflowType: string }[];
+    expect(entries.find((e) => e.id === 'monitor-churn')).toMatchObject({ paused: true, note: 'maintenance', workflowType: 'monitor' });
+    expect((await cli('schedules', 'list')).out).toMatch(/^monitor-churn {2}monitor {2}paused \(maintenance\)/m);
+    expect(await cli('schedules', 'resume', 'monitor-churn')).toMatchObject({ code: 0 });
+    expect((await stack.client.schedule.getHandle('monitor-churn').describe()).state.paused).toBe(false);
+    expect(await cli('schedules', 'pause', 'no-such-schedule')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/no schedule no-such-schedule/),
+    });
+    expect((await cli('schedules', 'backfill', 'monitor-churn', '--from', 'yesterday')).code).toBe(2);
+    expect((await cli('schedules')).code).toBe(2);
+  });
 });
