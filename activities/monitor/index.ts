@@ -10,6 +10,7 @@ import type { FeatureDrift, MonitorInput, MonitorMeasurement, MonitorPerformance
 import { quoteIdent } from '../../db/sql';
 import type { ActivityDeps } from '../deps';
 import { SluiceError } from '../failures';
+import { withHeartbeat } from '../heartbeat';
 import { insertRunEvent } from '../runEvents';
 import { resolveModelRef } from '../registry/queries';
 import type { ColumnStats } from '../snapshot/stats';
@@ -139,6 +140,127 @@ async function measurePerformance(
   };
 }
 
+async function measureDrift(
+  deps: MonitorDeps,
+  input: MonitorInput,
+): Promise<MonitorMeasurement & { performanceToSeq: string | null; runEventDetails: Record<string, unknown> }> {
+  const { name, version } = await resolveModelRef(deps.pool, `${input.model.name}@${input.model.alias ?? 'champion'}`);
+  const m = await deps.pool.query<ModelRow>(
+    `SELECT m.dataset_id, m.task, m.metrics, d.spec, d.column_stats
+         FROM sluice.models m JOIN sluice.datasets d ON d.id = m.dataset_id WHERE m.name = $1 AND m.version = $2`,
+    [name, version],
+  );
+  const model = m.rows[0];
+  if (!model) throw new SluiceError(ErrorCodes.UnknownModel, `model ${name}@${version} is not registered`);
+  const specFeatures = model.spec.features ?? [];
+  const wanted = input.features ?? specFeatures.map((f) => f.name);
+  if (wanted.length === 0) throw invalid(`the dataset of ${name}@${version} names no features: list the features to check`);
+  const features = wanted.map((f) => {
+    const stats = model.column_stats[f];
+    if (!stats) throw invalid(`feature ${f} is not a column of the training dataset of ${name}@${version} (${model.dataset_id})`);
+    const kind = specFeatures.find((s) => s.name === f)?.kind ?? (stats.numeric ? 'numeric' : 'categorical');
+    return { name: f, kind, stats };
+  });
+
+  const transform = input.recent.transform;
+  const tv = input.recent.version ?? (await liveVersion(deps, transform));
+  const label = `${transform}__v${tv}`;
+  const table = derivedTable(transform, tv);
+  const columns = await tableColumns(deps, table, label);
+  const present = features.filter((f) => columns.has(f.name));
+  const timeColumn = input.recent.timeColumn ?? 'event_time';
+  if (input.recent.sinceMinutes !== undefined && !columns.has(timeColumn))
+    throw invalid(`${label} has no column ${timeColumn} to select the last ${input.recent.sinceMinutes} minutes by: name its timeColumn`);
+  const select = present.map(
+    (f) => `${quoteIdent(f.name)}::${f.kind === 'numeric' ? 'double precision' : 'text'} AS ${quoteIdent(f.name)}`,
+  );
+  const where = ['($1::bigint IS NULL OR seq >= $1::bigint)', '($4::bigint IS NULL OR seq <= $4::bigint)'];
+  if (input.recent.sinceMinutes !== undefined) where.push(`${quoteIdent(timeColumn)} >= now() - make_interval(mins => $3::int)`);
+  else where.push('$3::int IS NULL');
+  const rows = await deps.pool.query<Record<string, unknown>>(
+    `SELECT seq::text AS __seq${select.map((s) => `, ${s}`).join('')} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $2`,
+    [
+      input.recent.fromSeq ?? null,
+      input.recent.lastRows ?? DEFAULT_RECENT_ROWS,
+      input.recent.sinceMinutes ?? null,
+      input.recent.toSeq ?? null,
+    ],
+  );
+  const recent = rows.rows;
+  const logRange = {
+    fromSeq: recent.length ? String(recent[recent.length - 1]?.__seq) : null,
+    toSeq: recent.length ? String(recent[0]?.__seq) : null,
+  };
+
+  const thresholds = { ...DEFAULT_THRESHOLDS, ...input.thresholds };
+  const baseline = recent.length
+    ? await baselineValues(
+        deps,
+        model.dataset_id,
+        present.filter((f) => f.kind === 'numeric').map((f) => f.name),
+      )
+    : new Map<string, number[]>();
+  const drift: FeatureDrift[] = features.map((f) => {
+    const base = { feature: f.name, kind: f.kind, baselineRows: f.stats.count, recentRows: 0 };
+    if (!columns.has(f.name)) return { ...base, psi: null, ks: null, drifted: [], note: `not a column of ${label}` };
+    const values = recent.map((r) => r[f.name] as number | string | null).filter((v) => v !== null);
+    if (values.length === 0) return { ...base, psi: null, ks: null, drifted: [], note: 'no recent non-null values' };
+    if (f.kind === 'numeric') {
+      const xs = (values as number[]).filter((x) => Number.isFinite(x));
+      const edges = f.stats.numeric?.quantiles.edges ?? [];
+      const bl = baseline.get(f.name) ?? [];
+      const psi = edges.length >= 2 ? numericPsi(edges, xs, bl) : null;
+      const ks =
+        bl.length && xs.length
+          ? ksStatistic(
+              bl,
+              [...xs].sort((a, b) => a - b),
+            )
+          : null;
+      return {
+        ...base,
+        recentRows: xs.length,
+        psi,
+        ks,
+        drifted: driftedBy(psi, ks, thresholds),
+        ...(psi === null ? { note: 'no quantiles recorded for this column' } : {}),
+      };
+    }
+    const psi = categoricalPsi(f.stats, values.map(String));
+    return { ...base, recentRows: values.length, psi, ks: null, drifted: driftedBy(psi, null, thresholds) };
+  });
+
+  const { toSeq: performanceToSeq, ...performance } = await measurePerformance(deps, input, model, version);
+  const over = logRange.toSeq ? `over seq ${logRange.fromSeq}..${logRange.toSeq} of ${label} (${recent.length} rows)` : '';
+  const reasons = drift
+    .filter((d) => d.drifted.length > 0)
+    .map((d) => {
+      const figures = d.drifted.map((k) => `${k.toUpperCase()} ${fmt((k === 'psi' ? d.psi : d.ks) ?? NaN)} > ${thresholds[k]}`);
+      return `feature ${d.feature} drifted: ${figures.join(', ')} ${over}`;
+    });
+  if (performance.dropped)
+    reasons.push(
+      `${performance.metric} of ${name}@${version} moved from ${fmt(performance.registered ?? NaN)} (test split) to ${fmt(performance.current ?? NaN)} ` +
+        `(worse by ${fmt(performance.drop ?? NaN)} > ${thresholds.metricDrop}) over ${performance.pairs} predictions joined to labels, up to seq ${performanceToSeq}`,
+    );
+  const result = {
+    model: name,
+    version,
+    datasetId: model.dataset_id,
+    table: label,
+    logRange,
+    recentRows: recent.length,
+    features: drift,
+    performance,
+    reasons,
+  };
+  return {
+    ...result,
+    performanceToSeq: performanceToSeq ?? null,
+    runEventDetails: { logRange, features: drift, performance, reasons },
+  };
+}
+
 export function createMonitorActivities(deps: MonitorDeps) {
   return {
     /**
@@ -151,130 +273,14 @@ export function createMonitorActivities(deps: MonitorDeps) {
     async measureModelDrift(
       input: MonitorInput,
     ): Promise<MonitorMeasurement & { performanceToSeq: string | null; runEventDetails: Record<string, unknown> }> {
-      const { name, version } = await resolveModelRef(deps.pool, `${input.model.name}@${input.model.alias ?? 'champion'}`);
-      const m = await deps.pool.query<ModelRow>(
-        `SELECT m.dataset_id, m.task, m.metrics, d.spec, d.column_stats
-           FROM sluice.models m JOIN sluice.datasets d ON d.id = m.dataset_id WHERE m.name = $1 AND m.version = $2`,
-        [name, version],
-      );
-      const model = m.rows[0];
-      if (!model) throw new SluiceError(ErrorCodes.UnknownModel, `model ${name}@${version} is not registered`);
-      const specFeatures = model.spec.features ?? [];
-      const wanted = input.features ?? specFeatures.map((f) => f.name);
-      if (wanted.length === 0) throw invalid(`the dataset of ${name}@${version} names no features: list the features to check`);
-      const features = wanted.map((f) => {
-        const stats = model.column_stats[f];
-        if (!stats) throw invalid(`feature ${f} is not a column of the training dataset of ${name}@${version} (${model.dataset_id})`);
-        const kind = specFeatures.find((s) => s.name === f)?.kind ?? (stats.numeric ? 'numeric' : 'categorical');
-        return { name: f, kind, stats };
-      });
-
-      const transform = input.recent.transform;
-      const tv = input.recent.version ?? (await liveVersion(deps, transform));
-      const label = `${transform}__v${tv}`;
-      const table = derivedTable(transform, tv);
-      const columns = await tableColumns(deps, table, label);
-      const present = features.filter((f) => columns.has(f.name));
-      const timeColumn = input.recent.timeColumn ?? 'event_time';
-      if (input.recent.sinceMinutes !== undefined && !columns.has(timeColumn))
-        throw invalid(
-          `${label} has no column ${timeColumn} to select the last ${input.recent.sinceMinutes} minutes by: name its timeColumn`,
-        );
-      const select = present.map(
-        (f) => `${quoteIdent(f.name)}::${f.kind === 'numeric' ? 'double precision' : 'text'} AS ${quoteIdent(f.name)}`,
-      );
-      const where = ['($1::bigint IS NULL OR seq >= $1::bigint)', '($4::bigint IS NULL OR seq <= $4::bigint)'];
-      if (input.recent.sinceMinutes !== undefined) where.push(`${quoteIdent(timeColumn)} >= now() - make_interval(mins => $3::int)`);
-      else where.push('$3::int IS NULL');
-      const rows = await deps.pool.query<Record<string, unknown>>(
-        `SELECT seq::text AS __seq${select.map((s) => `, ${s}`).join('')} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $2`,
-        [
-          input.recent.fromSeq ?? null,
-          input.recent.lastRows ?? DEFAULT_RECENT_ROWS,
-          input.recent.sinceMinutes ?? null,
-          input.recent.toSeq ?? null,
-        ],
-      );
-      const recent = rows.rows;
-      const logRange = {
-        fromSeq: recent.length ? String(recent[recent.length - 1]?.__seq) : null,
-        toSeq: recent.length ? String(recent[0]?.__seq) : null,
-      };
-
-      const thresholds = { ...DEFAULT_THRESHOLDS, ...input.thresholds };
-      const baseline = recent.length
-        ? await baselineValues(
-            deps,
-            model.dataset_id,
-            present.filter((f) => f.kind === 'numeric').map((f) => f.name),
-          )
-        : new Map<string, number[]>();
-      const drift: FeatureDrift[] = features.map((f) => {
-        const base = { feature: f.name, kind: f.kind, baselineRows: f.stats.count, recentRows: 0 };
-        if (!columns.has(f.name)) return { ...base, psi: null, ks: null, drifted: [], note: `not a column of ${label}` };
-        const values = recent.map((r) => r[f.name] as number | string | null).filter((v) => v !== null);
-        if (values.length === 0) return { ...base, psi: null, ks: null, drifted: [], note: 'no recent non-null values' };
-        if (f.kind === 'numeric') {
-          const xs = (values as number[]).filter((x) => Number.isFinite(x));
-          const edges = f.stats.numeric?.quantiles.edges ?? [];
-          const bl = baseline.get(f.name) ?? [];
-          const psi = edges.length >= 2 ? numericPsi(edges, xs, bl) : null;
-          const ks =
-            bl.length && xs.length
-              ? ksStatistic(
-                  bl,
-                  [...xs].sort((a, b) => a - b),
-                )
-              : null;
-          return {
-            ...base,
-            recentRows: xs.length,
-            psi,
-            ks,
-            drifted: driftedBy(psi, ks, thresholds),
-            ...(psi === null ? { note: 'no quantiles recorded for this column' } : {}),
-          };
-        }
-        const psi = categoricalPsi(f.stats, values.map(String));
-        return { ...base, recentRows: values.length, psi, ks: null, drifted: driftedBy(psi, null, thresholds) };
-      });
-
-      const { toSeq: performanceToSeq, ...performance } = await measurePerformance(deps, input, model, version);
-      const over = logRange.toSeq ? `over seq ${logRange.fromSeq}..${logRange.toSeq} of ${label} (${recent.length} rows)` : '';
-      const reasons = drift
-        .filter((d) => d.drifted.length > 0)
-        .map((d) => {
-          const figures = d.drifted.map((k) => `${k.toUpperCase()} ${fmt((k === 'psi' ? d.psi : d.ks) ?? NaN)} > ${thresholds[k]}`);
-          return `feature ${d.feature} drifted: ${figures.join(', ')} ${over}`;
-        });
-      if (performance.dropped)
-        reasons.push(
-          `${performance.metric} of ${name}@${version} moved from ${fmt(performance.registered ?? NaN)} (test split) to ${fmt(performance.current ?? NaN)} ` +
-            `(worse by ${fmt(performance.drop ?? NaN)} > ${thresholds.metricDrop}) over ${performance.pairs} predictions joined to labels, up to seq ${performanceToSeq}`,
-        );
-      Context.current().heartbeat();
-      const result = {
-        model: name,
-        version,
-        datasetId: model.dataset_id,
-        table: label,
-        logRange,
-        recentRows: recent.length,
-        features: drift,
-        performance,
-        reasons,
-      };
-      return {
-        ...result,
-        performanceToSeq: performanceToSeq ?? null,
-        runEventDetails: { logRange, features: drift, performance, reasons },
-      };
+      // A heartbeat every 2 s while queries and the Arrow read run: a dead worker is noticed within the heartbeat timeout.
+      return withHeartbeat(() => measureDrift(deps, input));
     },
 
     /**
      * Records the monitor's decision in its run event (every feature's figures, the reasons); when
      * it started a retrain, also a run event under the retrain's workflow id that says why.
-     * Idempotent per retrain run (a retry writes the same row again; readers take the first).
+     * Idempotent: a retry finds the retrain's row and does not write it again.
      */
     async recordMonitorDecision(input: {
       result: MonitorResult;

@@ -207,4 +207,23 @@ describe('monitor', () => {
       expect.stringMatching(/^accuracy of churn@1 moved from 0\.\d{3} \(test split\) to 0\.000 .* over 30 predictions/),
     ]);
   });
+
+  it('selects recent rows by time, and names a missing time column in a non-retryable input error', async () => {
+    const { trigger: _t, ...input } = base('601', '900');
+    const r = await run({ ...input, recent: { ...input.recent, sinceMinutes: 60 } }, 'monitor-window');
+    expect(r.recentRows).toBe(300);
+    await expect(
+      run({ ...input, recent: { ...input.recent, sinceMinutes: 60, timeColumn: 'landed_at' } }, 'monitor-bad-window'),
+    ).rejects.toThrow(/failed/i);
+    const { rows } = await stack.db.pool.query<{ error: { type: string; message: string } }>(
+      `SELECT error FROM sluice.run_events WHERE workflow_id = 'monitor-bad-window' AND status = 'failed'`,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.error).toMatchObject({
+      type: 'SLUICE_INVALID_INPUT',
+      message: expect.stringMatching(/orders_typed__v1 has no column landed_at/),
+    });
+    const described = await stack.client.workflow.getHandle('monitor-bad-window').describe();
+    expect(described.typedSearchAttributes.get(SluiceStatus)).toBe('failed');
+  });
 });
