@@ -12,6 +12,7 @@ import type { ActivityDeps } from '../deps';
 import { SluiceError } from '../failures';
 import { withHeartbeat } from '../heartbeat';
 import { insertRunEvent } from '../runEvents';
+import { ModelSignatureError, readModelSignature } from '../onnx/signature';
 import { resolveModelRef } from '../registry/queries';
 import type { ColumnStats } from '../snapshot/stats';
 import { derivedTable } from '../transform/sqlText';
@@ -27,6 +28,7 @@ export const KS_BASELINE_ROWS = 100_000;
 
 interface ModelRow {
   dataset_id: string;
+  onnx_sha256: string;
   task: 'binary' | 'multiclass' | 'regression' | null;
   metrics: Record<string, unknown>;
   spec: { features?: { name: string; kind: 'numeric' | 'categorical' }[] };
@@ -140,19 +142,37 @@ async function measurePerformance(
   };
 }
 
+/** The features of the model's ONNX signature (for a dataset whose spec names none). */
+async function signatureFeatures(
+  deps: MonitorDeps,
+  model: ModelRow,
+  ref: string,
+): Promise<{ name: string; kind: 'numeric' | 'categorical' }[]> {
+  try {
+    const sig = readModelSignature(await readVerifiedArtifact(deps.artifacts, model.onnx_sha256, 'ONNX model'), `the ONNX model of ${ref}`);
+    return [
+      ...sig.numericFeatures.map((name) => ({ name, kind: 'numeric' as const })),
+      ...sig.categoricalFeatures.map((name) => ({ name, kind: 'categorical' as const })),
+    ];
+  } catch (err) {
+    if (err instanceof ModelSignatureError) throw invalid(`${err.message}: list the features to check`);
+    throw err;
+  }
+}
+
 async function measureDrift(
   deps: MonitorDeps,
   input: MonitorInput,
 ): Promise<MonitorMeasurement & { performanceToSeq: string | null; runEventDetails: Record<string, unknown> }> {
   const { name, version } = await resolveModelRef(deps.pool, `${input.model.name}@${input.model.alias ?? 'champion'}`);
   const m = await deps.pool.query<ModelRow>(
-    `SELECT m.dataset_id, m.task, m.metrics, d.spec, d.column_stats
+    `SELECT m.dataset_id, m.onnx_sha256, m.task, m.metrics, d.spec, d.column_stats
          FROM sluice.models m JOIN sluice.datasets d ON d.id = m.dataset_id WHERE m.name = $1 AND m.version = $2`,
     [name, version],
   );
   const model = m.rows[0];
   if (!model) throw new SluiceError(ErrorCodes.UnknownModel, `model ${name}@${version} is not registered`);
-  const specFeatures = model.spec.features ?? [];
+  const specFeatures = model.spec.features?.length ? model.spec.features : await signatureFeatures(deps, model, `${name}@${version}`);
   const wanted = input.features ?? specFeatures.map((f) => f.name);
   if (wanted.length === 0) throw invalid(`the dataset of ${name}@${version} names no features: list the features to check`);
   const features = wanted.map((f) => {

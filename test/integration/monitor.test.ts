@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { temporal } from '@temporalio/proto';
-import { moveModelAlias } from '../../activities/registry/queries';
+import { insertModelVersion, moveModelAlias } from '../../activities/registry/queries';
 import type { MonitorInput, MonitorResult, SnapshotInput, SnapshotResult, TrainInput, TrainResult } from '../../api';
 import { SluiceModel, SluiceStatus } from '../../api/searchAttributes';
 import { pollUntil } from '../../client/poll';
@@ -225,5 +225,48 @@ describe('monitor', () => {
     });
     const described = await stack.client.workflow.getHandle('monitor-bad-window').describe();
     expect(described.typedSearchAttributes.get(SluiceStatus)).toBe('failed');
+  });
+
+  it("without features in the dataset spec, checks those of the model's ONNX signature; no recent rows: no decision to take", async () => {
+    // A dataset row whose spec names no features (as one registered outside `snapshot` may), and a model on it.
+    const fake = 'f'.repeat(64);
+    await stack.db.pool.query(
+      `INSERT INTO sluice.datasets (id, transform, transform_version, row_count, column_stats, artifact_uri)
+       SELECT $1, transform, transform_version, row_count, column_stats, artifact_uri FROM sluice.datasets LIMIT 1`,
+      [fake],
+    );
+    const champion = await stack.db.pool.query<{ onnx_sha256: string; onnx_uri: string }>(
+      `SELECT onnx_sha256, onnx_uri FROM sluice.models WHERE name = 'churn' AND version = 1`,
+    );
+    const onnx = champion.rows[0] as { onnx_sha256: string; onnx_uri: string };
+    const { version } = await insertModelVersion(stack.db.pool, {
+      name: 'churn_sig',
+      datasetId: fake,
+      codeVersion: 'test',
+      codeDirty: null,
+      task: 'binary',
+      trainer: 'logistic_regression',
+      parameters: {},
+      seed: 1,
+      metrics: {},
+      onnxUri: onnx.onnx_uri,
+      onnxSha256: onnx.onnx_sha256,
+      cardUri: null,
+      cardSha256: null,
+      workflowId: 'test',
+      runId: 'test',
+    });
+    await moveModelAlias(stack.db.pool, { name: 'churn_sig', alias: 'champion', version, actor: 'monitor.test' });
+    const r = await run(
+      { monitorId: 'churn-sig', model: { name: 'churn_sig' }, recent: { transform: 'orders_typed', fromSeq: '5000' } },
+      'monitor-signature',
+    );
+    expect(r.decision).toBe('no-recent-data');
+    expect(r.logRange).toEqual({ fromSeq: null, toSeq: null });
+    expect(r.features.map((f) => [f.feature, f.kind, f.note])).toEqual([
+      ['amount', 'numeric', 'no recent non-null values'],
+      ['items', 'numeric', 'no recent non-null values'],
+      ['country', 'categorical', 'no recent non-null values'],
+    ]);
   });
 });
