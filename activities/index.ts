@@ -10,6 +10,7 @@ import { createEvaluateActivities } from './evaluate';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
 import { createPipelineActivities } from './pipeline';
+import { createMonitorActivities } from './monitor';
 import { createRegistryActivities } from './registry';
 import { createValidateActivities } from './validate';
 import { createSnapshotActivities } from './snapshot';
@@ -34,6 +35,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createSnapshotActivities(deps),
     ...createDeployActivities(deps),
     ...createPipelineActivities(deps),
+    ...createMonitorActivities(deps),
   });
 }
 
@@ -59,6 +61,7 @@ export type { DeployActivities, PreparedDeployment, Rescored } from './deploy';
 export type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { PipelineActivities } from './pipeline';
+export type { MonitorActivities } from './monitor';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';
 export { DeviceSlots, type DeviceSlot } from './train/deviceSlots';

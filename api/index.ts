@@ -115,3 +115,11 @@ export type {
   RerunRequest,
 } from './workflows/pipeline';
 export { PIPELINE_STEPS, PipelineSpecSchema } from './workflows/pipeline';
+export type {
+  FeatureDrift,
+  MonitorInput,
+  MonitorMeasurement,
+  MonitorPerformance,
+  MonitorResult,
+  MonitorTrigger,
+} from './workflows/monitor';

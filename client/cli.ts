@@ -2,13 +2,14 @@
 /** The `sluice` command line: `npm run sluice -- contracts diff a b`. */
 import { contractsCommand, type CliIo } from './contracts';
 import { ROLLBACK_USAGE, rollbackCommand } from './deployCli';
+import { SCHEDULES_USAGE, schedulesCommand, SchedulesUsageError } from './schedulesCli';
 import { datasetsCommand, lineageCommand, MODEL_USAGE, modelsCommand, ModelsUsageError } from './models';
 import { PIPELINES_USAGE, pipelinesCommand, PipelinesUsageError } from './pipelines';
 
 const USAGE = `usage: sluice <command> ...
   contracts diff <old> <new> [--json] [--dir D]   classify changes; exit 1 on a breaking change without a major bump
   contracts check [dir] [--json]                  every contract version vs its predecessor
-${MODEL_USAGE}${ROLLBACK_USAGE}${PIPELINES_USAGE}exit codes: 0 fine, 1 a check failed, a spec is invalid, a rerun or rollback is refused, or a model or pipeline is not found, 2 usage or setup error (DATABASE_URL for the registry commands)
+${MODEL_USAGE}${ROLLBACK_USAGE}${PIPELINES_USAGE}${SCHEDULES_USAGE}exit codes: 0 fine, 1 a check failed, a spec is invalid, a rerun or rollback is refused, or a model, pipeline or schedule is not found, 2 usage or setup error (DATABASE_URL for the registry commands)
 `;
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -20,12 +21,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (command === 'lineage') return await lineageCommand(rest, io);
     if (command === 'rollback') return await rollbackCommand(rest, io);
     if (command === 'pipelines') return await pipelinesCommand(rest, io);
+    if (command === 'schedules') return await schedulesCommand(rest, io);
   } catch (err) {
     if ((err as { code?: string }).code === 'SLUICE_UNKNOWN_PIPELINE') {
       io.err(`sluice: ${(err as Error).message}\n`);
       return 1;
     }
-    if (!(err instanceof ModelsUsageError) && !(err instanceof PipelinesUsageError)) throw err;
+    if (!(err instanceof ModelsUsageError) && !(err instanceof PipelinesUsageError) && !(err instanceof SchedulesUsageError)) throw err;
     io.err(`sluice: ${err.message}\n`);
     return 2;
   }

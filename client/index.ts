@@ -20,3 +20,14 @@ export { checkPipelineSpec, formatSpecIssues, loadPipelineSpecFile, type SpecIss
 export type { AppliedPipelineSpec } from '../activities/pipeline';
 export { loadConfig, parseConfig, ConfigError, type SluiceConfig, type ConfigIssue } from '../config';
 export * from '../api';
+export {
+  applySchedules,
+  pauseSchedule,
+  resumeSchedule,
+  backfillSchedule,
+  listSchedules,
+  InvalidScheduleError,
+  type ScheduleDeclaration,
+  type ApplySchedulesResult,
+  type ScheduleListEntry,
+} from './schedules';

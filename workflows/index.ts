@@ -14,3 +14,4 @@ export { transform } from './transform';
 export { validate } from './validate';
 export { evaluate } from './evaluate';
 export { deploy, rollback } from './deploy';
+export { monitor } from './monitor';

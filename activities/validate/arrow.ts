@@ -13,7 +13,7 @@ import { fullFormats } from 'ajv-formats/dist/formats';
 import type { DriftExpectation, Expectation } from '../../contracts/expectations';
 import type { Contract } from '../../contracts/registry';
 import type { ColumnKind } from './dataset';
-import { binEdges, categoricalBins, maskBinLabels, numericBins, quantileLevels, type DriftBin } from './drift';
+import { binCounts, binEdges, categoricalBins, ksStatistic, maskBinLabels, numericBins, quantileLevels, type DriftBin } from './drift';
 import { emptyDatasetResult, evaluate, thresholdOf, type Measurement } from './evaluators';
 import { HISTOGRAM_BINS, TOP_VALUES, planSuite, sampleSizeOf, type DatasetShape } from './planner';
 import { errorResult, maskSampleRow, piiColumns, type ColumnProfile, type ExpectationResult, type SuiteRun } from './results';
@@ -79,41 +79,11 @@ function formatTest(name: string): ((s: string) => boolean) | undefined {
   return check instanceof RegExp ? (s) => check.test(s) : check;
 }
 
-/** Counts `v` per bin of `edges` (width_bucket: the number of edges <= v). */
-function binCounts(xs: number[], edges: number[]): number[] {
-  const counts = new Array<number>(edges.length + 1).fill(0);
-  for (const v of xs) {
-    let lo = 0;
-    let hi = edges.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((edges[mid] ?? 0) <= v) lo = mid + 1;
-      else hi = mid;
-    }
-    counts[lo] = (counts[lo] ?? 0) + 1;
-  }
-  return counts;
-}
-
 /** percentile_cont: linear interpolation between closest ranks, like PostgreSQL. */
 function percentile(sorted: number[], p: number): number {
   const at = p * (sorted.length - 1);
   const lo = Math.floor(at);
   return (sorted[lo] ?? 0) + ((sorted[Math.min(lo + 1, sorted.length - 1)] ?? 0) - (sorted[lo] ?? 0)) * (at - lo);
-}
-
-/** Exact two-sample KS: walk both sorted samples, comparing the ECDFs after each distinct value. */
-function ksStatistic(a: number[], c: number[]): number {
-  let i = 0;
-  let j = 0;
-  let d = 0;
-  while (i < a.length || j < c.length) {
-    const v = Math.min(a[i] ?? Infinity, c[j] ?? Infinity);
-    while (i < a.length && a[i] === v) i++;
-    while (j < c.length && c[j] === v) j++;
-    d = Math.max(d, Math.abs(i / a.length - j / c.length));
-  }
-  return d;
 }
 
 export function runSuiteOnArrow(

@@ -78,3 +78,33 @@ export function numericBins(edges: number[], current: number[], baseline: number
     baseline: baseline[i] ?? 0,
   }));
 }
+
+/** Counts `v` per bin of `edges` (width_bucket: the number of edges <= v). */
+export function binCounts(xs: number[], edges: number[]): number[] {
+  const counts = new Array<number>(edges.length + 1).fill(0);
+  for (const v of xs) {
+    let lo = 0;
+    let hi = edges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((edges[mid] ?? 0) <= v) lo = mid + 1;
+      else hi = mid;
+    }
+    counts[lo] = (counts[lo] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Exact two-sample KS: walk both sorted samples, comparing the ECDFs after each distinct value. */
+export function ksStatistic(a: number[], c: number[]): number {
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  while (i < a.length || j < c.length) {
+    const v = Math.min(a[i] ?? Infinity, c[j] ?? Infinity);
+    while (i < a.length && a[i] === v) i++;
+    while (j < c.length && c[j] === v) j++;
+    d = Math.max(d, Math.abs(i / a.length - j / c.length));
+  }
+  return d;
+}

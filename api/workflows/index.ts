@@ -6,6 +6,7 @@ import { healthCheck } from './healthCheck';
 import { ingest } from './ingest';
 import { pipeline } from './pipeline';
 import { pipelineTrigger } from './pipelineTrigger';
+import { monitor } from './monitor';
 import { registerTransform } from './registerTransform';
 import { snapshot } from './snapshot';
 import { train } from './train';
@@ -27,6 +28,7 @@ export const workflows = {
   rollback,
   pipeline,
   pipelineTrigger,
+  monitor,
 } as const;
 export type WorkflowName = keyof typeof workflows;
 export type AnyWorkflowDef = (typeof workflows)[WorkflowName];
