@@ -4,6 +4,8 @@
  * `--json`. Exit codes: 0 fine, 1 refused or invalid (a spec with issues, a refused rerun, an
  * unknown pipeline), 2 usage or setup error.
  */
+import { applyPipelineSchedules } from './pipelineSchedules';
+import type { ApplySchedulesResult } from './schedules';
 import type { Pool } from 'pg';
 import { pipelineWorkflowId } from '../api/ids';
 import { PIPELINE_STEPS, type PipelineStepName } from '../api/workflows/pipeline';
@@ -95,11 +97,24 @@ export async function pipelinesCommand(args: string[], io: CliIo): Promise<numbe
         return 1;
       }
       const applied = await withPool(io, (pool) => applyPipelineSpec(pool, loaded.spec, flag(rest, '--by') ?? io.env.USER ?? 'sluice-cli'));
+      let schedules: ApplySchedulesResult = { created: [], updated: [], unchanged: [] };
+      if ((loaded.spec.schedules ?? []).length > 0) {
+        const client = await SluiceClient.connect({ config: loadConfig(io.env) });
+        try {
+          schedules = await applyPipelineSchedules(client.temporal, loaded.spec, applied.version, client.taskQueue);
+        } finally {
+          await client.close();
+        }
+      }
+      const scheduleLine =
+        schedules.created.length + schedules.updated.length + schedules.unchanged.length === 0
+          ? ''
+          : `schedules: ${schedules.created.length} created, ${schedules.updated.length} updated, ${schedules.unchanged.length} unchanged\n`;
       out(
-        applied,
-        applied.created
+        { ...applied, schedules },
+        (applied.created
           ? `applied ${applied.name} v${applied.version} (sha256 ${applied.sha256.slice(0, 12)})\n`
-          : `unchanged: ${applied.name} v${applied.version} is this spec (sha256 ${applied.sha256.slice(0, 12)})\n`,
+          : `unchanged: ${applied.name} v${applied.version} is this spec (sha256 ${applied.sha256.slice(0, 12)})\n`) + scheduleLine,
       );
       return 0;
     }

@@ -3,6 +3,8 @@
  * against their declarations (api/workflows) before anything starts. `start(workflows.backfill,
  * input)` infers the input and the result type from the declaration.
  */
+import { applyPipelineSchedules } from './pipelineSchedules';
+import type { ApplySchedulesResult } from './schedules';
 import { randomUUID } from 'node:crypto';
 import {
   Client,
@@ -315,13 +317,20 @@ export class SluiceClient {
   /**
    * Registers a pipeline spec version (append-only): checked against contracts/pipelines/pipeline.schema.json
    * and its own references first ({@link InvalidPipelineSpecError}); the same spec applied again
-   * returns its existing version (`created: false`). Files: `loadPipelineSpecFile` (contracts/pipelineSpec.ts).
+   * returns its existing version (`created: false`). The spec's `schedules` become Temporal Schedules
+   * of that version (client/pipelineSchedules.ts; created, updated or unchanged). Files:
+   * `loadPipelineSpecFile` (contracts/pipelineSpec.ts).
    */
-  async applyPipeline(spec: PipelineSpec, options: { appliedBy?: string } = {}): Promise<AppliedPipelineSpec> {
+  async applyPipeline(
+    spec: PipelineSpec,
+    options: { appliedBy?: string } = {},
+  ): Promise<AppliedPipelineSpec & { schedules: ApplySchedulesResult }> {
     const checked = checkPipelineSpec(spec);
     if (!checked.ok) throw new InvalidPipelineSpecError(checked.issues);
     const appliedBy = options.appliedBy ?? process.env.USER ?? 'sluice-client';
-    return this.withDatabase((pool) => applyPipelineSpec(pool, checked.spec, appliedBy));
+    const applied = await this.withDatabase((pool) => applyPipelineSpec(pool, checked.spec, appliedBy));
+    const schedules = await applyPipelineSchedules(this.temporal, checked.spec, applied.version, this.taskQueue);
+    return { ...applied, schedules };
   }
 
   /**

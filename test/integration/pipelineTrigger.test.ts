@@ -77,4 +77,33 @@ describe('pipeline triggers: dataLanded', () => {
     for await (const w of stack.client.workflow.list({ query: `WorkflowType = 'pipeline'` })) list.push(w.workflowId);
     expect(list).toEqual([runId]);
   });
+
+  it("a spec's schedules become Temporal Schedules of the applied version: applying the same spec again changes nothing", async () => {
+    const spec: PipelineSpec = {
+      name: 'scheduled',
+      sources: [{ source: 'page_views' }],
+      schedules: [
+        { name: 'nightly', cron: '15 2 * * *', reason: 'nightly retrain' },
+        { name: 'hourly', every: '1h' },
+      ],
+    };
+    const first = await client.applyPipeline(spec);
+    expect(first.schedules).toEqual({ created: ['pipeline-scheduled-nightly', 'pipeline-scheduled-hourly'], updated: [], unchanged: [] });
+    const again = await client.applyPipeline(spec);
+    expect(again.version).toBe(first.version);
+    expect(again.schedules).toEqual({ created: [], updated: [], unchanged: ['pipeline-scheduled-nightly', 'pipeline-scheduled-hourly'] });
+    const d = await stack.client.schedule.getHandle('pipeline-scheduled-nightly').describe();
+    expect(d.action).toMatchObject({ workflowType: 'pipeline', workflowId: 'pipeline-scheduled-schedule-nightly' });
+    expect((d.action as { args?: unknown[] }).args?.[0]).toEqual({
+      pipeline: 'scheduled',
+      specVersion: first.version,
+      triggerKey: 'schedule-nightly',
+      reason: 'nightly retrain',
+    });
+    // a new version moves the schedules to it
+    const v2 = await client.applyPipeline({ ...spec, description: 'v2' });
+    expect(v2.version).toBe(first.version + 1);
+    expect(v2.schedules.updated.sort()).toEqual(['pipeline-scheduled-hourly', 'pipeline-scheduled-nightly']);
+    for (const id of ['pipeline-scheduled-nightly', 'pipeline-scheduled-hourly']) await stack.client.schedule.getHandle(id).delete();
+  });
 });
