@@ -13,7 +13,9 @@ import {
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { InputCheckActivities, MonitorActivities } from '../activities';
+import type { InputCheckActivities, MonitorActivities, PipelineActivities } from '../activities';
+import { pipelineWorkflowId } from '../api/ids';
+import type { PipelineInput } from '../api/workflows/pipeline';
 import { SluiceModel, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { MonitorInput, MonitorResult } from '../api/workflows/monitor';
 import { ACTIVITY_OPTIONS } from './activityOptions';
@@ -23,6 +25,7 @@ export type { MonitorInput, MonitorResult };
 const check = proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck);
 const { measureModelDrift } = proxyActivities<MonitorActivities>(ACTIVITY_OPTIONS.suite);
 const { recordMonitorDecision } = proxyActivities<MonitorActivities>(ACTIVITY_OPTIONS.dbQuick);
+const pipelineSpecs = proxyActivities<PipelineActivities>(ACTIVITY_OPTIONS.dbQuick);
 
 /** The retrain's workflow id: the monitor and the end of the log range it checked (its business key). */
 export function retrainWorkflowId(monitorId: string, tickKey: string): string {
@@ -52,11 +55,29 @@ export async function monitor(input: MonitorInput): Promise<MonitorResult> {
     else if (m.reasons.length === 0) result = { ...m, decision: 'no-drift' };
     else if (!input.trigger) result = { ...m, decision: 'no-trigger' };
     else {
-      const workflowId = retrainWorkflowId(input.monitorId, m.logRange.toSeq ?? `p${performanceToSeq ?? '0'}`);
+      const tick = m.logRange.toSeq ?? `p${performanceToSeq ?? '0'}`;
+      const trigger = input.trigger;
+      let workflowId: string;
+      let start: { type: string; args: unknown[] };
+      if (trigger.kind === 'train') {
+        workflowId = retrainWorkflowId(input.monitorId, tick);
+        start = { type: 'train', args: [trigger.input] };
+      } else {
+        const triggerKey = `monitor-${input.monitorId}-${tick}`;
+        workflowId = pipelineWorkflowId(trigger.pipeline, triggerKey);
+        const specVersion = trigger.specVersion ?? (await pipelineSpecs.latestPipelineVersion({ pipeline: trigger.pipeline })).version;
+        const run: PipelineInput = {
+          pipeline: trigger.pipeline,
+          specVersion,
+          triggerKey,
+          reason: `monitor ${input.monitorId}: ${m.reasons.join('; ')}`,
+        };
+        start = { type: 'pipeline', args: [run] };
+      }
       try {
-        const child = await startChild(input.trigger.kind, {
+        const child = await startChild(start.type, {
           workflowId,
-          args: [input.trigger.input],
+          args: start.args,
           parentClosePolicy: ParentClosePolicy.ABANDON,
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
           memo: { reason: m.reasons.join('; '), logRange: m.logRange, table: m.table, model: `${m.model}@${m.version}` },

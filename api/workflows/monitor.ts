@@ -3,6 +3,7 @@
  * champion's training dataset, and performance from predictions joined to labels; past a threshold
  * it starts the trigger (today a `train` run).
  */
+import { PipelineName } from './pipeline';
 import { Type, type Static } from '@sinclair/typebox';
 import { Seq, SourceName, TransformName, TransformVersion } from '../names';
 import { defineWorkflow, returns } from './define';
@@ -12,9 +13,16 @@ const ColumnName = Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$' });
 const FieldName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,62}$' });
 const Threshold = Type.Number({ exclusiveMinimum: 0 });
 
-/** What starts past a threshold: a `train` run with this input (a `pipeline` kind is planned). */
+/**
+ * What starts past a threshold: a `train` run with this input, or a run of a pipeline (its latest
+ * applied spec version unless `specVersion` is given; trigger key `monitor-<monitorId>-<last seq>`).
+ */
 export const MonitorTriggerSchema = Type.Union([
   Type.Object({ kind: Type.Literal('train'), input: TrainInputSchema }, { additionalProperties: false }),
+  Type.Object(
+    { kind: Type.Literal('pipeline'), pipeline: PipelineName, specVersion: Type.Optional(Type.Integer({ minimum: 1 })) },
+    { additionalProperties: false },
+  ),
 ]);
 export type MonitorTrigger = Static<typeof MonitorTriggerSchema>;
 

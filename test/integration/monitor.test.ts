@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { applyPipelineSpec } from '../../activities/pipeline';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { temporal } from '@temporalio/proto';
@@ -175,6 +176,25 @@ describe('monitor', () => {
     expect((await retrain.describe()).runId).toBe(described.runId);
     const count = await stack.db.pool.query(`SELECT 1 FROM sluice.run_events WHERE step = 'retrainRequested'`);
     expect(count.rowCount).toBe(1);
+  }, 120_000);
+
+  it('with a pipeline trigger: starts one run of the latest applied spec, keyed by the monitor and the tick', async () => {
+    const applied = await applyPipelineSpec(stack.db.pool, { name: 'churn_retrain', sources: [{ source: 'orders' }] }, 'test');
+    const input: MonitorInput = {
+      ...base('901', '1200'),
+      monitorId: 'churn-pipe',
+      trigger: { kind: 'pipeline', pipeline: 'churn_retrain' },
+    };
+    const r = await run(input, 'monitor-pipe-1');
+    expect(r.decision).toBe('retrain-started');
+    expect(r.retrainWorkflowId).toBe('pipeline-churn_retrain-monitor-churn-pipe-1200');
+    const handle = stack.client.workflow.getHandle(r.retrainWorkflowId as string);
+    const described = await handle.describe();
+    expect(described.type).toBe('pipeline');
+    await handle.result();
+    const again = await run(input, 'monitor-pipe-2');
+    expect(again.decision).toBe('retrain-already-started');
+    expect(applied.version).toBe(1);
   }, 120_000);
 
   it('measures accuracy from predictions joined to labels by request id and reports a drop past the threshold', async () => {
