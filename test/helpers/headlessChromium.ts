@@ -29,6 +29,8 @@ export class HeadlessChromium {
   >();
   private readonly exited: Promise<void>;
   private stderr = '';
+  /** Where `waitFor` saves what the page showed when it gave up. */
+  private timeoutScreenshot: string | undefined;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -57,7 +59,7 @@ export class HeadlessChromium {
   }
 
   /** Starts the browser and attaches to its one tab; `close()` ends it and its children. */
-  static async launch(options: { width?: number; height?: number } = {}): Promise<HeadlessChromium> {
+  static async launch(options: { width?: number; height?: number; timeoutScreenshot?: string } = {}): Promise<HeadlessChromium> {
     const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-chromium-'));
     const child = spawn(
       CHROMIUM_PATH,
@@ -79,6 +81,7 @@ export class HeadlessChromium {
       { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
     );
     const browser = new HeadlessChromium(child, userDataDir);
+    browser.timeoutScreenshot = options.timeoutScreenshot;
     const spawned = new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', reject);
@@ -142,7 +145,13 @@ export class HeadlessChromium {
       if (await this.evaluate<boolean>(`Boolean(${expression})`).catch(() => false)) return;
       if (Date.now() > deadline) {
         const text = await this.text().catch((e: Error) => `(no text: ${e.message})`);
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; the page says:\n${text.slice(0, 3000)}`);
+        const shot = this.timeoutScreenshot
+          ? await this.screenshot(this.timeoutScreenshot).then(
+              () => ` (screenshot: ${this.timeoutScreenshot})`,
+              (e: Error) => ` (no screenshot: ${e.message})`,
+            )
+          : '';
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${shot}; the page says:\n${text.slice(0, 3000)}`);
       }
       await new Promise((r) => setTimeout(r, 250));
     }

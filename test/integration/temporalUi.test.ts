@@ -78,7 +78,7 @@ describeWithBrowser('the Temporal UI shows a pipeline run', () => {
       config: { artifactsDir, httpIngest: { ...base.httpIngest, token: TOKEN, publicUrl: `http://127.0.0.1:${http.port}` } },
     });
     client = await SluiceClient.connect({ config: { ...stack.config, databaseUrl: stack.db.url } });
-    browser = await HeadlessChromium.launch();
+    browser = await HeadlessChromium.launch({ timeoutScreenshot: path.join(RESULTS, 'temporal-ui-timeout.png') });
   });
 
   afterAll(async () => {
