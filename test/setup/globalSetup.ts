@@ -43,6 +43,8 @@ export default async function globalSetup(): Promise<void> {
 
   process.env.SLUICE_TEST_TEMPORAL_ADDRESS = stack.temporal.address;
   process.env.SLUICE_TEST_NAMESPACE = stack.temporal.namespace;
+  // The Web UI of the dev server these scripts run (unknown for a server given by TEMPORAL_ADDRESS).
+  if (stack.temporal.uiUrl) process.env.SLUICE_TEST_TEMPORAL_UI_URL = stack.temporal.uiUrl;
   // Scratch databases are made with the superuser; each test file then connects as sluice_worker.
   process.env.SLUICE_TEST_DATABASE_URL = stack.postgres.adminUrl ?? stack.postgres.url;
   process.env.SLUICE_ROLE_PASSWORDS_FILE = config.rolePasswordsFile;
