@@ -17,7 +17,7 @@ import {
 import { msToNumber } from '@temporalio/common/lib/time';
 import { checkWorkflowInput } from '../api/check';
 import { workflows, type WorkflowName } from '../api/workflows';
-import { InvalidWorkflowInputError } from './sluiceClient';
+import { InvalidWorkflowInputError } from './inputErrors';
 
 export interface ScheduleDeclaration {
   /** The schedule id (a business key: `monitor-churn`, `retrain-churn-weekly`). */

@@ -3,6 +3,7 @@
  * against their declarations (api/workflows) before anything starts. `start(workflows.backfill,
  * input)` infers the input and the result type from the declaration.
  */
+import { InvalidWorkflowInputError } from './inputErrors';
 import { applyPipelineSchedules } from './pipelineSchedules';
 import type { ApplySchedulesResult } from './schedules';
 import { randomUUID } from 'node:crypto';
@@ -18,7 +19,7 @@ import {
 } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Pool } from 'pg';
-import { checkValue, checkWorkflowInput, describeIssues, type InputIssue } from '../api/check';
+import { checkValue, checkWorkflowInput } from '../api/check';
 import { ingestWorkflowId, pipelineWorkflowId, registerTransformWorkflowId, transformWorkflowId } from '../api/ids';
 import {
   backfillProgressQuery,
@@ -74,17 +75,6 @@ export interface SluiceClientOptions {
 export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: string, runId?: string): string {
   const base = `${uiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
   return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;
-}
-
-/** A workflow input that breaks its declaration, caught before anything starts. */
-export class InvalidWorkflowInputError extends Error {
-  constructor(
-    readonly workflowType: string,
-    readonly issues: InputIssue[],
-  ) {
-    super(`Invalid input for workflow ${workflowType}: ${describeIssues(issues)}`);
-    this.name = 'InvalidWorkflowInputError';
-  }
 }
 
 /** A pipeline spec that breaks its schema or its references; each issue names the file, line and field. */
@@ -395,3 +385,5 @@ export class SluiceClient {
     await this.ownConnection?.close();
   }
 }
+
+export { InvalidWorkflowInputError };
