@@ -117,6 +117,8 @@ interface DemoServices {
   serveToken: string;
   /** The token as the summary shows it: a generated one in full, one from the environment by name. */
   serveTokenShown: string;
+  /** Services stay up after the summary (interactive): the summary says how to call the endpoint. */
+  keepsRunning: boolean;
   countEvents: (source: string) => Promise<number>;
 }
 
@@ -231,16 +233,19 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
   out(`  Temporal UI pipeline run: ${ui(run.workflowId)}`);
   out(`              deploy:       ${ui(deployWorkflowId(endpoint))}`);
   out(`  done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  out(`\nScore more: curl -H "Authorization: Bearer ${s.serveTokenShown}" -H 'Content-Type: application/json' \\`);
-  out(`  -d '{"rows":[{"page":"/cart","country":"DE","duration_ms":5000}]}' ${base}/v1/endpoints/${endpoint}/predict`);
-  return (
-    balanced &&
-    status.state === 'completed' &&
-    promoted &&
-    logged === scored &&
-    health.result.cpu.inferenceOk &&
-    health.result.gpu.inferenceOk
-  );
+  if (s.keepsRunning) {
+    out(`\nScore more: curl -H "Authorization: Bearer ${s.serveTokenShown}" -H 'Content-Type: application/json' \\`);
+    out(`  -d '{"rows":[{"page":"/cart","country":"DE","duration_ms":5000}]}' ${base}/v1/endpoints/${endpoint}/predict`);
+  }
+  const problems = [
+    ...(balanced ? [] : ['the ingest counts do not balance']),
+    ...(status.state === 'completed' ? [] : [`the pipeline run is ${status.state}`]),
+    ...(promoted ? [] : [`the deployment ended ${deployment?.status ?? 'without a result'} and the endpoint has no champion`]),
+    ...(logged === scored ? [] : [`${logged} prediction events logged for ${scored} rows scored`]),
+    ...(health.result.cpu.inferenceOk && health.result.gpu.inferenceOk ? [] : ['ONNX inference failed on a worker (healthCheck)']),
+  ];
+  for (const p of problems) process.stderr.write(`demo: ${p}\n`);
+  return problems.length === 0;
 }
 
 async function main(): Promise<void> {
@@ -305,7 +310,7 @@ async function main(): Promise<void> {
       (await workers.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice.raw_events WHERE source = $1', [source])).rows[0]
         ?.n ?? 0;
     out('');
-    ok = await runDemo(client, { config, ui, service, serveToken, serveTokenShown, countEvents });
+    ok = await runDemo(client, { config, ui, service, serveToken, serveTokenShown, keepsRunning: stayUp, countEvents });
     out('');
     if (uiBase) {
       out(`Temporal UI: ${uiBase}/namespaces/${ns}/workflows`);
