@@ -72,7 +72,9 @@ function referenceIssues(spec: PipelineSpec): { path: string; code: string; mess
     if (transforms.has(t.name))
       issues.push({ path: `/transforms/${i}/name`, code: 'Duplicate', message: `transform ${t.name} is listed twice` });
     transforms.set(t.name, t.version);
-    if (t.sql !== undefined && t.sqlFile !== undefined)
+    // Both are what loadPipelineSpecFile hands on (the file inlined, with its hash); written by hand, it is a conflict.
+    const inlined = t.sql !== undefined && t.sqlSha256 === sha256Hex(t.sql);
+    if (t.sql !== undefined && t.sqlFile !== undefined && !inlined)
       issues.push({ path: `/transforms/${i}/sql`, code: 'Conflict', message: 'give the SQL as sqlFile or as sql, not both' });
     (t.sources ?? []).forEach((s, j) => {
       if (!sources.has(s))

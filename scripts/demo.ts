@@ -1,76 +1,155 @@
 /**
- * `npm run demo`: the whole of sluice on this machine with embedded defaults. Provisions Temporal
- * and PostgreSQL (or uses TEMPORAL_ADDRESS / DATABASE_URL), migrates, starts the CPU and GPU
- * workers in this process, and runs a real pipeline on sample data:
+ * `npm start` (= `npm run demo`): the whole of sluice on this machine with embedded defaults.
+ * Provisions Temporal and PostgreSQL (or uses TEMPORAL_ADDRESS / DATABASE_URL), migrates, starts
+ * in this process the CPU and GPU workers, the HTTP service (it serves the data docs and model
+ * card links) and the scoring service, then runs the loop end to end:
  *
- *   healthCheck → register transform page_views_typed v1 → ingest a file of page views (contract
- *   check, quarantine, dedup) → dataLanded wakes the incremental transform → validate the log
- *   (expectation suite, data docs) → backfill the transform again and compare its sha256.
+ *   healthCheck → apply pipelines/demo.yaml → ingest a file of sample page views (contract check,
+ *   quarantine, dedup) → start the pipeline (ingest catch-up → transform → validate → snapshot →
+ *   train + evaluate → deploy to the endpoint) → score requests over HTTP → the predictions land in
+ *   the log (source predictions_<endpoint>) → a summary with the counts and the links.
  *
- * Interactive runs keep the server and workers up until Ctrl-C so the UI can be browsed; in CI or
- * with `--exit` it stops once the pipeline is done (the history stays in .sluice/temporal).
+ * Interactive runs keep everything up until Ctrl-C so the UI can be browsed and the endpoint
+ * called; in CI or with `--exit` it stops after the summary (the history stays in .sluice/).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import { SluiceClient, workflowUiUrl } from '../client';
-import { loadConfig } from '../config';
-import { ingestWorkflowId, transformWorkflowId, workflows, type ValidateResult } from '../api';
+import { loadConfig, type SluiceConfig } from '../config';
+import { deployWorkflowId, workflows, type PipelineStatus, type PipelineStepStatus, type TrainResult } from '../api';
+import { LocalArtifactStore } from '../activities/artifacts';
+import { predictionSource } from '../activities/serve';
+import { loadPipelineSpecFile, formatSpecIssues } from '../contracts/pipelineSpec';
+import { ContractRegistry } from '../contracts/registry';
 import { pollUntil } from '../client/poll';
 import { createWorkerSet } from '../workers/bootstrap';
+import { startIngestHttpServer } from '../workers/httpIngest';
+import { startScoringService, type ScoringService } from '../workers/serve';
 import { writePageViews } from './demo/sampleData';
 import { provisionLocalStack, withStackEndpoint } from './provision';
 
 const SAMPLE_EVENTS = Number(process.env.SLUICE_DEMO_EVENTS ?? 20_000);
-const TRANSFORM = 'page_views_typed';
-const TRANSFORM_SQL = `
-  SELECT seq,
-         payload->>'id'                      AS view_id,
-         event_time,
-         (payload->>'user_id')::bigint       AS user_id,
-         payload->>'page'                    AS page,
-         payload->>'country'                 AS country,
-         payload->>'device'                  AS device,
-         (payload->>'duration_ms')::bigint   AS duration_ms,
-         (payload->>'converted')::boolean    AS converted,
-         (payload->>'revenue')::numeric(12,2) AS revenue
-  FROM sluice.raw_events
-  WHERE source = 'page_views' AND seq BETWEEN $1 AND $2`;
+const SPEC_FILE = path.resolve(__dirname, '../pipelines/demo.yaml');
+/** Requests scored against the endpoint once it serves, and rows in each. */
+const REQUESTS = 50;
+const ROWS_PER_REQUEST = 4;
 
 const out = (m = ''): void => {
   process.stdout.write(`${m}\n`);
 };
+const seconds = (ms: number | null): string => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
 
-async function runPipeline(client: SluiceClient, dataDir: string, ui: (id: string) => string): Promise<boolean> {
+/** What each step says when it completes: its counts in words. */
+function stepLine(s: PipelineStepStatus): string {
+  const c = s.counts;
+  const o = s.output;
+  switch (s.step) {
+    case 'ingest': {
+      const r = o?.logRanges?.page_views;
+      return r ? `log page_views seq ${r.fromSeq}…${r.toSeq}` : 'nothing in the log';
+    }
+    case 'transform':
+      return (o?.transforms ?? []).map((t) => `${t.name} v${t.version} caught up to seq ${t.watermark}`).join(', ');
+    case 'validate':
+      return `${o?.validation?.passed ? 'passed' : 'FAILED'}: ${c.rows ?? 0} rows, ${c.expectations ?? 0} expectations, ${c.errors ?? 0} errors, ${c.warnings ?? 0} warnings`;
+    case 'snapshot':
+      return `dataset ${o?.datasetId?.slice(0, 16) ?? '-'}…: ${c.rows ?? 0} rows (train ${c.train ?? 0}, validation ${c.validation ?? 0}, test ${c.test ?? 0})`;
+    case 'train':
+      return `${o?.model?.name ?? '-'}@${o?.model?.version ?? '-'}: ${c.epochs ?? 0} epochs`;
+    case 'deploy': {
+      const d = o?.deployment;
+      return d ? `${d.model}@${d.version} → ${d.endpoint}: ${d.status}, champion ${d.championAfter ?? 'none'}` : '-';
+    }
+  }
+}
+
+/** Waits for the pipeline run, printing a line per step as it completes; throws when a step fails. */
+async function followPipeline(client: SluiceClient, workflowId: string): Promise<PipelineStatus> {
+  const printed = new Set<string>();
+  let last: PipelineStatus | undefined;
+  const report = (s: PipelineStatus): void => {
+    for (const step of s.steps) {
+      if (step.state !== 'completed' || printed.has(step.step)) continue;
+      printed.add(step.step);
+      out(`   ✓ ${step.step.padEnd(9)} ${seconds(step.durationMs).padStart(7)}  ${stepLine(step)}`);
+    }
+  };
+  return pollUntil(
+    `pipeline run ${workflowId}`,
+    async () => {
+      last = await client.pipelineStatus(workflowId);
+      report(last);
+      const failed = last.steps.find((s) => s.state === 'failed');
+      if (failed) throw new Error(`step ${failed.step} failed: ${failed.error?.message ?? 'no message'}`);
+      return last.state === 'completed' ? last : undefined;
+    },
+    {
+      timeoutMs: 20 * 60_000,
+      intervalMs: 500,
+      lastSeen: () => JSON.stringify(last?.steps.map((s) => [s.step, s.state])),
+    },
+  );
+}
+
+/** Rows to score: the features of valid sample events, as a client would send them. */
+function scoringRows(file: string, n: number): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (rows.length === n) break;
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue; // the sample's cut lines: the log quarantined them, a client would not send them
+    }
+    if (typeof e.page === 'string' && typeof e.country === 'string' && e.country !== 'XX' && typeof e.duration_ms === 'number')
+      rows.push({ page: e.page, country: e.country, duration_ms: e.duration_ms });
+  }
+  return rows;
+}
+
+interface DemoServices {
+  config: SluiceConfig;
+  ui: (id: string) => string;
+  service: ScoringService;
+  serveToken: string;
+  /** The token as the summary shows it: a generated one in full, one from the environment by name. */
+  serveTokenShown: string;
+  /** Services stay up after the summary (interactive): the summary says how to call the endpoint. */
+  keepsRunning: boolean;
+  countEvents: (source: string) => Promise<number>;
+}
+
+async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> {
   const started = Date.now();
-  out('1. healthCheck: database and ONNX Runtime on sluice-cpu and sluice-gpu');
+  const { ui } = s;
+  out('1. healthCheck: database and ONNX Runtime on the CPU and GPU queues');
   const health = await client.healthCheck();
   out(
     `   PostgreSQL ${health.result.database.serverVersion}, ${health.result.database.migrations} migrations; onnxruntime ${health.result.cpu.onnxruntime} [${health.result.gpu.backends.join(', ')}]`,
   );
-  out(`   ${ui(health.workflowId)}`);
 
-  out(`2. registerTransform ${TRANSFORM} v1 (versioned SQL over a log range)`);
-  const reg = await client.registerTransform({
-    name: TRANSFORM,
-    version: 1,
-    sources: ['page_views'],
-    sql: TRANSFORM_SQL,
-    description: 'page views, typed columns',
-  });
+  const loaded = loadPipelineSpecFile(SPEC_FILE);
+  if (!loaded.ok)
+    throw new Error(`${path.relative(process.cwd(), SPEC_FILE)} is not a valid pipeline spec:\n${formatSpecIssues(loaded.issues)}`);
+  const spec = loaded.spec;
+  const endpoint = spec.deploy?.endpoint;
+  if (!endpoint)
+    throw new Error(`${path.relative(process.cwd(), SPEC_FILE)} has no deploy section: the demo scores requests on its endpoint`);
+  const applied = await client.applyPipeline(spec, { appliedBy: 'npm start' });
   out(
-    `   ${reg.created ? 'registered' : 'already registered'}: sluice_derived.${TRANSFORM}__v${reg.version}, sql sha256 ${reg.sqlSha256.slice(0, 12)}…, live v${reg.liveVersion}`,
+    `2. apply ${path.relative(process.cwd(), SPEC_FILE)}: pipeline ${applied.name} v${applied.version} (${applied.created ? 'new' : 'unchanged'})`,
   );
 
   // Under <SLUICE_DATA_DIR>/data, one of the default ingest roots (workers read files only under their roots).
-  const file = path.join(dataDir, 'data', 'demo', 'page_views.ndjson');
+  const file = path.join(s.config.dataDir, 'data', 'demo', 'page_views.ndjson');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const planted = writePageViews(file, SAMPLE_EVENTS);
   const fileSha = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
   out(`3. ingestFile page_views ← ${file}`);
-  out(`   ${planted.lines} lines: ${planted.invalid} damaged, ${planted.resent} re-sent (sha256 ${fileSha.slice(0, 12)}…)`);
+  out(`   ${planted.lines} lines: ${planted.invalid} damaged, ${planted.resent} re-sent`);
   // The batch id is the file's hash: running the demo again re-sends the same batch, which is a no-op.
   const batch = await client.ingestFile(
     'page_views',
@@ -78,142 +157,187 @@ async function runPipeline(client: SluiceClient, dataDir: string, ui: (id: strin
     { format: 'ndjson', batchId: `demo-${fileSha.slice(0, 16)}` },
   );
   const balanced = batch.received === batch.accepted + batch.quarantined + batch.duplicates;
-  out(
-    `   received ${batch.received} = accepted ${batch.accepted} + quarantined ${batch.quarantined} + duplicates ${batch.duplicates} ${balanced ? '✓' : '✗ MISMATCH'}`,
-  );
-  out(`   log range ${batch.fromSeq ?? '-'}…${batch.toSeq ?? '-'}; ${ui(ingestWorkflowId('page_views'))}`);
 
-  out(`4. transform ${TRANSFORM} (woken by dataLanded): catching up`);
-  const logEnd = batch.toSeq;
-  const status = await pollUntil(
-    'the transform to catch up',
+  const triggerKey = `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const run = await client.startPipeline(spec.name, {
+    triggerKey,
+    reason: 'npm start',
+    version: applied.version,
+    // a failed run fails at once here; `sluice pipelines rerun` is for runs started with a window
+    rerunWindowAfterFailureSeconds: 0,
+  });
+  out(`4. pipeline ${spec.name} v${applied.version}, trigger key ${triggerKey}`);
+  const status = await followPipeline(client, run.workflowId);
+  const stepOf = (name: PipelineStepStatus['step']): PipelineStepStatus | undefined => status.steps.find((x) => x.step === name);
+  const trainStep = stepOf('train');
+  const trained: TrainResult | undefined = trainStep?.workflowId
+    ? await client.handle(workflows.train, trainStep.workflowId).result()
+    : undefined;
+  const deployment = stepOf('deploy')?.output?.deployment;
+
+  out(`5. score ${REQUESTS} requests of ${ROWS_PER_REQUEST} rows on POST /v1/endpoints/${endpoint}/predict`);
+  const source = predictionSource(endpoint);
+  const before = await s.countEvents(source);
+  // The service hears of the new champion by NOTIFY (and polls as a fallback): wait until it serves it.
+  await pollUntil(
+    `the scoring service to serve ${endpoint}@${deployment?.championAfter ?? '?'}`,
+    async () => s.service.endpoints.get(endpoint)?.champion?.ref.version === deployment?.championAfter || undefined,
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
+  const rows = scoringRows(file, REQUESTS * ROWS_PER_REQUEST);
+  const base = `http://${s.service.host}:${s.service.port}`;
+  const labels = new Map<string, number>();
+  let scored = 0;
+  for (let i = 0; i < REQUESTS; i++) {
+    const res = await fetch(`${base}/v1/endpoints/${endpoint}/predict`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.serveToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ rows: rows.slice(i * ROWS_PER_REQUEST, (i + 1) * ROWS_PER_REQUEST) }),
+    });
+    const body = (await res.json()) as { predictions?: { label?: string }[]; error?: { code: string; message: string } };
+    if (!res.ok || !body.predictions)
+      throw new Error(`predict answered ${res.status}: ${body.error?.code ?? ''} ${body.error?.message ?? ''}`);
+    for (const p of body.predictions) labels.set(String(p.label), (labels.get(String(p.label)) ?? 0) + 1);
+    scored += body.predictions.length;
+  }
+  const logged = await pollUntil(
+    `${scored} prediction events in the log (source ${source})`,
     async () => {
-      const s = await client.transformStatus(TRANSFORM);
-      return s.state === 'idle' && (logEnd === null || BigInt(s.watermark ?? '0') >= BigInt(logEnd)) ? s : undefined;
+      const n = (await s.countEvents(source)) - before;
+      return n >= scored ? n : undefined;
     },
-    { timeoutMs: 120_000, intervalMs: 250 },
+    { timeoutMs: 60_000, intervalMs: 200 },
   );
-  out(`   watermark ${status.watermark}, live ${status.version}; ${ui(transformWorkflowId(TRANSFORM))}`);
 
-  out('5. validate page_views (contract expectation suite, pushed down to PostgreSQL)');
-  const validateId = `validate-page_views-${Date.now().toString(36)}`;
-  let validation: ValidateResult | undefined;
-  let blocked = false;
-  try {
-    validation = await client.execute(
-      workflows.validate,
-      { contract: 'page_views', dataset: { kind: 'log', source: 'page_views' } },
-      { workflowId: validateId },
+  const validation = stepOf('validate');
+  const snapshot = stepOf('snapshot');
+  const m = trained?.metrics;
+  const promoted = deployment?.status === 'promoted' || (deployment?.status === 'rejected' && deployment.championAfter !== null);
+  out('\nSummary');
+  out(
+    `  events      received ${batch.received} = accepted ${batch.accepted} + quarantined ${batch.quarantined} + duplicates ${batch.duplicates} ${balanced ? '✓' : '✗ MISMATCH'}`,
+  );
+  out(`  transform   ${stepLine(stepOf('transform') as PipelineStepStatus)}; ${snapshot?.counts.rows ?? 0} rows snapshotted`);
+  out(`  validation  ${validation ? stepLine(validation) : '-'}`);
+  out(`              data docs: ${validation?.links.dataDocs ?? '-'}`);
+  out(`  dataset     ${snapshot?.output?.datasetId ?? '-'}`);
+  if (trained && m)
+    out(
+      `  model       ${trained.model}@${trained.version}: ${trained.epochs} epochs on ${trained.device}, test ${m.task === 'regression' ? `rmse ${m.rmse.toFixed(3)}` : `accuracy ${m.accuracy.toFixed(3)}, macro F1 ${m.macroF1.toFixed(3)}, log loss ${m.logLoss.toFixed(3)}`} (${m.rows} rows; the sample's device is random: about 1/3 is what there is to learn)`,
     );
-  } catch (err) {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    blocked = true;
-    out(`   blocked: ${err.cause?.message ?? err.message}`);
+  out(`              model card: ${trainStep?.links.modelCard ?? '-'}`);
+  out(`  deployment  ${stepLine(stepOf('deploy') as PipelineStepStatus)}`);
+  out(
+    `  predictions ${scored} rows scored in ${REQUESTS} requests (${[...labels].map(([l, n]) => `${l} ${n}`).join(', ')}), ${logged} logged to ${source}`,
+  );
+  out(`  Temporal UI pipeline run: ${ui(run.workflowId)}`);
+  out(`              deploy:       ${ui(deployWorkflowId(endpoint))}`);
+  out(`  done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (s.keepsRunning) {
+    out(`\nScore more: curl -H "Authorization: Bearer ${s.serveTokenShown}" -H 'Content-Type: application/json' \\`);
+    out(`  -d '{"rows":[{"page":"/cart","country":"DE","duration_ms":5000}]}' ${base}/v1/endpoints/${endpoint}/predict`);
   }
-  if (validation) {
-    out(`   passed${validation.failedWarnings.length ? ` with warnings: ${validation.failedWarnings.join(', ')}` : ''}`);
-    out(`   data docs: ${validation.htmlUri}`);
-  }
-  out(`   ${ui(validateId)}`);
-
-  out(`6. backfill ${TRANSFORM} v1 from the whole log (child workflows), compare sha256`);
-  const backfillId = `backfill-${TRANSFORM}-${Date.now().toString(36)}`;
-  const rebuilt = await (await client.backfill({ transform: TRANSFORM, version: 1 }, backfillId)).result();
-  out(
-    `   ${rebuilt.rows} rows, sha256 ${rebuilt.sha256.slice(0, 16)}…, ${rebuilt.ranges} range(s), view ${rebuilt.switched ? 'switched' : 'unchanged'}`,
-  );
-  out(`   ${ui(backfillId)}`);
-
-  out(`7. snapshot ${TRANSFORM} v1 as a dataset (Arrow IPC, split by a hash of seq, column statistics)`);
-  const spec = {
-    features: [
-      { name: 'page', kind: 'categorical' as const },
-      { name: 'country', kind: 'categorical' as const },
-      { name: 'duration_ms', kind: 'numeric' as const },
-    ],
-    label: 'device',
-    task: 'multiclass' as const,
-  };
-  const snapshotId = `snapshot-${TRANSFORM}-${Date.now().toString(36)}`;
-  const dataset = await client.execute(workflows.snapshot, { transform: TRANSFORM, version: 1, spec }, { workflowId: snapshotId });
-  out(
-    `   dataset ${dataset.datasetId.slice(0, 16)}…: ${dataset.rowCount} rows (train ${dataset.splitCounts.train}, validation ${dataset.splitCounts.validation}, test ${dataset.splitCounts.test})`,
-  );
-  out(`   ${ui(snapshotId)}`);
-
-  out('8. train a model on the GPU queue (device from page, country, duration), evaluate it on the test split, register it');
-  const trainId = `train-page_views_device-${Date.now().toString(36)}`;
-  const model = await client.execute(
-    workflows.train,
-    {
-      model: 'page_views_device',
-      datasetId: dataset.datasetId,
-      spec,
-      trainer: { trainer: 'logistic_regression' },
-      seed: 7,
-      queues: { cpu: client.taskQueue, gpu: client.config.taskQueues.gpu },
-    },
-    { workflowId: trainId },
-  );
-  const accuracy = 'accuracy' in model.metrics ? model.metrics.accuracy : undefined;
-  out(
-    `   page_views_device@${model.version}: ${model.epochs} epochs, test accuracy ${accuracy?.toFixed(3) ?? '-'} (the sample's device is random: about 1/3 is what there is to learn)`,
-  );
-  out(`   model card: ${model.cardUri}`);
-  out(`   ${ui(trainId)}`);
-  out(`\ndone in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return balanced && !blocked && health.result.cpu.inferenceOk && health.result.gpu.inferenceOk;
+  const problems = [
+    ...(balanced ? [] : ['the ingest counts do not balance']),
+    ...(status.state === 'completed' ? [] : [`the pipeline run is ${status.state}`]),
+    ...(promoted ? [] : [`the deployment ended ${deployment?.status ?? 'without a result'} and the endpoint has no champion`]),
+    ...(logged === scored ? [] : [`${logged} prediction events logged for ${scored} rows scored`]),
+    ...(health.result.cpu.inferenceOk && health.result.gpu.inferenceOk ? [] : ['ONNX inference failed on a worker (healthCheck)']),
+  ];
+  for (const p of problems) process.stderr.write(`demo: ${p}\n`);
+  return problems.length === 0;
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const base = loadConfig();
   // Worker internals (bundling, state changes) only at SLUICE_LOG_LEVEL=INFO or DEBUG.
   Runtime.install({ logger: new DefaultLogger((process.env.SLUICE_LOG_LEVEL ?? 'WARN') as LogLevel) });
   const stayUp = process.stdout.isTTY && !process.env.CI && !process.argv.includes('--exit');
   out('sluice demo: provisioning Temporal and PostgreSQL…');
-  const stack = await provisionLocalStack(config, { log: (m) => out(`  ${m}`) });
-  const workerConfig = withStackEndpoint(config, stack);
-  const workers = await createWorkerSet({
-    config: workerConfig,
-    databaseUrl: stack.postgres.url,
-    queues: ['cpu', 'gpu'],
-    log: (m) => out(`  ${m}`),
-    migrate: false,
-  });
-  const running = workers.run();
-  const ns = stack.temporal.namespace;
-  const uiBase = stack.temporal.uiUrl;
-  const ui = (id: string): string => (uiBase ? workflowUiUrl(uiBase, ns, id) : `workflow ${id}`);
+  const stack = await provisionLocalStack(base, { log: (m) => out(`  ${m}`) });
+  const stopping: { close(): Promise<void> }[] = [{ close: () => stack.stop() }];
   let ok = false;
   try {
-    const client = await SluiceClient.connect({ config: workerConfig });
-    try {
-      out('');
-      ok = await runPipeline(client, config.dataDir, ui);
-    } finally {
-      await client.close();
-    }
+    // Tokens of this run (unless set): the services refuse to start without one.
+    const httpToken = base.httpIngest.token ?? randomBytes(18).toString('base64url');
+    const serveToken = base.serve.token ?? randomBytes(18).toString('base64url');
+    const stackConfig = { ...withStackEndpoint(base, stack), databaseUrl: stack.postgres.url };
+    const client = await SluiceClient.connect({ config: stackConfig });
+    stopping.unshift({ close: () => client.close() });
+    // The HTTP service first, on a free port: the workers sign the data docs and model card links for it.
+    const http = await startIngestHttpServer({
+      config: { artifactsDir: base.artifactsDir, httpIngest: { ...base.httpIngest, token: httpToken } },
+      client,
+      contracts: ContractRegistry.fromDirectory(),
+      port: 0,
+      host: '127.0.0.1',
+      log: (m) => out(`  [http] ${m}`),
+    });
+    stopping.unshift(http);
+    const config: SluiceConfig = {
+      ...stackConfig,
+      httpIngest: { ...base.httpIngest, token: httpToken, host: http.host, port: http.port, publicUrl: `http://127.0.0.1:${http.port}` },
+    };
+    const workers = await createWorkerSet({
+      config,
+      databaseUrl: stack.postgres.url,
+      queues: ['cpu', 'gpu'],
+      log: (m) => out(`  ${m}`),
+      migrate: false,
+    });
+    const running = workers.run();
+    stopping.unshift({
+      close: async () => {
+        workers.shutdown();
+        await running;
+      },
+    });
+    const service = await startScoringService({
+      config: { serve: { ...base.serve, token: serveToken } },
+      pool: workers.pool,
+      artifacts: new LocalArtifactStore(base.artifactsDir),
+      port: 0,
+      host: '127.0.0.1',
+      log: (m) => out(`  [serve] ${m}`),
+    });
+    stopping.unshift(service);
+    const serveTokenShown = base.serve.token ? '$SLUICE_SERVE_TOKEN' : serveToken;
+    out(`  HTTP service http://127.0.0.1:${http.port}; scoring service http://${service.host}:${service.port}`);
+    const ns = stack.temporal.namespace;
+    const uiBase = stack.temporal.uiUrl;
+    const ui = (id: string): string => (uiBase ? workflowUiUrl(uiBase, ns, id) : `workflow ${id}`);
+    const countEvents = async (source: string): Promise<number> =>
+      (await workers.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice.raw_events WHERE source = $1', [source])).rows[0]
+        ?.n ?? 0;
+    out('');
+    ok = await runDemo(client, { config, ui, service, serveToken, serveTokenShown, keepsRunning: stayUp, countEvents });
     out('');
     if (uiBase) {
       out(`Temporal UI: ${uiBase}/namespaces/${ns}/workflows`);
-      out(`  search: SluicePipeline="${TRANSFORM}"  ·  SluiceStep="validate"  ·  SluiceStatus="failed"`);
+      out('  search: SluicePipeline="demo"  ·  SluiceStep="validate"  ·  SluiceStatus="failed"');
     }
     out(
       `Run events: psql "${stack.postgres.url}" -c "SELECT workflow_id, step, status, counts FROM sluice.run_events ORDER BY id DESC LIMIT 20"`,
     );
     if (stayUp) {
-      out('\nServer and workers keep running so you can browse the UI. Ctrl-C to stop.');
+      out('\nServer, workers and services keep running so you can browse the UI. Ctrl-C to stop.');
+      // The worker set stops on SIGINT / SIGTERM; the rest is closed below.
       await running;
     }
   } catch (err) {
     ok = false;
     process.stderr.write(`demo failed: ${(err as Error).message}\n`);
   } finally {
-    workers.shutdown();
-    await running;
-    await stack.stop();
+    for (const s of stopping) {
+      try {
+        await s.close();
+      } catch (err) {
+        ok = false;
+        process.stderr.write(`shutdown: ${(err as Error).message}\n`);
+      }
+    }
   }
-  if (!stayUp) out('\nStopped. The history is kept in .sluice/; `npm run dev` starts the server, the UI and the workers again.');
+  out('\nStopped. The history is kept in .sluice/; `npm run dev` starts the server, the UI and the workers again.');
   process.exit(ok ? 0 : 1);
 }
 

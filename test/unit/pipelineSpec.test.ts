@@ -11,6 +11,8 @@ import {
   PIPELINE_SCHEMA_PATH,
   publishedPipelineSchemaText,
 } from '../../contracts/pipelineSpec';
+import { workflows } from '../../api';
+import { checkWorkflowInput } from '../../api/check';
 import { stepsOfSpec } from '../../workflows/pipeline';
 
 const root = path.resolve(__dirname, '../..');
@@ -33,16 +35,37 @@ describe('pipeline specs', () => {
     expect(r.ok && validate(r.spec)).toBe(true);
   });
 
-  it('the demo spec runs the demo steps, with its SQL file inlined and hashed', () => {
+  it('the demo spec runs the demo steps, with its SQL file inlined and hashed, and a deploy policy the deploy workflow takes', () => {
     const r = loadPipelineSpecFile(path.join(root, 'pipelines/demo.yaml'));
     if (!r.ok) throw new Error('demo spec invalid');
-    expect(stepsOfSpec(r.spec)).toEqual(['ingest', 'transform', 'validate', 'snapshot', 'train']);
+    expect(stepsOfSpec(r.spec)).toEqual(['ingest', 'transform', 'validate', 'snapshot', 'train', 'deploy']);
+    // the spec stores the policy as it is; the deploy workflow checks it when the step runs
+    const deploy = r.spec.deploy;
+    const checked = checkWorkflowInput(workflows.deploy, {
+      model: r.spec.train?.model,
+      version: 1,
+      endpoint: deploy?.endpoint,
+      policy: deploy?.policy,
+    });
+    expect(checked).toMatchObject({ ok: true });
     expect(r.spec.transforms?.[0]).toMatchObject({
       name: 'page_views_typed',
       version: 1,
       sqlSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
     expect(r.spec.transforms?.[0]?.sql).toContain("WHERE source = 'page_views'");
+  });
+
+  it('a spec loaded from its file passes the check SluiceClient.applyPipeline runs; sql and sqlFile written by hand conflict', () => {
+    const r = loadPipelineSpecFile(path.join(root, 'pipelines/demo.yaml'));
+    if (!r.ok) throw new Error('demo spec invalid');
+    expect(checkPipelineSpec(r.spec)).toMatchObject({ ok: true });
+    const [t] = r.spec.transforms ?? [];
+    const byHand = { ...r.spec, transforms: [{ ...t, sql: 'SELECT 1' }] };
+    expect(checkPipelineSpec(byHand)).toMatchObject({
+      ok: false,
+      issues: [expect.objectContaining({ path: '/transforms/0/sql', code: 'Conflict' })],
+    });
   });
 
   it('names the file, line and field of each issue', () => {
