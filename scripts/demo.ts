@@ -172,7 +172,8 @@ async function main(): Promise<void> {
   const stayUp = process.stdout.isTTY && !process.env.CI && !process.argv.includes('--exit');
   out('sluice demo: provisioning Temporal and PostgreSQL…');
   const stack = await provisionLocalStack(config, { log: (m) => out(`  ${m}`) });
-  const workerConfig = withStackEndpoint(config, stack);
+  // The demo's output is read by a person: activity log lines in text unless SLUICE_LOG_FORMAT says otherwise.
+  const workerConfig = { ...withStackEndpoint(config, stack), logFormat: config.logFormat ?? 'text' };
   const workers = await createWorkerSet({
     config: workerConfig,
     databaseUrl: stack.postgres.url,
