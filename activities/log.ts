@@ -48,7 +48,17 @@ export function createLogLine(
   const core = { time: time.toISOString(), level, message };
   // the core keys come first and cannot be overridden by a field of the same name
   const line: LogLine = { ...core, ...activityFields(), ...context, ...fields, ...core };
-  return JSON.stringify(line, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  return JSON.stringify(line, jsonValue);
+}
+
+/** Errors (the runtime's `Activity failed` carries one) keep their type, message and stack; bigints become strings. */
+function jsonValue(_key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Error) {
+    const type = (v as { type?: unknown }).type;
+    return { name: v.name, ...(typeof type === 'string' ? { type } : {}), message: v.message, stack: v.stack };
+  }
+  return v;
 }
 
 /** Writes one line to stderr. */

@@ -48,6 +48,23 @@ describe('worker logs in JSON', () => {
     });
   });
 
+  it("a failed activity's line keeps its error's type and message", async () => {
+    const lines: string[] = [];
+    const env = new MockActivityEnvironment(info, { logger: createRuntimeLogger('json', 'INFO', (l) => lines.push(l)) });
+    const failure = Object.assign(new Error('row 7 is broken'), { type: 'SLUICE_TEST' });
+    await expect(
+      env.run(async () => {
+        throw failure;
+      }),
+    ).rejects.toThrow('row 7 is broken');
+    const failed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.level === 'WARN');
+    expect(failed).toMatchObject({
+      message: 'Activity failed',
+      step: 'ingestEvents',
+      error: { type: 'SLUICE_TEST', message: 'row 7 is broken' },
+    });
+  });
+
   it('outside an activity a JSON line has no activity context; the text format stays one readable line', () => {
     expect(JSON.parse(createLogLine('json', 'INFO', 'cpu worker ready'))).toEqual({
       time: expect.any(String),
