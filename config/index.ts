@@ -77,6 +77,8 @@ export interface SluiceConfig {
   metrics: { host: string; port: number | undefined };
   /** SLUICE_LOG_FORMAT: `json` (one object a line) or `text`; undefined: the process decides (workers: json). */
   logFormat: 'json' | 'text' | undefined;
+  /** SLUICE_LOG_LEVEL: the Temporal runtime's log level; undefined: the process decides (workers: INFO). */
+  logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | undefined;
 }
 
 /** The scoring service (`workers/serve.ts`). */
@@ -421,6 +423,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     serve: serveConfig(r),
     metrics: { host: r.host('SLUICE_METRICS_HOST', '127.0.0.1'), port: r.int('SLUICE_METRICS_PORT', 0, 0, 65535) || undefined },
     logFormat: r.oneOf('SLUICE_LOG_FORMAT', ['json', 'text'] as const),
+    logLevel: r.oneOf('SLUICE_LOG_LEVEL', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const),
   };
   return r.issues.length > 0 ? { ok: false, issues: r.issues } : { ok: true, value };
 }

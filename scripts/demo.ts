@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SluiceClient, workflowUiUrl } from '../client';
 import { loadConfig } from '../config';
 import { ingestWorkflowId, transformWorkflowId, workflows, type ValidateResult } from '../api';
@@ -168,7 +168,7 @@ async function runPipeline(client: SluiceClient, dataDir: string, ui: (id: strin
 async function main(): Promise<void> {
   const config = loadConfig();
   // Worker internals (bundling, state changes) only at SLUICE_LOG_LEVEL=INFO or DEBUG.
-  Runtime.install({ logger: new DefaultLogger((process.env.SLUICE_LOG_LEVEL ?? 'WARN') as LogLevel) });
+  Runtime.install({ logger: new DefaultLogger(config.logLevel ?? 'WARN') });
   const stayUp = process.stdout.isTTY && !process.env.CI && !process.argv.includes('--exit');
   out('sluice demo: provisioning Temporal and PostgreSQL…');
   const stack = await provisionLocalStack(config, { log: (m) => out(`  ${m}`) });

@@ -6,8 +6,6 @@ import { createWorkerSet } from './bootstrap';
 import { createRuntimeLogger } from './logging';
 import { freeLoopbackPort } from './metricsServer';
 
-const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
-
 export async function runWorkerProcess(queues: QueueKind[]): Promise<void> {
   const config = loadConfig();
   if (!config.databaseUrl) {
@@ -17,10 +15,9 @@ export async function runWorkerProcess(queues: QueueKind[]): Promise<void> {
   }
   // Once per process and before any connection: the runtime's logger, and (with SLUICE_METRICS_PORT)
   // its Prometheus exporter on a loopback port that the worker's /metrics reads at each scrape.
-  const level = LOG_LEVELS.find((l) => l === process.env.SLUICE_LOG_LEVEL?.toUpperCase()) ?? 'INFO';
   const runtimeMetricsAddress = config.metrics.port === undefined ? undefined : `127.0.0.1:${await freeLoopbackPort()}`;
   Runtime.install({
-    logger: createRuntimeLogger(config.logFormat ?? 'json', level),
+    logger: createRuntimeLogger(config.logFormat ?? 'json', config.logLevel ?? 'INFO'),
     ...(runtimeMetricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: runtimeMetricsAddress } } } } : {}),
   });
   const set = await createWorkerSet({
