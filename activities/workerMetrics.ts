@@ -171,17 +171,19 @@ export class WorkerMetrics {
   async render(): Promise<string> {
     this.transformLagRows.clear();
     this.transformLagSeconds.clear();
+    let lagFailure = '';
     if (this.pool) {
       try {
         for (const l of await readTransformLag(this.pool)) {
           this.transformLagRows.set({ transform: l.transform }, l.rows);
           this.transformLagSeconds.set({ transform: l.transform }, l.seconds);
         }
-      } catch {
-        // A slow or unreachable database must not take the other metrics down; the counter says it happened.
+      } catch (err) {
+        // A slow or unreachable database must not take the other metrics down: the counter and a comment say what happened.
         this.lagErrors.inc();
+        lagFailure = `# the transform lag could not be read: ${(err as Error).message.replace(/\s+/g, ' ')}\n`;
       }
     }
-    return renderMetrics(this.all);
+    return lagFailure + renderMetrics(this.all);
   }
 }

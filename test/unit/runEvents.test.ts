@@ -2,6 +2,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { withHeartbeat } from '../../activities/heartbeat';
 import { recordRunEvents } from '../../activities/runEvents';
 import { WorkerMetrics } from '../../activities/workerMetrics';
+import { createPool } from '../../db/pool';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
 
 describe('recordRunEvents (MockActivityEnvironment)', () => {
@@ -149,6 +150,18 @@ describe('recordRunEvents (MockActivityEnvironment)', () => {
       expect(beats).toContainEqual({ epoch: 3, loss: 0.25 }); // the heartbeat still reaches Temporal
       const after = await metrics.render();
       expect(after).not.toContain('sluice_training_epoch{');
+    });
+
+    it('renders the other metrics when the transform lag cannot be read, and says why', async () => {
+      const closed = createPool(db.url, { max: 1 });
+      await closed.end();
+      const metrics = new WorkerMetrics(closed);
+      metrics.stepDuration.observe({ step: 'ingestEvents', outcome: 'completed' }, 0.2);
+      const text = await metrics.render();
+      expect(text).toMatch(/^# the transform lag could not be read: /);
+      expect(series(text, 'sluice_transform_lag_errors_total')).toBe(1);
+      expect(series(text, 'sluice_step_duration_seconds_count{step="ingestEvents",outcome="completed"}')).toBe(1);
+      expect(text).not.toContain('sluice_transform_lag_rows{');
     });
   });
 });
