@@ -8,6 +8,8 @@ import type { Pool } from 'pg';
 import type { SluiceConfig } from '../config';
 import type { ContractRegistry } from '../contracts/registry';
 import type { ArtifactStore } from './artifacts';
+import { stderrLog } from './log';
+import type { WorkerMetrics } from './workerMetrics';
 
 export type ActivityLogger = (message: string, fields?: Record<string, unknown>) => void;
 
@@ -23,9 +25,9 @@ export interface ActivityDeps {
   log: ActivityLogger;
   /** Wall-clock time, replaceable in tests. */
   now: () => Date;
+  /** The worker's metrics (SLUICE_METRICS_PORT); absent: nothing is counted. */
+  metrics?: WorkerMetrics;
 }
 
-/** Writes one line to stderr with the fields as JSON: the worker's log. */
-export const stderrLogger: ActivityLogger = (message, fields) => {
-  process.stderr.write(`[sluice worker] ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
-};
+/** Writes one line to stderr with the fields as JSON: the worker's log, in text format. */
+export const stderrLogger: ActivityLogger = (message, fields) => stderrLog('text', 'INFO', message, fields);

@@ -22,30 +22,38 @@ import { createWorkflowInputActivities } from './workflowInput';
 
 // Each domain adds its factory here (one line each).
 export function createCpuActivities(deps: ActivityDeps) {
-  return recordRunEvents(deps.pool, {
-    ...createWorkflowInputActivities(),
-    ...createHealthActivities(deps),
-    ...createIngestActivities(deps),
-    ...createTransformActivities(deps),
-    ...createValidateActivities(deps),
-    // CPU fallback for training where no GPU worker runs (the workflow picks the queue).
-    ...createTrainActivities(deps),
-    ...createEvaluateActivities(deps),
-    ...createRegistryActivities(deps),
-    ...createSnapshotActivities(deps),
-    ...createDeployActivities(deps),
-    ...createPipelineActivities(deps),
-    ...createMonitorActivities(deps),
-  });
+  return recordRunEvents(
+    deps.pool,
+    {
+      ...createWorkflowInputActivities(),
+      ...createHealthActivities(deps),
+      ...createIngestActivities(deps),
+      ...createTransformActivities(deps),
+      ...createValidateActivities(deps),
+      // CPU fallback for training where no GPU worker runs (the workflow picks the queue).
+      ...createTrainActivities(deps),
+      ...createEvaluateActivities(deps),
+      ...createRegistryActivities(deps),
+      ...createSnapshotActivities(deps),
+      ...createDeployActivities(deps),
+      ...createPipelineActivities(deps),
+      ...createMonitorActivities(deps),
+    },
+    deps.metrics,
+  );
 }
 
 /** `devices`: the worker's GPU slots (SLUICE_GPU_COUNT), built once per worker; each command trainer holds one while it runs. */
 export function createGpuActivities(deps: ActivityDeps, options: { devices?: DeviceSlots } = {}) {
   const health = createHealthActivities(deps);
-  return recordRunEvents(deps.pool, {
-    probeRuntime: health.probeRuntime,
-    ...createTrainActivities(deps, { devices: options.devices ?? new DeviceSlots(deps.config.gpuCount) }),
-  });
+  return recordRunEvents(
+    deps.pool,
+    {
+      probeRuntime: health.probeRuntime,
+      ...createTrainActivities(deps, { devices: options.devices ?? new DeviceSlots(deps.config.gpuCount) }),
+    },
+    deps.metrics,
+  );
 }
 
 export type CpuActivities = ReturnType<typeof createCpuActivities>;
@@ -66,4 +74,7 @@ export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';
 export { DeviceSlots, type DeviceSlot } from './train/deviceSlots';
 export { insertRunEvent, recordRunEvents, type RunEventInput } from './runEvents';
+export { readTransformLag, TRANSFORM_LAG_ROWS_CAP, WorkerMetrics, type TransformLag } from './workerMetrics';
+export { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus';
+export { createLogLine, stderrLog, type LogFormat, type LogLine } from './log';
 export type { ChunkPlan, ChunkRunResult, RunChunkResult } from './transform';

@@ -6,6 +6,7 @@
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { SluiceError, toFailure } from './failures';
+import type { WorkerMetrics } from './workerMetrics';
 
 export interface RunEventInput {
   workflowId: string;
@@ -71,12 +72,16 @@ export function detailsOf(result: unknown): Record<string, unknown> | undefined 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyActivity = (...args: any[]) => Promise<unknown>;
 
-/** Wraps each activity so that it records its start, end and failure in sluice.run_events. */
-export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Pool, activities: T): T {
+/**
+ * Wraps each activity so that it records its start, end and failure in sluice.run_events, and,
+ * given the worker's `metrics`, its duration, outcome, counts and heartbeat progress there.
+ */
+export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Pool, activities: T, metrics?: WorkerMetrics): T {
   const wrapped: Record<string, AnyActivity> = {};
   for (const [step, fn] of Object.entries(activities)) {
     wrapped[step] = async (...args: unknown[]) => {
-      const info = Context.current().info;
+      const ctx = Context.current();
+      const info = ctx.info;
       const base = {
         // Standalone activities (started without a workflow) are recorded under their activity id.
         workflowId: info.workflowExecution?.workflowId ?? `activity:${info.activityId}`,
@@ -86,9 +91,25 @@ export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Poo
         attempt: info.attempt,
       };
       const started = Date.now();
+      if (metrics) {
+        // Every heartbeat of this attempt (withHeartbeat's included: it calls the context's) is seen by the metrics too.
+        const send = ctx.heartbeat;
+        (ctx as { heartbeat: (details?: unknown) => void }).heartbeat = (details) => {
+          metrics.recordHeartbeat(step, base.workflowId, details);
+          send(details);
+        };
+      }
       await insertRunEvent(pool, { ...base, status: 'started' });
       try {
         const result = await fn(...args);
+        metrics?.recordStep({
+          step,
+          workflowId: base.workflowId,
+          outcome: 'completed',
+          seconds: (Date.now() - started) / 1000,
+          args,
+          result,
+        });
         await insertRunEvent(pool, {
           ...base,
           status: 'completed',
@@ -100,6 +121,14 @@ export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Poo
       } catch (err) {
         // Domain errors become typed failures here, the one place every activity passes through.
         const e = toFailure(err) as Error;
+        metrics?.recordStep({
+          step,
+          workflowId: base.workflowId,
+          outcome: 'failed',
+          seconds: (Date.now() - started) / 1000,
+          args,
+          code: (e as { type?: string }).type ?? e.name,
+        });
         await insertRunEvent(pool, {
           ...base,
           status: 'failed',

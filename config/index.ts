@@ -70,6 +70,15 @@ export interface SluiceConfig {
   devServer: { port: number; uiPort: number; embeddedPostgresPort: number };
   httpIngest: HttpIngestConfig;
   serve: ServeConfig;
+  /**
+   * The worker's Prometheus endpoint (SLUICE_METRICS_HOST, SLUICE_METRICS_PORT): sluice's metrics
+   * and the Temporal runtime's on GET /metrics; `port` undefined (unset, empty or 0): no endpoint.
+   */
+  metrics: { host: string; port: number | undefined };
+  /** SLUICE_LOG_FORMAT: `json` (one object a line) or `text`; undefined: the process decides (workers: json). */
+  logFormat: 'json' | 'text' | undefined;
+  /** SLUICE_LOG_LEVEL: the Temporal runtime's log level; undefined: the process decides (workers: INFO). */
+  logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | undefined;
 }
 
 /** The scoring service (`workers/serve.ts`). */
@@ -227,6 +236,16 @@ class EnvReader {
       return fallback;
     }
     return raw;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.issues.push({ variable: name, value: raw, expected: `one of ${allowed.join(', ')}` });
+      return undefined;
+    }
+    return raw as T;
   }
 
   identifier(name: string, fallback: string): string {
@@ -402,6 +421,9 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     },
     httpIngest: httpIngestConfig(r),
     serve: serveConfig(r),
+    metrics: { host: r.host('SLUICE_METRICS_HOST', '127.0.0.1'), port: r.int('SLUICE_METRICS_PORT', 0, 0, 65535) || undefined },
+    logFormat: r.oneOf('SLUICE_LOG_FORMAT', ['json', 'text'] as const),
+    logLevel: r.oneOf('SLUICE_LOG_LEVEL', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const),
   };
   return r.issues.length > 0 ? { ok: false, issues: r.issues } : { ok: true, value };
 }

@@ -15,7 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SluiceClient, workflowUiUrl } from '../client';
 import { loadConfig, type SluiceConfig } from '../config';
 import { deployWorkflowId, workflows, type PipelineStatus, type PipelineStepStatus, type TrainResult } from '../api';
@@ -251,7 +251,7 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
 async function main(): Promise<void> {
   const base = loadConfig();
   // Worker internals (bundling, state changes) only at SLUICE_LOG_LEVEL=INFO or DEBUG.
-  Runtime.install({ logger: new DefaultLogger((process.env.SLUICE_LOG_LEVEL ?? 'WARN') as LogLevel) });
+  Runtime.install({ logger: new DefaultLogger(base.logLevel ?? 'WARN') });
   const stayUp = process.stdout.isTTY && !process.env.CI && !process.argv.includes('--exit');
   out('sluice demo: provisioning Temporal and PostgreSQL…');
   const stack = await provisionLocalStack(base, { log: (m) => out(`  ${m}`) });
@@ -276,6 +276,8 @@ async function main(): Promise<void> {
     stopping.unshift(http);
     const config: SluiceConfig = {
       ...stackConfig,
+      // The demo's output is read by a person: activity log lines in text unless SLUICE_LOG_FORMAT says otherwise.
+      logFormat: base.logFormat ?? 'text',
       httpIngest: { ...base.httpIngest, token: httpToken, host: http.host, port: http.port, publicUrl: `http://127.0.0.1:${http.port}` },
     };
     const workers = await createWorkerSet({

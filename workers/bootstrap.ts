@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
-import { createCpuActivities, createGpuActivities, DeviceSlots, stderrLogger, type ActivityDeps } from '../activities';
+import { createCpuActivities, createGpuActivities, DeviceSlots, stderrLog, WorkerMetrics, type ActivityDeps } from '../activities';
 import { LocalArtifactStore } from '../activities/artifacts';
 import { ContractRegistry } from '../contracts/registry';
 import { redactUrl, type QueueKind, type SluiceConfig } from '../config';
@@ -19,9 +19,9 @@ import { temporalConnectOptions } from '../config/temporal';
 import { createPool, waitForPostgres } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { resolveDatabaseAccess } from '../db/roles';
+import { startMetricsServer, type MetricsServer } from './metricsServer';
 
 export type Logger = (message: string) => void;
-const defaultLog: Logger = (m) => process.stderr.write(`[sluice worker] ${m}\n`);
 
 export interface WorkerSetOptions {
   config: SluiceConfig;
@@ -38,12 +38,19 @@ export interface WorkerSetOptions {
   migrate?: boolean;
   /** Give up connecting after this long (default 5 minutes: a worker may start before its server). */
   connectTimeoutMs?: number;
+  /**
+   * The Temporal runtime's Prometheus URL, appended to the worker's /metrics (workers/main.ts
+   * installs the runtime with it; in-process tests have none).
+   */
+  runtimeMetricsUrl?: string;
 }
 
 export interface WorkerSet {
   workers: Worker[];
   connection: NativeConnection;
   pool: Pool;
+  /** GET /metrics of this worker set (SLUICE_METRICS_PORT); undefined when disabled. */
+  metricsUrl: string | undefined;
   /** Runs until shutdown (a signal or {@link WorkerSet.shutdown}), then closes connections. */
   run(): Promise<void>;
   shutdown(): void;
@@ -57,8 +64,9 @@ function workflowSource(opts: WorkerSetOptions): Pick<WorkerOptions, 'workflowsP
 
 /** Connects, migrates and creates the workers for `queues`; call `run()` to start polling. */
 export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet> {
-  const log = opts.log ?? defaultLog;
   const cfg = opts.config;
+  const logFormat = cfg.logFormat ?? 'json';
+  const log = opts.log ?? ((m: string) => stderrLog(logFormat, 'INFO', m));
   const address = opts.address ?? cfg.temporal.address ?? 'localhost:7233';
   const connectOpts = temporalConnectOptions(cfg.temporal, address);
   const retry = (what: string) => ({
@@ -118,6 +126,24 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
     await closeOpened();
     throw err;
   }
+  // port 0 (given in a config object, as tests do; SLUICE_METRICS_PORT=0 disables): a free port.
+  const metrics = cfg.metrics.port === undefined ? undefined : new WorkerMetrics(pool);
+  let metricsServer: MetricsServer | undefined;
+  if (metrics && cfg.metrics.port !== undefined) {
+    try {
+      metricsServer = await startMetricsServer({
+        metrics,
+        host: cfg.metrics.host,
+        port: cfg.metrics.port,
+        runtimeMetricsUrl: opts.runtimeMetricsUrl,
+      });
+    } catch (err) {
+      await closeOpened();
+      throw err;
+    }
+    opened.push(metricsServer);
+    log(`metrics on ${metricsServer.url}${opts.runtimeMetricsUrl ? ` (with the Temporal runtime's from ${opts.runtimeMetricsUrl})` : ''}`);
+  }
   const queues = opts.taskQueues ?? cfg.taskQueues;
   const temporal = new Client({ connection: clientConnection, namespace: cfg.temporal.namespace });
   // Built once per worker process and shared by every activity (docs/architecture.md, layers).
@@ -127,8 +153,9 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
     contracts: ContractRegistry.fromDirectory(),
     temporal,
     config: { ...cfg, taskQueues: queues },
-    log: stderrLogger,
+    log: (message, fields) => stderrLog(logFormat, 'INFO', message, fields),
     now: () => new Date(),
+    metrics,
   };
   const common = {
     connection,
@@ -179,6 +206,7 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
     workers,
     connection,
     pool,
+    metricsUrl: metricsServer?.url,
     shutdown,
     async run() {
       const onSignal = (signal: NodeJS.Signals): void => {
@@ -194,6 +222,7 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
         process.off('SIGTERM', onSignal);
         await connection.close();
         await clientConnection.close();
+        await metricsServer?.close();
         await pool.end();
         log('workers stopped');
       }

@@ -1,6 +1,6 @@
 /** The scoring service's logic: loading champions, checking rows, scoring, the prediction log, metrics. */
 export { EndpointTable, type EndpointState, type EndpointTableOptions, type ShadowState } from './endpoints';
-export { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from './metrics';
+export { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../prometheus';
 export { LoadedModel, loadModel, modelKey, type ModelRef, type RowOutputs } from './model';
 export { ENDPOINTS_CHANNEL, notifyEndpointChanged } from './notify';
 export { PREDICTIONS_CONTRACT, PredictionLog, predictionSource, type PredictionEvent, type PredictionLogOptions } from './predictionLog';

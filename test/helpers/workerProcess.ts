@@ -6,9 +6,9 @@ export { startWorkerProcess, stopWorkerProcesses, type WorkerProcess } from '../
 
 /**
  * workers/cpu.ts against a test database and the test namespace, polling `queue` (its GPU queue
- * `<queue>-gpu`), with a one-second shutdown grace; resolves when it is ready.
+ * `<queue>-gpu`), with a one-second shutdown grace and `env` on top; resolves when it is ready.
  */
-export async function startTestCpuWorker(databaseUrl: string, queue: string): Promise<WorkerProcess> {
+export async function startTestCpuWorker(databaseUrl: string, queue: string, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
   const w = startWorkerProcess('workers/cpu.ts', {
     ...process.env,
     DATABASE_URL: databaseUrl,
@@ -17,6 +17,7 @@ export async function startTestCpuWorker(databaseUrl: string, queue: string): Pr
     SLUICE_TASK_QUEUE_CPU: queue,
     SLUICE_TASK_QUEUE_GPU: `${queue}-gpu`,
     SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
+    ...env,
   });
   await w.ready;
   return w;

@@ -56,7 +56,11 @@ describe('worker processes (workers/cpu.ts, workers/gpu.ts)', () => {
 
   it('refuse a bad configuration with the variable, the value and what is expected', async () => {
     const bad = startWorkerProcess('workers/gpu.ts', { ...process.env, DATABASE_URL: db.url, SLUICE_GPU_COUNT: 'lots' });
-    await expect(bad.ready).rejects.toThrow(/SLUICE_GPU_COUNT="lots": expected an integer from 1 to 64/);
+    await expect(bad.ready).rejects.toThrow(/exited with 1 before it was ready/);
     expect(await bad.exit).toBe(1);
+    // one JSON object a line (SLUICE_LOG_FORMAT's default for workers)
+    const last = JSON.parse(bad.output().trim().split('\n').pop() as string) as { level: string; message: string };
+    expect(last.level).toBe('ERROR');
+    expect(last.message).toMatch(/SLUICE_GPU_COUNT="lots": expected an integer from 1 to 64/);
   });
 });

@@ -16,6 +16,28 @@ describe('configuration from the environment', () => {
     expect(r.value.onnxCuda).toBe(false);
   });
 
+  it('reads the metrics endpoint and the log format and level, and refuses bad values', () => {
+    const off = parseConfig({}, '/srv/app');
+    expect(off.ok && off.value.metrics).toEqual({ host: '127.0.0.1', port: undefined });
+    expect(off.ok && [off.value.logFormat, off.value.logLevel]).toEqual([undefined, undefined]);
+    expect(parseConfig({ SLUICE_METRICS_PORT: '0' }, '/srv/app')).toMatchObject({ ok: true, value: { metrics: { port: undefined } } });
+    const on = parseConfig(
+      { SLUICE_METRICS_PORT: '9464', SLUICE_METRICS_HOST: '0.0.0.0', SLUICE_LOG_FORMAT: 'text', SLUICE_LOG_LEVEL: 'DEBUG' },
+      '/srv/app',
+    );
+    expect(on).toMatchObject({ ok: true, value: { metrics: { host: '0.0.0.0', port: 9464 }, logFormat: 'text', logLevel: 'DEBUG' } });
+    const bad = parseConfig(
+      { SLUICE_METRICS_PORT: '70000', SLUICE_METRICS_HOST: 'not a host', SLUICE_LOG_FORMAT: 'xml', SLUICE_LOG_LEVEL: 'loud' },
+      '/srv/app',
+    );
+    expect(bad.ok ? [] : bad.issues).toEqual([
+      { variable: 'SLUICE_METRICS_HOST', value: 'not a host', expected: expect.stringMatching(/IP address or host name/) },
+      { variable: 'SLUICE_METRICS_PORT', value: '70000', expected: 'an integer from 0 to 65535' },
+      { variable: 'SLUICE_LOG_FORMAT', value: 'xml', expected: 'one of json, text' },
+      { variable: 'SLUICE_LOG_LEVEL', value: 'loud', expected: 'one of TRACE, DEBUG, INFO, WARN, ERROR' },
+    ]);
+  });
+
   it('reads SLUICE_ONNX_CUDA as true or false, and refuses anything else', () => {
     expect(loadConfig({ SLUICE_ONNX_CUDA: 'true' }).onnxCuda).toBe(true);
     expect(loadConfig({ SLUICE_ONNX_CUDA: '0' }).onnxCuda).toBe(false);

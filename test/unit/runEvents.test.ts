@@ -1,5 +1,8 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { withHeartbeat } from '../../activities/heartbeat';
 import { recordRunEvents } from '../../activities/runEvents';
+import { WorkerMetrics } from '../../activities/workerMetrics';
+import { createPool } from '../../db/pool';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
 
 describe('recordRunEvents (MockActivityEnvironment)', () => {
@@ -78,5 +81,87 @@ describe('recordRunEvents (MockActivityEnvironment)', () => {
       { status: 'started', attempt: 3, error: null },
       { status: 'failed', attempt: 3, error: { type: 'SLUICE_TEST', message: 'row 7 is broken' } },
     ]);
+  });
+
+  describe('with the worker metrics', () => {
+    const series = (text: string, name: string): number | undefined => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.slice(name.length + 1));
+    };
+
+    it('counts step durations and outcomes, ingest results per source, failures per code and model metrics', async () => {
+      const metrics = new WorkerMetrics();
+      class BadBatch extends Error {
+        type = 'SLUICE_TEST';
+      }
+      const acts = recordRunEvents(
+        db.pool,
+        {
+          async ingestEvents() {
+            return { source: 'clicks', accepted: 4, quarantined: 2, conflicting: 1, duplicates: 3, fromSeq: '1', toSeq: '4' };
+          },
+          async evaluateModel() {
+            return { onnxSha256: 'ab'.repeat(32), metrics: { accuracy: 0.75, logLoss: 0.5, kind: 'classification' } };
+          },
+          async failingStep() {
+            throw new BadBatch('row 7 is broken');
+          },
+        },
+        metrics,
+      );
+      await new MockActivityEnvironment(info(1)).run(acts.ingestEvents);
+      await new MockActivityEnvironment(info(1)).run(acts.ingestEvents);
+      await new MockActivityEnvironment(info(1)).run(acts.evaluateModel);
+      await expect(new MockActivityEnvironment(info(2)).run(acts.failingStep)).rejects.toThrow('row 7 is broken');
+      const text = await metrics.render();
+      expect(series(text, 'sluice_events_total{source="clicks",result="accepted"}')).toBe(8);
+      expect(series(text, 'sluice_events_total{source="clicks",result="quarantined"}')).toBe(4);
+      expect(series(text, 'sluice_events_total{source="clicks",result="duplicate"}')).toBe(6);
+      expect(series(text, 'sluice_events_total{source="clicks",result="conflicting"}')).toBe(2);
+      expect(series(text, 'sluice_step_duration_seconds_count{step="ingestEvents",outcome="completed"}')).toBe(2);
+      expect(series(text, 'sluice_step_duration_seconds_count{step="failingStep",outcome="failed"}')).toBe(1);
+      expect(series(text, 'sluice_step_failures_total{step="failingStep",code="SLUICE_TEST"}')).toBe(1);
+      expect(series(text, 'sluice_model_metric{model="abababababab",metric="accuracy"}')).toBe(0.75);
+      expect(text).not.toContain('metric="kind"');
+    });
+
+    it('shows the training progress of a running step from its heartbeats, and drops it when the step ends', async () => {
+      const metrics = new WorkerMetrics();
+      let during = '';
+      const acts = recordRunEvents(
+        db.pool,
+        {
+          async trainModel() {
+            return withHeartbeat(async (hb) => {
+              hb.progress({ epoch: 3, loss: 0.25 });
+              during = await metrics.render();
+              return { epochs: 3 };
+            });
+          },
+        },
+        metrics,
+      );
+      const env = new MockActivityEnvironment(info(1));
+      const beats: unknown[] = [];
+      env.on('heartbeat', (d: unknown) => beats.push(d));
+      await env.run(acts.trainModel);
+      expect(series(during, 'sluice_training_epoch{workflow_id="wf-1",step="trainModel"}')).toBe(3);
+      expect(series(during, 'sluice_training_loss{workflow_id="wf-1",step="trainModel"}')).toBe(0.25);
+      expect(beats).toContainEqual({ epoch: 3, loss: 0.25 }); // the heartbeat still reaches Temporal
+      const after = await metrics.render();
+      expect(after).not.toContain('sluice_training_epoch{');
+    });
+
+    it('renders the other metrics when the transform lag cannot be read, and says why', async () => {
+      const closed = createPool(db.url, { max: 1 });
+      await closed.end();
+      const metrics = new WorkerMetrics(closed);
+      metrics.stepDuration.observe({ step: 'ingestEvents', outcome: 'completed' }, 0.2);
+      const text = await metrics.render();
+      expect(text).toMatch(/^# the transform lag could not be read: /);
+      expect(series(text, 'sluice_transform_lag_errors_total')).toBe(1);
+      expect(series(text, 'sluice_step_duration_seconds_count{step="ingestEvents",outcome="completed"}')).toBe(1);
+      expect(text).not.toContain('sluice_transform_lag_rows{');
+    });
   });
 });

@@ -1,10 +1,11 @@
 /**
- * The scoring service's metrics in Prometheus' text exposition format (version 0.0.4): counters,
- * gauges and histograms with labels, kept in memory and rendered on GET /metrics. Small on
- * purpose: the service needs a handful of series, not a client library.
+ * Metrics in Prometheus' text exposition format (version 0.0.4): counters, gauges and histograms
+ * with labels, kept in memory and rendered on GET /metrics. The one implementation behind the
+ * scoring service's /metrics and the workers' (activities/workerMetrics.ts). Small on purpose:
+ * sluice needs a few dozen series, not a client library.
  */
 
-type Labels = Record<string, string>;
+export type Labels = Record<string, string>;
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 const labelText = (labels: Labels): string => {
@@ -18,7 +19,7 @@ interface Series<T> {
   value: T;
 }
 
-abstract class Metric<T> {
+export abstract class Metric<T> {
   protected readonly series = new Map<string, Series<T>>();
   constructor(
     readonly name: string,
@@ -66,6 +67,10 @@ export class Gauge extends Metric<number> {
   }
   set(labels: Labels, value: number): void {
     this.at(labels, () => 0).value = value;
+  }
+  /** Drops one series (a training that finished). */
+  delete(labels: Labels): void {
+    this.series.delete(labelText(labels));
   }
   /** Drops every series (before `collect` sets the current ones). */
   clear(): void {
