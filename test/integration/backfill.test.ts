@@ -1,4 +1,5 @@
 import { SluiceClient } from '../../client';
+import { recordHistoryIfAsked } from '../helpers/histories';
 import { contentHash } from '../../activities/transform';
 import { derivedTable } from '../../activities/transform/sqlText';
 import type { BackfillInput, BackfillProgress, BackfillResult } from '../../api';
@@ -67,6 +68,7 @@ describe('backfill: rebuild a transform version from any log range, check determ
       childrenPerRun: 3,
     });
     const r1 = (await h1.result()) as BackfillResult;
+    await recordHistoryIfAsked(stack.client, `${h1.workflowId}-r0`, 'backfillRange');
     expect(r1).toMatchObject({
       version: 1,
       fromSeq: '1',

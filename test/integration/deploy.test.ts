@@ -2,6 +2,7 @@
 // re-scoring when datasets differ, no champion), approval updates and their refusals, expiry,
 // shadow sessions compared from prediction events in the log, the atomic promotion, rollbacks (CLI
 // and update) that walk back the recorded history, and bad input that leaves the champion as it was.
+import { recordHistoryIfAsked } from '../helpers/histories';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -412,6 +413,7 @@ describe('deploy workflow', () => {
       code: 0,
       out: 'rolled: rolled@3 → rolled@2 (previous is now rolled@1)\n',
     });
+    await recordHistoryIfAsked(stack.client, 'deploy-rolled', 'rollback');
     expect([await champion('rolled'), await alias('rolled', 'previous')]).toEqual([2, 1]);
     expect(await cli(['rollback', 'rolled', '--who', 'erin'])).toMatchObject({
       code: 0,

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { recordHistoryIfAsked } from '../helpers/histories';
 import { applyPipelineSpec } from '../../activities/pipeline';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -161,6 +162,7 @@ describe('monitor', () => {
     expect(described.type).toBe('train');
     expect((await described.memo)?.reason).toBe(r.reasons[0]);
     const retrained = (await retrain.result()) as TrainResult;
+    await recordHistoryIfAsked(stack.client, 'retrain-churn-drift-1200', 'train');
     expect(retrained.version).toBe(2);
     const { rows } = await stack.db.pool.query<{ details: { reasons: string[]; logRange: unknown } }>(
       `SELECT details FROM sluice.run_events WHERE workflow_id = 'retrain-churn-drift-1200' AND step = 'retrainRequested'`,

@@ -1,5 +1,6 @@
 // The dataLanded trigger of a pipeline: batches landing on a subscribed source start runs of the
 // pipeline's latest spec, debounced by rows, one run per landed log offset, never two for the same.
+import { recordHistoryIfAsked } from '../helpers/histories';
 import { workflows, type PipelineSpec } from '../../api';
 import { pipelineTriggerQuery } from '../../api/messages';
 import { pipelineTriggerWorkflowId } from '../../api/workflows/pipelineTrigger';
@@ -64,6 +65,7 @@ describe('pipeline triggers: dataLanded', () => {
     });
     expect(state).toMatchObject({ pendingRows: 0, lastToSeq: second.toSeq, started: [runId] });
     const result = await client.handle(workflows.pipeline, runId).result();
+    await recordHistoryIfAsked(stack.client, pipelineTriggerWorkflowId('on_landing'), 'pipelineTrigger');
     expect(result).toBeDefined();
     const desc = await stack.client.workflow.getHandle(runId).describe();
     expect(desc.memo).toBeDefined();

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
+import { workflows } from '../../api/workflows';
 
 const dir = path.resolve(__dirname, '../histories');
 const files = fs
@@ -28,6 +29,18 @@ function currentBundle(): { codePath: string } {
 describe('recorded histories replay against the current workflow code', () => {
   it('has histories to replay', () => {
     expect(files.length).toBeGreaterThan(0);
+  });
+
+  it('has a recorded history of every workflow type sluice registers', () => {
+    const recorded = new Set(
+      files.map((f) => {
+        const { history } = load(f);
+        return history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+      }),
+    );
+    const missing = Object.keys(workflows).filter((name) => !recorded.has(name));
+    // record one with SLUICE_RECORD_HISTORIES=1 and the test that runs it (test/helpers/histories.ts)
+    expect(missing).toEqual([]);
   });
 
   it.each(files)('%s', async (file) => {
