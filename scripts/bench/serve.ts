@@ -137,7 +137,7 @@ async function benchServe(ctx: BenchContext) {
     trainModel({ data: table(10_000, 20_000), spec, trainer: { trainer: 'logistic_regression' }, seed: 2 }),
   );
 
-  const db = await createScratchDatabase(ctx.stack.postgres.url, {
+  const db = await createScratchDatabase(ctx.stack.postgres.adminUrl ?? ctx.stack.postgres.url, {
     prefix: 'sluice_bench_serve',
     applicationName: 'sluice-bench',
     poolMax: 8,
