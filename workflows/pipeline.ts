@@ -50,7 +50,8 @@ import { validate } from './validate';
 export type { PipelineInput, PipelineResult, PipelineStatus };
 
 /** Workflow time in ms: in the sandbox `Date` is the time of the current workflow task, the same on replay. */
-const workflowTime = (): number => new Date().getTime();
+/** Workflow time: deterministic in the sandbox (the time of the current workflow task). */
+export const workflowTime = (): number => new Date().getTime();
 
 /** A failed run waits this long for a rerun before it fails, unless its input says otherwise. */
 export const DEFAULT_RERUN_WINDOW_AFTER_FAILURE_SECONDS = 86_400;

@@ -16,12 +16,9 @@ import { SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttribute
 import type { PipelineInput } from '../api/workflows/pipeline';
 import { landedTriggerKey, type PipelineTriggerInput, type PipelineTriggerState } from '../api/workflows/pipelineTrigger';
 import { ACTIVITY_OPTIONS } from './activityOptions';
-import { pipeline } from './pipeline';
+import { pipeline, workflowTime } from './pipeline';
 
 export type { PipelineTriggerInput };
-
-/** Workflow time (deterministic in the sandbox: the time of the current workflow task). */
-const workflowTime = (): number => new Date().getTime();
 
 /** Runs started before the trigger continues as new (its history stays small). */
 const RUNS_PER_HISTORY = 100;

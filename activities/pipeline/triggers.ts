@@ -6,7 +6,7 @@
  */
 import { pipelineDataLandedSignal } from '../../api/messages';
 import type { DataLanded } from '../../api/workflows/ingest';
-import type { PipelineSpec } from '../../api/workflows/pipeline';
+import { INTERVAL_PATTERN, type PipelineSpec } from '../../api/workflows/pipeline';
 import { pipelineTriggerWorkflowId, type PipelineTriggerInput } from '../../api/workflows/pipelineTrigger';
 import type { ActivityDeps } from '../deps';
 
@@ -14,7 +14,7 @@ const INTERVAL_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
 
 /** `30s`, `15m`, `6h`, `1d` in seconds (the spec's Interval pattern). */
 export function intervalSeconds(interval: string): number {
-  const m = /^([1-9][0-9]{0,5})(s|m|h|d)$/.exec(interval);
+  const m = new RegExp(INTERVAL_PATTERN).exec(interval);
   if (!m) throw new Error(`not an interval: ${JSON.stringify(interval)} (e.g. 30s, 15m, 6h, 1d)`);
   return Number(m[1]) * INTERVAL_SECONDS[m[2] as keyof typeof INTERVAL_SECONDS];
 }

@@ -104,7 +104,9 @@ export const PipelineDeploySchema = Type.Object(
 );
 
 /** Seconds, minutes, hours or days: `30s`, `15m`, `6h`, `1d`. */
-const Interval = Type.String({ pattern: '^[1-9][0-9]{0,5}(s|m|h|d)$' });
+/** The pattern of {@link Interval} (also parsed by activities/pipeline/triggers.ts intervalSeconds). */
+export const INTERVAL_PATTERN = '^([1-9][0-9]{0,5})(s|m|h|d)$';
+const Interval = Type.String({ pattern: INTERVAL_PATTERN });
 
 export const PipelineScheduleSchema = Type.Union([
   Type.Object(
