@@ -45,6 +45,15 @@ import type { RegisterTransformInput, RegisterTransformResult } from '../api/wor
 import type { PipelineInput, PipelineSpec, PipelineStatus, RerunAnswer, RerunRequest } from '../api/workflows/pipeline';
 import type { TransformInput, TransformStatus } from '../api/workflows/transform';
 import { applyPipelineSpec, getPipelineSpec, type AppliedPipelineSpec } from '../activities/pipeline';
+import {
+  listDatasets,
+  listModels,
+  modelLineage,
+  modelsUsing,
+  type DatasetListEntry,
+  type ModelListEntry,
+} from '../activities/registry/queries';
+import type { ModelLineage, ModelVersionRef, ModelsUsingQuery } from '../api/models';
 import { checkPipelineSpec, formatSpecIssues, type SpecIssue } from '../contracts/pipelineSpec';
 import { createPool } from '../db/pool';
 import { loadConfig, type SluiceConfig } from '../config';
@@ -59,7 +68,14 @@ import {
   type DeployHandle,
   type DeploymentStatus,
 } from './deploy';
-import type { ApprovalDecision, ApprovalRequest, DeployInput, RollbackRequest, RollbackResult } from '../api/workflows/deploy';
+import type {
+  ApprovalDecision,
+  ApprovalRequest,
+  DeployInput,
+  DeployResult,
+  RollbackRequest,
+  RollbackResult,
+} from '../api/workflows/deploy';
 
 export interface SluiceClientOptions {
   config?: SluiceConfig;
@@ -272,6 +288,16 @@ export class SluiceClient {
     return startDeploy(this.temporal, input, { taskQueue: options.taskQueue ?? this.taskQueue, waitTimeoutMs: options.waitTimeoutMs });
   }
 
+  /**
+   * Promotes `model@version` on its endpoint through the gated path and waits for the outcome: a
+   * {@link deploy} (gate, then approval and shadow period when the policy asks for them, then the
+   * atomic alias switch), resolved with its result (`status` promoted, rejected or expired; a failed
+   * deployment throws). There is no way around the gate.
+   */
+  async promote(input: DeployInput, options: { taskQueue?: string; waitTimeoutMs?: number } = {}): Promise<DeployResult> {
+    return (await this.deploy(input, options)).result();
+  }
+
   /** Approves the endpoint's deployment awaiting approval; answers with the decision (DeployRefusedError when nothing is pending). */
   async approve(endpoint: string, req: ApprovalRequest): Promise<ApprovalDecision> {
     return approveDeployment(this.temporal, endpoint, req);
@@ -292,10 +318,13 @@ export class SluiceClient {
     return deploymentStatus(this.temporal, endpoint);
   }
 
-  /** A short-lived pool on the sluice database (DATABASE_URL): pipeline specs live beside the log. */
+  /** A short-lived pool on the sluice database (DATABASE_URL): pipeline specs and the registry live beside the log. */
   private async withDatabase<T>(fn: (pool: Pool) => Promise<T>): Promise<T> {
     const url = this.config.databaseUrl;
-    if (!url) throw new Error('DATABASE_URL is not set: pipeline specs are stored in the PostgreSQL that holds the sluice log');
+    if (!url)
+      throw new Error(
+        'DATABASE_URL is not set: pipeline specs and the model registry are stored in the PostgreSQL that holds the sluice log',
+      );
     const pool = createPool(url, { max: 1, applicationName: 'sluice-client' });
     try {
       return await fn(pool);
@@ -379,6 +408,30 @@ export class SluiceClient {
   /** Each step of a pipeline run: state, attempt, counts, durations, links and references. */
   async pipelineStatus(workflowId: string): Promise<PipelineStatus> {
     return this.temporal.workflow.getHandle(workflowId).query(pipelineStatusQuery);
+  }
+
+  /**
+   * Lineage of a registered model, `<name>@<version>` or `<name>@<alias>`: its dataset (id,
+   * sha256, transform and build, log range, contracts), code version, trainer, parameters, seed and
+   * producing run; what `sluice lineage` prints. Read from the registry in PostgreSQL (DATABASE_URL).
+   */
+  async lineage(ref: string): Promise<ModelLineage> {
+    return this.withDatabase((pool) => modelLineage(pool, ref));
+  }
+
+  /** The reverse of {@link lineage}: the models trained on a dataset, a log range, or a contract version. */
+  async modelsUsing(query: ModelsUsingQuery): Promise<ModelVersionRef[]> {
+    return this.withDatabase((pool) => modelsUsing(pool, query));
+  }
+
+  /** Registered model versions (of one name, when given), newest first, with their aliases and headline metric. */
+  async listModels(name?: string): Promise<ModelListEntry[]> {
+    return this.withDatabase((pool) => listModels(pool, name));
+  }
+
+  /** Dataset snapshots with their transform, row count and how many models used each. */
+  async listDatasets(): Promise<DatasetListEntry[]> {
+    return this.withDatabase((pool) => listDatasets(pool));
   }
 
   async close(): Promise<void> {

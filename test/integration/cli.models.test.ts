@@ -1,7 +1,9 @@
-// The registry from the command line: models list, datasets list, lineage both ways, --json, exit codes.
+// The registry from the command line (models list, datasets list, lineage both ways, --json, exit
+// codes) and from the client (the same answers as the CLI's --json).
 import { insertModelVersion, moveModelAlias } from '../../activities/registry/queries';
+import { SluiceClient } from '../../client';
 import { runCli } from '../../client/cli';
-import { createTestDatabase, type TestDatabase } from '../helpers/env';
+import { createTestDatabase, testConfig, testTemporalAddress, type TestDatabase } from '../helpers/env';
 
 const DATASET = 'd'.repeat(64);
 
@@ -94,5 +96,22 @@ describe('sluice models / datasets / lineage', () => {
     expect((await run('models', 'frobnicate')).code).toBe(2);
     const noDb = await runCli(['models', 'list'], { out: () => undefined, err: () => undefined, env: {} });
     expect(noDb).toBe(2);
+  });
+
+  it('the client answers as the CLI does: lineage, modelsUsing, listModels, listDatasets', async () => {
+    const client = await SluiceClient.connect({ config: testConfig({ databaseUrl: db.url }), address: testTemporalAddress() });
+    try {
+      const cli = async (...argv: string[]): Promise<unknown> => JSON.parse((await run(...argv, '--json')).out);
+      expect(await client.lineage('churn@champion')).toEqual(await cli('lineage', 'churn@champion'));
+      expect(await client.modelsUsing({ kind: 'contract', contract: 'orders', version: '1.0.0' })).toEqual(
+        await cli('lineage', '--contract', 'orders@1.0.0'),
+      );
+      expect((await client.modelsUsing({ kind: 'dataset', datasetId: DATASET })).map((m) => m.version).sort()).toEqual([1, 2]);
+      expect(await client.listModels('churn')).toEqual(await cli('models', 'list', '--name', 'churn'));
+      expect(await client.listDatasets()).toEqual(await cli('datasets', 'list'));
+      await expect(client.lineage('churn@9')).rejects.toThrow(/churn/);
+    } finally {
+      await client.close();
+    }
   });
 });

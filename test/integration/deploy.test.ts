@@ -48,7 +48,8 @@ describe('deploy workflow', () => {
       metrics,
       model: signModel(options.w ?? 1, options.feature),
     });
-  const deploy = async (input: DeployInput): Promise<DeployResult> => (await client.deploy(input)).result();
+  // the gated promotion as a caller waits for it (client.promote = deploy + result)
+  const deploy = (input: DeployInput): Promise<DeployResult> => client.promote(input);
   const failureOf = async (p: Promise<unknown>): Promise<ApplicationFailure> => {
     const err = await p.then(
       () => undefined,
