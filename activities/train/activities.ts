@@ -106,6 +106,7 @@ export function createTrainActivities(deps: TrainDeps, options: TrainActivityOpt
           ...(slot ? { device: slot } : {}),
           hb,
           log: deps.log,
+          artifacts: deps.artifacts,
           ...(options.createSession ? { createSession: options.createSession } : {}),
         });
         if (r.details.executionProviderNote)
@@ -117,7 +118,7 @@ export function createTrainActivities(deps: TrainDeps, options: TrainActivityOpt
           onnxUri: onnx.uri,
           onnxBytes: onnx.size,
           epochs: r.epochs,
-          resumedFromEpoch: 0,
+          resumedFromEpoch: r.resumedFromEpoch,
           finalLoss: r.finalLoss,
           validationMetric: r.validationMetric,
           validationMetricName: r.validationMetricName,
@@ -131,6 +132,7 @@ export function createTrainActivities(deps: TrainDeps, options: TrainActivityOpt
             trainer: 'command',
             seed: input.seed,
             epochs: r.epochs,
+            resumedFromEpoch: r.resumedFromEpoch,
             device: r.device,
             ...r.details,
           },

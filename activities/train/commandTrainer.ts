@@ -11,20 +11,32 @@
  * It prints one JSON object per line on stdout ({"epoch":3,"loss":0.41,"valMetric":0.88}); each
  * becomes a heartbeat. Other lines are logged and counted, never fatal. It runs in a process group
  * of its own, killed whole on timeout or cancellation, and after it exits (no orphans).
+ *
+ * Checkpoints (optional): the trainer may write a checkpoint file into SLUICE_CHECKPOINT_DIR (whole,
+ * under a new name each time, e.g. by rename) and then name it in a progress line
+ * ({"epoch":5,...,"checkpoint":"epoch-5.pt"}). sluice copies the file into the artifact store and
+ * heartbeats its sha256 with the epoch. A retry of the activity (the worker died) restores the last
+ * stored checkpoint into the new directory and passes its path as SLUICE_RESUME_FROM (and
+ * `manifest.resume`), so the trainer goes on from there instead of starting again. The retry also
+ * kills the previous attempt's process group when it runs on the same host and is still alive (a
+ * worker killed with SIGKILL cannot take its trainer with it).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
+import { existsSync, readFileSync } from 'node:fs';
 import type { InferenceSession } from 'onnxruntime-node';
 import { Tensor } from 'onnxruntime-node';
 import { ErrorCodes } from '../../api/errors';
 import type { SluiceConfig } from '../../config';
+import type { ArtifactStore } from '../artifacts';
 import type { ActivityLogger } from '../deps';
 import { openInferenceSession, type CreateSession } from '../evaluate/scoring';
 import { SluiceError } from '../failures';
 import type { Heartbeat } from '../heartbeat';
+import { readVerifiedArtifact } from '../verifiedArtifact';
 import { NUMERIC_INPUT, OnnxFormatError, readOnnxMetadata, withSluiceMetadata } from '../onnx';
 import { npyHeader } from '../snapshot/npy';
 import type { TrainingRows } from './arrowData';
@@ -50,6 +62,8 @@ const KILL_GRACE_MS = 2_000;
 /** Rows of the validation split the accepted model is run on. */
 const CHECK_ROWS = 16;
 const STDERR_TAIL_LINES = 20;
+/** The per-run working directory (in the OS temp dir) holding the manifest, matrices and checkpoints. */
+const WORK_DIR_PREFIX = 'sluice-command-trainer-';
 
 /** Environment variables a trainer must not see: the worker's connections and their secrets. */
 const WITHHELD_ENV = /^(DATABASE_URL|PG[A-Z_]*|TEMPORAL_[A-Z_]*|SLUICE_HTTP_TOKEN|AWS_[A-Z_]*)$/;
@@ -61,7 +75,21 @@ export interface CommandProgress {
   validationMetric?: number;
   validationMetricName?: string;
   device?: string;
+  /** The latest checkpoint the trainer announced, once it is in the artifact store. */
+  checkpoint?: CommandCheckpoint;
+  /** The running process group, so that a retry can stop it when the worker died without doing so. */
+  process?: { host: string; pid: number; manifest: string };
 }
+
+/** A checkpoint of a command trainer in the artifact store: its file name in the checkpoint directory and epoch. */
+export interface CommandCheckpoint {
+  sha256: string;
+  epoch: number;
+  file: string;
+}
+
+/** A checkpoint file name as the trainer may announce it: a plain name inside SLUICE_CHECKPOINT_DIR. */
+const CHECKPOINT_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export interface CommandTrainingResult {
   onnx: Uint8Array;
@@ -73,6 +101,8 @@ export interface CommandTrainingResult {
   device: string;
   trainRows: number;
   validationRows: number;
+  /** The epoch of the checkpoint this attempt resumed from (0: it started from scratch). */
+  resumedFromEpoch: number;
   details: Record<string, unknown>;
 }
 
@@ -90,6 +120,8 @@ export interface CommandTrainingOptions {
   hb: Heartbeat;
   log: ActivityLogger;
   createSession?: CreateSession;
+  /** Where announced checkpoints are stored (and restored from on a retry); none: checkpoints are ignored. */
+  artifacts?: ArtifactStore;
 }
 
 const failed = (message: string, details: Record<string, unknown>, internal?: string): SluiceError =>
@@ -115,8 +147,14 @@ interface PreparedDataset {
   checkRows: { numeric: Float32Array; categorical: Record<string, string[]>; count: number };
 }
 
+/** The checkpoint directory the trainer writes into, and the checkpoint it resumes from (on a retry). */
+interface CheckpointPlan {
+  dir: string;
+  resume: { path: string; epoch: number } | null;
+}
+
 /** Writes the .npy matrices, the Arrow file and the manifest into `dir`. */
-async function prepareDataset(dir: string, o: CommandTrainingOptions): Promise<PreparedDataset> {
+async function prepareDataset(dir: string, o: CommandTrainingOptions, checkpoint: CheckpointPlan): Promise<PreparedDataset> {
   const { rows, spec } = o;
   const prep = fitPreprocessing(rows.data, spec, rows.split.train);
   const labels = encodeLabels(rows.data, spec);
@@ -175,6 +213,11 @@ async function prepareDataset(dir: string, o: CommandTrainingOptions): Promise<P
     seed: o.seed,
     params: o.params.params ?? {},
     output: outputPath,
+    checkpoint: {
+      dir: checkpoint.dir,
+      announce: 'write a whole file under a new name in dir, then print {"epoch": n, ..., "checkpoint": "<file name>"}',
+      resume: checkpoint.resume,
+    },
     device: o.device ? { index: o.device.index, cudaVisibleDevices: String(o.device.index) } : null,
     onnx: {
       maxOpset: 19,
@@ -308,6 +351,43 @@ function runInGroup(
   });
 }
 
+/** What the previous attempt's last heartbeat says (its checkpoint and process), when it was a command trainer's. */
+function previousProgress(details: unknown): Pick<CommandProgress, 'checkpoint' | 'process'> {
+  const d = details as Partial<CommandProgress> | null | undefined;
+  if (!d || typeof d !== 'object' || d.trainer !== 'command') return {};
+  const c = d.checkpoint;
+  const checkpoint =
+    c && typeof c.sha256 === 'string' && /^[0-9a-f]{64}$/.test(c.sha256) && typeof c.epoch === 'number' && CHECKPOINT_FILE.test(c.file)
+      ? c
+      : undefined;
+  const p = d.process;
+  const proc = p && typeof p.host === 'string' && Number.isInteger(p.pid) && p.pid > 1 && typeof p.manifest === 'string' ? p : undefined;
+  return { ...(checkpoint ? { checkpoint } : {}), ...(proc ? { process: proc } : {}) };
+}
+
+/**
+ * Stops the previous attempt's trainer when it outlived its worker (SIGKILL, OOM kill): only on the
+ * same host, and only when that pid still runs with the previous manifest on its command line (a
+ * reused pid is left alone). Its working directory goes with it.
+ */
+export async function stopStaleTrainer(p: NonNullable<CommandProgress['process']>, log: ActivityLogger): Promise<void> {
+  if (p.host !== os.hostname()) return;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
+  } catch {
+    cmdline = ''; // gone (or no /proc here): nothing to stop
+  }
+  if (cmdline.split('\0').includes(p.manifest)) {
+    log('stopping the previous attempt’s command trainer, which outlived its worker', { pid: p.pid });
+    killGroup(p.pid, 'SIGKILL');
+    for (let i = 0; i < 50 && existsSync(`/proc/${p.pid}`); i++) await new Promise((r) => setTimeout(r, 100));
+  }
+  const stale = path.dirname(p.manifest);
+  if (path.dirname(stale) === os.tmpdir() && path.basename(stale).startsWith(WORK_DIR_PREFIX))
+    await fs.rm(stale, { recursive: true, force: true });
+}
+
 function resolveArgv(command: string[], python: string): string[] {
   const [first, ...rest] = command;
   if (first === undefined) throw new SluiceError(ErrorCodes.InvalidInput, 'the command trainer has an empty command');
@@ -324,21 +404,86 @@ export async function trainWithCommand(o: CommandTrainingOptions): Promise<Comma
   }
   const argv = resolveArgv(o.params.command, o.config.python);
   const timeoutSeconds = o.params.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-command-trainer-'));
+  const previous = previousProgress(o.hb.previous);
+  if (previous.process) await stopStaleTrainer(previous.process, o.log);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), WORK_DIR_PREFIX));
   try {
-    const prepared = await prepareDataset(dir, o);
+    const checkpointDir = path.join(dir, 'checkpoints');
+    await fs.mkdir(checkpointDir);
+    let resume: (CommandCheckpoint & { path: string }) | undefined;
+    if (previous.checkpoint && o.artifacts) {
+      const c = previous.checkpoint;
+      try {
+        const bytes = await readVerifiedArtifact(o.artifacts, c.sha256, 'command trainer checkpoint');
+        const restored = path.join(checkpointDir, c.file);
+        await fs.writeFile(restored, bytes);
+        resume = { ...c, path: restored };
+        o.log('command trainer resumes from the checkpoint of the previous attempt', { epoch: c.epoch, sha256: c.sha256 });
+      } catch (err) {
+        o.log('the previous attempt’s checkpoint could not be restored: the trainer starts from scratch', {
+          epoch: c.epoch,
+          sha256: c.sha256,
+          error: (err as Error).message,
+        });
+      }
+    }
+    const prepared = await prepareDataset(dir, o, {
+      dir: checkpointDir,
+      resume: resume ? { path: resume.path, epoch: resume.epoch } : null,
+    });
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!WITHHELD_ENV.test(k)) env[k] = v;
     Object.assign(env, {
       SLUICE_MANIFEST: prepared.manifestPath,
       SLUICE_OUTPUT: prepared.outputPath,
       SLUICE_DEVICE_INDEX: o.device ? String(o.device.index) : '',
+      SLUICE_CHECKPOINT_DIR: checkpointDir,
+      ...(resume ? { SLUICE_RESUME_FROM: resume.path } : {}),
       // One GPU per activity; none on a worker without a device slot (the CPU queue).
       CUDA_VISIBLE_DEVICES: o.device ? String(o.device.index) : '',
       PYTHONUNBUFFERED: '1',
     });
     const fullArgv = [...argv, '--manifest', prepared.manifestPath, '--output', prepared.outputPath, '--seed', String(o.seed)];
     let last: CommandProgress | undefined;
+    /** The latest checkpoint in the artifact store (the restored one until the trainer announces another). */
+    let stored: CommandCheckpoint | undefined = resume ? { sha256: resume.sha256, epoch: resume.epoch, file: resume.file } : undefined;
+    let checkpointsStored = 0;
+    let storing: Promise<void> = Promise.resolve();
+    let running: CommandProgress['process'];
+    const publish = (): void => {
+      if (last) o.hb.progress({ ...last, ...(stored ? { checkpoint: stored } : {}), ...(running ? { process: running } : {}) });
+    };
+    /** Copies an announced checkpoint now (the trainer may go on and replace files) and stores it in order. */
+    const takeCheckpoint = (name: unknown, epoch: number): void => {
+      if (!o.artifacts) return;
+      if (typeof name !== 'string' || !CHECKPOINT_FILE.test(name)) {
+        o.log('command trainer announced a checkpoint that is not a file name in its checkpoint directory; ignored', {
+          checkpoint: String(name).slice(0, 200),
+        });
+        return;
+      }
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(path.join(checkpointDir, name));
+      } catch (err) {
+        o.log('command trainer announced a checkpoint file that cannot be read; ignored', {
+          checkpoint: name,
+          error: (err as NodeJS.ErrnoException).code,
+        });
+        return;
+      }
+      const artifacts = o.artifacts;
+      storing = storing.then(async () => {
+        try {
+          const ref = await artifacts.put(bytes, { mediaType: 'application/octet-stream', extension: '.ckpt' });
+          if (!stored || epoch >= stored.epoch) stored = { sha256: ref.sha256, epoch, file: name };
+          checkpointsStored++;
+          publish();
+        } catch (err) {
+          o.log('a command trainer checkpoint could not be stored; training goes on', { epoch, error: (err as Error).message });
+        }
+      });
+    };
     let progressLines = 0;
     let otherLines = 0;
     let reportedDevice: string | undefined;
@@ -349,7 +494,12 @@ export async function trainWithCommand(o: CommandTrainingOptions): Promise<Comma
       outcome = await runInGroup(fullArgv, env, {
         timeoutMs: timeoutSeconds * 1000,
         signal: o.hb.signal,
-        onStart: (pid) => o.log('command trainer process started', { pid }),
+        onStart: (pid) => {
+          running = { host: os.hostname(), pid, manifest: prepared.manifestPath };
+          last = { trainer: 'command', epoch: resume?.epoch ?? 0 };
+          publish();
+          o.log('command trainer process started', { pid, ...(resume ? { resumeFromEpoch: resume.epoch } : {}) });
+        },
         onStdout: (line) => {
           const obj = jsonObject(line);
           if (!obj) {
@@ -372,7 +522,8 @@ export async function trainWithCommand(o: CommandTrainingOptions): Promise<Comma
             ...(metricName ? { validationMetricName: metricName } : {}),
             ...(reportedDevice ? { device: reportedDevice } : {}),
           };
-          o.hb.progress(last);
+          publish();
+          if (obj.checkpoint !== undefined) takeCheckpoint(obj.checkpoint, epoch);
         },
         onStderr: (line) => {
           stderrTail.push(line.slice(0, 1000));
@@ -386,6 +537,7 @@ export async function trainWithCommand(o: CommandTrainingOptions): Promise<Comma
         code: e.code,
       });
     }
+    await storing;
     const stderr = stderrTail.join('\n');
     const lastErr = stderrTail.filter((l) => l.trim()).at(-1);
     const base = { command: argv, pid: outcome.pid, exitCode: outcome.exitCode, signal: outcome.signal, progressLines, otherLines };
@@ -445,10 +597,13 @@ export async function trainWithCommand(o: CommandTrainingOptions): Promise<Comma
       device: reportedDevice ?? (o.device ? `gpu:${o.device.index}` : 'cpu'),
       trainRows: o.rows.split.train.length,
       validationRows: o.rows.split.validation.length,
+      resumedFromEpoch: resume?.epoch ?? 0,
       details: {
         command: argv,
         progressLines,
         otherLines,
+        checkpointsStored,
+        ...(stored ? { lastCheckpoint: stored } : {}),
         deviceIndex: o.device?.index ?? null,
         ...(last ? { lastProgress: last } : {}),
         checkedRows: prepared.checkRows.count,

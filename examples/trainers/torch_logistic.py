@@ -13,13 +13,22 @@ model), and gives `label` (int64 class index) and `probabilities` (float32 [N, c
 Numeric features only: torch cannot export string inputs, so a dataset with categorical features
 is refused (exit 2) rather than trained on a part of its columns.
 
-Parameters (manifest "params"): epochs (50), learningRate (0.05), l2 (1e-4), batchSize (256).
+Parameters (manifest "params"): epochs (50), learningRate (0.05), l2 (1e-4), batchSize (256),
+checkpointEveryEpochs (5; 0: never), epochSleepSeconds (0; slows each epoch down, for crash tests).
 Seeded; on the CPU the same manifest and seed give the same model (torch deterministic algorithms).
+
+Checkpoints: every checkpointEveryEpochs epochs it writes model, optimiser and shuffling state to
+SLUICE_CHECKPOINT_DIR (a new file each time, renamed into place) and names it in that epoch's
+progress line; sluice stores it. When sluice retries the run after a worker crash it sets
+SLUICE_RESUME_FROM to the last stored checkpoint, and training goes on from the epoch after it, to
+the same model as an uninterrupted run.
 """
 import argparse
 import inspect
 import json
+import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -71,6 +80,10 @@ def main():
     learning_rate = float(params.get("learningRate", 0.05))
     l2 = float(params.get("l2", 1e-4))
     batch_size = int(params.get("batchSize", 256))
+    checkpoint_every = int(params.get("checkpointEveryEpochs", 5))
+    epoch_sleep = float(params.get("epochSleepSeconds", 0))
+    checkpoint_dir = os.environ.get("SLUICE_CHECKPOINT_DIR")
+    resume_from = os.environ.get("SLUICE_RESUME_FROM")
     task = manifest["task"]
     classes = len(manifest["classes"] or [])
 
@@ -97,8 +110,27 @@ def main():
         out = model.logits(X)
         return loss_of(out.reshape(-1), y) if task == "regression" else loss_of(out, y)
 
+    first_epoch = 1
+    if resume_from:
+        state = torch.load(resume_from, map_location=device)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        rng.bit_generator.state = state["rng"]
+        first_epoch = state["epoch"] + 1
+        print(f"resuming after epoch {state['epoch']} from {resume_from}", file=sys.stderr)
+
+    def save_checkpoint(epoch):
+        name = f"epoch-{epoch}.pt"
+        partial = os.path.join(checkpoint_dir, f".{name}.partial")
+        torch.save(
+            {"epoch": epoch, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "rng": rng.bit_generator.state},
+            partial,
+        )
+        os.replace(partial, os.path.join(checkpoint_dir, name))
+        return name
+
     n = X_train.shape[0]
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         model.train()
         order = torch.from_numpy(rng.permutation(n)).to(device)
         total = 0.0
@@ -119,7 +151,11 @@ def main():
                 else:
                     line["valMetric"] = float((model(X_val)[0] == y_val).float().mean())
                     line["valMetricName"] = "accuracy"
+        if checkpoint_dir and checkpoint_every > 0 and epoch % checkpoint_every == 0 and epoch < epochs:
+            line["checkpoint"] = save_checkpoint(epoch)
         progress(**line)
+        if epoch_sleep > 0:
+            time.sleep(epoch_sleep)
 
     model = model.to("cpu").eval()
     example = torch.zeros(2, X_train.shape[1], dtype=torch.float32)

@@ -1,6 +1,9 @@
 // Resume, not restart: SIGKILL the GPU worker process in the middle of training; a new worker
 // picks the activity up, resumes from the checkpoint named in the last heartbeat, and the model it
-// stores has the same bytes as an uninterrupted run with the same seed.
+// stores has the same bytes as an uninterrupted run with the same seed. The same for a `command`
+// trainer (the example PyTorch script), whose process outlives the killed worker until the retry
+// stops it.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,12 +11,17 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { createTrainActivities, type TrainingProgress, type TrainModelStepResult } from '../../activities/train/activities';
+import type { CommandProgress } from '../../activities/train/commandTrainer';
+import type { DatasetSpec } from '../../activities/train';
 import { workflows, type TrainInput } from '../../api';
 import { SluiceClient } from '../../client';
 import { pollUntil } from '../../client/poll';
 import { mixedDataset } from '../helpers/trainData';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 import { startWorkerProcess, stopWorkerProcesses, type WorkerProcess } from '../helpers/workerProcess';
+import { isProcessAlive } from '../../scripts/provision/process';
+
+const EXAMPLE = path.resolve(__dirname, '../../examples/trainers/torch_logistic.py');
 
 describe('train: SIGKILL of the GPU worker mid-training', () => {
   let stack: TestStack;
@@ -33,6 +41,7 @@ describe('train: SIGKILL of the GPU worker mid-training', () => {
       SLUICE_TASK_QUEUE_GPU: stack.config.taskQueues.gpu,
       SLUICE_ARTIFACTS: artifactsDir,
       SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
+      SLUICE_COMMAND_TRAINERS: 'true',
     });
     gpuWorkers.push(w);
     await w.ready;
@@ -123,4 +132,73 @@ describe('train: SIGKILL of the GPU worker mid-training', () => {
     expect(rows.at(-1)).toMatchObject({ status: 'completed', resumed: String(result.resumedFromEpoch) });
     expect(rows.at(-1)!.attempt).toBeGreaterThan(1);
   });
+
+  it('a command trainer (PyTorch) resumes from its last stored checkpoint on a new worker, to the same model bytes; its orphaned process is stopped', async () => {
+    const python = stack.config.python;
+    const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      // CI installs python3-torch (.ci/run); a machine without it cannot run this one test.
+      console.warn(
+        `SKIPPED: ${python} cannot import torch (${probe.stderr.trim().split('\n').at(-1) ?? probe.error?.message}); install python3-torch`,
+      );
+      return;
+    }
+    // Numeric features only: the example script cannot export string inputs.
+    const numericSpec: DatasetSpec = { ...spec, features: spec.features.filter((f) => f.kind === 'numeric') };
+    const trainer: TrainInput['trainer'] = {
+      trainer: 'command',
+      command: ['python3', EXAMPLE],
+      params: { epochs: 14, checkpointEveryEpochs: 2, epochSleepSeconds: 0.4 },
+    };
+    const input: TrainInput = {
+      model: 'fault_torch',
+      datasetId,
+      spec: numericSpec,
+      trainer,
+      seed: 7,
+      heartbeatSeconds: 5,
+      queues: { cpu: stack.config.taskQueues.cpu, gpu: stack.config.taskQueues.gpu },
+    };
+    const straight: TrainModelStepResult = await new MockActivityEnvironment().run(
+      createTrainActivities({
+        artifacts: new LocalArtifactStore(artifactsDir),
+        log: () => undefined,
+        config: { commandTrainers: true, python, onnxCuda: false },
+      }).trainModel,
+      { datasetId, spec: numericSpec, trainer, seed: input.seed },
+    );
+    expect(straight.resumedFromEpoch).toBe(0);
+
+    await stopWorkerProcesses(gpuWorkers); // the first test's surviving worker must not take this run
+    const first = await startGpuWorker();
+    const handle = await client.start(workflows.train, input, { workflowId: `train-fault-torch-${Date.now()}` });
+    const beforeKill = await pollUntil(
+      'a heartbeat with a stored checkpoint',
+      async () => {
+        const progress = await client.activityProgress<CommandProgress>(handle.workflowId);
+        return (progress?.checkpoint?.epoch ?? 0) >= 4 ? progress : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 100 },
+    );
+    first.child.kill('SIGKILL');
+    await first.exit;
+    // The trainer runs in a process group of its own: it outlives the worker that was SIGKILLed
+    // (until its next progress line fails on the closed pipe, or the retry stops it).
+    const orphan = beforeKill.process!.pid;
+    expect(isProcessAlive(orphan)).toBe(true);
+
+    await startGpuWorker();
+    const result = await handle.result();
+    expect(isProcessAlive(orphan)).toBe(false);
+    expect(result.resumedFromEpoch).toBeGreaterThanOrEqual(beforeKill.checkpoint!.epoch);
+    expect(result.resumedFromEpoch).toBeLessThan(14);
+    expect(result.epochs).toBe(14);
+    expect(result.onnxSha256).toBe(straight.onnxSha256);
+    const { rows } = await stack.db.pool.query<{ attempt: number; status: string; resumed: string | null }>(
+      "SELECT attempt, status, details->>'resumedFromEpoch' AS resumed FROM sluice.run_events WHERE workflow_id = $1 AND step = 'trainModel' ORDER BY id",
+      [handle.workflowId],
+    );
+    expect(rows.at(-1)).toMatchObject({ status: 'completed', resumed: String(result.resumedFromEpoch) });
+    expect(rows.at(-1)!.attempt).toBeGreaterThan(1);
+  }, 240_000);
 });
