@@ -32,22 +32,26 @@ import { loadConfig, SERVE_DEFAULTS, type ServeConfig } from '../config';
 import { ContractRegistry } from '../contracts/registry';
 import { LocalArtifactStore, type ArtifactStore } from '../activities/artifacts';
 import {
-  arrowRows,
+  arrowColumns,
   Counter,
+  DigestWorker,
   EndpointTable,
   Gauge,
   Histogram,
   jsonRows,
+  objectRows,
+  OFF_THREAD_MIN_ROWS,
   PredictionLog,
   PROMETHEUS_CONTENT_TYPE,
   renderMetrics,
   type EndpointState,
   type LoadedModel,
   type PredictionEvent,
+  type RequestRows,
   type RowIssue,
   type RowOutputs,
-  type RowsResult,
 } from '../activities/serve';
+import type { TestRows } from '../activities/evaluate/testSplit';
 import { createPool } from '../db/pool';
 import { answerClientError, bearerToken, definedOnly, describeFailure, HttpError, send, tokenMatches } from './httpCommon';
 
@@ -230,54 +234,74 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
   await table.start(settings.pollMs);
   predictions.start();
 
-  /** Shadow scoring still running (awaited on close, so that its events reach the log). */
-  const shadowWork = new Set<Promise<void>>();
+  /** Digests and shadow scoring still running (awaited on close, so that their events reach the log). */
+  const recording = new Set<Promise<void>>();
+  const digester = new DigestWorker();
 
   function record(
     state: EndpointState,
     requestId: string,
     champion: LoadedModel,
-    rows: Record<string, unknown>[],
+    rows: RequestRows,
+    inputs: TestRows,
     outputs: RowOutputs[],
     latencyMs: number,
     answeredAt: number,
   ): void {
     const at = new Date(answeredAt).toISOString();
-    const events: PredictionEvent[] = rows.map((row, i) => ({
-      event_id: `${requestId}:${i}`,
-      request_id: requestId,
-      endpoint: state.endpoint,
-      row: i,
-      answered_at: at,
-      model: champion.ref,
-      inputs_digest: champion.rows.digest(row),
-      outputs: outputs[i] as RowOutputs,
-      latency_ms: latencyMs,
-    }));
+    const eventsOf = (digests: (r: number) => string): PredictionEvent[] => {
+      const events: PredictionEvent[] = new Array(rows.count);
+      for (let i = 0; i < rows.count; i++)
+        events[i] = {
+          event_id: `${requestId}:${i}`,
+          request_id: requestId,
+          endpoint: state.endpoint,
+          row: i,
+          answered_at: at,
+          model: champion.ref,
+          inputs_digest: digests(i),
+          outputs: outputs[i] as RowOutputs,
+          latency_ms: latencyMs,
+        };
+      return events;
+    };
     const shadow = state.shadow;
-    if (!shadow || !table.claimShadow(shadow)) {
-      predictions.append(events, answeredAt);
+    const shadowed = shadow !== undefined && table.claimShadow(shadow);
+    if (!shadowed && rows.count < OFF_THREAD_MIN_ROWS) {
+      predictions.append(
+        eventsOf((i) => champion.rows.digest(rows, i)),
+        answeredAt,
+      );
       return;
     }
-    metrics.shadowRequests.inc({ endpoint: state.endpoint });
-    const candidate = shadow.candidate;
-    const base = { session_id: shadow.sessionId, version: candidate.ref.version, sha256: candidate.ref.sha256 };
     const work = (async () => {
-      const t0 = performance.now();
-      try {
-        const theirs = await candidate.score(rows);
-        const ms = performance.now() - t0;
-        events.forEach((e, i) => (e.shadow = { ...base, outputs: theirs[i] as RowOutputs, latency_ms: ms }));
-      } catch (err) {
-        // The champion's answer stands; the event says the candidate failed, and the metric counts it.
-        metrics.shadowErrors.inc({ endpoint: state.endpoint });
-        const error = (err as Error).message.slice(0, 500);
-        events.forEach((e) => (e.shadow = { ...base, error }));
+      // a large request's digests are computed on the digest worker while the candidate scores
+      const digests = digester.digests(champion.rows, rows);
+      let shadowOf: ((i: number) => NonNullable<PredictionEvent['shadow']>) | undefined;
+      if (shadow && shadowed) {
+        metrics.shadowRequests.inc({ endpoint: state.endpoint });
+        const candidate = shadow.candidate;
+        const base = { session_id: shadow.sessionId, version: candidate.ref.version, sha256: candidate.ref.sha256 };
+        const t0 = performance.now();
+        try {
+          // the same inputs as the champion's: an open session's candidate has the champion's signature (endpoints.ts)
+          const theirs = await candidate.scoreInputs(inputs);
+          const ms = performance.now() - t0;
+          shadowOf = (i) => ({ ...base, outputs: theirs[i] as RowOutputs, latency_ms: ms });
+        } catch (err) {
+          // The champion's answer stands; the event says the candidate failed, and the metric counts it.
+          metrics.shadowErrors.inc({ endpoint: state.endpoint });
+          const error = (err as Error).message.slice(0, 500);
+          shadowOf = () => ({ ...base, error });
+        }
       }
+      const d = await digests;
+      const events = eventsOf((i) => d[i] as string);
+      if (shadowOf) events.forEach((e, i) => (e.shadow = (shadowOf as (i: number) => NonNullable<PredictionEvent['shadow']>)(i)));
       predictions.append(events, answeredAt);
     })();
-    shadowWork.add(work);
-    void work.finally(() => shadowWork.delete(work));
+    recording.add(work);
+    void work.finally(() => recording.delete(work));
   }
 
   async function predict(req: http.IncomingMessage, res: http.ServerResponse, requestId: string, name: string): Promise<string> {
@@ -303,25 +327,39 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
         { 'retry-after': String(LOG_BEHIND_RETRY_AFTER_SECONDS) },
       );
     const body = await readBody(req, settings.maxBodyBytes);
-    const parsed: RowsResult = format === 'json' ? jsonRows(body) : arrowRows(body);
-    if (!parsed.ok) throw invalidRows(parsed.issues);
-    const rows = parsed.rows;
-    if (rows.length === 0) throw new HttpError(400, HttpErrorCodes.InvalidRows, 'rows is empty: send at least one row to score');
-    if (rows.length > settings.maxRows)
-      throw new HttpError(
-        413,
-        HttpErrorCodes.TooManyRows,
-        `${rows.length} rows is over the limit of ${settings.maxRows} per request; split them`,
-      );
-    const issues = champion.rows.check(rows);
+    let rows: RequestRows;
+    let issues: RowIssue[];
+    const counted = (count: number): void => {
+      if (count === 0) throw new HttpError(400, HttpErrorCodes.InvalidRows, 'rows is empty: send at least one row to score');
+      if (count > settings.maxRows)
+        throw new HttpError(
+          413,
+          HttpErrorCodes.TooManyRows,
+          `${count} rows is over the limit of ${settings.maxRows} per request; split them`,
+        );
+    };
+    if (format === 'json') {
+      const parsed = jsonRows(body);
+      if (!parsed.ok) throw invalidRows(parsed.issues);
+      counted(parsed.rows.length);
+      issues = champion.rows.check(parsed.rows);
+      rows = objectRows(parsed.rows);
+    } else {
+      // Arrow: checked column by column, the tensor filled from the columns (no row objects).
+      const parsed = arrowColumns(body);
+      if (!parsed.ok) throw invalidRows(parsed.issues);
+      counted(parsed.columns.count);
+      ({ issues, rows } = champion.rows.checkColumns(parsed.columns));
+    }
     if (issues.length > 0) throw invalidRows(issues);
     const t0 = performance.now();
-    const outputs = await champion.score(rows);
+    const inputs = champion.rows.inputs(rows);
+    const outputs = await champion.scoreInputs(inputs);
     const latencyMs = performance.now() - t0;
     const answeredAt = Date.now();
     send(res, 200, { requestId, endpoint: state.endpoint, model: champion.ref, predictions: outputs });
-    metrics.rows.inc({ endpoint: state.endpoint }, rows.length);
-    record(state, requestId, champion, rows, outputs, latencyMs, answeredAt);
+    metrics.rows.inc({ endpoint: state.endpoint }, rows.count);
+    record(state, requestId, champion, rows, inputs, outputs, latencyMs, answeredAt);
     return state.endpoint;
   }
 
@@ -421,7 +459,8 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
-      await Promise.allSettled([...shadowWork]);
+      await Promise.allSettled([...recording]);
+      await digester.close();
       const left = await predictions.close();
       if (left > 0) log(`${left} prediction events could not be written before shutdown (see the errors above)`);
       await table.close();
