@@ -53,11 +53,25 @@ export interface PredictionEvent {
 /** Events judged between two turns of the event loop while a batch is written (requests are answered in between). */
 const EVENTS_PER_TURN = 256;
 
-/** The batch's events as records, giving the event loop a turn every {@link EVENTS_PER_TURN}: a large flush does not hold up answers. */
-async function* eventRecords(events: readonly PredictionEvent[]): AsyncGenerator<SourceRecord> {
+/** Whether every number in a value is finite (a model can answer NaN; jsonb cannot store it). */
+function allFinite(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (v === null || typeof v !== 'object') return true;
+  for (const x of Object.values(v)) if (!allFinite(x)) return false;
+  return true;
+}
+
+/**
+ * The batch's events as records, giving the event loop a turn every {@link EVENTS_PER_TURN}: a
+ * large flush does not hold up answers. An event goes with its JSON text when its numbers are all
+ * finite, which spares the log writer its walk for what jsonb cannot store (see SourceRecord); the
+ * contract check is the same, and an event that fails it is quarantined as before.
+ */
+export async function* eventRecords(events: readonly PredictionEvent[]): AsyncGenerator<SourceRecord> {
   for (let i = 0; i < events.length; i++) {
     if (i > 0 && i % EVENTS_PER_TURN === 0) await nextTurn();
-    yield { kind: 'value', value: events[i] };
+    const value = events[i];
+    yield allFinite(value) ? { kind: 'value', value, text: JSON.stringify(value) } : { kind: 'value', value };
   }
 }
 
