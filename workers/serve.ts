@@ -53,7 +53,7 @@ import {
 } from '../activities/serve';
 import type { TestRows } from '../activities/evaluate/testSplit';
 import { createPool } from '../db/pool';
-import { answerClientError, bearerToken, definedOnly, describeFailure, HttpError, send, tokenMatches } from './httpCommon';
+import { answerClientError, bearerToken, definedOnly, describeFailure, HttpError, send, tokenMatcher } from './httpCommon';
 
 const ROUTE = /^\/v1\/endpoints\/([^/]+)\/predict\/?$/;
 const ENDPOINT_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -151,21 +151,39 @@ function serviceMetrics(endpoints: () => EndpointState[], predictions: () => Pre
 }
 
 /** Reads the body into memory, refusing more than `max` bytes (413). */
-async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
   const tooLarge = (): HttpError =>
     new HttpError(413, HttpErrorCodes.BodyTooLarge, `request body is over ${max} bytes; send fewer rows per request`, {
       connection: 'close',
     });
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) throw tooLarge();
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw tooLarge();
-    parts.push(chunk);
-  }
-  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
+  if (declared > max) return Promise.reject(tooLarge());
+  // Listeners rather than an async iterator: a small body is read without a promise per chunk.
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const done = (err?: Error): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', done);
+      req.off('close', onClose);
+      if (err) reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) done(tooLarge());
+      else parts.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size));
+    };
+    const onClose = (): void => done(new Error('the client closed the connection before the body ended'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', done);
+    req.on('close', onClose);
+  });
 }
 
 function formatOf(contentType: string | undefined): 'json' | 'arrow' {
@@ -196,7 +214,7 @@ function invalidRows(issues: RowIssue[]): HttpError & { issues: RowIssue[] } {
 export async function startScoringService(opts: ScoringServiceOptions): Promise<ScoringService> {
   const configured = opts.config.serve.token;
   if (!configured) throw new Error('SLUICE_SERVE_TOKEN is not set: the scoring service refuses to start without a bearer token');
-  const token: string = configured;
+  const tokenMatches = tokenMatcher(configured);
   const settings = { ...SERVE_DEFAULTS, ...definedOnly(opts.config.serve) };
   const log = opts.log ?? ((m: string) => process.stderr.write(`[sluice serve] ${m}\n`));
   const contracts = opts.contracts ?? ContractRegistry.fromDirectory();
@@ -381,7 +399,7 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
     }
     const authorized = (): void => {
       const given = bearerToken(req.headers.authorization);
-      if (!given || !tokenMatches(given, token))
+      if (!given || !tokenMatches(given))
         throw new HttpError(401, HttpErrorCodes.Unauthorized, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
     };
     if (path === '/metrics') {
