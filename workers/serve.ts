@@ -13,9 +13,13 @@
  *   more than SLUICE_SERVE_MAX_ROWS rows or SLUICE_SERVE_MAX_BODY_BYTES bytes is 413.
  * - An unknown endpoint is 404 (the known ones are not listed); one whose model cannot be served
  *   is 503 with the reason. Wrong or missing token: 401, before anything else is looked at.
+ * - An Arrow body is checked and turned into the input tensor column by column (no row objects).
+ * - Small requests reaching a model in the same turn of the event loop are scored in one
+ *   session.run (micro-batching, activities/serve/model.ts), each answered with its own rows.
  * - Models switch without a restart (activities/serve/endpoints.ts); while a shadow session is
  *   open the candidate scores the same rows after the answer has gone out.
- * - Every prediction goes to the log, off the request path (activities/serve/predictionLog.ts);
+ * - Every prediction goes to the log, off the request path (activities/serve/predictionLog.ts;
+ *   the inputs digests of a large request on a worker thread, activities/serve/digests.ts);
  *   when the log falls SLUICE_SERVE_LOG_MAX_BUFFERED events behind, predict answers 503 with
  *   Retry-After rather than answer what it cannot record.
  * - Every answer has an `x-request-id` header; an unexpected 5xx says only that and a generic

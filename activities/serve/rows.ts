@@ -3,7 +3,8 @@
  * JSON Schema of the model's signature (ajv: every feature present, no other field, numbers where
  * numbers go), then numbers are checked to be finite in float32 (JSON has no NaN or Infinity, but
  * `1e999` parses to Infinity and an Arrow body can carry NaN). A refused row is named by its index
- * and field: never a NaN prediction.
+ * and field: never a NaN prediction. An Arrow body is checked column by column against the same
+ * rules ({@link RowChecker.checkColumns}) and never becomes row objects.
  */
 import { createHash } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
