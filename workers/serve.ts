@@ -13,9 +13,13 @@
  *   more than SLUICE_SERVE_MAX_ROWS rows or SLUICE_SERVE_MAX_BODY_BYTES bytes is 413.
  * - An unknown endpoint is 404 (the known ones are not listed); one whose model cannot be served
  *   is 503 with the reason. Wrong or missing token: 401, before anything else is looked at.
+ * - An Arrow body is checked and turned into the input tensor column by column (no row objects).
+ * - Small requests reaching a model in the same turn of the event loop are scored in one
+ *   session.run (micro-batching, activities/serve/model.ts), each answered with its own rows.
  * - Models switch without a restart (activities/serve/endpoints.ts); while a shadow session is
  *   open the candidate scores the same rows after the answer has gone out.
- * - Every prediction goes to the log, off the request path (activities/serve/predictionLog.ts);
+ * - Every prediction goes to the log, off the request path (activities/serve/predictionLog.ts;
+ *   the inputs digests of a large request on a worker thread, activities/serve/digests.ts);
  *   when the log falls SLUICE_SERVE_LOG_MAX_BUFFERED events behind, predict answers 503 with
  *   Retry-After rather than answer what it cannot record.
  * - Every answer has an `x-request-id` header; an unexpected 5xx says only that and a generic
@@ -32,24 +36,28 @@ import { loadConfig, SERVE_DEFAULTS, type ServeConfig } from '../config';
 import { ContractRegistry } from '../contracts/registry';
 import { LocalArtifactStore, type ArtifactStore } from '../activities/artifacts';
 import {
-  arrowRows,
+  arrowColumns,
   Counter,
+  DigestWorker,
   EndpointTable,
   Gauge,
   Histogram,
   jsonRows,
+  objectRows,
+  OFF_THREAD_MIN_ROWS,
   PredictionLog,
   PROMETHEUS_CONTENT_TYPE,
   renderMetrics,
   type EndpointState,
   type LoadedModel,
   type PredictionEvent,
+  type RequestRows,
   type RowIssue,
   type RowOutputs,
-  type RowsResult,
 } from '../activities/serve';
+import type { TestRows } from '../activities/evaluate/testSplit';
 import { createPool } from '../db/pool';
-import { answerClientError, bearerToken, definedOnly, describeFailure, HttpError, send, tokenMatches } from './httpCommon';
+import { answerClientError, bearerToken, definedOnly, describeFailure, HttpError, send, tokenMatcher } from './httpCommon';
 
 const ROUTE = /^\/v1\/endpoints\/([^/]+)\/predict\/?$/;
 const ENDPOINT_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -147,21 +155,39 @@ function serviceMetrics(endpoints: () => EndpointState[], predictions: () => Pre
 }
 
 /** Reads the body into memory, refusing more than `max` bytes (413). */
-async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
   const tooLarge = (): HttpError =>
     new HttpError(413, HttpErrorCodes.BodyTooLarge, `request body is over ${max} bytes; send fewer rows per request`, {
       connection: 'close',
     });
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) throw tooLarge();
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw tooLarge();
-    parts.push(chunk);
-  }
-  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
+  if (declared > max) return Promise.reject(tooLarge());
+  // Listeners rather than an async iterator: a small body is read without a promise per chunk.
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const done = (err?: Error): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', done);
+      req.off('close', onClose);
+      if (err) reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) done(tooLarge());
+      else parts.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size));
+    };
+    const onClose = (): void => done(new Error('the client closed the connection before the body ended'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', done);
+    req.on('close', onClose);
+  });
 }
 
 function formatOf(contentType: string | undefined): 'json' | 'arrow' {
@@ -192,7 +218,7 @@ function invalidRows(issues: RowIssue[]): HttpError & { issues: RowIssue[] } {
 export async function startScoringService(opts: ScoringServiceOptions): Promise<ScoringService> {
   const configured = opts.config.serve.token;
   if (!configured) throw new Error('SLUICE_SERVE_TOKEN is not set: the scoring service refuses to start without a bearer token');
-  const token: string = configured;
+  const tokenMatches = tokenMatcher(configured);
   const settings = { ...SERVE_DEFAULTS, ...definedOnly(opts.config.serve) };
   const log = opts.log ?? ((m: string) => process.stderr.write(`[sluice serve] ${m}\n`));
   const contracts = opts.contracts ?? ContractRegistry.fromDirectory();
@@ -230,54 +256,74 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
   await table.start(settings.pollMs);
   predictions.start();
 
-  /** Shadow scoring still running (awaited on close, so that its events reach the log). */
-  const shadowWork = new Set<Promise<void>>();
+  /** Digests and shadow scoring still running (awaited on close, so that their events reach the log). */
+  const recording = new Set<Promise<void>>();
+  const digester = new DigestWorker();
 
   function record(
     state: EndpointState,
     requestId: string,
     champion: LoadedModel,
-    rows: Record<string, unknown>[],
+    rows: RequestRows,
+    inputs: TestRows,
     outputs: RowOutputs[],
     latencyMs: number,
     answeredAt: number,
   ): void {
     const at = new Date(answeredAt).toISOString();
-    const events: PredictionEvent[] = rows.map((row, i) => ({
-      event_id: `${requestId}:${i}`,
-      request_id: requestId,
-      endpoint: state.endpoint,
-      row: i,
-      answered_at: at,
-      model: champion.ref,
-      inputs_digest: champion.rows.digest(row),
-      outputs: outputs[i] as RowOutputs,
-      latency_ms: latencyMs,
-    }));
+    const eventsOf = (digests: (r: number) => string): PredictionEvent[] => {
+      const events: PredictionEvent[] = new Array(rows.count);
+      for (let i = 0; i < rows.count; i++)
+        events[i] = {
+          event_id: `${requestId}:${i}`,
+          request_id: requestId,
+          endpoint: state.endpoint,
+          row: i,
+          answered_at: at,
+          model: champion.ref,
+          inputs_digest: digests(i),
+          outputs: outputs[i] as RowOutputs,
+          latency_ms: latencyMs,
+        };
+      return events;
+    };
     const shadow = state.shadow;
-    if (!shadow || !table.claimShadow(shadow)) {
-      predictions.append(events, answeredAt);
+    const shadowed = shadow !== undefined && table.claimShadow(shadow);
+    if (!shadowed && rows.count < OFF_THREAD_MIN_ROWS) {
+      predictions.append(
+        eventsOf((i) => champion.rows.digest(rows, i)),
+        answeredAt,
+      );
       return;
     }
-    metrics.shadowRequests.inc({ endpoint: state.endpoint });
-    const candidate = shadow.candidate;
-    const base = { session_id: shadow.sessionId, version: candidate.ref.version, sha256: candidate.ref.sha256 };
     const work = (async () => {
-      const t0 = performance.now();
-      try {
-        const theirs = await candidate.score(rows);
-        const ms = performance.now() - t0;
-        events.forEach((e, i) => (e.shadow = { ...base, outputs: theirs[i] as RowOutputs, latency_ms: ms }));
-      } catch (err) {
-        // The champion's answer stands; the event says the candidate failed, and the metric counts it.
-        metrics.shadowErrors.inc({ endpoint: state.endpoint });
-        const error = (err as Error).message.slice(0, 500);
-        events.forEach((e) => (e.shadow = { ...base, error }));
+      // a large request's digests are computed on the digest worker while the candidate scores
+      const digests = digester.digests(champion.rows, rows);
+      let shadowOf: ((i: number) => NonNullable<PredictionEvent['shadow']>) | undefined;
+      if (shadow && shadowed) {
+        metrics.shadowRequests.inc({ endpoint: state.endpoint });
+        const candidate = shadow.candidate;
+        const base = { session_id: shadow.sessionId, version: candidate.ref.version, sha256: candidate.ref.sha256 };
+        const t0 = performance.now();
+        try {
+          // the same inputs as the champion's: an open session's candidate has the champion's signature (endpoints.ts)
+          const theirs = await candidate.scoreInputs(inputs);
+          const ms = performance.now() - t0;
+          shadowOf = (i) => ({ ...base, outputs: theirs[i] as RowOutputs, latency_ms: ms });
+        } catch (err) {
+          // The champion's answer stands; the event says the candidate failed, and the metric counts it.
+          metrics.shadowErrors.inc({ endpoint: state.endpoint });
+          const error = (err as Error).message.slice(0, 500);
+          shadowOf = () => ({ ...base, error });
+        }
       }
+      const d = await digests;
+      const events = eventsOf((i) => d[i] as string);
+      if (shadowOf) events.forEach((e, i) => (e.shadow = (shadowOf as (i: number) => NonNullable<PredictionEvent['shadow']>)(i)));
       predictions.append(events, answeredAt);
     })();
-    shadowWork.add(work);
-    void work.finally(() => shadowWork.delete(work));
+    recording.add(work);
+    void work.finally(() => recording.delete(work));
   }
 
   async function predict(req: http.IncomingMessage, res: http.ServerResponse, requestId: string, name: string): Promise<string> {
@@ -303,25 +349,39 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
         { 'retry-after': String(LOG_BEHIND_RETRY_AFTER_SECONDS) },
       );
     const body = await readBody(req, settings.maxBodyBytes);
-    const parsed: RowsResult = format === 'json' ? jsonRows(body) : arrowRows(body);
-    if (!parsed.ok) throw invalidRows(parsed.issues);
-    const rows = parsed.rows;
-    if (rows.length === 0) throw new HttpError(400, HttpErrorCodes.InvalidRows, 'rows is empty: send at least one row to score');
-    if (rows.length > settings.maxRows)
-      throw new HttpError(
-        413,
-        HttpErrorCodes.TooManyRows,
-        `${rows.length} rows is over the limit of ${settings.maxRows} per request; split them`,
-      );
-    const issues = champion.rows.check(rows);
+    let rows: RequestRows;
+    let issues: RowIssue[];
+    const counted = (count: number): void => {
+      if (count === 0) throw new HttpError(400, HttpErrorCodes.InvalidRows, 'rows is empty: send at least one row to score');
+      if (count > settings.maxRows)
+        throw new HttpError(
+          413,
+          HttpErrorCodes.TooManyRows,
+          `${count} rows is over the limit of ${settings.maxRows} per request; split them`,
+        );
+    };
+    if (format === 'json') {
+      const parsed = jsonRows(body);
+      if (!parsed.ok) throw invalidRows(parsed.issues);
+      counted(parsed.rows.length);
+      issues = champion.rows.check(parsed.rows);
+      rows = objectRows(parsed.rows);
+    } else {
+      // Arrow: checked column by column, the tensor filled from the columns (no row objects).
+      const parsed = arrowColumns(body);
+      if (!parsed.ok) throw invalidRows(parsed.issues);
+      counted(parsed.columns.count);
+      ({ issues, rows } = champion.rows.checkColumns(parsed.columns));
+    }
     if (issues.length > 0) throw invalidRows(issues);
     const t0 = performance.now();
-    const outputs = await champion.score(rows);
+    const inputs = champion.rows.inputs(rows);
+    const outputs = await champion.scoreInputs(inputs);
     const latencyMs = performance.now() - t0;
     const answeredAt = Date.now();
     send(res, 200, { requestId, endpoint: state.endpoint, model: champion.ref, predictions: outputs });
-    metrics.rows.inc({ endpoint: state.endpoint }, rows.length);
-    record(state, requestId, champion, rows, outputs, latencyMs, answeredAt);
+    metrics.rows.inc({ endpoint: state.endpoint }, rows.count);
+    record(state, requestId, champion, rows, inputs, outputs, latencyMs, answeredAt);
     return state.endpoint;
   }
 
@@ -343,7 +403,7 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
     }
     const authorized = (): void => {
       const given = bearerToken(req.headers.authorization);
-      if (!given || !tokenMatches(given, token))
+      if (!given || !tokenMatches(given))
         throw new HttpError(401, HttpErrorCodes.Unauthorized, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
     };
     if (path === '/metrics') {
@@ -421,7 +481,8 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
-      await Promise.allSettled([...shadowWork]);
+      await Promise.allSettled([...recording]);
+      await digester.close();
       const left = await predictions.close();
       if (left > 0) log(`${left} prediction events could not be written before shutdown (see the errors above)`);
       await table.close();

@@ -180,7 +180,9 @@ export class RecordClassifier {
         return this.judge(value, rec.text, suspicious, record);
       }
       case 'value':
-        return this.judge(rec.value, undefined, true, record);
+        return rec.text === undefined
+          ? this.judge(rec.value, undefined, true, record)
+          : this.judge(rec.value, rec.text, rec.text.includes('\\u'), record);
     }
   }
 

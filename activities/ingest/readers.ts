@@ -13,8 +13,13 @@ import type { ArtifactRef, ArtifactWriter } from '../artifacts';
 export type SourceRecord =
   /** One NDJSON line, valid UTF-8, not yet parsed. */
   | { kind: 'line'; text: string }
-  /** A structured value (inline event, CSV row, Arrow row). */
-  | { kind: 'value'; value: unknown }
+  /**
+   * A structured value (inline event, CSV row, Arrow row). `text`: JSON.stringify(value), given by
+   * a producer that built the value and checked that every number in it is finite; the walk for
+   * what jsonb cannot store then runs only when the text holds a \u escape (a NUL or a lone
+   * surrogate is written as one).
+   */
+  | { kind: 'value'; value: unknown; text?: string }
   /** Readable but malformed in its container (a CSV row with the wrong number of fields). */
   | { kind: 'malformed'; value: unknown; keyword: string; message: string }
   /** Bytes that are not a record at all: kept as they came. */

@@ -2,6 +2,17 @@
 export { EndpointTable, type EndpointState, type EndpointTableOptions, type ShadowState } from './endpoints';
 export { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../prometheus';
 export { LoadedModel, loadModel, modelKey, type ModelRef, type RowOutputs } from './model';
+export { DigestWorker, OFF_THREAD_MIN_ROWS } from './digests';
 export { ENDPOINTS_CHANNEL, notifyEndpointChanged } from './notify';
 export { PREDICTIONS_CONTRACT, PredictionLog, predictionSource, type PredictionEvent, type PredictionLogOptions } from './predictionLog';
-export { arrowRows, jsonRows, MAX_ROW_ISSUES, RowChecker, type RowIssue, type RowsResult } from './rows';
+export {
+  arrowColumns,
+  jsonRows,
+  MAX_ROW_ISSUES,
+  objectRows,
+  RowChecker,
+  type ArrowColumns,
+  type RequestRows,
+  type RowIssue,
+  type RowsResult,
+} from './rows';

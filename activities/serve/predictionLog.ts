@@ -7,11 +7,12 @@
  * commit neither loses nor duplicates rows) and is tried again at the next flush.
  */
 import { randomUUID } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Pool } from 'pg';
 import type { Contract, ContractRegistry } from '../../contracts/registry';
 import { RecordClassifier } from '../ingest/classify';
 import { appendBatch } from '../ingest/logWriter';
-import { inlineRecords } from '../ingest/readers';
+import type { SourceRecord } from '../ingest/readers';
 import type { ModelRef, RowOutputs } from './model';
 
 /** The contract of prediction events (contracts/sources/predictions.v*.json). */
@@ -47,6 +48,31 @@ export interface PredictionEvent {
     /** The candidate could not score the row (the champion's answer went out regardless). */
     error?: string;
   };
+}
+
+/** Events judged between two turns of the event loop while a batch is written (requests are answered in between). */
+const EVENTS_PER_TURN = 256;
+
+/** Whether every number in a value is finite (a model can answer NaN; jsonb cannot store it). */
+function allFinite(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (v === null || typeof v !== 'object') return true;
+  for (const x of Object.values(v)) if (!allFinite(x)) return false;
+  return true;
+}
+
+/**
+ * The batch's events as records, giving the event loop a turn every {@link EVENTS_PER_TURN}: a
+ * large flush does not hold up answers. An event goes with its JSON text when its numbers are all
+ * finite, which spares the log writer its walk for what jsonb cannot store (see SourceRecord); the
+ * contract check is the same, and an event that fails it is quarantined as before.
+ */
+export async function* eventRecords(events: readonly PredictionEvent[]): AsyncGenerator<SourceRecord> {
+  for (let i = 0; i < events.length; i++) {
+    if (i > 0 && i % EVENTS_PER_TURN === 0) await nextTurn();
+    const value = events[i];
+    yield allFinite(value) ? { kind: 'value', value, text: JSON.stringify(value) } : { kind: 'value', value };
+  }
 }
 
 interface Pending {
@@ -133,7 +159,7 @@ export class PredictionLog {
         try {
           const result = await appendBatch(
             { pool: this.o.pool, source: batch.source, batchId: batch.batchId, contract: this.contract, classifier: this.classifier },
-            inlineRecords(batch.events),
+            eventRecords(batch.events),
           );
           const now = Date.now();
           this.unwritten.shift();

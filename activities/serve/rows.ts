@@ -3,7 +3,8 @@
  * JSON Schema of the model's signature (ajv: every feature present, no other field, numbers where
  * numbers go), then numbers are checked to be finite in float32 (JSON has no NaN or Infinity, but
  * `1e999` parses to Infinity and an Arrow body can carry NaN). A refused row is named by its index
- * and field: never a NaN prediction.
+ * and field: never a NaN prediction. An Arrow body is checked column by column against the same
+ * rules ({@link RowChecker.checkColumns}) and never becomes row objects.
  */
 import { createHash } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
@@ -43,47 +44,58 @@ export function jsonRows(body: Buffer): RowsResult {
   return { ok: true, rows: rows as Record<string, unknown>[] };
 }
 
+/** Rows of a request as the checks, the digests and the tensors read them: object rows (JSON) or columns (Arrow). */
+export interface RequestRows {
+  readonly count: number;
+  /** Feature `f` of row `r` as the client sent it (undefined when absent). */
+  value(r: number, f: string): unknown;
+  /** The numeric column of feature `f` when the body held one without nulls (the columnar fast path). */
+  numericColumn?(f: string): Float32Array | Float64Array | undefined;
+}
+
+/** Object rows (a JSON body, checked by {@link RowChecker.check}). */
+export function objectRows(rows: readonly Record<string, unknown>[]): RequestRows {
+  return { count: rows.length, value: (r, f) => (rows[r] as Record<string, unknown>)[f] };
+}
+
+/** Columns of an Arrow body, one per field, each a typed array (numbers without nulls) or a reader per cell. */
+export interface ArrowColumns {
+  count: number;
+  fields: {
+    name: string;
+    type: DataType;
+    nullCount: number;
+    values: Float32Array | Float64Array | undefined;
+    get: (i: number) => unknown;
+  }[];
+}
+
 function cell(v: unknown): unknown {
   if (typeof v === 'bigint') return Number(v);
   return v;
 }
 
 /**
- * The rows of an Arrow IPC stream (or file) body, one object per table row with a field per
- * column; NaN and ±Infinity are refused here, naming the row and the column, as JSON cannot hold
- * them. Column types are left for the row check (a text column for a numeric feature is a type error).
+ * The columns of an Arrow IPC stream (or file) body. Nothing is turned into row objects: the
+ * columns are checked against a model's signature once ({@link RowChecker.checkColumns}: names and
+ * types per column, finiteness by a scan of each typed array) and the model's input tensor is
+ * filled from them directly.
  */
-export function arrowRows(body: Buffer): RowsResult {
+export function arrowColumns(body: Buffer): { ok: true; columns: ArrowColumns } | { ok: false; issues: RowIssue[] } {
   let table: Table;
   try {
     table = tableFromIPC(body);
   } catch (err) {
     return { ok: false, issues: [{ row: -1, field: '', message: `the body is not an Arrow IPC stream: ${(err as Error).message}` }] };
   }
-  const names = table.schema.fields.map((f) => f.name);
-  // A column without nulls is read as one array (Arrow's per-cell get is slow); others cell by cell.
-  const columns = names.map((n) => {
-    const col = table.getChild(n);
-    if (!col) return (): unknown => undefined;
-    if (col.nullCount === 0 && DataType.isFloat(col.type)) {
-      const values = col.toArray() as Float32Array | Float64Array;
-      return (i: number): unknown => values[i];
-    }
-    return (i: number): unknown => cell(col.get(i));
+  const fields = table.schema.fields.map((f) => {
+    const col = table.getChild(f.name);
+    const nullCount = col?.nullCount ?? table.numRows;
+    // A float column without nulls is read as one array (Arrow's per-cell get is slow).
+    const values = col && nullCount === 0 && DataType.isFloat(col.type) ? (col.toArray() as Float32Array | Float64Array) : undefined;
+    return { name: f.name, type: f.type as DataType, nullCount, values, get: (i: number): unknown => (col ? cell(col.get(i)) : null) };
   });
-  const rows: Record<string, unknown>[] = new Array(table.numRows);
-  const issues: RowIssue[] = [];
-  for (let i = 0; i < table.numRows; i++) {
-    const row: Record<string, unknown> = {};
-    for (let j = 0; j < names.length; j++) {
-      const v = (columns[j] as (i: number) => unknown)(i);
-      if (typeof v === 'number' && !Number.isFinite(v) && issues.length < MAX_ROW_ISSUES)
-        issues.push({ row: i, field: names[j] ?? '', message: `${String(v)} is not a number a model can score` });
-      row[names[j] ?? ''] = v;
-    }
-    rows[i] = row;
-  }
-  return issues.length > 0 ? { ok: false, issues } : { ok: true, rows };
+  return { ok: true, columns: { count: table.numRows, fields } };
 }
 
 /** Checks request rows against one model's signature and turns them into its input tensors' data. */
@@ -102,13 +114,76 @@ export class RowChecker {
    * contracts/canonical.ts canonicalJson gives, written directly because a checked row holds
    * exactly the model's features, each a number, a string or null.
    */
-  digest(row: Record<string, unknown>): string {
+  digest(rows: RequestRows, r: number): string {
+    return createHash('sha256').update(this.canonicalText(rows, r)).digest('hex');
+  }
+
+  /** The canonical JSON text of row `r` (what {@link digest} hashes). */
+  canonicalText(rows: RequestRows, r: number): string {
     let text = '{';
     for (let i = 0; i < this.canonicalKeys.length; i++) {
       const [f, key] = this.canonicalKeys[i] as [string, string];
-      text += `${i === 0 ? '' : ','}${key}${JSON.stringify(row[f] ?? null)}`;
+      text += `${i === 0 ? '' : ','}${key}${JSON.stringify(rows.value(r, f) ?? null)}`;
     }
-    return createHash('sha256').update(`${text}}`).digest('hex');
+    return `${text}}`;
+  }
+
+  /**
+   * Checks the columns of an Arrow body once per column instead of once per cell: every feature
+   * present and no other column, a numeric (float or integer) column for a numeric feature, text
+   * for a categorical one, then a scan of each numeric column for nulls, NaN, ±Infinity and values
+   * out of float32's range. The issues name the row and the field like {@link check}'s.
+   */
+  checkColumns(columns: ArrowColumns): { issues: RowIssue[]; rows: RequestRows } {
+    const issues: RowIssue[] = [];
+    const { numericFeatures, categoricalFeatures } = this.signature;
+    const byName = new Map(columns.fields.map((f) => [f.name, f]));
+    const n = columns.count;
+    if (n > 0) {
+      for (const f of [...numericFeatures, ...categoricalFeatures])
+        if (!byName.has(f)) issues.push({ row: 0, field: f, message: 'the feature is missing' });
+      const known = new Set([...numericFeatures, ...categoricalFeatures]);
+      for (const c of columns.fields)
+        if (!known.has(c.name)) issues.push({ row: 0, field: c.name, message: 'the model has no such feature' });
+      for (const f of numericFeatures) {
+        const c = byName.get(f);
+        if (!c) continue;
+        if (!DataType.isFloat(c.type) && !DataType.isInt(c.type)) {
+          issues.push({ row: 0, field: f, message: 'must be number' });
+          continue;
+        }
+        const values = c.values;
+        for (let i = 0; i < n && issues.length < MAX_ROW_ISSUES; i++) {
+          const v = values ? (values[i] as number) : c.get(i);
+          if (typeof v !== 'number') issues.push({ row: i, field: f, message: 'must be number' });
+          else if (!Number.isFinite(v)) issues.push({ row: i, field: f, message: `${String(v)} is not a number a model can score` });
+          else if (!Number.isFinite(Math.fround(v)))
+            issues.push({ row: i, field: f, message: `${v} is out of the range of a 32-bit float, which the model takes` });
+        }
+      }
+      for (const f of categoricalFeatures) {
+        const c = byName.get(f);
+        if (!c || DataType.isUtf8(c.type) || DataType.isNull(c.type)) continue;
+        let first = 0;
+        while (first < n - 1 && c.get(first) === null) first++;
+        issues.push({ row: first, field: f, message: 'must be string,null' });
+      }
+    }
+    issues.sort((a, b) => a.row - b.row);
+    issues.length = Math.min(issues.length, MAX_ROW_ISSUES);
+    const fields = new Map(columns.fields.map((c) => [c.name, c]));
+    return {
+      issues,
+      rows: {
+        count: n,
+        value: (r, f) => {
+          const c = fields.get(f);
+          if (!c) return undefined;
+          return c.values ? c.values[r] : c.get(r);
+        },
+        numericColumn: (f) => fields.get(f)?.values,
+      },
+    };
   }
 
   /** Issues of the rows (at most {@link MAX_ROW_ISSUES}); empty when every row can be scored. */
@@ -145,20 +220,22 @@ export class RowChecker {
   }
 
   /** Checked rows as the data {@link feedsFor} builds tensors from (numeric row-major float32, categorical '' = missing). */
-  inputs(rows: readonly Record<string, unknown>[]): TestRows {
-    const n = rows.length;
+  inputs(rows: RequestRows): TestRows {
+    const n = rows.count;
     const { numericFeatures, categoricalFeatures } = this.signature;
     const d = numericFeatures.length;
     const numeric = new Float32Array(n * d);
-    for (let r = 0; r < n; r++) {
-      const row = rows[r] as Record<string, number>;
-      for (let j = 0; j < d; j++) numeric[r * d + j] = row[numericFeatures[j] as string] as number;
+    for (let j = 0; j < d; j++) {
+      const f = numericFeatures[j] as string;
+      const column = rows.numericColumn?.(f);
+      if (column) for (let r = 0; r < n; r++) numeric[r * d + j] = column[r] as number;
+      else for (let r = 0; r < n; r++) numeric[r * d + j] = rows.value(r, f) as number;
     }
     const categorical = new Map<string, string[]>();
     for (const f of categoricalFeatures) {
       const col = new Array<string>(n);
       for (let r = 0; r < n; r++) {
-        const v = (rows[r] as Record<string, unknown>)[f];
+        const v = rows.value(r, f);
         col[r] = typeof v === 'string' ? v : '';
       }
       categorical.set(f, col);

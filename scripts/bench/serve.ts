@@ -15,6 +15,8 @@
  *    runs alternate (off, on, off, on) and each side takes the median of its runs.
  *  - prediction_log_lag_ms: p99 over every event of the serve_rps run of the time from its answer
  *    to the commit of the batch that wrote it to the log.
+ * Notes: session.run calls per request at 1 row (micro-batching), the events each run left for the
+ * log to write after it ended (and how long that took), and JSON.parse of the 1,000-row body alone.
  * The service, the load generator and PostgreSQL share this machine's cores.
  */
 import * as fs from 'node:fs';
@@ -213,16 +215,27 @@ async function benchServe(ctx: BenchContext) {
       );
       const json = 'application/json';
 
+      const runs = () => ({ ...service.endpoints.get(ENDPOINT)?.champion?.runs });
+      /** Events the log still held when a run ended, and the time to write them after it (not part of the run's figures). */
+      const backlog = async () => {
+        const events = service.predictions.buffered;
+        const t0 = performance.now();
+        await service.predictions.flush();
+        return { events, flushMs: Math.round(performance.now() - t0) };
+      };
+
       log('serve: 1 row per request, 100 connections');
       collectLags = true;
+      const runsBefore = runs();
       const rps = await runLoad({ port, body: one, contentType: json, connections: 100, durationMs: seconds(15), warmupMs: 2_000 });
-      await service.predictions.flush();
+      const runsAfter = runs();
+      const rpsBacklog = await backlog();
       collectLags = false;
       log(`serve: ${JSON.stringify(rps)}`);
 
       log('serve: 1,000 rows per request, 4 connections (JSON, then Arrow)');
       const bulk = await runLoad({ port, body: thousand, contentType: json, connections: 4, durationMs: seconds(10), warmupMs: 1_000 });
-      await service.predictions.flush();
+      const bulkBacklog = await backlog();
       const bulkArrow = await runLoad({
         port,
         body: arrow,
@@ -231,8 +244,17 @@ async function benchServe(ctx: BenchContext) {
         durationMs: seconds(10),
         warmupMs: 1_000,
       });
-      await service.predictions.flush();
+      const bulkArrowBacklog = await backlog();
       log(`serve: json ${JSON.stringify(bulk)} arrow ${JSON.stringify(bulkArrow)}`);
+
+      // What parsing the 1,000-row JSON body alone costs here (no scoring, no log): a ceiling on serve_rows_per_s.
+      const parseMs: number[] = [];
+      const thousandBytes = Buffer.from(thousand);
+      for (let i = 0; i < 50; i++) {
+        const t0 = performance.now();
+        JSON.parse(thousandBytes.toString('utf8'));
+        parseMs.push(performance.now() - t0);
+      }
 
       log('serve: onnxruntime-node directly, 1,000-row batches');
       const session = await InferenceSession.create(champion, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
@@ -320,6 +342,25 @@ async function benchServe(ctx: BenchContext) {
           loggedEvents: logged.rows[0]?.n,
           shadowedEvents: shadowed.rows[0]?.n,
           quarantinedEvents: quarantined.rows[0]?.n,
+          // micro-batching during the serve_rps run: requests scored by the champion and the session.run calls that scored them
+          microBatch: {
+            requests: (runsAfter.requests ?? 0) - (runsBefore.requests ?? 0),
+            sessionRuns: (runsAfter.calls ?? 0) - (runsBefore.calls ?? 0),
+          },
+          // prediction events not yet in the log when each run ended, and the time to write them after it
+          logBacklog: { rps: rpsBacklog, bulk: bulkBacklog, bulkArrow: bulkArrowBacklog },
+          // rows/s at 1,000 rows per request if each run also counted the time the log took to catch up after it:
+          // what the service sustains with every prediction logged (the backlog also holds the warm-up's events)
+          sustainedWithLog: {
+            json: Math.round(((bulk.requests - bulk.failed) * 1000) / (bulk.seconds + bulkBacklog.flushMs / 1000)),
+            arrow: Math.round(((bulkArrow.requests - bulkArrow.failed) * 1000) / (bulkArrow.seconds + bulkArrowBacklog.flushMs / 1000)),
+          },
+          // JSON.parse of the 1,000-row body alone (median ms) and the rows/s it would allow one core if nothing else ran
+          jsonParse: {
+            bodyBytes: thousandBytes.length,
+            medianMs: Math.round(median(parseMs) * 1000) / 1000,
+            ceilingRowsPerS: Math.round(1000 / (median(parseMs) / 1000)),
+          },
           cpus: os.cpus().length,
           // other work on the machine during the run (1, 5 and 15 minute load averages at its end)
           loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Float32, Float64, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { exportModelToOnnx } from '../../activities/onnx';
-import { predictionSource } from '../../activities/serve';
+import { objectRows, predictionSource } from '../../activities/serve';
 import { predict, trainModel, type TrainedModel } from '../../activities/train';
 import { canonicalJson, sha256Hex } from '../../contracts/canonical';
 import { startScoringService, type ScoringService } from '../../workers/serve';
@@ -299,6 +299,119 @@ describe('scoring service', () => {
     });
     const quarantined = await db.pool.query("SELECT count(*)::int AS n FROM sluice.quarantine WHERE source LIKE 'predictions%'");
     expect(quarantined.rows[0].n).toBe(0);
+  });
+
+  /** The prediction events of these requests: [request id, row, digest] per event, and how many rows the log holds for them. */
+  async function loggedEvents(requestIds: string[], expected: number) {
+    return waitFor('the prediction events', async () => {
+      const r = await db.pool.query<{ request_id: string; row: number; digest: string; n: number }>(
+        `SELECT payload->>'request_id' AS request_id, (payload->>'row')::int AS row, payload->>'inputs_digest' AS digest,
+                count(*) OVER ()::int AS n
+           FROM sluice.raw_events WHERE source = $1 AND payload->>'request_id' = ANY($2::text[])
+          ORDER BY 1, 2`,
+        [predictionSource('churn'), requestIds],
+      );
+      return r.rows.length >= expected ? r.rows : undefined;
+    });
+  }
+
+  it('micro-batches concurrent small requests into one session.run, answers each with its own rows, and logs every event once', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => rowOf(100 + i));
+    const alone = await predictRows('churn', rows);
+    expect(alone.status).toBe(200);
+    const champion = service.endpoints.get('churn')?.champion;
+    const before = { ...champion?.runs };
+    // 40 requests at once (one of them with 2 rows): they reach the model in the same turns of the event loop
+    const answers = await Promise.all(rows.map((row, i) => predictRows('churn', i === 7 ? [row, rows[8]] : [row])));
+    const after = champion?.runs;
+    expect(answers.map((a) => a.status)).toEqual(rows.map(() => 200));
+    expect(new Set(answers.map((a) => a.body.model.version))).toEqual(new Set([alone.body.model.version]));
+    answers.forEach((a, i) => {
+      const own = i === 7 ? [alone.body.predictions[7], alone.body.predictions[8]] : [alone.body.predictions[i]];
+      expect(a.body.predictions).toHaveLength(own.length);
+      a.body.predictions.forEach((p: { label: string; probabilities: Record<string, number> }, r: number) => {
+        expect(p.label).toBe(own[r].label);
+        expect(p.probabilities.yes).toBeCloseTo(own[r].probabilities.yes, 6);
+      });
+    });
+    const requests = (after?.requests ?? 0) - (before.requests ?? 0);
+    const calls = (after?.calls ?? 0) - (before.calls ?? 0);
+    expect(requests).toBe(40);
+    expect(calls).toBeLessThanOrEqual(requests);
+    // requests that reach the model in the same turn of the event loop are scored in one session.run, each answered with its rows
+    const model = champion as NonNullable<typeof champion>;
+    const runsBefore = model.runs.calls;
+    const together = await Promise.all(rows.map((row) => model.score(objectRows([row]))));
+    expect(model.runs.calls - runsBefore).toBe(1);
+    together.forEach((own, i) => expect(own).toEqual([expect.objectContaining({ label: alone.body.predictions[i].label })]));
+    // every row of every request in the log exactly once, with its own digest
+    const events = await loggedEvents(
+      answers.map((a) => a.body.requestId),
+      41,
+    );
+    expect(events[0]?.n).toBe(41);
+    const want = answers.flatMap((a, i) =>
+      (i === 7 ? [rows[7], rows[8]] : [rows[i]]).map((row, r) => ({
+        request_id: a.body.requestId,
+        row: r,
+        digest: sha256Hex(canonicalJson(row)),
+      })),
+    );
+    const key = (e: { request_id: string; row: number }) => `${e.request_id}:${e.row}`;
+    expect(
+      events.map((e) => ({ request_id: e.request_id, row: e.row, digest: e.digest })).sort((x, y) => key(x).localeCompare(key(y))),
+    ).toEqual(want.sort((x, y) => key(x).localeCompare(key(y))));
+  });
+
+  it('reads an Arrow body column by column (text columns too): the answers and digests of the same rows as JSON', async () => {
+    // 100 rows: more than a micro-batch takes, and digested on the digest worker
+    const rows = Array.from({ length: 100 }, (_, i) => rowOf(200 + i));
+    const column = (f: (typeof features)[number]) => rows.map((r) => r[f]);
+    const body = tableToIPC(
+      new Table({
+        age: vectorFromArray(column('age') as number[], new Float64()),
+        color: vectorFromArray(column('color') as (string | null)[], new Utf8()),
+        income: vectorFromArray(column('income') as number[], new Float64()),
+        size: vectorFromArray(column('size') as (string | null)[], new Utf8()),
+        score: vectorFromArray(column('score') as number[], new Float32()),
+      }),
+      'stream',
+    );
+    expect(rows.some((r) => r.color === null)).toBe(true);
+    const json = await predictRows('churn', rows);
+    const arrow = await call('/v1/endpoints/churn/predict', {
+      headers: { ...auth, 'content-type': 'application/vnd.apache.arrow.stream' },
+      body,
+    });
+    expect([json.status, arrow.status]).toEqual([200, 200]);
+    expect(arrow.body.model).toEqual(json.body.model);
+    expect(arrow.body.predictions).toEqual(json.body.predictions);
+    const events = await loggedEvents([arrow.body.requestId, json.body.requestId], 200);
+    expect(events[0]?.n).toBe(200);
+    const digests = rows.map((r) => sha256Hex(canonicalJson(r)));
+    for (const id of [arrow.body.requestId, json.body.requestId])
+      expect(events.filter((e) => e.request_id === id).map((e) => e.digest)).toEqual(digests);
+    // a null in a numeric column, a missing column
+    const bad = async (t: Table) =>
+      call('/v1/endpoints/churn/predict', {
+        headers: { ...auth, 'content-type': 'application/vnd.apache.arrow.stream' },
+        body: tableToIPC(t, 'stream'),
+      });
+    const nulls = await bad(
+      new Table({
+        age: vectorFromArray([30, null], new Float64()),
+        color: vectorFromArray(['red', 'red'], new Utf8()),
+        income: vectorFromArray([1, 2], new Float64()),
+        size: vectorFromArray(['S', 'S'], new Utf8()),
+        score: vectorFromArray([1, 2], new Float64()),
+      }),
+    );
+    expect([nulls.status, nulls.body.error.issues[0]]).toEqual([400, { row: 1, field: 'age', message: 'must be number' }]);
+    const missing = await bad(new Table({ age: vectorFromArray([30], new Float64()) }));
+    expect([missing.status, missing.body.error.message]).toEqual([
+      400,
+      expect.stringMatching(/^row 0, field "income": the feature is missing \(and 3 more issues\)/),
+    ]);
   });
 
   it('follows alias moves under load without a failed request: NOTIFY, then polling alone; the old version stops answering', async () => {
