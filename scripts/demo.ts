@@ -71,7 +71,7 @@ function stepLine(s: PipelineStepStatus): string {
 }
 
 /** Waits for the pipeline run, printing a line per step as it completes; throws when a step fails. */
-async function followPipeline(client: SluiceClient, workflowId: string): Promise<PipelineStatus> {
+async function followPipeline(client: SluiceClient, workflowId: string, signal: AbortSignal): Promise<PipelineStatus> {
   const printed = new Set<string>();
   let last: PipelineStatus | undefined;
   const report = (s: PipelineStatus): void => {
@@ -84,6 +84,7 @@ async function followPipeline(client: SluiceClient, workflowId: string): Promise
   return pollUntil(
     `pipeline run ${workflowId}`,
     async () => {
+      signal.throwIfAborted();
       last = await client.pipelineStatus(workflowId);
       report(last);
       const failed = last.steps.find((s) => s.state === 'failed');
@@ -125,6 +126,8 @@ interface DemoServices {
   /** Services stay up after the summary (interactive): the summary says how to call the endpoint. */
   keepsRunning: boolean;
   countEvents: (source: string) => Promise<number>;
+  /** Aborted when the script is stopped while the demo runs: its waits end at their next probe. */
+  signal: AbortSignal;
 }
 
 async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> {
@@ -172,7 +175,7 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
     rerunWindowAfterFailureSeconds: 0,
   });
   out(`4. pipeline ${spec.name} v${applied.version}, trigger key ${triggerKey}`);
-  const status = await followPipeline(client, run.workflowId);
+  const status = await followPipeline(client, run.workflowId, s.signal);
   const stepOf = (name: PipelineStepStatus['step']): PipelineStepStatus | undefined => status.steps.find((x) => x.step === name);
   const trainStep = stepOf('train');
   const trained: TrainResult | undefined = trainStep?.workflowId
@@ -186,7 +189,10 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
   // The service hears of the new champion by NOTIFY (and polls as a fallback): wait until it serves it.
   await pollUntil(
     `the scoring service to serve ${endpoint}@${deployment?.championAfter ?? '?'}`,
-    async () => s.service.endpoints.get(endpoint)?.champion?.ref.version === deployment?.championAfter || undefined,
+    async () => {
+      s.signal.throwIfAborted();
+      return s.service.endpoints.get(endpoint)?.champion?.ref.version === deployment?.championAfter || undefined;
+    },
     { timeoutMs: 60_000, intervalMs: 100 },
   );
   const rows = scoringRows(file, REQUESTS * ROWS_PER_REQUEST);
@@ -195,6 +201,7 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
   let scored = 0;
   for (let i = 0; i < REQUESTS; i++) {
     const res = await fetch(`${base}/v1/endpoints/${endpoint}/predict`, {
+      signal: s.signal,
       method: 'POST',
       headers: { authorization: `Bearer ${s.serveToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ rows: rows.slice(i * ROWS_PER_REQUEST, (i + 1) * ROWS_PER_REQUEST) }),
@@ -208,6 +215,7 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
   const logged = await pollUntil(
     `${scored} prediction events in the log (source ${source})`,
     async () => {
+      s.signal.throwIfAborted();
       const n = (await s.countEvents(source)) - before;
       return n >= scored ? n : undefined;
     },
@@ -351,10 +359,43 @@ async function main(): Promise<void> {
       ok = true;
     } else {
       out('');
-      const demo = runDemo(client, { config, ui, service, serveToken, serveTokenShown, keepsRunning: stayUp, countEvents });
-      demo.catch(() => undefined); // a stop while it runs makes it fail: that is the stop's, not the demo's
+      const abort = new AbortController();
+      const demo = runDemo(client, {
+        config,
+        ui,
+        service,
+        serveToken,
+        serveTokenShown,
+        keepsRunning: stayUp,
+        countEvents,
+        signal: abort.signal,
+      });
+      let settled = false;
+      demo.then(
+        () => (settled = true),
+        () => (settled = true), // a stop while it runs makes it fail: that is the stop's, not the demo's
+      );
+      const clientStep = services.find((x) => x.name === 'client');
+      if (clientStep) {
+        const close = clientStep.stop;
+        clientStep.stop = async () => (settled ? close() : 'left to the exit: the interrupted demo run still waits on it');
+      }
       const finished = await Promise.race([demo, signals.requested.then(() => undefined)]);
-      if (finished === undefined) throw new Stopped();
+      if (finished === undefined) {
+        // First of all: the demo's own waits end, so that nothing calls the services and the client
+        // while they close (a Temporal client call retried after its connection closed throws from a
+        // timer). The client is left to the exit when the demo still holds it.
+        services.unshift({
+          name: 'demo run',
+          timeoutMs: 15_000,
+          stop: async () => {
+            abort.abort();
+            await demo.catch(() => undefined);
+            return 'interrupted';
+          },
+        });
+        throw new Stopped();
+      }
       ok = finished;
       out('');
     }

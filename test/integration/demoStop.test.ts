@@ -43,9 +43,9 @@ interface Started {
   exit: Promise<number | null>;
 }
 
-function startDemo(env: NodeJS.ProcessEnv): Started {
+function startDemo(env: NodeJS.ProcessEnv, args = ['--no-demo']): Started {
   // detached: it leads a process group of its own, as a shell's foreground job does
-  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), ['scripts/demo.ts', '--no-demo'], {
+  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), ['scripts/demo.ts', ...args], {
     cwd: root,
     env,
     detached: true,
@@ -114,10 +114,10 @@ describe('npm start: stopping', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  /** Starts it, waits until it is up, and returns the pids of everything it runs. */
-  async function startAndList(): Promise<{ pids: number[]; node: number; tsx: number }> {
-    started = startDemo(env);
-    await waitFor('"Ctrl-C to stop"', started, /Ctrl-C to stop/, 75_000);
+  /** Starts it, waits until it is up (`until` printed), and returns the pids of everything it runs. */
+  async function startAndList(args?: string[], until: RegExp = /Ctrl-C to stop/): Promise<{ pids: number[]; node: number; tsx: number }> {
+    started = startDemo(env, args);
+    await waitFor(String(until), started, until, 75_000);
     const temporal = (JSON.parse(fs.readFileSync(path.join(dataDir, 'temporal', 'server.json'), 'utf8')) as { pid: number }).pid;
     const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
     // npm's process group and both servers' groups, and every descendant (PostgreSQL's background
@@ -160,4 +160,18 @@ describe('npm start: stopping', () => {
     expect(out).not.toMatch(/initialising embedded PostgreSQL/); // the second start reused the cluster
     expect(stillRunning(pids)).toEqual([]);
   }, 120_000);
+
+  it('Ctrl-C while the demo runs: its waits end first, then the same orderly stop; exit 0, nothing left', async () => {
+    env.SLUICE_DEMO_EVENTS = '2000';
+    const { pids } = await startAndList(['--exit'], /✓ transform /);
+    process.kill(-started!.child.pid!, 'SIGINT');
+    const code = await started!.exit;
+    const out = started!.output();
+    expect({ code, out: code === 0 ? '' : out }).toEqual({ code: 0, out: '' });
+    expect(out).toMatch(/SIGINT received: stopping in order[^\n]*\n {2}✓ demo run stopped in \d+\.\d s \(interrupted\)\n/);
+    expectOrderlyStop(out, /SIGINT received: stopping in order/);
+    expect(out).toMatch(/The demo run was interrupted by the stop\./);
+    expect(out).not.toMatch(/Channel has been shut down|Summary/);
+    expect(stillRunning(pids)).toEqual([]);
+  }, 150_000);
 });
