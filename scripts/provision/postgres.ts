@@ -236,18 +236,12 @@ async function startPostmaster(dir: string, port: number, group: boolean): Promi
         signalGroup(pid, 'SIGINT', group); // fast shutdown
         const inTime = await Promise.race([exited.then(() => true), sleep(FAST_SHUTDOWN_MS).then(() => false)]);
         if (!inTime) {
+          // then SIGKILL after 5 s more: the stop never waits on a server that does not answer
           log(`PostgreSQL (pid ${pid}) did not finish a fast shutdown in ${FAST_SHUTDOWN_MS / 1000} s; immediate shutdown`);
           await stopChild(child, 5_000, { group, signal: 'SIGQUIT' });
         }
       }
       removeExitHook();
-      // It exited by itself (killed from outside, or it crashed): a postmaster that is still named in
-      // postmaster.pid and alive is not ours to leave behind either.
-      const left = readPostmaster(dir);
-      if (left && Number.isFinite(left.pid) && left.pid !== child.pid && isProcessAlive(left.pid)) {
-        log(`stopping the PostgreSQL postmaster still running from ${dir} (pid ${left.pid})`);
-        signalGroup(left.pid, 'SIGINT', false);
-      }
     },
     kill() {
       if (child.pid && !hasExited(child)) signalGroup(child.pid, 'SIGQUIT', group); // immediate shutdown
