@@ -29,5 +29,6 @@ export {
   InvalidScheduleError,
   type ScheduleDeclaration,
   type ApplySchedulesResult,
+  type ApplySchedulesOptions,
   type ScheduleListEntry,
 } from './schedules';

@@ -4,7 +4,7 @@
  * `--json`. Exit codes: 0 fine, 1 refused or invalid (a spec with issues, a refused rerun, an
  * unknown pipeline), 2 usage or setup error.
  */
-import { applyPipelineSchedules } from './pipelineSchedules';
+import { applyPipelineSchedules, declaredScheduleIds } from './pipelineSchedules';
 import type { ApplySchedulesResult } from './schedules';
 import type { Pool } from 'pg';
 import { pipelineWorkflowId } from '../api/ids';
@@ -96,20 +96,25 @@ export async function pipelinesCommand(args: string[], io: CliIo): Promise<numbe
         else io.err(`${formatSpecIssues(loaded.issues)}\n`);
         return 1;
       }
-      const applied = await withPool(io, (pool) => applyPipelineSpec(pool, loaded.spec, flag(rest, '--by') ?? io.env.USER ?? 'sluice-cli'));
-      let schedules: ApplySchedulesResult = { created: [], updated: [], unchanged: [] };
-      if ((loaded.spec.schedules ?? []).length > 0) {
+      const { applied, versions } = await withPool(io, async (pool) => {
+        const applied = await applyPipelineSpec(pool, loaded.spec, flag(rest, '--by') ?? io.env.USER ?? 'sluice-cli');
+        return { applied, versions: (await listPipelineSpecs(pool, loaded.spec.name)).map((v) => v.spec) };
+      });
+      let schedules: ApplySchedulesResult = { created: [], updated: [], unchanged: [], deleted: [] };
+      // Temporal only when there are schedules to apply, or ones an earlier version declared to delete.
+      if ((loaded.spec.schedules ?? []).length > 0 || declaredScheduleIds(versions).length > 0) {
         const client = await SluiceClient.connect({ config: loadConfig(io.env) });
         try {
-          schedules = await applyPipelineSchedules(client.temporal, loaded.spec, applied.version, client.taskQueue);
+          schedules = await applyPipelineSchedules(client.temporal, loaded.spec, applied.version, client.taskQueue, versions);
         } finally {
           await client.close();
         }
       }
       const scheduleLine =
-        schedules.created.length + schedules.updated.length + schedules.unchanged.length === 0
+        schedules.created.length + schedules.updated.length + schedules.unchanged.length + schedules.deleted.length === 0
           ? ''
-          : `schedules: ${schedules.created.length} created, ${schedules.updated.length} updated, ${schedules.unchanged.length} unchanged\n`;
+          : `schedules: ${schedules.created.length} created, ${schedules.updated.length} updated, ${schedules.unchanged.length} unchanged, ${schedules.deleted.length} deleted\n` +
+            schedules.deleted.map((id) => `  deleted ${id} (no longer in the spec)\n`).join('');
       out(
         { ...applied, schedules },
         (applied.created

@@ -4,7 +4,9 @@
  * server describes (its action: workflow type, workflow id, task queue, arguments; its intervals;
  * its overlap policy) and with the declaration recorded in the action's memo (a cron string comes
  * back from the server compiled into calendars, so it is compared as declared), and updated only
- * when they differ. Schedules not in the list are left alone (this is not a sync that deletes).
+ * when they differ. A schedule not in the list is deleted only when the caller names it as one the
+ * list declared before (`previousIds`, e.g. every schedule id of a pipeline's earlier spec versions)
+ * and `owns` recognises the schedule the server describes as the list's; others are left alone.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -42,6 +44,19 @@ export interface ApplySchedulesResult {
   created: string[];
   updated: string[];
   unchanged: string[];
+  /** Ids in `previousIds`, no longer in the list, that existed, belonged to the list and were deleted. */
+  deleted: string[];
+}
+
+export interface ApplySchedulesOptions {
+  /**
+   * Ids the list declared before (a pipeline's schedules in its earlier spec versions): those not in
+   * the list now are deleted when they still exist and `owns` recognises them. Read from the
+   * caller's own record, not from the server's schedule list, which lags writes by a second or so.
+   */
+  previousIds?: string[];
+  /** Whether a described schedule is the list's to delete (default: none is). */
+  owns?: (described: ScheduleDescription) => boolean;
 }
 
 /** A declaration that cannot become a schedule: what is wrong and in which entry. */
@@ -144,18 +159,24 @@ function action(w: Normalized) {
 }
 
 /**
- * Creates the schedules that do not exist and updates those that differ from their declaration;
- * reports which were created, updated and unchanged. Validates the whole list before touching
- * anything. Throws InvalidScheduleError, InvalidWorkflowInputError.
+ * Creates the schedules that do not exist, updates those that differ from their declaration, then
+ * deletes the ones the list no longer declares (see {@link ApplySchedulesOptions}); reports which
+ * were created, updated, unchanged and deleted. Deleting a schedule stops its ticks; runs it started
+ * go on. Validates the whole list before touching anything. Throws InvalidScheduleError,
+ * InvalidWorkflowInputError.
  */
-export async function applySchedules(client: Client, list: ScheduleDeclaration[]): Promise<ApplySchedulesResult> {
+export async function applySchedules(
+  client: Client,
+  list: ScheduleDeclaration[],
+  options: ApplySchedulesOptions = {},
+): Promise<ApplySchedulesResult> {
   const seen = new Set<string>();
   for (const d of list) {
     if (seen.has(d.id)) throw new InvalidScheduleError(d.id, 'declared twice');
     seen.add(d.id);
   }
   const wanted = list.map(normalize);
-  const result: ApplySchedulesResult = { created: [], updated: [], unchanged: [] };
+  const result: ApplySchedulesResult = { created: [], updated: [], unchanged: [], deleted: [] };
   for (const w of wanted) {
     const handle = client.schedule.getHandle(w.decl.id);
     let described: ScheduleDescription | undefined;
@@ -186,6 +207,20 @@ export async function applySchedules(client: Client, list: ScheduleDeclaration[]
       state: { ...prev.state, paused: w.decl.paused ?? prev.state.paused },
     }));
     result.updated.push(w.decl.id);
+  }
+  const owns = options.owns;
+  if (owns) {
+    for (const id of [...new Set(options.previousIds ?? [])].filter((i) => !seen.has(i)).sort()) {
+      const handle = client.schedule.getHandle(id);
+      try {
+        if (!owns(await handle.describe())) continue;
+        await handle.delete();
+      } catch (err) {
+        if (err instanceof ScheduleNotFoundError) continue; // deleted before (by an earlier apply, or by hand)
+        throw err;
+      }
+      result.deleted.push(id);
+    }
   }
   return result;
 }

@@ -44,7 +44,7 @@ import {
 import type { RegisterTransformInput, RegisterTransformResult } from '../api/workflows/registerTransform';
 import type { PipelineInput, PipelineSpec, PipelineStatus, RerunAnswer, RerunRequest } from '../api/workflows/pipeline';
 import type { TransformInput, TransformStatus } from '../api/workflows/transform';
-import { applyPipelineSpec, getPipelineSpec, type AppliedPipelineSpec } from '../activities/pipeline';
+import { applyPipelineSpec, getPipelineSpec, listPipelineSpecs, type AppliedPipelineSpec } from '../activities/pipeline';
 import {
   listDatasets,
   listModels,
@@ -337,7 +337,8 @@ export class SluiceClient {
    * Registers a pipeline spec version (append-only): checked against contracts/pipelines/pipeline.schema.json
    * and its own references first ({@link InvalidPipelineSpecError}); the same spec applied again
    * returns its existing version (`created: false`). The spec's `schedules` become Temporal Schedules
-   * of that version (client/pipelineSchedules.ts; created, updated or unchanged). Files:
+   * of that version (client/pipelineSchedules.ts; created, updated or unchanged), and a schedule an
+   * earlier version declared that this one does not is deleted. Files:
    * `loadPipelineSpecFile` (contracts/pipelineSpec.ts).
    */
   async applyPipeline(
@@ -347,8 +348,11 @@ export class SluiceClient {
     const checked = checkPipelineSpec(spec);
     if (!checked.ok) throw new InvalidPipelineSpecError(checked.issues);
     const appliedBy = options.appliedBy ?? process.env.USER ?? 'sluice-client';
-    const applied = await this.withDatabase((pool) => applyPipelineSpec(pool, checked.spec, appliedBy));
-    const schedules = await applyPipelineSchedules(this.temporal, checked.spec, applied.version, this.taskQueue);
+    const { applied, versions } = await this.withDatabase(async (pool) => {
+      const applied = await applyPipelineSpec(pool, checked.spec, appliedBy);
+      return { applied, versions: (await listPipelineSpecs(pool, checked.spec.name)).map((v) => v.spec) };
+    });
+    const schedules = await applyPipelineSchedules(this.temporal, checked.spec, applied.version, this.taskQueue, versions);
     return { ...applied, schedules };
   }
 

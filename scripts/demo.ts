@@ -10,7 +10,10 @@
  *   the log (source predictions_<endpoint>) → a summary with the counts and the links.
  *
  * Interactive runs keep everything up until Ctrl-C so the UI can be browsed and the endpoint
- * called; in CI or with `--exit` it stops after the summary (the history stays in .sluice/).
+ * called; in CI or with `--exit` it stops after the summary (the history stays in .sluice/);
+ * `--no-demo` starts everything and waits for Ctrl-C without running the loop. Ctrl-C (or SIGTERM)
+ * stops the parts in order, a line each: workers, scoring service, HTTP service, Temporal,
+ * PostgreSQL (scripts/shutdown.ts); a second Ctrl-C forces the exit.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -28,7 +31,9 @@ import { createWorkerSet } from '../workers/bootstrap';
 import { startIngestHttpServer } from '../workers/httpIngest';
 import { startScoringService, type ScoringService } from '../workers/serve';
 import { writePageViews } from './demo/sampleData';
-import { provisionLocalStack, withStackEndpoint } from './provision';
+import { createPool } from '../db/pool';
+import { provisionLocalStack, withStackEndpoint, type LocalStack } from './provision';
+import { serverStopStep, stopInOrder, watchStopSignals, type StopStep } from './shutdown';
 
 const SAMPLE_EVENTS = Number(process.env.SLUICE_DEMO_EVENTS ?? 20_000);
 const SPEC_FILE = path.resolve(__dirname, '../pipelines/demo.yaml');
@@ -66,7 +71,7 @@ function stepLine(s: PipelineStepStatus): string {
 }
 
 /** Waits for the pipeline run, printing a line per step as it completes; throws when a step fails. */
-async function followPipeline(client: SluiceClient, workflowId: string): Promise<PipelineStatus> {
+async function followPipeline(client: SluiceClient, workflowId: string, signal: AbortSignal): Promise<PipelineStatus> {
   const printed = new Set<string>();
   let last: PipelineStatus | undefined;
   const report = (s: PipelineStatus): void => {
@@ -79,6 +84,7 @@ async function followPipeline(client: SluiceClient, workflowId: string): Promise
   return pollUntil(
     `pipeline run ${workflowId}`,
     async () => {
+      signal.throwIfAborted();
       last = await client.pipelineStatus(workflowId);
       report(last);
       const failed = last.steps.find((s) => s.state === 'failed');
@@ -120,6 +126,8 @@ interface DemoServices {
   /** Services stay up after the summary (interactive): the summary says how to call the endpoint. */
   keepsRunning: boolean;
   countEvents: (source: string) => Promise<number>;
+  /** Aborted when the script is stopped while the demo runs: its waits end at their next probe. */
+  signal: AbortSignal;
 }
 
 async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> {
@@ -167,7 +175,7 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
     rerunWindowAfterFailureSeconds: 0,
   });
   out(`4. pipeline ${spec.name} v${applied.version}, trigger key ${triggerKey}`);
-  const status = await followPipeline(client, run.workflowId);
+  const status = await followPipeline(client, run.workflowId, s.signal);
   const stepOf = (name: PipelineStepStatus['step']): PipelineStepStatus | undefined => status.steps.find((x) => x.step === name);
   const trainStep = stepOf('train');
   const trained: TrainResult | undefined = trainStep?.workflowId
@@ -181,7 +189,10 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
   // The service hears of the new champion by NOTIFY (and polls as a fallback): wait until it serves it.
   await pollUntil(
     `the scoring service to serve ${endpoint}@${deployment?.championAfter ?? '?'}`,
-    async () => s.service.endpoints.get(endpoint)?.champion?.ref.version === deployment?.championAfter || undefined,
+    async () => {
+      s.signal.throwIfAborted();
+      return s.service.endpoints.get(endpoint)?.champion?.ref.version === deployment?.championAfter || undefined;
+    },
     { timeoutMs: 60_000, intervalMs: 100 },
   );
   const rows = scoringRows(file, REQUESTS * ROWS_PER_REQUEST);
@@ -190,6 +201,7 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
   let scored = 0;
   for (let i = 0; i < REQUESTS; i++) {
     const res = await fetch(`${base}/v1/endpoints/${endpoint}/predict`, {
+      signal: s.signal,
       method: 'POST',
       headers: { authorization: `Bearer ${s.serveToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ rows: rows.slice(i * ROWS_PER_REQUEST, (i + 1) * ROWS_PER_REQUEST) }),
@@ -203,6 +215,7 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
   const logged = await pollUntil(
     `${scored} prediction events in the log (source ${source})`,
     async () => {
+      s.signal.throwIfAborted();
       const n = (await s.countEvents(source)) - before;
       return n >= scored ? n : undefined;
     },
@@ -250,20 +263,31 @@ async function runDemo(client: SluiceClient, s: DemoServices): Promise<boolean> 
 
 async function main(): Promise<void> {
   const base = loadConfig();
-  // Worker internals (bundling, state changes) only at SLUICE_LOG_LEVEL=INFO or DEBUG.
-  Runtime.install({ logger: new DefaultLogger(base.logLevel ?? 'WARN') });
-  const stayUp = process.stdout.isTTY && !process.env.CI && !process.argv.includes('--exit');
-  out('sluice demo: provisioning Temporal and PostgreSQL…');
-  const stack = await provisionLocalStack(base, { log: (m) => out(`  ${m}`) });
-  const stopping: { close(): Promise<void> }[] = [{ close: () => stack.stop() }];
+  // Worker internals (bundling, state changes) only at SLUICE_LOG_LEVEL=INFO or DEBUG. No shutdown
+  // signals for the SDK's runtime: this script stops the parts in order (stopInOrder below).
+  Runtime.install({ logger: new DefaultLogger(base.logLevel ?? 'WARN'), shutdownSignals: [] });
+  const withoutDemo = process.argv.includes('--no-demo');
+  const stayUp = withoutDemo || (process.stdout.isTTY && !process.env.CI && !process.argv.includes('--exit'));
+  let stack: LocalStack | undefined;
+  const signals = watchStopSignals({ log: out, force: () => stack?.kill() });
+  // In stop order: workers (they drain), the scoring service (it flushes its prediction log), the
+  // HTTP service, the client, then Temporal and PostgreSQL, which the others need until they stop.
+  const services: StopStep[] = [];
+  const servers: StopStep[] = [];
   let ok = false;
+  let interrupted = false;
   try {
+    out('sluice demo: provisioning Temporal and PostgreSQL…');
+    stack = await provisionLocalStack(base, { log: (m) => out(`  ${m}`), ownProcessGroups: true });
+    const { temporal, postgres } = stack;
+    servers.push(serverStopStep('Temporal dev server', temporal, 15_000), serverStopStep('PostgreSQL', postgres, 25_000));
+    if (signals.received()) throw new Stopped();
     // Tokens of this run (unless set): the services refuse to start without one.
     const httpToken = base.httpIngest.token ?? randomBytes(18).toString('base64url');
     const serveToken = base.serve.token ?? randomBytes(18).toString('base64url');
-    const stackConfig = { ...withStackEndpoint(base, stack), databaseUrl: stack.postgres.url };
+    const stackConfig = { ...withStackEndpoint(base, stack), databaseUrl: postgres.url };
     const client = await SluiceClient.connect({ config: stackConfig });
-    stopping.unshift({ close: () => client.close() });
+    services.unshift({ name: 'client', timeoutMs: 5_000, stop: () => client.close() });
     // The HTTP service first, on a free port: the workers sign the data docs and model card links for it.
     const http = await startIngestHttpServer({
       config: { artifactsDir: base.artifactsDir, httpIngest: { ...base.httpIngest, token: httpToken } },
@@ -273,75 +297,142 @@ async function main(): Promise<void> {
       host: '127.0.0.1',
       log: (m) => out(`  [http] ${m}`),
     });
-    stopping.unshift(http);
+    services.unshift({ name: 'HTTP service', timeoutMs: 10_000, stop: () => http.close() });
     const config: SluiceConfig = {
       ...stackConfig,
       // The demo's output is read by a person: activity log lines in text unless SLUICE_LOG_FORMAT says otherwise.
       logFormat: base.logFormat ?? 'text',
       httpIngest: { ...base.httpIngest, token: httpToken, host: http.host, port: http.port, publicUrl: `http://127.0.0.1:${http.port}` },
     };
-    const workers = await createWorkerSet({
-      config,
-      databaseUrl: stack.postgres.url,
-      queues: ['cpu', 'gpu'],
-      log: (m) => out(`  ${m}`),
-      migrate: false,
-    });
-    const running = workers.run();
-    stopping.unshift({
-      close: async () => {
-        workers.shutdown();
-        await running;
-      },
-    });
+    // The scoring service's own pool: it writes its prediction log after the workers (and their pool) stopped.
+    const servePool = createPool(postgres.url, { max: 4, applicationName: 'sluice-serve' });
     const service = await startScoringService({
       config: { serve: { ...base.serve, token: serveToken } },
-      pool: workers.pool,
+      pool: servePool,
       artifacts: new LocalArtifactStore(base.artifactsDir),
       port: 0,
       host: '127.0.0.1',
       log: (m) => out(`  [serve] ${m}`),
     });
-    stopping.unshift(service);
+    services.unshift({
+      name: 'scoring service',
+      timeoutMs: 15_000,
+      stop: async () => {
+        const buffered = service.predictions.buffered;
+        await service.close();
+        const left = service.predictions.buffered;
+        await servePool.end();
+        if (left > 0) throw new Error(`${left} prediction events could not be written to the log`);
+        return `prediction log flushed, ${buffered} buffered events written`;
+      },
+    });
+    const workers = await createWorkerSet({
+      config,
+      databaseUrl: postgres.url,
+      queues: ['cpu', 'gpu'],
+      log: (m) => out(`  ${m}`),
+      migrate: false,
+      stopOnSignals: false,
+    });
+    const running = workers.run();
+    running.catch(() => undefined); // observed below and by the stop step
+    services.unshift({
+      name: 'workers',
+      // the SDK cancels running activities after the grace time; then they report and stop
+      timeoutMs: (config.shutdownGraceSeconds + 15) * 1000,
+      stop: async () => {
+        out(`  → workers: finishing running activities (up to ${config.shutdownGraceSeconds} s)`);
+        workers.shutdown();
+        await running;
+      },
+    });
     const serveTokenShown = base.serve.token ? '$SLUICE_SERVE_TOKEN' : serveToken;
     out(`  HTTP service http://127.0.0.1:${http.port}; scoring service http://${service.host}:${service.port}`);
-    const ns = stack.temporal.namespace;
-    const uiBase = stack.temporal.uiUrl;
+    const ns = temporal.namespace;
+    const uiBase = temporal.uiUrl;
     const ui = (id: string): string => (uiBase ? workflowUiUrl(uiBase, ns, id) : `workflow ${id}`);
     const countEvents = async (source: string): Promise<number> =>
-      (await workers.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice.raw_events WHERE source = $1', [source])).rows[0]
-        ?.n ?? 0;
-    out('');
-    ok = await runDemo(client, { config, ui, service, serveToken, serveTokenShown, keepsRunning: stayUp, countEvents });
-    out('');
+      (await servePool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice.raw_events WHERE source = $1', [source])).rows[0]?.n ??
+      0;
+    if (signals.received()) throw new Stopped();
+    if (withoutDemo) {
+      ok = true;
+    } else {
+      out('');
+      const abort = new AbortController();
+      const demo = runDemo(client, {
+        config,
+        ui,
+        service,
+        serveToken,
+        serveTokenShown,
+        keepsRunning: stayUp,
+        countEvents,
+        signal: abort.signal,
+      });
+      let settled = false;
+      demo.then(
+        () => (settled = true),
+        () => (settled = true), // a stop while it runs makes it fail: that is the stop's, not the demo's
+      );
+      const clientStep = services.find((x) => x.name === 'client');
+      if (clientStep) {
+        const close = clientStep.stop;
+        clientStep.stop = async () => (settled ? close() : 'left to the exit: the interrupted demo run still waits on it');
+      }
+      const finished = await Promise.race([demo, signals.requested.then(() => undefined)]);
+      if (finished === undefined) {
+        // First of all: the demo's own waits end, so that nothing calls the services and the client
+        // while they close (a Temporal client call retried after its connection closed throws from a
+        // timer). The client is left to the exit when the demo still holds it.
+        services.unshift({
+          name: 'demo run',
+          timeoutMs: 15_000,
+          stop: async () => {
+            abort.abort();
+            await demo.catch(() => undefined);
+            return 'interrupted';
+          },
+        });
+        throw new Stopped();
+      }
+      ok = finished;
+      out('');
+    }
     if (uiBase) {
       out(`Temporal UI: ${uiBase}/namespaces/${ns}/workflows`);
       out('  search: SluicePipeline="demo"  ·  SluiceStep="validate"  ·  SluiceStatus="failed"');
     }
     out(
-      `Run events: psql "${stack.postgres.url}" -c "SELECT workflow_id, step, status, counts FROM sluice.run_events ORDER BY id DESC LIMIT 20"`,
+      `Run events: psql "${postgres.url}" -c "SELECT workflow_id, step, status, counts FROM sluice.run_events ORDER BY id DESC LIMIT 20"`,
     );
     if (stayUp) {
-      out('\nServer, workers and services keep running so you can browse the UI. Ctrl-C to stop.');
-      // The worker set stops on SIGINT / SIGTERM; the rest is closed below.
-      await running;
+      out(
+        withoutDemo
+          ? `\nsluice is up (no demo run): Temporal ${temporal.address}, workers on ${config.taskQueues.cpu} and ${config.taskQueues.gpu}. Ctrl-C to stop.`
+          : '\nServer, workers and services keep running so you can browse the UI. Ctrl-C to stop.',
+      );
+      // until a signal, or until the workers stop by themselves (a fatal worker error)
+      await Promise.race([signals.requested, running]);
     }
   } catch (err) {
-    ok = false;
-    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
-  } finally {
-    for (const s of stopping) {
-      try {
-        await s.close();
-      } catch (err) {
-        ok = false;
-        process.stderr.write(`shutdown: ${(err as Error).message}\n`);
-      }
+    if (err instanceof Stopped) interrupted = true;
+    else {
+      ok = false;
+      process.stderr.write(`demo failed: ${(err as Error).message}\n`);
     }
   }
-  out('\nStopped. The history is kept in .sluice/; `npm run dev` starts the server, the UI and the workers again.');
-  process.exit(ok ? 0 : 1);
+  if (!signals.received()) out('\nStopping:');
+  const stopped = await stopInOrder([...services, ...servers], out);
+  signals.dispose();
+  if (interrupted) out('The demo run was interrupted by the stop.');
+  out(`\nStopped. The history is kept in ${base.dataDir}; \`npm run dev\` starts the server, the UI and the workers again.`);
+  // An orderly stop on request is a success; otherwise the demo's own result counts too.
+  process.exit(stopped && (ok || interrupted || signals.received() !== undefined) ? 0 : 1);
 }
+
+/** The user stopped the script before the demo finished. */
+class Stopped extends Error {}
 
 main().catch((err: Error) => {
   process.stderr.write(`demo failed: ${err.message}\n`);

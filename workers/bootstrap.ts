@@ -43,6 +43,11 @@ export interface WorkerSetOptions {
    * installs the runtime with it; in-process tests have none).
    */
   runtimeMetricsUrl?: string;
+  /**
+   * Stop on SIGINT / SIGTERM (default true). False when the caller orders the stop of several parts
+   * and calls {@link WorkerSet.shutdown} itself (`npm start`).
+   */
+  stopOnSignals?: boolean;
 }
 
 export interface WorkerSet {
@@ -213,8 +218,11 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
         log(`${signal} received: finishing running activities (up to ${cfg.shutdownGraceSeconds}s), then exiting`);
         shutdown();
       };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const signals = opts.stopOnSignals ?? true;
+      if (signals) {
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+      }
       try {
         await Promise.all(workers.map((w) => w.run()));
       } finally {

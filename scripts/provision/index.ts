@@ -12,7 +12,10 @@ import type { Logger } from './process';
 export interface LocalStack {
   temporal: TemporalEndpoint;
   postgres: PostgresEndpoint;
+  /** Temporal, then PostgreSQL (each only if this stack started it). */
   stop(): Promise<void>;
+  /** Kills the servers this stack started, at once (a forced exit). */
+  kill(): void;
 }
 
 /** `config` pointed at the Temporal server the stack provides (for workers and clients in this process). */
@@ -22,13 +25,19 @@ export function withStackEndpoint(config: SluiceConfig, stack: LocalStack): Slui
 
 export async function provisionLocalStack(
   config: SluiceConfig,
-  options: { dataDir?: string; log?: Logger; migrate?: boolean } = {},
+  options: {
+    dataDir?: string;
+    log?: Logger;
+    migrate?: boolean;
+    /** Servers in their own process groups, stopped by the caller on Ctrl-C (scripts/shutdown.ts). */
+    ownProcessGroups?: boolean;
+  } = {},
 ): Promise<LocalStack> {
   const dataDir = options.dataDir ?? config.dataDir;
   const log = options.log ?? ((m: string) => process.stderr.write(`[sluice] ${m}\n`));
   const [temporalResult, postgresResult] = await Promise.allSettled([
-    ensureTemporal(config, { dataDir: path.join(dataDir, 'temporal'), log }),
-    ensurePostgres(config, { dataDir: path.join(dataDir, 'postgres'), log }),
+    ensureTemporal(config, { dataDir: path.join(dataDir, 'temporal'), log, ownProcessGroup: options.ownProcessGroups }),
+    ensurePostgres(config, { dataDir: path.join(dataDir, 'postgres'), log, ownProcessGroup: options.ownProcessGroups }),
   ]);
   if (temporalResult.status === 'rejected' || postgresResult.status === 'rejected') {
     if (temporalResult.status === 'fulfilled') await temporalResult.value.stop();
@@ -73,7 +82,13 @@ export async function provisionLocalStack(
     temporal,
     postgres,
     async stop() {
-      await Promise.allSettled([temporal.stop(), postgres.stop()]);
+      // Temporal first: its history is in its own file, and nothing that still runs needs PostgreSQL after it.
+      await temporal.stop().catch((err: Error) => log(`stopping Temporal: ${err.message}`));
+      await postgres.stop();
+    },
+    kill() {
+      temporal.kill?.();
+      postgres.kill?.();
     },
   };
 }

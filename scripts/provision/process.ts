@@ -52,12 +52,56 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-/** SIGTERM, then SIGKILL after `graceMs` if the child has not exited. */
-export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+/** Whether a child process has exited (or was killed). */
+export function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/**
+ * Sends `signal` to the process group a detached child leads (the server and anything it forked),
+ * or to the child alone when it has no group of its own. No error when it is gone.
+ */
+export function signalGroup(pid: number, signal: NodeJS.Signals, group = true): void {
+  try {
+    process.kill(group && process.platform !== 'win32' ? -pid : pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/**
+ * When this process exits without having stopped a server it started (an error path that calls
+ * process.exit), `signal` goes to the server (to its process group with `group`: one started in its
+ * own group does not hear the terminal's Ctrl-C either). Returns the remover.
+ */
+export function stopOnExit(child: ChildProcess, signal: NodeJS.Signals, group: boolean): () => void {
+  const onExit = (): void => {
+    if (child.pid && !hasExited(child)) signalGroup(child.pid, signal, group);
+  };
+  process.on('exit', onExit);
+  return () => process.off('exit', onExit);
+}
+
+/** Resolves when the child has exited, at once when it already has. */
+export function childExited(child: ChildProcess): Promise<void> {
+  if (hasExited(child)) return Promise.resolve();
+  return new Promise<void>((resolve) => child.once('exit', () => resolve()));
+}
+
+/**
+ * `signal` (default SIGTERM), then SIGKILL after `graceMs` if the child has not exited; to its
+ * whole process group when it leads one (`group`, for children spawned detached).
+ */
+export async function stopChild(
+  child: ChildProcess,
+  graceMs = 10_000,
+  options: { group?: boolean; signal?: NodeJS.Signals } = {},
+): Promise<void> {
+  if (hasExited(child) || !child.pid) return;
+  const pid = child.pid;
+  const exited = childExited(child);
+  signalGroup(pid, options.signal ?? 'SIGTERM', options.group ?? false);
+  const timer = setTimeout(() => signalGroup(pid, 'SIGKILL', options.group ?? false), graceMs);
   await exited;
   clearTimeout(timer);
 }

@@ -16,7 +16,17 @@ import type { SluiceConfig } from '../../config';
 import { connectTemporal } from '../../client/connection';
 import { connectWithBackoff } from '../../config/retry';
 import { SEARCH_ATTRIBUTE_KEYS, SEARCH_ATTRIBUTE_NAMES } from '../../api/searchAttributes';
-import { findOnPath, findFreePort, isPortFree, isProcessAlive, stopChild, type Logger } from './process';
+import {
+  findOnPath,
+  findFreePort,
+  hasExited,
+  isPortFree,
+  isProcessAlive,
+  signalGroup,
+  stopChild,
+  stopOnExit,
+  type Logger,
+} from './process';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
@@ -36,8 +46,14 @@ export interface TemporalEndpoint {
   /** Web UI base URL, when known. */
   uiUrl: string | undefined;
   source: TemporalSource;
+  /** The dev server's pid when this call started it. */
+  pid?: number;
   /** Stops the server if this call started it; a no-op otherwise. */
   stop(): Promise<void>;
+  /** Kills the server at once if this call started it (a forced exit). */
+  kill?(): void;
+  /** When this call started the server: whether it still runs (false once it exited, for any reason). */
+  running?(): boolean;
 }
 
 export interface EnsureTemporalOptions {
@@ -54,6 +70,11 @@ export interface EnsureTemporalOptions {
   allowDownload?: boolean;
   /** How long to wait for TEMPORAL_ADDRESS to answer (default 30 s). */
   connectTimeoutMs?: number;
+  /**
+   * Start the dev server in its own process group (default false), so that a Ctrl-C in the terminal
+   * reaches only the caller, which stops the server itself after what depends on it (`npm start`).
+   */
+  ownProcessGroup?: boolean;
 }
 
 interface DevServerState {
@@ -302,8 +323,10 @@ async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: Ensure
   ];
   log(`starting Temporal dev server (${cli.source}: ${cli.path}) on ${address}, UI ${uiUrl}, data ${dbFile}`);
   const out = fs.openSync(logFile, 'a');
-  const child: ChildProcess = spawn(cli.path, args, { stdio: ['ignore', out, out], detached: false });
+  const group = opts.ownProcessGroup ?? false;
+  const child: ChildProcess = spawn(cli.path, args, { stdio: ['ignore', out, out], detached: group });
   fs.closeSync(out);
+  const removeExitHook = stopOnExit(child, 'SIGTERM', group);
   let exited: string | undefined;
   child.on('exit', (code, signal) => {
     exited = `exited with ${signal ?? code}`;
@@ -330,7 +353,8 @@ async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: Ensure
       { timeoutMs: 90_000, initialDelayMs: 200, maxDelayMs: 1_000 },
     );
   } catch (err) {
-    await stopChild(child);
+    await stopChild(child, 10_000, { group });
+    removeExitHook();
     throw err;
   }
   fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid ?? 0, address, uiUrl, namespace, cli: cli.path } satisfies DevServerState));
@@ -339,10 +363,16 @@ async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: Ensure
     namespace,
     uiUrl,
     source: cli.source,
+    pid: child.pid,
     stop: async () => {
-      await stopChild(child);
+      await stopChild(child, 10_000, { group });
+      removeExitHook();
       fs.rmSync(stateFile, { force: true });
     },
+    kill: () => {
+      if (child.pid && !hasExited(child)) signalGroup(child.pid, 'SIGKILL', group);
+    },
+    running: () => !hasExited(child),
   };
 }
 

@@ -1,10 +1,15 @@
 // The dataLanded trigger of a pipeline: batches landing on a subscribed source start runs of the
 // pipeline's latest spec, debounced by rows, one run per landed log offset, never two for the same.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ScheduleNotFoundError } from '@temporalio/client';
 import { recordHistoryIfAsked } from '../helpers/histories';
 import { workflows, type PipelineSpec } from '../../api';
 import { pipelineTriggerQuery } from '../../api/messages';
 import { pipelineTriggerWorkflowId } from '../../api/workflows/pipelineTrigger';
 import { intervalSeconds, triggerInputOf } from '../../activities/pipeline/triggers';
+import { runCli } from '../../client/cli';
 import { pollUntil } from '../../client/poll';
 import { SluiceClient } from '../../client/sluiceClient';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
@@ -90,10 +95,20 @@ describe('pipeline triggers: dataLanded', () => {
       ],
     };
     const first = await client.applyPipeline(spec);
-    expect(first.schedules).toEqual({ created: ['pipeline-scheduled-nightly', 'pipeline-scheduled-hourly'], updated: [], unchanged: [] });
+    expect(first.schedules).toEqual({
+      created: ['pipeline-scheduled-nightly', 'pipeline-scheduled-hourly'],
+      updated: [],
+      unchanged: [],
+      deleted: [],
+    });
     const again = await client.applyPipeline(spec);
     expect(again.version).toBe(first.version);
-    expect(again.schedules).toEqual({ created: [], updated: [], unchanged: ['pipeline-scheduled-nightly', 'pipeline-scheduled-hourly'] });
+    expect(again.schedules).toEqual({
+      created: [],
+      updated: [],
+      unchanged: ['pipeline-scheduled-nightly', 'pipeline-scheduled-hourly'],
+      deleted: [],
+    });
     const d = await stack.client.schedule.getHandle('pipeline-scheduled-nightly').describe();
     expect(d.action).toMatchObject({ workflowType: 'pipeline', workflowId: 'pipeline-scheduled-schedule-nightly' });
     expect((d.action as { args?: unknown[] }).args?.[0]).toEqual({
@@ -106,6 +121,45 @@ describe('pipeline triggers: dataLanded', () => {
     const v2 = await client.applyPipeline({ ...spec, description: 'v2' });
     expect(v2.version).toBe(first.version + 1);
     expect(v2.schedules.updated.sort()).toEqual(['pipeline-scheduled-hourly', 'pipeline-scheduled-nightly']);
-    for (const id of ['pipeline-scheduled-nightly', 'pipeline-scheduled-hourly']) await stack.client.schedule.getHandle(id).delete();
+
+    // a version without `hourly`: its schedule is deleted, `nightly` moves to the new version
+    const v3spec: PipelineSpec = { ...spec, description: 'v3', schedules: [spec.schedules![0]!] };
+    const v3 = await client.applyPipeline(v3spec);
+    expect(v3.schedules).toEqual({
+      created: [],
+      updated: ['pipeline-scheduled-nightly'],
+      unchanged: [],
+      deleted: ['pipeline-scheduled-hourly'],
+    });
+    await expect(stack.client.schedule.getHandle('pipeline-scheduled-hourly').describe()).rejects.toThrow(ScheduleNotFoundError);
+    const nightly = await stack.client.schedule.getHandle('pipeline-scheduled-nightly').describe();
+    expect((nightly.action as { args?: { specVersion: number }[] }).args?.[0]?.specVersion).toBe(v3.version);
+    // the same spec again (here from the command line): nothing created, updated or deleted
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-spec-'));
+    fs.writeFileSync(path.join(dir, 'p.yaml'), JSON.stringify(v3spec));
+    let out = '';
+    const env = {
+      ...process.env,
+      DATABASE_URL: stack.db.url,
+      TEMPORAL_ADDRESS: testTemporalAddress(),
+      TEMPORAL_NAMESPACE: stack.config.temporal.namespace,
+      SLUICE_TASK_QUEUE_CPU: stack.config.taskQueues.cpu,
+      SLUICE_TASK_QUEUE_GPU: stack.config.taskQueues.gpu,
+    };
+    expect(await runCli(['pipelines', 'apply', path.join(dir, 'p.yaml')], { out: (t) => (out += t), err: () => undefined, env })).toBe(0);
+    expect(out).toBe(
+      `unchanged: scheduled v${v3.version} is this spec (sha256 ${v3.sha256.slice(0, 12)})\nschedules: 0 created, 0 updated, 1 unchanged, 0 deleted\n`,
+    );
+    expect((await stack.client.schedule.getHandle('pipeline-scheduled-nightly').describe()).info.lastUpdatedAt).toEqual(
+      nightly.info.lastUpdatedAt,
+    );
+    // a version with no schedules at all: the command line still deletes the last one, and says so
+    fs.writeFileSync(path.join(dir, 'p.yaml'), JSON.stringify({ ...spec, description: 'v4', schedules: [] }));
+    out = '';
+    expect(await runCli(['pipelines', 'apply', path.join(dir, 'p.yaml')], { out: (t) => (out += t), err: () => undefined, env })).toBe(0);
+    expect(out).toMatch(
+      /schedules: 0 created, 0 updated, 0 unchanged, 1 deleted\n {2}deleted pipeline-scheduled-nightly \(no longer in the spec\)\n$/,
+    );
+    await expect(stack.client.schedule.getHandle('pipeline-scheduled-nightly').describe()).rejects.toThrow(ScheduleNotFoundError);
   });
 });

@@ -1,3 +1,4 @@
+import { ScheduleNotFoundError, type ScheduleDescription } from '@temporalio/client';
 import type { MonitorInput } from '../../api';
 import { runCli } from '../../client/cli';
 import { pollUntil } from '../../client/poll';
@@ -46,11 +47,13 @@ describe('schedules', () => {
       created: ['monitor-churn', 'retrain-churn-nightly'],
       updated: [],
       unchanged: [],
+      deleted: [],
     });
     expect(await applySchedules(stack.client, list)).toEqual({
       created: [],
       updated: [],
       unchanged: ['monitor-churn', 'retrain-churn-nightly'],
+      deleted: [],
     });
     const nightly = await stack.client.schedule.getHandle('retrain-churn-nightly').describe();
     expect(nightly.state.paused).toBe(true);
@@ -61,11 +64,13 @@ describe('schedules', () => {
       created: [],
       updated: ['retrain-churn-nightly'],
       unchanged: ['monitor-churn'],
+      deleted: [],
     });
     expect(await applySchedules(stack.client, changed)).toEqual({
       created: [],
       updated: [],
       unchanged: ['monitor-churn', 'retrain-churn-nightly'],
+      deleted: [],
     });
     const hours = (await stack.client.schedule.getHandle('retrain-churn-nightly').describe()).spec.calendars?.[0]?.hour;
     expect(hours).toEqual([{ start: 4, end: 4, step: 1 }]);
@@ -73,11 +78,64 @@ describe('schedules', () => {
     const moreRows = [
       { ...(list[0] as ScheduleDeclaration), args: [{ ...monitorInput, recent: { ...monitorInput.recent, lastRows: 500 } }] },
     ];
-    expect(await applySchedules(stack.client, moreRows)).toEqual({ created: [], updated: ['monitor-churn'], unchanged: [] });
+    expect(await applySchedules(stack.client, moreRows)).toEqual({ created: [], updated: ['monitor-churn'], unchanged: [], deleted: [] });
     const described = await stack.client.schedule.getHandle('monitor-churn').describe();
     expect(described.action.args).toEqual(moreRows[0]?.args);
     expect(described.spec.intervals).toEqual([{ every: 3_600_000 }]);
     await applySchedules(stack.client, [list[0] as ScheduleDeclaration]);
+  });
+
+  it('deletes a schedule the list declared before and no longer does, only when it is the list’s', async () => {
+    const queue = stack.config.taskQueues.cpu;
+    const two: ScheduleDeclaration[] = [
+      { id: 'prune-a', interval: '1 hour', workflowType: 'healthCheck', args: [{}], taskQueue: queue },
+      { id: 'prune-b', cron: '0 5 * * *', workflowType: 'healthCheck', args: [{}], taskQueue: queue },
+    ];
+    // owned: healthCheck schedules on this test's queue; prune-other is not the list's, whatever previousIds says
+    const owns = (d: ScheduleDescription): boolean => d.action.workflowType === 'healthCheck' && d.action.taskQueue === queue;
+    await stack.client.schedule.create({
+      scheduleId: 'prune-other',
+      spec: { intervals: [{ every: '1 hour' }] },
+      action: { type: 'startWorkflow', workflowType: 'monitor', args: [monitorInput], taskQueue: queue },
+    });
+    try {
+      const previousIds = ['prune-a', 'prune-b', 'prune-other', 'prune-never-created'];
+      expect(await applySchedules(stack.client, two, { previousIds, owns })).toEqual({
+        created: ['prune-a', 'prune-b'],
+        updated: [],
+        unchanged: [],
+        deleted: [],
+      });
+      const a = await stack.client.schedule.getHandle('prune-a').describe();
+      expect(await applySchedules(stack.client, [two[0] as ScheduleDeclaration], { previousIds, owns })).toEqual({
+        created: [],
+        updated: [],
+        unchanged: ['prune-a'],
+        deleted: ['prune-b'],
+      });
+      await expect(stack.client.schedule.getHandle('prune-b').describe()).rejects.toThrow(ScheduleNotFoundError);
+      expect((await stack.client.schedule.getHandle('prune-other').describe()).action.workflowType).toBe('monitor');
+      // the one that stays is the same schedule, untouched: same action, same spec, no update recorded
+      const after = await stack.client.schedule.getHandle('prune-a').describe();
+      expect(after.info.lastUpdatedAt).toEqual(a.info.lastUpdatedAt);
+      expect([after.action, after.spec]).toEqual([a.action, a.spec]);
+      // again: nothing left to do
+      expect(await applySchedules(stack.client, [two[0] as ScheduleDeclaration], { previousIds, owns })).toEqual({
+        created: [],
+        updated: [],
+        unchanged: ['prune-a'],
+        deleted: [],
+      });
+      // without options nothing is deleted (the list alone does not say what else is its own)
+      expect((await applySchedules(stack.client, [])).deleted).toEqual([]);
+      await stack.client.schedule.getHandle('prune-a').describe();
+    } finally {
+      for (const id of ['prune-a', 'prune-b', 'prune-other'])
+        await stack.client.schedule
+          .getHandle(id)
+          .delete()
+          .catch(() => undefined);
+    }
   });
 
   it('checks the list before touching anything', async () => {
@@ -101,6 +159,7 @@ describe('schedules', () => {
       created: [],
       updated: [],
       unchanged: ['monitor-churn'],
+      deleted: [],
     });
     expect((await handle.describe()).state.paused).toBe(true);
     await resumeSchedule(stack.client, 'monitor-churn');
