@@ -32,6 +32,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { recordRunEvents } from '../../activities/runEvents';
@@ -333,6 +334,29 @@ async function directNoOpMs(acts: ReturnType<typeof noOpActivities>, rounds: num
   return out;
 }
 
+/**
+ * Where a run's time went, from its history and its children's: each event's time since the
+ * event before it in the same history, summed by workflow type and event type (a workflow task's
+ * wait for a worker shows as WORKFLOW_TASK_STARTED, the worker's work on it as
+ * WORKFLOW_TASK_COMPLETED, an activity as ACTIVITY_TASK_COMPLETED, a child as the child's events).
+ */
+async function historyBreakdown(client: Client, workflowId: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const ids = [workflowId, ...['validate', 'snapshot', 'train'].map((step) => `${workflowId}/${step}/1`)];
+  for (const id of ids) {
+    const history = await client.workflow.getHandle(id).fetchHistory();
+    const type = id === workflowId ? 'pipeline' : (id.split('/')[1] as string);
+    let prev: number | undefined;
+    for (const e of history.events ?? []) {
+      const t = Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+      const name = String(temporal.api.enums.v1.EventType[e.eventType ?? 0]).replace(/^EVENT_TYPE_/, '');
+      if (prev !== undefined) out[`${type}:${name}`] = Math.round(((out[`${type}:${name}`] ?? 0) + t - prev) * 10) / 10;
+      prev = t;
+    }
+  }
+  return out;
+}
+
 async function benchStepOverhead(ctx: BenchContext, h: Harness, bundlePath: string): Promise<Omit<BenchResult, 'suite'>> {
   const runs = Math.max(3, Math.round(10 * Math.min(1, ctx.scale * 4)));
   const taskQueue = `bench-pipeline-noop-${h.tag}`;
@@ -370,6 +394,8 @@ async function benchStepOverhead(ctx: BenchContext, h: Harness, bundlePath: stri
           `no-op pipeline ${run}/${runs}: ${(seconds * 1000).toFixed(0)} ms; steps ${result.steps.map((s) => `${s.step} ${s.durationMs} ms`).join(', ')}`,
         );
       }
+      const historyMs = await historyBreakdown(client, `pipeline-${spec.name}-noop-${runs}`);
+      ctx.log(`where the last no-op run's time went (ms, by history event, pipeline and its children): ${JSON.stringify(historyMs)}`);
       const direct = await directNoOpMs(acts, 1000);
       const overheads = Object.entries(perStep).flatMap(([step, ms]) => ms.map((m) => m - direct[step as PipelineStepName]));
       const steps = Object.keys(perStep).length;
@@ -387,6 +413,7 @@ async function benchStepOverhead(ctx: BenchContext, h: Harness, bundlePath: stri
           steps: Object.keys(perStep),
           stepDurationP50Ms: stepP50,
           directNoOpMsPerStep: direct,
+          lastRunHistoryMs: historyMs,
           what: 'real pipeline/validate/snapshot/train workflow code, no-op activities (with run-event recording), durations from the pipeline status',
         },
       };
