@@ -107,7 +107,7 @@ export const ACTIVITY_OPTIONS = {
 /**
  * Patch id of the quick calls of a pipeline's steps as local activities: the input check of
  * `validate`, `snapshot`, `train` and `pipeline`, and the pipeline's artifact links. Each was a
- * server round trip and a workflow task of its own (about 90 ms a call on the dev server here,
+ * server round trip and a workflow task of its own (50 ms or more a call on the dev server here,
  * `npm run bench -- pipeline`); runs recorded before replay them as regular activities.
  */
 export const LOCAL_QUICK_CALLS_PATCH = 'local-quick-calls';
