@@ -104,9 +104,19 @@ export const ACTIVITY_OPTIONS = {
   },
 } as const satisfies Record<string, ActivityOptions>;
 
+/**
+ * Patch id of the quick calls of a pipeline's steps as local activities: the input check of
+ * `validate`, `snapshot`, `train` and `pipeline`, and the pipeline's artifact links. Each was a
+ * server round trip and a workflow task of its own (50 ms or more a call on the dev server here,
+ * `npm run bench -- pipeline`); runs recorded before replay them as regular activities.
+ */
+export const LOCAL_QUICK_CALLS_PATCH = 'local-quick-calls';
+
 export const LOCAL_ACTIVITY_OPTIONS = {
   /** The input check as a local activity: the first real step is scheduled in the first workflow task. */
   inputCheck: { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } },
+  /** Signing artifact links: computation only, no I/O. */
+  linkArtifacts: { startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumAttempts: 10 } },
   /**
    * Chunks as local activities, for runs recorded before `chunk-runs` (they replay with it). Chunks
    * that follow each other quickly share one workflow task, which then stays open for seconds

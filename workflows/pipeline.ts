@@ -12,7 +12,9 @@ import {
   ChildWorkflowFailure,
   condition,
   executeChild,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -41,7 +43,7 @@ import { deployWorkflowId, type DeployInput } from '../api/workflows/deploy';
 import type { SnapshotInput } from '../api/workflows/snapshot';
 import type { TrainInput } from '../api/workflows/train';
 import type { ValidateInput } from '../api/workflows/validate';
-import { ACTIVITY_OPTIONS } from './activityOptions';
+import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS, LOCAL_QUICK_CALLS_PATCH } from './activityOptions';
 import { deploy } from './deploy';
 import { snapshot } from './snapshot';
 import { train } from './train';
@@ -57,6 +59,8 @@ export const workflowTime = (): number => new Date().getTime();
 export const DEFAULT_RERUN_WINDOW_AFTER_FAILURE_SECONDS = 86_400;
 
 const check = proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck);
+const checkLocal = proxyLocalActivities<InputCheckActivities>(LOCAL_ACTIVITY_OPTIONS.inputCheck);
+const linksLocal = proxyLocalActivities<PipelineActivities>(LOCAL_ACTIVITY_OPTIONS.linkArtifacts);
 const quick = proxyActivities<PipelineActivities>(ACTIVITY_OPTIONS.dbQuick);
 const waiting = proxyActivities<PipelineActivities>(ACTIVITY_OPTIONS.pipelineWait);
 
@@ -196,9 +200,13 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
     { key: SluiceStep, value: 'load' },
     { key: SluiceStatus, value: SLUICE_STATUS.running },
   ]);
+  // New runs make the input check and the artifact links local activities (no round trip each).
+  const quickLocal = patched(LOCAL_QUICK_CALLS_PATCH);
+  const linkArtifacts = (links: Record<string, string>): Promise<Record<string, string>> =>
+    (quickLocal ? linksLocal : quick).linkArtifacts(links);
   let spec: PipelineSpec;
   try {
-    await check.checkWorkflowInput('pipeline', input);
+    await (quickLocal ? checkLocal : check).checkWorkflowInput('pipeline', input);
     spec = (await quick.loadPipelineSpec({ pipeline: input.pipeline, version: input.specVersion })).spec;
   } catch (err) {
     upsertSearchAttributes([{ key: SluiceStatus, value: SLUICE_STATUS.failed }]);
@@ -273,7 +281,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
         try {
           const r = await executeChild(validate, { ...childOptions(s), args: [args] });
           s.counts = { rows: r.rowCount, expectations: r.expectations, errors: r.errors, warnings: r.warnings };
-          s.links = await quick.linkArtifacts({ dataDocs: r.htmlSha256, report: r.reportSha256 });
+          s.links = await linkArtifacts({ dataDocs: r.htmlSha256, report: r.reportSha256 });
           return {
             validation: {
               passed: r.passed,
@@ -289,9 +297,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
           const d = (cause.details ?? {}) as { failedErrors?: string[]; failedWarnings?: string[]; reportUri?: string; htmlUri?: string };
           const htmlSha256 = sha256In(d.htmlUri ?? '') ?? '';
           const reportSha256 = sha256In(d.reportUri ?? '') ?? '';
-          s.links = htmlSha256
-            ? await quick.linkArtifacts({ dataDocs: htmlSha256, ...(reportSha256 ? { report: reportSha256 } : {}) })
-            : {};
+          s.links = htmlSha256 ? await linkArtifacts({ dataDocs: htmlSha256, ...(reportSha256 ? { report: reportSha256 } : {}) }) : {};
           const validation = {
             passed: false,
             failedErrors: d.failedErrors ?? [],
@@ -327,7 +333,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
         };
         const r = await executeChild(snapshot, { ...childOptions(s), args: [args] });
         s.counts = { rows: r.rowCount, train: r.splitCounts.train, validation: r.splitCounts.validation, test: r.splitCounts.test };
-        s.links = await quick.linkArtifacts({ dataset: r.datasetId });
+        s.links = await linkArtifacts({ dataset: r.datasetId });
         upsertSearchAttributes([{ key: SluiceDataset, value: r.datasetId.slice(0, 12) }]);
         return { datasetId: r.datasetId, rowCount: r.rowCount };
       }
@@ -350,7 +356,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
         };
         const r = await executeChild(train, { ...childOptions(s), args: [args] });
         s.counts = { epochs: r.epochs, version: r.version };
-        s.links = await quick.linkArtifacts({ modelCard: r.cardSha256, onnx: r.onnxSha256 });
+        s.links = await linkArtifacts({ modelCard: r.cardSha256, onnx: r.onnxSha256 });
         upsertSearchAttributes([{ key: SluiceModel, value: `${r.model}@${r.version}` }]);
         return { model: { name: r.model, version: r.version, cardSha256: r.cardSha256, onnxSha256: r.onnxSha256 } };
       }

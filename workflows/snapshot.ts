@@ -1,13 +1,14 @@
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, proxyActivities, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { InputCheckActivities, SnapshotActivities } from '../activities';
 import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { SnapshotInput, SnapshotResult } from '../api/workflows/snapshot';
-import { ACTIVITY_OPTIONS } from './activityOptions';
+import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS, LOCAL_QUICK_CALLS_PATCH } from './activityOptions';
 import { pipelineOf, sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { SnapshotInput, SnapshotResult };
 
 const check = proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck);
+const checkLocal = proxyLocalActivities<InputCheckActivities>(LOCAL_ACTIVITY_OPTIONS.inputCheck);
 const datasets = proxyActivities<SnapshotActivities>(ACTIVITY_OPTIONS.snapshot);
 
 /**
@@ -25,7 +26,7 @@ export async function snapshot(input: SnapshotInput): Promise<SnapshotResult> {
 }
 
 async function snapshotBody(input: SnapshotInput, statusPatched: boolean): Promise<SnapshotResult> {
-  await check.checkWorkflowInput('snapshot', input);
+  await (patched(LOCAL_QUICK_CALLS_PATCH) ? checkLocal : check).checkWorkflowInput('snapshot', input);
   upsertSearchAttributes([
     { key: SluicePipeline, value: statusPatched ? pipelineOf(input.transform) : input.transform },
     { key: SluiceStep, value: 'snapshot' },

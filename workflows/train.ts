@@ -7,12 +7,12 @@
  * scores the snapshot's test rows with ONNX Runtime and writes the model card; registration gives
  * the model its version in sluice.models, with its lineage.
  */
-import { proxyActivities, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, proxyLocalActivities, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { EvaluateActivities, InputCheckActivities, RegistryActivities, TrainActivities } from '../activities';
 import { DEFAULT_TASK_QUEUES } from '../api/queues';
 import { SluiceDataset, SluiceModel, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { TrainInput, TrainResult } from '../api/workflows/train';
-import { ACTIVITY_OPTIONS } from './activityOptions';
+import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS, LOCAL_QUICK_CALLS_PATCH } from './activityOptions';
 import { pipelineOf, sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { TrainInput, TrainResult };
@@ -29,7 +29,10 @@ export async function train(input: TrainInput): Promise<TrainResult> {
 }
 
 async function trainBody(input: TrainInput, statusPatched: boolean): Promise<TrainResult> {
-  await proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck).checkWorkflowInput('train', input);
+  const check = patched(LOCAL_QUICK_CALLS_PATCH)
+    ? proxyLocalActivities<InputCheckActivities>(LOCAL_ACTIVITY_OPTIONS.inputCheck)
+    : proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck);
+  await check.checkWorkflowInput('train', input);
   upsertSearchAttributes([
     { key: SluicePipeline, value: statusPatched ? pipelineOf(input.model) : input.model },
     { key: SluiceStep, value: 'train' },

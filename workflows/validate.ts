@@ -1,14 +1,22 @@
-import { ApplicationFailure, proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  upsertMemo,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import type { InputCheckActivities, ValidateActivities } from '../activities';
 import { ErrorCodes } from '../api/errors';
 import { SluiceDataset, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
 import type { DatasetRef, ValidateInput, ValidateResult } from '../api/workflows/validate';
-import { ACTIVITY_OPTIONS } from './activityOptions';
+import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS, LOCAL_QUICK_CALLS_PATCH } from './activityOptions';
 import { pipelineOf, sluiceStatusPatched, withSluiceStatus } from './status';
 
 export type { ValidateInput, ValidateResult };
 
 const check = proxyActivities<InputCheckActivities>(ACTIVITY_OPTIONS.inputCheck);
+const checkLocal = proxyLocalActivities<InputCheckActivities>(LOCAL_ACTIVITY_OPTIONS.inputCheck);
 const quality = proxyActivities<ValidateActivities>(ACTIVITY_OPTIONS.suite);
 
 /**
@@ -36,7 +44,7 @@ function datasetName(d: DatasetRef): string {
 }
 
 async function validateBody(input: ValidateInput, statusPatched: boolean): Promise<ValidateResult> {
-  await check.checkWorkflowInput('validate', input);
+  await (patched(LOCAL_QUICK_CALLS_PATCH) ? checkLocal : check).checkWorkflowInput('validate', input);
   upsertSearchAttributes([
     // since the patch a pipeline filter finds validations too (a pipeline's own, or the contract's)
     ...(statusPatched

@@ -49,6 +49,14 @@ function withoutSql(spec: PipelineSpec): PipelineSpec {
   return { ...spec, transforms: spec.transforms.map(({ sql: _sql, ...t }) => t) };
 }
 
+/**
+ * How often a transform catch-up reads the watermark: the step ends at most this long after the
+ * transform got there (two indexed lookups a poll), and the workflow's state is asked about once a
+ * second.
+ */
+const CATCH_UP_POLL_MS = 50;
+const DESCRIBE_EVERY_POLLS = 20;
+
 async function watermarkOf(pool: Pool, name: string, version: number): Promise<bigint | null> {
   const { rows } = await pool.query<{ w: string | null }>(
     'SELECT min(last_seq)::text AS w FROM sluice.watermarks WHERE name = $1 AND version = $2',
@@ -175,7 +183,7 @@ export function createPipelineActivities(deps: Pick<ActivityDeps, 'pool' | 'temp
           const watermark = (await watermarkOf(deps.pool, input.transform, input.version)) ?? 0n;
           hb.progress({ watermark: watermark.toString(), until: until.toString() });
           if (watermark >= until) return { name: input.transform, version: input.version, watermark: watermark.toString(), rowsBehind: 0 };
-          if (i % 4 === 0) {
+          if (i % DESCRIBE_EVERY_POLLS === 0) {
             const d = await handle.describe();
             if (d.status.name !== 'RUNNING' && d.status.name !== 'CONTINUED_AS_NEW')
               throw new SluiceError(
@@ -183,7 +191,7 @@ export function createPipelineActivities(deps: Pick<ActivityDeps, 'pool' | 'temp
                 `transform ${input.transform}: its workflow ${transformWorkflowId(input.transform)} is ${d.status.name.toLowerCase()} at watermark ${watermark} (needs ${until}); see its failure in the UI`,
               );
           }
-          await sleep(250, hb.signal);
+          await sleep(CATCH_UP_POLL_MS, hb.signal);
         }
       });
     },

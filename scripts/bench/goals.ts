@@ -34,4 +34,9 @@ export const GOALS: Record<string, Record<string, Goal>> = {
     snapshot_vs_copy: atLeast(0.5),
     snapshot_peak_rss_mb: atMost(1024),
   },
+  pipeline: {
+    step_overhead_ms: atMost(25),
+    pipeline_vs_sum: atMost(1.3),
+    event_to_table_p99_ms: atMost(2_000),
+  },
 };

@@ -3,6 +3,7 @@ import { contractsSuite } from './contracts';
 import type { BenchSuite } from './harness';
 import { benchIngestVsCopy, ingestFileSuite } from './ingest';
 import { mlSuite } from './ml';
+import { pipelineSuite } from './pipeline';
 import { serveSuite } from './serve';
 import { trainResumeSuite } from './resume';
 import { snapshotSuite } from './snapshot';
@@ -40,4 +41,5 @@ export const SUITES: BenchSuite[] = [
   snapshotSuite,
   trainResumeSuite,
   serveSuite,
+  pipelineSuite,
 ];
