@@ -85,6 +85,11 @@ export const TrainInputSchema = Type.Object(
     /** Checkpoint every this many epochs (default 5; 0: never). */
     checkpointEveryEpochs: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
     /**
+     * Also checkpoint once this many seconds have passed since the last checkpoint, inside an epoch
+     * too (MLP): a crash then loses at most about this much training (default 0: off).
+     */
+    checkpointEverySeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 })),
+    /**
      * Seconds without a heartbeat before the training attempt counts as dead and is retried from
      * its last checkpoint (default 60); it must exceed the longest epoch.
      */
