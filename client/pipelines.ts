@@ -93,6 +93,10 @@ export interface PipelineWatch {
   activityProgress<T>(workflowId: string): Promise<T | undefined>;
 }
 
+function isTrainingProgress(v: unknown): v is TrainingProgress {
+  return v !== null && typeof v === 'object' && typeof (v as { epoch?: unknown }).epoch === 'number';
+}
+
 /** The progress line of a running pipeline: its step, and for `train` the epochs (from the training's heartbeat). */
 export function pipelineProgressText(status: PipelineStatus, training: TrainingProgress | undefined): string {
   const step = status.currentStep ?? '';
@@ -124,10 +128,11 @@ export async function waitForPipeline(
     const status = await watch.pipelineStatus(workflowId);
     if (status.state !== 'running') return status;
     const child = status.steps.find((st) => st.step === 'train' && st.state === 'running')?.workflowId;
-    // A child that has not heartbeaten yet (or has just finished) has no progress to show: the step alone is shown.
-    const training =
-      status.currentStep === 'train' && child ? await watch.activityProgress<TrainingProgress>(child).catch(() => undefined) : undefined;
-    onProgress(pipelineProgressText(status, training));
+    // The train child's pending activity: training's heartbeat has an epoch; before it (the input
+    // check) and after it (evaluation, registration) there is none, and the step alone is shown.
+    const details =
+      status.currentStep === 'train' && child ? await watch.activityProgress<unknown>(child).catch(() => undefined) : undefined;
+    onProgress(pipelineProgressText(status, isTrainingProgress(details) ? details : undefined));
     await sleep(options.everyMs ?? 500);
   }
 }

@@ -63,9 +63,15 @@ describe('pipelines start --wait', () => {
       status('running', 'snapshot', [step('snapshot', 'running', 'snap-1'), step('train', 'pending')]),
       status('running', 'train', [step('snapshot', 'completed'), step('train', 'running', 'train-child')]),
       status('running', 'train', [step('snapshot', 'completed'), step('train', 'running', 'train-child')]),
+      status('running', 'train', [step('snapshot', 'completed'), step('train', 'running', 'train-child')]),
       status('waiting', null, [step('snapshot', 'completed'), step('train', 'completed', 'train-child')]),
     ];
-    const progress = [training({ epoch: 1, maxEpochs: 2, loss: 0.5 }), training({ epoch: 2, maxEpochs: 2, loss: 0.25 })];
+    // then the child evaluates: its pending activity's heartbeat is not training's
+    const progress: unknown[] = [
+      training({ epoch: 1, maxEpochs: 2, loss: 0.5 }),
+      training({ epoch: 2, maxEpochs: 2, loss: 0.25 }),
+      { rows: 10 },
+    ];
     const asked: string[] = [];
     const watch: PipelineWatch = {
       pipelineStatus: (id) => {
@@ -91,6 +97,7 @@ describe('pipelines start --wait', () => {
       'pipeline churn v3: snapshot',
       'pipeline churn v3: train [############------------] 50% epoch 1/2, loss 0.5000',
       'pipeline churn v3: train [########################] 100% epoch 2/2, loss 0.2500',
+      'pipeline churn v3: train',
     ]);
     // the training progress is read from the train step's child workflow, never from the pipeline's own id
     expect(asked).toEqual([
@@ -100,8 +107,10 @@ describe('pipelines start --wait', () => {
       'status pipeline-churn-k1',
       'progress train-child',
       'status pipeline-churn-k1',
+      'progress train-child',
+      'status pipeline-churn-k1',
     ]);
-    expect(sleeps).toEqual([250, 250, 250]);
+    expect(sleeps).toEqual([250, 250, 250, 250]);
   });
 
   it('shows the step when the training progress cannot be read (a describe that fails)', async () => {
