@@ -23,7 +23,7 @@ export async function runCli(argv: string[], io: CliIo, isTty = false): Promise<
     if (command === 'datasets') return await datasetsCommand(rest, io);
     if (command === 'lineage') return await lineageCommand(rest, io);
     if (command === 'rollback') return await rollbackCommand(rest, io);
-    if (command === 'pipelines') return await pipelinesCommand(rest, io);
+    if (command === 'pipelines') return await pipelinesCommand(rest, io, isTty);
     if (command === 'schedules') return await schedulesCommand(rest, io);
   } catch (err) {
     if ((err as { code?: string }).code === 'SLUICE_UNKNOWN_PIPELINE') {

@@ -8,13 +8,15 @@ import { applyPipelineSchedules, declaredScheduleIds } from './pipelineSchedules
 import type { ApplySchedulesResult } from './schedules';
 import type { Pool } from 'pg';
 import { pipelineWorkflowId } from '../api/ids';
-import { PIPELINE_STEPS, type PipelineStepName } from '../api/workflows/pipeline';
+import { PIPELINE_STEPS, type PipelineStatus, type PipelineStepName } from '../api/workflows/pipeline';
+import type { TrainingProgress } from '../activities/train/activities';
 import { applyPipelineSpec, getPipelineSpec, listPipelineSpecs } from '../activities/pipeline';
 import { canonicalJson } from '../contracts/canonical';
 import { formatSpecIssues, loadPipelineSpecFile } from '../contracts/pipelineSpec';
 import { loadConfig } from '../config';
 import { createPool } from '../db/pool';
 import type { CliIo } from './contracts';
+import { bar, progressLine } from './opsCli';
 import { SluiceClient } from './sluiceClient';
 
 export class PipelinesUsageError extends Error {}
@@ -23,8 +25,9 @@ export const PIPELINES_USAGE = `  pipelines apply <file> [--by NAME] [--json]   
   pipelines list [--json]                          every pipeline's newest version
   pipelines show <name> [--version N] [--diff V1 V2] [--json]
                                                    a spec version, or what changed between two
-  pipelines start <name> --key K [--reason R] [--version N] [--json]
-                                                   start a run (workflow id pipeline-<name>-<K>; one run per key)
+  pipelines start <name> --key K [--reason R] [--version N] [--wait] [--json]
+                                                   start a run (workflow id pipeline-<name>-<K>; one run per key); --wait: until
+                                                   its steps are done (progress on a terminal: the step, training epochs)
   pipelines status <workflow id> | <name> --key K [--json]
                                                    each step's state, attempt, counts, durations and links
   pipelines rerun <workflow id> --from STEP --reason R [--json]
@@ -37,7 +40,10 @@ function flag(args: string[], name: string): string | undefined {
 }
 
 function positional(args: string[]): string[] {
-  return args.filter((a, i) => !a.startsWith('--') && !(i > 0 && (args[i - 1] ?? '').startsWith('--') && args[i - 1] !== '--json'));
+  const booleans = ['--json', '--wait'];
+  return args.filter(
+    (a, i) => !a.startsWith('--') && !(i > 0 && (args[i - 1] ?? '').startsWith('--') && !booleans.includes(args[i - 1] ?? '')),
+  );
 }
 
 function intFlag(args: string[], name: string): number | undefined {
@@ -81,7 +87,75 @@ export function diffJson(a: unknown, b: unknown, at = ''): { path: string; from:
 
 const show = (v: unknown): string => (v === undefined ? '(absent)' : JSON.stringify(v));
 
-export async function pipelinesCommand(args: string[], io: CliIo): Promise<number> {
+/** What `--wait` reads of a run: its status query, and the progress a step's child workflow heartbeats. */
+export interface PipelineWatch {
+  pipelineStatus(workflowId: string): Promise<PipelineStatus>;
+  activityProgress<T>(workflowId: string): Promise<T | undefined>;
+}
+
+function isTrainingProgress(v: unknown): v is TrainingProgress {
+  return v !== null && typeof v === 'object' && typeof (v as { epoch?: unknown }).epoch === 'number';
+}
+
+/** The progress line of a running pipeline: its step, and for `train` the epochs (from the training's heartbeat). */
+export function pipelineProgressText(status: PipelineStatus, training: TrainingProgress | undefined): string {
+  const step = status.currentStep ?? '';
+  const head = `pipeline ${status.pipeline} v${status.specVersion}: ${step || status.state}`;
+  if (step !== 'train' || !training) return head;
+  const max = training.maxEpochs;
+  const within = training.epochRows && training.epochRows.total > 0 ? training.epochRows.done / training.epochRows.total : 0;
+  const epochs = max ? `${bar((training.epoch + within) / max)} epoch ${training.epoch}/${max}` : `epoch ${training.epoch}`;
+  const loss = training.loss === undefined ? '' : `, loss ${training.loss.toPrecision(4)}`;
+  const metric =
+    training.validationMetric === undefined || training.validationMetricName === undefined
+      ? ''
+      : `, validation ${training.validationMetricName} ${training.validationMetric.toPrecision(4)}`;
+  return `${head} ${epochs}${loss}${metric}`;
+}
+
+/**
+ * Polls the run every `everyMs` until its steps are done (completed, failed, or waiting for
+ * reruns), giving `onProgress` the progress line each time; returns the last status.
+ */
+export async function waitForPipeline(
+  watch: PipelineWatch,
+  workflowId: string,
+  onProgress: (text: string) => void,
+  options: { everyMs?: number; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<PipelineStatus> {
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  for (;;) {
+    const status = await watch.pipelineStatus(workflowId);
+    if (status.state !== 'running') return status;
+    const child = status.steps.find((st) => st.step === 'train' && st.state === 'running')?.workflowId;
+    // The train child's pending activity: training's heartbeat has an epoch; before it (the input
+    // check) and after it (evaluation, registration) there is none, and the step alone is shown.
+    const details =
+      status.currentStep === 'train' && child ? await watch.activityProgress<unknown>(child).catch(() => undefined) : undefined;
+    onProgress(pipelineProgressText(status, isTrainingProgress(details) ? details : undefined));
+    await sleep(options.everyMs ?? 500);
+  }
+}
+
+/** `pipelines status`'s lines: the run, then each step. */
+function statusLines(workflowId: string, s: PipelineStatus): string[] {
+  return [
+    `${workflowId}: ${s.state}${s.rerunUntil ? ` (takes reruns until ${s.rerunUntil})` : ''}; spec ${s.pipeline} v${s.specVersion}; ${s.reruns.length} rerun(s)`,
+    ...s.steps.map(
+      (st) =>
+        `  ${st.step.padEnd(9)} ${st.state.padEnd(9)} attempt ${st.attempt}${st.durationMs === null ? '' : `  ${st.durationMs} ms`}${
+          Object.keys(st.counts).length
+            ? `  ${Object.entries(st.counts)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(' ')}`
+            : ''
+        }${st.error ? `  error: ${st.error.message}` : ''}`,
+    ),
+    ...s.steps.flatMap((st) => Object.entries(st.links).map(([k, url]) => `  ${k}: ${url}`)),
+  ];
+}
+
+export async function pipelinesCommand(args: string[], io: CliIo, isTty = false): Promise<number> {
   const [sub, ...rest] = args;
   const json = rest.includes('--json');
   const out = (value: unknown, text: string): void => io.out(json ? `${JSON.stringify(value, null, 2)}\n` : text);
@@ -162,18 +236,29 @@ export async function pipelinesCommand(args: string[], io: CliIo): Promise<numbe
       const key = flag(rest, '--key');
       if (!name || !key) throw new PipelinesUsageError('pipelines start takes a pipeline name and --key <trigger key>');
       const version = intFlag(rest, '--version');
-      const started = await withClient(io, (c) =>
-        c.startPipeline(name, {
+      const wait = rest.includes('--wait');
+      return withClient(io, async (c) => {
+        const started = await c.startPipeline(name, {
           triggerKey: key,
           reason: flag(rest, '--reason') ?? 'started from the sluice CLI',
           ...(version ? { version } : {}),
-        }),
-      );
-      out(
-        started,
-        `${started.started ? 'started' : 'already started (one run per trigger key)'}: ${started.workflowId} (spec v${started.specVersion}, run ${started.runId})\n`,
-      );
-      return 0;
+        });
+        const startedLine = `${started.started ? 'started' : 'already started (one run per trigger key)'}: ${started.workflowId} (spec v${started.specVersion}, run ${started.runId})\n`;
+        if (!wait) {
+          out(started, startedLine);
+          return 0;
+        }
+        if (!json) io.out(startedLine);
+        const progress = progressLine(isTty && !json, io.err);
+        let final: PipelineStatus;
+        try {
+          final = await waitForPipeline(c, started.workflowId, (text) => progress.update(text));
+        } finally {
+          progress.done();
+        }
+        out({ ...started, status: final }, `${statusLines(started.workflowId, final).join('\n')}\n`);
+        return final.state === 'failed' ? 1 : 0;
+      });
     }
     case 'status': {
       const first = pos[0];
@@ -181,20 +266,7 @@ export async function pipelinesCommand(args: string[], io: CliIo): Promise<numbe
       const key = flag(rest, '--key');
       const workflowId = key ? pipelineWorkflowId(first, key) : first;
       const s = await withClient(io, (c) => c.pipelineStatus(workflowId));
-      const lines = [
-        `${workflowId}: ${s.state}${s.rerunUntil ? ` (takes reruns until ${s.rerunUntil})` : ''}; spec ${s.pipeline} v${s.specVersion}; ${s.reruns.length} rerun(s)`,
-        ...s.steps.map(
-          (st) =>
-            `  ${st.step.padEnd(9)} ${st.state.padEnd(9)} attempt ${st.attempt}${st.durationMs === null ? '' : `  ${st.durationMs} ms`}${
-              Object.keys(st.counts).length
-                ? `  ${Object.entries(st.counts)
-                    .map(([k, v]) => `${k}=${v}`)
-                    .join(' ')}`
-                : ''
-            }${st.error ? `  error: ${st.error.message}` : ''}`,
-        ),
-        ...s.steps.flatMap((st) => Object.entries(st.links).map(([k, url]) => `  ${k}: ${url}`)),
-      ];
+      const lines = statusLines(workflowId, s);
       out(s, `${lines.join('\n')}\n`);
       return 0;
     }

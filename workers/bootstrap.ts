@@ -190,6 +190,10 @@ export async function createWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet
           await Worker.create({
             ...common,
             taskQueue: queues.gpu,
+            // Training names its latest checkpoint in its heartbeats: send them every second, so that a
+            // retry after a crash starts from the newest one and the server's heartbeat timeout (as short
+            // as 2 s) is not eaten by the throttle. At most SLUICE_GPU_COUNT activities run here.
+            maxHeartbeatThrottleInterval: '1 second',
             activities: createGpuActivities(deps, { devices: new DeviceSlots(cfg.gpuCount) }),
             maxConcurrentActivityTaskExecutions: cfg.gpuCount,
           }),

@@ -47,14 +47,16 @@ export const ACTIVITY_OPTIONS = {
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   },
   /**
-   * Training: as long as it needs (a day at most), heartbeating every epoch, so a dead worker is
-   * noticed within a minute and the retry resumes from the last checkpoint. An epoch longer than
-   * the heartbeat timeout would look dead: the trainers keep epochs short or report within them.
+   * Training: as long as it needs (a day at most), heartbeating at least every second (inside MLP
+   * epochs too), so a dead worker is noticed within the heartbeat timeout (the input's
+   * `heartbeatSeconds`, default a minute) and the retry resumes from the last checkpoint. The first
+   * retry comes 200 ms after the timeout, not a second: after a crash each second is work lost,
+   * and a failure that repeats still backs off (×2 up to 30 s, 10 attempts).
    */
   training: {
     startToCloseTimeout: '24 hours',
     heartbeatTimeout: '1 minute',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+    retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds', maximumAttempts: 10 },
   },
   /** A suite scans the whole dataset: long, but it heartbeats. */
   suite: {

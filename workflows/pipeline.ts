@@ -352,6 +352,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
           queues,
           ...(tr.device ? { device: tr.device } : {}),
           ...(tr.checkpointEveryEpochs === undefined ? {} : { checkpointEveryEpochs: tr.checkpointEveryEpochs }),
+          ...(tr.checkpointEverySeconds === undefined ? {} : { checkpointEverySeconds: tr.checkpointEverySeconds }),
           ...(tr.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: tr.heartbeatSeconds }),
         };
         const r = await executeChild(train, { ...childOptions(s), args: [args] });

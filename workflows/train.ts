@@ -51,6 +51,7 @@ async function trainBody(input: TrainInput, statusPatched: boolean): Promise<Tra
       trainer: input.trainer,
       seed: input.seed,
       checkpointEveryEpochs: input.checkpointEveryEpochs,
+      ...(input.checkpointEverySeconds === undefined ? {} : { checkpointEverySeconds: input.checkpointEverySeconds }),
     });
     const cpuQueue = input.queues?.cpu ?? workflowInfo().taskQueue;
     upsertSearchAttributes([{ key: SluiceStep, value: 'evaluate' }]);

@@ -6,6 +6,7 @@
  * with the same model bytes as an uninterrupted run (activities/train/README.md, determinism).
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { Context } from '@temporalio/activity';
 import { ErrorCodes } from '../../api/errors';
 import type { ActivityDeps } from '../deps';
 import type { CreateSession } from '../evaluate/scoring';
@@ -29,13 +30,32 @@ export interface TrainModelStepInput {
   seed: number;
   /** Write a checkpoint every this many epochs (default 5; 0: never). */
   checkpointEveryEpochs?: number;
+  /**
+   * Also write one once this many seconds have passed since the last (inside an epoch too, for
+   * trainers whose epochs are batches): a crash then loses at most about this much work (default: 0, off).
+   */
+  checkpointEverySeconds?: number;
   splitColumn?: SplitColumn;
 }
 
-/** What a heartbeat carries: where a retry resumes. */
-export interface TrainingProgress extends EpochReport {
-  /** sha256 of the latest checkpoint in the artifact store, and the epoch it holds. */
-  checkpoint?: { sha256: string; epoch: number };
+/** What a heartbeat carries: where a retry resumes, and how far training is (the CLI's progress line). */
+export interface TrainingProgress extends Omit<EpochReport, 'loss'> {
+  /** Training loss of the last epoch done (absent before the first). */
+  loss?: number;
+  /** The most epochs this run will do (it may stop earlier). */
+  maxEpochs?: number;
+  /** Inside an epoch: its training rows done so far, of `total`. */
+  epochRows?: { done: number; total: number };
+  /** sha256 of the latest checkpoint in the artifact store, and the epochs it holds (plus rows of the next, inside an epoch). */
+  checkpoint?: { sha256: string; epoch: number; epochRowsDone?: number };
+}
+
+/**
+ * How long training runs between two reports (heartbeat, cancellation check, time-based checkpoint):
+ * a quarter of the heartbeat timeout, at most a second, so that even a long epoch heartbeats in time.
+ */
+export function reportIntervalMs(heartbeatTimeoutMs: number | undefined): number {
+  return Math.max(50, Math.min(1_000, (heartbeatTimeoutMs ?? 60_000) / 4));
 }
 
 export interface TrainModelStepResult {
@@ -61,6 +81,8 @@ function isProgress(v: unknown): v is TrainingProgress {
 }
 
 export type TrainDeps = Pick<ActivityDeps, 'artifacts' | 'log'> & {
+  /** The clock that times reports and checkpoints (tests step it); default: the system's. */
+  now?: ActivityDeps['now'];
   config?: Pick<ActivityDeps['config'], 'commandTrainers' | 'python' | 'onnxCuda'>;
 };
 
@@ -158,61 +180,95 @@ export function createTrainActivities(deps: TrainDeps, options: TrainActivityOpt
      * timed out or wrote no model), SLUICE_TRAINER_OUTPUT_INVALID (its model does not fit the spec).
      */
     async trainModel(input: TrainModelStepInput): Promise<TrainModelStepResult> {
-      const bytes = await readDataset(deps, input.datasetId);
+      const clock = (): number => (deps.now ? deps.now().getTime() : Date.now());
+      const startedAt = clock();
       const trainer = input.trainer;
-      if (trainer.trainer === 'command') return trainCommandModel(input, trainer, bytes);
-      const rows = trainingRowsFromArrow(bytes, input.spec, input.splitColumn ?? DEFAULT_SPLIT_COLUMN);
-      const runInput = { data: rows.data, spec: input.spec, trainer, seed: input.seed, split: rows.split };
+      if (trainer.trainer === 'command') return trainCommandModel(input, trainer, await readDataset(deps, input.datasetId));
       const every = input.checkpointEveryEpochs ?? 5;
-      return withHeartbeat(async (hb) => {
-        const previous = isProgress(hb.previous) ? hb.previous : undefined;
-        let run: ModelTraining;
-        let resumedFromEpoch = 0;
-        let checkpoint = previous?.checkpoint;
-        if (checkpoint) {
-          run = ModelTraining.resume(runInput, await readVerifiedArtifact(deps.artifacts, checkpoint.sha256, 'training checkpoint'));
-          resumedFromEpoch = run.epoch;
-          deps.log(`training resumes from the checkpoint of epoch ${resumedFromEpoch}`, { checkpoint: checkpoint.sha256 });
-        } else {
-          run = ModelTraining.start(runInput);
-        }
-        let last: EpochReport | undefined;
-        while (!run.done) {
-          hb.checkCancelled();
-          last = run.runEpoch();
-          if (every > 0 && run.epoch % every === 0 && !run.done) {
-            const stored = await deps.artifacts.put(run.checkpoint(), { mediaType: 'application/octet-stream', extension: '.ckpt' });
-            checkpoint = { sha256: stored.sha256, epoch: run.epoch };
+      const everySeconds = input.checkpointEverySeconds ?? 0;
+      const reportMs = reportIntervalMs(Context.current().info.heartbeatTimeoutMs);
+      return withHeartbeat(
+        async (hb) => {
+          const previous = isProgress(hb.previous) ? hb.previous : undefined;
+          // Preparing (reading the snapshot, encoding its rows, restoring the checkpoint) takes seconds on a
+          // large dataset: heartbeat between its steps, with the last attempt's details, so that the server
+          // still names that checkpoint if this attempt dies too.
+          const preparing = (): void => hb.progress(previous ?? ({ epoch: 0 } satisfies TrainingProgress));
+          preparing();
+          const bytes = await readDataset(deps, input.datasetId);
+          preparing();
+          const rows = trainingRowsFromArrow(bytes, input.spec, input.splitColumn ?? DEFAULT_SPLIT_COLUMN);
+          preparing();
+          const runInput = { data: rows.data, spec: input.spec, trainer, seed: input.seed, split: rows.split };
+          let run: ModelTraining;
+          let resumedFromEpoch = 0;
+          let checkpoint = previous?.checkpoint;
+          if (checkpoint) {
+            const saved = await readVerifiedArtifact(deps.artifacts, checkpoint.sha256, 'training checkpoint');
+            preparing();
+            run = ModelTraining.resume(runInput, saved);
+            resumedFromEpoch = run.epoch;
+            const inside = run.epochRows?.done ? ` and ${run.epochRows.done} of the ${run.epochRows.total} rows of the next` : '';
+            deps.log(`training resumes from the checkpoint of epoch ${resumedFromEpoch}${inside}`, {
+              checkpoint: checkpoint.sha256,
+              preparedSeconds: (clock() - startedAt) / 1000,
+            });
+          } else {
+            run = ModelTraining.start(runInput);
           }
-          hb.progress({ ...last, ...(checkpoint ? { checkpoint } : {}) } satisfies TrainingProgress);
-          // An epoch is synchronous work: let heartbeats and cancellation through between epochs.
-          await yieldToEventLoop();
-        }
-        const model = run.model();
-        const onnx = await deps.artifacts.put(exportModelToOnnx(model), { mediaType: 'application/onnx', extension: '.onnx' });
-        return {
-          onnxSha256: onnx.sha256,
-          onnxUri: onnx.uri,
-          onnxBytes: onnx.size,
-          epochs: run.epoch,
-          resumedFromEpoch,
-          finalLoss: last?.loss ?? Number.NaN,
-          validationMetric: last?.validationMetric ?? null,
-          validationMetricName: last?.validationMetricName ?? null,
-          classes: model.classes ?? null,
-          trainRows: rows.split.train.length,
-          validationRows: rows.split.validation.length,
-          device: 'cpu',
-          runEventDetails: {
-            datasetId: input.datasetId,
+          let last: EpochReport | undefined;
+          let checkpointedAt = clock();
+          while (!run.done) {
+            hb.checkCancelled();
+            // An epoch is synchronous work: it pauses every reportMs so that heartbeats, cancellation and checkpoints come on time.
+            const pauseAt = clock() + reportMs;
+            const report = run.advance(() => clock() >= pauseAt);
+            if (report) last = report;
+            const epochDue = report !== undefined && every > 0 && run.epoch % every === 0;
+            const timeDue = everySeconds > 0 && clock() - checkpointedAt >= everySeconds * 1_000;
+            if ((epochDue || timeDue) && !run.done) {
+              const stored = await deps.artifacts.put(run.checkpoint(), { mediaType: 'application/octet-stream', extension: '.ckpt' });
+              const rowsDone = run.epochRows?.done ?? 0;
+              checkpoint = { sha256: stored.sha256, epoch: run.epoch, ...(rowsDone > 0 ? { epochRowsDone: rowsDone } : {}) };
+              checkpointedAt = clock();
+            }
+            const epochRows = run.epochRows;
+            hb.progress({
+              ...(last ?? {}),
+              epoch: run.epoch,
+              maxEpochs: run.maxEpochs,
+              ...(epochRows && epochRows.done > 0 ? { epochRows } : {}),
+              ...(checkpoint ? { checkpoint } : {}),
+            } satisfies TrainingProgress);
+            await yieldToEventLoop();
+          }
+          const model = run.model();
+          const onnx = await deps.artifacts.put(exportModelToOnnx(model), { mediaType: 'application/onnx', extension: '.onnx' });
+          return {
             onnxSha256: onnx.sha256,
-            resumedFromEpoch,
+            onnxUri: onnx.uri,
+            onnxBytes: onnx.size,
             epochs: run.epoch,
-            trainer: trainer.trainer,
-            seed: input.seed,
-          },
-        };
-      });
+            resumedFromEpoch,
+            finalLoss: last?.loss ?? Number.NaN,
+            validationMetric: last?.validationMetric ?? null,
+            validationMetricName: last?.validationMetricName ?? null,
+            classes: model.classes ?? null,
+            trainRows: rows.split.train.length,
+            validationRows: rows.split.validation.length,
+            device: 'cpu',
+            runEventDetails: {
+              datasetId: input.datasetId,
+              onnxSha256: onnx.sha256,
+              resumedFromEpoch,
+              epochs: run.epoch,
+              trainer: trainer.trainer,
+              seed: input.seed,
+            },
+          };
+        },
+        { everyMs: reportMs },
+      );
     },
   };
 }

@@ -13,11 +13,18 @@
  *   then every array's float64 values (IEEE 754, little-endian), in header order
  * Only integers go in the JSON (exact there); every float travels as its 8 bytes, so values such
  * as Infinity and −0 survive and nothing is rounded through decimal text.
+ *
+ * Version 2 is the same layout for a checkpoint taken inside an epoch: its state also says where
+ * the epoch stands (the MLP's int `batchStart`), which a version-1 reader would ignore and so
+ * resume wrongly; the version makes such a reader refuse it instead. A checkpoint between epochs
+ * is still written as version 1, byte for byte as before.
  */
 import { CheckpointError } from './errors';
 import type { EstimatorState } from './estimator';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
+/** The version of a checkpoint taken inside an epoch (see the module comment). */
+export const MID_EPOCH_CHECKPOINT_FORMAT_VERSION = 2;
 const MAGIC = 'SLUICECK';
 
 export interface CheckpointContents {
@@ -43,7 +50,8 @@ export function encodeCheckpoint(c: CheckpointContents): Uint8Array {
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
   bytes.set(new TextEncoder().encode(MAGIC), 0);
-  view.setUint32(8, CHECKPOINT_FORMAT_VERSION, true);
+  const midEpoch = c.state.ints.some(([name]) => name === 'batchStart');
+  view.setUint32(8, midEpoch ? MID_EPOCH_CHECKPOINT_FORMAT_VERSION : CHECKPOINT_FORMAT_VERSION, true);
   view.setUint32(12, header.length, true);
   bytes.set(header, 16);
   let at = dataStart;
@@ -59,10 +67,10 @@ export function decodeCheckpoint(bytes: Uint8Array): CheckpointContents {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== CHECKPOINT_FORMAT_VERSION) {
+  if (version !== CHECKPOINT_FORMAT_VERSION && version !== MID_EPOCH_CHECKPOINT_FORMAT_VERSION) {
     throw new CheckpointError(
       'UNSUPPORTED_VERSION',
-      `checkpoint format version ${version} is not supported (this sluice reads version ${CHECKPOINT_FORMAT_VERSION})`,
+      `checkpoint format version ${version} is not supported (this sluice reads versions ${CHECKPOINT_FORMAT_VERSION} and ${MID_EPOCH_CHECKPOINT_FORMAT_VERSION})`,
     );
   }
   const headerLength = view.getUint32(12, true);

@@ -41,6 +41,14 @@ export interface EstimatorRun {
   readonly epoch: number;
   readonly done: boolean;
   runEpoch(): EpochReport;
+  /**
+   * Trainers whose epochs are many batches: runs the current epoch until it ends (its report) or
+   * `pause()`, asked between batches, says to stop (undefined: inside the epoch; `saveState` then
+   * records where, and a restored run goes on from that batch).
+   */
+  advance?(pause: () => boolean): EpochReport | undefined;
+  /** Rows of the current epoch done so far (0 between epochs), for trainers that have `advance`. */
+  readonly epochRows?: { done: number; total: number };
   saveState(): EstimatorState;
   restoreState(state: EstimatorState): void;
   /** The model to keep: the final parameters, or the best-so-far ones where the trainer stops early. */

@@ -13,7 +13,7 @@ export type { MlpParams } from './mlp';
 export type { DenseLayer } from './network';
 export type { CategoricalEncoding, NumericScaling, Preprocessing } from './preprocessing';
 export { fitPreprocessing, applyPreprocessing } from './preprocessing';
-export { CHECKPOINT_FORMAT_VERSION, decodeCheckpoint, encodeCheckpoint } from './checkpoint';
+export { CHECKPOINT_FORMAT_VERSION, decodeCheckpoint, encodeCheckpoint, MID_EPOCH_CHECKPOINT_FORMAT_VERSION } from './checkpoint';
 export { CheckpointError, TrainingDataError, type CheckpointIssue, type TrainingDataIssue } from './errors';
 export { Xoshiro128 } from './random';
 export { makeClassification, type SyntheticClassification, type SyntheticClassificationOptions } from './synthetic';

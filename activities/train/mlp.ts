@@ -33,7 +33,7 @@ import {
   softmaxRowsInPlace,
   type DenseLayer,
 } from './network';
-import type { Xoshiro128 } from './random';
+import type { RngState, Xoshiro128 } from './random';
 import type { TaskKind } from './data';
 
 export interface MlpParams {
@@ -105,6 +105,12 @@ export class MlpRun implements EstimatorRun {
   private finished = false;
   private readonly order: Uint32Array;
   private readonly batchX: Float64Array;
+  /** Inside an epoch: the first row (in `order`) of the next batch; 0 between epochs. */
+  private batchStart = 0;
+  private epochLossSum = 0;
+  private epochRowsSeen = 0;
+  /** The PRNG's state before this epoch's shuffle: a checkpoint inside the epoch shuffles again from it. */
+  private epochRng: RngState = [0, 0, 0, 0];
   private readonly k: number;
 
   constructor(
@@ -149,6 +155,16 @@ export class MlpRun implements EstimatorRun {
     return this.finished;
   }
 
+  private shuffleOrder(): void {
+    for (let i = 0; i < this.order.length; i++) this.order[i] = i;
+    this.rng.shuffle(this.order);
+  }
+
+  /** Rows of the current epoch done so far (0 between epochs) and the rows of an epoch. */
+  get epochRows(): { done: number; total: number } {
+    return { done: this.batchStart, total: this.problem.train.rows };
+  }
+
   /** One Adam step on the rows order[start, start + size); returns the batch's mean loss (without the penalty). */
   private trainBatch(start: number, size: number): number {
     const { x } = this.problem.train;
@@ -183,18 +199,34 @@ export class MlpRun implements EstimatorRun {
   }
 
   runEpoch(): EpochReport {
+    return this.advance(() => false) as EpochReport;
+  }
+
+  /**
+   * Runs the current epoch's batches until the epoch ends (returns its report) or `pause()`, asked
+   * after each batch, says to stop (returns undefined: the run is inside the epoch, and its state,
+   * checkpoint included, says where).
+   */
+  advance(pause: () => boolean): EpochReport | undefined {
     if (this.finished) throw new RangeError('this training run is finished');
     const n = this.problem.train.rows;
-    for (let i = 0; i < n; i++) this.order[i] = i;
-    this.rng.shuffle(this.order);
-    const batch = Math.min(this.params.batchSize, n);
-    let lossSum = 0;
-    let rowsSeen = 0;
-    for (let start = 0; start < n; start += batch) {
-      const size = Math.min(batch, n - start);
-      lossSum += this.trainBatch(start, size) * size;
-      rowsSeen += size;
+    if (this.batchStart === 0) {
+      this.epochRng = this.rng.state();
+      this.shuffleOrder();
+      this.epochLossSum = 0;
+      this.epochRowsSeen = 0;
     }
+    const batch = Math.min(this.params.batchSize, n);
+    while (this.batchStart < n) {
+      const size = Math.min(batch, n - this.batchStart);
+      this.epochLossSum += this.trainBatch(this.batchStart, size) * size;
+      this.epochRowsSeen += size;
+      this.batchStart += size;
+      if (this.batchStart < n && pause()) return undefined;
+    }
+    this.batchStart = 0;
+    const lossSum = this.epochLossSum;
+    const rowsSeen = this.epochRowsSeen;
     this.epochsDone++;
     let penalty = 0;
     for (const layer of this.net)
@@ -252,8 +284,19 @@ export class MlpRun implements EstimatorRun {
         ['rng1', s1],
         ['rng2', s2],
         ['rng3', s3],
+        // Inside an epoch only (a MID_EPOCH_CHECKPOINT_FORMAT_VERSION checkpoint): where the epoch stands.
+        ...(this.batchStart > 0
+          ? ([
+              ['batchStart', this.batchStart],
+              ['epochRowsSeen', this.epochRowsSeen],
+              ['epochRng0', this.epochRng[0]],
+              ['epochRng1', this.epochRng[1]],
+              ['epochRng2', this.epochRng[2]],
+              ['epochRng3', this.epochRng[3]],
+            ] as [string, number][])
+          : []),
       ],
-      arrays,
+      arrays: this.batchStart > 0 ? [...arrays, ['epochLossSum', Float64Array.of(this.epochLossSum)]] : arrays,
     };
   }
 
@@ -262,7 +305,27 @@ export class MlpRun implements EstimatorRun {
     this.finished = stateInt(state, 'done') === 1;
     this.adamStep = stateInt(state, 'adamStep');
     this.sinceBest = stateInt(state, 'sinceBest');
-    this.rng.setState([stateInt(state, 'rng0'), stateInt(state, 'rng1'), stateInt(state, 'rng2'), stateInt(state, 'rng3')]);
+    const rng: RngState = [stateInt(state, 'rng0'), stateInt(state, 'rng1'), stateInt(state, 'rng2'), stateInt(state, 'rng3')];
+    this.batchStart = 0;
+    if (state.ints.some(([k]) => k === 'batchStart')) {
+      // Inside an epoch: the same shuffle again from the epoch's PRNG state, which must end where the run's did.
+      const batchStart = stateInt(state, 'batchStart');
+      if (!Number.isInteger(batchStart) || batchStart <= 0 || batchStart >= this.problem.train.rows)
+        throw new RangeError(`checkpoint batchStart ${batchStart} is not inside an epoch of ${this.problem.train.rows} rows`);
+      this.epochRng = [
+        stateInt(state, 'epochRng0'),
+        stateInt(state, 'epochRng1'),
+        stateInt(state, 'epochRng2'),
+        stateInt(state, 'epochRng3'),
+      ];
+      this.rng.setState(this.epochRng);
+      this.shuffleOrder();
+      if (this.rng.state().some((v, i) => v !== rng[i])) throw new RangeError('checkpoint PRNG states do not agree with the epoch shuffle');
+      this.batchStart = batchStart;
+      this.epochRowsSeen = stateInt(state, 'epochRowsSeen');
+      this.epochLossSum = stateArray(state, 'epochLossSum', 1)[0] as number;
+    }
+    this.rng.setState(rng);
     this.bestLoss = stateArray(state, 'bestLoss', 1)[0] as number;
     this.net.forEach((layer, l) => {
       const buf = this.buffers[l] as LayerBuffers;

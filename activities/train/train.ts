@@ -178,9 +178,27 @@ export class ModelTraining {
   get done(): boolean {
     return this.estimator.done;
   }
+  /** The most epochs the run does (it may stop earlier). */
+  get maxEpochs(): number {
+    return 'maxEpochs' in this.params ? this.params.maxEpochs : 1;
+  }
 
   runEpoch(): EpochReport {
     return this.estimator.runEpoch();
+  }
+
+  /**
+   * Runs the current epoch until it ends (returns its report) or, for trainers whose epochs are
+   * batches (the MLP), until `pause()` says to stop between batches (returns undefined): a
+   * long epoch can then heartbeat and checkpoint on time. Same floats as {@link runEpoch}.
+   */
+  advance(pause: () => boolean): EpochReport | undefined {
+    return this.estimator.advance ? this.estimator.advance(pause) : this.estimator.runEpoch();
+  }
+
+  /** Rows of the current epoch done so far (0 between epochs, and always for one-step epochs). */
+  get epochRows(): { done: number; total: number } | undefined {
+    return this.estimator.epochRows;
   }
 
   /** The full state as bytes (see checkpoint.ts for the format). */

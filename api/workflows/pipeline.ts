@@ -88,7 +88,8 @@ export const PipelineTrainSchema = Type.Object(
     seed: Type.Integer({ minimum: 0, maximum: 4294967295 }),
     device: Type.Optional(Type.Union([Type.Literal('gpu'), Type.Literal('cpu')])),
     checkpointEveryEpochs: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
-    heartbeatSeconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600 })),
+    checkpointEverySeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 })),
+    heartbeatSeconds: Type.Optional(Type.Integer({ minimum: 2, maximum: 3600 })),
   },
   { additionalProperties: false },
 );

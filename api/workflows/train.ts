@@ -85,10 +85,18 @@ export const TrainInputSchema = Type.Object(
     /** Checkpoint every this many epochs (default 5; 0: never). */
     checkpointEveryEpochs: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
     /**
-     * Seconds without a heartbeat before the training attempt counts as dead and is retried from
-     * its last checkpoint (default 60); it must exceed the longest epoch.
+     * Also checkpoint once this many seconds have passed since the last checkpoint, inside an epoch
+     * too (MLP): a crash then loses at most about this much training (default 0: off).
      */
-    heartbeatSeconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600 })),
+    checkpointEverySeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 })),
+    /**
+     * Seconds without a heartbeat before the training attempt counts as dead and is retried from
+     * its last checkpoint (default 60): how long a crash goes unnoticed. The built-in trainers
+     * report at least every second (inside MLP epochs too), so a few seconds suffice; a logistic
+     * regression or ridge epoch, and each step of reading the snapshot, is one piece of work that
+     * must fit in it.
+     */
+    heartbeatSeconds: Type.Optional(Type.Integer({ minimum: 2, maximum: 3600 })),
     /** Where training runs: the GPU queue (default), or the CPU queue where no GPU worker runs. */
     device: Type.Optional(Type.Union([Type.Literal('gpu'), Type.Literal('cpu')])),
     /** Task queues, when the workers use other names than sluice-cpu / sluice-gpu. */

@@ -4,11 +4,16 @@
  * checkpoint, ÷ the same training uninterrupted. Both on a worker process of their own
  * (workers/gpu.ts), the workflow on a CPU worker in this process; the killed run includes the
  * restart of the worker and the heartbeat timeout after which Temporal retries the activity.
+ *
+ * The training is set up for a quick resume, as a user who cares about it would: a heartbeat timeout
+ * of 3 s (the built-in trainers report every second, inside epochs too) and a checkpoint every epoch
+ * and every second. The notes say where the seconds after the kill went (secondsAfterKill).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { temporal } from '@temporalio/proto';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import type { TrainingProgress } from '../../activities/train/activities';
@@ -22,10 +27,13 @@ import { createWorkerSet } from '../../workers/bootstrap';
 import { startWorkerProcess, stopWorkerProcesses, type WorkerProcess } from '../workerProcess';
 import { timed, type BenchContext, type BenchResult, type BenchSuite } from './harness';
 
+const HEARTBEAT_SECONDS = 3;
+const CHECKPOINT_EVERY_SECONDS = 1;
+
 export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 'metrics' | 'ratios' | 'notes'>> {
-  // About a minute of training here: a crash costs a fixed few seconds (the heartbeat timeout, 5 s,
-  // and a worker restart) plus the epochs since the last checkpoint, so the ratio is only meaningful
-  // against a training of realistic length.
+  // About a minute of training here: a crash costs a fixed few seconds (the heartbeat timeout, the
+  // retry's start, reading the snapshot and checkpoint again) plus the work since the last
+  // checkpoint, so the ratio is only meaningful against a training of realistic length.
   const rows = Math.max(5_000, Math.round(300_000 * ctx.scale));
   const maxEpochs = 30;
   const artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-resume-'));
@@ -82,7 +90,8 @@ export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 
       trainer: { trainer: 'mlp', hiddenLayers: [64, 64], maxEpochs, patience: 1000, batchSize: 64 },
       seed: 9,
       checkpointEveryEpochs: 1,
-      heartbeatSeconds: 5,
+      checkpointEverySeconds: CHECKPOINT_EVERY_SECONDS,
+      heartbeatSeconds: HEARTBEAT_SECONDS,
       queues,
     });
 
@@ -94,6 +103,7 @@ export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 
     await stopWorkerProcesses([first]);
 
     ctx.log(`training killed after epoch ${maxEpochs / 2} and resumed by a new worker`);
+    const timeline: Record<string, number> = {};
     const second = await startGpuWorker();
     const [resumed, resumedS] = await timed(async () => {
       const handle = await client.start(workflows.train, input('resume_killed'), { workflowId: `bench-resume-killed-${queues.cpu}` });
@@ -105,16 +115,22 @@ export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 
         },
         { timeoutMs: 600_000, intervalMs: 100 },
       );
+      const killedAt = Date.now();
       second.child.kill('SIGKILL');
+      const watching = watchRetry(client, handle.workflowId, killedAt);
       await second.exit;
-      await startGpuWorker();
-      return handle.result();
+      const replacement = await startGpuWorker();
+      timeline.replacement_worker_ready = (Date.now() - killedAt) / 1000;
+      const result = await handle.result();
+      Object.assign(timeline, await watching, resumeTimes(replacement.output(), killedAt));
+      return result;
     });
     if (resumed.onnxSha256 !== straight.onnxSha256)
       throw new Error('the resumed training stored other model bytes than the uninterrupted one');
     ctx.log(
       `straight ${straightS.toFixed(1)} s, killed and resumed ${resumedS.toFixed(1)} s (resumed from epoch ${resumed.resumedFromEpoch})`,
     );
+    ctx.log(`seconds after the kill: ${JSON.stringify(timeline)}`);
     return {
       metrics: {
         train_uninterrupted_s: { value: straightS, unit: 's' },
@@ -122,7 +138,15 @@ export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 
         resumed_from_epoch: { value: resumed.resumedFromEpoch, unit: 'epoch' },
       },
       ratios: { resume_overhead: resumedS / straightS },
-      notes: { rows, maxEpochs, heartbeatSeconds: 5, checkpointEveryEpochs: 1, sameModelBytes: true },
+      notes: {
+        rows,
+        maxEpochs,
+        heartbeatSeconds: HEARTBEAT_SECONDS,
+        checkpointEveryEpochs: 1,
+        checkpointEverySeconds: CHECKPOINT_EVERY_SECONDS,
+        sameModelBytes: true,
+        secondsAfterKill: timeline,
+      },
     };
   } finally {
     await stopWorkerProcesses(children);
@@ -132,6 +156,60 @@ export async function benchResume(ctx: BenchContext): Promise<Pick<BenchResult, 
     await db.drop();
     fs.rmSync(artifactsDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where the seconds after the kill go, from the server's view of the pending activity (polled):
+ * its last heartbeat before the kill, when the retry was scheduled (the heartbeat timeout noticed)
+ * and when the new attempt started.
+ */
+async function watchRetry(client: SluiceClient, workflowId: string, killedAt: number): Promise<Record<string, number>> {
+  const seconds = (t: unknown): number | undefined => {
+    const ms =
+      t && typeof t === 'object' && 'seconds' in t
+        ? Number((t as { seconds: unknown }).seconds) * 1000 + Number((t as { nanos?: number }).nanos ?? 0) / 1e6
+        : undefined;
+    return ms === undefined ? undefined : (ms - killedAt) / 1000;
+  };
+  const out: Record<string, number> = {};
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const activity = (await client.temporal.workflow.getHandle(workflowId).describe()).raw.pendingActivities?.[0];
+    if (!activity) break;
+    if ((activity.attempt ?? 1) === 1) {
+      const hb = seconds(activity.lastHeartbeatTime);
+      if (hb !== undefined) out.last_heartbeat_before_kill = hb;
+    } else {
+      const retry = seconds(activity.lastFailure ? activity.scheduledTime : undefined);
+      if (retry !== undefined && out.retry_scheduled_for === undefined) out.retry_scheduled_for = retry;
+      const started = seconds(activity.lastStartedTime);
+      if (
+        activity.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED &&
+        started !== undefined &&
+        started > 0
+      ) {
+        out.retry_started = started;
+        break;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return out;
+}
+
+/** The replacement worker's own log: when the resumed attempt had read its data and checkpoint. */
+function resumeTimes(output: string, killedAt: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of output.split('\n')) {
+    if (!line.includes('training resumes from the checkpoint')) continue;
+    try {
+      const parsed = JSON.parse(line) as { time: string };
+      out.checkpoint_restored = (Date.parse(parsed.time) - killedAt) / 1000;
+    } catch {
+      // not a JSON line: no time to read
+    }
+  }
+  return out;
 }
 
 export const trainResumeSuite: BenchSuite = {

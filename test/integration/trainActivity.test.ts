@@ -49,7 +49,9 @@ describe('trainModel activity', () => {
     env.on('heartbeat', (d: unknown) => beats.push(d as TrainingProgress));
     const first: TrainModelStepResult = await env.run(activities().trainModel, input());
     expect(first).toMatchObject({ epochs: 12, resumedFromEpoch: 0, trainRows: 280, validationRows: 80, validationMetricName: 'accuracy' });
-    expect(beats.map((b) => b.epoch).filter((e, i, a) => a.indexOf(e) === i)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // epoch 0: the heartbeats while it reads and prepares the snapshot
+    expect(beats.map((b) => b.epoch).filter((e, i, a) => a.indexOf(e) === i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(beats.at(-1)?.maxEpochs).toBe(12);
     expect(beats.find((b) => b.epoch === 7)?.checkpoint?.epoch).toBe(6);
     const again: TrainModelStepResult = await new MockActivityEnvironment().run(activities().trainModel, input());
     expect(again.onnxSha256).toBe(first.onnxSha256);
@@ -71,6 +73,40 @@ describe('trainModel activity', () => {
     );
     expect(retried.resumedFromEpoch).toBe(6);
     expect(retried.onnxSha256).toBe(straight.onnxSha256);
+  });
+
+  it('checkpoints by time inside epochs (checkpointEverySeconds), and a retry from such a checkpoint ends with the same bytes', async () => {
+    // A clock that moves 30 ms each time it is read: with a 200 ms heartbeat timeout the activity
+    // reports every 50 ms, i.e. every other batch, and checkpoints once a second has passed.
+    const steppedClock = (): (() => Date) => {
+      let t = Date.parse('2026-01-01T00:00:00Z');
+      return () => new Date((t += 30));
+    };
+    const timed = (): TrainModelStepInput => ({
+      ...input(),
+      trainer: { trainer: 'mlp', hiddenLayers: [16], maxEpochs: 6, patience: 50, batchSize: 20 },
+      checkpointEveryEpochs: 0,
+      checkpointEverySeconds: 1,
+    });
+    const run = (env: MockActivityEnvironment): Promise<TrainModelStepResult> =>
+      env.run(createTrainActivities({ artifacts: store, log: () => undefined, now: steppedClock() }).trainModel, timed());
+    const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 200 });
+    const beats: TrainingProgress[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d as TrainingProgress));
+    const straight = await run(env);
+    expect(beats.filter((b) => b.epochRows !== undefined).length).toBeGreaterThan(10); // progress inside epochs
+    const midEpoch = beats.filter((b) => (b.checkpoint?.epochRowsDone ?? 0) > 0);
+    expect(midEpoch.length).toBeGreaterThan(0);
+    const crashedAt = midEpoch[Math.floor(midEpoch.length / 2)] as TrainingProgress;
+    const retried = await run(new MockActivityEnvironment({ heartbeatTimeoutMs: 200, heartbeatDetails: crashedAt, attempt: 2 }));
+    expect(retried.resumedFromEpoch).toBe(crashedAt.checkpoint?.epoch);
+    expect(retried.onnxSha256).toBe(straight.onnxSha256);
+    // and the same bytes as a run that never paused inside an epoch
+    const plain: TrainModelStepResult = await new MockActivityEnvironment().run(activities().trainModel, {
+      ...timed(),
+      checkpointEverySeconds: 0,
+    });
+    expect(plain.onnxSha256).toBe(straight.onnxSha256);
   });
 
   it('refuses a dataset that is not in the artifact store or whose bytes changed, and data that cannot train a model', async () => {

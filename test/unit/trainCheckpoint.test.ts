@@ -2,7 +2,9 @@ import { exportModelToOnnx } from '../../activities/onnx';
 import {
   CHECKPOINT_FORMAT_VERSION,
   CheckpointError,
+  MID_EPOCH_CHECKPOINT_FORMAT_VERSION,
   decodeCheckpoint,
+  encodeCheckpoint,
   ModelTraining,
   trainModel,
   type EpochReport,
@@ -107,7 +109,7 @@ describe('training resumes from a checkpoint bit for bit', () => {
     expect(issue(() => ModelTraining.resume(input, new TextEncoder().encode('{"not":"a checkpoint"}')))).toBe('NOT_A_CHECKPOINT');
     expect(issue(() => ModelTraining.resume(input, bytes.subarray(0, bytes.length - 8)))).toBe('CORRUPT');
     const v2 = Uint8Array.from(bytes);
-    new DataView(v2.buffer).setUint32(8, 2, true);
+    new DataView(v2.buffer).setUint32(8, 3, true);
     expect(issue(() => ModelTraining.resume(input, v2))).toBe('UNSUPPORTED_VERSION');
     expect(issue(() => ModelTraining.resume({ ...input, seed: 43 }, bytes))).toBe('DIFFERENT_RUN');
     expect(issue(() => ModelTraining.resume({ ...input, trainer: { trainer: 'logistic_regression', maxEpochs: 5, l2: 2 } }, bytes))).toBe(
@@ -125,5 +127,73 @@ describe('training resumes from a checkpoint bit for bit', () => {
     expect(resumed.done).toBe(true);
     expect(resumed.epoch).toBe(run.epoch);
     expect(parameterBits(resumed.model().layers)).toBe(parameterBits(run.model().layers));
+  });
+
+  describe('inside an epoch (MLP batches)', () => {
+    const trainer: TrainerParams = { trainer: 'mlp', hiddenLayers: [12, 8], maxEpochs: 4, batchSize: 16 };
+    /** Pauses after every `n`-th batch. */
+    const everyNth = (n: number): (() => boolean) => {
+      let batches = 0;
+      return () => ++batches % n === 0;
+    };
+
+    it('advance() with pauses gives the same reports and model as runEpoch()', () => {
+      const straightReports: EpochReport[] = [];
+      const straight = trainModel(inputFor('multiclass', trainer), { onEpoch: (r) => straightReports.push(r) });
+      const run = ModelTraining.start(inputFor('multiclass', trainer));
+      const reports: EpochReport[] = [];
+      let pauses = 0;
+      const pause = everyNth(3);
+      while (!run.done) {
+        const r = run.advance(pause);
+        if (r) reports.push(r);
+        else {
+          pauses++;
+          expect(run.epochRows?.done).toBeGreaterThan(0);
+        }
+      }
+      expect(pauses).toBeGreaterThan(4);
+      expect(reports).toEqual(straightReports);
+      expect(parameterBits(run.model().layers)).toBe(parameterBits(straight.layers));
+    });
+
+    it('a checkpoint taken between two batches (version 2) resumes bit for bit, from that batch', () => {
+      const straightReports: EpochReport[] = [];
+      const straight = trainModel(inputFor('multiclass', trainer), { onEpoch: (r) => straightReports.push(r) });
+      const first = ModelTraining.start(inputFor('multiclass', trainer));
+      first.runEpoch();
+      expect(first.advance(everyNth(5))).toBeUndefined(); // five batches into epoch 2
+      const rowsDone = first.epochRows?.done ?? 0;
+      expect(rowsDone).toBe(5 * 16);
+      const bytes = first.checkpoint();
+      expect(first.checkpoint()).toEqual(bytes);
+      expect(new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true)).toBe(MID_EPOCH_CHECKPOINT_FORMAT_VERSION);
+
+      const resumed = ModelTraining.resume(inputFor('multiclass', trainer), Uint8Array.from(bytes));
+      expect(resumed.epoch).toBe(1);
+      expect(resumed.epochRows?.done).toBe(rowsDone);
+      const reports: EpochReport[] = [];
+      while (!resumed.done) reports.push(resumed.runEpoch());
+      expect(reports).toEqual(straightReports.slice(1));
+      expect(Buffer.from(exportModelToOnnx(resumed.model())).equals(Buffer.from(exportModelToOnnx(straight)))).toBe(true);
+    });
+
+    it('a checkpoint between epochs is still version 1, with the same keys as before', () => {
+      const run = ModelTraining.start(inputFor('multiclass', trainer));
+      run.advance(everyNth(2));
+      while (run.advance(everyNth(2)) === undefined);
+      const bytes = run.checkpoint();
+      expect(new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true)).toBe(CHECKPOINT_FORMAT_VERSION);
+      expect(decodeCheckpoint(bytes).state.ints.map(([k]) => k)).not.toContain('batchStart');
+    });
+
+    it('refuses a mid-epoch checkpoint whose epoch shuffle does not lead to its PRNG state', () => {
+      const first = ModelTraining.start(inputFor('multiclass', trainer));
+      first.advance(everyNth(2));
+      const contents = decodeCheckpoint(first.checkpoint());
+      const ints = contents.state.ints.map(([k, v]): [string, number] => [k, k === 'epochRng0' ? (v + 1) >>> 0 : v]);
+      const tampered = encodeCheckpoint({ ...contents, state: { ...contents.state, ints } });
+      expect(() => ModelTraining.resume(inputFor('multiclass', trainer), tampered)).toThrow(CheckpointError);
+    });
   });
 });
