@@ -405,6 +405,9 @@ export async function trainWithCommand(o: CommandTrainingOptions): Promise<Comma
   const argv = resolveArgv(o.params.command, o.config.python);
   const timeoutSeconds = o.params.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   const previous = previousProgress(o.hb.previous);
+  // Until the trainer reports, the heartbeats carry the previous attempt's details: a crash while
+  // the data is prepared must not lose the checkpoint it would resume from.
+  if (previous.checkpoint) o.hb.progress(o.hb.previous);
   if (previous.process) await stopStaleTrainer(previous.process, o.log);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), WORK_DIR_PREFIX));
   try {
