@@ -15,11 +15,17 @@
  *    runs alternate (off, on, off, on) and each side takes the median of its runs.
  *  - prediction_log_lag_ms: p99 over every event of the serve_rps run of the time from its answer
  *    to the commit of the batch that wrote it to the log.
+ *  - calibration: a node:http server in this process that only reads the body and sends a fixed
+ *    answer of the service's size, under the same loads (noop_server_p99_ms at 1 row and 100
+ *    connections, noop_server_rows_per_s at 1,000 rows): what any HTTP service could reach with
+ *    this load generator on this machine, so a goal below it is out of reach here.
  * Notes: session.run calls per request at 1 row (micro-batching), the events each run left for the
  * log to write after it ended (and how long that took), and JSON.parse of the 1,000-row body alone.
  * The service, the load generator and PostgreSQL share this machine's cores.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -270,6 +276,58 @@ async function benchServe(ctx: BenchContext) {
       const directRowsPerS = directRows / ((performance.now() - directFrom) / 1000);
       await session.release();
 
+      // Calibration, same load generator and machine: a node:http server that does nothing but read
+      // the body and send a fixed answer of the same size as the service's. Its p99 at 1 row and
+      // its rows/s at 1,000 rows are what any HTTP service in this process could reach here.
+      log('serve: calibration, a no-op HTTP server under the same loads');
+      const answer = async (body: string): Promise<Buffer> => {
+        const r = await fetch(`http://127.0.0.1:${port}/v1/endpoints/${ENDPOINT}/predict`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': json },
+          body,
+        });
+        if (r.status !== 200) throw new Error(`calibration: the service answered ${r.status}`);
+        return Buffer.from(await r.arrayBuffer());
+      };
+      const answerOne = await answer(one);
+      const answerThousand = await answer(thousand);
+      await service.predictions.flush();
+      const noop = http.createServer((req, res) => {
+        let size = 0;
+        req.on('data', (d: Buffer) => (size += d.length));
+        req.on('end', () => {
+          const body = size > 10_000 ? answerThousand : answerOne;
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+          res.end(body);
+        });
+      });
+      await new Promise<void>((resolve) => noop.listen(0, '127.0.0.1', resolve));
+      const noopPort = (noop.address() as AddressInfo).port;
+      let noopRps: LoadResult;
+      let noopBulk: LoadResult;
+      try {
+        noopRps = await runLoad({
+          port: noopPort,
+          body: one,
+          contentType: json,
+          connections: 100,
+          durationMs: seconds(10),
+          warmupMs: 1_000,
+        });
+        noopBulk = await runLoad({
+          port: noopPort,
+          body: thousand,
+          contentType: json,
+          connections: 4,
+          durationMs: seconds(6),
+          warmupMs: 1_000,
+        });
+      } finally {
+        noop.closeAllConnections();
+        await new Promise((r) => noop.close(r));
+      }
+      log(`serve: no-op server ${JSON.stringify(noopRps)} bulk ${JSON.stringify(noopBulk)}`);
+
       log('serve: shadow off / on, 1 row per request, 10 connections');
       const off: number[] = [];
       const on: number[] = [];
@@ -326,11 +384,17 @@ async function benchServe(ctx: BenchContext) {
           prediction_log_lag_ms: { value: percentile(lags, 0.99), unit: 'ms' },
           prediction_log_lag_p50_ms: { value: percentile(lags, 0.5), unit: 'ms' },
           failed_requests: { value: failed, unit: 'requests' },
+          noop_server_rps: { value: (noopRps.requests - noopRps.failed) / noopRps.seconds, unit: 'requests/s' },
+          noop_server_p99_ms: { value: noopRps.p99, unit: 'ms' },
+          noop_server_rows_per_s: { value: ((noopBulk.requests - noopBulk.failed) * 1000) / noopBulk.seconds, unit: 'rows/s' },
         },
         ratios: {
           serve_vs_direct: rowsPerS / directRowsPerS,
           serve_vs_direct_arrow: rowsPerSArrow / directRowsPerS,
           shadow_overhead: median(on) / median(off),
+          // the same figures for a server that does no work: the ceiling this load generator and machine allow
+          noop_server_vs_direct: ((noopBulk.requests - noopBulk.failed) * 1000) / noopBulk.seconds / directRowsPerS,
+          serve_rps_vs_noop_server: (rps.requests - rps.failed) / rps.seconds / ((noopRps.requests - noopRps.failed) / noopRps.seconds),
         },
         notes: {
           model: `logistic regression, ${FEATURES} numeric features (make_classification, seed 0)`,
