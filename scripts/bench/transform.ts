@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import type { Pool } from 'pg';
+import { Client as PgClient, type Pool } from 'pg';
 import { planIncrementalChunks, type PlannedChunk } from '../../activities/transform/chunks';
 import { registerTransformVersion } from '../../activities/transform/registry';
 import { pollUntil } from '../../client/poll';
@@ -135,18 +135,30 @@ async function register(pool: Pool, name: string): Promise<void> {
   await registerTransformVersion(pool, { name, version: 1, sources: [SOURCE], sql: TRANSFORM_SQL, description: 'bench: 20 typed fields' });
 }
 
+/** CHECKPOINT, as the superuser the scratch database was made with (sluice's roles may not run it). */
+async function checkpoint(db: ScratchDatabase): Promise<void> {
+  const c = new PgClient({ connectionString: db.adminUrl });
+  await c.connect();
+  try {
+    await c.query('CHECKPOINT');
+  } finally {
+    await c.end();
+  }
+}
+
 /** A fresh table shaped like the transform's, after a CHECKPOINT (each contender starts with no dirty pages of the one before). */
-async function freshTarget(pool: Pool, name: string, table: string): Promise<string> {
+async function freshTarget(db: ScratchDatabase, name: string, table: string): Promise<string> {
   const target = `${quoteIdent(DERIVED_SCHEMA)}.${quoteIdent(table)}`;
-  await pool.query(`DROP TABLE IF EXISTS ${target}`);
-  await pool.query(`CREATE TABLE ${target} (LIKE ${derivedTable(name, 1)} INCLUDING DEFAULTS INCLUDING INDEXES)`);
-  await pool.query('CHECKPOINT');
+  await db.pool.query(`DROP TABLE IF EXISTS ${target}`);
+  await db.pool.query(`CREATE TABLE ${target} (LIKE ${derivedTable(name, 1)} INCLUDING DEFAULTS INCLUDING INDEXES)`);
+  await checkpoint(db);
   return target;
 }
 
 /** The SQL over the whole log as one INSERT ... SELECT (one backend): rows and seconds. */
-async function directInsert(pool: Pool, name: string, table: string, maxSeq: string): Promise<[number, number]> {
-  const target = await freshTarget(pool, name, table);
+async function directInsert(db: ScratchDatabase, name: string, table: string, maxSeq: string): Promise<[number, number]> {
+  const pool = db.pool;
+  const target = await freshTarget(db, name, table);
   const [r, seconds] = await timed(() => pool.query(`INSERT INTO ${target} SELECT * FROM (${TRANSFORM_SQL}) q`, ['1', maxSeq]));
   await pool.query(`DROP TABLE ${target}`);
   return [r.rowCount ?? 0, seconds];
@@ -157,13 +169,14 @@ async function directInsert(pool: Pool, name: string, table: string, maxSeq: str
  * connections opened beforehand, each taking the next range when its last one is done.
  */
 async function splitInsert(
-  pool: Pool,
+  db: ScratchDatabase,
   name: string,
   table: string,
   ranges: PlannedChunk[],
   connections: number,
 ): Promise<[number, number]> {
-  const target = await freshTarget(pool, name, table);
+  const pool = db.pool;
+  const target = await freshTarget(db, name, table);
   const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
   let rows = 0;
   try {
@@ -210,7 +223,7 @@ interface WorkflowRun {
 /** The incremental `transform` workflow of a fresh transform over the whole log, from the start until the watermark reaches `maxSeq`. */
 async function transformWorkflow(h: Harness, name: string, maxSeq: string, parallelism: number): Promise<WorkflowRun> {
   await register(h.db.pool, name);
-  await h.db.pool.query('CHECKPOINT');
+  await checkpoint(h.db);
   const t0 = (await h.db.pool.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]?.t as Date;
   const [, seconds] = await timed(async () => {
     await h.client.workflow.signalWithStart('transform', {
@@ -308,9 +321,9 @@ export async function benchTransformVsSql(ctx: BenchContext): Promise<Omit<Bench
     const direct: number[] = [];
     const split: number[] = [];
     const runSql = async (pass: string): Promise<void> => {
-      const [directRows, directSeconds] = await directInsert(h.db.pool, 'bench_orders_direct', `direct_${pass}`, maxSeq);
+      const [directRows, directSeconds] = await directInsert(h.db, 'bench_orders_direct', `direct_${pass}`, maxSeq);
       ctx.log(`one INSERT ... SELECT (pass ${pass}): ${directRows} rows in ${directSeconds.toFixed(2)} s`);
-      const [splitRows, splitSeconds] = await splitInsert(h.db.pool, 'bench_orders_direct', `split_${pass}`, ranges, PARALLELISM);
+      const [splitRows, splitSeconds] = await splitInsert(h.db, 'bench_orders_direct', `split_${pass}`, ranges, PARALLELISM);
       ctx.log(
         `${ranges.length} INSERT ... SELECT on ${PARALLELISM} connections (pass ${pass}): ${splitRows} rows in ${splitSeconds.toFixed(2)} s`,
       );
