@@ -11,6 +11,7 @@ import { checkContractEvolution, diffContracts, formatDiff } from '../contracts/
 import { contractImpact, formatImpact } from '../contracts/impact';
 import { ContractFileError, ContractRegistry, CONTRACTS_DIR, parseContractFile, type Contract } from '../contracts/registry';
 import { createPool } from '../db/pool';
+import { flag } from './cliArgs';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -19,11 +20,6 @@ export interface CliIo {
 }
 
 const DEFAULT_DIR = path.join(CONTRACTS_DIR, 'sources');
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 function positional(args: string[], withValue: string[]): string[] {
   return args.filter((a, i) => !a.startsWith('--') && !(i > 0 && withValue.includes(args[i - 1] ?? '')));

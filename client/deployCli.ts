@@ -9,15 +9,11 @@ import { loadConfig } from '../config';
 import type { CliIo } from './contracts';
 import { DeployRefusedError } from './deploy';
 import { SluiceClient } from './sluiceClient';
+import { flag } from './cliArgs';
 
 export const ROLLBACK_USAGE = `  rollback <endpoint> [--who W] [--reason R] [--json]
                                                    restore the endpoint's previous champion (who: --who or $USER)
 `;
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 export async function rollbackCommand(args: string[], io: CliIo): Promise<number> {
   const endpoint = args[0];

@@ -9,13 +9,9 @@ import { listDatasets, listModels, modelLineage, modelsUsing } from '../activiti
 import type { ModelsUsingQuery } from '../api/models';
 import { createPool } from '../db/pool';
 import type { CliIo } from './contracts';
+import { flag } from './cliArgs';
 
 class UsageError extends Error {}
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 async function withPool<T>(io: CliIo, fn: (pool: Pool) => Promise<T>): Promise<T> {
   const url = io.env.DATABASE_URL;

@@ -20,6 +20,7 @@ import { ingestWorkflowId } from '../api/ids';
 import type { CliIo } from './contracts';
 import { DeployRefusedError } from './deploy';
 import { SluiceClient } from './sluiceClient';
+import { flag } from './cliArgs';
 
 export const OPS_USAGE = `  up                                              local Temporal (with UI), PostgreSQL and both workers, until Ctrl-C
   ingest <source> <file> [--format ndjson|csv|arrow] [--batch-id ID] [--json]
@@ -35,11 +36,6 @@ export class OpsUsageError extends Error {
     super(message);
     this.name = 'OpsUsageError';
   }
-}
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
 }
 
 function positional(args: string[]): string[] {

@@ -18,6 +18,7 @@ import { createPool } from '../db/pool';
 import type { CliIo } from './contracts';
 import { bar, progressLine } from './opsCli';
 import { SluiceClient } from './sluiceClient';
+import { flag } from './cliArgs';
 
 export class PipelinesUsageError extends Error {}
 
@@ -33,11 +34,6 @@ export const PIPELINES_USAGE = `  pipelines apply <file> [--by NAME] [--json]   
   pipelines rerun <workflow id> --from STEP --reason R [--json]
                                                    rerun from a step (answers accepted, or refused with why)
 `;
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 function positional(args: string[]): string[] {
   const booleans = ['--json', '--wait'];

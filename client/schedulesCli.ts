@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type SluiceConfig } from '../config';
 import { connectTemporal } from './connection';
 import type { CliIo } from './contracts';
 import { backfillSchedule, listSchedules, pauseSchedule, resumeSchedule } from './schedules';
+import { flag } from './cliArgs';
 
 export const SCHEDULES_USAGE = `  schedules list [--json]                         Temporal Schedules: paused or not, next ticks
   schedules pause|resume <id> [--note TEXT]       stop or restart a schedule's ticks
@@ -17,11 +18,6 @@ export const SCHEDULES_USAGE = `  schedules list [--json]                       
 export class SchedulesUsageError extends Error {}
 
 const OVERLAPS = ['SKIP', 'BUFFER_ONE', 'BUFFER_ALL', 'CANCEL_OTHER', 'TERMINATE_OTHER', 'ALLOW_ALL'] as const;
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 function date(args: string[], name: string): Date {
   const v = flag(args, name);
