@@ -14,13 +14,11 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { loadConfig } from '../config';
 import type { IngestBatchResult } from '../api/workflows/ingest';
 import { ingestWorkflowId } from '../api/ids';
 import type { CliIo } from './contracts';
 import { DeployRefusedError } from './deploy';
-import { SluiceClient } from './sluiceClient';
-import { flag } from './cliArgs';
+import { flag, withClient } from './cliArgs';
 
 export const OPS_USAGE = `  up                                              local Temporal (with UI), PostgreSQL and both workers, until Ctrl-C
   ingest <source> <file> [--format ndjson|csv|arrow] [--batch-id ID] [--json]
@@ -84,15 +82,6 @@ async function whileRunning<T>(work: Promise<T>, probe: () => Promise<void>, eve
     if (!settled) await probe().catch(() => undefined);
   }
   return done;
-}
-
-async function withClient<T>(io: CliIo, fn: (client: SluiceClient) => Promise<T>): Promise<T> {
-  const client = await SluiceClient.connect({ config: loadConfig(io.env) });
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
 }
 
 const FORMATS = ['ndjson', 'csv', 'arrow'] as const;

@@ -13,12 +13,10 @@ import type { TrainingProgress } from '../activities/train/activities';
 import { applyPipelineSpec, getPipelineSpec, listPipelineSpecs } from '../activities/pipeline';
 import { canonicalJson } from '../contracts/canonical';
 import { formatSpecIssues, loadPipelineSpecFile } from '../contracts/pipelineSpec';
-import { loadConfig } from '../config';
 import { createPool } from '../db/pool';
 import type { CliIo } from './contracts';
 import { bar, progressLine } from './opsCli';
-import { SluiceClient } from './sluiceClient';
-import { flag } from './cliArgs';
+import { flag, withClient } from './cliArgs';
 
 export class PipelinesUsageError extends Error {}
 
@@ -57,15 +55,6 @@ async function withPool<T>(io: CliIo, fn: (pool: Pool) => Promise<T>): Promise<T
     return await fn(pool);
   } finally {
     await pool.end();
-  }
-}
-
-async function withClient<T>(io: CliIo, fn: (client: SluiceClient) => Promise<T>): Promise<T> {
-  const client = await SluiceClient.connect({ config: loadConfig(io.env) });
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
   }
 }
 
@@ -173,12 +162,9 @@ export async function pipelinesCommand(args: string[], io: CliIo, isTty = false)
       let schedules: ApplySchedulesResult = { created: [], updated: [], unchanged: [], deleted: [] };
       // Temporal only when there are schedules to apply, or ones an earlier version declared to delete.
       if ((loaded.spec.schedules ?? []).length > 0 || declaredScheduleIds(versions).length > 0) {
-        const client = await SluiceClient.connect({ config: loadConfig(io.env) });
-        try {
-          schedules = await applyPipelineSchedules(client.temporal, loaded.spec, applied.version, client.taskQueue, versions);
-        } finally {
-          await client.close();
-        }
+        schedules = await withClient(io, (client) =>
+          applyPipelineSchedules(client.temporal, loaded.spec, applied.version, client.taskQueue, versions),
+        );
       }
       const scheduleLine =
         schedules.created.length + schedules.updated.length + schedules.unchanged.length + schedules.deleted.length === 0

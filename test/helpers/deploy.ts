@@ -6,6 +6,7 @@ import { exportModelToOnnx } from '../../activities/onnx';
 import { insertModelVersion } from '../../activities/registry/queries';
 import type { TrainedModel } from '../../activities/train';
 import type { DeployPolicy } from '../../api/workflows/deploy';
+import { pollUntil } from '../../client/poll';
 import { knownModel } from './models';
 
 /** The endpoint whose prediction source has a contract (contracts/sources/predictions_deploy_test.v1.0.0.json). */
@@ -80,4 +81,36 @@ export function shadowedPredictions(
       },
     };
   });
+}
+
+/** The model's aliases now: `{ champion: 2, previous: 1 }`. */
+export async function modelAliases(pool: Pool, model: string): Promise<Record<string, number>> {
+  const { rows } = await pool.query<{ alias: string; version: number }>('SELECT alias, version FROM sluice.model_aliases WHERE name = $1', [
+    model,
+  ]);
+  return Object.fromEntries(rows.map((r) => [r.alias, r.version]));
+}
+
+/** How many times `alias` was moved to `version` (the append-only alias history). */
+export async function aliasMoves(pool: Pool, model: string, alias: string, version: number): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM sluice.model_alias_events WHERE name = $1 AND alias = $2 AND version = $3',
+    [model, alias, version],
+  );
+  return rows[0]!.n;
+}
+
+/** Resolves once a run event says `step` of the workflow started (within a minute). */
+export function stepStarted(pool: Pool, workflowId: string, step: string): Promise<true> {
+  return pollUntil(
+    `${step} started`,
+    async () => {
+      const { rows } = await pool.query("SELECT 1 FROM sluice.run_events WHERE workflow_id = $1 AND step = $2 AND status = 'started'", [
+        workflowId,
+        step,
+      ]);
+      return rows.length > 0 ? true : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
 }

@@ -10,7 +10,15 @@ import { LocalArtifactStore } from '../../activities/artifacts';
 import { DeployRefusedError, SluiceClient } from '../../client';
 import { pollUntil } from '../../client/poll';
 import type { SluiceConfig } from '../../config';
-import { gatePolicy, registerVersion, SHADOW_ENDPOINT, shadowedPredictions } from '../helpers/deploy';
+import {
+  aliasMoves,
+  gatePolicy,
+  modelAliases,
+  registerVersion,
+  SHADOW_ENDPOINT,
+  shadowedPredictions,
+  stepStarted,
+} from '../helpers/deploy';
 import { createTestDatabase, createTestNamespace, testConfig, testTemporalAddress, type TestDatabase } from '../helpers/env';
 import { startWorkerProcess, stopWorkerProcesses, type WorkerProcess } from '../helpers/workerProcess';
 
@@ -45,32 +53,9 @@ describe('deploy: SIGKILL of the CPU worker during shadow and during promote', (
     w.child.kill('SIGKILL');
     await w.exit;
   };
-  const aliases = async (): Promise<Record<string, number>> => {
-    const { rows } = await db.pool.query<{ alias: string; version: number }>(
-      'SELECT alias, version FROM sluice.model_aliases WHERE name = $1',
-      [MODEL],
-    );
-    return Object.fromEntries(rows.map((r) => [r.alias, r.version]));
-  };
-  const moves = async (alias: string, version: number): Promise<number> =>
-    (
-      await db.pool.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM sluice.model_alias_events WHERE name = $1 AND alias = $2 AND version = $3',
-        [MODEL, alias, version],
-      )
-    ).rows[0]!.n;
-  const started = (workflowId: string, step: string) =>
-    pollUntil(
-      `${step} started`,
-      async () => {
-        const { rows } = await db.pool.query(
-          "SELECT 1 FROM sluice.run_events WHERE workflow_id = $1 AND step = $2 AND status = 'started'",
-          [workflowId, step],
-        );
-        return rows.length > 0 ? true : undefined;
-      },
-      { timeoutMs: 60_000 },
-    );
+  const aliases = (): Promise<Record<string, number>> => modelAliases(db.pool, MODEL);
+  const moves = (alias: string, version: number): Promise<number> => aliasMoves(db.pool, MODEL, alias, version);
+  const started = (workflowId: string, step: string): Promise<true> => stepStarted(db.pool, workflowId, step);
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-deploy-fault-'));

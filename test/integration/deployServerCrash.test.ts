@@ -14,7 +14,15 @@ import { loadConfig, type SluiceConfig } from '../../config';
 import { ensureTemporal, findTemporalCli } from '../../scripts/provision';
 import type { TemporalEndpoint } from '../../scripts/provision/temporal';
 import { findFreePort, isProcessAlive } from '../../scripts/provision/process';
-import { gatePolicy, registerVersion, SHADOW_ENDPOINT, shadowedPredictions } from '../helpers/deploy';
+import {
+  aliasMoves,
+  gatePolicy,
+  modelAliases,
+  registerVersion,
+  SHADOW_ENDPOINT,
+  shadowedPredictions,
+  stepStarted,
+} from '../helpers/deploy';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
 import { startWorkerProcess, stopWorkerProcesses, type WorkerProcess } from '../helpers/workerProcess';
 
@@ -52,32 +60,9 @@ describeWithCli('deploy: SIGKILL of the Temporal server during shadow and during
     await pollUntil('the Temporal server gone', async () => (isProcessAlive(pid) ? undefined : true), { timeoutMs: 10_000 });
     server = undefined;
   };
-  const aliases = async (): Promise<Record<string, number>> => {
-    const { rows } = await db.pool.query<{ alias: string; version: number }>(
-      'SELECT alias, version FROM sluice.model_aliases WHERE name = $1',
-      [MODEL],
-    );
-    return Object.fromEntries(rows.map((r) => [r.alias, r.version]));
-  };
-  const moves = async (alias: string, version: number): Promise<number> =>
-    (
-      await db.pool.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM sluice.model_alias_events WHERE name = $1 AND alias = $2 AND version = $3',
-        [MODEL, alias, version],
-      )
-    ).rows[0]!.n;
-  const started = (workflowId: string, step: string) =>
-    pollUntil(
-      `${step} started`,
-      async () => {
-        const { rows } = await db.pool.query(
-          "SELECT 1 FROM sluice.run_events WHERE workflow_id = $1 AND step = $2 AND status = 'started'",
-          [workflowId, step],
-        );
-        return rows.length > 0 ? true : undefined;
-      },
-      { timeoutMs: 60_000 },
-    );
+  const aliases = (): Promise<Record<string, number>> => modelAliases(db.pool, MODEL);
+  const moves = (alias: string, version: number): Promise<number> => aliasMoves(db.pool, MODEL, alias, version);
+  const started = (workflowId: string, step: string): Promise<true> => stepStarted(db.pool, workflowId, step);
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-server-crash-'));

@@ -3,7 +3,6 @@ import { recordHistoryIfAsked } from '../helpers/histories';
 import { applyPipelineSpec } from '../../activities/pipeline';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { temporal } from '@temporalio/proto';
 import { insertModelVersion, moveModelAlias } from '../../activities/registry/queries';
 import type { MonitorInput, MonitorResult, SnapshotInput, SnapshotResult, TrainInput, TrainResult } from '../../api';
 import { SluiceModel, SluiceStatus } from '../../api/searchAttributes';
@@ -53,17 +52,8 @@ describe('monitor', () => {
     trigger: { kind: 'train', input: trainInput },
   });
 
-  /** SLUICE_RECORD_HISTORIES=1 refreshes test/histories/monitor.json (the replay test's input) from a run. */
-  const recordHistory = async (workflowId: string, name: string): Promise<void> => {
-    if (process.env.SLUICE_RECORD_HISTORIES !== '1') return;
-    const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
-    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), {
-      longs: String,
-      enums: String,
-      bytes: String,
-    });
-    fs.writeFileSync(path.resolve(__dirname, '../histories', `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
-  };
+  /** SLUICE_RECORD_HISTORIES=1 refreshes test/histories/<name>.json (the replay test's inputs) from these runs. */
+  const recordHistory = (workflowId: string, name: string): Promise<void> => recordHistoryIfAsked(stack.client, workflowId, name);
 
   beforeAll(async () => {
     artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-artifacts-'));

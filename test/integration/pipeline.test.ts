@@ -8,7 +8,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createHealthActivities } from '../../activities/health';
 import { LocalArtifactStore } from '../../activities/artifacts';
@@ -24,6 +23,7 @@ import { ContractRegistry } from '../../contracts/registry';
 import { loadConfig } from '../../config';
 import { startIngestHttpServer, type IngestHttpServer } from '../../workers/httpIngest';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
+import { recordHistoryIfAsked } from '../helpers/histories';
 
 const TOKEN = 'pipeline-test-token';
 const DEVICES = ['desktop', 'mobile', 'tablet'];
@@ -119,17 +119,8 @@ describe('pipeline', () => {
     gpu = undefined;
   }
 
-  /** SLUICE_RECORD_HISTORIES=1 writes test/histories/<name>.json (the replay test's input) from a run, with its workflow id. */
-  const recordHistory = async (workflowId: string, name: string): Promise<void> => {
-    if (process.env.SLUICE_RECORD_HISTORIES !== '1') return;
-    const history = await client.temporal.workflow.getHandle(workflowId).fetchHistory();
-    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), {
-      longs: String,
-      enums: String,
-      bytes: String,
-    });
-    fs.writeFileSync(path.resolve(__dirname, '../histories', `${name}.json`), `${JSON.stringify({ workflowId, ...json }, null, 2)}\n`);
-  };
+  /** SLUICE_RECORD_HISTORIES=1 refreshes test/histories/<name>.json (the replay test's inputs) from these runs. */
+  const recordHistory = (workflowId: string, name: string): Promise<void> => recordHistoryIfAsked(client.temporal, workflowId, name);
 
   const runEventCount = async (where: string, params: unknown[] = []): Promise<number> =>
     (await stack.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM sluice.run_events WHERE ${where}`, params)).rows[0]!.n;

@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { temporal } from '@temporalio/proto';
 import { tableFromIPC, type Table } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { toFailure } from '../../activities/failures';
@@ -12,6 +11,7 @@ import type { SnapshotInput, SnapshotResult } from '../../api';
 import { SluiceDataset, SluicePipeline, SluiceStatus } from '../../api/searchAttributes';
 import { pollUntil } from '../../client/poll';
 import { startTestStack, type TestStack } from '../helpers/env';
+import { recordHistoryIfAsked } from '../helpers/histories';
 
 /** A .npy file (float32, C order) as its shape and values. */
 function readNpy(uri: string): { shape: number[]; data: Float32Array } {
@@ -69,17 +69,8 @@ describe('snapshot', () => {
     );
   }
 
-  /** SLUICE_RECORD_HISTORIES=1 refreshes test/histories/snapshot.json (the replay test's input) from a run. */
-  const recordHistory = async (workflowId: string, name: string): Promise<void> => {
-    if (process.env.SLUICE_RECORD_HISTORIES !== '1') return;
-    const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
-    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), {
-      longs: String,
-      enums: String,
-      bytes: String,
-    });
-    fs.writeFileSync(path.resolve(__dirname, '../histories', `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
-  };
+  /** SLUICE_RECORD_HISTORIES=1 refreshes test/histories/<name>.json (the replay test's inputs) from these runs. */
+  const recordHistory = (workflowId: string, name: string): Promise<void> => recordHistoryIfAsked(stack.client, workflowId, name);
 
   beforeAll(async () => {
     artifactsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-artifacts-'));

@@ -3,12 +3,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { temporal } from '@temporalio/proto';
 import { InvalidWorkflowInputError, SluiceClient } from '../../client';
 import type { ValidationReport } from '../../activities/validate';
 import { workflows, type ValidateInput, type ValidateResult } from '../../api';
 import { SluiceStatus } from '../../api/searchAttributes';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
+import { recordHistoryIfAsked } from '../helpers/histories';
 
 /** The validate workflow end to end: real workers, Temporal, PostgreSQL and the local artifact store. */
 describe('validate workflow', () => {
@@ -63,17 +63,8 @@ describe('validate workflow', () => {
   const execute = (input: ValidateInput, workflowId: string): Promise<ValidateResult> =>
     stack.client.workflow.execute('validate', { taskQueue: stack.config.taskQueues.cpu, workflowId, args: [input] });
 
-  /** SLUICE_RECORD_HISTORIES=1 refreshes test/histories/validate.*.json (the replay test's inputs) from these runs. */
-  const recordHistory = async (workflowId: string, name: string): Promise<void> => {
-    if (process.env.SLUICE_RECORD_HISTORIES !== '1') return;
-    const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
-    const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), {
-      longs: String,
-      enums: String,
-      bytes: String,
-    });
-    fs.writeFileSync(path.resolve(__dirname, '../histories', `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
-  };
+  /** SLUICE_RECORD_HISTORIES=1 refreshes test/histories/<name>.json (the replay test's inputs) from these runs. */
+  const recordHistory = (workflowId: string, name: string): Promise<void> => recordHistoryIfAsked(stack.client, workflowId, name);
 
   const readArtifact = (uri: string, sha256: string): string => {
     const bytes = fs.readFileSync(fileURLToPath(uri));
