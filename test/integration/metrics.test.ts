@@ -96,6 +96,12 @@ describe('worker metrics (GET /metrics)', () => {
     expect(sample(text, 'sluice_transform_lag_seconds{transform="page_views_ids"}')).toBe(0);
 
     // The transform stands still (no new data lands): moving its watermark back leaves the 3 rows unprocessed.
+    // First it must be done with every landing it was told of (a second dataLanded may still start a
+    // run after the rows are written, which would process them again).
+    await pollUntil('the transform to be idle', async () => {
+      const st = await client.transformStatus('page_views_ids');
+      return st.state === 'idle' && st.chunksInFlight === 0 && st.watermark === st.lastLandedSeq ? true : undefined;
+    });
     await stack.db.pool.query("UPDATE sluice.watermarks SET last_seq = 0 WHERE name = 'page_views_ids'");
     await new Promise((r) => setTimeout(r, 1100));
     text = await scrape(url);
