@@ -32,13 +32,26 @@ export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 
 /**
- * Dynamic config of the dev server sluice starts. Eager activity execution: an activity scheduled
- * by a workflow task goes back to the worker in the answer to that task's completion, when the
- * worker has a free slot on the same task queue, instead of through matching and an activity
- * poll. Here it cuts a workflow's regular activity step from about 90 ms to 32–51 ms (`npm run
- * bench -- pipeline`, step_overhead_ms); the servers default it off.
+ * Dynamic config of the dev server sluice starts (docker-compose's server reads the same values
+ * from docker/temporal-dynamicconfig.yaml; test/unit/dockerCompose.test.ts keeps them equal).
+ *
+ * - Queue reads of the history service: each shard reads its transfer (tasks for matching:
+ *   activity and workflow tasks), timer and visibility queues at most 20 times a second by
+ *   default, and the dev server has one shard for everything. Once the limiter's burst is spent
+ *   (about a second of activity) every task a workflow schedules waits up to 50 ms in history
+ *   before matching sees it: a plain SDK workflow of no-op activities goes from about 18 ms to
+ *   exactly 100 ms per activity (its activity task and the workflow task after it, 2 × 50 ms).
+ *   The reads are still triggered by new tasks only; the limit now just does not space them.
+ * - Eager activity execution: an activity scheduled by a workflow task goes back to the worker
+ *   in the answer to that task's completion, when the worker has a free slot on the same task
+ *   queue, instead of through matching and an activity poll. Servers default it off.
  */
-export const TEMPORAL_DEV_DYNAMIC_CONFIG = ['system.enableActivityEagerExecution=true'];
+export const TEMPORAL_DEV_DYNAMIC_CONFIG = [
+  'history.transferProcessorMaxPollRPS=1000',
+  'history.timerProcessorMaxPollRPS=1000',
+  'history.visibilityProcessorMaxPollRPS=1000',
+  'system.enableActivityEagerExecution=true',
+];
 
 export type TemporalSource =
   | 'TEMPORAL_ADDRESS'

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { parseConfig } from '../../config';
+import { TEMPORAL_DEV_DYNAMIC_CONFIG } from '../../scripts/provision/temporal';
 
 type Service = {
   image?: string;
@@ -180,6 +181,23 @@ describe('docker-compose.yml', () => {
     expect(t.POSTGRES_PWD).toBe(pg.POSTGRES_PASSWORD);
     expect(pg.POSTGRES_PASSWORD).toBe(dotEnv.SLUICE_POSTGRES_PASSWORD);
     expect(services['temporal-ui']!.environment!.TEMPORAL_ADDRESS).toBe('temporal:7233');
+  });
+
+  it("gives Temporal sluice's dynamic config, the same values as the dev server's", () => {
+    const t = services.temporal as Service & { volumes?: string[] };
+    const inContainer = `/etc/temporal/${t.environment!.DYNAMIC_CONFIG_FILE_PATH}`;
+    const mount = (t.volumes ?? []).map((v) => v.split(':')).find(([, target]) => target === inContainer);
+    expect(mount).toBeDefined();
+    const file = path.join(root, mount![0]!);
+    const values = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, { value: unknown; constraints?: unknown }[]>;
+    const asDevServer = Object.entries(values).map(([key, [first, ...rest]]) => {
+      expect(rest).toEqual([]);
+      expect(first!.constraints).toBeUndefined();
+      return `${key}=${String(first!.value)}`;
+    });
+    expect(asDevServer.sort()).toEqual([...TEMPORAL_DEV_DYNAMIC_CONFIG].sort());
+    // what the dev server gets must not leave task dispatch spaced by the default 20 reads/s
+    expect(TEMPORAL_DEV_DYNAMIC_CONFIG).toContain('history.transferProcessorMaxPollRPS=1000');
   });
 
   it('gives the workers a valid sluice configuration pointing at the compose services, as sluice_worker', () => {
