@@ -2,7 +2,7 @@
  * Canonical JSON (keys sorted, no whitespace, RFC 8785-style for the values JSON.parse produces)
  * and the deterministic event id derived from it: the same payload always gets the same id.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
@@ -17,8 +17,9 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
+/** sha256 (hex) in one call: no Hash object per digest (about twice as fast for short texts, which the log and the scoring service digest per event and per row). */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
 
 /** Event id for events that carry none: `sha256:` + hash of the canonical payload. */

@@ -3,7 +3,7 @@
  * carries its status and code, the JSON answer, the constant-time bearer-token check, and answers
  * in HTTP to requests Node's parser refused.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { HttpErrorCodes } from '../api/errors';
@@ -39,8 +39,8 @@ export function tokenMatches(given: string, expected: string): boolean {
 /** {@link tokenMatches} for one expected token, whose digest is computed once (a check per request costs one hash). */
 export function tokenMatcher(expected: string): (given: string) => boolean {
   // Compare digests: equal length, constant time, no early exit on the first differing byte.
-  const b = createHash('sha256').update(expected).digest();
-  return (given) => timingSafeEqual(createHash('sha256').update(given).digest(), b);
+  const b = hash('sha256', expected, 'buffer');
+  return (given) => timingSafeEqual(hash('sha256', given, 'buffer'), b);
 }
 
 /** The bearer token of an `Authorization` header, or undefined. */

@@ -15,7 +15,7 @@ export const OFF_THREAD_MIN_ROWS = 64;
 
 /** Plain JavaScript (the worker has no TypeScript loader): the same text as RowChecker.canonicalText. */
 const DIGEST_WORKER = `
-const { createHash } = require('node:crypto');
+const { hash } = require('node:crypto');
 const { parentPort } = require('node:worker_threads');
 parentPort.on('message', (m) => {
   try {
@@ -28,7 +28,7 @@ parentPort.on('message', (m) => {
         const v = j >= 0 ? numeric[r * d + j] : text[textAt[i]][r];
         s += (i === 0 ? '' : ',') + keys[i] + JSON.stringify(v === undefined ? null : v);
       }
-      out[r] = createHash('sha256').update(s + '}').digest('hex');
+      out[r] = hash('sha256', s + '}', 'hex');
     }
     parentPort.postMessage({ id, digests: out });
   } catch (err) {
@@ -72,8 +72,8 @@ export class DigestWorker {
     const keys = [...numericFeatures, ...categoricalFeatures].sort();
     const d = numericFeatures.length;
     const n = rows.count;
-    const numeric = new Float64Array(n * d);
-    for (let j = 0; j < d; j++) {
+    const numeric = rows.numericRowMajor ? rows.numericRowMajor.slice() : new Float64Array(n * d);
+    for (let j = 0; j < d && !rows.numericRowMajor; j++) {
       const f = numericFeatures[j] as string;
       const column = rows.numericColumn?.(f);
       if (column) for (let r = 0; r < n; r++) numeric[r * d + j] = column[r] as number;

@@ -6,10 +6,11 @@
  * and field: never a NaN prediction. An Arrow body is checked column by column against the same
  * rules ({@link RowChecker.checkColumns}) and never becomes row objects.
  */
-import { createHash } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
 import { DataType, tableFromIPC, type Table } from 'apache-arrow';
+import { sha256Hex } from '../../contracts/canonical';
 import type { TestRows } from '../evaluate/testSplit';
+import { NumericRowsDecoder } from './fastJson';
 import { rowSchema, type ModelSignature } from '../onnx/signature';
 
 /** One refused row: its index in the request, the field, and why. */
@@ -51,6 +52,8 @@ export interface RequestRows {
   value(r: number, f: string): unknown;
   /** The numeric column of feature `f` when the body held one without nulls (the columnar fast path). */
   numericColumn?(f: string): Float32Array | Float64Array | undefined;
+  /** Every value, row-major in the model's numeric feature order, when the model takes numbers only (the fast JSON decoder's output). */
+  readonly numericRowMajor?: Float64Array;
 }
 
 /** Object rows (a JSON body, checked by {@link RowChecker.check}). */
@@ -103,9 +106,17 @@ export class RowChecker {
   private readonly validate: ValidateFunction;
   /** `"<feature>":` in code-point order of the names, as canonical JSON orders keys. */
   private readonly canonicalKeys: [string, string][];
+  private readonly numericIndex: Map<string, number>;
+  /** The fast JSON path (activities/serve/fastJson.ts), for a model that takes numbers only. */
+  private readonly decoder: NumericRowsDecoder | undefined;
 
   constructor(readonly signature: ModelSignature) {
     this.validate = ajv.compile(rowSchema(signature));
+    this.decoder =
+      signature.categoricalFeatures.length === 0 && signature.numericFeatures.length > 0
+        ? new NumericRowsDecoder(signature.numericFeatures)
+        : undefined;
+    this.numericIndex = new Map(signature.numericFeatures.map((f, j) => [f, j]));
     this.canonicalKeys = [...signature.numericFeatures, ...signature.categoricalFeatures].sort().map((f) => [f, `${JSON.stringify(f)}:`]);
   }
 
@@ -115,7 +126,7 @@ export class RowChecker {
    * exactly the model's features, each a number, a string or null.
    */
   digest(rows: RequestRows, r: number): string {
-    return createHash('sha256').update(this.canonicalText(rows, r)).digest('hex');
+    return sha256Hex(this.canonicalText(rows, r));
   }
 
   /** The canonical JSON text of row `r` (what {@link digest} hashes). */
@@ -126,6 +137,28 @@ export class RowChecker {
       text += `${i === 0 ? '' : ','}${key}${JSON.stringify(rows.value(r, f) ?? null)}`;
     }
     return `${text}}`;
+  }
+
+  /**
+   * The rows of a JSON body decoded straight into numbers, already checked, when the model takes
+   * numbers only and the body is plainly valid (activities/serve/fastJson.ts); `undefined` sends the
+   * body down the general path ({@link jsonRows}, {@link check}), which also names what is wrong.
+   */
+  fastJson(body: Buffer, maxRows: number): RequestRows | undefined {
+    if (!this.decoder) return undefined;
+    const decoded = this.decoder.decode(body, maxRows);
+    if (!decoded) return undefined;
+    const d = this.signature.numericFeatures.length;
+    const at = this.numericIndex;
+    const values = decoded.values;
+    return {
+      count: decoded.count,
+      value: (r, f) => {
+        const j = at.get(f);
+        return j === undefined ? undefined : values[r * d + j];
+      },
+      numericRowMajor: values,
+    };
   }
 
   /**
@@ -224,8 +257,9 @@ export class RowChecker {
     const n = rows.count;
     const { numericFeatures, categoricalFeatures } = this.signature;
     const d = numericFeatures.length;
-    const numeric = new Float32Array(n * d);
-    for (let j = 0; j < d; j++) {
+    const rowMajor = rows.numericRowMajor;
+    const numeric = rowMajor ? new Float32Array(rowMajor) : new Float32Array(n * d);
+    for (let j = 0; j < d && !rowMajor; j++) {
       const f = numericFeatures[j] as string;
       const column = rows.numericColumn?.(f);
       if (column) for (let r = 0; r < n; r++) numeric[r * d + j] = column[r] as number;

@@ -2,14 +2,16 @@
  * Scoring service benchmark (`npm run bench -- serve [--scale 0.1]`): the service (workers/serve.ts)
  * in this process on a scratch database of the local stack, serving a logistic regression on 30
  * numeric features (trained on make_classification rows, as in the ml suite), and a load generator
- * in a worker thread (node:http with a keep-alive agent; one loop per connection, each sending its
- * next request when the last one is answered):
- *  - serve_rps, serve_p50_ms, serve_p99_ms: 1 row per request (JSON) under 100 connections.
+ * in a worker thread (prepared requests on raw keep-alive connections, as autocannon does; one loop
+ * per connection, each sending its next request when the last one is answered):
+ *  - serve_rps, serve_p50_ms, serve_p99_ms: 1 row per request (JSON) under 100 connections (three
+ *    rounds, alternating with the calibration server below, pooled).
  *  - serve_rows_per_s: 1,000 rows per request (JSON) under 4 connections; serve_rows_per_s_arrow
  *    the same rows as an Arrow IPC stream.
  *  - direct_rows_per_s: what a user would otherwise do in-process: onnxruntime-node (the same
  *    session options) on 1,000-row batches, the float32 tensor built from the same row objects
- *    each time. serve_vs_direct = serve_rows_per_s ÷ direct_rows_per_s.
+ *    each time. The bulk runs and the direct one alternate in three rounds (JSON, Arrow, direct);
+ *    serve_vs_direct is the median of the rounds' serve ÷ direct rows/s.
  *  - shadow_overhead: p50 latency at 1 row per request under 10 connections with a shadow session
  *    open (a second logistic regression scores every request after the answer) ÷ without; the two
  *    runs alternate (off, on, off, on) and each side takes the median of its runs.
@@ -18,7 +20,9 @@
  *  - calibration: a node:http server in this process that only reads the body and sends a fixed
  *    answer of the service's size, under the same loads (noop_server_p99_ms at 1 row and 100
  *    connections, noop_server_rows_per_s at 1,000 rows): what any HTTP service could reach with
- *    this load generator on this machine, so a goal below it is out of reach here.
+ *    this load generator on this machine, so a goal below it is out of reach here. At 1 row the
+ *    service and the no-op server take turns (three rounds of 5 s and 3.3 s), and each figure pools
+ *    its rounds' answers: this machine's speed drifts by a factor of two over minutes.
  * Notes: session.run calls per request at 1 row (micro-batching), the events each run left for the
  * log to write after it ended (and how long that took), and JSON.parse of the 1,000-row body alone.
  * The service, the load generator and PostgreSQL share this machine's cores.
@@ -53,47 +57,89 @@ interface LoadResult {
   statuses: Record<string, number>;
   p50: number;
   p99: number;
+  /** Every answered request's latency (ms), ascending. */
+  latencies?: Float64Array;
 }
 
-/** The load generator, run in a worker thread (plain JS: the worker has no TypeScript loader). */
+/**
+ * The load generator, run in a worker thread (plain JS: the worker has no TypeScript loader). Like
+ * autocannon it writes a request prepared once on each keep-alive connection and reads only the
+ * status line, the Content-Length and the body's length of the answer: node:http's client costs
+ * about as much CPU per request as the service itself, on the same two cores. One loop per
+ * connection, each sending its next request when the last one is answered; a connection the
+ * service closes is opened again.
+ */
 const LOAD_GENERATOR = `
-const http = require('node:http');
+const net = require('node:net');
 const { parentPort, workerData: w } = require('node:worker_threads');
-const agent = new http.Agent({ keepAlive: true, maxSockets: w.connections });
 const body = Buffer.from(w.body);
-const once = () => new Promise((resolve) => {
-  const t0 = process.hrtime.bigint();
-  const req = http.request({ host: '127.0.0.1', port: w.port, path: w.path, method: 'POST', agent,
-    headers: { authorization: 'Bearer ' + w.token, 'content-type': w.contentType, 'content-length': body.length } }, (res) => {
-    res.on('data', () => {});
-    res.on('end', () => resolve({ status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
-  });
-  req.on('error', (e) => resolve({ status: 'error:' + e.code, ms: 0 }));
-  req.end(body);
-});
-(async () => {
-  const start = Date.now();
-  const measureFrom = start + w.warmupMs;
-  const end = measureFrom + w.durationMs;
-  const latencies = [];
-  const statuses = {};
-  let failed = 0;
-  const loop = async () => {
-    while (Date.now() < end) {
-      const sent = Date.now();
-      const r = await once();
-      if (sent < measureFrom) continue;
-      statuses[r.status] = (statuses[r.status] || 0) + 1;
-      if (r.status !== 200) failed++;
-      else latencies.push(r.ms);
-    }
+const request = Buffer.concat([Buffer.from(
+  'POST ' + w.path + ' HTTP/1.1\\r\\nHost: 127.0.0.1:' + w.port + '\\r\\nAuthorization: Bearer ' + w.token +
+  '\\r\\nContent-Type: ' + w.contentType + '\\r\\nContent-Length: ' + body.length + '\\r\\nConnection: keep-alive\\r\\n\\r\\n'), body]);
+const HEADER_END = Buffer.from('\\r\\n\\r\\n');
+const start = Date.now();
+const measureFrom = start + w.warmupMs;
+const end = measureFrom + w.durationMs;
+const latencies = [];
+const statuses = {};
+let failed = 0;
+let open = 0;
+const connection = () => new Promise((resolve) => {
+  open++;
+  const socket = net.connect(w.port, '127.0.0.1');
+  socket.setNoDelay(true);
+  let buf = Buffer.alloc(0);
+  let need = -1; // bytes of the answer (header + body) once its header is read
+  let status = 0;
+  let sent = 0;
+  let sentAt = 0n;
+  let closed = false;
+  const send = () => {
+    if (Date.now() >= end) { socket.end(); return; }
+    sent = Date.now();
+    sentAt = process.hrtime.bigint();
+    socket.write(request);
   };
-  await Promise.all(Array.from({ length: w.connections }, loop));
-  agent.destroy();
+  socket.on('connect', send);
+  socket.on('data', (chunk) => {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    for (;;) {
+      if (need < 0) {
+        const h = buf.indexOf(HEADER_END);
+        if (h < 0) return;
+        const head = buf.toString('latin1', 0, h);
+        status = Number(head.slice(9, 12));
+        const m = /\\r\\ncontent-length: *(\\d+)/i.exec(head);
+        if (!m) { socket.destroy(new Error('an answer without Content-Length')); return; }
+        need = h + 4 + Number(m[1]);
+      }
+      if (buf.length < need) return;
+      const ms = Number(process.hrtime.bigint() - sentAt) / 1e6;
+      buf = buf.subarray(need);
+      need = -1;
+      if (sent >= measureFrom) {
+        statuses[status] = (statuses[status] || 0) + 1;
+        if (status !== 200) failed++;
+        else latencies.push(ms);
+      }
+      send();
+    }
+  });
+  const done = (err) => {
+    if (closed) return;
+    closed = true;
+    open--;
+    if (err && sent >= measureFrom) { statuses['error:' + (err.code || err.message)] = (statuses['error:' + (err.code || err.message)] || 0) + 1; failed++; }
+    resolve(Date.now() < end ? connection() : undefined);
+  };
+  socket.on('error', done);
+  socket.on('close', () => done());
+});
+Promise.all(Array.from({ length: w.connections }, connection)).then(() => {
   latencies.sort((a, b) => a - b);
   const pick = (q) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] : NaN;
-  parentPort.postMessage({ requests: latencies.length + failed, seconds: w.durationMs / 1000, failed, statuses, p50: pick(0.5), p99: pick(0.99) });
-})();
+  parentPort.postMessage({ requests: latencies.length + failed, seconds: w.durationMs / 1000, failed, statuses, p50: pick(0.5), p99: pick(0.99), latencies: Float64Array.from(latencies) });
+});
 `;
 
 function runLoad(o: {
@@ -230,56 +276,10 @@ async function benchServe(ctx: BenchContext) {
         return { events, flushMs: Math.round(performance.now() - t0) };
       };
 
-      log('serve: 1 row per request, 100 connections');
-      collectLags = true;
-      const runsBefore = runs();
-      const rps = await runLoad({ port, body: one, contentType: json, connections: 100, durationMs: seconds(15), warmupMs: 2_000 });
-      const runsAfter = runs();
-      const rpsBacklog = await backlog();
-      collectLags = false;
-      log(`serve: ${JSON.stringify(rps)}`);
-
-      log('serve: 1,000 rows per request, 4 connections (JSON, then Arrow)');
-      const bulk = await runLoad({ port, body: thousand, contentType: json, connections: 4, durationMs: seconds(10), warmupMs: 1_000 });
-      const bulkBacklog = await backlog();
-      const bulkArrow = await runLoad({
-        port,
-        body: arrow,
-        contentType: 'application/vnd.apache.arrow.stream',
-        connections: 4,
-        durationMs: seconds(10),
-        warmupMs: 1_000,
-      });
-      const bulkArrowBacklog = await backlog();
-      log(`serve: json ${JSON.stringify(bulk)} arrow ${JSON.stringify(bulkArrow)}`);
-
-      // What parsing the 1,000-row JSON body alone costs here (no scoring, no log): a ceiling on serve_rows_per_s.
-      const parseMs: number[] = [];
-      const thousandBytes = Buffer.from(thousand);
-      for (let i = 0; i < 50; i++) {
-        const t0 = performance.now();
-        JSON.parse(thousandBytes.toString('utf8'));
-        parseMs.push(performance.now() - t0);
-      }
-
-      log('serve: onnxruntime-node directly, 1,000-row batches');
-      const session = await InferenceSession.create(champion, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
-      let directRows = 0;
-      const directFrom = performance.now();
-      const directUntil = directFrom + seconds(5);
-      while (performance.now() < directUntil) {
-        const m = new Float32Array(thousandRows.length * FEATURES);
-        thousandRows.forEach((r, i) => names.forEach((n, j) => (m[i * FEATURES + j] = r[n] as number)));
-        await session.run({ [NUMERIC_INPUT]: new Tensor('float32', m, [thousandRows.length, FEATURES]) });
-        directRows += thousandRows.length;
-      }
-      const directRowsPerS = directRows / ((performance.now() - directFrom) / 1000);
-      await session.release();
-
       // Calibration, same load generator and machine: a node:http server that does nothing but read
-      // the body and send a fixed answer of the same size as the service's. Its p99 at 1 row and
-      // its rows/s at 1,000 rows are what any HTTP service in this process could reach here.
-      log('serve: calibration, a no-op HTTP server under the same loads');
+      // the body and send a fixed answer of the same size as the service's. At 1 row it runs in turn
+      // with the service (rounds: service, then no-op); its p99 at 1 row and its rows/s at 1,000
+      // rows are what any HTTP service in this process could reach here.
       const answer = async (body: string): Promise<Buffer> => {
         const r = await fetch(`http://127.0.0.1:${port}/v1/endpoints/${ENDPOINT}/predict`, {
           method: 'POST',
@@ -303,17 +303,134 @@ async function benchServe(ctx: BenchContext) {
       });
       await new Promise<void>((resolve) => noop.listen(0, '127.0.0.1', resolve));
       const noopPort = (noop.address() as AddressInfo).port;
-      let noopRps: LoadResult;
+      /** The runs of one kind as one: their requests over their seconds, percentiles over all their answers. */
+      const pooled = (runs: LoadResult[]): LoadResult => {
+        const all = Float64Array.from(runs.flatMap((r) => Array.from(r.latencies ?? []))).sort();
+        const pick = (q: number): number => (all.length ? (all[Math.min(all.length - 1, Math.floor(q * all.length))] as number) : NaN);
+        return {
+          requests: runs.reduce((x, r) => x + r.requests, 0),
+          failed: runs.reduce((x, r) => x + r.failed, 0),
+          seconds: runs.reduce((x, r) => x + r.seconds, 0),
+          statuses: runs.reduce<Record<string, number>>((x, r) => {
+            for (const [k, v] of Object.entries(r.statuses)) x[k] = (x[k] ?? 0) + v;
+            return x;
+          }, {}),
+          p50: pick(0.5),
+          p99: pick(0.99),
+        };
+      };
+      const RPS_ROUNDS = 3;
+      const rpsRuns: LoadResult[] = [];
+      const noopRpsRuns: LoadResult[] = [];
+      const runsBefore = runs();
+      const rpsBacklogs: { events: number; flushMs: number }[] = [];
+      for (let round = 0; round < RPS_ROUNDS; round++) {
+        log(`serve: round ${round + 1}/${RPS_ROUNDS}: 1 row per request, 100 connections, the service then the no-op server`);
+        collectLags = true;
+        rpsRuns.push(
+          await runLoad({ port, body: one, contentType: json, connections: 100, durationMs: seconds(15 / RPS_ROUNDS), warmupMs: 1_000 }),
+        );
+        rpsBacklogs.push(await backlog());
+        collectLags = false;
+        noopRpsRuns.push(
+          await runLoad({
+            port: noopPort,
+            body: one,
+            contentType: json,
+            connections: 100,
+            durationMs: seconds(10 / RPS_ROUNDS),
+            warmupMs: 500,
+          }),
+        );
+        log(
+          `serve: ${JSON.stringify({ ...rpsRuns[round], latencies: undefined })} no-op ${JSON.stringify({ ...noopRpsRuns[round], latencies: undefined })}`,
+        );
+      }
+      const runsAfter = runs();
+      const rps = pooled(rpsRuns);
+      const rpsBacklog = {
+        events: rpsBacklogs.reduce((x, y) => x + y.events, 0),
+        flushMs: rpsBacklogs.reduce((x, y) => x + y.flushMs, 0),
+      };
+
+      // The bulk figures and the direct rate they are divided by, measured side by side: rounds of
+      // JSON, Arrow, then onnxruntime-node directly, each run after the log has caught up with the
+      // last (this machine's speed drifts by a factor of two over minutes; a ratio of figures taken
+      // minutes apart says more about the drift than about the service).
+      const session = await InferenceSession.create(champion, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
+      const direct = async (ms: number): Promise<LoadResult> => {
+        let batches = 0;
+        const from = performance.now();
+        while (performance.now() - from < ms) {
+          const m = new Float32Array(thousandRows.length * FEATURES);
+          thousandRows.forEach((r, i) => names.forEach((n, j) => (m[i * FEATURES + j] = r[n] as number)));
+          await session.run({ [NUMERIC_INPUT]: new Tensor('float32', m, [thousandRows.length, FEATURES]) });
+          batches++;
+        }
+        return { requests: batches, seconds: (performance.now() - from) / 1000, failed: 0, statuses: {}, p50: NaN, p99: NaN };
+      };
+      const BULK_ROUNDS = 3;
+      const bulkRuns: LoadResult[] = [];
+      const bulkArrowRuns: LoadResult[] = [];
+      const directRuns: LoadResult[] = [];
+      const bulkBacklogs: { events: number; flushMs: number }[] = [];
+      const bulkArrowBacklogs: { events: number; flushMs: number }[] = [];
+      const roundRatios: { json: number; arrow: number }[] = [];
+      const rowsPerSecond = (r: LoadResult): number => ((r.requests - r.failed) * 1000) / r.seconds;
+      for (let round = 0; round < BULK_ROUNDS; round++) {
+        log(
+          `serve: round ${round + 1}/${BULK_ROUNDS}: 1,000 rows per request, 4 connections (JSON, then Arrow), then onnxruntime-node directly`,
+        );
+        const j = await runLoad({
+          port,
+          body: thousand,
+          contentType: json,
+          connections: 4,
+          durationMs: seconds(10 / BULK_ROUNDS),
+          warmupMs: 500,
+        });
+        bulkBacklogs.push(await backlog());
+        const a = await runLoad({
+          port,
+          body: arrow,
+          contentType: 'application/vnd.apache.arrow.stream',
+          connections: 4,
+          durationMs: seconds(10 / BULK_ROUNDS),
+          warmupMs: 500,
+        });
+        bulkArrowBacklogs.push(await backlog());
+        const d = await direct(seconds(5 / BULK_ROUNDS));
+        bulkRuns.push(j);
+        bulkArrowRuns.push(a);
+        directRuns.push(d);
+        roundRatios.push({ json: rowsPerSecond(j) / rowsPerSecond(d), arrow: rowsPerSecond(a) / rowsPerSecond(d) });
+        log(
+          `serve: json ${JSON.stringify({ ...j, latencies: undefined })} arrow ${JSON.stringify({ ...a, latencies: undefined })} direct ${Math.round(rowsPerSecond(d))} rows/s`,
+        );
+      }
+      await session.release();
+      const bulk = pooled(bulkRuns);
+      const bulkArrow = pooled(bulkArrowRuns);
+      const sumBacklog = (b: { events: number; flushMs: number }[]) => ({
+        events: b.reduce((x, y) => x + y.events, 0),
+        flushMs: b.reduce((x, y) => x + y.flushMs, 0),
+      });
+      const bulkBacklog = sumBacklog(bulkBacklogs);
+      const bulkArrowBacklog = sumBacklog(bulkArrowBacklogs);
+      const directRowsPerS = rowsPerSecond(pooled(directRuns));
+
+      // What parsing the 1,000-row JSON body alone costs here (no scoring, no log): a ceiling on serve_rows_per_s.
+      const parseMs: number[] = [];
+      const thousandBytes = Buffer.from(thousand);
+      for (let i = 0; i < 50; i++) {
+        const t0 = performance.now();
+        JSON.parse(thousandBytes.toString('utf8'));
+        parseMs.push(performance.now() - t0);
+      }
+
+      const noopRps = pooled(noopRpsRuns);
       let noopBulk: LoadResult;
       try {
-        noopRps = await runLoad({
-          port: noopPort,
-          body: one,
-          contentType: json,
-          connections: 100,
-          durationMs: seconds(10),
-          warmupMs: 1_000,
-        });
         noopBulk = await runLoad({
           port: noopPort,
           body: thousand,
@@ -326,7 +443,7 @@ async function benchServe(ctx: BenchContext) {
         noop.closeAllConnections();
         await new Promise((r) => noop.close(r));
       }
-      log(`serve: no-op server ${JSON.stringify(noopRps)} bulk ${JSON.stringify(noopBulk)}`);
+      log(`serve: no-op server bulk ${JSON.stringify({ ...noopBulk, latencies: undefined })}`);
 
       log('serve: shadow off / on, 1 row per request, 10 connections');
       const off: number[] = [];
@@ -353,7 +470,7 @@ async function benchServe(ctx: BenchContext) {
           const r = await runLoad({ port, body: one, contentType: json, connections: 10, durationMs: seconds(6), warmupMs: 1_000 });
           await service.predictions.flush();
           (shadow ? on : off).push(r.p50);
-          shadowRuns[shadow ? 'on' : 'off']?.push(r);
+          shadowRuns[shadow ? 'on' : 'off']?.push({ ...r, latencies: undefined });
         }
       }
       log(`serve: shadow ${JSON.stringify(shadowRuns)}`);
@@ -389,8 +506,9 @@ async function benchServe(ctx: BenchContext) {
           noop_server_rows_per_s: { value: ((noopBulk.requests - noopBulk.failed) * 1000) / noopBulk.seconds, unit: 'rows/s' },
         },
         ratios: {
-          serve_vs_direct: rowsPerS / directRowsPerS,
-          serve_vs_direct_arrow: rowsPerSArrow / directRowsPerS,
+          // the median of the rounds' ratios (each round's figures taken side by side)
+          serve_vs_direct: median(roundRatios.map((r) => r.json)),
+          serve_vs_direct_arrow: median(roundRatios.map((r) => r.arrow)),
           shadow_overhead: median(on) / median(off),
           // the same figures for a server that does no work: the ceiling this load generator and machine allow
           noop_server_vs_direct: ((noopBulk.requests - noopBulk.failed) * 1000) / noopBulk.seconds / directRowsPerS,
@@ -399,6 +517,8 @@ async function benchServe(ctx: BenchContext) {
         notes: {
           model: `logistic regression, ${FEATURES} numeric features (make_classification, seed 0)`,
           connections: { rps: 100, rows: 4, shadow: 10 },
+          // serve ÷ direct rows/s of each bulk round (JSON, Arrow); the ratios above are their medians
+          bulkRounds: roundRatios.map((r) => ({ json: Math.round(r.json * 1000) / 1000, arrow: Math.round(r.arrow * 1000) / 1000 })),
           statuses: { rps: rps.statuses, bulk: bulk.statuses, bulkArrow: bulkArrow.statuses },
           lagSamples: lags.length,
           // where the lag goes: time to write one batch (appendBatch) during the serve_rps run

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Float32, Float64, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { exportModelToOnnx } from '../../activities/onnx';
-import { objectRows, predictionSource } from '../../activities/serve';
+import { objectRows, predictionSource, RowChecker } from '../../activities/serve';
 import { predict, trainModel, type TrainedModel } from '../../activities/train';
 import { canonicalJson, sha256Hex } from '../../contracts/canonical';
 import { startScoringService, type ScoringService } from '../../workers/serve';
@@ -157,6 +157,41 @@ describe('scoring service', () => {
     });
     expect(a.status).toBe(200);
     expect(a.body.predictions).toEqual([{ value: 4 }, { value: -3 }]);
+  });
+
+  it("decodes a numbers-only model's plain JSON body without JSON.parse: the general path's answers, errors and logged digests", async () => {
+    const fast = jest.spyOn(RowChecker.prototype, 'fastJson');
+    const send = (body: string) =>
+      call('/v1/endpoints/price-eu/predict', { headers: { ...auth, 'content-type': 'application/json' }, body });
+    try {
+      const plain = await send('{"rows":[{"x":1.5},{"x":-2e0},{"x":0.30000000000000004}]}');
+      const plainDecoded = fast.mock.results.at(-1)?.value;
+      // an escaped key and another top-level field: valid, but for the general path
+      const general = await send('{"note":"general path","rows":[{"\\u0078":1.5},{"x":-2e0},{"x":0.30000000000000004}]}');
+      const generalDecoded = fast.mock.results.at(-1)?.value;
+      expect(plainDecoded).toBeDefined();
+      expect(generalDecoded).toBeUndefined();
+      expect([plain.status, general.status]).toEqual([200, 200]);
+      expect(plain.body.predictions).toEqual(general.body.predictions);
+      expect(plain.body.predictions.slice(0, 2)).toEqual([{ value: 4 }, { value: -3 }]);
+      // what the decoder cannot take goes to the general path, which names the row and field
+      const bad = await send('{"rows":[{"x":1},{"x":"2"}]}');
+      expect([bad.status, bad.body.error.issues[0]]).toEqual([400, { row: 1, field: 'x', message: 'must be number' }]);
+      const source = predictionSource('price-eu');
+      const digests = async (requestId: string) =>
+        waitFor(`the prediction events of ${requestId}`, async () => {
+          const r = await db.pool.query<{ d: string }>(
+            `SELECT payload->>'inputs_digest' AS d FROM sluice.raw_events WHERE source = $1 AND payload->>'request_id' = $2 ORDER BY (payload->>'row')::int`,
+            [source, requestId],
+          );
+          return r.rows.length === 3 ? r.rows.map((x) => x.d) : undefined;
+        });
+      const expected = [{ x: 1.5 }, { x: -2 }, { x: 0.30000000000000004 }].map((row) => sha256Hex(canonicalJson(row)));
+      expect(await digests(plain.body.requestId)).toEqual(expected);
+      expect(await digests(general.body.requestId)).toEqual(expected);
+    } finally {
+      fast.mockRestore();
+    }
   });
 
   it('refuses rows that do not fit the model with a 400 naming the row and the field, before any scoring', async () => {
