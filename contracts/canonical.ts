@@ -17,7 +17,10 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
-/** sha256 (hex) in one call: no Hash object per digest (about twice as fast for short texts, which the log and the scoring service digest per event and per row). */
+/**
+ * sha256 (hex) in one call: no Hash object per digest (about twice as fast for short texts, which
+ * the log and the scoring service digest per event and per row).
+ */
 export function sha256Hex(data: string | Uint8Array): string {
   return hash('sha256', data, 'hex');
 }
