@@ -5,7 +5,8 @@
  *     body: {"rows": [{<feature>: <value>, ...}, ...]}  (Content-Type: application/json)
  *           or an Arrow IPC stream, one column per feature (application/vnd.apache.arrow.stream)
  *   -> 200 { requestId, endpoint, model: { name, version, sha256 }, predictions: [...] }
- *      a prediction is { label, probabilities: { <class>: p } } (classification) or { value } (regression)
+ *      a prediction is { label, probabilities: { <class>: p } } (classification) or { value } (regression);
+ *      with `Accept: application/vnd.apache.arrow.stream`, the same as an Arrow stream (activities/serve/arrowAnswer.ts)
  *   GET /healthz   (no token)   GET /metrics   (token; Prometheus text format)
  *
  * - Rows are checked against the champion's signature first (activities/serve/rows.ts): a missing,
@@ -36,6 +37,7 @@ import { loadConfig, SERVE_DEFAULTS, type ServeConfig } from '../config';
 import { ContractRegistry } from '../contracts/registry';
 import { LocalArtifactStore, type ArtifactStore } from '../activities/artifacts';
 import {
+  arrowAnswer,
   arrowColumns,
   Counter,
   DigestWorker,
@@ -54,6 +56,8 @@ import {
   type RequestRows,
   type RowIssue,
   type RowOutputs,
+  ARROW_STREAM,
+  wantsArrow,
 } from '../activities/serve';
 import type { TestRows } from '../activities/evaluate/testSplit';
 import { createPool } from '../db/pool';
@@ -384,7 +388,18 @@ export async function startScoringService(opts: ScoringServiceOptions): Promise<
     const outputs = await champion.scoreInputs(inputs);
     const latencyMs = performance.now() - t0;
     const answeredAt = Date.now();
-    send(res, 200, { requestId, endpoint: state.endpoint, model: champion.ref, predictions: outputs });
+    if (wantsArrow(req.headers.accept)) {
+      // a columnar client's answer: the same content as an Arrow stream (activities/serve/arrowAnswer.ts)
+      const body = arrowAnswer({
+        requestId,
+        endpoint: state.endpoint,
+        model: champion.ref,
+        classes: champion.rows.signature.classes,
+        outputs,
+      });
+      res.writeHead(200, { 'content-type': ARROW_STREAM, 'content-length': body.byteLength });
+      res.end(body);
+    } else send(res, 200, { requestId, endpoint: state.endpoint, model: champion.ref, predictions: outputs });
     metrics.rows.inc({ endpoint: state.endpoint }, rows.count);
     record(state, requestId, champion, rows, inputs, outputs, latencyMs, answeredAt);
     return state.endpoint;

@@ -2,6 +2,7 @@
 export { EndpointTable, type EndpointState, type EndpointTableOptions, type ShadowState } from './endpoints';
 export { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../prometheus';
 export { LoadedModel, loadModel, modelKey, type ModelRef, type RowOutputs } from './model';
+export { ARROW_STREAM, arrowAnswer, wantsArrow } from './arrowAnswer';
 export { DigestWorker, OFF_THREAD_MIN_ROWS } from './digests';
 export { ENDPOINTS_CHANNEL, notifyEndpointChanged } from './notify';
 export { PREDICTIONS_CONTRACT, PredictionLog, predictionSource, type PredictionEvent, type PredictionLogOptions } from './predictionLog';

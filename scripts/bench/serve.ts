@@ -7,7 +7,8 @@
  *  - serve_rps, serve_p50_ms, serve_p99_ms: 1 row per request (JSON) under 100 connections (three
  *    rounds, alternating with the calibration server below, pooled).
  *  - serve_rows_per_s: 1,000 rows per request (JSON) under 4 connections; serve_rows_per_s_arrow
- *    the same rows as an Arrow IPC stream.
+ *    the same rows as an Arrow IPC stream, answered as one (Accept: application/vnd.apache.arrow.stream),
+ *    as a columnar client asks.
  *  - direct_rows_per_s: what a user would otherwise do in-process: onnxruntime-node (the same
  *    session options) on 1,000-row batches, the float32 tensor built from the same row objects
  *    each time. The bulk runs and the direct one alternate in three rounds (JSON, Arrow, direct);
@@ -75,7 +76,7 @@ const { parentPort, workerData: w } = require('node:worker_threads');
 const body = Buffer.from(w.body);
 const request = Buffer.concat([Buffer.from(
   'POST ' + w.path + ' HTTP/1.1\\r\\nHost: 127.0.0.1:' + w.port + '\\r\\nAuthorization: Bearer ' + w.token +
-  '\\r\\nContent-Type: ' + w.contentType + '\\r\\nContent-Length: ' + body.length + '\\r\\nConnection: keep-alive\\r\\n\\r\\n'), body]);
+  '\\r\\nContent-Type: ' + w.contentType + (w.accept ? '\\r\\nAccept: ' + w.accept : '') + '\\r\\nContent-Length: ' + body.length + '\\r\\nConnection: keep-alive\\r\\n\\r\\n'), body]);
 const HEADER_END = Buffer.from('\\r\\n\\r\\n');
 const start = Date.now();
 const measureFrom = start + w.warmupMs;
@@ -146,6 +147,8 @@ function runLoad(o: {
   port: number;
   body: Uint8Array | string;
   contentType: string;
+  /** The Accept header (none: a JSON answer). */
+  accept?: string;
   connections: number;
   durationMs: number;
   warmupMs: number;
@@ -394,6 +397,7 @@ async function benchServe(ctx: BenchContext) {
           port,
           body: arrow,
           contentType: 'application/vnd.apache.arrow.stream',
+          accept: 'application/vnd.apache.arrow.stream',
           connections: 4,
           durationMs: seconds(10 / BULK_ROUNDS),
           warmupMs: 500,

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Float32, Float64, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { Float32, Float64, Table, Utf8, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { exportModelToOnnx } from '../../activities/onnx';
 import { objectRows, predictionSource, RowChecker } from '../../activities/serve';
@@ -144,6 +144,50 @@ describe('scoring service', () => {
       expect(p.probabilities.yes).toBeCloseTo(probs[2 * r + 1] as number, 5);
       expect(p.label).toBe((probs[2 * r + 1] as number) > 0.5 ? 'yes' : 'no');
     });
+  });
+
+  it('answers in Arrow when the client asks for it: the JSON answer as columns, its identity in the metadata; errors stay JSON', async () => {
+    const rows = [rowOf(0), rowOf(1), { ...rowOf(2), color: null }];
+    const json = await predictRows('churn', rows);
+    const arrowAnswer = async (endpoint: string, body: unknown[], accept: string) => {
+      const res = await fetch(`${base}/v1/endpoints/${endpoint}/predict`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', accept },
+        body: JSON.stringify({ rows: body }),
+      });
+      return { status: res.status, type: res.headers.get('content-type'), bytes: new Uint8Array(await res.arrayBuffer()) };
+    };
+    const a = await arrowAnswer('churn', rows, 'application/vnd.apache.arrow.stream');
+    expect([a.status, a.type]).toEqual([200, 'application/vnd.apache.arrow.stream']);
+    const table = tableFromIPC(a.bytes);
+    expect(table.numRows).toBe(3);
+    const meta = Object.fromEntries(table.schema.metadata);
+    expect(meta).toEqual({
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      endpoint: 'churn',
+      'model.name': 'churn',
+      'model.version': '1',
+      'model.sha256': versions[1]?.sha256,
+    });
+    // the same predictions as the JSON answer (probabilities are float32 in both)
+    expect(table.toArray().map((r) => JSON.parse(JSON.stringify(r.toJSON())))).toEqual(json.body.predictions);
+    const regression = await arrowAnswer(
+      'price-eu',
+      [{ x: 1.5 }, { x: -2 }],
+      'application/json;q=0.5, application/vnd.apache.arrow.stream',
+    );
+    expect(Array.from(tableFromIPC(regression.bytes).getChild('value')!.toArray() as Float32Array)).toEqual([4, -3]);
+    // JSON preferred, or not named: JSON
+    for (const accept of ['application/json, application/vnd.apache.arrow.stream', '*/*', 'application/vnd.apache.arrow.stream;q=0']) {
+      const j = await arrowAnswer('price-eu', [{ x: 1.5 }], accept);
+      expect([j.type, JSON.parse(Buffer.from(j.bytes).toString()).predictions]).toEqual(['application/json', [{ value: 4 }]]);
+    }
+    const bad = await arrowAnswer('price-eu', [{ x: 'a' }], 'application/vnd.apache.arrow.stream');
+    expect([bad.status, bad.type, JSON.parse(Buffer.from(bad.bytes).toString()).error.issues[0]]).toEqual([
+      400,
+      'application/json',
+      { row: 0, field: 'x', message: 'must be number' },
+    ]);
   });
 
   it('answers a regression endpoint with values, and reads an Arrow IPC stream body like JSON', async () => {
