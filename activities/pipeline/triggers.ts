@@ -8,6 +8,7 @@ import { pipelineDataLandedSignal } from '../../api/messages';
 import type { DataLanded } from '../../api/workflows/ingest';
 import { INTERVAL_PATTERN, type PipelineSpec } from '../../api/workflows/pipeline';
 import { pipelineTriggerWorkflowId, type PipelineTriggerInput } from '../../api/workflows/pipelineTrigger';
+import { inGroups, SIGNALS_AT_ONCE } from '../concurrency';
 import type { ActivityDeps } from '../deps';
 
 const INTERVAL_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
@@ -47,7 +48,7 @@ export async function signalPipelineTriggers(
     [landed.source, landed.fromSeq, landed.toSeq],
   );
   const count = Number(rows[0]?.n ?? 0);
-  for (const { spec } of subscribed) {
+  await inGroups(subscribed, SIGNALS_AT_ONCE, async ({ spec }) => {
     const input = triggerInputOf(spec) as PipelineTriggerInput;
     await deps.temporal.workflow.signalWithStart('pipelineTrigger', {
       workflowId: pipelineTriggerWorkflowId(spec.name),
@@ -56,6 +57,6 @@ export async function signalPipelineTriggers(
       signal: pipelineDataLandedSignal,
       signalArgs: [{ ...landed, rows: count }],
     });
-  }
+  });
   return subscribed.length;
 }
