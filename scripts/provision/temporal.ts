@@ -105,6 +105,22 @@ interface DevServerState {
   uiUrl: string;
   namespace: string;
   cli: string;
+  /** The `--dynamic-config-value`s it was started with (absent: started by a sluice from before they were recorded). */
+  dynamicConfig?: string[];
+}
+
+/**
+ * What a dev server started with `started` (its recorded dynamic config; undefined when not
+ * recorded) lacks of the current {@link TEMPORAL_DEV_DYNAMIC_CONFIG}, or of other values it has:
+ * empty when it runs with today's settings.
+ */
+export function devServerConfigDrift(started: readonly string[] | undefined): string[] {
+  const had = new Set(started ?? []);
+  const now = new Set(TEMPORAL_DEV_DYNAMIC_CONFIG);
+  return [
+    ...[...now].filter((v) => !had.has(v)).map((v) => `without ${v}`),
+    ...[...had].filter((v) => !now.has(v)).map((v) => `with ${v}`),
+  ];
 }
 
 const consoleLogger: Logger = (msg) => process.stderr.write(`[sluice] ${msg}\n`);
@@ -275,6 +291,13 @@ async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: Ensure
   if (previous) {
     if (isProcessAlive(previous.pid) && (opts.reuseRunning ?? true) && (await reachable(previous.address))) {
       log(`reusing the Temporal dev server already running from ${dir} (pid ${previous.pid}, ${previous.address})`);
+      const drift = devServerConfigDrift(Array.isArray(previous.dynamicConfig) ? previous.dynamicConfig : undefined);
+      // Not restarted here: another sluice process (npm run dev in another terminal) may be using it.
+      if (drift.length > 0)
+        log(
+          `that dev server was started with other settings than this sluice's (${drift.join('; ')}): workflows may run slower ` +
+            `until it is restarted (stop it: kill ${previous.pid}; the next start starts a new one on the same data)`,
+        );
       return {
         address: previous.address,
         namespace: previous.namespace,
@@ -380,7 +403,17 @@ async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: Ensure
     removeExitHook();
     throw err;
   }
-  fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid ?? 0, address, uiUrl, namespace, cli: cli.path } satisfies DevServerState));
+  fs.writeFileSync(
+    stateFile,
+    JSON.stringify({
+      pid: child.pid ?? 0,
+      address,
+      uiUrl,
+      namespace,
+      cli: cli.path,
+      dynamicConfig: TEMPORAL_DEV_DYNAMIC_CONFIG,
+    } satisfies DevServerState),
+  );
   return {
     address,
     namespace,
