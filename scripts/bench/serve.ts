@@ -322,6 +322,11 @@ async function benchServe(ctx: BenchContext) {
           p99: pick(0.99),
         };
       };
+      /** The backlogs of several runs as one: their events and the time to write them. */
+      const sumBacklog = (b: { events: number; flushMs: number }[]) => ({
+        events: b.reduce((x, y) => x + y.events, 0),
+        flushMs: b.reduce((x, y) => x + y.flushMs, 0),
+      });
       const RPS_ROUNDS = 3;
       const rpsRuns: LoadResult[] = [];
       const noopRpsRuns: LoadResult[] = [];
@@ -351,10 +356,7 @@ async function benchServe(ctx: BenchContext) {
       }
       const runsAfter = runs();
       const rps = pooled(rpsRuns);
-      const rpsBacklog = {
-        events: rpsBacklogs.reduce((x, y) => x + y.events, 0),
-        flushMs: rpsBacklogs.reduce((x, y) => x + y.flushMs, 0),
-      };
+      const rpsBacklog = sumBacklog(rpsBacklogs);
 
       // The bulk figures and the direct rate they are divided by, measured side by side: rounds of
       // JSON, Arrow, then onnxruntime-node directly, each run after the log has caught up with the
@@ -415,10 +417,6 @@ async function benchServe(ctx: BenchContext) {
       await session.release();
       const bulk = pooled(bulkRuns);
       const bulkArrow = pooled(bulkArrowRuns);
-      const sumBacklog = (b: { events: number; flushMs: number }[]) => ({
-        events: b.reduce((x, y) => x + y.events, 0),
-        flushMs: b.reduce((x, y) => x + y.flushMs, 0),
-      });
       const bulkBacklog = sumBacklog(bulkBacklogs);
       const bulkArrowBacklog = sumBacklog(bulkArrowBacklogs);
       const directRowsPerS = rowsPerSecond(pooled(directRuns));

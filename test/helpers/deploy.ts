@@ -114,3 +114,37 @@ export function stepStarted(pool: Pool, workflowId: string, step: string): Promi
     { timeoutMs: 60_000 },
   );
 }
+
+/**
+ * Holds the advisory lock of `model`'s champion alias on a connection of its own, so that a
+ * promotion stops inside its transaction; `release()` unlocks it and gives the connection back.
+ */
+export async function holdChampionAlias(pool: Pool, model: string): Promise<{ release(): Promise<void> }> {
+  const key = `${model}@champion`;
+  const holder = await pool.connect();
+  try {
+    await holder.query("SELECT pg_advisory_lock(hashtext('sluice.model_aliases'), hashtext($1))", [key]);
+  } catch (err) {
+    holder.release();
+    throw err;
+  }
+  return {
+    async release() {
+      try {
+        await holder.query("SELECT pg_advisory_unlock(hashtext('sluice.model_aliases'), hashtext($1))", [key]);
+      } finally {
+        holder.release();
+      }
+    },
+  };
+}
+
+/** Resolves once a promotion waits on an alias lock (see {@link holdChampionAlias}). */
+export function promotionWaitingOnLock(pool: Pool): Promise<true> {
+  return pollUntil('the promotion waiting on the lock', async () => {
+    const { rows } = await pool.query(
+      "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'",
+    );
+    return rows.length > 0 ? true : undefined;
+  });
+}

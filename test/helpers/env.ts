@@ -102,3 +102,15 @@ export async function startTestStack(options: { config?: Partial<SluiceConfig>; 
     },
   };
 }
+
+/** The environment of a process (a worker, the CLI) that uses a test stack's database, namespace and task queues. */
+export function stackEnv(stack: Pick<TestStack, 'config' | 'db'>): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    DATABASE_URL: stack.db.url,
+    TEMPORAL_ADDRESS: testTemporalAddress(),
+    TEMPORAL_NAMESPACE: stack.config.temporal.namespace,
+    SLUICE_TASK_QUEUE_CPU: stack.config.taskQueues.cpu,
+    SLUICE_TASK_QUEUE_GPU: stack.config.taskQueues.gpu,
+  };
+}

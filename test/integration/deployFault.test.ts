@@ -5,15 +5,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
-import type { PoolClient } from 'pg';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { DeployRefusedError, SluiceClient } from '../../client';
-import { pollUntil } from '../../client/poll';
 import type { SluiceConfig } from '../../config';
 import {
   aliasMoves,
   gatePolicy,
+  holdChampionAlias,
   modelAliases,
+  promotionWaitingOnLock,
   registerVersion,
   SHADOW_ENDPOINT,
   shadowedPredictions,
@@ -117,26 +117,19 @@ describe('deploy: SIGKILL of the CPU worker during shadow and during promote', (
     const [second] = workers.slice(-1);
     await registerVersion(db.pool, store, MODEL, { datasetId: D1, metrics: { accuracy: 0.95 } });
     // hold the champion's alias lock so the promotion stops inside its transaction, after its first statements
-    const holder: PoolClient = await db.pool.connect();
+    const hold = await holdChampionAlias(db.pool, MODEL);
     let handle;
     try {
-      await holder.query("SELECT pg_advisory_lock(hashtext('sluice.model_aliases'), hashtext($1))", [`${MODEL}@champion`]);
       handle = await client.deploy({ model: MODEL, version: 3, endpoint: SHADOW_ENDPOINT, policy: gatePolicy() });
       await started(handle.workflowId, 'promoteCandidate');
-      await pollUntil('the promotion waiting on the lock', async () => {
-        const { rows } = await db.pool.query(
-          "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'",
-        );
-        return rows.length > 0 ? true : undefined;
-      });
+      await promotionWaitingOnLock(db.pool);
       await kill(second!);
       // a deploy of the endpoint is running: a second one is refused, not raced
       await expect(client.deploy({ model: MODEL, version: 3, endpoint: SHADOW_ENDPOINT, policy: gatePolicy() })).rejects.toBeInstanceOf(
         DeployRefusedError,
       );
     } finally {
-      await holder.query("SELECT pg_advisory_unlock(hashtext('sluice.model_aliases'), hashtext($1))", [`${MODEL}@champion`]);
-      holder.release();
+      await hold.release();
     }
     // the dead worker's transaction never commits
     await new Promise((r) => setTimeout(r, 1000));

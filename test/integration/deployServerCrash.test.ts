@@ -6,7 +6,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { PoolClient } from 'pg';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { SluiceClient } from '../../client';
 import { pollUntil } from '../../client/poll';
@@ -17,7 +16,9 @@ import { findFreePort, isProcessAlive } from '../../scripts/provision/process';
 import {
   aliasMoves,
   gatePolicy,
+  holdChampionAlias,
   modelAliases,
+  promotionWaitingOnLock,
   registerVersion,
   SHADOW_ENDPOINT,
   shadowedPredictions,
@@ -135,26 +136,18 @@ describeWithCli('deploy: SIGKILL of the Temporal server during shadow and during
 
   it('killed while the promotion is inside its transaction: nothing half-promoted; it completes once the server is back', async () => {
     await registerVersion(db.pool, store, MODEL, { datasetId: D1, metrics: { accuracy: 0.95 } });
-    const holder: PoolClient = await db.pool.connect();
+    const hold = await holdChampionAlias(db.pool, MODEL);
     let handle;
     try {
-      // hold the champion's alias lock so the promotion stops inside its transaction
-      await holder.query("SELECT pg_advisory_lock(hashtext('sluice.model_aliases'), hashtext($1))", [`${MODEL}@champion`]);
       handle = await client.deploy({ model: MODEL, version: 3, endpoint: SHADOW_ENDPOINT, policy: gatePolicy() });
       await started(handle.workflowId, 'promoteCandidate');
-      await pollUntil('the promotion waiting on the lock', async () => {
-        const { rows } = await db.pool.query(
-          "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'",
-        );
-        return rows.length > 0 ? true : undefined;
-      });
+      await promotionWaitingOnLock(db.pool);
       await killServer();
       expect(await aliases()).toEqual({ champion: 2, previous: 1 });
     } finally {
       // the promotion goes on while the server is down: its transaction commits, its completion
       // cannot be reported until the server is back
-      await holder.query("SELECT pg_advisory_unlock(hashtext('sluice.model_aliases'), hashtext($1))", [`${MODEL}@champion`]);
-      holder.release();
+      await hold.release();
     }
     server = await startServer();
     const result = await handle.result();

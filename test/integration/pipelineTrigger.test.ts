@@ -12,7 +12,7 @@ import { intervalSeconds, triggerInputOf } from '../../activities/pipeline/trigg
 import { runCli } from '../../client/cli';
 import { pollUntil } from '../../client/poll';
 import { SluiceClient } from '../../client/sluiceClient';
-import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
+import { stackEnv, startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 
 const event = (i: number) => ({
   id: `t-${i}`,
@@ -138,14 +138,7 @@ describe('pipeline triggers: dataLanded', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-spec-'));
     fs.writeFileSync(path.join(dir, 'p.yaml'), JSON.stringify(v3spec));
     let out = '';
-    const env = {
-      ...process.env,
-      DATABASE_URL: stack.db.url,
-      TEMPORAL_ADDRESS: testTemporalAddress(),
-      TEMPORAL_NAMESPACE: stack.config.temporal.namespace,
-      SLUICE_TASK_QUEUE_CPU: stack.config.taskQueues.cpu,
-      SLUICE_TASK_QUEUE_GPU: stack.config.taskQueues.gpu,
-    };
+    const env = stackEnv(stack);
     expect(await runCli(['pipelines', 'apply', path.join(dir, 'p.yaml')], { out: (t) => (out += t), err: () => undefined, env })).toBe(0);
     expect(out).toBe(
       `unchanged: scheduled v${v3.version} is this spec (sha256 ${v3.sha256.slice(0, 12)})\nschedules: 0 created, 0 updated, 1 unchanged, 0 deleted\n`,

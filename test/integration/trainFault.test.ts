@@ -17,7 +17,7 @@ import { workflows, type TrainInput } from '../../api';
 import { SluiceClient } from '../../client';
 import { pollUntil } from '../../client/poll';
 import { mixedDataset } from '../helpers/trainData';
-import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
+import { stackEnv, startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 import { startWorkerProcess, stopWorkerProcesses, type WorkerProcess } from '../helpers/workerProcess';
 import { isProcessAlive } from '../../scripts/provision/process';
 
@@ -33,12 +33,7 @@ describe('train: SIGKILL of the GPU worker mid-training', () => {
 
   const startGpuWorker = async (): Promise<WorkerProcess> => {
     const w = startWorkerProcess('workers/gpu.ts', {
-      ...process.env,
-      DATABASE_URL: stack.db.url,
-      TEMPORAL_ADDRESS: testTemporalAddress(),
-      TEMPORAL_NAMESPACE: stack.config.temporal.namespace,
-      SLUICE_TASK_QUEUE_CPU: stack.config.taskQueues.cpu,
-      SLUICE_TASK_QUEUE_GPU: stack.config.taskQueues.gpu,
+      ...stackEnv(stack),
       SLUICE_ARTIFACTS: artifactsDir,
       SLUICE_SHUTDOWN_GRACE_SECONDS: '1',
       SLUICE_COMMAND_TRAINERS: 'true',
