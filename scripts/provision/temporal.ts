@@ -53,6 +53,22 @@ export const TEMPORAL_DEV_DYNAMIC_CONFIG = [
   'system.enableActivityEagerExecution=true',
 ];
 
+/**
+ * SQLite settings of the dev server's database file. The CLI leaves SQLite's defaults (a rollback
+ * journal and synchronous=FULL): every history write then waits for three or more fsyncs, about
+ * 2 ms each on a virtual disk, and a plain SDK workflow of no-op activities runs 29 ms per
+ * activity here against 17 ms with these two and 14 ms with an in-memory database. A write-ahead
+ * log with synchronous=NORMAL does not fsync on commit: a committed write survives the server's
+ * crash or SIGKILL (it is in the log file), only a power cut or an operating-system crash can lose
+ * the last ones, and the file stays consistent either way (https://www.sqlite.org/wal.html).
+ */
+export const TEMPORAL_DEV_SQLITE_PRAGMAS = ['journal_mode=WAL', 'synchronous=NORMAL'];
+
+/** Everything a dev server's speed depends on that sluice sets, as recorded and compared on reuse. */
+export function devServerSettings(dynamicConfig: readonly string[], sqlitePragmas: readonly string[]): string[] {
+  return [...dynamicConfig, ...sqlitePragmas.map((p) => `sqlite ${p}`)];
+}
+
 export type TemporalSource =
   | 'TEMPORAL_ADDRESS'
   | 'TEMPORAL_CLI_PATH'
@@ -107,16 +123,18 @@ interface DevServerState {
   cli: string;
   /** The `--dynamic-config-value`s it was started with (absent: started by a sluice from before they were recorded). */
   dynamicConfig?: string[];
+  /** The `--sqlite-pragma`s it was started with (absent: none, or a sluice from before they were recorded). */
+  sqlitePragmas?: string[];
 }
 
 /**
- * What a dev server started with `started` (its recorded dynamic config; undefined when not
- * recorded) lacks of the current {@link TEMPORAL_DEV_DYNAMIC_CONFIG}, or of other values it has:
+ * What a dev server started with `started` (its recorded {@link devServerSettings}; undefined when
+ * not recorded) lacks of the current dynamic config and SQLite pragmas, or of other values it has:
  * empty when it runs with today's settings.
  */
 export function devServerConfigDrift(started: readonly string[] | undefined): string[] {
   const had = new Set(started ?? []);
-  const now = new Set(TEMPORAL_DEV_DYNAMIC_CONFIG);
+  const now = new Set(devServerSettings(TEMPORAL_DEV_DYNAMIC_CONFIG, TEMPORAL_DEV_SQLITE_PRAGMAS));
   return [
     ...[...now].filter((v) => !had.has(v)).map((v) => `without ${v}`),
     ...[...had].filter((v) => !now.has(v)).map((v) => `with ${v}`),
@@ -291,7 +309,11 @@ async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: Ensure
   if (previous) {
     if (isProcessAlive(previous.pid) && (opts.reuseRunning ?? true) && (await reachable(previous.address))) {
       log(`reusing the Temporal dev server already running from ${dir} (pid ${previous.pid}, ${previous.address})`);
-      const drift = devServerConfigDrift(Array.isArray(previous.dynamicConfig) ? previous.dynamicConfig : undefined);
+      const drift = devServerConfigDrift(
+        Array.isArray(previous.dynamicConfig)
+          ? devServerSettings(previous.dynamicConfig, Array.isArray(previous.sqlitePragmas) ? previous.sqlitePragmas : [])
+          : undefined,
+      );
       // Not restarted here: another sluice process (npm run dev in another terminal) may be using it.
       if (drift.length > 0)
         log(
@@ -365,6 +387,7 @@ async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: Ensure
     '--log-level',
     'warn',
     ...TEMPORAL_DEV_DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
+    ...TEMPORAL_DEV_SQLITE_PRAGMAS.flatMap((kv) => ['--sqlite-pragma', kv]),
     ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
   ];
   log(`starting Temporal dev server (${cli.source}: ${cli.path}) on ${address}, UI ${uiUrl}, data ${dbFile}`);
@@ -412,6 +435,7 @@ async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: Ensure
       namespace,
       cli: cli.path,
       dynamicConfig: TEMPORAL_DEV_DYNAMIC_CONFIG,
+      sqlitePragmas: TEMPORAL_DEV_SQLITE_PRAGMAS,
     } satisfies DevServerState),
   );
   return {
