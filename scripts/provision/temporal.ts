@@ -64,6 +64,14 @@ export const TEMPORAL_DEV_DYNAMIC_CONFIG = [
  */
 export const TEMPORAL_DEV_SQLITE_PRAGMAS = ['journal_mode=WAL', 'synchronous=NORMAL'];
 
+/** The dev server's command-line flags for {@link TEMPORAL_DEV_DYNAMIC_CONFIG} and {@link TEMPORAL_DEV_SQLITE_PRAGMAS}. */
+export function devServerTuningArgs(): string[] {
+  return [
+    ...TEMPORAL_DEV_DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
+    ...TEMPORAL_DEV_SQLITE_PRAGMAS.flatMap((kv) => ['--sqlite-pragma', kv]),
+  ];
+}
+
 /** Everything a dev server's speed depends on that sluice sets, as recorded and compared on reuse. */
 export function devServerSettings(dynamicConfig: readonly string[], sqlitePragmas: readonly string[]): string[] {
   return [...dynamicConfig, ...sqlitePragmas.map((p) => `sqlite ${p}`)];
@@ -386,8 +394,7 @@ async function startDevServer(cli: CliCandidate, cfg: SluiceConfig, opts: Ensure
     namespace,
     '--log-level',
     'warn',
-    ...TEMPORAL_DEV_DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
-    ...TEMPORAL_DEV_SQLITE_PRAGMAS.flatMap((kv) => ['--sqlite-pragma', kv]),
+    ...devServerTuningArgs(),
     ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
   ];
   log(`starting Temporal dev server (${cli.source}: ${cli.path}) on ${address}, UI ${uiUrl}, data ${dbFile}`);
@@ -469,6 +476,8 @@ async function startWithSdkDownload(cfg: SluiceConfig, opts: EnsureTemporalOptio
       ui: true,
       uiPort,
       searchAttributes: [...SEARCH_ATTRIBUTE_KEYS],
+      // the same settings as a dev server started from a CLI (the download is the newest CLI)
+      extraArgs: devServerTuningArgs(),
     },
   });
   const address = env.connection.options.address;

@@ -1,6 +1,7 @@
 import {
   devServerConfigDrift,
   devServerSettings,
+  devServerTuningArgs,
   TEMPORAL_DEV_DYNAMIC_CONFIG,
   TEMPORAL_DEV_SQLITE_PRAGMAS,
 } from '../../scripts/provision/temporal';
@@ -25,5 +26,15 @@ describe('a reused dev server started with other settings', () => {
       'without sqlite synchronous=NORMAL',
       'with history.transferProcessorMaxPollRPS=20',
     ]);
+  });
+
+  it('are passed to the CLI as flag-value pairs (a CLI start and the SDK download alike)', () => {
+    const args = devServerTuningArgs();
+    expect(args.filter((_, i) => i % 2 === 0)).toEqual([
+      ...TEMPORAL_DEV_DYNAMIC_CONFIG.map(() => '--dynamic-config-value'),
+      ...TEMPORAL_DEV_SQLITE_PRAGMAS.map(() => '--sqlite-pragma'),
+    ]);
+    expect(args.filter((_, i) => i % 2 === 1)).toEqual([...TEMPORAL_DEV_DYNAMIC_CONFIG, ...TEMPORAL_DEV_SQLITE_PRAGMAS]);
+    expect(args).toContain('synchronous=NORMAL');
   });
 });
