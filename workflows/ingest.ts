@@ -20,6 +20,7 @@ import {
   type IngestBatchRequest,
   type IngestBatchResult,
   type IngestInput,
+  type IngestStatus,
 } from '../api/workflows/ingest';
 import { ACTIVITY_OPTIONS } from './activityOptions';
 import { sluiceStatusPatched, withSluiceStatus } from './status';
@@ -38,11 +39,19 @@ interface Outcome {
 export const INGEST_QUEUE_PATCH = 'ingest-queue-order';
 
 /**
+ * Patch id of answering a batch once it is in the log, before `dataLanded` goes downstream (runs
+ * recorded before it answered after the signals, one more activity and workflow task later).
+ */
+export const INGEST_ANSWER_FIRST_PATCH = 'ingest-answer-first';
+
+/**
  * The long-lived ingest workflow of one source (workflow id `ingestWorkflowId(source)`): batches
  * arrive by update or signal, are processed one at a time in arrival order (validated, appended to
  * sluice.raw_events or quarantined by an activity), and each batch that adds rows sends
- * `dataLanded` to the transforms that read the source. Continues-as-new before its history grows
- * large, after its update handlers have finished, carrying batches received by signal.
+ * `dataLanded` to the transforms that read the source. A batch's update is answered as soon as it
+ * is in the log, in the same workflow task that schedules its `dataLanded` (so neither can be lost
+ * without the other); the next batch starts after the signals. Continues-as-new before its history
+ * grows large, after its update handlers have finished, carrying batches received by signal.
  *
  * Idempotent: batches and events are deduplicated in the database. Fails with
  * SLUICE_UNKNOWN_SOURCE when the source has no contract, SLUICE_INVALID_INPUT on a bad input.
@@ -55,6 +64,8 @@ export async function ingest(input: IngestInput): Promise<void> {
   let batchesDone = 0;
   let batchesFailed = 0;
   let lastResult: IngestBatchResult | null = null;
+  let signalsFailed = 0;
+  let lastSignalFailure: IngestStatus['lastSignalFailure'] = null;
   // Set by the `ingest-queue-order` patch once the input is checked (the update handler reads it later).
   let queueFixes = false;
 
@@ -90,7 +101,15 @@ export async function ingest(input: IngestInput): Promise<void> {
     }
     queue.push({ req, awaited: false });
   });
-  setHandler(ingestStatusQuery, () => ({ source: input.source, batchesDone, batchesFailed, queued: queue.length, lastResult }));
+  setHandler(ingestStatusQuery, () => ({
+    source: input.source,
+    batchesDone,
+    batchesFailed,
+    queued: queue.length,
+    lastResult,
+    signalsFailed,
+    lastSignalFailure,
+  }));
 
   const statusPatched = sluiceStatusPatched();
   return withSluiceStatus(statusPatched, run);
@@ -144,18 +163,38 @@ export async function ingest(input: IngestInput): Promise<void> {
   }
 
   async function processBatch(req: IngestBatchRequest): Promise<void> {
+    const answerFirst = patched(INGEST_ANSWER_FIRST_PATCH);
+    let result: IngestBatchResult;
     try {
-      const result = await runBatch(input.source, req);
-      if (result.fromSeq !== null && result.toSeq !== null) {
-        await downstream.emitDataLanded({ source: input.source, fromSeq: result.fromSeq, toSeq: result.toSeq, batchId: result.batchId });
-      }
-      outcomes.set(req.batchId, { result });
-      lastResult = result;
-      batchesDone++;
+      result = await runBatch(input.source, req);
     } catch (err) {
       outcomes.set(req.batchId, { error: err });
       batchesFailed++;
+      return;
     }
+    const done = (): void => {
+      outcomes.set(req.batchId, { result });
+      lastResult = result;
+      batchesDone++;
+    };
+    // The rows are in the log (or quarantined): that is the answer. The signals only wake readers.
+    if (answerFirst) done();
+    if (result.fromSeq !== null && result.toSeq !== null) {
+      try {
+        await downstream.emitDataLanded({ source: input.source, fromSeq: result.fromSeq, toSeq: result.toSeq, batchId: result.batchId });
+      } catch (err) {
+        if (!answerFirst) {
+          outcomes.set(req.batchId, { error: err });
+          batchesFailed++;
+          return;
+        }
+        // Answered already, and the rows stay in the log: transforms catch up when their idle time
+        // is up (a lost signal delays work, never loses it). Counted for the status query.
+        signalsFailed++;
+        lastSignalFailure = { batchId: result.batchId, fromSeq: result.fromSeq, toSeq: result.toSeq, error: String(err) };
+      }
+    }
+    if (!answerFirst) done();
   }
 }
 

@@ -84,6 +84,12 @@ export interface IngestStatus {
   batchesFailed: number;
   queued: number;
   lastResult: IngestBatchResult | null;
+  /**
+   * Batches whose `dataLanded` could not be sent after all retries (their rows are in the log and
+   * were answered; readers catch up on their next wake-up). Absent from runs before the patch.
+   */
+  signalsFailed?: number;
+  lastSignalFailure?: { batchId: string; fromSeq: string; toSeq: string; error: string } | null;
 }
 
 /** Payload of `dataLandedSignal`: offsets, never rows. Offsets are decimal strings (`seq` is a bigint). */

@@ -7,6 +7,7 @@ import { ScheduleNotFoundError } from '@temporalio/client';
 import { recordHistoryIfAsked } from '../helpers/histories';
 import { workflows, type PipelineSpec } from '../../api';
 import { pipelineTriggerQuery } from '../../api/messages';
+import { ingestWorkflowId } from '../../api/ids';
 import { pipelineTriggerWorkflowId } from '../../api/workflows/pipelineTrigger';
 import { intervalSeconds, triggerInputOf } from '../../activities/pipeline/triggers';
 import { runCli } from '../../client/cli';
@@ -71,6 +72,8 @@ describe('pipeline triggers: dataLanded', () => {
     expect(state).toMatchObject({ pendingRows: 0, lastToSeq: second.toSeq, started: [runId] });
     const result = await client.handle(workflows.pipeline, runId).result();
     await recordHistoryIfAsked(stack.client, pipelineTriggerWorkflowId('on_landing'), 'pipelineTrigger');
+    // the source's ingest workflow so far: two batches answered before their dataLanded went out
+    await recordHistoryIfAsked(stack.client, ingestWorkflowId('page_views'), 'ingest.answerFirst');
     expect(result).toBeDefined();
     const desc = await stack.client.workflow.getHandle(runId).describe();
     expect(desc.memo).toBeDefined();
