@@ -203,7 +203,7 @@ export interface ChunkPlan {
 }
 
 /** The lowest watermark over the version's sources (they move together); `lock` locks the rows first. */
-export async function readWatermark(client: PoolClient, transform: string, version: number, lock: boolean): Promise<bigint> {
+export async function readWatermark(client: Pool | PoolClient, transform: string, version: number, lock: boolean): Promise<bigint> {
   const r = await client.query<{ last_seq: string }>(
     `SELECT last_seq::text AS last_seq FROM sluice.watermarks WHERE name = $1 AND version = $2 ORDER BY source${lock ? ' FOR UPDATE' : ''}`,
     [transform, version],
@@ -249,13 +249,18 @@ export async function advanceWatermark(client: PoolClient, transform: string, ve
  */
 export async function planIncrementalChunks(pool: Pool, input: PlanChunksInput): Promise<ChunkPlan> {
   const def = await loadLiveTransform(pool, input.transform);
+  // One connection at a time: the horizon takes a connection of its own (and may wait for a lock),
+  // so it is read before this function holds one. Holding one while asking the pool for another
+  // let concurrent planners take every connection of a small pool and each wait for a second one,
+  // until the pool's 10 s acquire timeout (seen in the pipeline bench: three transforms of one
+  // source on a worker with 4 connections).
+  const watermark = await readWatermark(pool, def.name, def.version, false);
+  const after = input.after && input.after.version === def.version ? BigInt(input.after.toSeq) : watermark;
+  let from = (after > watermark ? after : watermark) + 1n;
+  const known = input.horizon ? BigInt(input.horizon) : -1n;
+  const horizon = from <= known ? known : await commitHorizon(pool);
   const client = await pool.connect();
   try {
-    const watermark = await readWatermark(client, def.name, def.version, false);
-    const after = input.after && input.after.version === def.version ? BigInt(input.after.toSeq) : watermark;
-    let from = (after > watermark ? after : watermark) + 1n;
-    const known = input.horizon ? BigInt(input.horizon) : -1n;
-    const horizon = from <= known ? known : await commitHorizon(pool);
     const chunks: PlannedChunk[] = [];
     while (chunks.length < input.count && from <= horizon) {
       const { upper, rowsRead } = await chunkBounds(client, def.sources, from, horizon, input.maxRows);

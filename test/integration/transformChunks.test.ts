@@ -3,7 +3,7 @@
  * themselves): planning, side-by-side chunks that commit in log order, retries that write
  * nothing, and chunks that roll back when their turn does not come.
  */
-import { Client as PgClient } from 'pg';
+import { Client as PgClient, Pool } from 'pg';
 import {
   planIncrementalChunks,
   processBuildChunk,
@@ -90,6 +90,25 @@ describe('planned incremental chunks (real PostgreSQL)', () => {
     expect(await count(`SELECT count(*) AS n FROM ${table}`)).toBe(0);
   });
 
+  it('plans on a pool as small as the planners running at once: one connection at a time, never one while waiting for another', async () => {
+    // Each planner reads the commit horizon on a connection of its own. Holding the planning
+    // connection meanwhile made two planners on a 2-connection pool each wait for a second one
+    // until the pool gave up ("timeout exceeded when trying to connect").
+    const small = new Pool({ connectionString: db.url, max: 2, connectionTimeoutMillis: 3_000 });
+    try {
+      const plans = await Promise.all(
+        Array.from({ length: 4 }, () => planIncrementalChunks(small, { transform: 'meter', maxRows: 300, count: 3 })),
+      );
+      const chunks = [
+        { fromSeq: '1', toSeq: '374', rowsRead: 300 },
+        { fromSeq: '375', toSeq: '749', rowsRead: 300 },
+        { fromSeq: '750', toSeq: '1124', rowsRead: 300 },
+      ];
+      for (const p of plans) expect(p).toMatchObject({ watermark: '0', horizon: String(EVENTS), chunks });
+    } finally {
+      await small.end();
+    }
+  });
   it('runs chunks side by side and commits them in log order: a later chunk waits for the one before it', async () => {
     const [c1, c2] = plan as [PlannedChunk, PlannedChunk];
     // The second chunk starts first: it writes its rows, then waits for the watermark to reach it.
