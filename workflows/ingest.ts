@@ -45,12 +45,22 @@ export const INGEST_QUEUE_PATCH = 'ingest-queue-order';
 export const INGEST_ANSWER_FIRST_PATCH = 'ingest-answer-first';
 
 /**
+ * Patch id of sending a batch's `dataLanded` while the next batches are ingested (in order, one
+ * batch's signals after the other's, at most {@link MAX_BATCHES_SIGNALLING} batches behind).
+ */
+export const INGEST_SIGNALS_BEHIND_PATCH = 'ingest-signals-behind';
+
+/** Batches whose `dataLanded` may still be going out while the next batch is ingested. */
+export const MAX_BATCHES_SIGNALLING = 4;
+
+/**
  * The long-lived ingest workflow of one source (workflow id `ingestWorkflowId(source)`): batches
  * arrive by update or signal, are processed one at a time in arrival order (validated, appended to
  * sluice.raw_events or quarantined by an activity), and each batch that adds rows sends
  * `dataLanded` to the transforms that read the source. A batch's update is answered as soon as it
  * is in the log, in the same workflow task that schedules its `dataLanded` (so neither can be lost
- * without the other); the next batch starts after the signals. Continues-as-new before its history
+ * without the other); the signals go out while the next batches are ingested, in batch order, at
+ * most {@link MAX_BATCHES_SIGNALLING} batches behind. Continues-as-new before its history
  * grows large, after its update handlers have finished, carrying batches received by signal.
  *
  * Idempotent: batches and events are deduplicated in the database. Fails with
@@ -66,6 +76,9 @@ export async function ingest(input: IngestInput): Promise<void> {
   let lastResult: IngestBatchResult | null = null;
   let signalsFailed = 0;
   let lastSignalFailure: IngestStatus['lastSignalFailure'] = null;
+  // dataLanded of answered batches, sent one batch after the other behind the ingestion
+  let signalling: Promise<void> = Promise.resolve();
+  let batchesSignalling = 0;
   // Set by the `ingest-queue-order` patch once the input is checked (the update handler reads it later).
   let queueFixes = false;
 
@@ -158,6 +171,11 @@ export async function ingest(input: IngestInput): Promise<void> {
       }
       await condition(() => allHandlersFinished() || queue.some((q) => q.awaited));
       if (queue.some((q) => q.awaited)) continue;
+      if (batchesSignalling > 0) {
+        // every answered batch's signals go out in this run; an update may arrive meanwhile: look again
+        await signalling;
+        continue;
+      }
       await continueAsNew<typeof ingest>({ ...input, pending: queue.map((q) => q.req) });
     }
   }
@@ -179,19 +197,34 @@ export async function ingest(input: IngestInput): Promise<void> {
     };
     // The rows are in the log (or quarantined): that is the answer. The signals only wake readers.
     if (answerFirst) done();
-    if (result.fromSeq !== null && result.toSeq !== null) {
-      try {
-        await downstream.emitDataLanded({ source: input.source, fromSeq: result.fromSeq, toSeq: result.toSeq, batchId: result.batchId });
-      } catch (err) {
-        if (!answerFirst) {
-          outcomes.set(req.batchId, { error: err });
-          batchesFailed++;
-          return;
+    const { fromSeq, toSeq } = result;
+    if (fromSeq !== null && toSeq !== null) {
+      const landed = { source: input.source, fromSeq, toSeq, batchId: result.batchId };
+      const send = async (): Promise<void> => {
+        try {
+          await downstream.emitDataLanded(landed);
+        } catch (err) {
+          if (!answerFirst) throw err;
+          // Answered already, and the rows stay in the log: transforms catch up when their idle
+          // time is up (a lost signal delays work, never loses it). Counted for the status query.
+          signalsFailed++;
+          lastSignalFailure = { batchId: result.batchId, fromSeq, toSeq, error: String(err) };
         }
-        // Answered already, and the rows stay in the log: transforms catch up when their idle time
-        // is up (a lost signal delays work, never loses it). Counted for the status query.
-        signalsFailed++;
-        lastSignalFailure = { batchId: result.batchId, fromSeq: result.fromSeq, toSeq: result.toSeq, error: String(err) };
+      };
+      if (answerFirst && patched(INGEST_SIGNALS_BEHIND_PATCH)) {
+        // Behind the ingestion, in batch order; readers lock the log's horizon, so a batch being
+        // appended meanwhile is never skipped.
+        batchesSignalling++;
+        signalling = signalling.then(send).finally(() => batchesSignalling--);
+        await condition(() => batchesSignalling < MAX_BATCHES_SIGNALLING);
+        return;
+      }
+      try {
+        await send();
+      } catch (err) {
+        outcomes.set(req.batchId, { error: err });
+        batchesFailed++;
+        return;
       }
     }
     if (!answerFirst) done();

@@ -1,5 +1,6 @@
 import { SluiceClient, IngestBatchTooLargeError } from '../../client';
 import { pollUntil } from '../../client/poll';
+import { recordHistoryIfAsked } from '../helpers/histories';
 import { ingestWorkflowId, transformWorkflowId } from '../../api';
 import { ingestBatchSignal, ingestBatchUpdate, ingestStatusQuery } from '../../api';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
@@ -246,6 +247,48 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
       [source],
     );
     expect(row.rows).toEqual([{ batch_id: 'carried-0', payload: order('carried', 1) }]);
+  });
+
+  it("sends each batch's dataLanded in log order while the next batches are ingested", async () => {
+    await stack.db.pool.query(
+      `INSERT INTO sluice.transforms (name, version, sources, sql, sql_sha256) VALUES ('ingest_test_signal_order', 1, $1, 'SELECT 1', 'x')`,
+      [[ORDERS]],
+    );
+    // a fresh run (an earlier test set a small history limit), so that its recorded history holds the six
+    await stack.client.workflow
+      .getHandle(ingestWorkflowId(ORDERS))
+      .terminate('ingest test: a fresh run')
+      .catch(() => undefined);
+    // six batches at once: they queue in the workflow and are taken one after the other
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => client.ingest(ORDERS, [order(`so${i}`, i)], { batchId: `signal-order-${i}` })),
+    );
+    const transform = stack.client.workflow.getHandle(transformWorkflowId('ingest_test_signal_order'));
+    const { defaultPayloadConverter } = await import('@temporalio/common');
+    const landed = await pollUntil(
+      'a dataLanded for each of the six batches',
+      async () => {
+        const history = await transform.fetchHistory().catch(() => undefined);
+        const payloads = (history?.events ?? [])
+          .filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'dataLanded')
+          .map(
+            (e) =>
+              defaultPayloadConverter.fromPayload(e.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0] ?? {}) as {
+                batchId: string;
+                fromSeq: string;
+                toSeq: string;
+              },
+          )
+          .filter((p) => p.batchId.startsWith('signal-order-'));
+        return payloads.length >= 6 ? payloads : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    await transform.terminate('ingest test: signals received').catch(() => undefined);
+    await recordHistoryIfAsked(stack.client, ingestWorkflowId(ORDERS), 'ingest.signalsBehind');
+    // one signal per batch, with the range its answer gave, in the log's order
+    const byLogOrder = [...results].sort((a, b) => Number(BigInt(a.fromSeq ?? '0') - BigInt(b.fromSeq ?? '0')));
+    expect(landed).toEqual(byLogOrder.map((r) => ({ source: ORDERS, fromSeq: r.fromSeq, toSeq: r.toSeq, batchId: r.batchId })));
   });
 
   it('continues as new before the history grows, after its update handlers finish, and keeps serving', async () => {
