@@ -253,6 +253,7 @@ export async function buildDatasetSnapshot(
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-snapshot-'));
   const client = await pool.connect();
   let broken: Error | undefined;
+  let released = false;
   let arrowOut: ArtifactWriter | undefined;
   const temps: TempMatrix[] = [];
   try {
@@ -501,6 +502,10 @@ export async function buildDatasetSnapshot(
       [firstSeq, lastSeq],
     );
     await client.query('COMMIT');
+    // Back to the pool before the files are written: the dataset row below takes a connection of
+    // its own, and one held while waiting for another can leave a small pool with none to give.
+    client.release();
+    released = true;
 
     // What the dataset guarantees (checked on all rows, before anything is stored).
     for (const f of spec.features) {
@@ -666,7 +671,7 @@ export async function buildDatasetSnapshot(
     if (arrowOut) await arrowOut.abort();
     throw err;
   } finally {
-    client.release(broken);
+    if (!released) client.release(broken);
     for (const t of temps) if (!t.closed) await t.handle.close();
     await fs.rm(tmp, { recursive: true, force: true });
   }

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tableFromIPC, type Table } from 'apache-arrow';
+import { Pool } from 'pg';
 import { LocalArtifactStore } from '../../activities/artifacts';
 import { toFailure } from '../../activities/failures';
 import { buildDatasetSnapshot, DatasetInvalidError, murmur3 } from '../../activities/snapshot';
@@ -270,6 +271,19 @@ describe('snapshot', () => {
     await expect(execute({ transform: 'nope', spec: SPEC }, `snapshot-missing-${Date.now()}`)).rejects.toMatchObject({
       cause: { cause: { type: 'SLUICE_DATASET_NOT_FOUND', message: expect.stringMatching(/transform nope has no live version/) } },
     });
+  });
+
+  it('builds on a pool of one connection: the dataset row is written after the read connection went back', async () => {
+    // Holding the read connection while the row asked the pool for another waited out the pool's
+    // acquire timeout on a pool this small, and with several snapshots at once on a larger one.
+    const one = new Pool({ connectionString: stack.db.url, max: 1, connectionTimeoutMillis: 3_000 });
+    try {
+      const r = await buildDatasetSnapshot(one, store, { transform: 'orders_typed', spec: SPEC }, { workflowId: 'test', runId: 'test' });
+      expect(r.rowCount).toBe(500);
+      expect(one.totalCount - one.idleCount).toBe(0);
+    } finally {
+      await one.end();
+    }
   });
 
   describe('on tables made directly (statistics, spec checks, split stability, memory)', () => {
