@@ -58,9 +58,9 @@ export const MAX_BATCHES_SIGNALLING = 4;
  * arrive by update or signal, are processed one at a time in arrival order (validated, appended to
  * sluice.raw_events or quarantined by an activity), and each batch that adds rows sends
  * `dataLanded` to the transforms that read the source. A batch's update is answered as soon as it
- * is in the log, in the same workflow task that schedules its `dataLanded` (so neither can be lost
- * without the other); the signals go out while the next batches are ingested, in batch order, at
- * most {@link MAX_BATCHES_SIGNALLING} batches behind. Continues-as-new before its history
+ * is in the log; its `dataLanded` is then the workflow's own durable work (replayed after a crash,
+ * sent before any continue-as-new), going out while the next batches are ingested, in batch order,
+ * at most {@link MAX_BATCHES_SIGNALLING} batches behind. Continues-as-new before its history
  * grows large, after its update handlers have finished, carrying batches received by signal.
  *
  * Idempotent: batches and events are deduplicated in the database. Fails with

@@ -184,12 +184,19 @@ export class NumericRowsDecoder {
     return Number(latin1(b, start, i));
   }
 
+  /** Steps past the byte `c` and the whitespace after it when it comes next; false (and no step) otherwise. */
+  private eat(c: number): boolean {
+    if (this.body[this.i] !== c) return false;
+    this.i++;
+    this.skip();
+    return true;
+  }
+
   /** One row object here into `values` at row `r`; false when it is not one the fast path can take. */
   private row(values: Float64Array, r: number, mark: number): boolean {
     const b = this.body;
     const d = this.d;
-    if (b[this.i] !== 0x7b) return false;
-    this.i++;
+    if (!this.eat(0x7b)) return false;
     const base = r * d;
     let position = 0;
     for (;;) {
@@ -199,9 +206,7 @@ export class NumericRowsDecoder {
       if (j < 0 || this.seen[j] === mark) return false;
       this.seen[j] = mark;
       this.skip();
-      if (b[this.i] !== 0x3a) return false;
-      this.i++;
-      this.skip();
+      if (!this.eat(0x3a)) return false;
       const v = this.number();
       if (!Number.isFinite(Math.fround(v))) return false; // NaN (not a number) or out of float32: the general path says which
       values[base + j] = v;
@@ -219,19 +224,12 @@ export class NumericRowsDecoder {
     const b = this.body;
     const d = this.d;
     this.skip();
-    if (b[this.i] !== 0x7b) return undefined;
-    this.i++;
-    this.skip();
+    if (!this.eat(0x7b)) return undefined;
     const i = this.i;
     if (i + ROWS_KEY.length > this.n || b.compare(ROWS_KEY, 0, ROWS_KEY.length, i, i + ROWS_KEY.length) !== 0) return undefined;
     this.i += ROWS_KEY.length;
     this.skip();
-    if (b[this.i] !== 0x3a) return undefined;
-    this.i++;
-    this.skip();
-    if (b[this.i] !== 0x5b) return undefined;
-    this.i++;
-    this.skip();
+    if (!this.eat(0x3a) || !this.eat(0x5b)) return undefined;
     if (b[this.i] === 0x5d) return undefined; // no rows: the general path's error
     // a row takes at least 4 bytes a feature ("k":0 and a separator): room for every row the body can hold
     const capacity = Math.max(1, Math.min(maxRows, Math.ceil(this.n / (4 * d))));
@@ -259,9 +257,7 @@ export class NumericRowsDecoder {
       this.skip();
     }
     this.skip();
-    if (b[this.i] !== 0x7d) return undefined;
-    this.i++;
-    this.skip();
+    if (!this.eat(0x7d)) return undefined;
     if (this.i !== this.n) return undefined;
     if (values.length !== count * d) values = values.slice(0, count * d);
     return { count, values };
