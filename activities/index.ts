@@ -10,6 +10,7 @@ import { createEvaluateActivities } from './evaluate';
 import { createHealthActivities } from './health';
 import { createIngestActivities } from './ingest';
 import { createPipelineActivities } from './pipeline';
+import { createInlineStepActivities } from './pipeline/inlineSteps';
 import { createMonitorActivities } from './monitor';
 import { createRegistryActivities } from './registry';
 import { createValidateActivities } from './validate';
@@ -22,6 +23,9 @@ import { createWorkflowInputActivities } from './workflowInput';
 
 // Each domain adds its factory here (one line each).
 export function createCpuActivities(deps: ActivityDeps) {
+  const validate = createValidateActivities(deps);
+  const registry = createRegistryActivities(deps);
+  const snapshot = createSnapshotActivities(deps);
   return recordRunEvents(
     deps.pool,
     {
@@ -29,14 +33,15 @@ export function createCpuActivities(deps: ActivityDeps) {
       ...createHealthActivities(deps),
       ...createIngestActivities(deps),
       ...createTransformActivities(deps),
-      ...createValidateActivities(deps),
+      ...validate,
       // CPU fallback for training where no GPU worker runs (the workflow picks the queue).
       ...createTrainActivities(deps),
       ...createEvaluateActivities(deps),
-      ...createRegistryActivities(deps),
-      ...createSnapshotActivities(deps),
+      ...registry,
+      ...snapshot,
       ...createDeployActivities(deps),
       ...createPipelineActivities(deps),
+      ...createInlineStepActivities({ validate, snapshot, registry, http: deps.config.httpIngest }),
       ...createMonitorActivities(deps),
     },
     deps.metrics,
@@ -69,6 +74,7 @@ export type { DeployActivities, PreparedDeployment, Rescored } from './deploy';
 export type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
 export type { InputCheckActivities } from './workflowInput';
 export type { PipelineActivities } from './pipeline';
+export type { InlineStepActivities } from './pipeline/inlineSteps';
 export type { MonitorActivities } from './monitor';
 export type { ActivityDeps, ActivityLogger } from './deps';
 export { stderrLogger } from './deps';

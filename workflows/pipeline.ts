@@ -46,6 +46,7 @@ import type { ValidateInput } from '../api/workflows/validate';
 import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS, LOCAL_QUICK_CALLS_PATCH } from './activityOptions';
 import { deploy } from './deploy';
 import { snapshot } from './snapshot';
+import { snapshotInline, trainInline, validateInline, type InlineStep } from './pipelineInline';
 import { train } from './train';
 import { validate } from './validate';
 
@@ -54,6 +55,9 @@ export type { PipelineInput, PipelineResult, PipelineStatus };
 /** Workflow time in ms: in the sandbox `Date` is the time of the current workflow task, the same on replay. */
 /** Workflow time: deterministic in the sandbox (the time of the current workflow task). */
 export const workflowTime = (): number => new Date().getTime();
+
+/** Since this patch a transform step prepares and catches up in one activity (catchUpTransform), not two. */
+export const TRANSFORM_ONE_ACTIVITY_PATCH = 'pipeline-transform-one-activity';
 
 /** A failed run waits this long for a rerun before it fails, unless its input says otherwise. */
 export const DEFAULT_RERUN_WINDOW_AFTER_FAILURE_SECONDS = 86_400;
@@ -237,6 +241,31 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
     typedSearchAttributes: [{ key: SluicePipeline, value: input.pipeline }],
   });
 
+  // `execution: inline`: validate, snapshot and train as activities of this workflow (workflows/pipelineInline.ts)
+  const inline = spec.execution === 'inline';
+  const inlineStep = (s: PipelineStepStatus): InlineStep => ({
+    step: s.step as InlineStep['step'],
+    attempt: s.attempt,
+    cpuQueue: queues.cpu,
+  });
+
+  /** A validation with failed `error` expectations: recorded in the memo; it blocks the run unless the spec says not to. */
+  function failedValidation(
+    s: PipelineStepStatus,
+    v: NonNullable<PipelineSpec['validation']>,
+    validation: NonNullable<PipelineStepOutput['validation']>,
+  ): PipelineStepOutput {
+    upsertMemo({ failedExpectations: validation.failedErrors, dataDocs: s.links.dataDocs ?? null });
+    if (v.blockOnError === false) return { validation };
+    s.output = { validation };
+    throw ApplicationFailure.create({
+      type: ErrorCodes.ExpectationFailed,
+      nonRetryable: true,
+      message: `validation blocked the run before snapshot: ${validation.failedErrors.length} error expectation(s) of ${v.suite} failed: ${validation.failedErrors.join(', ')}`,
+      details: [{ failedErrors: validation.failedErrors, failedWarnings: validation.failedWarnings, dataDocs: s.links.dataDocs ?? null }],
+    });
+  }
+
   async function execute(s: PipelineStepStatus): Promise<PipelineStepOutput> {
     switch (s.step) {
       case 'ingest': {
@@ -252,10 +281,16 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
         const ranges = outputOf('ingest').logRanges ?? {};
         const transforms: NonNullable<PipelineStepOutput['transforms']> = [];
         for (const t of spec.transforms ?? []) {
-          await quick.prepareTransform({ pipeline: input.pipeline, specVersion: input.specVersion, transform: t.name });
           const ends = (t.sources ?? spec.sources.map((x) => x.source)).map((src) => ranges[src]?.toSeq).filter((x): x is string => !!x);
           const untilSeq = ends.length ? ends.reduce((a, b) => (BigInt(a) > BigInt(b) ? a : b)) : null;
-          const r = await waiting.awaitTransformCatchUp({ transform: t.name, version: t.version, untilSeq });
+          const prepare = { pipeline: input.pipeline, specVersion: input.specVersion, transform: t.name };
+          let r: { name: string; version: number; watermark: string };
+          if (patched(TRANSFORM_ONE_ACTIVITY_PATCH)) {
+            r = await waiting.catchUpTransform({ ...prepare, version: t.version, untilSeq });
+          } else {
+            await quick.prepareTransform(prepare);
+            r = await waiting.awaitTransformCatchUp({ transform: t.name, version: t.version, untilSeq });
+          }
           transforms.push({ name: r.name, version: r.version, watermark: r.watermark });
         }
         s.counts = { transforms: transforms.length };
@@ -278,6 +313,19 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
           ...(v.version ? { version: v.version } : {}),
           ...(v.sampleSize === undefined ? {} : { sampleSize: v.sampleSize }),
         };
+        if (inline) {
+          const r = await validateInline(inlineStep(s), args);
+          s.counts = { rows: r.rowCount, expectations: r.expectations, errors: r.errors, warnings: r.warnings };
+          s.links = r.links;
+          const validation = {
+            passed: r.passed,
+            failedErrors: r.failedErrors,
+            failedWarnings: r.failedWarnings,
+            reportSha256: r.reportSha256,
+            htmlSha256: r.htmlSha256,
+          };
+          return r.failedErrors.length ? failedValidation(s, v, validation) : { validation };
+        }
         try {
           const r = await executeChild(validate, { ...childOptions(s), args: [args] });
           s.counts = { rows: r.rowCount, expectations: r.expectations, errors: r.errors, warnings: r.warnings };
@@ -298,23 +346,12 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
           const htmlSha256 = sha256In(d.htmlUri ?? '') ?? '';
           const reportSha256 = sha256In(d.reportUri ?? '') ?? '';
           s.links = htmlSha256 ? await linkArtifacts({ dataDocs: htmlSha256, ...(reportSha256 ? { report: reportSha256 } : {}) }) : {};
-          const validation = {
+          return failedValidation(s, v, {
             passed: false,
             failedErrors: d.failedErrors ?? [],
             failedWarnings: d.failedWarnings ?? [],
             reportSha256,
             htmlSha256,
-          };
-          upsertMemo({ failedExpectations: validation.failedErrors, dataDocs: s.links.dataDocs ?? null });
-          if (v.blockOnError === false) return { validation };
-          s.output = { validation };
-          throw ApplicationFailure.create({
-            type: ErrorCodes.ExpectationFailed,
-            nonRetryable: true,
-            message: `validation blocked the run before snapshot: ${validation.failedErrors.length} error expectation(s) of ${v.suite} failed: ${validation.failedErrors.join(', ')}`,
-            details: [
-              { failedErrors: validation.failedErrors, failedWarnings: validation.failedWarnings, dataDocs: s.links.dataDocs ?? null },
-            ],
           });
         }
       }
@@ -331,9 +368,11 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
           ...(t && t.watermark !== '0' ? { toSeq: t.watermark } : {}),
           ...(d.columns ? { columns: d.columns } : {}),
         };
-        const r = await executeChild(snapshot, { ...childOptions(s), args: [args] });
+        const [r, links] = inline
+          ? await snapshotInline(inlineStep(s), args)
+          : [await executeChild(snapshot, { ...childOptions(s), args: [args] }), undefined];
         s.counts = { rows: r.rowCount, train: r.splitCounts.train, validation: r.splitCounts.validation, test: r.splitCounts.test };
-        s.links = await linkArtifacts({ dataset: r.datasetId });
+        s.links = links ?? (await linkArtifacts({ dataset: r.datasetId }));
         upsertSearchAttributes([{ key: SluiceDataset, value: r.datasetId.slice(0, 12) }]);
         return { datasetId: r.datasetId, rowCount: r.rowCount };
       }
@@ -355,9 +394,11 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
           ...(tr.checkpointEverySeconds === undefined ? {} : { checkpointEverySeconds: tr.checkpointEverySeconds }),
           ...(tr.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: tr.heartbeatSeconds }),
         };
-        const r = await executeChild(train, { ...childOptions(s), args: [args] });
+        const [r, links] = inline
+          ? await trainInline(inlineStep(s), args)
+          : [await executeChild(train, { ...childOptions(s), args: [args] }), undefined];
         s.counts = { epochs: r.epochs, version: r.version };
-        s.links = await linkArtifacts({ modelCard: r.cardSha256, onnx: r.onnxSha256 });
+        s.links = links ?? (await linkArtifacts({ modelCard: r.cardSha256, onnx: r.onnxSha256 }));
         upsertSearchAttributes([{ key: SluiceModel, value: `${r.model}@${r.version}` }]);
         return { model: { name: r.model, version: r.version, cardSha256: r.cardSha256, onnxSha256: r.onnxSha256 } };
       }
@@ -387,7 +428,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
       s.state = 'running';
       s.attempt += 1;
       s.workflowId =
-        s.step === 'ingest' || s.step === 'transform'
+        s.step === 'ingest' || s.step === 'transform' || (inline && s.step !== 'deploy')
           ? null
           : s.step === 'deploy' && spec.deploy
             ? deployWorkflowId(spec.deploy.endpoint)

@@ -7,7 +7,15 @@
  * scores the snapshot's test rows with ONNX Runtime and writes the model card; registration gives
  * the model its version in sluice.models, with its lineage.
  */
-import { patched, proxyActivities, proxyLocalActivities, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { EvaluateActivities, InputCheckActivities, RegistryActivities, TrainActivities } from '../activities';
 import { DEFAULT_TASK_QUEUES } from '../api/queues';
 import { SluiceDataset, SluiceModel, SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttributes';
@@ -39,51 +47,16 @@ async function trainBody(input: TrainInput, statusPatched: boolean): Promise<Tra
     { key: SluiceStatus, value: 'running' },
     { key: SluiceDataset, value: input.datasetId },
   ]);
-  const taskQueue =
-    input.device === 'cpu' ? (input.queues?.cpu ?? workflowInfo().taskQueue) : (input.queues?.gpu ?? DEFAULT_TASK_QUEUES.gpu);
-  const heartbeatTimeout =
-    input.heartbeatSeconds === undefined ? ACTIVITY_OPTIONS.training.heartbeatTimeout : `${input.heartbeatSeconds} seconds`;
-  const { trainModel } = proxyActivities<TrainActivities>({ ...ACTIVITY_OPTIONS.training, heartbeatTimeout, taskQueue });
+  const { trainModel } = proxyActivities<TrainActivities>(trainModelOptions(input));
   try {
-    const r = await trainModel({
-      datasetId: input.datasetId,
-      spec: input.spec,
-      trainer: input.trainer,
-      seed: input.seed,
-      checkpointEveryEpochs: input.checkpointEveryEpochs,
-      ...(input.checkpointEverySeconds === undefined ? {} : { checkpointEverySeconds: input.checkpointEverySeconds }),
-    });
+    const r = await trainModel(trainModelArgs(input));
     const cpuQueue = input.queues?.cpu ?? workflowInfo().taskQueue;
     upsertSearchAttributes([{ key: SluiceStep, value: 'evaluate' }]);
     const { evaluateModel } = proxyActivities<EvaluateActivities>({ ...ACTIVITY_OPTIONS.evaluate, taskQueue: cpuQueue });
-    const { runEventDetails: _details, ...evaluation } = await evaluateModel({
-      onnxSha256: r.onnxSha256,
-      testSplit: { arrowSha256: input.datasetId },
-      task: input.spec.task,
-      ...(r.classes ? { classes: r.classes } : {}),
-      modelName: input.model,
-      lineage: {
-        model: input.model,
-        datasetId: input.datasetId,
-        trainer: input.trainer.trainer,
-        parameters: { ...input.trainer },
-        seed: input.seed,
-        workflowId: workflowInfo().workflowId,
-        runId: workflowInfo().runId,
-      },
-    });
+    const { runEventDetails: _details, ...evaluation } = await evaluateModel(evaluateModelArgs(input, r));
     upsertSearchAttributes([{ key: SluiceStep, value: 'register' }]);
     const { registerModel } = proxyActivities<RegistryActivities>({ ...ACTIVITY_OPTIONS.dbQuick, taskQueue: cpuQueue });
-    const registered = await registerModel({
-      name: input.model,
-      datasetId: input.datasetId,
-      task: input.spec.task,
-      trainer: { kind: input.trainer.trainer, parameters: { ...input.trainer } },
-      seed: input.seed,
-      metrics: evaluation.metrics,
-      onnxSha256: r.onnxSha256,
-      card: { sha256: evaluation.cardSha256, uri: evaluation.cardUri },
-    });
+    const registered = await registerModel(registerModelArgs(input, r, evaluation));
     upsertSearchAttributes([
       { key: SluiceModel, value: `${input.model}@${registered.version}` },
       { key: SluiceStatus, value: 'completed' },
@@ -95,24 +68,88 @@ async function trainBody(input: TrainInput, statusPatched: boolean): Promise<Tra
       epochs: r.epochs,
       resumedFromEpoch: r.resumedFromEpoch,
     });
-    return {
-      version: registered.version,
-      metrics: evaluation.metrics,
-      cardUri: evaluation.cardUri,
-      cardSha256: evaluation.cardSha256,
-      model: input.model,
-      datasetId: input.datasetId,
-      onnxSha256: r.onnxSha256,
-      onnxUri: r.onnxUri,
-      epochs: r.epochs,
-      resumedFromEpoch: r.resumedFromEpoch,
-      finalLoss: r.finalLoss,
-      validationMetric: r.validationMetric,
-      validationMetricName: r.validationMetricName,
-      device: r.device,
-    };
+    return trainResult(input, r, evaluation, registered.version);
   } catch (err) {
     upsertSearchAttributes([{ key: SluiceStatus, value: 'failed' }]);
     throw err;
   }
+}
+
+type TrainModelResult = Awaited<ReturnType<TrainActivities['trainModel']>>;
+type Evaluation = Omit<Awaited<ReturnType<EvaluateActivities['evaluateModel']>>, 'runEventDetails'>;
+
+/** The trainModel activity's options: the GPU queue (or the CPU queue for `device: cpu`), the input's heartbeat timeout. */
+export function trainModelOptions(input: TrainInput): ActivityOptions {
+  const taskQueue =
+    input.device === 'cpu' ? (input.queues?.cpu ?? workflowInfo().taskQueue) : (input.queues?.gpu ?? DEFAULT_TASK_QUEUES.gpu);
+  const heartbeatTimeout =
+    input.heartbeatSeconds === undefined ? ACTIVITY_OPTIONS.training.heartbeatTimeout : `${input.heartbeatSeconds} seconds`;
+  return { ...ACTIVITY_OPTIONS.training, heartbeatTimeout, taskQueue };
+}
+
+export function trainModelArgs(input: TrainInput): Parameters<TrainActivities['trainModel']>[0] {
+  return {
+    datasetId: input.datasetId,
+    spec: input.spec,
+    trainer: input.trainer,
+    seed: input.seed,
+    checkpointEveryEpochs: input.checkpointEveryEpochs,
+    ...(input.checkpointEverySeconds === undefined ? {} : { checkpointEverySeconds: input.checkpointEverySeconds }),
+  };
+}
+
+/** Evaluation of the trained model on the snapshot's test rows, with its lineage (the producing run: this workflow). */
+export function evaluateModelArgs(input: TrainInput, r: TrainModelResult): Parameters<EvaluateActivities['evaluateModel']>[0] {
+  return {
+    onnxSha256: r.onnxSha256,
+    testSplit: { arrowSha256: input.datasetId },
+    task: input.spec.task,
+    ...(r.classes ? { classes: r.classes } : {}),
+    modelName: input.model,
+    lineage: {
+      model: input.model,
+      datasetId: input.datasetId,
+      trainer: input.trainer.trainer,
+      parameters: { ...input.trainer },
+      seed: input.seed,
+      workflowId: workflowInfo().workflowId,
+      runId: workflowInfo().runId,
+    },
+  };
+}
+
+export function registerModelArgs(
+  input: TrainInput,
+  r: TrainModelResult,
+  evaluation: Evaluation,
+): Parameters<RegistryActivities['registerModel']>[0] {
+  return {
+    name: input.model,
+    datasetId: input.datasetId,
+    task: input.spec.task,
+    trainer: { kind: input.trainer.trainer, parameters: { ...input.trainer } },
+    seed: input.seed,
+    metrics: evaluation.metrics,
+    onnxSha256: r.onnxSha256,
+    card: { sha256: evaluation.cardSha256, uri: evaluation.cardUri },
+  };
+}
+
+export function trainResult(input: TrainInput, r: TrainModelResult, evaluation: Evaluation, version: number): TrainResult {
+  return {
+    version,
+    metrics: evaluation.metrics,
+    cardUri: evaluation.cardUri,
+    cardSha256: evaluation.cardSha256,
+    model: input.model,
+    datasetId: input.datasetId,
+    onnxSha256: r.onnxSha256,
+    onnxUri: r.onnxUri,
+    epochs: r.epochs,
+    resumedFromEpoch: r.resumedFromEpoch,
+    finalLoss: r.finalLoss,
+    validationMetric: r.validationMetric,
+    validationMetricName: r.validationMetricName,
+    device: r.device,
+  };
 }

@@ -66,7 +66,7 @@ async function watermarkOf(pool: Pool, name: string, version: number): Promise<b
 }
 
 export function createPipelineActivities(deps: Pick<ActivityDeps, 'pool' | 'temporal' | 'config'>) {
-  return {
+  const acts = {
     /**
      * The applied spec of a pipeline version (sluice.pipeline_specs), without its SQL text. Read
      * only. Throws SLUICE_UNKNOWN_PIPELINE.
@@ -196,6 +196,21 @@ export function createPipelineActivities(deps: Pick<ActivityDeps, 'pool' | 'temp
       });
     },
 
+    /**
+     * prepareTransform, then awaitTransformCatchUp, in one activity (one server round trip for the
+     * pipeline's transform step; a retry prepares again, which is idempotent). Same errors as the two.
+     */
+    async catchUpTransform(input: {
+      pipeline: string;
+      specVersion: number;
+      transform: string;
+      version: number;
+      untilSeq: string | null;
+    }): Promise<TransformCatchUp & { registered: boolean }> {
+      const prepared = await acts.prepareTransform(input);
+      return { ...(await acts.awaitTransformCatchUp(input)), registered: prepared.registered };
+    },
+
     /** Browser links (signed, read-only) of artifacts by their sha256, for the memo and the status query. No side effects. */
     async linkArtifacts(input: Record<string, string>): Promise<Record<string, string>> {
       return Object.fromEntries(Object.entries(input).map(([k, sha]) => [k, artifactUrl(deps.config.httpIngest, sha)]));
@@ -212,6 +227,7 @@ export function createPipelineActivities(deps: Pick<ActivityDeps, 'pool' | 'temp
       return { rerun: input.rerun, runEventDetails: { ...input } };
     },
   };
+  return acts;
 }
 
 export type PipelineActivities = ReturnType<typeof createPipelineActivities>;

@@ -1,6 +1,6 @@
 /**
  * `pipeline`: a declarative pipeline spec (data, validated when it is applied) and the one generic
- * workflow that runs any spec's steps in order as child workflows: catch-up of ingestion →
+ * workflow that runs any spec's steps in order (as child workflows, or inline): catch-up of ingestion →
  * transform → validate → snapshot → train (with evaluate and register) → deploy. The spec is
  * declared here once; contracts/pipelines/pipeline.schema.json publishes it (`npm run schemas`).
  */
@@ -167,6 +167,15 @@ export const PipelineSpecSchema = Type.Object(
     deploy: Type.Optional(PipelineDeploySchema),
     schedules: Type.Optional(Type.Array(PipelineScheduleSchema, { maxItems: 32 })),
     triggers: Type.Optional(PipelineTriggersSchema),
+    /**
+     * How validate, snapshot and train run. `child-workflows` (the default): each execution is a
+     * workflow of its own (`<run id>/<step>/<attempt>`), listed in the UI with its own search
+     * attributes, and the same workflow a user starts by hand. `inline`: their activities run in
+     * the pipeline's own history (activity ids `<step>/<attempt>/<activity>`), about a fifth of
+     * the orchestration time per step and no separate runs to list. Deploy is always the
+     * endpoint's own workflow.
+     */
+    execution: Type.Optional(Type.Union([Type.Literal('child-workflows'), Type.Literal('inline')])),
   },
   { additionalProperties: false, $id: 'https://sluice.dev/schemas/pipeline.schema.json', title: 'sluice pipeline spec' },
 );
@@ -233,7 +242,7 @@ export interface PipelineStepStatus {
   state: 'pending' | 'running' | 'completed' | 'failed';
   /** Executions of this step in this run (reruns count). */
   attempt: number;
-  /** The child workflow of the latest execution, if the step runs one. */
+  /** The child workflow of the latest execution, if the step runs one (not with `execution: inline`). */
   workflowId: string | null;
   startedAt: string | null;
   finishedAt: string | null;

@@ -7,7 +7,7 @@
  *    sluice worker does), of the step's duration as the pipeline itself records it (its status:
  *    from the workflow task that starts the step to the one that sees it end), minus the same
  *    no-op functions called directly in-process. That is the orchestration a step costs: the
- *    activities (ingest: catchUpIngest; transform: prepareTransform + awaitTransformCatchUp) and
+ *    activities (ingest: catchUpIngest; transform: catchUpTransform) and
  *    child workflows (input check + the work + linkArtifacts; train: train, evaluate, register)
  *    with the pipeline's own options. Deploy is not in the spec (it waits on an endpoint's lock
  *    and policy, not on orchestration).
@@ -228,13 +228,13 @@ async function clearStaleIngestWorkflow(client: SluiceClient, log: (m: string) =
 
 const HEX = (c: string): string => c.repeat(64);
 
-/** Activities that do nothing: canned results shaped as the workflows read them. */
-function noOpActivities(spec: PipelineSpec) {
+/** Activities that do nothing: canned results shaped as the workflows read them; `specs` by pipeline name. */
+function noOpActivities(specs: Record<string, PipelineSpec>) {
   const link = 'http://127.0.0.1/v1/artifacts/x';
-  return {
+  const acts = {
     async checkWorkflowInput(): Promise<void> {},
-    async loadPipelineSpec() {
-      return { spec, sha256: HEX('0') };
+    async loadPipelineSpec(input: { pipeline: string }) {
+      return { spec: specs[input.pipeline]!, sha256: HEX('0') };
     },
     async catchUpIngest(input: { source: string }) {
       return { source: input.source, fromSeq: '1', toSeq: '1000', runEventDetails: {} };
@@ -244,6 +244,9 @@ function noOpActivities(spec: PipelineSpec) {
     },
     async awaitTransformCatchUp(input: { transform: string; version: number }) {
       return { name: input.transform, version: input.version, watermark: '1000', rowsBehind: 0 };
+    },
+    async catchUpTransform(input: { transform: string; version: number }) {
+      return { name: input.transform, version: input.version, watermark: '1000', rowsBehind: 0, registered: false };
     },
     async linkArtifacts(input: Record<string, string>) {
       return Object.fromEntries(Object.keys(input).map((k) => [k, link]));
@@ -302,31 +305,58 @@ function noOpActivities(spec: PipelineSpec) {
       return { version: 1 };
     },
   };
+  // `execution: inline`: the same no-ops, answering their links as activities/pipeline/inlineSteps.ts does
+  return {
+    ...acts,
+    async pipelineValidate() {
+      return { ...(await acts.runExpectationSuite()), links: { dataDocs: link, report: link } };
+    },
+    async pipelineSnapshot() {
+      return { ...(await acts.snapshotDataset()), links: { dataset: link } };
+    },
+    async pipelineRegisterModel() {
+      return { ...(await acts.registerModel()), links: { modelCard: link, onnx: link } };
+    },
+  };
 }
 
-/** The no-op functions each step calls, called directly in order (the "same functions without the pipeline"), in ms per step. */
-async function directNoOpMs(acts: ReturnType<typeof noOpActivities>, rounds: number): Promise<Record<PipelineStepName, number>> {
+/**
+ * The no-op functions each step calls, called directly in order (the "same functions without the
+ * pipeline"), in ms per step; `inline`: the activities of `execution: inline` (no input-check or
+ * link activities: the input is checked in the workflow, links come with the results).
+ */
+async function directNoOpMs(
+  acts: ReturnType<typeof noOpActivities>,
+  rounds: number,
+  inline: boolean,
+): Promise<Record<PipelineStepName, number>> {
   const steps: [PipelineStepName, () => Promise<unknown>][] = [
     ['ingest', () => acts.catchUpIngest({ source: SOURCE })],
-    [
-      'transform',
-      async () => [await acts.prepareTransform({ transform: 't' }), await acts.awaitTransformCatchUp({ transform: 't', version: 1 })],
-    ],
-    [
-      'validate',
-      async () => [await acts.checkWorkflowInput(), await acts.runExpectationSuite(), await acts.linkArtifacts({ dataDocs: 'x' })],
-    ],
-    ['snapshot', async () => [await acts.checkWorkflowInput(), await acts.snapshotDataset(), await acts.linkArtifacts({ dataset: 'x' })]],
-    [
-      'train',
-      async () => [
-        await acts.checkWorkflowInput(),
-        await acts.trainModel(),
-        await acts.evaluateModel(),
-        await acts.registerModel(),
-        await acts.linkArtifacts({ onnx: 'x' }),
-      ],
-    ],
+    ['transform', () => acts.catchUpTransform({ transform: 't', version: 1 })],
+    inline
+      ? ['validate', () => acts.pipelineValidate()]
+      : [
+          'validate',
+          async () => [await acts.checkWorkflowInput(), await acts.runExpectationSuite(), await acts.linkArtifacts({ dataDocs: 'x' })],
+        ],
+    inline
+      ? ['snapshot', () => acts.pipelineSnapshot()]
+      : [
+          'snapshot',
+          async () => [await acts.checkWorkflowInput(), await acts.snapshotDataset(), await acts.linkArtifacts({ dataset: 'x' })],
+        ],
+    inline
+      ? ['train', async () => [await acts.trainModel(), await acts.evaluateModel(), await acts.pipelineRegisterModel()]]
+      : [
+          'train',
+          async () => [
+            await acts.checkWorkflowInput(),
+            await acts.trainModel(),
+            await acts.evaluateModel(),
+            await acts.registerModel(),
+            await acts.linkArtifacts({ onnx: 'x' }),
+          ],
+        ],
   ];
   const out = {} as Record<PipelineStepName, number>;
   for (const [step, fn] of steps) {
@@ -363,8 +393,12 @@ async function historyBreakdown(client: Client, workflowId: string): Promise<Rec
 async function benchStepOverhead(ctx: BenchContext, h: Harness, bundlePath: string): Promise<Omit<BenchResult, 'suite'>> {
   const runs = Math.max(3, Math.round(10 * Math.min(1, ctx.scale * 4)));
   const taskQueue = `bench-pipeline-noop-${h.tag}`;
-  const spec = benchSpec(`bench-noop-${h.tag}`, `bench_noop_${h.tag}`, `bench-noop-${h.tag}`);
-  const acts = noOpActivities(spec);
+  // The same spec twice: its steps as child workflows (the default) and `execution: inline`, run in turn.
+  const modes = {
+    'child-workflows': benchSpec(`bench-noop-${h.tag}`, `bench_noop_${h.tag}`, `bench-noop-${h.tag}`),
+    inline: { ...benchSpec(`bench-noop-inline-${h.tag}`, `bench_noop_${h.tag}`, `bench-noop-${h.tag}`), execution: 'inline' as const },
+  };
+  const acts = noOpActivities(Object.fromEntries(Object.values(modes).map((spec) => [spec.name, spec])));
   const connection = await NativeConnection.connect({ address: ctx.stack.temporal.address });
   const worker = await Worker.create({
     connection,
@@ -378,46 +412,65 @@ async function benchStepOverhead(ctx: BenchContext, h: Harness, bundlePath: stri
   const client = new Client({ connection: clientConnection, namespace: ctx.stack.temporal.namespace });
   try {
     return await worker.runUntil(async () => {
-      const perStep: Record<string, number[]> = {};
-      const walls: number[] = [];
+      const perStep = { 'child-workflows': {}, inline: {} } as Record<keyof typeof modes, Record<string, number[]>>;
+      const walls = { 'child-workflows': [], inline: [] } as Record<keyof typeof modes, number[]>;
       // Run 0 warms the worker (sandbox, code paths) and is not counted.
       for (let run = 0; run <= runs; run++) {
-        const [result, seconds] = await timed(
-          () =>
-            client.workflow.execute('pipeline', {
-              taskQueue,
-              workflowId: `pipeline-${spec.name}-noop-${run}`,
-              args: [{ pipeline: spec.name, specVersion: 1, triggerKey: `noop-${run}`, reason: 'bench: no-op steps' }],
-            }) as Promise<PipelineResult>,
-        );
-        if (run === 0) continue;
-        walls.push(seconds * 1000);
-        for (const s of result.steps) (perStep[s.step] ??= []).push(s.durationMs ?? Number.NaN);
-        ctx.log(
-          `no-op pipeline ${run}/${runs}: ${(seconds * 1000).toFixed(0)} ms; steps ${result.steps.map((s) => `${s.step} ${s.durationMs} ms`).join(', ')}`,
-        );
+        for (const [mode, spec] of Object.entries(modes) as [keyof typeof modes, PipelineSpec][]) {
+          const [result, seconds] = await timed(
+            () =>
+              client.workflow.execute('pipeline', {
+                taskQueue,
+                workflowId: `pipeline-${spec.name}-noop-${run}`,
+                args: [{ pipeline: spec.name, specVersion: 1, triggerKey: `noop-${run}`, reason: 'bench: no-op steps' }],
+              }) as Promise<PipelineResult>,
+          );
+          if (run === 0) continue;
+          walls[mode].push(seconds * 1000);
+          for (const st of result.steps) (perStep[mode][st.step] ??= []).push(st.durationMs ?? Number.NaN);
+          ctx.log(
+            `no-op pipeline (${mode}) ${run}/${runs}: ${(seconds * 1000).toFixed(0)} ms; steps ${result.steps.map((st) => `${st.step} ${st.durationMs} ms`).join(', ')}`,
+          );
+        }
       }
-      const historyMs = await historyBreakdown(client, `pipeline-${spec.name}-noop-${runs}`);
+      const historyMs = await historyBreakdown(client, `pipeline-${modes['child-workflows'].name}-noop-${runs}`);
       ctx.log(`where the last no-op run's time went (ms, by history event, pipeline and its children): ${JSON.stringify(historyMs)}`);
-      const direct = await directNoOpMs(acts, 1000);
-      const overheads = Object.entries(perStep).flatMap(([step, ms]) => ms.map((m) => m - direct[step as PipelineStepName]));
-      const steps = Object.keys(perStep).length;
-      const stepP50 = Object.fromEntries(Object.entries(perStep).map(([s, ms]) => [s, median(ms)]));
+      const figures = (mode: keyof typeof modes, direct: Record<PipelineStepName, number>) => {
+        const overheads = Object.entries(perStep[mode]).flatMap(([step, ms]) => ms.map((m) => m - direct[step as PipelineStepName]));
+        return {
+          p50: median(overheads),
+          p90: percentile(overheads, 0.9),
+          wall: median(walls[mode]),
+          perStep: Object.fromEntries(Object.entries(perStep[mode]).map(([st, ms]) => [st, median(ms)])),
+          steps: Object.keys(perStep[mode]).length,
+        };
+      };
+      const directChildren = await directNoOpMs(acts, 1000, false);
+      const directInline = await directNoOpMs(acts, 1000, true);
+      const children = figures('child-workflows', directChildren);
+      const inline = figures('inline', directInline);
       return {
         metrics: {
-          step_overhead_ms: { value: median(overheads), unit: 'ms' },
-          step_overhead_p90_ms: { value: percentile(overheads, 0.9), unit: 'ms' },
-          noop_pipeline_wall_ms: { value: median(walls), unit: 'ms' },
-          noop_pipeline_wall_per_step_ms: { value: median(walls) / steps, unit: 'ms' },
+          step_overhead_ms: { value: children.p50, unit: 'ms' },
+          step_overhead_p90_ms: { value: children.p90, unit: 'ms' },
+          step_overhead_inline_ms: { value: inline.p50, unit: 'ms' },
+          step_overhead_inline_p90_ms: { value: inline.p90, unit: 'ms' },
+          noop_pipeline_wall_ms: { value: children.wall, unit: 'ms' },
+          noop_pipeline_wall_per_step_ms: { value: children.wall / children.steps, unit: 'ms' },
+          noop_pipeline_inline_wall_ms: { value: inline.wall, unit: 'ms' },
         },
-        ratios: {},
+        ratios: { step_overhead_inline_vs_children: inline.p50 / children.p50 },
         notes: {
           runs,
-          steps: Object.keys(perStep),
-          stepDurationP50Ms: stepP50,
-          directNoOpMsPerStep: direct,
+          steps: Object.keys(perStep['child-workflows']),
+          stepDurationP50Ms: children.perStep,
+          inlineStepDurationP50Ms: inline.perStep,
+          directNoOpMsPerStep: directChildren,
+          directNoOpMsPerStepInline: directInline,
           lastRunHistoryMs: historyMs,
-          what: 'real pipeline/validate/snapshot/train workflow code, no-op activities (with run-event recording), durations from the pipeline status',
+          what:
+            'real pipeline/validate/snapshot/train workflow code, no-op activities (with run-event recording), durations from the pipeline status; ' +
+            'the same spec with execution: inline (validate, snapshot, train as activities of the pipeline) in turn with it',
         },
       };
     });

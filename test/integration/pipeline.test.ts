@@ -1,7 +1,8 @@
 // The `pipeline` workflow end to end on the real stack: a spec applied once, run as child
-// workflows; a failure planted in `train`, the worker "fixed and restarted", the run rerun from
-// `train` with the Temporal CLI and again with the client's update; a blocking validation; one run
-// per trigger key; search attributes, memo links a browser opens, the status query.
+// workflows (and as activities of the pipeline, `execution: inline`); a failure planted in
+// `train`, the worker "fixed and restarted", the run rerun from `train` with the Temporal CLI and
+// again with the client's update; a blocking validation; one run per trigger key; search
+// attributes, memo links a browser opens, the status query.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -273,7 +274,7 @@ describe('pipeline', () => {
       validate: await runEventCount("workflow_type = 'validate'"),
       snapshot: await runEventCount("workflow_type = 'snapshot'"),
       ingest: await runEventCount("step = 'catchUpIngest'"),
-      transform: await runEventCount("step IN ('prepareTransform', 'awaitTransformCatchUp')"),
+      transform: await runEventCount("step IN ('prepareTransform', 'awaitTransformCatchUp', 'catchUpTransform')"),
     };
     await stopGpuWorker();
     await startGpuWorker(false);
@@ -315,7 +316,7 @@ describe('pipeline', () => {
       validate: await runEventCount("workflow_type = 'validate'"),
       snapshot: await runEventCount("workflow_type = 'snapshot'"),
       ingest: await runEventCount("step = 'catchUpIngest'"),
-      transform: await runEventCount("step IN ('prepareTransform', 'awaitTransformCatchUp')"),
+      transform: await runEventCount("step IN ('prepareTransform', 'awaitTransformCatchUp', 'catchUpTransform')"),
     }).toEqual(before);
     expect(await runEventCount("workflow_id = $1 AND step = 'trainModel' AND status = 'failed'", [`${wf}/train/1`])).toBe(1);
     expect(await runEventCount("workflow_id = $1 AND step = 'trainModel' AND status = 'completed'", [`${wf}/train/2`])).toBe(1);
@@ -396,6 +397,76 @@ describe('pipeline', () => {
       "SELECT version FROM sluice.model_aliases WHERE name = 'pv_device' AND alias = 'champion'",
     );
     expect(rows).toEqual([{ version: trained?.version }]);
+  });
+
+  it('execution: inline runs validate, snapshot and train as activities of the pipeline (no child workflows): the same dataset as the child-workflow run; a planted train failure is rerun from train', async () => {
+    await stopGpuWorker();
+    await startGpuWorker(true);
+    const planted = plantedFailures;
+    const childRun = await statusOf('pipeline-demo-manual-1');
+    const applied = await client.applyPipeline({ ...spec('inline_demo'), execution: 'inline' });
+    const run = await client.startPipeline('inline_demo', {
+      triggerKey: 'k1',
+      reason: 'inline',
+      version: applied.version,
+      rerunWindowAfterFailureSeconds: 600,
+      rerunWindowAfterSuccessSeconds: 0,
+    });
+    const wf = run.workflowId;
+    const failed = await waitState(wf, (s) => s.state === 'failed', 'train to fail');
+    expect(failed.steps.map((s) => [s.step, s.state, s.workflowId])).toEqual([
+      ['ingest', 'completed', null],
+      ['transform', 'completed', null],
+      ['validate', 'completed', null],
+      ['snapshot', 'completed', null],
+      ['train', 'failed', null],
+    ]);
+    expect(failed.steps[4]!.error?.message).toContain('planted bug in trainModel');
+    expect(plantedFailures).toBe(planted + 1);
+    // the same spec over the same rows gives the same dataset as the child workflows did
+    expect(failed.steps[3]!.output?.datasetId).toBe(childRun.steps[3]!.output?.datasetId);
+    expect(failed.steps[2]!.counts).toEqual(childRun.steps[2]!.counts);
+    // no child workflow ran: the steps' activities are in the pipeline's own history, by step and execution
+    await expect(client.temporal.workflow.getHandle(`${wf}/validate/1`).describe()).rejects.toThrow(/not found/i);
+    const scheduled = async (): Promise<string[]> =>
+      ((await client.temporal.workflow.getHandle(wf).fetchHistory()).events ?? []).flatMap((e) =>
+        e.activityTaskScheduledEventAttributes?.activityId ? [e.activityTaskScheduledEventAttributes.activityId] : [],
+      );
+    expect(await scheduled()).toEqual(
+      expect.arrayContaining(['validate/1/pipelineValidate', 'snapshot/1/pipelineSnapshot', 'train/1/trainModel']),
+    );
+    // links come with the steps' results: the data docs open in a browser
+    const dataDocs = await fetch(failed.steps[2]!.links.dataDocs!);
+    expect([dataDocs.status, dataDocs.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    expect(failed.steps[3]!.links.dataset).toMatch(/\/v1\/artifacts\/[0-9a-f]{64}\?sig=/);
+    expect(await runEventCount("workflow_id = $1 AND step = 'pipelineValidate' AND status = 'completed'", [wf])).toBe(1);
+    expect(await runEventCount("workflow_id = $1 AND step = 'trainModel' AND status = 'failed'", [wf])).toBe(1);
+
+    // fixed and restarted; rerun from train by update: validate and snapshot do not run again
+    await stopGpuWorker();
+    await startGpuWorker(false);
+    expect(await client.rerun(wf, { fromStep: 'train', reason: 'fixed the trainer' })).toEqual({ accepted: true, rerun: 1 });
+    const result = await client.handle(workflows.pipeline, wf).result();
+    expect(result.steps.map((s) => [s.step, s.state, s.attempt])).toEqual([
+      ['ingest', 'completed', 1],
+      ['transform', 'completed', 1],
+      ['validate', 'completed', 1],
+      ['snapshot', 'completed', 1],
+      ['train', 'completed', 2],
+    ]);
+    expect(await runEventCount("workflow_id = $1 AND step IN ('pipelineValidate', 'pipelineSnapshot')", [wf])).toBe(4);
+    expect(await runEventCount("workflow_id = $1 AND step = 'trainModel' AND status = 'completed'", [wf])).toBe(1);
+    expect(await runEventCount("workflow_id = $1 AND step = 'pipelineRegisterModel' AND status = 'completed'", [wf])).toBe(1);
+    expect(await scheduled()).toEqual(expect.arrayContaining(['train/2/trainModel', 'train/2/evaluateModel', 'train/2/registerModel']));
+    const model = result.steps[4]!.output?.model;
+    const done = await client.temporal.workflow.getHandle(wf).describe();
+    expect([done.typedSearchAttributes.get(SluiceStatus), done.typedSearchAttributes.get(SluiceModel)]).toEqual([
+      'completed',
+      `pv_device@${model?.version}`,
+    ]);
+    const card = await fetch((done.memo as { links: Record<string, string> }).links.modelCard!);
+    expect([card.status, card.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    await recordHistory(wf, 'pipeline.inline');
   });
 
   it('a validation with failed error expectations stops the run before snapshot, naming them in the failure and the memo', async () => {
