@@ -39,3 +39,21 @@ export async function withHeartbeat<T>(work: (hb: Heartbeat) => Promise<T>, opti
     clearInterval(timer);
   }
 }
+
+/**
+ * Waits `ms`, or less when `signal` aborts first (then it resolves: the caller checks for
+ * cancellation). Its abort listener goes when the wait ends, so a polling loop does not pile up
+ * one listener per poll on the activity's signal.
+ */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    if (signal.aborted) done();
+    else signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -10,7 +10,7 @@ import type { ApprovalDecision, DeployPolicy, GateResult, RollbackResult, Shadow
 import { canonicalJson } from '../../contracts/canonical';
 import type { ActivityDeps } from '../deps';
 import { SluiceError } from '../failures';
-import { withHeartbeat } from '../heartbeat';
+import { pause, withHeartbeat } from '../heartbeat';
 import { ModelSignatureError, readModelSignature, rowSchema, signatureMismatch, type ModelSignature } from '../onnx/signature';
 import { checkModelName } from '../registry/queries';
 import { readVerifiedArtifact } from '../verifiedArtifact';
@@ -208,10 +208,7 @@ export function createDeployActivities(deps: DeployDeps) {
           hb.progress({ requests, of: input.maxRequests });
           if (requests >= input.maxRequests) return { requests, windowEnded: false };
           if (Date.now() >= endsAt) return { requests, windowEnded: true };
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, Math.min(input.pollMs ?? 1000, Math.max(0, endsAt - Date.now())));
-            hb.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-          });
+          await pause(Math.min(input.pollMs ?? 1000, Math.max(0, endsAt - Date.now())), hb.signal);
           hb.checkCancelled();
         }
       });

@@ -10,7 +10,7 @@ import { ingestStatusQuery } from '../../api/messages';
 import type { PipelineSpec, PipelineStepName } from '../../api/workflows/pipeline';
 import type { ActivityDeps } from '../deps';
 import { SluiceError } from '../failures';
-import { withHeartbeat } from '../heartbeat';
+import { pause, withHeartbeat } from '../heartbeat';
 import { registerTransformVersion } from '../transform/registry';
 import { wakeTransform } from '../transform/wake';
 import { artifactUrl } from './links';
@@ -34,14 +34,6 @@ export interface TransformCatchUp {
   rowsBehind: number;
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 
 /** A spec without its transforms' SQL text: what travels through the workflow history (the SQL stays in the database). */
 function withoutSql(spec: PipelineSpec): PipelineSpec {
@@ -103,7 +95,7 @@ export function createPipelineActivities(deps: Pick<ActivityDeps, 'pool' | 'temp
           }
           hb.progress({ queued });
           if (queued === 0) break;
-          await sleep(500, hb.signal);
+          await pause(500, hb.signal);
         }
         const { rows } = await deps.pool.query<{ from_seq: string | null; to_seq: string | null }>(
           'SELECT min(seq)::text AS from_seq, max(seq)::text AS to_seq FROM sluice.raw_events WHERE source = $1',
@@ -191,7 +183,7 @@ export function createPipelineActivities(deps: Pick<ActivityDeps, 'pool' | 'temp
                 `transform ${input.transform}: its workflow ${transformWorkflowId(input.transform)} is ${d.status.name.toLowerCase()} at watermark ${watermark} (needs ${until}); see its failure in the UI`,
               );
           }
-          await sleep(CATCH_UP_POLL_MS, hb.signal);
+          await pause(CATCH_UP_POLL_MS, hb.signal);
         }
       });
     },
