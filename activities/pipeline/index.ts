@@ -34,7 +34,6 @@ export interface TransformCatchUp {
   rowsBehind: number;
 }
 
-
 /** A spec without its transforms' SQL text: what travels through the workflow history (the SQL stays in the database). */
 function withoutSql(spec: PipelineSpec): PipelineSpec {
   if (!spec.transforms) return spec;
