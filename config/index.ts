@@ -134,6 +134,12 @@ export interface HttpIngestConfig {
    * workflow memos; default http://<host>:<port> of the listener.
    */
   publicUrl?: string;
+  /**
+   * Days an `Idempotency-Key` claim is kept (SLUICE_HTTP_IDEMPOTENCY_KEY_DAYS; 0 = forever). After
+   * that, the same key with the same body still maps to the same batch (deduplicated below the
+   * endpoint); only another body under the old key is no longer refused.
+   */
+  idempotencyKeyDays: number;
 }
 
 const GIB = 1024 * 1024 * 1024;
@@ -148,6 +154,7 @@ export const HTTP_INGEST_DEFAULTS: Omit<HttpIngestConfig, 'token'> = {
   maxSpoolBytes: 2 * GIB,
   maxHeaderBytes: 16 * 1024,
   maxUrlBytes: 4 * 1024,
+  idempotencyKeyDays: 30,
 };
 
 export interface ConfigIssue {
@@ -292,6 +299,7 @@ function httpIngestConfig(r: EnvReader): HttpIngestConfig {
     maxHeaderBytes,
     // A URL longer than the header limit never reaches the handler (the parser stops first).
     maxUrlBytes: r.int('SLUICE_HTTP_MAX_URL_BYTES', Math.min(d.maxUrlBytes, maxHeaderBytes), 64, maxHeaderBytes),
+    idempotencyKeyDays: r.int('SLUICE_HTTP_IDEMPOTENCY_KEY_DAYS', d.idempotencyKeyDays, 0, 36_500),
   };
   // A body the spool can never hold would be answered "retry later" forever.
   if (c.maxBodyBytes > c.maxSpoolBytes) {

@@ -316,7 +316,10 @@ interface IdempotencyClaim {
  *   durable across restarts like the spool it sits beside (in docker-compose, a shared volume);
  * - a later request with the key and the same body gets the same batch id, hence the first answer
  *   (or the first batch resumed); with another body it is refused with 422, as payment APIs do.
- * Claims are kept: a key is never reused for other events, however late.
+ * Claims are kept for `idempotencyKeyDays` (SLUICE_HTTP_IDEMPOTENCY_KEY_DAYS, default 30; 0 keeps
+ * them forever), then removed by {@link expireIdempotencyClaims}: after that the same key with the
+ * same body still gets the same batch id (derived, not looked up), so a late resend is still
+ * deduplicated; only another body under the old key is taken as new events instead of a 422.
  */
 async function claimIdempotencyKey(dir: string, source: string, key: string, format: IngestFormat, bodySha256: string): Promise<string> {
   const keySha256 = sha256(`${source}\n${key}`);
@@ -354,6 +357,43 @@ async function claimIdempotencyKey(dir: string, source: string, key: string, for
   return first.batchId;
 }
 
+/** Where `Idempotency-Key` claims live: beside the spool, under the artifacts directory. */
+export function idempotencyKeysDir(artifactsDir: string): string {
+  return path.join(artifactsDir, 'ingest-keys');
+}
+
+/** A claim's draft left by a crash between writing and linking it is removed after this long. */
+const DRAFT_MAX_AGE_MS = 3_600_000;
+
+/**
+ * Removes the claims older than `maxAgeMs` (by the time the claim was written) and drafts a crash
+ * left behind; anything else in the directory is left alone. Answers what it removed and kept.
+ */
+export async function expireIdempotencyClaims(dir: string, maxAgeMs: number, now = Date.now()): Promise<{ removed: number; kept: number }> {
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { removed: 0, kept: 0 };
+    throw err;
+  }
+  let removed = 0;
+  let kept = 0;
+  for (const name of names) {
+    const claim = /^[0-9a-f]{64}\.json$/.test(name);
+    const draft = /^\.[0-9a-f]{64}\..+\.tmp$/.test(name);
+    if (!claim && !draft) continue;
+    const file = path.join(dir, name);
+    const stat = await fs.promises.stat(file).catch(() => undefined);
+    if (!stat) continue;
+    if (now - stat.mtimeMs > (claim ? maxAgeMs : DRAFT_MAX_AGE_MS)) {
+      await fs.promises.rm(file, { force: true });
+      removed++;
+    } else if (claim) kept++;
+  }
+  return { removed, kept };
+}
+
 /** The request handler (exported for tests and for embedding in another server). */
 export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const configured = opts.config.httpIngest.token;
@@ -362,7 +402,7 @@ export function ingestRequestHandler(opts: IngestHttpOptions): (req: http.Incomi
   const settings = { ...HTTP_INGEST_DEFAULTS, ...definedOnly(opts.config.httpIngest) };
   let contracts = opts.contracts;
   const spoolDir = httpSpoolDir(opts.config.artifactsDir);
-  const keysDir = path.join(opts.config.artifactsDir, 'ingest-keys');
+  const keysDir = idempotencyKeysDir(opts.config.artifactsDir);
   const budget = new SpoolBudget(settings.maxSpoolBytes);
   const artifacts = new LocalArtifactStore(opts.config.artifactsDir);
   const log = opts.log ?? ((m: string) => process.stderr.write(`[sluice http] ${m}\n`));
@@ -520,12 +560,34 @@ export async function startIngestHttpServer(opts: IngestHttpOptions & { port?: n
     server.once('error', reject);
   });
   const address = server.address() as AddressInfo;
+  const stopExpiry = settings.idempotencyKeyDays > 0 ? expireClaimsHourly(opts, settings.idempotencyKeyDays) : () => undefined;
   return {
     server,
     port: address.port,
     host: address.address,
-    close: () => new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
+    close: () => {
+      stopExpiry();
+      return new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    },
   };
+}
+
+/** Expires old `Idempotency-Key` claims now and every hour; answers the function that stops it. */
+function expireClaimsHourly(opts: IngestHttpOptions, days: number): () => void {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`[sluice http] ${m}\n`));
+  const dir = idempotencyKeysDir(opts.config.artifactsDir);
+  const sweep = (): void => {
+    expireIdempotencyClaims(dir, days * 86_400_000).then(
+      ({ removed }) => {
+        if (removed > 0) log(`removed ${removed} Idempotency-Key claim(s) older than ${days} day(s) from ${dir}`);
+      },
+      (err: Error) => log(`could not expire Idempotency-Key claims in ${dir}: ${err.message}`),
+    );
+  };
+  sweep();
+  const timer = setInterval(sweep, 3_600_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 async function main(): Promise<void> {

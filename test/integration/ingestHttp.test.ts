@@ -6,7 +6,8 @@ import * as zlib from 'node:zlib';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { SluiceClient } from '../../client';
 import { ingestWorkflowId } from '../../api';
-import { startIngestHttpServer, type IngestHttpServer } from '../../workers/httpIngest';
+import { idempotencyKeysDir, startIngestHttpServer, type IngestHttpServer } from '../../workers/httpIngest';
+import { pollUntil } from '../../client/poll';
 import { startTestStack, testTemporalAddress, type TestStack } from '../helpers/env';
 import { httpRequest } from '../helpers/httpRequest';
 import { countRows, expectBalanced, logRows, quarantineRows } from '../helpers/ingest';
@@ -226,6 +227,44 @@ describe('HTTP ingest endpoint (POST /v1/sources/:source/events)', () => {
       expect(asCsv.status).toBe(422);
       expect((asCsv.json as ErrorBody).error.message).toMatch(/another Content-Type/);
       expect(spoolLeft()).toEqual([]);
+    });
+
+    it('expires claims after idempotencyKeyDays: a late resend of the same body is still deduplicated, another body under an old key is ingested', async () => {
+      const headersOf = (key: string) => ({ 'content-type': NDJSON, 'idempotency-key': key });
+      const resendKey = headersOf('order-batch-expiring-1');
+      const reuseKey = headersOf('order-batch-expiring-2');
+      const first = Buffer.from(order('exp-1'));
+      expect((await postRaw(first, resendKey)).json).toMatchObject({ received: 1, accepted: 1 });
+      expect((await postRaw(Buffer.from(order('exp-2')), reuseKey)).json).toMatchObject({ received: 1, accepted: 1 });
+      const keysDir = idempotencyKeysDir(artifactsDir);
+      const claims = (): string[] => fs.readdirSync(keysDir).filter((f) => f.endsWith('.json'));
+      // age every claim by 31 days; a process with a 30-day retention removes them when it starts
+      const old = new Date(Date.now() - 31 * 86_400_000);
+      for (const f of claims()) fs.utimesSync(path.join(keysDir, f), old, old);
+      const restarted = await startIngestHttpServer({
+        config: { artifactsDir, httpIngest: { port: 0, token: TOKEN, idempotencyKeyDays: 30 } },
+        client,
+        log: () => undefined,
+      });
+      try {
+        await pollUntil('old claims to be removed', async () => (claims().length === 0 ? true : undefined), {
+          timeoutMs: 10_000,
+          intervalMs: 50,
+        });
+        const send = (body: Buffer, headers: Record<string, string>) =>
+          httpRequest(restarted.port, `/v1/sources/${ORDERS}/events`, { body, headers: { authorization: `Bearer ${TOKEN}`, ...headers } });
+        const ids = async () => (await logRows(stack.db.pool, ORDERS)).map((l) => l.event_id).filter((id) => id.startsWith('exp-'));
+        // the same body under its expired key: the same batch id, so nothing is added
+        expect((await send(first, resendKey)).status).toBe(200);
+        expect(await ids()).toEqual(['exp-1', 'exp-2']);
+        // another body under an expired key: new events, and the key is claimed for this body now
+        const other = await send(Buffer.from(order('exp-3')), reuseKey);
+        expect([other.status, other.json]).toEqual([200, expect.objectContaining({ received: 1, accepted: 1 })]);
+        expect(await ids()).toEqual(['exp-1', 'exp-2', 'exp-3']);
+        expect((await send(Buffer.from(order('exp-4')), reuseKey)).status).toBe(422);
+      } finally {
+        await restarted.close();
+      }
     });
   });
 

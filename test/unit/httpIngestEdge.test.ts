@@ -64,6 +64,7 @@ describe('HTTP ingest settings', () => {
       maxSpoolBytes: 2 * 1024 ** 3,
       maxHeaderBytes: 16 * 1024,
       maxUrlBytes: 4 * 1024,
+      idempotencyKeyDays: 30,
     });
   });
 
@@ -74,8 +75,10 @@ describe('HTTP ingest settings', () => {
       SLUICE_HTTP_MAX_SPOOL_BYTES: '5000',
       SLUICE_HTTP_MAX_HEADER_BYTES: '8192',
       SLUICE_HTTP_MAX_URL_BYTES: '2048',
+      SLUICE_HTTP_IDEMPOTENCY_KEY_DAYS: '0',
     });
     expect(r.ok && r.value.httpIngest).toMatchObject({
+      idempotencyKeyDays: 0,
       host: '0.0.0.0',
       maxBodyBytes: 1000,
       maxSpoolBytes: 5000,
@@ -89,6 +92,7 @@ describe('HTTP ingest settings', () => {
       return p.ok ? [] : p.issues.map((i) => i.variable);
     };
     expect(variables({ SLUICE_HTTP_HOST: 'http://0.0.0.0' })).toEqual(['SLUICE_HTTP_HOST']);
+    expect(variables({ SLUICE_HTTP_IDEMPOTENCY_KEY_DAYS: '-1' })).toEqual(['SLUICE_HTTP_IDEMPOTENCY_KEY_DAYS']);
     // A body the spool can never hold would be answered "retry later" for ever.
     expect(variables({ SLUICE_HTTP_MAX_BODY_BYTES: '3000', SLUICE_HTTP_MAX_SPOOL_BYTES: '2000' })).toEqual(['SLUICE_HTTP_MAX_BODY_BYTES']);
     // A URL longer than the headers never reaches the handler.
