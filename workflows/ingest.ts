@@ -17,6 +17,7 @@ import { SluicePipeline, SluiceStatus, SluiceStep } from '../api/searchAttribute
 import {
   INGEST_HISTORY_LIMIT,
   IngestBatchRequestSchema,
+  type DataLanded,
   type IngestBatchRequest,
   type IngestBatchResult,
   type IngestInput,
@@ -54,10 +55,24 @@ export const INGEST_SIGNALS_BEHIND_PATCH = 'ingest-signals-behind';
 export const MAX_BATCHES_SIGNALLING = 4;
 
 /**
+ * Patch id of taking the inline batches queued at the head together: one `ingestEventBatches`
+ * activity appends them in order (each its own batch, counts and answer) and one `dataLanded`
+ * covers their rows, instead of an activity and a signal per batch.
+ */
+export const INGEST_COALESCE_PATCH = 'ingest-coalesce-inline';
+
+/** At most this many queued inline batches, and this many characters of their events, go in one activity. */
+export const MAX_COALESCED_BATCHES = 32;
+export const MAX_COALESCED_CHARS = 1_000_000;
+
+type InlineBatch = Extract<IngestBatchRequest, { kind: 'inline' }>;
+
+/**
  * The long-lived ingest workflow of one source (workflow id `ingestWorkflowId(source)`): batches
- * arrive by update or signal, are processed one at a time in arrival order (validated, appended to
- * sluice.raw_events or quarantined by an activity), and each batch that adds rows sends
- * `dataLanded` to the transforms that read the source. A batch's update is answered as soon as it
+ * arrive by update or signal, are processed in arrival order (validated, appended to
+ * sluice.raw_events or quarantined by an activity: one per batch, or one for the inline batches
+ * waiting together at the head of the queue), and the rows they add are announced by `dataLanded`
+ * to the transforms that read the source. A batch's update is answered as soon as it
  * is in the log; its `dataLanded` is then the workflow's own durable work (replayed after a crash,
  * sent before any continue-as-new), going out while the next batches are ingested, in batch order,
  * at most {@link MAX_BATCHES_SIGNALLING} batches behind. Continues-as-new before its history
@@ -165,6 +180,13 @@ export async function ingest(input: IngestInput): Promise<void> {
       // Batches awaited by an update go first: their handlers must finish before continue-as-new.
       const next = historyIsLong() ? queue.findIndex((q) => q.awaited) : 0;
       if (next >= 0 && queue.length > 0) {
+        // Several inline batches waiting at the head: one activity for them (patch ingest-coalesce-inline).
+        const group = historyIsLong() ? [] : inlineHead();
+        if (group.length > 1 && patched(INGEST_COALESCE_PATCH)) {
+          queue.splice(0, group.length);
+          await processGroup(group);
+          continue;
+        }
         const [item] = queue.splice(next, 1);
         if (item) await processBatch(item.req);
         continue;
@@ -200,23 +222,9 @@ export async function ingest(input: IngestInput): Promise<void> {
     const { fromSeq, toSeq } = result;
     if (fromSeq !== null && toSeq !== null) {
       const landed = { source: input.source, fromSeq, toSeq, batchId: result.batchId };
-      const send = async (): Promise<void> => {
-        try {
-          await downstream.emitDataLanded(landed);
-        } catch (err) {
-          if (!answerFirst) throw err;
-          // Answered already, and the rows stay in the log: transforms catch up when their idle
-          // time is up (a lost signal delays work, never loses it). Counted for the status query.
-          signalsFailed++;
-          lastSignalFailure = { batchId: result.batchId, fromSeq, toSeq, error: String(err) };
-        }
-      };
+      const send = (): Promise<void> => sendLanded(landed, !answerFirst);
       if (answerFirst && patched(INGEST_SIGNALS_BEHIND_PATCH)) {
-        // Behind the ingestion, in batch order; readers lock the log's horizon, so a batch being
-        // appended meanwhile is never skipped.
-        batchesSignalling++;
-        signalling = signalling.then(send).finally(() => batchesSignalling--);
-        await condition(() => batchesSignalling < MAX_BATCHES_SIGNALLING);
+        await signalBehind(landed);
         return;
       }
       try {
@@ -228,6 +236,78 @@ export async function ingest(input: IngestInput): Promise<void> {
       }
     }
     if (!answerFirst) done();
+  }
+
+  /**
+   * Sends `dataLanded`. A failure after the signal activity's retries is thrown when `rethrow`
+   * (runs before answer-first); otherwise the batch was answered already and its rows stay in the
+   * log, so transforms catch up when their idle time is up (a lost signal delays work, never loses
+   * it): it is counted for the status query.
+   */
+  async function sendLanded(landed: DataLanded, rethrow: boolean): Promise<void> {
+    try {
+      await downstream.emitDataLanded(landed);
+    } catch (err) {
+      if (rethrow) throw err;
+      signalsFailed++;
+      lastSignalFailure = { batchId: landed.batchId, fromSeq: landed.fromSeq, toSeq: landed.toSeq, error: String(err) };
+    }
+  }
+
+  /**
+   * `dataLanded` behind the ingestion, in batch order, at most {@link MAX_BATCHES_SIGNALLING}
+   * behind; readers lock the log's horizon, so a batch being appended meanwhile is never skipped.
+   */
+  async function signalBehind(landed: DataLanded): Promise<void> {
+    batchesSignalling++;
+    signalling = signalling.then(() => sendLanded(landed, false)).finally(() => batchesSignalling--);
+    await condition(() => batchesSignalling < MAX_BATCHES_SIGNALLING);
+  }
+
+  /** The inline batches at the head of the queue that fit in one activity (bounded in count and size). */
+  function inlineHead(): InlineBatch[] {
+    const group: InlineBatch[] = [];
+    let chars = 0;
+    for (const { req } of queue) {
+      if (req.kind !== 'inline' || group.length >= MAX_COALESCED_BATCHES) break;
+      chars += JSON.stringify(req.events).length;
+      if (group.length > 0 && chars > MAX_COALESCED_CHARS) break;
+      group.push(req);
+    }
+    return group;
+  }
+
+  /**
+   * Appends queued inline batches in one activity, answers each with its own counts, and sends one
+   * `dataLanded` for their rows. When the activity fails, each batch goes again on its own
+   * (idempotent per batch id), so that each gets its own outcome, error included, as before.
+   */
+  async function processGroup(reqs: InlineBatch[]): Promise<void> {
+    let results: IngestBatchResult[] | undefined;
+    try {
+      results = (await db.ingestEventBatches(input.source, reqs)).results;
+    } catch {
+      results = undefined;
+    }
+    if (!results || results.length !== reqs.length) {
+      for (const req of reqs) await processBatch(req);
+      return;
+    }
+    let landed: DataLanded | undefined;
+    reqs.forEach((req, i) => {
+      const result = results[i] as IngestBatchResult;
+      outcomes.set(req.batchId, { result });
+      lastResult = result;
+      batchesDone++;
+      if (result.fromSeq === null || result.toSeq === null) return;
+      landed = {
+        source: input.source,
+        fromSeq: landed && BigInt(landed.fromSeq) < BigInt(result.fromSeq) ? landed.fromSeq : result.fromSeq,
+        toSeq: landed && BigInt(landed.toSeq) > BigInt(result.toSeq) ? landed.toSeq : result.toSeq,
+        batchId: result.batchId,
+      };
+    });
+    if (landed) await signalBehind(landed);
   }
 }
 

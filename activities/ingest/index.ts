@@ -44,6 +44,13 @@ export function createIngestActivities(deps: IngestDeps) {
   // A record over the size limit is kept whole in the artifact store (quarantine holds its first MiB and the reference).
   const spill: OversizeSpill = () => deps.artifacts.openWriter({ mediaType: 'application/octet-stream', extension: '.bin' });
   const classifierOf = (c: Contract): RecordClassifier => new RecordClassifier(c, contracts.validator(c.contract, c.version));
+  const ingestInline = (source: string, req: Extract<IngestBatchRequest, { kind: 'inline' }>): Promise<IngestBatchResult> => {
+    const contract = contractOf(source, req.contractVersion);
+    return appendBatch(
+      { pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract) },
+      inlineRecords(req.events),
+    );
+  };
 
   return {
     /** Names the contract versions of a source. Read-only. Throws SLUICE_UNKNOWN_SOURCE when there is none. */
@@ -57,11 +64,35 @@ export function createIngestActivities(deps: IngestDeps) {
      * Idempotent per (source, batchId) and per (source, event_id). Throws SLUICE_UNKNOWN_SOURCE.
      */
     async ingestEvents(source: string, req: Extract<IngestBatchRequest, { kind: 'inline' }>): Promise<IngestBatchResult> {
-      const contract = contractOf(source, req.contractVersion);
-      return appendBatch(
-        { pool: deps.pool, source, batchId: req.batchId, contract, classifier: classifierOf(contract) },
-        inlineRecords(req.events),
-      );
+      return ingestInline(source, req);
+    },
+
+    /**
+     * Several queued inline batches of one source in one activity, one after the other in the
+     * order given (each as {@link ingestEvents} appends it: its own chunks, counts and log range), so
+     * that a burst of small batches costs one server round trip instead of one each. Answers each
+     * batch's counts in order. A failure of any batch fails the whole call; the workflow then sends
+     * the batches one by one (each idempotent per batch id: one that committed here answers the same
+     * counts again), so every batch gets its own outcome as before.
+     */
+    async ingestEventBatches(
+      source: string,
+      reqs: Extract<IngestBatchRequest, { kind: 'inline' }>[],
+    ): Promise<{ results: IngestBatchResult[]; runEventDetails: Record<string, unknown> }> {
+      const results: IngestBatchResult[] = [];
+      for (const req of reqs) results.push(await ingestInline(source, req));
+      const seqs = results.flatMap((r) => (r.fromSeq !== null && r.toSeq !== null ? [BigInt(r.fromSeq), BigInt(r.toSeq)] : []));
+      return {
+        results,
+        runEventDetails: {
+          batches: reqs.map((r) => r.batchId),
+          accepted: results.reduce((n, r) => n + r.accepted, 0),
+          quarantined: results.reduce((n, r) => n + r.quarantined, 0),
+          duplicates: results.reduce((n, r) => n + r.duplicates, 0),
+          fromSeq: seqs.length ? seqs.reduce((a, b) => (a < b ? a : b)).toString() : null,
+          toSeq: seqs.length ? seqs.reduce((a, b) => (a > b ? a : b)).toString() : null,
+        },
+      };
     },
 
     /**

@@ -45,12 +45,18 @@ export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
  * - Eager activity execution: an activity scheduled by a workflow task goes back to the worker
  *   in the answer to that task's completion, when the worker has a free slot on the same task
  *   queue, instead of through matching and an activity poll. Servers default it off.
+ * - Updates in flight per workflow: every batch sent to a source's `ingest` workflow (HTTP, client)
+ *   is an update, and a server takes 10 at once per workflow by default; the rest are refused and
+ *   the client retries them with a growing backoff. 60 producers sending a 10-event batch each at
+ *   once took 5.6–11 s with 10, 0.9 s with 100 (the workflow appends the batches waiting together
+ *   in one activity).
  */
 export const TEMPORAL_DEV_DYNAMIC_CONFIG = [
   'history.transferProcessorMaxPollRPS=1000',
   'history.timerProcessorMaxPollRPS=1000',
   'history.visibilityProcessorMaxPollRPS=1000',
   'system.enableActivityEagerExecution=true',
+  'history.maxInFlightUpdates=100',
 ];
 
 /**

@@ -249,7 +249,7 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
     expect(row.rows).toEqual([{ batch_id: 'carried-0', payload: order('carried', 1) }]);
   });
 
-  it("sends each batch's dataLanded in log order while the next batches are ingested", async () => {
+  it("sends dataLanded for every batch's rows in log order while the next batches are ingested", async () => {
     await stack.db.pool.query(
       `INSERT INTO sluice.transforms (name, version, sources, sql, sql_sha256) VALUES ('ingest_test_signal_order', 1, $1, 'SELECT 1', 'x')`,
       [[ORDERS]],
@@ -259,14 +259,14 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
       .getHandle(ingestWorkflowId(ORDERS))
       .terminate('ingest test: a fresh run')
       .catch(() => undefined);
-    // six batches at once: they queue in the workflow and are taken one after the other
+    // six batches at once: they queue in the workflow; those waiting together are appended together
     const results = await Promise.all(
       Array.from({ length: 6 }, (_, i) => client.ingest(ORDERS, [order(`so${i}`, i)], { batchId: `signal-order-${i}` })),
     );
     const transform = stack.client.workflow.getHandle(transformWorkflowId('ingest_test_signal_order'));
     const { defaultPayloadConverter } = await import('@temporalio/common');
     const landed = await pollUntil(
-      'a dataLanded for each of the six batches',
+      "dataLanded signals covering the six batches' rows",
       async () => {
         const history = await transform.fetchHistory().catch(() => undefined);
         const payloads = (history?.events ?? [])
@@ -280,15 +280,85 @@ describe('ingest workflow: inline batches on real workers, Temporal and PostgreS
               },
           )
           .filter((p) => p.batchId.startsWith('signal-order-'));
-        return payloads.length >= 6 ? payloads : undefined;
+        const covered = results.every((r) =>
+          payloads.some((p) => BigInt(p.fromSeq) <= BigInt(r.fromSeq!) && BigInt(r.toSeq!) <= BigInt(p.toSeq)),
+        );
+        return covered ? payloads : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 100 },
     );
     await transform.terminate('ingest test: signals received').catch(() => undefined);
     await recordHistoryIfAsked(stack.client, ingestWorkflowId(ORDERS), 'ingest.signalsBehind');
-    // one signal per batch, with the range its answer gave, in the log's order
-    const byLogOrder = [...results].sort((a, b) => Number(BigInt(a.fromSeq ?? '0') - BigInt(b.fromSeq ?? '0')));
-    expect(landed).toEqual(byLogOrder.map((r) => ({ source: ORDERS, fromSeq: r.fromSeq, toSeq: r.toSeq, batchId: r.batchId })));
+    // in the log's order, not overlapping, each batch's range inside exactly one signal, which
+    // ends where its last batch does (one signal per batch, or one for batches appended together)
+    expect(landed.length).toBeGreaterThanOrEqual(1);
+    expect(landed.length).toBeLessThanOrEqual(6);
+    for (let i = 1; i < landed.length; i++) expect(BigInt(landed[i]!.fromSeq)).toBeGreaterThan(BigInt(landed[i - 1]!.toSeq));
+    for (const r of results)
+      expect(landed.filter((p) => BigInt(p.fromSeq) <= BigInt(r.fromSeq!) && BigInt(r.toSeq!) <= BigInt(p.toSeq))).toHaveLength(1);
+    const byId = new Map(results.map((r) => [r.batchId, r]));
+    for (const p of landed) expect(byId.get(p.batchId)?.toSeq).toBe(p.toSeq);
+  });
+
+  it('appends the inline batches queued at its head in one activity, each with its own counts; when one of them fails, each goes again on its own', async () => {
+    const handle = stack.client.workflow.getHandle(ingestWorkflowId(ORDERS));
+    const runEvents = async (runId: string) =>
+      (
+        await stack.db.pool.query<{ step: string; status: string }>(
+          "SELECT step, status FROM sluice.run_events WHERE workflow_id = $1 AND run_id = $2 AND step LIKE 'ingestEvent%' AND status <> 'started' ORDER BY id",
+          [ingestWorkflowId(ORDERS), runId],
+        )
+      ).rows.map((r) => `${r.step} ${r.status}`);
+    const startWith = async (pending: object[]) => {
+      await handle.terminate('ingest test: a fresh run with queued batches').catch(() => undefined);
+      const started = await stack.client.workflow.start('ingest', {
+        taskQueue: stack.config.taskQueues.cpu,
+        workflowId: ingestWorkflowId(ORDERS),
+        args: [{ source: ORDERS, pending }],
+      });
+      const status = await pollUntil(
+        'the queued batches to be taken',
+        async () => {
+          const s = await started.query(ingestStatusQuery);
+          return s.batchesDone + s.batchesFailed === pending.length ? s : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      return { status, runId: started.firstExecutionRunId };
+    };
+    const chunk = async (batchId: string) =>
+      (await stack.db.pool.query<{ accepted: string }>('SELECT accepted::text FROM sluice.ingest_chunks WHERE batch_id = $1', [batchId]))
+        .rows[0]?.accepted;
+
+    // three batches queued together: one activity appends them, each is its own batch in the log
+    const good = await startWith([0, 1, 2].map((i) => ({ kind: 'inline', batchId: `coalesced-${i}`, events: [order(`co${i}`, i + 1)] })));
+    expect(good.status).toMatchObject({ batchesDone: 3, batchesFailed: 0 });
+    expect(await runEvents(good.runId)).toEqual(['ingestEventBatches completed']);
+    expect(await Promise.all([0, 1, 2].map((i) => chunk(`coalesced-${i}`)))).toEqual(['1', '1', '1']);
+
+    // one of four names a contract version that does not exist: the group fails, then each batch
+    // goes on its own: three are appended, that one fails with its own error
+    const mixed = await startWith([
+      { kind: 'inline', batchId: 'mixed-0', events: [order('mx0', 1)] },
+      { kind: 'inline', batchId: 'mixed-1', events: [order('mx1', 1)], contractVersion: '9.9.9' },
+      { kind: 'inline', batchId: 'mixed-2', events: [order('mx2', 1)] },
+      { kind: 'inline', batchId: 'mixed-3', events: [order('mx3', 1)] },
+    ]);
+    expect(mixed.status).toMatchObject({ batchesDone: 3, batchesFailed: 1 });
+    expect(await runEvents(mixed.runId)).toEqual([
+      'ingestEventBatches failed',
+      'ingestEvents completed',
+      'ingestEvents failed',
+      'ingestEvents completed',
+      'ingestEvents completed',
+    ]);
+    expect(await Promise.all([0, 1, 2, 3].map((i) => chunk(`mixed-${i}`)))).toEqual(['1', undefined, '1', '1']);
+    const rows = await stack.db.pool.query<{ event_id: string }>(
+      "SELECT event_id FROM sluice.raw_events WHERE source = $1 AND event_id LIKE 'mx%' ORDER BY seq",
+      [ORDERS],
+    );
+    expect(rows.rows.map((r) => r.event_id)).toEqual(['mx0', 'mx2', 'mx3']);
+    await recordHistoryIfAsked(stack.client, ingestWorkflowId(ORDERS), 'ingest.coalesced', mixed.runId);
   });
 
   it('continues as new before the history grows, after its update handlers finish, and keeps serving', async () => {

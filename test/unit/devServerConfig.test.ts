@@ -22,6 +22,7 @@ describe('a reused dev server started with other settings', () => {
       'without history.transferProcessorMaxPollRPS=1000',
       'without history.timerProcessorMaxPollRPS=1000',
       'without history.visibilityProcessorMaxPollRPS=1000',
+      'without history.maxInFlightUpdates=100',
       'without sqlite journal_mode=WAL',
       'without sqlite synchronous=NORMAL',
       'with history.transferProcessorMaxPollRPS=20',
