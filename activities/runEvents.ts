@@ -2,6 +2,11 @@
  * Run events (docs/architecture.md, principle 7): every activity records a `started` row and a
  * `completed` or `failed` row in sluice.run_events, with the workflow, the attempt, counts and
  * timing. Workers wrap every activity with {@link recordRunEvents}, so steps cannot forget it.
+ *
+ * The `started` row of an attempt is written {@link STARTED_ROW_DELAY_MS} after it starts, or, when
+ * the attempt ends sooner, in one statement with its end row (one commit instead of two for the
+ * many short activities); either way it carries the attempt's start time and comes before its end
+ * row. An attempt whose process dies within that time leaves no row (its retry does).
  */
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
@@ -19,26 +24,43 @@ export interface RunEventInput {
   durationMs?: number;
   error?: { type: string; message: string; internal?: string };
   details?: Record<string, unknown>;
+  /** When it happened (default: when the row is written). */
+  occurredAt?: Date;
 }
 
 export async function insertRunEvent(pool: Pool, e: RunEventInput): Promise<void> {
+  await insertRunEvents(pool, [e]);
+}
+
+/** Inserts run events in one statement (one commit), in the order given. */
+export async function insertRunEvents(pool: Pool, events: RunEventInput[]): Promise<void> {
+  const COLUMNS = 11;
+  const params = events.flatMap((e) => [
+    e.workflowId,
+    e.runId,
+    e.workflowType,
+    e.step,
+    e.attempt,
+    e.status,
+    JSON.stringify(e.counts ?? {}),
+    e.durationMs ?? null,
+    e.error ? JSON.stringify(e.error) : null,
+    JSON.stringify(e.details ?? {}),
+    e.occurredAt ?? null,
+  ]);
+  const rows = events.map((_, r) => {
+    const p = (c: number): string => `$${r * COLUMNS + c}`;
+    return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}::jsonb, ${p(8)}::integer, ${p(9)}::jsonb, ${p(10)}::jsonb, coalesce(${p(11)}::timestamptz, now()))`;
+  });
   await pool.query(
-    `INSERT INTO sluice.run_events (workflow_id, run_id, workflow_type, step, attempt, status, counts, duration_ms, error, details)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [
-      e.workflowId,
-      e.runId,
-      e.workflowType,
-      e.step,
-      e.attempt,
-      e.status,
-      JSON.stringify(e.counts ?? {}),
-      e.durationMs ?? null,
-      e.error ? JSON.stringify(e.error) : null,
-      JSON.stringify(e.details ?? {}),
-    ],
+    `INSERT INTO sluice.run_events (workflow_id, run_id, workflow_type, step, attempt, status, counts, duration_ms, error, details, occurred_at)
+     VALUES ${rows.join(', ')}`,
+    params,
   );
 }
+
+/** How long an attempt runs before its `started` row is written on its own (see the module comment). */
+export const STARTED_ROW_DELAY_MS = 50;
 
 /** Numeric fields of an activity's result become the run event's counts. */
 function countsOf(result: unknown): Record<string, number> {
@@ -99,7 +121,21 @@ export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Poo
           send(details);
         };
       }
-      await insertRunEvent(pool, { ...base, status: 'started' });
+      const startedRow: RunEventInput = { ...base, status: 'started', occurredAt: new Date(started) };
+      let startedWrite: Promise<void> | undefined;
+      const timer = setTimeout(() => {
+        startedWrite = insertRunEvent(pool, startedRow);
+        // awaited (and its failure reported) when the attempt ends
+        startedWrite.catch(() => undefined);
+      }, STARTED_ROW_DELAY_MS);
+      /** The attempt's end row, after its started row or with it. */
+      const recordEnd = async (end: RunEventInput): Promise<void> => {
+        clearTimeout(timer);
+        if (startedWrite) {
+          await startedWrite;
+          await insertRunEvent(pool, end);
+        } else await insertRunEvents(pool, [startedRow, end]);
+      };
       try {
         const result = await fn(...args);
         metrics?.recordStep({
@@ -110,7 +146,7 @@ export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Poo
           args,
           result,
         });
-        await insertRunEvent(pool, {
+        await recordEnd({
           ...base,
           status: 'completed',
           counts: countsOf(result),
@@ -129,7 +165,7 @@ export function recordRunEvents<T extends Record<string, AnyActivity>>(pool: Poo
           args,
           code: (e as { type?: string }).type ?? e.name,
         });
-        await insertRunEvent(pool, {
+        await recordEnd({
           ...base,
           status: 'failed',
           durationMs: Date.now() - started,

@@ -1,6 +1,6 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { withHeartbeat } from '../../activities/heartbeat';
-import { recordRunEvents } from '../../activities/runEvents';
+import { recordRunEvents, STARTED_ROW_DELAY_MS } from '../../activities/runEvents';
 import { WorkerMetrics } from '../../activities/workerMetrics';
 import { createPool } from '../../db/pool';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
@@ -35,6 +35,47 @@ describe('recordRunEvents (MockActivityEnvironment)', () => {
       { step: 'appendBatch', status: 'started', attempt: 1, counts: {}, workflow_type: 'ingest' },
       { step: 'appendBatch', status: 'completed', attempt: 1, counts: { accepted: 5, quarantined: 1 }, workflow_type: 'ingest' },
     ]);
+  });
+
+  it("writes a long attempt's started row while it runs, and a short attempt's with its end; both at the attempt's start", async () => {
+    let seenWhileRunning: string[] = [];
+    const acts = recordRunEvents(db.pool, {
+      async longStep() {
+        await new Promise((r) => setTimeout(r, STARTED_ROW_DELAY_MS * 4));
+        seenWhileRunning = (await db.pool.query("SELECT status FROM sluice.run_events WHERE step = 'longStep'")).rows.map((r) => r.status);
+        return {};
+      },
+      async shortStep() {
+        return {};
+      },
+    });
+    const env = new MockActivityEnvironment(info(1));
+    await env.run(acts.longStep);
+    const queries = jest.spyOn(db.pool, 'query');
+    await env.run(acts.shortStep);
+    // a short attempt costs one statement (one commit) for its two rows
+    expect(queries).toHaveBeenCalledTimes(1);
+    queries.mockRestore();
+    expect(seenWhileRunning).toEqual(['started']);
+    const { rows } = await db.pool.query<{ step: string; status: string; occurred_at: Date; duration_ms: number | null }>(
+      "SELECT step, status, occurred_at, duration_ms FROM sluice.run_events WHERE step IN ('longStep', 'shortStep') ORDER BY id",
+    );
+    expect(rows.map((r) => `${r.step} ${r.status}`)).toEqual([
+      'longStep started',
+      'longStep completed',
+      'shortStep started',
+      'shortStep completed',
+    ]);
+    const [longStarted, longEnded, shortStarted, shortEnded] = rows as [
+      (typeof rows)[0],
+      (typeof rows)[0],
+      (typeof rows)[0],
+      (typeof rows)[0],
+    ];
+    // the started row is the start: a duration before the end row, not the time it was written
+    expect(longEnded.occurred_at.getTime() - longStarted.occurred_at.getTime()).toBeGreaterThanOrEqual((longEnded.duration_ms ?? 0) - 5);
+    expect(longEnded.duration_ms).toBeGreaterThanOrEqual(STARTED_ROW_DELAY_MS * 4);
+    expect(shortStarted.occurred_at.getTime()).toBeLessThanOrEqual(shortEnded.occurred_at.getTime() + 5);
   });
 
   it('records the log range a step wrote or read, and what it links under runEventDetails', async () => {
