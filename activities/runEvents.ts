@@ -34,28 +34,27 @@ export async function insertRunEvent(pool: Pool, e: RunEventInput): Promise<void
 
 /** Inserts run events in one statement (one commit), in the order given. */
 export async function insertRunEvents(pool: Pool, events: RunEventInput[]): Promise<void> {
-  const COLUMNS = 11;
-  const params = events.flatMap((e) => [
-    e.workflowId,
-    e.runId,
-    e.workflowType,
-    e.step,
-    e.attempt,
-    e.status,
-    JSON.stringify(e.counts ?? {}),
-    e.durationMs ?? null,
-    e.error ? JSON.stringify(e.error) : null,
-    JSON.stringify(e.details ?? {}),
-    e.occurredAt ?? null,
-  ]);
-  const rows = events.map((_, r) => {
-    const p = (c: number): string => `$${r * COLUMNS + c}`;
-    return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}::jsonb, ${p(8)}::integer, ${p(9)}::jsonb, ${p(10)}::jsonb, coalesce(${p(11)}::timestamptz, now()))`;
-  });
+  const rows = events.map((e) => ({
+    workflowId: e.workflowId,
+    runId: e.runId,
+    workflowType: e.workflowType,
+    step: e.step,
+    attempt: e.attempt,
+    status: e.status,
+    counts: e.counts ?? {},
+    details: e.details ?? {},
+    // absent keys read as SQL NULL
+    ...(e.durationMs === undefined ? {} : { durationMs: e.durationMs }),
+    ...(e.error ? { error: e.error } : {}),
+    ...(e.occurredAt ? { occurredAt: e.occurredAt.toISOString() } : {}),
+  }));
   await pool.query(
     `INSERT INTO sluice.run_events (workflow_id, run_id, workflow_type, step, attempt, status, counts, duration_ms, error, details, occurred_at)
-     VALUES ${rows.join(', ')}`,
-    params,
+     SELECT e->>'workflowId', e->>'runId', e->>'workflowType', e->>'step', (e->>'attempt')::integer, e->>'status',
+            e->'counts', (e->>'durationMs')::integer, e->'error', e->'details', coalesce((e->>'occurredAt')::timestamptz, now())
+       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n)
+      ORDER BY n`,
+    [JSON.stringify(rows)],
   );
 }
 
