@@ -266,6 +266,8 @@ export async function ingest(input: IngestInput): Promise<void> {
 
   /** The inline batches at the head of the queue that fit in one activity (bounded in count and size). */
   function inlineHead(): InlineBatch[] {
+    // a lone batch, or one not followed by an inline one, goes on its own: nothing to measure
+    if (queue[0]?.req.kind !== 'inline' || queue[1]?.req.kind !== 'inline') return [];
     const group: InlineBatch[] = [];
     let chars = 0;
     for (const { req } of queue) {

@@ -42,7 +42,7 @@ import {
 import { deployWorkflowId, type DeployInput } from '../api/workflows/deploy';
 import type { SnapshotInput } from '../api/workflows/snapshot';
 import type { TrainInput } from '../api/workflows/train';
-import type { ValidateInput } from '../api/workflows/validate';
+import type { ValidateInput, ValidateResult } from '../api/workflows/validate';
 import { ACTIVITY_OPTIONS, LOCAL_ACTIVITY_OPTIONS, LOCAL_QUICK_CALLS_PATCH } from './activityOptions';
 import { deploy } from './deploy';
 import { snapshot } from './snapshot';
@@ -313,32 +313,31 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
           ...(v.version ? { version: v.version } : {}),
           ...(v.sampleSize === undefined ? {} : { sampleSize: v.sampleSize }),
         };
+        const validationOf = (r: ValidateResult): NonNullable<PipelineStepOutput['validation']> => ({
+          passed: r.passed,
+          failedErrors: r.failedErrors,
+          failedWarnings: r.failedWarnings,
+          reportSha256: r.reportSha256,
+          htmlSha256: r.htmlSha256,
+        });
+        const countsOf = (r: ValidateResult): Record<string, number> => ({
+          rows: r.rowCount,
+          expectations: r.expectations,
+          errors: r.errors,
+          warnings: r.warnings,
+        });
         if (inline) {
-          const r = await validateInline(inlineStep(s), args);
-          s.counts = { rows: r.rowCount, expectations: r.expectations, errors: r.errors, warnings: r.warnings };
-          s.links = r.links;
-          const validation = {
-            passed: r.passed,
-            failedErrors: r.failedErrors,
-            failedWarnings: r.failedWarnings,
-            reportSha256: r.reportSha256,
-            htmlSha256: r.htmlSha256,
-          };
-          return r.failedErrors.length ? failedValidation(s, v, validation) : { validation };
+          // failed `error` expectations come back in the result (the child workflow fails instead)
+          const [r, links] = await validateInline(inlineStep(s), args);
+          s.counts = countsOf(r);
+          s.links = links;
+          return r.failedErrors.length ? failedValidation(s, v, validationOf(r)) : { validation: validationOf(r) };
         }
         try {
           const r = await executeChild(validate, { ...childOptions(s), args: [args] });
-          s.counts = { rows: r.rowCount, expectations: r.expectations, errors: r.errors, warnings: r.warnings };
+          s.counts = countsOf(r);
           s.links = await linkArtifacts({ dataDocs: r.htmlSha256, report: r.reportSha256 });
-          return {
-            validation: {
-              passed: r.passed,
-              failedErrors: r.failedErrors,
-              failedWarnings: r.failedWarnings,
-              reportSha256: r.reportSha256,
-              htmlSha256: r.htmlSha256,
-            },
-          };
+          return { validation: validationOf(r) };
         } catch (err) {
           const cause = rootCause(err);
           if (cause.type !== ErrorCodes.ExpectationFailed) throw err;

@@ -48,11 +48,11 @@ function activities<T>(at: InlineStep, name: string, options: ActivityOptions): 
 }
 
 /** The expectation suite on the dataset; failed `error` expectations are in the result (the caller decides what they block). */
-export async function validateInline(at: InlineStep, input: ValidateInput): Promise<ValidateResult & { links: Links }> {
+export async function validateInline(at: InlineStep, input: ValidateInput): Promise<[ValidateResult, Links]> {
   checkStepInput(validateDef, at, input);
   const { pipelineValidate } = activities<InlineStepActivities>(at, 'pipelineValidate', ACTIVITY_OPTIONS.suite);
-  const { runEventDetails: _details, ...r } = await pipelineValidate(input);
-  return r;
+  const { runEventDetails: _details, links, ...r } = await pipelineValidate(input);
+  return [r, links];
 }
 
 export async function snapshotInline(at: InlineStep, input: SnapshotInput): Promise<[SnapshotResult, Links]> {

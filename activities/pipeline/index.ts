@@ -13,7 +13,7 @@ import { SluiceError } from '../failures';
 import { pause, withHeartbeat } from '../heartbeat';
 import { registerTransformVersion } from '../transform/registry';
 import { wakeTransform } from '../transform/wake';
-import { artifactUrl } from './links';
+import { artifactLinks } from './links';
 import { getPipelineSpec } from './specs';
 
 export { applyPipelineSpec, getPipelineSpec, listPipelineSpecs, type AppliedPipelineSpec, type PipelineSpecRow } from './specs';
@@ -204,7 +204,7 @@ export function createPipelineActivities(deps: Pick<ActivityDeps, 'pool' | 'temp
 
     /** Browser links (signed, read-only) of artifacts by their sha256, for the memo and the status query. No side effects. */
     async linkArtifacts(input: Record<string, string>): Promise<Record<string, string>> {
-      return Object.fromEntries(Object.entries(input).map(([k, sha]) => [k, artifactUrl(deps.config.httpIngest, sha)]));
+      return artifactLinks(deps.config.httpIngest, input);
     },
 
     /** Records a rerun of a pipeline run (its run event carries the step and the reason). */

@@ -9,7 +9,7 @@ import type { HttpIngestConfig } from '../../config';
 import type { createRegistryActivities } from '../registry';
 import type { createSnapshotActivities } from '../snapshot';
 import type { createValidateActivities } from '../validate';
-import { artifactUrl } from './links';
+import { artifactLinks } from './links';
 
 type ValidateActivities = ReturnType<typeof createValidateActivities>;
 type SnapshotActivities = ReturnType<typeof createSnapshotActivities>;
@@ -23,8 +23,7 @@ export interface InlineStepDeps {
 }
 
 export function createInlineStepActivities(deps: InlineStepDeps) {
-  const links = (shas: Record<string, string>): Record<string, string> =>
-    Object.fromEntries(Object.entries(shas).map(([k, sha]) => [k, artifactUrl(deps.http, sha)]));
+  const links = (sha256s: Record<string, string>): Record<string, string> => artifactLinks(deps.http, sha256s);
   return {
     /** runExpectationSuite, and the links of its data docs (HTML) and report (JSON). */
     async pipelineValidate(input: Parameters<ValidateActivities['runExpectationSuite']>[0]) {

@@ -30,3 +30,11 @@ export function artifactUrl(http: Pick<HttpIngestConfig, 'host' | 'port' | 'publ
   const base = `${publicBaseUrl(http)}/v1/artifacts/${sha256}`;
   return http.token ? `${base}?sig=${artifactSignature(http.token, sha256)}` : base;
 }
+
+/** The browser links of several artifacts, under the same names as their digests. */
+export function artifactLinks(
+  http: Pick<HttpIngestConfig, 'host' | 'port' | 'publicUrl' | 'token'>,
+  sha256s: Record<string, string>,
+): Record<string, string> {
+  return Object.fromEntries(Object.entries(sha256s).map(([name, sha]) => [name, artifactUrl(http, sha)]));
+}

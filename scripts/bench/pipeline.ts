@@ -239,12 +239,6 @@ function noOpActivities(specs: Record<string, PipelineSpec>) {
     async catchUpIngest(input: { source: string }) {
       return { source: input.source, fromSeq: '1', toSeq: '1000', runEventDetails: {} };
     },
-    async prepareTransform(input: { transform: string }) {
-      return { name: input.transform, version: 1, registered: false };
-    },
-    async awaitTransformCatchUp(input: { transform: string; version: number }) {
-      return { name: input.transform, version: input.version, watermark: '1000', rowsBehind: 0 };
-    },
     async catchUpTransform(input: { transform: string; version: number }) {
       return { name: input.transform, version: input.version, watermark: '1000', rowsBehind: 0, registered: false };
     },
